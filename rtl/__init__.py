@@ -1,0 +1,1 @@
+"""Amaranth generators for the inference machine's gateware."""

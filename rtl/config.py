@@ -1,0 +1,186 @@
+"""Configuration of a core and of a core array.
+
+Every configuration is a frozen dataclass, validated when it is built: an impossible
+parameter set raises :class:`ValueError` naming the parameter and the allowed values, so it
+never reaches the generators as a broken netlist.
+
+Three named configurations are provided (see :data:`CONFIGS`):
+
+``sim`` (default)
+    2 x 2 array of small cores, for the regression and ``make sim``.
+``ulx3s``
+    2 x 2 array sized for the ECP5 LFE5U-85F on the ULX3S board.
+``northpole``
+    16 x 16 array with the reference chip's figures; it elaborates to Verilog and feeds the
+    performance model, but is never simulated in CI.
+"""
+
+from dataclasses import dataclass, field
+
+__all__ = ["PRECISIONS", "CoreConfig", "ArrayConfig", "CONFIGS", "DEFAULT_CONFIG", "get_config"]
+
+
+#: Bit widths the multiply datapath can be built for: int8, int4 and int2.
+PRECISIONS = (8, 4, 2)
+
+
+def _is_pow2(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0 \
+        and value & (value - 1) == 0
+
+
+def _check_pow2(name, value, *, low=1, high=None):
+    if not _is_pow2(value) or value < low or (high is not None and value > high):
+        bound = f"from {low}" + (f" to {high}" if high is not None else "")
+        raise ValueError(f"{name} must be a power of two {bound}, not {value!r}")
+
+
+def _check_positive_int(name, value):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, not {value!r}")
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    """Parameters of one core.
+
+    Parameters
+    ----------
+    vmm_rows : int
+        Output rows of the vector-matrix multiply unit: int32 results per step. Power of two.
+    vmm_cols : int
+        Byte columns of the VMM: an activation vector is ``vmm_cols`` int8 elements, or
+        ``2 * vmm_cols`` int4 or ``4 * vmm_cols`` int2 (the same bits). Power of two.
+    precisions : tuple of int
+        Weight/activation bit widths the VMM datapath is built for; a non-empty subset of
+        ``(8, 4, 2)``.
+    mem_port_bits : int
+        Width of one unified-memory port in bits. A VMM vector (``8 * vmm_cols`` bits) must
+        fit in one port, so that one vector is fetched per cycle.
+    sram_bank_bytes : int
+        Size of one unified-memory bank in bytes. Power of two, and at least one port wide.
+    sram_banks : int
+        Number of unified-memory banks (any positive number: the reference core has 12).
+    threads : int
+        Hardware threads per core. Power of two from 1 to 8.
+    vcu_lanes : int
+        FP16 lanes of the vector unit. Power of two.
+    afu_lanes : int
+        FP16 lanes of the activation unit. Power of two, at most ``vcu_lanes``.
+    """
+
+    vmm_rows:        int = 4
+    vmm_cols:        int = 8
+    precisions:      tuple = PRECISIONS
+    mem_port_bits:   int = 64
+    sram_bank_bytes: int = 8192
+    sram_banks:      int = 4
+    threads:         int = 8
+    vcu_lanes:       int = 8
+    afu_lanes:       int = 4
+
+    def __post_init__(self):
+        _check_pow2("vmm_rows", self.vmm_rows, high=1024)
+        _check_pow2("vmm_cols", self.vmm_cols, high=1024)
+        if not isinstance(self.precisions, tuple) or not self.precisions \
+                or len(set(self.precisions)) != len(self.precisions) \
+                or not set(self.precisions) <= set(PRECISIONS):
+            raise ValueError(f"precisions must be a non-empty tuple of distinct values from "
+                             f"{PRECISIONS}, not {self.precisions!r}")
+        _check_pow2("mem_port_bits", self.mem_port_bits, low=8)
+        if 8 * self.vmm_cols > self.mem_port_bits:
+            raise ValueError(f"mem_port_bits must be at least 8 * vmm_cols = {8 * self.vmm_cols} "
+                             f"(one VMM vector per memory access), not {self.mem_port_bits}")
+        _check_pow2("sram_bank_bytes", self.sram_bank_bytes, low=self.mem_port_bits // 8)
+        _check_positive_int("sram_banks", self.sram_banks)
+        _check_pow2("threads", self.threads, high=8)
+        _check_pow2("vcu_lanes", self.vcu_lanes)
+        _check_pow2("afu_lanes", self.afu_lanes, high=self.vcu_lanes)
+
+    @property
+    def sram_bytes(self):
+        """Unified memory per core, in bytes."""
+        return self.sram_bank_bytes * self.sram_banks
+
+    @property
+    def vmm_macs(self):
+        """int8 multiply-accumulates per cycle of the VMM."""
+        return self.vmm_rows * self.vmm_cols
+
+    def vmm_peak_ops_per_cycle(self, bits):
+        """Peak VMM operations per cycle at ``bits`` precision (one MAC is two operations)."""
+        if bits not in self.precisions:
+            raise ValueError(f"bits must be one of {self.precisions}, not {bits!r}")
+        return 2 * self.vmm_macs * (8 // bits)
+
+
+@dataclass(frozen=True)
+class ArrayConfig:
+    """Parameters of an array of identical cores.
+
+    Parameters
+    ----------
+    name : str
+        Name of the configuration; names build folders and generated modules.
+    rows, cols : int
+        Size of the core array. Powers of two from 1 to 64.
+    core : CoreConfig
+        The configuration of every core.
+    framebuffer_bytes : int
+        Size of the framebuffer for input and output tensors. Power of two.
+    """
+
+    name:              str = "sim"
+    rows:              int = 2
+    cols:              int = 2
+    core:              CoreConfig = field(default_factory=CoreConfig)
+    framebuffer_bytes: int = 65536
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise ValueError(f"name must be an identifier, not {self.name!r}")
+        _check_pow2("rows", self.rows, high=64)
+        _check_pow2("cols", self.cols, high=64)
+        if not isinstance(self.core, CoreConfig):
+            raise ValueError(f"core must be a CoreConfig, not {self.core!r}")
+        _check_pow2("framebuffer_bytes", self.framebuffer_bytes, low=8)
+
+    @property
+    def cores(self):
+        """Number of cores in the array."""
+        return self.rows * self.cols
+
+
+#: The named configurations.
+CONFIGS = {
+    "sim": ArrayConfig(
+        name="sim", rows=2, cols=2,
+        core=CoreConfig(vmm_rows=4, vmm_cols=8, mem_port_bits=64,
+                        sram_bank_bytes=8192, sram_banks=4,
+                        vcu_lanes=8, afu_lanes=4),
+        framebuffer_bytes=64 * 1024),
+    "ulx3s": ArrayConfig(
+        name="ulx3s", rows=2, cols=2,
+        # 16 int8 MACs per core: 64 of the 156 MULT18X18D for the 2 x 2 array.
+        core=CoreConfig(vmm_rows=2, vmm_cols=8, mem_port_bits=64,
+                        sram_bank_bytes=4096, sram_banks=4,
+                        vcu_lanes=4, afu_lanes=2),
+        framebuffer_bytes=32 * 1024),
+    "northpole": ArrayConfig(
+        name="northpole", rows=16, cols=16,
+        # 1024 int8 MACs (2048 ops/cycle), 768 KiB in 12 banks of 64 KiB, a 256-bit port.
+        core=CoreConfig(vmm_rows=32, vmm_cols=32, mem_port_bits=256,
+                        sram_bank_bytes=64 * 1024, sram_banks=12,
+                        vcu_lanes=256, afu_lanes=32),
+        framebuffer_bytes=32 * 1024 * 1024),
+}
+
+DEFAULT_CONFIG = "sim"
+
+
+def get_config(name=DEFAULT_CONFIG):
+    """Return the named configuration; raise :class:`ValueError` for an unknown name."""
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise ValueError(f"config must be one of {sorted(CONFIGS)}, not {name!r}") from None

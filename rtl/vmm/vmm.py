@@ -1,0 +1,241 @@
+"""Weight-stationary, mixed-precision vector-matrix multiply unit."""
+
+from amaranth import *
+from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import PRECISIONS
+
+__all__ = ["Precision", "weight_layout", "step_layout", "result_layout", "VMM"]
+
+
+class Precision(enum.Enum, shape=2):
+    """Element precision of a weight tile and the activations it serves.
+
+    The encoding 3 is reserved: a tile with it (or with a precision the unit was not built
+    for) contributes no products, so each result equals its incoming partial sum.
+    """
+    INT8 = 0
+    INT4 = 1
+    INT2 = 2
+
+    @property
+    def bits(self):
+        return {0: 8, 1: 4, 2: 2}[self.value]
+
+
+def weight_layout(cols):
+    """One weight-tile row: ``cols`` bytes of packed signed weights and the tile's mode."""
+    return data.StructLayout({
+        "data":       8 * cols,
+        "precision":  Precision,
+        "act_signed": 1,
+    })
+
+
+def step_layout(rows, cols):
+    """One activation vector with its ``rows`` int32 partial sums."""
+    return data.StructLayout({
+        "data": 8 * cols,
+        "psum": data.ArrayLayout(signed(32), rows),
+        "last": 1,
+    })
+
+
+def result_layout(rows):
+    """``rows`` int32 results of one step."""
+    return data.StructLayout({
+        "sums": data.ArrayLayout(signed(32), rows),
+        "last": 1,
+    })
+
+
+class VMM(wiring.Component):
+    """Weight-stationary vector-matrix multiply unit at 8, 4 or 2 bits.
+
+    The unit holds a double-buffered weight tile: ``rows x cols`` bytes, read as ``rows``
+    rows of ``cols`` int8, ``2 * cols`` int4 or ``4 * cols`` int2 signed weights (packed
+    little-endian inside each byte). Each step takes one activation vector of ``cols``
+    bytes (the same element counts; signed or unsigned) with ``rows`` int32 partial sums,
+    and produces ``rows`` int32 results, ``psum[r] + dot(weights[r], activations)``, added
+    modulo 2**32. Narrower elements give 2x (int4) or 4x (int2) the multiply-accumulates
+    per cycle on the same byte lanes, adder trees and buffers.
+
+    Weight tiles arrive row by row on ``weights``, row 0 first; the ``precision`` and
+    ``act_signed`` given with a tile's last row apply to the whole tile. A tile loads into
+    the shadow buffer while the active one computes. A step with ``last`` set is the last
+    served by the active tile: the next step uses the next tile, with no lost cycle when
+    that tile has fully arrived by then. ``weights`` is not ready while a loaded tile waits
+    for the active one to finish; ``steps`` is not ready until a tile has loaded.
+
+    Latency: 3 cycles from a ``steps`` transfer to its ``results`` being valid (products,
+    row sums, accumulation).
+
+    Throughput: one step per cycle while ``results`` is ready and tiles keep up; loading a
+    tile takes ``rows`` cycles, so a tile serving at least ``rows`` steps hides its load.
+    The pipeline compresses bubbles: a stage accepts when it is empty or draining.
+
+    Parameters
+    ----------
+    rows : int
+        Results per step (weight rows per tile). Power of two.
+    cols : int
+        Activation bytes per step. Power of two.
+    precisions : tuple of int
+        Bit widths to build datapaths for, a non-empty subset of ``(8, 4, 2)``. A tile of
+        another precision contributes no products.
+
+    Members
+    -------
+    weights : In(stream.Signature(weight_layout(cols)))
+        Weight-tile rows.
+    steps : In(stream.Signature(step_layout(rows, cols)))
+        Activation vectors with partial sums.
+    results : Out(stream.Signature(result_layout(rows)))
+        Results, one per step, in order, with the step's ``last``.
+    """
+
+    def __init__(self, rows, cols, precisions=PRECISIONS):
+        for name, value in (("rows", rows), ("cols", cols)):
+            if not isinstance(value, int) or value < 1 or value & (value - 1):
+                raise ValueError(f"{name} must be a positive power of two, not {value!r}")
+        if not precisions or not set(precisions) <= set(PRECISIONS):
+            raise ValueError(f"precisions must be a non-empty subset of {PRECISIONS}, "
+                             f"not {precisions!r}")
+        self._rows = rows
+        self._cols = cols
+        self._precisions = tuple(precisions)
+        super().__init__({
+            "weights": In(stream.Signature(weight_layout(cols))),
+            "steps":   In(stream.Signature(step_layout(rows, cols))),
+            "results": Out(stream.Signature(result_layout(rows))),
+        })
+
+    @classmethod
+    def from_config(cls, core):
+        """Build the VMM of a :class:`rtl.config.CoreConfig`."""
+        return cls(core.vmm_rows, core.vmm_cols, core.precisions)
+
+    @property
+    def rows(self):
+        return self._rows
+
+    @property
+    def cols(self):
+        return self._cols
+
+    @property
+    def precisions(self):
+        return self._precisions
+
+    latency = 3
+
+    def _lane(self, m, w, a, act_signed, precision):
+        """One byte lane: the dot product of a weight byte and an activation byte."""
+        lane = Signal(signed(17))  # int8 x uint8 needs 17 bits; int4/int2 sums fit too
+        with m.Switch(precision):
+            for bits in self._precisions:
+                with m.Case(Precision({8: 0, 4: 1, 2: 2}[bits])):
+                    terms = []
+                    for k in range(0, 8, bits):
+                        wk = w[k:k + bits].as_signed()
+                        ak = a[k:k + bits]
+                        ak = Mux(act_signed, ak.as_signed(), ak.as_unsigned())
+                        terms.append(wk * ak)
+                    m.d.comb += lane.eq(_tree_sum(terms))
+            with m.Default():
+                m.d.comb += lane.eq(0)  # reserved or unbuilt precision: no products
+        return lane
+
+    def elaborate(self, platform):
+        m = Module()
+        rows, cols = self._rows, self._cols
+
+        # Weight buffers. Rows load into the shadow buffer; a tile switch copies it to the
+        # active buffer, which feeds the multipliers directly (no bank multiplexer on the
+        # datapath).
+        shadow      = [Signal(8 * cols, name=f"shadow{r}") for r in range(rows)]
+        shadow_mode = Signal(data.StructLayout({"precision": Precision, "act_signed": 1}))
+        shadow_full = Signal()
+        load_row    = Signal(rows, init=1)  # one-hot: the row the next beat writes
+        active      = [Signal(8 * cols, name=f"active{r}") for r in range(rows)]
+        active_mode = Signal.like(shadow_mode)
+        active_full = Signal()
+
+        m.d.comb += self.weights.ready.eq(~shadow_full)
+        with m.If(self.weights.valid & self.weights.ready):
+            for r in range(rows):
+                with m.If(load_row[r]):
+                    m.d.sync += shadow[r].eq(self.weights.p.data)
+            m.d.sync += [
+                shadow_mode.precision.eq(self.weights.p.precision),
+                shadow_mode.act_signed.eq(self.weights.p.act_signed),
+                load_row.eq(load_row.rotate_left(1)),
+            ]
+            with m.If(load_row[rows - 1]):
+                m.d.sync += shadow_full.eq(1)
+
+        # Pipeline: s1 lane products, s2 row sums, s3 accumulated results (= output).
+        s1_valid = Signal()
+        s2_valid = Signal()
+        s3_valid = self.results.valid
+        s3_ready = ~s3_valid | self.results.ready
+        s2_ready = ~s2_valid | s3_ready
+        s1_ready = ~s1_valid | s2_ready
+
+        m.d.comb += self.steps.ready.eq(active_full & s1_ready)
+        accept    = self.steps.valid & self.steps.ready
+        tile_done = accept & self.steps.p.last
+
+        # Tile switch: the active tile is free (none yet, or its last step is accepted
+        # now) and the next one has fully loaded.
+        with m.If((~active_full | tile_done) & shadow_full):
+            m.d.sync += [a.eq(s) for a, s in zip(active, shadow)]
+            m.d.sync += [active_mode.eq(shadow_mode), active_full.eq(1), shadow_full.eq(0)]
+        with m.Elif(tile_done):
+            m.d.sync += active_full.eq(0)
+
+        # Stage 1: one lane value per weight byte.
+        lanes    = [[Signal(signed(17), name=f"lane{r}_{c}") for c in range(cols)]
+                    for r in range(rows)]
+        s1_psum  = Signal(data.ArrayLayout(signed(32), rows))
+        s1_last  = Signal()
+        with m.If(s1_ready):
+            m.d.sync += s1_valid.eq(accept)
+        with m.If(accept):
+            for r in range(rows):
+                for c in range(cols):
+                    lane = self._lane(m, active[r][8 * c:8 * c + 8],
+                                      self.steps.p.data[8 * c:8 * c + 8],
+                                      active_mode.act_signed, active_mode.precision)
+                    m.d.sync += lanes[r][c].eq(lane)
+            m.d.sync += [s1_psum.eq(self.steps.p.psum), s1_last.eq(self.steps.p.last)]
+
+        # Stage 2: reduce the lanes of each row.
+        row_sums = [Signal(signed(32), name=f"row_sum{r}") for r in range(rows)]
+        s2_psum  = Signal.like(s1_psum)
+        s2_last  = Signal()
+        with m.If(s2_ready):
+            m.d.sync += s2_valid.eq(s1_valid)
+            with m.If(s1_valid):
+                m.d.sync += [row_sums[r].eq(_tree_sum(lanes[r])) for r in range(rows)]
+                m.d.sync += [s2_psum.eq(s1_psum), s2_last.eq(s1_last)]
+
+        # Stage 3: add the incoming partial sums, modulo 2**32.
+        with m.If(s3_ready):
+            m.d.sync += s3_valid.eq(s2_valid)
+            with m.If(s2_valid):
+                m.d.sync += [self.results.p.sums[r].eq(s2_psum[r] + row_sums[r])
+                             for r in range(rows)]
+                m.d.sync += self.results.p.last.eq(s2_last)
+
+        return m
+
+
+def _tree_sum(values):
+    """Sum ``values`` with a balanced adder tree."""
+    values = list(values)
+    while len(values) > 1:
+        values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i]
+                  for i in range(0, len(values), 2)]
+    return values[0]

@@ -1,0 +1,1 @@
+"""Software: the golden model, the compiler and the runtime."""

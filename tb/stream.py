@@ -1,0 +1,142 @@
+"""Cycle-driven stream agents for cocotb.
+
+One clocked loop (:func:`run_cycles`) drives every agent each cycle: at the falling edge
+each agent sets its outputs, then in the read-only phase each samples the handshake that
+the next rising edge will commit. Sampling there is exact on Verilator, which (being
+cycle-based) shows post-edge values right after a rising edge; one loop for all agents
+keeps the Python cost per cycle low.
+
+Pause generators are iterables of 0/1 read once a cycle: 1 idles a source (or deasserts a
+sink's ready) for that cycle. Per the stream rules a source never drops ``valid`` or
+changes its payload before the transfer.
+"""
+
+import itertools
+import random
+from collections import deque
+
+from cocotb.triggers import FallingEdge, ReadOnly
+
+__all__ = ["StreamSource", "StreamSink", "random_pause", "burst_pause", "run_cycles",
+           "seeded_rng"]
+
+
+def random_pause(rng, p):
+    """Pause with probability ``p`` each cycle."""
+    while True:
+        yield 1 if rng.random() < p else 0
+
+
+def burst_pause(rng, p, longest):
+    """Pauses in bursts of 1 to ``longest`` cycles, starting with probability ``p``."""
+    while True:
+        if rng.random() < p:
+            yield from itertools.repeat(1, rng.randint(1, longest))
+        yield 0
+
+
+class StreamSource:
+    """Drive a stream (``<prefix>__valid``, ``__ready``, ``__payload``) from a queue.
+
+    Args:
+        dut: The cocotb top handle.
+        prefix: The stream's port name.
+        pause: Pause generator; ``None`` never idles.
+    """
+
+    def __init__(self, dut, prefix, pause=None):
+        self._valid   = getattr(dut, f"{prefix}__valid")
+        self._ready   = getattr(dut, f"{prefix}__ready")
+        self._payload = getattr(dut, f"{prefix}__payload")
+        self._pause   = iter(pause) if pause is not None else itertools.repeat(0)
+        self.queue    = deque()
+        self.sent     = 0
+        self.first_cycle = None  # cycle of the first and last transfer
+        self.last_cycle  = None
+        self._offering = False
+        self._valid.value = 0
+
+    def set_pause(self, pause):
+        self._pause = iter(pause) if pause is not None else itertools.repeat(0)
+
+    def send(self, payloads):
+        """Queue integer payloads for sending."""
+        self.queue.extend(payloads)
+
+    @property
+    def idle(self):
+        return not self.queue and not self._offering
+
+    def drive(self, cycle):
+        if self._offering:
+            return  # hold valid and payload until the transfer
+        if self.queue and not next(self._pause):
+            self._payload.value = self.queue[0]
+            self._valid.value = 1
+            self._offering = True
+        else:
+            self._valid.value = 0
+
+    def sample(self, cycle):
+        if self._offering and self._ready.value:
+            self.queue.popleft()
+            self._offering = False
+            self.sent += 1
+            if self.first_cycle is None:
+                self.first_cycle = cycle
+            self.last_cycle = cycle
+
+
+class StreamSink:
+    """Receive a stream into ``items``, deasserting ready on paused cycles."""
+
+    def __init__(self, dut, prefix, pause=None):
+        self._valid   = getattr(dut, f"{prefix}__valid")
+        self._ready   = getattr(dut, f"{prefix}__ready")
+        self._payload = getattr(dut, f"{prefix}__payload")
+        self._pause   = iter(pause) if pause is not None else itertools.repeat(0)
+        self.items    = []
+        self.first_cycle = None
+        self.last_cycle  = None
+        self._ready_now = None
+
+    def set_pause(self, pause):
+        self._pause = iter(pause) if pause is not None else itertools.repeat(0)
+
+    def drive(self, cycle):
+        ready = 0 if next(self._pause) else 1
+        if ready != self._ready_now:
+            self._ready.value = ready
+            self._ready_now = ready
+
+    def sample(self, cycle):
+        if self._ready_now and self._valid.value:
+            self.items.append(self._payload.value.to_unsigned())
+            if self.first_cycle is None:
+                self.first_cycle = cycle
+            self.last_cycle = cycle
+
+
+async def run_cycles(clk, agents, until, *, max_cycles, start=0):
+    """Clock the agents until ``until(cycle)`` is true; return the cycle count reached.
+
+    Raises:
+        TimeoutError: After ``max_cycles`` cycles, naming what was still pending.
+    """
+    cycle = start
+    while not until(cycle):
+        if cycle - start >= max_cycles:
+            raise TimeoutError(f"stream run did not finish within {max_cycles} cycles")
+        await FallingEdge(clk)
+        for agent in agents:
+            agent.drive(cycle)
+        await ReadOnly()
+        for agent in agents:
+            agent.sample(cycle)
+        cycle += 1
+    return cycle
+
+
+def seeded_rng(seed, *salt):
+    """A :class:`random.Random` derived from the test seed and a per-test salt."""
+    return random.Random(":".join(map(str, (seed,) + salt)))  # str seeds hash with SHA-512
