@@ -190,7 +190,7 @@ class VMM(wiring.Component):
         # Tile switch: the active tile is free (none yet, or its last step is accepted
         # now) and the next one has fully loaded.
         with m.If((~active_full | tile_done) & shadow_full):
-            m.d.sync += [a.eq(s) for a, s in zip(active, shadow)]
+            m.d.sync += [a.eq(s) for a, s in zip(active, shadow, strict=True)]
             m.d.sync += [active_mode.eq(shadow_mode), active_full.eq(1), shadow_full.eq(0)]
         with m.Elif(tile_done):
             m.d.sync += active_full.eq(0)

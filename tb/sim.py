@@ -1,0 +1,37 @@
+"""``make sim``: build the VMM of a configuration under Verilator and run the demo.
+
+Usage: ``python -m tb.sim [--config NAME] [--waves] [--seed N]``. With ``--waves`` the
+build traces to FST and the path of the waveform is printed at the end.
+"""
+
+import argparse
+import random
+import sys
+
+from rtl.config import CONFIGS, DEFAULT_CONFIG, get_config
+from rtl.vmm import VMM
+
+from .hdl import Design
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=DEFAULT_CONFIG, choices=sorted(CONFIGS))
+    parser.add_argument("--waves", action="store_true", help="write an FST waveform")
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args(argv)
+    if args.config == "northpole":
+        parser.error("the northpole config is elaborated, never simulated; use sim or ulx3s")
+    core = get_config(args.config).core
+    seed = args.seed if args.seed is not None else random.randrange(1 << 31)
+    design = Design(f"vmm_{args.config}", lambda: VMM.from_config(core), waves=args.waves)
+    seconds = design.build()
+    print(f"built vmm_{args.config} under Verilator in {seconds:.1f} s; seed {seed}")
+    design.run("tb.vmm.vmm_demo", seed=seed, extra_env={"VMM_CONFIG": args.config})
+    if args.waves:
+        print(f"waveform: {design.build_dir / 'run' / 'dump.fst'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

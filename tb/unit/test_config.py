@@ -1,0 +1,73 @@
+"""Configuration validation: the named configs hold, impossible ones name the parameter."""
+
+import pytest
+
+from rtl.config import CONFIGS, ArrayConfig, CoreConfig, get_config
+
+
+def test_named_configs():
+    assert set(CONFIGS) == {"sim", "ulx3s", "northpole"}
+    assert get_config().name == "sim"
+    northpole = get_config("northpole")
+    assert (northpole.rows, northpole.cols) == (16, 16)
+    assert northpole.core.vmm_macs == 1024
+    assert northpole.core.vmm_peak_ops_per_cycle(8) == 2048
+    assert northpole.core.vmm_peak_ops_per_cycle(4) == 4096
+    assert northpole.core.vmm_peak_ops_per_cycle(2) == 8192
+    assert northpole.core.sram_bytes == 768 * 1024
+    assert northpole.framebuffer_bytes == 32 * 1024 * 1024
+    assert get_config("ulx3s").cores * get_config("ulx3s").core.vmm_macs <= 156  # DSPs
+    for config in CONFIGS.values():
+        assert config.core.threads == 8
+
+
+def test_unknown_config():
+    with pytest.raises(ValueError, match=r"config must be one of \['northpole', 'sim', 'ulx3s'\]"):
+        get_config("tiny")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"vmm_rows": 0},           r"vmm_rows must be a power of two"),
+    ({"vmm_rows": 6},           r"vmm_rows must be a power of two"),
+    ({"vmm_cols": 12},          r"vmm_cols must be a power of two"),
+    ({"vmm_cols": True},        r"vmm_cols must be a power of two"),
+    ({"precisions": (8, 3)},    r"precisions must be a non-empty tuple of distinct values "
+                                r"from \(8, 4, 2\)"),
+    ({"precisions": ()},        r"precisions must be"),
+    ({"precisions": [8]},       r"precisions must be"),
+    ({"precisions": (8, 8)},    r"precisions must be"),
+    ({"vmm_cols": 16},          r"mem_port_bits must be at least 8 \* vmm_cols = 128"),
+    ({"mem_port_bits": 96},     r"mem_port_bits must be a power of two"),
+    ({"sram_bank_bytes": 1000}, r"sram_bank_bytes must be a power of two"),
+    ({"sram_bank_bytes": 4},    r"sram_bank_bytes must be a power of two from 8"),
+    ({"sram_banks": 0},         r"sram_banks must be a positive integer"),
+    ({"threads": 16},           r"threads must be a power of two from 1 to 8"),
+    ({"vcu_lanes": 3},          r"vcu_lanes must be a power of two"),
+    ({"afu_lanes": 16},         r"afu_lanes must be a power of two from 1 to 8"),
+])
+def test_invalid_core(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        CoreConfig(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"rows": 3},                  r"rows must be a power of two from 1 to 64"),
+    ({"cols": 128},                r"cols must be a power of two from 1 to 64"),
+    ({"name": "my config"},        r"name must be an identifier"),
+    ({"core": {"vmm_rows": 4}},    r"core must be a CoreConfig"),
+    ({"framebuffer_bytes": 1000},  r"framebuffer_bytes must be a power of two"),
+])
+def test_invalid_array(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ArrayConfig(**kwargs)
+
+
+def test_frozen():
+    with pytest.raises(AttributeError):
+        get_config().core.vmm_rows = 8
+
+
+def test_peak_ops_rejects_unbuilt_precision():
+    core = CoreConfig(precisions=(8,))
+    with pytest.raises(ValueError, match=r"bits must be one of \(8,\)"):
+        core.vmm_peak_ops_per_cycle(4)
