@@ -1,0 +1,195 @@
+"""Combinational building blocks of IEEE-754 binary16 arithmetic.
+
+The fused multiply-add works on an exact fixed-point window: a finite binary16 value is
+``sig * 2**(e - 25)`` with an 11-bit integer significand ``sig`` and ``1 <= e <= 30``, so a
+product is ``sa * sb * 2**(ea + eb - 50)`` and every product and addend is a whole
+multiple of ``2**-48``. In units of ``2**-48`` a product is below ``2**80`` and an addend
+below ``2**64``: their exact sum fits 81 bits, and one rounding of that integer gives the
+correctly rounded result. Significands need not be normalized (the activation unit feeds
+unnormalized ones).
+
+The stages, registered by the blocks that use them: :func:`fma_operands` (decode and
+multiply), :func:`fma_sum` (align and add), :func:`normalize` (leading-zero count and
+shift), :func:`round_pack` (round to nearest even and encode).
+
+"""
+
+from types import SimpleNamespace
+
+from amaranth import *
+
+__all__ = ["CANONICAL_NAN", "ONE", "NEG_ZERO", "POS_INF", "WINDOW", "MAX_SHIFT",
+           "zx", "shift_left", "shift_right", "decode", "fma_operands", "fma_sum",
+           "int_window", "normalize", "round_pack", "total_key", "compare"]
+
+CANONICAL_NAN = 0x7E00
+ONE           = 0x3C00
+NEG_ZERO      = 0x8000
+POS_INF       = 0x7C00
+
+WINDOW    = 81  # bits of the exact fixed-point sum, in units of 2**-48
+MAX_SHIFT = 46  # normalizing shift beyond which the result is subnormal (lsb at 2**-24)
+
+
+def zx(v, width):
+    """Zero-extend (or truncate) an unsigned value to ``width`` bits."""
+    v = Value.cast(v)
+    if len(v) >= width:
+        return v[:width]
+    return Cat(v, C(0, width - len(v)))
+
+
+def shift_left(v, amount):
+    """``v << amount`` truncated to ``len(v)`` bits."""
+    v = Value.cast(v)
+    return (v << amount)[:len(v)]
+
+
+def shift_right(v, amount):
+    """``v >> amount`` (logical)."""
+    return Value.cast(v) >> amount
+
+
+def decode(x):
+    """Decode a 16-bit binary16 value into sign, significand, scale and class flags."""
+    exp, man = x[10:15], x[0:10]
+    normal = exp.any()
+    top    = exp.all()
+    return SimpleNamespace(
+        sign=x[15],
+        sig=Cat(man, normal),                 # 11 bits, hidden bit made explicit
+        e=Cat(exp[0] | ~normal, exp[1:]),     # exponent, 1 for subnormals
+        nan=top & man.any(),
+        inf=top & ~man.any(),
+        zero=~normal & ~man.any(),
+    )
+
+
+def fma_operands(a, b, c):
+    """Stage 1 of ``a * b + c``: the exact product and the special cases.
+
+    ``a``, ``b`` and ``c`` are decoded operands (see :func:`decode`; ``a`` may carry an
+    unnormalized significand). Returns a namespace of values to register: ``ps`` (22-bit
+    product significand), ``pe`` (``ea + eb``, 6 bits), ``sign_p``, ``sc``, ``ec``,
+    ``sign_c``, and ``nan``/``inf``/``inf_sign`` for results decided by special operands.
+    """
+    sign_p  = a.sign ^ b.sign
+    invalid = (a.inf & b.zero) | (b.inf & a.zero)
+    p_inf   = (a.inf | b.inf) & ~invalid
+    nan     = a.nan | b.nan | c.nan | invalid | (p_inf & c.inf & (sign_p != c.sign))
+    return SimpleNamespace(
+        ps=a.sig * b.sig, pe=zx(a.e, 6) + zx(b.e, 6), sign_p=sign_p,
+        sc=c.sig, ec=c.e, sign_c=c.sign,
+        nan=nan, inf=~nan & (p_inf | c.inf), inf_sign=Mux(p_inf, sign_p, c.sign),
+    )
+
+
+def fma_sum(m, ps, pe, sign_p, sc, ec, sign_c):
+    """Stage 2: align product and addend in the 2**-48 window and add them exactly.
+
+    Returns ``(mag, sign)``: the 81-bit magnitude of the exact sum and its sign. An exact
+    zero is negative only when both terms are negative zeros (round to nearest even).
+    """
+    psh = Signal(6)  # product lsb at 2**(pe - 50): shift 0..58 for finite operands
+    csh = Signal(6)  # addend lsb at 2**(ec - 25): shift 24..53
+    m.d.comb += [psh.eq(pe - C(2, 6)), csh.eq(zx(ec, 6) + C(23, 6))]
+    p = Signal(WINDOW)
+    c = Signal(WINDOW)
+    m.d.comb += [p.eq(shift_left(zx(ps, WINDOW), psh)), c.eq(shift_left(zx(sc, WINDOW), csh))]
+    total = Signal(WINDOW + 1)
+    diff  = Signal(WINDOW + 1)  # two's complement p - c
+    m.d.comb += [total.eq(zx(p, WINDOW + 1) + zx(c, WINDOW + 1)),
+                 diff.eq(zx(p, WINDOW + 1) - zx(c, WINDOW + 1))]
+    same = sign_p == sign_c
+    mag  = Signal(WINDOW)
+    sign = Signal()
+    with m.If(same):
+        m.d.comb += [mag.eq(total), sign.eq(sign_p)]
+    with m.Elif(diff[-1]):
+        m.d.comb += [mag.eq(C(0, WINDOW + 1) - diff), sign.eq(sign_c)]
+    with m.Else():
+        m.d.comb += [mag.eq(diff), sign.eq(sign_p)]
+    return mag, Mux(mag.any(), sign, sign_p & sign_c)
+
+
+def int_window(m, mag, shift):
+    """Place a 32-bit integer magnitude times ``2**-shift`` (``shift`` 6 bits) in the
+    2**-48 window, with the bits shifted out (``shift > 48``) kept as a sticky bit 0.
+
+    Rounding never looks below bit 23 of the window, so the sticky bit is exact.
+    """
+    wide = Signal(WINDOW)
+    m.d.comb += wide.eq(shift_right(zx(Cat(C(0, 48), mag), WINDOW), shift))
+    excess = Signal(4)   # 15 - (shift - 48) when shift > 48
+    m.d.comb += excess.eq(C(63, 6) - shift)
+    below  = Signal(16)  # mask of the bits of mag shifted out of the window
+    m.d.comb += below.eq(Mux(shift > C(48, 6), shift_right(C(0x7FFF, 16), excess), 0))
+    return Cat(wide[0] | (mag[:16] & below).any(), wide[1:])
+
+
+def _lzc(v):
+    """``(count, zero)``: leading zeros of ``v`` (width a power of two, at least 2), as
+    a tree of halves; ``count`` is meaningful when ``zero`` is low."""
+    n = len(v)
+    if n == 2:
+        return ~v[1], ~v.any()
+    hi_count, hi_zero = _lzc(v[n // 2:])
+    lo_count, lo_zero = _lzc(v[:n // 2])
+    return Cat(Mux(hi_zero, lo_count, hi_count), hi_zero), hi_zero & lo_zero
+
+
+def normalize(m, mag):
+    """Stage 3: shift ``mag`` left until its leading one is at bit 80, or by
+    :data:`MAX_SHIFT` at most (subnormal results and zero). Returns ``(normed, shl)``."""
+    count, zero = _lzc(Cat(C(0, 128 - WINDOW), mag))  # leading zeros as in mag
+    shl = Signal(6)
+    m.d.comb += shl.eq(Mux(zero | (count > C(MAX_SHIFT, 7)), MAX_SHIFT, count[:6]))
+    normed = Signal(WINDOW)
+    m.d.comb += normed.eq(shift_left(mag, shl))
+    return normed, shl
+
+
+def round_pack(m, sign, normed, shl, nan=0, inf=0, inf_sign=0):
+    """Stage 4: round to nearest even and encode, overflowing to infinity.
+
+    The kept significand is bits 70..80 of ``normed``; its lsb weighs
+    ``2**(70 - shl - 48)``, so the biased exponent field is ``46 - shl`` plus the carry of
+    a significand that reached 2**10 (or 2**11 after rounding), which the sum below makes
+    exact for normal and subnormal results alike.
+    """
+    q      = normed[70:81]
+    guard  = normed[69]
+    sticky = normed[:69].any()
+    up     = guard & (sticky | q[0])
+    field  = Signal(6)
+    m.d.comb += field.eq(C(MAX_SHIFT, 6) - shl)
+    mag = Signal(17)
+    m.d.comb += mag.eq(Cat(C(0, 10), field, C(0, 1)) + zx(q, 17) + zx(up, 17))
+    out = Signal(16)
+    with m.If(nan):
+        m.d.comb += out.eq(CANONICAL_NAN)
+    with m.Elif(inf):
+        m.d.comb += out.eq(Cat(C(POS_INF, 15), inf_sign))
+    with m.Elif(mag >= C(POS_INF, 17)):
+        m.d.comb += out.eq(Cat(C(POS_INF, 15), sign))
+    with m.Else():
+        m.d.comb += out.eq(Cat(mag[:15], sign))
+    return out
+
+
+def total_key(x):
+    """Signed 16-bit key ordering non-NaN values with -0 below +0 (``-mag - 1`` for
+    negative values, which is ``~mag``)."""
+    return Cat(Mux(x[15], ~x[:15], x[:15]), x[15]).as_signed()
+
+
+def compare(a, b, da, db):
+    """Quiet IEEE comparisons ``(eq, lt, le)`` of two binary16 values: false with a NaN,
+    and ``-0 == +0``."""
+    ordered   = ~da.nan & ~db.nan
+    both_zero = ~a[:15].any() & ~b[:15].any()
+    ka, kb    = total_key(a), total_key(b)
+    eq = ordered & ((a == b) | both_zero)
+    lt = ordered & (ka < kb) & ~both_zero
+    le = ordered & ((ka < kb) | (a == b) | both_zero)
+    return eq, lt, le

@@ -1,0 +1,70 @@
+"""binary16 stimulus shared by the FP16 testbenches: edge classes and random operands
+biased towards the cases that break rounding (cancellation, halfway points, overflow and
+underflow boundaries)."""
+
+import numpy as np
+
+from sw.golden import fp16
+
+__all__ = ["EDGES", "random_operands", "fma_operands_hard", "halfway_adds", "int32_edges"]
+
+#: Edge classes: signed zeros, smallest and largest subnormals, smallest normal, largest
+#: finite, infinities, NaNs (quiet, signalling, negative, all-ones payload), units.
+EDGES = np.array([
+    0x0000, 0x8000,                 # +-0
+    0x0001, 0x8001,                 # smallest subnormal
+    0x03FF, 0x83FF,                 # largest subnormal
+    0x0400, 0x8400,                 # smallest normal
+    0x7BFF, 0xFBFF,                 # largest finite
+    0x7C00, 0xFC00,                 # +-inf
+    0x7E00, 0x7C01, 0xFE00, 0x7FFF,  # NaNs
+    0x3C00, 0xBC00, 0x3C01, 0x3BFF,  # 1, -1, 1 + ulp, 1 - ulp/2
+    0x1000, 0x0200, 0x5BFF, 0x7800,  # 2**-11, half the largest subnormal, 255.9, 32768
+], dtype=np.uint16)
+
+
+def random_operands(rng, shape):
+    """Random bit patterns: a third uniform over all 2**16 codes, a third with exponents
+    near each other (to exercise cancellation and alignment), a third small magnitudes
+    and subnormals."""
+    u = rng.integers(0, 1 << 16, size=shape, dtype=np.uint32).astype(np.uint16)
+    exp = rng.integers(12, 19, size=shape).astype(np.uint16)  # around 1.0
+    near = (rng.integers(0, 2, size=shape).astype(np.uint16) << 15) | (exp << 10) \
+        | rng.integers(0, 1024, size=shape).astype(np.uint16)
+    tiny = (rng.integers(0, 2, size=shape).astype(np.uint16) << 15) \
+        | rng.integers(0, 0x0C00, size=shape).astype(np.uint16)
+    pick = rng.integers(0, 3, size=shape)
+    return np.where(pick == 0, u, np.where(pick == 1, near, tiny)).astype(np.uint16)
+
+
+def fma_operands_hard(rng, shape):
+    """``(a, b, c)`` with ``c`` close to ``-a * b``: massive cancellation, where a fused
+    multiply-add differs most from a multiply followed by an add."""
+    a = random_operands(rng, shape)
+    b = random_operands(rng, shape)
+    prod = fp16.mul(a, b)
+    nudge = rng.integers(-3, 4, size=shape).astype(np.int32)
+    c = ((prod.astype(np.int32) + nudge) & 0xFFFF).astype(np.uint16) ^ 0x8000
+    return a, b, c
+
+
+def halfway_adds(rng, count):
+    """Pairs whose exact sum lies halfway between two binary16 values."""
+    exp = rng.integers(11, 29, size=count).astype(np.uint16)
+    man = rng.integers(0, 1024, size=count).astype(np.uint16)
+    a = (exp << 10) | man
+    b = (exp - 11) << 10   # half an ulp of a
+    sign = rng.integers(0, 2, size=count).astype(np.uint16) << 15
+    return a | sign, b | sign
+
+
+def int32_edges():
+    """int32 values around rounding and range boundaries for CVT_I32."""
+    values = [0, 1, -1, 2047, 2048, 2049, 2050, 2051, 4095, 4097, 6145, 65504, 65519,
+              65520, 65535, -65520, (1 << 31) - 1, -(1 << 31), 1 << 30, -(1 << 30),
+              0x7FFF8000, 0x00C00001,
+              # An exact half of a subnormal ulp plus a bit that only a sticky bit below
+              # the 2**-48 window keeps (shifts above 48).
+              (1 << 24) | 1, (1 << 25) | 1, (3 << 24) | 1, (1 << 30) | 1, (3 << 29) | 1,
+              -((1 << 24) | 1), -((3 << 28) | 1), 1 << 24, 3 << 24]
+    return np.array(values, dtype=np.int64)

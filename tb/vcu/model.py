@@ -1,0 +1,108 @@
+"""Testbench glue for the vector unit: payload packing against the RTL layouts and the
+cocotb environment (clock, reset, stream agents, golden-model scoreboard)."""
+
+import os
+
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, RisingEdge
+
+from rtl.config import get_config
+from rtl.core.vcu import vcu_instr_layout, vcu_result_layout
+from sw.golden.vcu import VectorUnit
+
+from ..stream import StreamSink, StreamSource, run_cycles
+
+__all__ = ["VcuEnv", "lanes_int"]
+
+
+def lanes_int(values):
+    """Pack a vector of uint16 lanes into one integer, lane 0 in the low bits."""
+    return int.from_bytes(np.asarray(values, dtype="<u2").tobytes(), "little")
+
+
+class VcuEnv:
+    """The vector unit under test with its stream agents and golden model
+    (configuration from ``VCU_CONFIG``, default ``sim``)."""
+
+    def __init__(self, dut):
+        self.dut   = dut
+        self.lanes = get_config(os.environ.get("VCU_CONFIG", "sim")).core.vcu_lanes
+        self.golden = VectorUnit(self.lanes)
+        il, rl = vcu_instr_layout(self.lanes), vcu_result_layout(self.lanes)
+        self._off = {name: il[name].offset for name in
+                     ("op", "a", "b", "c", "scalar", "bcast", "shift", "fmt",
+                      "out_signed", "mask")}
+        self._r_mask = rl["mask"].offset
+        self.instrs  = StreamSource(dut, "instrs")
+        self.results = StreamSink(dut, "results")
+        self.agents  = [self.instrs, self.results]
+        self.cycle   = 0
+        self.expected = []  # (result lanes as int, mask as int, description)
+
+    async def start(self):
+        Clock(self.dut.clk, 10, unit="ns").start(start_high=False)
+        self.dut.rst.value = 1
+        for _ in range(3):
+            await RisingEdge(self.dut.clk)
+        await FallingEdge(self.dut.clk)
+        self.dut.rst.value = 0
+
+    def queue(self, op, a, b, c, *, scalar=0, bcast=False, shift=0, fmt=0, out_signed=True,
+              mask=None):
+        """Queue a batch of instructions of one op (operands shaped (n, lanes)); the
+        golden model gives their expected results."""
+        a, b, c = (np.asarray(v, dtype=np.uint16).reshape(-1, self.lanes) for v in (a, b, c))
+        n = a.shape[0]
+        scalar = np.broadcast_to(np.asarray(scalar, dtype=np.uint16), (n,))
+        bcast = np.broadcast_to(np.asarray(bcast, dtype=bool), (n,))
+        shift = np.broadcast_to(np.asarray(shift, dtype=np.int64), (n,))
+        mask = np.zeros((n, self.lanes), dtype=bool) if mask is None else \
+            np.asarray(mask, dtype=bool).reshape(n, self.lanes)
+        result, rmask = self.golden.execute(op, a, b, c, scalar=scalar, bcast=bcast,
+                                            shift=shift, fmt=fmt, out_signed=out_signed,
+                                            mask=mask)
+        o = self._off
+        weights = 1 << np.arange(self.lanes, dtype=object)
+        for i in range(n):
+            payload = (int(op) << o["op"]) | (lanes_int(a[i]) << o["a"]) \
+                | (lanes_int(b[i]) << o["b"]) | (lanes_int(c[i]) << o["c"]) \
+                | (int(scalar[i]) << o["scalar"]) | (int(bcast[i]) << o["bcast"]) \
+                | (int(shift[i]) << o["shift"]) | (int(fmt) << o["fmt"]) \
+                | (int(out_signed) << o["out_signed"]) \
+                | (int(np.dot(mask[i], weights)) << o["mask"])
+            self.instrs.send([payload])
+            self.expected.append((lanes_int(result[i]), int(np.dot(rmask[i], weights)),
+                                  (int(op), a[i], b[i], c[i], int(scalar[i]), bool(bcast[i]),
+                                   int(shift[i]), fmt, out_signed)))
+
+    async def drain(self):
+        """Run until every queued result has arrived, idle a little, and check all."""
+        self.cycle = await run_cycles(
+            self.dut.clk, self.agents, lambda c: len(self.results.items) >= len(self.expected),
+            max_cycles=40 * (len(self.expected) + 50), start=self.cycle)
+        end = self.cycle + 8
+        self.cycle = await run_cycles(self.dut.clk, self.agents, lambda c: c >= end,
+                                      max_cycles=8, start=self.cycle)
+        self.check()
+
+    def check(self):
+        got = self.results.items
+        assert len(got) == len(self.expected), \
+            f"{len(got)} results arrived, {len(self.expected)} expected"
+        r_bits = 16 * self.lanes
+        errors = []
+        for value, (result, mask, what) in zip(got, self.expected, strict=True):
+            r, m = value & ((1 << r_bits) - 1), value >> self._r_mask
+            if r != result or m != mask:
+                lanes = lambda x: [f"{(x >> (16 * i)) & 0xFFFF:04x}" for i in range(self.lanes)]
+                op, a, b, c, scalar, bcast, shift, fmt, signed = what
+                errors.append(
+                    f"op {op} a={[f'{v:04x}' for v in a]} b={[f'{v:04x}' for v in b]} "
+                    f"c={[f'{v:04x}' for v in c]} scalar={scalar:04x} bcast={bcast} "
+                    f"shift={shift} fmt={fmt} signed={signed}: got {lanes(r)} mask {m:#x}, "
+                    f"expected {lanes(result)} mask {mask:#x}")
+        assert not errors, f"{len(errors)} mismatches, first:\n" + "\n".join(errors[:5])
+        assert not self.instrs.queue, "stimulus left unsent"
+        self.results.items.clear()
+        self.expected.clear()
