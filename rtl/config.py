@@ -64,7 +64,8 @@ class CoreConfig:
     threads : int
         Hardware threads per core. Power of two from 1 to 8.
     vcu_lanes : int
-        FP16 lanes of the vector unit. Power of two.
+        FP16 lanes of the vector unit. Power of two, at least 4 (so that a vector converted
+        to int2 fills whole bytes).
     afu_lanes : int
         FP16 lanes of the activation unit. Power of two, at most ``vcu_lanes``.
     """
@@ -94,7 +95,7 @@ class CoreConfig:
         _check_pow2("sram_bank_bytes", self.sram_bank_bytes, low=self.mem_port_bits // 8)
         _check_positive_int("sram_banks", self.sram_banks)
         _check_pow2("threads", self.threads, high=8)
-        _check_pow2("vcu_lanes", self.vcu_lanes)
+        _check_pow2("vcu_lanes", self.vcu_lanes, low=4)  # int2 results fill whole bytes
         _check_pow2("afu_lanes", self.afu_lanes, high=self.vcu_lanes)
 
     @property

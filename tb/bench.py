@@ -14,9 +14,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from rtl.config import get_config
+from rtl.core.afu import ActivationUnit
+from rtl.core.vcu import VectorUnit
 from rtl.vmm import VMM
 
+from .fp16_reference import mismatches
 from .hdl import BUILD, Design
 
 RESULTS = BUILD / "bench" / "results.json"
@@ -31,7 +36,14 @@ def merge(metrics, path=RESULTS):
     return results
 
 
-def bench_vmm(config="sim", seed=1):
+def _run_bench(design, module, env):
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "bench.json"
+        design.run(module, seed=1, extra_env=dict(env, BENCH_OUT=str(out)))
+        return json.loads(out.read_text())
+
+
+def bench_vmm(config="sim"):
     core = get_config(config).core
     # A cold build, with no object cache, is what a fresh machine pays.
     design = Design(f"vmm_{config}_bench", lambda: VMM.from_config(core))
@@ -43,17 +55,26 @@ def bench_vmm(config="sim", seed=1):
         build_s = time.monotonic() - start
     finally:
         del os.environ["CCACHE_DISABLE"]
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "vmm.json"
-        design.run("tb.vmm.vmm_bench", seed=seed,
-                   extra_env={"VMM_CONFIG": config, "BENCH_OUT": str(out)})
-        metrics = json.loads(out.read_text())
+    metrics = _run_bench(design, "tb.vmm.vmm_bench", {"VMM_CONFIG": config})
     metrics["sim.verilator_build_s"] = build_s
+    return metrics
+
+
+def bench_fp16(config="sim"):
+    core = get_config(config).core
+    metrics = _run_bench(Design(f"vcu_{config}", lambda: VectorUnit.from_config(core)),
+                         "tb.vcu.vcu_bench", {"VCU_CONFIG": config})
+    metrics.update(_run_bench(Design(f"afu_{config}", lambda: ActivationUnit.from_config(core)),
+                              "tb.afu.afu_bench", {"AFU_CONFIG": config}))
+    counts = mismatches(np.random.default_rng(1), random_sets=100000)
+    metrics["fp16.golden_vs_softfloat_mismatches"] = sum(counts.values())
+    metrics["fp16.golden_vs_softfloat_operations"] = len(counts)
     return metrics
 
 
 def main():
     results = merge(bench_vmm())
+    results = merge(bench_fp16())
     print(json.dumps(results, indent=2, sort_keys=True))
     print(f"written to {RESULTS}")
     return 0

@@ -6,7 +6,8 @@ import numpy as np
 
 from sw.golden import fp16
 
-__all__ = ["EDGES", "random_operands", "fma_operands_hard", "halfway_adds", "int32_edges"]
+__all__ = ["EDGES", "random_operands", "fma_operands_hard", "fma_ties", "halfway_adds",
+           "int32_edges"]
 
 #: Edge classes: signed zeros, smallest and largest subnormals, smallest normal, largest
 #: finite, infinities, NaNs (quiet, signalling, negative, all-ones payload), units.
@@ -46,6 +47,25 @@ def fma_operands_hard(rng, shape):
     nudge = rng.integers(-3, 4, size=shape).astype(np.int32)
     c = ((prod.astype(np.int32) + nudge) & 0xFFFF).astype(np.uint16) ^ 0x8000
     return a, b, c
+
+
+def fma_ties(rng, count):
+    """``(a, b, c)`` where ``a * b`` lies exactly halfway between two binary16 values and
+    ``c`` is tiny: the addend alone decides the rounding, so any intermediate rounding of
+    ``a * b + c`` (for example through float32) gives a wrong result."""
+    found = [np.empty(0, dtype=np.uint16)] * 2
+    while len(found[0]) < count:
+        a = rng.integers(0x4400, 0x4C00, size=200000).astype(np.uint16)  # 4 to 32
+        b = rng.integers(0x4400, 0x4C00, size=200000).astype(np.uint16)
+        exact = fp16.to_float(a) * fp16.to_float(b)
+        down = fp16.to_float(fp16.from_float(exact))
+        ulp = np.ldexp(1.0, np.floor(np.log2(np.abs(exact))).astype(int) - 10)
+        tie = np.abs(exact - down) == ulp / 2
+        found = [np.concatenate([found[0], a[tie]]), np.concatenate([found[1], b[tie]])]
+    a, b = found[0][:count], found[1][:count]
+    tiny = rng.integers(0x0001, 0x0010, size=count).astype(np.uint16)  # below 2**-20
+    sign = rng.integers(0, 2, size=count).astype(np.uint16) << 15
+    return a, b, tiny | sign
 
 
 def halfway_adds(rng, count):

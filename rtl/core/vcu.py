@@ -135,7 +135,7 @@ class VectorUnit(wiring.Component):
             a = p.a[i]
             b = Mux(p.bcast, p.scalar, p.b[i])
             c = p.c[i]
-            da, db, dc = fp16.decode(a), fp16.decode(b), fp16.decode(c)
+            da, db = fp16.decode(a), fp16.decode(b)
 
             # --- Stage 1: FMA operands, direct results, int conversions. ---
             fa, fb, fc = Signal(16, name=f"fa{i}"), Signal(16, name=f"fb{i}"), \

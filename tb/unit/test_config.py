@@ -43,6 +43,7 @@ def test_unknown_config():
     ({"sram_banks": 0},         r"sram_banks must be a positive integer"),
     ({"threads": 16},           r"threads must be a power of two from 1 to 8"),
     ({"vcu_lanes": 3},          r"vcu_lanes must be a power of two"),
+    ({"vcu_lanes": 2},          r"vcu_lanes must be a power of two from 4"),
     ({"afu_lanes": 16},         r"afu_lanes must be a power of two from 1 to 8"),
 ])
 def test_invalid_core(kwargs, message):

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Generators: parameter checks, elaboration of every config, lint, module exports."""
 
 import importlib
@@ -10,6 +11,8 @@ import rtl
 import sw
 import tb
 from rtl.config import get_config
+from rtl.core.afu import ActivationUnit
+from rtl.core.vcu import VectorUnit
 from rtl.vmm import VMM
 
 from ..hdl import generate, lint
@@ -24,6 +27,17 @@ from ..tops import tops
 def test_vmm_rejects(kwargs, message):
     with pytest.raises(ValueError, match=message):
         VMM(**kwargs)
+
+
+@pytest.mark.parametrize("cls, lanes, message", [
+    (VectorUnit, 2, r"lanes must be a power of two of at least 4, not 2"),
+    (VectorUnit, 12, r"lanes must be a power of two of at least 4, not 12"),
+    (ActivationUnit, 0, r"lanes must be a positive power of two, not 0"),
+    (ActivationUnit, 3, r"lanes must be a positive power of two, not 3"),
+])
+def test_fp16_units_reject(cls, lanes, message):
+    with pytest.raises(ValueError, match=message):
+        cls(lanes)
 
 
 @pytest.mark.parametrize("config", ["sim", "ulx3s"])

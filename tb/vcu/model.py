@@ -1,17 +1,15 @@
-"""Testbench glue for the vector unit: payload packing against the RTL layouts and the
-cocotb environment (clock, reset, stream agents, golden-model scoreboard)."""
+"""Testbench glue for the vector unit: payload packing against the RTL layouts, and the
+golden model as the scoreboard."""
 
 import os
 
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, RisingEdge
 
 from rtl.config import get_config
 from rtl.core.vcu import vcu_instr_layout, vcu_result_layout
 from sw.golden.vcu import VectorUnit
 
-from ..stream import StreamSink, StreamSource, run_cycles
+from ..stream import StreamEnv
 
 __all__ = ["VcuEnv", "lanes_int"]
 
@@ -21,12 +19,12 @@ def lanes_int(values):
     return int.from_bytes(np.asarray(values, dtype="<u2").tobytes(), "little")
 
 
-class VcuEnv:
+class VcuEnv(StreamEnv):
     """The vector unit under test with its stream agents and golden model
     (configuration from ``VCU_CONFIG``, default ``sim``)."""
 
     def __init__(self, dut):
-        self.dut   = dut
+        super().__init__(dut, "instrs", "results")
         self.lanes = get_config(os.environ.get("VCU_CONFIG", "sim")).core.vcu_lanes
         self.golden = VectorUnit(self.lanes)
         il, rl = vcu_instr_layout(self.lanes), vcu_result_layout(self.lanes)
@@ -34,19 +32,6 @@ class VcuEnv:
                      ("op", "a", "b", "c", "scalar", "bcast", "shift", "fmt",
                       "out_signed", "mask")}
         self._r_mask = rl["mask"].offset
-        self.instrs  = StreamSource(dut, "instrs")
-        self.results = StreamSink(dut, "results")
-        self.agents  = [self.instrs, self.results]
-        self.cycle   = 0
-        self.expected = []  # (result lanes as int, mask as int, description)
-
-    async def start(self):
-        Clock(self.dut.clk, 10, unit="ns").start(start_high=False)
-        self.dut.rst.value = 1
-        for _ in range(3):
-            await RisingEdge(self.dut.clk)
-        await FallingEdge(self.dut.clk)
-        self.dut.rst.value = 0
 
     def queue(self, op, a, b, c, *, scalar=0, bcast=False, shift=0, fmt=0, out_signed=True,
               mask=None):
@@ -71,38 +56,25 @@ class VcuEnv:
                 | (int(shift[i]) << o["shift"]) | (int(fmt) << o["fmt"]) \
                 | (int(out_signed) << o["out_signed"]) \
                 | (int(np.dot(mask[i], weights)) << o["mask"])
-            self.instrs.send([payload])
-            self.expected.append((lanes_int(result[i]), int(np.dot(rmask[i], weights)),
-                                  (int(op), a[i], b[i], c[i], int(scalar[i]), bool(bcast[i]),
-                                   int(shift[i]), fmt, out_signed)))
+            expected = lanes_int(result[i]) | (int(np.dot(rmask[i], weights)) << self._r_mask)
+            self.expect(payload, expected,
+                        (int(op), a[i], b[i], c[i], int(scalar[i]), bool(bcast[i]),
+                         int(shift[i]), fmt, out_signed))
 
-    async def drain(self):
-        """Run until every queued result has arrived, idle a little, and check all."""
-        self.cycle = await run_cycles(
-            self.dut.clk, self.agents, lambda c: len(self.results.items) >= len(self.expected),
-            max_cycles=40 * (len(self.expected) + 50), start=self.cycle)
-        end = self.cycle + 8
-        self.cycle = await run_cycles(self.dut.clk, self.agents, lambda c: c >= end,
-                                      max_cycles=8, start=self.cycle)
-        self.check()
+    def describe(self, got, expected, what):
+        def lanes(x):
+            return [f"{(x >> (16 * i)) & 0xFFFF:04x}" for i in range(self.lanes)]
+        op, a, b, c, scalar, bcast, shift, fmt, signed = what
+        return (f"op {op} a={[f'{v:04x}' for v in a]} b={[f'{v:04x}' for v in b]} "
+                f"c={[f'{v:04x}' for v in c]} scalar={scalar:04x} bcast={bcast} "
+                f"shift={shift} fmt={fmt} signed={signed}: got {lanes(got)} mask "
+                f"{got >> self._r_mask:#x}, expected {lanes(expected)} mask "
+                f"{expected >> self._r_mask:#x}")
 
-    def check(self):
-        got = self.results.items
-        assert len(got) == len(self.expected), \
-            f"{len(got)} results arrived, {len(self.expected)} expected"
-        r_bits = 16 * self.lanes
-        errors = []
-        for value, (result, mask, what) in zip(got, self.expected, strict=True):
-            r, m = value & ((1 << r_bits) - 1), value >> self._r_mask
-            if r != result or m != mask:
-                lanes = lambda x: [f"{(x >> (16 * i)) & 0xFFFF:04x}" for i in range(self.lanes)]
-                op, a, b, c, scalar, bcast, shift, fmt, signed = what
-                errors.append(
-                    f"op {op} a={[f'{v:04x}' for v in a]} b={[f'{v:04x}' for v in b]} "
-                    f"c={[f'{v:04x}' for v in c]} scalar={scalar:04x} bcast={bcast} "
-                    f"shift={shift} fmt={fmt} signed={signed}: got {lanes(r)} mask {m:#x}, "
-                    f"expected {lanes(result)} mask {mask:#x}")
-        assert not errors, f"{len(errors)} mismatches, first:\n" + "\n".join(errors[:5])
-        assert not self.instrs.queue, "stimulus left unsent"
-        self.results.items.clear()
-        self.expected.clear()
+    @property
+    def instrs(self):
+        return self.source
+
+    @property
+    def results(self):
+        return self.sink

@@ -1,0 +1,232 @@
+"""FP16 activation unit."""
+
+from types import SimpleNamespace
+
+from amaranth import *
+from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from sw.golden.afu_tables import FUNCTIONS, SPECS, rom
+
+from ..pipeline import Pipeline
+from . import fp16
+
+__all__ = ["AfuOp", "afu_instr_layout", "afu_result_layout", "ActivationUnit"]
+
+
+class AfuOp(enum.Enum, shape=3):
+    """Activation-unit operation; 7 is reserved (canonical NaN lanes)."""
+    RELU       = 0  # +0 for negative x (-0 and -inf included), else x
+    CLAMP      = 1  # minimumNumber(maximumNumber(x, p0), p1); ReLU6 is p0 = 0, p1 = 6
+    LEAKY_RELU = 2  # x * p0 (one rounding) where the sign bit is set, else x
+    GELU       = 3  # tables from sw/golden/afu_tables.py
+    SIGMOID    = 4
+    TANH       = 5
+    EXP        = 6
+
+
+_TABLE_OPS = {"gelu": AfuOp.GELU, "sigmoid": AfuOp.SIGMOID, "tanh": AfuOp.TANH,
+              "exp": AfuOp.EXP}
+
+
+def afu_instr_layout(lanes):
+    """One activation instruction: the op, ``lanes`` inputs and two binary16 parameters."""
+    return data.StructLayout({
+        "op": AfuOp,
+        "x":  data.ArrayLayout(16, lanes),
+        "p0": 16,
+        "p1": 16,
+    })
+
+
+def afu_result_layout(lanes):
+    return data.StructLayout({"y": data.ArrayLayout(16, lanes)})
+
+
+class ActivationUnit(wiring.Component):
+    """FP16 activation unit: one function of ``lanes`` binary16 inputs per cycle.
+
+    RELU, CLAMP (IEEE minimumNumber/maximumNumber) and LEAKY_RELU (one rounding of
+    ``x * p0``) are exact. GELU, SIGMOID, TANH and EXP are piecewise-linear: the bits of
+    ``x`` select a coefficient pair from a ROM holding the tables of
+    :mod:`sw.golden.afu_tables`, and one rounding of ``d * c1 + c0`` on the same exact
+    fused multiply-add datapath as the vector unit gives the result, bit-exact with the
+    golden model (errors against float64 in docs/architecture.md). A NaN input gives
+    ``0x7E00``; the reserved opcode gives ``0x7E00`` in every lane.
+
+    Latency: 5 cycles (table read, multiply, add, normalize, round). Throughput: one
+    instruction per cycle while ``results`` is ready.
+
+    Parameters
+    ----------
+    lanes : int
+        Lanes; a power of two. Each lane has its own table ROM
+        (``len(rom()[0])`` 32-bit words).
+
+    Members
+    -------
+    instrs : In(stream.Signature(afu_instr_layout(lanes)))
+    results : Out(stream.Signature(afu_result_layout(lanes)))
+    """
+
+    latency = 5
+
+    def __init__(self, lanes):
+        if not isinstance(lanes, int) or lanes < 1 or lanes & (lanes - 1):
+            raise ValueError(f"lanes must be a positive power of two, not {lanes!r}")
+        self._lanes = lanes
+        super().__init__({
+            "instrs":  In(stream.Signature(afu_instr_layout(lanes))),
+            "results": Out(stream.Signature(afu_result_layout(lanes))),
+        })
+
+    @property
+    def lanes(self):
+        return self._lanes
+
+    @classmethod
+    def from_config(cls, core):
+        return cls(core.afu_lanes)
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.instrs.p
+        pipe = Pipeline(m, 5, i_valid=self.instrs.valid, o_valid=self.results.valid,
+                        o_ready=self.results.ready)
+        m.d.comb += self.instrs.ready.eq(pipe.i_ready)
+        load1, load2, load3, load4, load5 = pipe.load
+        words, bases = rom()
+        abits = (len(words) - 1).bit_length()
+
+        op1 = Signal(AfuOp)
+        p0_1 = Signal(16)
+        with m.If(load1):
+            m.d.sync += [op1.eq(p.op), p0_1.eq(p.p0)]
+        leaky1 = op1 == AfuOp.LEAKY_RELU
+        table1 = op1.as_value().matches(*(op.value for op in _TABLE_OPS.values()))
+
+        for i in range(self._lanes):
+            x = p.x[i]
+            dx = fp16.decode(x)
+
+            # --- Stage 1: table address and d; exact results computed directly. ---
+            entries = {name: self._entry(m, x, SPECS[name], bases[name], abits, i, name)
+                       for name in FUNCTIONS}
+            addr  = Signal(abits, name=f"addr{i}")
+            d_sig = Signal(11, name=f"d_sig{i}")
+            addr_v, d_sig_v = C(0, abits), dx.sig
+            for name in FUNCTIONS:
+                hit = p.op == _TABLE_OPS[name]
+                e = entries[name]
+                addr_v = Mux(hit, e.addr, addr_v)
+                d_sig_v = Mux(hit & e.in_table, e.d_sig, d_sig_v)
+            m.d.comb += [addr.eq(addr_v), d_sig.eq(d_sig_v)]
+            mem = Memory(shape=32, depth=len(words), init=[int(w) for w in words])
+            m.submodules[f"table{i}"] = mem
+            port = mem.read_port(domain="sync")
+            m.d.comb += [port.addr.eq(addr), port.en.eq(load1)]
+
+            direct = Signal(16, name=f"direct{i}")
+            self._direct(m, p.op, x, dx, p.p0, p.p1, direct)
+            s1_x, s1_dsig, s1_direct = (Signal(16, name=f"s1_x{i}"),
+                                        Signal(11, name=f"s1_dsig{i}"),
+                                        Signal(16, name=f"s1_direct{i}"))
+            with m.If(load1):
+                m.d.sync += [s1_x.eq(x), s1_dsig.eq(d_sig), s1_direct.eq(direct)]
+
+            # --- Stage 2: coefficients from the ROM; multiply. ---
+            c0, c1 = port.data[:16], port.data[16:]
+            x1 = fp16.decode(s1_x)
+            d = SimpleNamespace(sign=x1.sign, sig=s1_dsig, e=x1.e, nan=x1.nan,
+                                inf=x1.inf, zero=~s1_dsig.any())
+            mul_b = Mux(leaky1, p0_1, c1)
+            add_c = Mux(leaky1, C(fp16.NEG_ZERO, 16), c0)
+            ops = fp16.fma_operands(d, fp16.decode(mul_b), fp16.decode(add_c))
+            use_fma = leaky1 & x1.sign | table1 & c1.any()
+            result2 = Mux(table1, c0, s1_direct)  # the result when no FMA is needed
+            s2 = {name: Signal.like(getattr(ops, name), name=f"s2_{name}{i}")
+                  for name in ("ps", "pe", "sign_p", "sc", "ec", "sign_c",
+                               "nan", "inf", "inf_sign")}
+            s2_use, s2_alt, s2_xnan = (Signal(name=f"s2_use{i}"), Signal(16, name=f"s2_alt{i}"),
+                                       Signal(name=f"s2_xnan{i}"))
+            with m.If(load2):
+                m.d.sync += [s2[name].eq(getattr(ops, name)) for name in s2]
+                m.d.sync += [s2_use.eq(use_fma), s2_alt.eq(result2), s2_xnan.eq(x1.nan)]
+
+            # --- Stage 3: exact sum. ---
+            mag, sign = fp16.fma_sum(m, s2["ps"], s2["pe"], s2["sign_p"],
+                                     s2["sc"], s2["ec"], s2["sign_c"])
+            s3 = [Signal(fp16.WINDOW, name=f"s3_mag{i}"), Signal(name=f"s3_sign{i}"),
+                  Signal(name=f"s3_nan{i}"), Signal(name=f"s3_inf{i}"),
+                  Signal(name=f"s3_inf_sign{i}"), Signal(name=f"s3_use{i}"),
+                  Signal(16, name=f"s3_alt{i}"), Signal(name=f"s3_xnan{i}")]
+            with m.If(load3):
+                m.d.sync += [r.eq(v) for r, v in zip(
+                    s3, [mag, sign, s2["nan"], s2["inf"], s2["inf_sign"], s2_use, s2_alt,
+                         s2_xnan], strict=True)]
+            s3_mag, s3_sign, s3_nan, s3_inf, s3_inf_sign, s3_use, s3_alt, s3_xnan = s3
+
+            # --- Stage 4: normalize. ---
+            normed, shl = fp16.normalize(m, s3_mag)
+            s4 = [Signal(fp16.WINDOW, name=f"s4_normed{i}"), Signal(6, name=f"s4_shl{i}"),
+                  Signal(name=f"s4_sign{i}"), Signal(name=f"s4_nan{i}"),
+                  Signal(name=f"s4_inf{i}"), Signal(name=f"s4_inf_sign{i}"),
+                  Signal(name=f"s4_use{i}"), Signal(16, name=f"s4_alt{i}"),
+                  Signal(name=f"s4_xnan{i}")]
+            with m.If(load4):
+                m.d.sync += [r.eq(v) for r, v in zip(
+                    s4, [normed, shl, s3_sign, s3_nan, s3_inf, s3_inf_sign, s3_use, s3_alt,
+                         s3_xnan], strict=True)]
+            s4_normed, s4_shl, s4_sign, s4_nan, s4_inf, s4_inf_sign, s4_use, s4_alt, \
+                s4_xnan = s4
+
+            # --- Stage 5: round and select. ---
+            rounded = fp16.round_pack(m, s4_sign, s4_normed, s4_shl, s4_nan, s4_inf,
+                                      s4_inf_sign)
+            with m.If(load5):
+                m.d.sync += self.results.p.y[i].eq(
+                    Mux(s4_xnan, fp16.CANONICAL_NAN, Mux(s4_use, rounded, s4_alt)))
+        return m
+
+    @staticmethod
+    def _entry(m, x, spec, base, abits, lane, name):
+        """Table address and ``d`` significand of ``x`` for one function."""
+        sign, exp, man = x[15], x[10:15], x[:10]
+        nexp = spec.e_hi - spec.e_lo + 1
+        segments = (2 * nexp) << spec.k
+        row = Signal(8, name=f"{name}_row{lane}")  # sign * nexp + exp - e_lo
+        m.d.comb += row.eq(Mux(sign, C(nexp, 8), C(0, 8)) + exp - C(spec.e_lo, 8))
+        seg = Cat(man[10 - spec.k:], row)
+        small = exp < C(spec.e_lo, 5)
+        large = exp > C(spec.e_hi, 5)
+        index = Signal(abits, name=f"{name}_index{lane}")
+        m.d.comb += index.eq(Mux(small, C(segments, abits) + sign,
+                                 Mux(large, C(segments + 2, abits) + sign, seg)))
+        addr = Signal(abits, name=f"{name}_addr{lane}")
+        m.d.comb += addr.eq(index + C(base, abits))
+        return SimpleNamespace(addr=addr, in_table=~small & ~large,
+                               d_sig=fp16.zx(man[:10 - spec.k], 11))
+
+    @staticmethod
+    def _direct(m, op, x, dx, p0, p1, out):
+        """RELU and CLAMP results, and the reserved opcode's NaN."""
+        d0, d1 = fp16.decode(p0), fp16.decode(p1)
+
+        def pick(a, b, da, db, take_a):
+            return Mux(da.nan & db.nan, fp16.CANONICAL_NAN,
+                       Mux(da.nan, b, Mux(db.nan, a, Mux(take_a, a, b))))
+
+        lower = Signal(16)  # maximumNumber(x, p0)
+        m.d.comb += lower.eq(pick(x, p0, dx, d0, fp16.total_key(x) >= fp16.total_key(p0)))
+        dl = fp16.decode(lower)
+        clamp = pick(lower, p1, dl, d1, fp16.total_key(lower) <= fp16.total_key(p1))
+        with m.Switch(op):
+            with m.Case(AfuOp.RELU):
+                m.d.comb += out.eq(Mux(x[15], 0, x))
+            with m.Case(AfuOp.CLAMP):
+                m.d.comb += out.eq(clamp)
+            with m.Case(AfuOp.LEAKY_RELU):
+                m.d.comb += out.eq(x)   # positive inputs; negative ones take the FMA
+            with m.Default():
+                m.d.comb += out.eq(fp16.CANONICAL_NAN)

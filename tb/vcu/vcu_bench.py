@@ -1,0 +1,36 @@
+"""Vector-unit throughput benchmark (``make bench``): a long run of instructions of every
+operation, back to back with no stalls, checked against the golden model. One op is one
+lane's operation; cycles run from the first instruction accepted to the last result."""
+
+import json
+import os
+
+import numpy as np
+import cocotb
+
+from sw.golden.vcu import VcuOp
+
+from ..fp16_stimulus import random_operands
+from .model import VcuEnv
+
+INSTRS = int(os.environ.get("VCU_BENCH_INSTRS", "2000"))  # per op
+
+
+@cocotb.test()
+async def bench(dut):
+    np_rng = np.random.default_rng(int(os.environ.get("COCOTB_RANDOM_SEED", "1")))
+    env = VcuEnv(dut)
+    await env.start()
+    for op in VcuOp:
+        a, b, c = (random_operands(np_rng, (INSTRS, env.lanes)) for _ in range(3))
+        env.queue(op, a, b, c, shift=np_rng.integers(0, 64, size=INSTRS),
+                  fmt=int(op) % 3, mask=np_rng.integers(0, 2, size=(INSTRS, env.lanes)))
+    instrs = len(env.expected)
+    await env.drain(settle=0)
+    cycles = env.sink.last_cycle - env.source.first_cycle + 1
+    ops = instrs * env.lanes / cycles
+    dut._log.info("%d instructions in %d cycles: %.3f ops/cycle of %d", instrs, cycles, ops,
+                  env.lanes)
+    with open(os.environ["BENCH_OUT"], "w") as f:
+        json.dump({"vcu.ops_per_cycle": ops, "vcu.peak_ops_per_cycle": env.lanes,
+                   "vcu.cycles": cycles, "vcu.instructions": instrs}, f)
