@@ -68,6 +68,18 @@ class CoreConfig:
         to int2 fills whole bytes).
     afu_lanes : int
         FP16 lanes of the activation unit. Power of two, at most ``vcu_lanes``.
+    psb_entries : int
+        Entries of the partial-sum buffer beside the VMM, each ``vmm_rows`` int32 values.
+        Power of two.
+    vbuf_entries : int
+        Entries of the vector buffer of the post-processing passes, each ``vmm_rows``
+        binary16 values. Power of two.
+    program_len : int
+        Instructions each thread's program buffer holds. Power of two.
+
+    The VMM's ``vmm_rows`` results of one step are one vector of the vector and activation
+    units: ``vmm_rows`` must be at least 4 (an int2 vector fills whole bytes) and at most
+    ``afu_lanes`` (so at most ``vcu_lanes``).
     """
 
     vmm_rows:        int = 4
@@ -79,9 +91,12 @@ class CoreConfig:
     threads:         int = 8
     vcu_lanes:       int = 8
     afu_lanes:       int = 4
+    psb_entries:     int = 256
+    vbuf_entries:    int = 256
+    program_len:     int = 64
 
     def __post_init__(self):
-        _check_pow2("vmm_rows", self.vmm_rows, high=1024)
+        _check_pow2("vmm_rows", self.vmm_rows, low=4, high=1024)
         _check_pow2("vmm_cols", self.vmm_cols, high=1024)
         if not isinstance(self.precisions, tuple) or not self.precisions \
                 or len(set(self.precisions)) != len(self.precisions) \
@@ -97,6 +112,12 @@ class CoreConfig:
         _check_pow2("threads", self.threads, high=8)
         _check_pow2("vcu_lanes", self.vcu_lanes, low=4)  # int2 results fill whole bytes
         _check_pow2("afu_lanes", self.afu_lanes, high=self.vcu_lanes)
+        if self.vmm_rows > self.afu_lanes:
+            raise ValueError(f"afu_lanes must be at least vmm_rows = {self.vmm_rows} (one VMM "
+                             f"result vector per cycle), not {self.afu_lanes}")
+        _check_pow2("psb_entries", self.psb_entries, low=2)
+        _check_pow2("vbuf_entries", self.vbuf_entries, low=2)
+        _check_pow2("program_len", self.program_len, low=2)
 
     @property
     def sram_bytes(self):
@@ -163,16 +184,16 @@ CONFIGS = {
     "ulx3s": ArrayConfig(
         name="ulx3s", rows=2, cols=2,
         # 16 int8 MACs per core: 64 of the 156 MULT18X18D for the 2 x 2 array.
-        core=CoreConfig(vmm_rows=2, vmm_cols=8, mem_port_bits=64,
+        core=CoreConfig(vmm_rows=4, vmm_cols=4, mem_port_bits=64,
                         sram_bank_bytes=4096, sram_banks=4,
-                        vcu_lanes=4, afu_lanes=2),
+                        vcu_lanes=4, afu_lanes=4, psb_entries=128, vbuf_entries=128),
         framebuffer_bytes=32 * 1024),
     "northpole": ArrayConfig(
         name="northpole", rows=16, cols=16,
         # 1024 int8 MACs (2048 ops/cycle), 768 KiB in 12 banks of 64 KiB, a 256-bit port.
         core=CoreConfig(vmm_rows=32, vmm_cols=32, mem_port_bits=256,
                         sram_bank_bytes=64 * 1024, sram_banks=12,
-                        vcu_lanes=256, afu_lanes=32),
+                        vcu_lanes=256, afu_lanes=32, psb_entries=1024, vbuf_entries=1024),
         framebuffer_bytes=32 * 1024 * 1024),
 }
 

@@ -29,6 +29,11 @@ def test_unknown_config():
 @pytest.mark.parametrize("kwargs, message", [
     ({"vmm_rows": 0},           r"vmm_rows must be a power of two"),
     ({"vmm_rows": 6},           r"vmm_rows must be a power of two"),
+    ({"vmm_rows": 2},           r"vmm_rows must be a power of two from 4"),
+    ({"vmm_rows": 8},           r"afu_lanes must be at least vmm_rows = 8"),
+    ({"psb_entries": 100},      r"psb_entries must be a power of two"),
+    ({"vbuf_entries": 0},       r"vbuf_entries must be a power of two"),
+    ({"program_len": 1},        r"program_len must be a power of two from 2"),
     ({"vmm_cols": 12},          r"vmm_cols must be a power of two"),
     ({"vmm_cols": True},        r"vmm_cols must be a power of two"),
     ({"precisions": (8, 3)},    r"precisions must be a non-empty tuple of distinct values "
@@ -45,6 +50,7 @@ def test_unknown_config():
     ({"vcu_lanes": 3},          r"vcu_lanes must be a power of two"),
     ({"vcu_lanes": 2},          r"vcu_lanes must be a power of two from 4"),
     ({"afu_lanes": 16},         r"afu_lanes must be a power of two from 1 to 8"),
+    ({"afu_lanes": 2},          r"afu_lanes must be at least vmm_rows = 4"),
 ])
 def test_invalid_core(kwargs, message):
     with pytest.raises(ValueError, match=message):

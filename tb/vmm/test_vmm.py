@@ -23,7 +23,7 @@ def test_vmm_sim(testcase, seed):
 
 
 def test_vmm_ulx3s(seed):
-    """The FPGA configuration's VMM (2 x 8) on a shorter random run and the edge cases."""
+    """The FPGA configuration's VMM (4 x 4) on a shorter random run and the edge cases."""
     vmm_design("ulx3s").run("tb.vmm.vmm_tests",
                             ["test_random", "test_extremes", "test_tile_switch"], seed=seed,
                             extra_env={"VMM_CONFIG": "ulx3s", "VMM_STEPS": "2000"})

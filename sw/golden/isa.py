@@ -1,0 +1,131 @@
+"""The core's thread instruction set: encoding and decoding (mirrors ``rtl/core``).
+
+Every instruction is 64 bits: the opcode in bits 59..63, then the fields of its format
+packed from bit 0 upwards in the order listed in :data:`FORMATS` (unused high bits are
+zero). Signed fields are two's complement. See docs/architecture.md, "Core ISA", for the
+semantics; the assembler and disassembler are in :mod:`sw.compiler_stub.asm`.
+"""
+
+import enum
+from dataclasses import dataclass, field
+
+__all__ = ["Op", "FORMATS", "THREAD_OF", "Instr", "encode", "decode", "AG_DIMS",
+           "COUNTERS", "THREADS", "LOOP_DEPTH"]
+
+THREADS    = 8    # threads per core
+COUNTERS   = 16   # synchronisation counters per core
+AG_DIMS    = 4    # dimensions of an address generator
+LOOP_DEPTH = 4    # nested loops per thread
+
+
+class Op(enum.IntEnum):
+    """Opcodes (5 bits); codes not listed are invalid."""
+    NOP     = 0
+    END     = 1
+    LOOP    = 2   # repeat the instructions up to the matching ENDL `count` times
+    ENDL    = 3
+    SIGNAL  = 4   # counter += 1
+    WAIT    = 5   # wait until counter > 0, then counter -= 1
+    AGBASE  = 6   # address generator g: base = value, every dimension count 1 stride 0
+    AGDIM   = 7   # address generator g, dimension d: count and stride
+    AGADD   = 8   # address generator g: base += delta
+    WSTREAM = 9   # T0: weight rows MEM[AG0] -> VMM
+    SSTREAM = 10  # T1: VMM steps: activations MEM[AG0], partial sums PSB[AG1]
+    VCVT    = 11  # T2: VBUF[AG1] = fp16(PSB[AG0] * 2**-shift)
+    VOP     = 12  # T2: VBUF[AG1] = vcu_op(VBUF[AG0], VBUF[kb], VBUF[kc])
+    VLOAD   = 13  # T2: VBUF[AG1] = MEM[AG0] (binary16 lanes, or unpacked integers)
+    VACT    = 14  # T2: VBUF[AG1] = afu_op(VBUF[AG0], p0, p1)
+    VSTORE  = 15  # T2: MEM[AG1] bytes = VBUF[AG0] packed integers
+    SEND    = 16  # T4..T7: NoC port out <- MEM[AG0]
+    RECV    = 17  # T4..T7: MEM[AG0] <- NoC port in
+
+
+#: Fields of each opcode: (name, width, signed), packed from bit 0.
+FORMATS = {
+    Op.NOP:     [],
+    Op.END:     [],
+    Op.LOOP:    [("count", 16, False)],
+    Op.ENDL:    [],
+    Op.SIGNAL:  [("ctr", 4, False)],
+    Op.WAIT:    [("ctr", 4, False)],
+    Op.AGBASE:  [("g", 1, False), ("base", 24, False)],
+    Op.AGDIM:   [("g", 1, False), ("d", 2, False), ("count", 16, False),
+                 ("stride", 24, True)],
+    Op.AGADD:   [("g", 1, False), ("delta", 24, True)],
+    Op.WSTREAM: [("prec", 2, False), ("act_signed", 1, False)],
+    Op.SSTREAM: [("zero", 16, False), ("period", 16, False)],
+    Op.VCVT:    [("shift", 6, False)],
+    Op.VOP:     [("op", 5, False), ("kb", 8, False), ("kc", 8, False), ("shift", 6, False),
+                 ("fmt", 2, False), ("out_signed", 1, False)],
+    Op.VLOAD:   [("mode", 2, False), ("signed", 1, False), ("shift", 6, False)],
+    Op.VACT:    [("op", 3, False), ("p0", 16, False), ("p1", 16, False)],
+    Op.VSTORE:  [("prec", 2, False)],
+    Op.SEND:    [("tag", 16, False)],
+    Op.RECV:    [],
+}
+
+#: The thread a data-moving opcode belongs to (control opcodes run on any thread).
+THREAD_OF = {
+    Op.WSTREAM: (0,), Op.SSTREAM: (1,),
+    Op.VCVT: (2,), Op.VOP: (2,), Op.VLOAD: (2,), Op.VACT: (2,), Op.VSTORE: (2,),
+    Op.SEND: (4, 5, 6, 7), Op.RECV: (4, 5, 6, 7),
+}
+
+
+@dataclass(frozen=True)
+class Instr:
+    """One instruction: an opcode and its field values."""
+    op: Op
+    args: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        names = [name for name, _, _ in FORMATS[self.op]]
+        unknown = set(self.args) - set(names)
+        if unknown:
+            raise ValueError(f"{self.op.name}: unknown field(s) {sorted(unknown)}; "
+                             f"fields are {names}")
+        for name, width, signed in FORMATS[self.op]:
+            value = self.args.get(name, 0)
+            low, high = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed \
+                else (0, (1 << width) - 1)
+            if not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"{self.op.name}: {name}={value!r} is outside "
+                                 f"[{low}, {high}]")
+
+    def __getitem__(self, name):
+        return self.args.get(name, 0)
+
+    def __str__(self):
+        fields = " ".join(f"{name}={self[name]}" for name, _, _ in FORMATS[self.op])
+        return f"{self.op.name} {fields}".strip()
+
+
+def encode(instr):
+    """Encode an :class:`Instr` as a 64-bit integer."""
+    word, pos = 0, 0
+    for name, width, _ in FORMATS[instr.op]:
+        word |= (instr[name] & ((1 << width) - 1)) << pos
+        pos += width
+    return word | (int(instr.op) << 59)
+
+
+def decode(word):
+    """Decode a 64-bit integer; raise :class:`ValueError` on an invalid opcode or
+    non-zero unused bits."""
+    if not 0 <= word < 1 << 64:
+        raise ValueError(f"instruction {word!r} is not a 64-bit word")
+    code = word >> 59
+    try:
+        op = Op(code)
+    except ValueError:
+        raise ValueError(f"invalid opcode {code} in instruction {word:#018x}") from None
+    args, pos = {}, 0
+    for name, width, signed in FORMATS[op]:
+        value = (word >> pos) & ((1 << width) - 1)
+        if signed and value >> (width - 1):
+            value -= 1 << width
+        args[name] = value
+        pos += width
+    if (word & ((1 << 59) - 1)) >> pos:
+        raise ValueError(f"{op.name}: unused bits set in instruction {word:#018x}")
+    return Instr(op, args)
