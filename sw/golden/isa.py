@@ -9,12 +9,13 @@ semantics; the assembler and disassembler are in :mod:`sw.compiler_stub.asm`.
 import enum
 from dataclasses import dataclass, field
 
-__all__ = ["Op", "FORMATS", "THREAD_OF", "Instr", "encode", "decode", "AG_DIMS",
+__all__ = ["Op", "FORMATS", "THREAD_OF", "Instr", "encode", "decode", "AG_DIMS", "AGS",
            "COUNTERS", "THREADS", "LOOP_DEPTH"]
 
 THREADS    = 8    # threads per core
 COUNTERS   = 16   # synchronisation counters per core
 AG_DIMS    = 4    # dimensions of an address generator
+AGS        = 4    # address generators per thread
 LOOP_DEPTH = 4    # nested loops per thread
 
 
@@ -29,18 +30,19 @@ class Op(enum.IntEnum):
     AGBASE  = 6   # address generator g: base = value, every dimension count 1 stride 0
     AGDIM   = 7   # address generator g, dimension d: count and stride
     AGADD   = 8   # address generator g: base += delta
-    WSTREAM = 9   # T0: weight rows MEM[AG0] -> VMM
-    SSTREAM = 10  # T1: VMM steps: activations MEM[AG0], partial sums PSB[AG1]
-    VCVT    = 11  # T2: VBUF[AG1] = fp16(PSB[AG0] * 2**-shift)
-    VOP     = 12  # T2: VBUF[AG1] = vcu_op(VBUF[AG0], VBUF[kb], VBUF[kc])
-    VLOAD   = 13  # T2: VBUF[AG1] = MEM[AG0] (binary16 lanes, or unpacked integers)
-    VACT    = 14  # T2: VBUF[AG1] = afu_op(VBUF[AG0], p0, p1)
-    VSTORE  = 15  # T2: MEM[AG1] bytes = VBUF[AG0] packed integers
-    SEND    = 16  # T4..T7: NoC port out <- MEM[AG0]
-    RECV    = 17  # T4..T7: MEM[AG0] <- NoC port in
+    WSTREAM = 9   # T0: weight rows MEM[s] -> VMM
+    SSTREAM = 10  # T1: VMM steps: activations MEM[s], partial sums PSB[d]
+    VCVT    = 11  # T2: VBUF[d] = fp16(PSB[s] * 2**-shift)
+    VOP     = 12  # T2: VBUF[d] = vcu_op(VBUF[s], VBUF[kb], VBUF[kc])
+    VLOAD   = 13  # T2: VBUF[k + i] = MEM[s] (binary16 lanes, or unpacked integers)
+    VACT    = 14  # T2: VBUF[d] = afu_op(VBUF[s], p0, p1)
+    VSTORE  = 15  # T2: MEM[d] bytes = VBUF[s] packed integers
+    SEND    = 16  # T4..T7: NoC port out <- MEM[s]
+    RECV    = 17  # T4..T7: MEM[s] <- NoC port in
 
 
-#: Fields of each opcode: (name, width, signed), packed from bit 0.
+#: Fields of each opcode: (name, width, signed), packed from bit 0. Stream instructions
+#: name the address generators they use: ``s`` (source) and ``d`` (destination).
 FORMATS = {
     Op.NOP:     [],
     Op.END:     [],
@@ -48,20 +50,24 @@ FORMATS = {
     Op.ENDL:    [],
     Op.SIGNAL:  [("ctr", 4, False)],
     Op.WAIT:    [("ctr", 4, False)],
-    Op.AGBASE:  [("g", 1, False), ("base", 24, False)],
-    Op.AGDIM:   [("g", 1, False), ("d", 2, False), ("count", 16, False),
+    Op.AGBASE:  [("g", 2, False), ("base", 24, False)],
+    Op.AGDIM:   [("g", 2, False), ("d", 2, False), ("count", 16, False),
                  ("stride", 24, True)],
-    Op.AGADD:   [("g", 1, False), ("delta", 24, True)],
-    Op.WSTREAM: [("prec", 2, False), ("act_signed", 1, False)],
-    Op.SSTREAM: [("zero", 16, False), ("period", 16, False)],
-    Op.VCVT:    [("shift", 6, False)],
-    Op.VOP:     [("op", 5, False), ("kb", 8, False), ("kc", 8, False), ("shift", 6, False),
-                 ("fmt", 2, False), ("out_signed", 1, False)],
-    Op.VLOAD:   [("mode", 2, False), ("signed", 1, False), ("shift", 6, False)],
-    Op.VACT:    [("op", 3, False), ("p0", 16, False), ("p1", 16, False)],
-    Op.VSTORE:  [("prec", 2, False)],
-    Op.SEND:    [("tag", 16, False)],
-    Op.RECV:    [],
+    Op.AGADD:   [("g", 2, False), ("delta", 24, True)],
+    Op.WSTREAM: [("s", 2, False), ("prec", 2, False), ("act_signed", 1, False)],
+    Op.SSTREAM: [("s", 2, False), ("d", 2, False), ("zero", 16, False),
+                 ("period", 16, False)],
+    Op.VCVT:    [("s", 2, False), ("d", 2, False), ("shift", 6, False)],
+    Op.VOP:     [("s", 2, False), ("d", 2, False), ("op", 5, False), ("kb", 12, False),
+                 ("kc", 12, False), ("shift", 6, False), ("fmt", 2, False),
+                 ("out_signed", 1, False)],
+    Op.VLOAD:   [("s", 2, False), ("k", 12, False), ("mode", 2, False), ("signed", 1, False),
+                 ("shift", 6, False)],
+    Op.VACT:    [("s", 2, False), ("d", 2, False), ("op", 3, False), ("p0", 16, False),
+                 ("p1", 16, False)],
+    Op.VSTORE:  [("s", 2, False), ("d", 2, False), ("prec", 2, False)],
+    Op.SEND:    [("s", 2, False), ("tag", 16, False)],
+    Op.RECV:    [("s", 2, False)],
 }
 
 #: The thread a data-moving opcode belongs to (control opcodes run on any thread).

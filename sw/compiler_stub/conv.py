@@ -1,0 +1,333 @@
+"""Compile a convolution (or fully connected) layer for one core.
+
+The layer is lowered onto the VMM by address generation, not by copying im2col tensors:
+activations stay in MEM in the layout of :class:`ActivationLayout`, and the steps' address
+generator walks the input positions under each kernel tap. Output channels go in blocks
+of ``vmm_rows``; output positions in bands of at most half the partial-sum buffer.
+
+Per band and output-channel block the threads do, overlapped:
+
+- T0 streams the block's weight tiles (``vmm_rows`` rows per tap and input chunk) to the
+  VMM (one WSTREAM per band covers every block);
+- T1 streams the band's activation vectors once per tap and chunk (one SSTREAM per
+  block: the first tile starts from zero partial sums, each tile ends with ``last``),
+  accumulating in one half of the PSB, then signals T2;
+- T2 converts the PSB half to binary16 (VCVT) and releases it to T1, loads the block's
+  scale and bias vectors, applies ``fma(x, scale, bias)``, the activation and the
+  conversion to the output type, and stores the packed result into the output tensor.
+
+With an even number of blocks per band the two PSB halves alternate, so T1 never waits
+for T2; with an odd number one half is used and T1 waits while T2 converts it.
+"""
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from sw.golden import fp16
+from sw.golden.isa import Instr, Op, encode
+from sw.golden.layers import Conv2d
+from sw.golden.packing import pack, unpack
+from sw.golden.vcu import VcuOp
+
+__all__ = ["CompileError", "ActivationLayout", "CompiledConv", "compile_conv2d",
+           "program_image"]
+
+_PREC = {8: 0, 4: 1, 2: 2}
+
+# Counters: T2 -> T1 "a PSB half is free", T1 -> T2 "a PSB half is ready".
+PSB_FREE, PSB_READY = 0, 1
+
+
+class CompileError(ValueError):
+    """The layer cannot be mapped onto the core; the message says why."""
+
+
+@dataclass(frozen=True)
+class ActivationLayout:
+    """An activation tensor in MEM: positions row-major with a zero border of ``padding``,
+    each position ``chunks`` words of ``chunk_channels`` packed channels (channel ``c``
+    in chunk ``c // chunk_channels``, little-endian inside the word's first
+    ``vmm_cols`` bytes)."""
+    base: int
+    height: int
+    width: int
+    channels: int
+    bits: int
+    signed: bool
+    padding: int
+    word: int           # bytes per MEM word
+    chunk_channels: int
+
+    @property
+    def chunks(self):
+        return math.ceil(self.channels / self.chunk_channels)
+
+    @property
+    def padded_width(self):
+        return self.width + 2 * self.padding
+
+    @property
+    def size(self):
+        return (self.height + 2 * self.padding) * self.padded_width * self.chunks * self.word
+
+    def address(self, y, x, chunk=0):
+        """Byte address of chunk ``chunk`` of position ``(y, x)`` (unpadded coordinates)."""
+        return self.base + (((y + self.padding) * self.padded_width + x + self.padding)
+                            * self.chunks + chunk) * self.word
+
+    def pack(self, x):
+        """The whole buffer's bytes for a tensor ``x`` of shape (height, width, channels)."""
+        x = np.asarray(x)
+        if x.shape != (self.height, self.width, self.channels):
+            raise ValueError(f"tensor must have shape {(self.height, self.width, self.channels)}"
+                             f", not {x.shape}")
+        hp, wp = self.height + 2 * self.padding, self.padded_width
+        full = np.zeros((hp, wp, self.chunks * self.chunk_channels), dtype=np.int64)
+        full[self.padding:self.padding + self.height,
+             self.padding:self.padding + self.width, :self.channels] = x
+        packed = pack(full.reshape(hp, wp, self.chunks, self.chunk_channels), self.bits,
+                      self.signed)
+        words = np.zeros((hp, wp, self.chunks, self.word), dtype=np.uint8)
+        words[..., :packed.shape[-1]] = packed
+        return words.tobytes()
+
+    def unpack(self, data):
+        """The tensor held in the buffer's bytes ``data``."""
+        hp, wp = self.height + 2 * self.padding, self.padded_width
+        words = np.frombuffer(bytes(data), dtype=np.uint8).reshape(hp, wp, self.chunks,
+                                                                   self.word)
+        nbytes = self.chunk_channels * self.bits // 8
+        values = unpack(words[..., :nbytes], self.bits, self.signed)
+        values = values.reshape(hp, wp, -1)[:, :, :self.channels]
+        return values[self.padding:self.padding + self.height,
+                      self.padding:self.padding + self.width]
+
+
+@dataclass
+class CompiledConv:
+    """A compiled layer: the threads' programs and the MEM image, with the layouts to
+    write its input and read its output."""
+    layer: Conv2d
+    programs: list
+    preload: list        # (address, bytes) to write before starting
+    entry: int           # program image address
+    input: ActivationLayout
+    output: ActivationLayout
+    blocks: int          # output-channel blocks
+    bands: int           # output-position bands
+    positions: int       # positions per band (VMM steps per tile)
+    tiles: int           # weight tiles per block
+
+
+def program_image(programs, word):
+    """The program image bytes: a header word of lengths, then each thread's program."""
+    header = bytearray(word)
+    body = bytearray()
+    for t, program in enumerate(programs):
+        header[t] = len(program)
+        for instr in program:
+            body += encode(instr).to_bytes(8, "little")
+    body += bytes(-len(body) % word)
+    return bytes(header) + bytes(body)
+
+
+def _instr(opcode, **args):
+    return Instr(opcode, {name: int(value) for name, value in args.items()})
+
+
+def _bank_regions(core, sizes):
+    """Place regions in consecutive banks (each in its own bank, so the streams that run
+    together never meet in one bank); return their base addresses."""
+    bank = core.sram_bank_bytes
+    if len(sizes) > core.sram_banks:
+        raise CompileError(f"the layer needs {len(sizes)} memory banks, the core has "
+                           f"{core.sram_banks}")
+    bases = []
+    for i, (name, size) in enumerate(sizes):
+        if size > bank:
+            raise CompileError(f"the {name} ({size} bytes) do not fit a {bank}-byte bank")
+        bases.append(i * bank)
+    return bases
+
+
+def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padding=0):
+    """Compile ``layer`` for an input of ``height x width`` on a core.
+
+    Parameters
+    ----------
+    core : rtl.config.CoreConfig
+    layer : Conv2d
+    weights : array of int, shape (out_channels, kernel, kernel, in_channels)
+    scale, bias : binary16 bit patterns, shape (out_channels,)
+    out_padding : int
+        Zero border of the output tensor (the next layer's padding).
+
+    Raises
+    ------
+    CompileError
+        If the layer does not fit the core or its sums could overflow int32.
+    """
+    rows, cols, word = core.vmm_rows, core.vmm_cols, core.mem_port_bits // 8
+    k, s, bits, obits = layer.kernel, layer.stride, layer.bits, layer.out_bits
+    oh, ow = layer.out_size(height, width)
+    weights = np.asarray(weights)
+    if weights.shape != (layer.out_channels, k, k, layer.in_channels):
+        shape = (layer.out_channels, k, k, layer.in_channels)
+        raise CompileError(f"weights must have shape {shape}, not {weights.shape}")
+    w_low, w_high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    if weights.min() < w_low or weights.max() > w_high:
+        raise CompileError(f"weights must be int{bits} values in [{w_low}, {w_high}]")
+    a_max = (1 << bits) - 1 if not layer.in_signed else 1 << (bits - 1)
+    worst = int(np.abs(weights.astype(np.int64)).sum(axis=(1, 2, 3)).max()) * a_max
+    if worst >= 1 << 31:
+        raise CompileError(f"the layer's sums could reach {worst}, beyond int32: split its "
+                           f"input channels")
+
+    # Layouts, blocks and bands.
+    cpc  = cols * 8 // bits           # input channels per VMM vector
+    ocpc = cols * 8 // obits          # output channels per word chunk
+    if ocpc % rows:
+        raise CompileError(f"vmm_rows = {rows} must divide the {ocpc} output channels of a "
+                           f"chunk at {obits} bits")
+    chunks  = math.ceil(layer.in_channels / cpc)
+    blocks  = math.ceil(layer.out_channels / rows)
+    tiles   = k * k * chunks
+    half    = core.psb_entries // 2
+    if ow > half:
+        raise CompileError(f"an output row of {ow} positions exceeds half the PSB ({half})")
+    band_h  = max(h for h in range(1, oh + 1) if oh % h == 0 and h * ow <= half)
+    bands   = oh // band_h
+    P       = band_h * ow
+    const_k = core.vbuf_entries - 2       # VBUF entries of the block's scale and bias
+    if P > const_k:
+        raise CompileError(f"{P} positions per band exceed the vector buffer")
+
+    in_l = ActivationLayout(0, height, width, layer.in_channels, bits, layer.in_signed,
+                            layer.padding, word, cpc)
+    out_l = ActivationLayout(0, oh, ow, layer.out_channels, obits, layer.out_signed,
+                             out_padding, word, ocpc)
+    w_bytes = blocks * tiles * rows * word
+    c_bytes = blocks * 2 * word * math.ceil(rows * 2 / word)
+    code_base, w_base, in_base, out_base = _bank_regions(core, [
+        ("constants", c_bytes), ("weights", w_bytes),
+        ("input activations", in_l.size), ("output activations", out_l.size)])
+    in_l, out_l = replace(in_l, base=in_base), replace(out_l, base=out_base)
+    # Bank 0: the program image from its start, the constants at its end.
+    const_base = code_base + core.sram_bank_bytes - c_bytes
+
+    # Weight tiles: block, tap (ky, kx), input chunk; row r is output channel block*rows+r.
+    wpad = np.zeros((blocks * rows, k, k, chunks * cpc), dtype=np.int64)
+    wpad[:layer.out_channels, :, :, :layer.in_channels] = weights
+    packed = pack(wpad.reshape(blocks, rows, k, k, chunks, cpc), bits, signed=True)
+    packed = packed.transpose(0, 2, 3, 4, 1, 5)        # block, ky, kx, chunk, row, bytes
+    wmem = np.zeros(packed.shape[:-1] + (word,), dtype=np.uint8)
+    wmem[..., :packed.shape[-1]] = packed
+
+    # Scale and bias vectors, one pair per block (padded channels: 0).
+    vec_words = math.ceil(rows * 2 / word)
+    cmem = np.zeros((blocks, 2, vec_words * word), dtype=np.uint8)
+    for name, values, idx in (("scale", scale, 0), ("bias", bias, 1)):
+        values = fp16.bits(values)
+        if values.shape != (layer.out_channels,):
+            raise CompileError(f"{name} must have {layer.out_channels} binary16 values")
+        full = np.zeros(blocks * rows, dtype=np.uint16)
+        full[:layer.out_channels] = values
+        cmem[:, idx, :rows * 2] = full.reshape(blocks, rows).astype("<u2").view(np.uint8) \
+            .reshape(blocks, rows * 2)
+
+    act_step = s * chunks * word                       # next output column
+    row_step = s * in_l.padded_width * chunks * word   # next output row
+    ostep_x  = out_l.chunks * word
+    ostep_y  = out_l.padded_width * ostep_x
+    oblock   = rows * obits // 8                       # bytes of one block in a chunk
+    bpc      = ocpc // rows                            # blocks per output chunk
+    groups, tail = divmod(blocks, bpc)
+    vec      = math.ceil(rows * 2 / word) * word       # bytes of a scale or bias vector
+    toggle   = half if blocks % 2 == 0 else 0          # PSB half flip per block (mod size)
+
+    # T0: every block's weights, once per band.
+    t0 = [_instr(Op.AGBASE, g=0, base=w_base),
+          _instr(Op.AGDIM, g=0, d=0, count=tiles * rows, stride=word),
+          _instr(Op.AGDIM, g=0, d=1, count=blocks, stride=tiles * rows * word),
+          _instr(Op.LOOP, count=bands),
+          _instr(Op.WSTREAM, s=0, prec=_PREC[bits], act_signed=int(layer.in_signed)),
+          _instr(Op.ENDL),
+          _instr(Op.END)]
+
+    # T1: per block, every tile's steps over the band's positions.
+    t1 = [_instr(Op.AGBASE, g=0, base=in_l.address(-layer.padding, -layer.padding)),
+          _instr(Op.AGDIM, g=0, d=0, count=ow, stride=act_step),
+          _instr(Op.AGDIM, g=0, d=1, count=band_h, stride=row_step),
+          _instr(Op.AGDIM, g=0, d=2, count=k * chunks, stride=word),
+          _instr(Op.AGDIM, g=0, d=3, count=k, stride=in_l.padded_width * chunks * word),
+          _instr(Op.AGBASE, g=1, base=0),
+          _instr(Op.AGDIM, g=1, d=0, count=P, stride=1),
+          _instr(Op.AGDIM, g=1, d=1, count=tiles, stride=0),
+          _instr(Op.LOOP, count=bands),
+          _instr(Op.LOOP, count=blocks),
+          _instr(Op.WAIT, ctr=PSB_FREE),
+          _instr(Op.SSTREAM, s=0, d=1, zero=P, period=P),
+          _instr(Op.SIGNAL, ctr=PSB_READY),
+          _instr(Op.AGADD, g=1, delta=toggle),
+          _instr(Op.ENDL),
+          _instr(Op.AGADD, g=0, delta=band_h * row_step),
+          _instr(Op.ENDL),
+          _instr(Op.END)]
+
+    # T2: per block, convert, scale and bias, activation, requantize, store.
+    block = [_instr(Op.WAIT, ctr=PSB_READY),
+             _instr(Op.VCVT, s=0, d=1, shift=layer.shift),
+             _instr(Op.SIGNAL, ctr=PSB_FREE),
+             _instr(Op.AGADD, g=0, delta=toggle),
+             _instr(Op.VLOAD, s=2, k=const_k, mode=0),
+             _instr(Op.AGADD, g=2, delta=2 * vec),
+             _instr(Op.VOP, s=1, d=1, op=VcuOp.FMA, kb=const_k, kc=const_k + 1)]
+    if layer.activation is not None:
+        block.append(_instr(Op.VACT, s=1, d=1, op=int(layer.activation),
+                            p0=layer.act_p0, p1=layer.act_p1))
+    block += [_instr(Op.VOP, s=1, d=1, op=VcuOp.CVT_INT, fmt=_PREC[obits],
+                     out_signed=int(layer.out_signed)),
+              _instr(Op.VSTORE, s=1, d=3, prec=_PREC[obits]),
+              _instr(Op.AGADD, g=3, delta=oblock)]
+    t2 = [_instr(Op.SIGNAL, ctr=PSB_FREE)] * (2 if toggle else 1) + [
+        _instr(Op.AGBASE, g=0, base=0),
+        _instr(Op.AGDIM, g=0, d=0, count=P, stride=1),
+        _instr(Op.AGBASE, g=1, base=0),
+        _instr(Op.AGDIM, g=1, d=0, count=P, stride=1),
+        _instr(Op.AGBASE, g=2, base=const_base),
+        _instr(Op.AGDIM, g=2, d=0, count=2, stride=vec),
+        _instr(Op.AGBASE, g=3, base=out_l.address(0, 0)),
+        _instr(Op.AGDIM, g=3, d=0, count=ow, stride=ostep_x),
+        _instr(Op.AGDIM, g=3, d=1, count=band_h, stride=ostep_y),
+        _instr(Op.LOOP, count=bands)]
+    advance = 0
+    if groups:
+        t2 += [_instr(Op.LOOP, count=groups), _instr(Op.LOOP, count=bpc)] + block + \
+              [_instr(Op.ENDL), _instr(Op.AGADD, g=3, delta=word - bpc * oblock),
+               _instr(Op.ENDL)]
+        advance += groups * word
+    if tail:
+        t2 += [_instr(Op.LOOP, count=tail)] + block + [_instr(Op.ENDL)]
+        advance += tail * oblock
+    t2 += [_instr(Op.AGADD, g=3, delta=band_h * ostep_y - advance),
+           _instr(Op.AGADD, g=2, delta=-2 * vec * blocks),
+           _instr(Op.ENDL),
+           _instr(Op.END)]
+
+    programs = [t0, t1, t2] + [[] for _ in range(5)]
+    for t, program in enumerate(programs):
+        if len(program) > core.program_len:
+            raise CompileError(f"T{t}'s program needs {len(program)} instructions, more "
+                               f"than program_len = {core.program_len}")
+    image = program_image(programs, word)
+    if len(image) > const_base - code_base:
+        raise CompileError(f"the program image ({len(image)} bytes) and the constants "
+                           f"({c_bytes} bytes) do not fit a bank")
+    cbytes = np.zeros((blocks, 2, vec), dtype=np.uint8)
+    cbytes[..., :cmem.shape[-1]] = cmem
+    preload = [(code_base, image), (const_base, cbytes.tobytes()),
+               (w_base, wmem.tobytes())]
+    return CompiledConv(layer, programs, preload, code_base, in_l, out_l, blocks, bands, P,
+                        tiles)

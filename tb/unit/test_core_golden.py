@@ -1,0 +1,107 @@
+"""The golden core running compiled layers: bit-exact against the layers' direct numpy
+reference, over random shapes, strides, paddings, precisions and activations."""
+
+import numpy as np
+import pytest
+
+from rtl.config import get_config
+from sw.compiler_stub.conv import CompileError, compile_conv2d
+from sw.golden import fp16
+from sw.golden.afu import AfuOp
+from sw.golden.core import Core, CoreError
+from sw.golden.isa import Instr, Op
+from sw.golden.layers import Conv2d, conv2d_reference
+
+
+def random_layer(rng, max_hw=12):
+    bits, obits = (int(rng.choice([8, 4, 2])) for _ in range(2))
+    k = int(rng.integers(1, 4))
+    layer = Conv2d(int(rng.integers(1, 20)), int(rng.integers(1, 20)), k,
+                   stride=int(rng.integers(1, 3)), padding=int(rng.integers(0, k)),
+                   bits=bits, in_signed=bool(rng.integers(2)), out_bits=obits,
+                   out_signed=bool(rng.integers(2)), shift=int(rng.integers(0, 10)),
+                   activation=[None, AfuOp.RELU, AfuOp.TANH, AfuOp.CLAMP,
+                               AfuOp.GELU][int(rng.integers(5))],
+                   act_p0=0, act_p1=0x4600)
+    h, w = (int(rng.integers(k, max_hw)) for _ in range(2))
+    return layer, h, w
+
+
+def random_tensors(rng, layer, h, w):
+    bits = layer.bits
+    wts = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1),
+                       size=(layer.out_channels, layer.kernel, layer.kernel, layer.in_channels))
+    low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if layer.in_signed \
+        else (0, (1 << bits) - 1)
+    x = rng.integers(low, high + 1, size=(h, w, layer.in_channels))
+    scale = fp16.from_float(rng.uniform(0.01, 0.2, layer.out_channels))
+    bias = fp16.from_float(rng.uniform(-3, 3, layer.out_channels))
+    return x, wts, scale, bias
+
+
+def run_layer(core, layer, h, w, x, wts, scale, bias):
+    compiled = compile_conv2d(core, layer, h, w, wts, scale, bias)
+    golden = Core(core)
+    for addr, data in compiled.preload:
+        golden.write(addr, data)
+    golden.write(compiled.input.base, compiled.input.pack(x))
+    golden.run(compiled.entry)
+    return compiled, compiled.output.unpack(golden.read(compiled.output.base,
+                                                        compiled.output.size))
+
+
+@pytest.mark.parametrize("config", ["sim", "ulx3s"])
+def test_random_layers(config, seed):
+    core = get_config(config).core
+    rng = np.random.default_rng(seed)
+    for _ in range(15):
+        layer, h, w = random_layer(rng, max_hw=12 if config == "sim" else 8)
+        x, wts, scale, bias = random_tensors(rng, layer, h, w)
+        compiled, got = run_layer(core, layer, h, w, x, wts, scale, bias)
+        _, expected = conv2d_reference(layer, x, wts, scale, bias)
+        assert np.array_equal(got, expected), (layer, h, w)
+
+
+def test_multiple_bands_and_blocks(seed):
+    """A layer larger than half the PSB runs in bands; 16 output channels in 4 blocks."""
+    core = get_config("sim").core
+    rng = np.random.default_rng(seed)
+    layer = Conv2d(16, 16, 3, padding=1, bits=8, activation=AfuOp.RELU)
+    x, wts, scale, bias = random_tensors(rng, layer, 16, 16)
+    compiled, got = run_layer(core, layer, 16, 16, x, wts, scale, bias)
+    assert compiled.bands > 1 and compiled.blocks == 4
+    assert np.array_equal(got, conv2d_reference(layer, x, wts, scale, bias)[1])
+
+
+def test_fully_connected_is_1x1(seed):
+    """A fully connected layer over a batch of 12 vectors."""
+    core = get_config("sim").core
+    rng = np.random.default_rng(seed)
+    layer = Conv2d(40, 10, 1, bits=4, out_bits=8)
+    x, wts, scale, bias = random_tensors(rng, layer, 1, 12)
+    _, got = run_layer(core, layer, 1, 12, x, wts, scale, bias)
+    assert np.array_equal(got, conv2d_reference(layer, x, wts, scale, bias)[1])
+
+
+def test_rejects_unfit_layers():
+    core = get_config("sim").core
+    big = Conv2d(2048, 4, 7, bits=8, in_signed=False)  # 2048*49*128*255 > 2**31
+    with pytest.raises(CompileError, match="could reach 3275489280"):
+        compile_conv2d(core, big, 7, 7, np.full((4, 7, 7, 2048), -128),
+                       np.zeros(4, np.uint16), np.zeros(4, np.uint16))
+    with pytest.raises(CompileError, match="do not fit"):
+        layer = Conv2d(64, 64, 7, bits=8)
+        compile_conv2d(core, layer, 7, 7, np.zeros((64, 7, 7, 64), int),
+                       np.zeros(64, np.uint16), np.zeros(64, np.uint16))
+    with pytest.raises(ValueError, match="kernel must be at most 7"):
+        Conv2d(4, 4, 9)
+
+
+def test_deadlock_is_reported():
+    core = get_config("sim").core
+    from sw.compiler_stub.conv import program_image
+    golden = Core(core)
+    programs = [[Instr(Op.WAIT, {"ctr": 3}), Instr(Op.END)]] + [[] for _ in range(7)]
+    golden.write(0, program_image(programs, 8))
+    with pytest.raises(CoreError, match="deadlock: T0 at 0: WAIT ctr=3"):
+        golden.run(0)
