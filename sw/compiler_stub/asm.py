@@ -19,12 +19,13 @@ A :class:`Program` is validated when it is built, whatever it is built from: tex
 (:func:`assemble`), a program image (:meth:`Program.from_image`) or instructions. Besides
 the per-instruction rules (owner thread, loop nesting, END last, non-zero counts) the
 validation executes every thread statically (no instruction branches on data) and checks
-the address range of every stream against its memory, its alignment, the point counts of
-generators walked in lockstep, and that no counter is waited on more often than it is
-signalled. Loops are not unrolled: a loop body's second iteration stands for all the
-later ones, which differ from it only by a constant shift of each generator's base (the
-body's AGADDs, or none when it sets the base with AGBASE), so a loop adds one dimension
-``(count - 1, shift)`` to the address patterns of the streams in its body.
+the address range of every stream against its memory (MEM bytes, VBUF entries; PSB
+indices wrap), its alignment, the point counts of generators walked in lockstep, and that
+no counter is waited on more often than it is signalled. Loops are not unrolled: a loop
+body's second iteration stands for all the later ones, which differ from it only by a
+constant shift of each generator's base (the body's AGADDs, or none when it sets the base
+with AGBASE), so a loop adds one dimension ``(count - 1, shift)`` to the address patterns
+of the streams in its body.
 """
 
 import math
@@ -317,11 +318,12 @@ class Program:
             ag = f"the {_ROLE[name]} AG{g}"
             low = base + sum(min(0, (count - 1) * stride) for count, stride in dims)
             high = base + sum(max(0, (count - 1) * stride) for count, stride in dims)
-            if memory in ("PSB", "VBUF"):
-                size = core.psb_entries if memory == "PSB" else core.vbuf_entries
-                if low < 0 or high >= size:
-                    raise self._error(t, i, f"{ag} reaches {memory} entries {low}..{high}, "
-                                      f"outside 0..{size - 1}")
+            if memory == "PSB":
+                continue  # PSB indices are taken modulo psb_entries
+            if memory == "VBUF":
+                if low < 0 or high >= core.vbuf_entries:
+                    raise self._error(t, i, f"{ag} reaches VBUF entries {low}..{high}, "
+                                      f"outside 0..{core.vbuf_entries - 1}")
                 continue
             size = core.mem_port_bits // 8 if memory == "word" else self._lane_bytes(ins)
             if low < 0 or high + size > core.sram_bytes:
