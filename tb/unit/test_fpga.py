@@ -1,0 +1,178 @@
+# amaranth: UnusedElaboratable=no
+"""The FPGA flow without the FPGA tools: board top elaboration, harness, report parsing.
+
+``make bitstream`` itself takes minutes and is not part of the regression; these tests
+check everything it does before and after the tools run.
+"""
+
+import json
+
+import pytest
+from amaranth.sim import Simulator
+
+from fpga.harness import DatapathHarness, Lfsr
+from fpga.report import load_report, summarize
+from fpga.ulx3s import TOP, bench_metrics, core_datapath, format_summary, nextpnr_options, \
+    prepare
+from rtl.vmm import VMM
+
+
+def test_board_top_elaborates():
+    """The ulx3s core datapath elaborates into the ULX3S 85F build plan, tools not run."""
+    blocks = core_datapath()
+    assert list(blocks) == ["vmm", "vcu", "afu"]
+    files = prepare(blocks).files
+    assert {f"{TOP}.il", f"{TOP}.lpf", f"{TOP}.ys", f"build_{TOP}.sh"} <= set(files)
+    il = files[f"{TOP}.il"]
+    il = il.decode() if isinstance(il, bytes) else il
+    for block in ("vmm", "vcu", "afu"):
+        assert f"harness.{block}" in il
+    lpf = files[f"{TOP}.lpf"]
+    # clk25 (pin G2) is constrained at the 50 MHz target; the eight LEDs and the button.
+    assert 'FREQUENCY PORT "clk25_0__io" 50000000.0 HZ;' in lpf
+    assert 'LOCATE COMP "clk25_0__io" SITE "G2";' in lpf
+    assert 'LOCATE COMP "button_fire_0__io" SITE "R1";' in lpf
+    for i, pin in enumerate("B2 C2 C1 D2 D1 E2 E1 H3".split()):
+        assert f'LOCATE COMP "led_{i}__io" SITE "{pin}";' in lpf
+    script = files[f"build_{TOP}.sh"]
+    for option in nextpnr_options():
+        assert option in script
+    assert "--85k" in script and "--package CABGA381" in script
+
+
+def test_core_datapath_rejects():
+    with pytest.raises(ValueError, match="names must be taken from"):
+        core_datapath(names=["vmm", "noc"])
+
+
+def _lfsr_model(width, seed, cycles):
+    size = max(width, 32)
+    state = seed
+    values = []
+    for _ in range(cycles):
+        values.append(state & ((1 << width) - 1))
+        feedback = 0
+        for tap in Lfsr.TAPS:
+            feedback ^= state >> tap & 1
+        state = (state << 1 | feedback) & ((1 << size) - 1)
+    return values
+
+
+def test_harness_drives_and_folds():
+    """Inputs come from LFSRs, handshakes are tied high, every output bit reaches ``out``."""
+    vmm = VMM(2, 2, precisions=(8,))
+    harness = DatapathHarness({"vmm": vmm}, out_width=8)
+    ports = harness.port_map()
+    assert ports["vmm.steps.valid"][1] and ports["vmm.results.ready"][1]
+    assert not ports["vmm.steps.payload"][1]
+
+    seen = {"steps": 0, "results": 0, "out": set(), "weights": []}
+
+    async def bench(ctx):
+        for _ in range(64):
+            await ctx.tick()
+            assert ctx.get(vmm.steps.valid) == 1 and ctx.get(vmm.results.ready) == 1
+            seen["steps"] += ctx.get(vmm.steps.ready)
+            seen["results"] += ctx.get(vmm.results.valid)
+            seen["out"].add(ctx.get(harness.out))
+            seen["weights"].append(ctx.get(vmm.weights.payload.as_value()))
+
+    sim = Simulator(harness)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen["steps"] > 0 and seen["results"] > 0
+    assert len(seen["out"]) > 4
+    # The first LFSR (seed 1 * 0x9E3779B9 | 1) drives the weight rows.
+    width = len(vmm.weights.payload.as_value())
+    assert seen["weights"] == _lfsr_model(width, 0x9E37_79B9, 65)[1:]
+
+
+def test_lfsr_rejects():
+    with pytest.raises(ValueError, match="width must be a positive integer"):
+        Lfsr(0)
+    with pytest.raises(ValueError, match="non-zero low 32 bits"):
+        Lfsr(8, seed=1 << 32)
+
+
+def _segment(kind, delay, src, dst, net=None, sources=()):
+    segment = {"type": kind, "delay": delay,
+               "from": {"cell": src[0], "port": src[1], "loc": [1, 2]},
+               "to": {"cell": dst[0], "port": dst[1], "loc": [3, 4]}}
+    if kind == "routing":
+        segment.update(net=net, sources=list(sources))
+    return segment
+
+
+#: A nextpnr 0.11 ``--report`` in miniature: the keys, nesting and units of a real one.
+SYNTHETIC_REPORT = {
+    "utilization": {
+        "DP16KD":       {"available": 208, "used": 44},
+        "MULT18X18D":   {"available": 156, "used": 72},
+        "TRELLIS_COMB": {"available": 83640, "used": 20910},
+        "TRELLIS_FF":   {"available": 83640, "used": 4259},
+        "TRELLIS_IO":   {"available": 365, "used": 10},
+    },
+    "fmax": {"$glbnet$clk": {"achieved": 45.5, "constraint": 50}},
+    "critical_paths": [
+        {"from": "posedge $glbnet$clk", "to": "<async>", "path": [
+            _segment("clk-to-q", 0.5, ("led_ff", "Q"), ("led_ff", "Q")),
+            _segment("routing", 3.5, ("led_ff", "Q"), ("led_buf", "I"), "out[0]"),
+        ]},
+        {"from": "posedge $glbnet$clk", "to": "posedge $glbnet$clk", "path": [
+            _segment("clk-to-q", 0.5, ("a_ff", "Q"), ("a_ff", "Q")),
+            _segment("routing", 6.0, ("a_ff", "Q"), ("mult", "A0"), "a",
+                     ["/repo/rtl/vmm/vmm.py:162", "/share/lattice/cells_map_trellis.v:1"]),
+            _segment("logic", 3.9, ("mult", "A0"), ("mult", "P0"), "p"),
+            _segment("routing", 6.4, ("mult", "P0"), ("lut", "B"), "p0",
+                     ["/repo/rtl/vmm/vmm.py:162"]),
+            _segment("logic", 0.2, ("lut", "B"), ("lut", "F")),
+            _segment("routing", 1.0, ("lut", "F"), ("b_ff", "DI"), "b"),
+            _segment("setup", 0.0, ("b_ff", "DI"), ("b_ff", "DI")),
+        ]},
+    ],
+}
+
+
+def test_report_parser(tmp_path):
+    path = tmp_path / "top.report.json"
+    path.write_text(json.dumps(SYNTHETIC_REPORT))
+    summary = summarize(load_report(path), build_s=123.4, root="/repo")
+
+    util = summary["utilization"]
+    assert util["logic_cells"] == {"cell": "TRELLIS_COMB", "used": 20910, "available": 83640}
+    assert util["flip_flops"]["used"] == 4259
+    assert (util["dsp"]["used"], util["dsp"]["available"]) == (72, 156)
+    assert (util["ebr"]["used"], util["ebr"]["available"]) == (44, 208)
+    assert summary["clock"] == "$glbnet$clk"
+    assert (summary["fmax_mhz"], summary["constraint_mhz"]) == (45.5, 50.0)
+    assert summary["timing_met"] is False
+    assert summary["build_s"] == 123.4
+
+    # Register-to-register paths first, then the unconstrained I/O ones.
+    internal, external = summary["critical_paths"]
+    assert internal["from"] == "a_ff.Q" and internal["to"] == "b_ff.DI"
+    assert internal["delay_ns"] == pytest.approx(18.0)
+    assert internal["logic_ns"] == pytest.approx(4.1)
+    assert internal["routing_ns"] == pytest.approx(13.4)
+    assert internal["logic_levels"] == 2
+    assert internal["sources"] == ["rtl/vmm/vmm.py:162", "/share/lattice/cells_map_trellis.v:1"]
+    assert external["clocks"] == "posedge $glbnet$clk -> <async>"
+
+    metrics = bench_metrics(summary)
+    assert metrics == {
+        "fpga.core.fmax_mhz": 45.5,
+        "fpga.core.dsp_used": 72,
+        "fpga.core.lut_util": pytest.approx(20910 / 83640),
+        "fpga.core.ebr_used": 44,
+        "fpga.core.build_s":  123.4,
+    }
+    text = format_summary(summary)
+    assert "MISSED" in text and "a_ff.Q -> b_ff.DI" in text
+
+
+def test_report_parser_tolerates_missing_sections():
+    summary = summarize({"utilization": {}}, constraint_mhz=50.0)
+    assert summary["fmax_mhz"] is None and summary["timing_met"] is None
+    assert summary["critical_paths"] == []
+    assert summary["utilization"]["dsp"] == {"cell": "MULT18X18D", "used": 0, "available": 0}
