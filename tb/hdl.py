@@ -42,17 +42,27 @@ def _setup_env():
         os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") + " " + flag).strip()
 
 
+_generated = {}
+
+
 def generate(component, name):
-    """Write ``component`` as Verilog module ``name`` to ``build/rtl/<name>.v``.
+    """Write ``component`` as Verilog module ``name`` to ``build/rtl/<name>.v``, once per
+    process (a second call with the same name returns the same file; ``component`` may
+    then be a factory that is not called).
 
     The file is rewritten only when its text changes, so unchanged designs keep their
     build. Returns the path.
     """
+    if name in _generated:
+        return _generated[name]
+    if callable(component) and not hasattr(component, "elaborate"):
+        component = component()
     text = verilog.convert(component, name=name, emit_src=False)
     path = BUILD / "rtl" / f"{name}.v"
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
+    _generated[name] = path
     return path
 
 
@@ -101,7 +111,7 @@ class Design:
         from cocotb_tools.runner import get_runner
         _setup_env()
         start = time.monotonic()
-        source = generate(self.factory(), self.name)
+        source = generate(self.factory, self.name)
         control = _public_ports(source, self.name)
         self.runner = runner = get_runner("verilator")
         # Only the ports need to be visible to cocotb: making every internal signal public
@@ -146,25 +156,12 @@ class Design:
 
 
 def lint(path):
-    """Run Verilator's lint on a generated Verilog file; raise on any warning.
-
-    Three warnings are waived because Amaranth's Verilog (written by Yosys) triggers them
-    by construction, not by a design error:
-
-    - PROCASSINIT: every register is given its reset value as an initial value.
-    - UNUSEDSIGNAL: debug wires for structured payloads, unused carry bits.
-    - WIDTHEXPAND: Yosys trims constants and zero extensions to their minimal width and
-      relies on Verilog's context-determined extension, which is the zero (or sign)
-      extension Amaranth's semantics define. For example ``Cat(a, C(0, 1)) +
-      Cat(b, C(0, 1))`` with 8-bit ``a`` and ``b`` is written as ``a + b`` in a 10-bit
-      context, and ``a > C(3, 8)`` as ``a > 2'h3``.
-
-    WIDTHTRUNC (bits lost), CASEINCOMPLETE and every other warning fail.
-    """
+    """Run Verilator's lint (``-Wall``) on a generated Verilog file; raise on any warning
+    not waived, with its reason, in ``tb/lint_waivers.vlt``."""
     import subprocess
     _setup_env()
-    cmd = ["verilator", "--lint-only", "-Wall", "-Wno-PROCASSINIT", "-Wno-UNUSEDSIGNAL",
-           "-Wno-WIDTHEXPAND", str(path)]
+    waivers = Path(__file__).resolve().parent / "lint_waivers.vlt"
+    cmd = ["verilator", "--lint-only", "-Wall", str(waivers), str(path)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(f"Verilator lint failed on {path}:\n{proc.stderr}")

@@ -18,7 +18,7 @@ def main(configs=None):
     for config in configs or sorted(CONFIGS):
         for name, factory in tops(config).items():
             start = time.monotonic()
-            path = generate(factory(), name)
+            path = generate(factory, name)
             try:
                 lint(path)
                 status = "clean"

@@ -3,6 +3,7 @@ tests elaborate. Each entry maps a module name to a factory."""
 
 from rtl.config import CONFIGS
 from rtl.core.afu import ActivationUnit
+from rtl.core.core import Core
 from rtl.core.vcu import VectorUnit
 from rtl.vmm import VMM
 
@@ -16,4 +17,5 @@ def tops(config):
     if config != "northpole":  # 256 FP16 lanes: minutes to convert, not needed to lint
         tops[f"vcu_{config}"] = lambda: VectorUnit.from_config(core)
         tops[f"afu_{config}"] = lambda: ActivationUnit.from_config(core)
+        tops[f"core_{config}"] = lambda: Core(core)
     return tops

@@ -43,7 +43,7 @@ def test_fp16_units_reject(cls, lanes, message):
 @pytest.mark.parametrize("config", ["sim", "ulx3s"])
 def test_lint_clean(config):
     for name, factory in tops(config).items():
-        lint(generate(factory(), name))
+        lint(generate(factory, name))
 
 
 def test_northpole_vmm_elaborates():

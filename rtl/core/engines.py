@@ -1,0 +1,362 @@
+"""The threads' datapath engines: each turns its thread's stream points into transfers.
+
+Every engine accepts at most one point a cycle and reports ``idle`` when nothing it
+accepted is still in flight, so that its thread's next instruction sees every effect.
+"""
+
+from amaranth import *
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from sw.golden.isa import FORMATS, Op
+
+from ..vmm import result_layout, step_layout, weight_layout
+from .afu import ActivationUnit
+from .memory import mem_port_signature
+from .thread import point_layout
+from .vcu import VcuOp, VectorUnit
+
+__all__ = ["flit_layout", "WeightEngine", "StepEngine", "VectorEngine", "NocEngine",
+           "field"]
+
+
+def flit_layout(word_bytes):
+    """A NoC flit at the core's ports: one MEM word and a 16-bit tag."""
+    return data.StructLayout({"data": 8 * word_bytes, "tag": 16})
+
+
+def field(instr, op, name):
+    """The bits of field ``name`` of opcode ``op`` in a 64-bit instruction value."""
+    pos = 0
+    for fname, width, signed in FORMATS[op]:
+        if fname == name:
+            value = instr[pos:pos + width]
+            return value.as_signed() if signed else value
+        pos += width
+    raise KeyError(name)
+
+
+class _TagQueue:
+    """A small register queue whose contents can all be compared (for interlocks)."""
+
+    def __init__(self, m, name, width, depth):
+        self.regs  = [Signal(width, name=f"{name}{k}") for k in range(depth)]
+        self.count = Signal(range(depth + 1), name=f"{name}_count")
+        self.push  = Signal(name=f"{name}_push")
+        self.pop   = Signal(name=f"{name}_pop")
+        self.din   = Signal(width, name=f"{name}_din")
+        self.head  = self.regs[0]
+        self.full  = self.count == depth
+        self.empty = self.count == 0
+        with m.If(self.pop):
+            m.d.sync += [self.regs[k].eq(self.regs[k + 1]) for k in range(depth - 1)]
+        for k in range(depth):
+            slot = Mux(self.pop, self.count - 1, self.count)
+            with m.If(self.push & (slot == k)):
+                m.d.sync += self.regs[k].eq(self.din)
+        m.d.sync += self.count.eq(self.count + self.push - self.pop)
+
+    def holds(self, value):
+        """Whether any queued entry equals ``value``."""
+        return Cat((self.regs[k] == value) & (k < self.count)
+                   for k in range(len(self.regs))).any()
+
+
+class WeightEngine(wiring.Component):
+    """T0: weight rows from MEM to the VMM (WSTREAM). One row a cycle; latency 2 cycles
+    from a point to its row at ``weights``."""
+
+    def __init__(self, word_bytes, cols):
+        self._word, self._cols = word_bytes, cols
+        super().__init__({
+            "points":  In(stream.Signature(point_layout())),
+            "mem":     Out(mem_port_signature(word_bytes)),
+            "weights": Out(stream.Signature(weight_layout(cols))),
+            "idle":    Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.queue = queue = fifo.SyncFIFOBuffered(
+            width=len(self.weights.payload.as_value()), depth=4)
+        inflight = Signal()
+        mode = Signal(3)
+        instr = self.points.p.instr
+        room = queue.level + inflight < 3
+        take = self.points.valid & room
+        m.d.comb += [self.points.ready.eq(room), self.mem.en.eq(take),
+                     self.mem.addr.eq(self.points.p.src)]
+        m.d.sync += inflight.eq(take)
+        with m.If(take):
+            m.d.sync += mode.eq(Cat(field(instr, Op.WSTREAM, "prec"),
+                                    field(instr, Op.WSTREAM, "act_signed")))
+        m.d.comb += [queue.w_en.eq(inflight),
+                     queue.w_data.eq(Cat(self.mem.rdata[:8 * self._cols], mode))]
+        m.d.comb += [self.weights.valid.eq(queue.r_rdy),
+                     self.weights.payload.eq(queue.r_data), queue.r_en.eq(self.weights.ready)]
+        m.d.comb += self.idle.eq(~inflight & (queue.level == 0))
+        return m
+
+
+class StepEngine(wiring.Component):
+    """T1: VMM steps (SSTREAM): activations from MEM, partial sums from the PSB (or zero),
+    results written back to the PSB. A step whose PSB entry still awaits an earlier
+    step's result waits (the interlock); otherwise one step a cycle."""
+
+    def __init__(self, word_bytes, rows, cols, psb_entries):
+        self._word, self._rows, self._cols, self._psb = word_bytes, rows, cols, psb_entries
+        pbits = (psb_entries - 1).bit_length()
+        super().__init__({
+            "points":    In(stream.Signature(point_layout())),
+            "mem":       Out(mem_port_signature(word_bytes)),
+            "steps":     Out(stream.Signature(step_layout(rows, cols))),
+            "results":   In(stream.Signature(result_layout(rows))),
+            "psb_raddr": Out(pbits),
+            "psb_rdata": In(32 * rows),
+            "psb_waddr": Out(pbits),
+            "psb_wen":   Out(1),
+            "psb_wdata": Out(32 * rows),
+            "idle":      Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        pbits = (self._psb - 1).bit_length()
+        instr = self.points.p.instr
+        m.submodules.queue = queue = fifo.SyncFIFOBuffered(
+            width=len(self.steps.payload.as_value()), depth=4)
+        tags = _TagQueue(m, "tag", pbits, 12)
+        inflight = Signal()
+        zero_d = Signal()
+        last_d = Signal()
+        phase = Signal(16)
+        period = field(instr, Op.SSTREAM, "period")
+        index = self.points.p.index
+        phase_now = Mux(index == 0, 0, phase)
+        entry = self.points.p.dst[:pbits]
+        room = (queue.level + inflight < 3) & ~tags.full & ~tags.holds(entry)
+        take = self.points.valid & room
+        m.d.comb += [self.points.ready.eq(room),
+                     self.mem.en.eq(take), self.mem.addr.eq(self.points.p.src),
+                     self.psb_raddr.eq(entry),
+                     tags.push.eq(take), tags.din.eq(entry)]
+        m.d.sync += inflight.eq(take)
+        with m.If(take):
+            is_last = phase_now == period - 1
+            m.d.sync += [zero_d.eq(index < field(instr, Op.SSTREAM, "zero")),
+                         last_d.eq(is_last), phase.eq(Mux(is_last, 0, phase_now + 1))]
+        m.d.comb += [queue.w_en.eq(inflight),
+                     queue.w_data.eq(Cat(self.mem.rdata[:8 * self._cols],
+                                         Mux(zero_d, 0, self.psb_rdata), last_d))]
+        m.d.comb += [self.steps.valid.eq(queue.r_rdy),
+                     self.steps.payload.eq(queue.r_data), queue.r_en.eq(self.steps.ready)]
+        # Results back to the PSB, in order.
+        m.d.comb += [self.results.ready.eq(1),
+                     self.psb_wen.eq(self.results.valid), self.psb_waddr.eq(tags.head),
+                     self.psb_wdata.eq(self.results.p.sums.as_value()),
+                     tags.pop.eq(self.results.valid)]
+        m.d.comb += self.idle.eq(~inflight & (queue.level == 0) & tags.empty)
+        return m
+
+
+class VectorEngine(wiring.Component):
+    """T2: the post-processing passes (VCVT, VOP, VLOAD, VACT, VSTORE) over the VBUF,
+    with the vector and activation units. One point a cycle; a VOP first reads its two
+    constant vectors (2 cycles)."""
+
+    def __init__(self, word_bytes, rows, psb_entries, vbuf_entries, vcu_lanes, afu_lanes):
+        self._word, self._rows = word_bytes, rows
+        self._psb, self._vbuf = psb_entries, vbuf_entries
+        self._vcu_lanes, self._afu_lanes = vcu_lanes, afu_lanes
+        super().__init__({
+            "points":    In(stream.Signature(point_layout())),
+            "mem":       Out(mem_port_signature(word_bytes)),
+            "psb_raddr": Out((psb_entries - 1).bit_length()),
+            "psb_rdata": In(32 * rows),
+            "idle":      Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        rows, word = self._rows, self._word
+        vbits = (self._vbuf - 1).bit_length()
+        pbits = (self._psb - 1).bit_length()
+        m.submodules.vcu = vcu = VectorUnit(self._vcu_lanes)
+        m.submodules.afu = afu = ActivationUnit(self._afu_lanes)
+        m.submodules.vbuf = vbuf = Memory(shape=16 * rows, depth=self._vbuf, init=[])
+        rd = vbuf.read_port(transparent_for=())
+        wr = vbuf.write_port()
+
+        p = self.points.p
+        instr = p.instr
+        op = instr[59:64]
+        is_ = {name: op == getattr(Op, name)
+               for name in ("VCVT", "VOP", "VLOAD", "VACT", "VSTORE")}
+
+        # Constants of a VOP: read VBUF[kb], VBUF[kc] before its first point.
+        kb, kc = Signal(16 * rows), Signal(16 * rows)
+        const_state = Signal(2)   # 0 idle/ready, 1 reading kb, 2 reading kc, 3 capture kc
+        need_consts = self.points.valid & is_["VOP"] & (p.index == 0) & (const_state != 3)
+        consts_ready = Signal()
+        with m.Switch(const_state):
+            with m.Case(0):
+                with m.If(need_consts & ~consts_ready):
+                    m.d.sync += const_state.eq(1)
+            with m.Case(1):
+                m.d.sync += const_state.eq(2)
+            with m.Case(2):
+                m.d.sync += [kb.eq(rd.data), const_state.eq(3)]
+            with m.Case(3):
+                m.d.sync += [kc.eq(rd.data), const_state.eq(0), consts_ready.eq(1)]
+        with m.If(self.points.valid & self.points.ready & p.last):
+            m.d.sync += consts_ready.eq(0)
+
+        pending = Signal(8)   # points accepted whose result is not yet written
+        take = Signal()
+        go = ~is_["VOP"] | consts_ready
+        m.d.comb += [self.points.ready.eq(go), take.eq(self.points.valid & go)]
+
+        # Stage 0: reads.
+        with m.If(const_state == 1):
+            m.d.comb += rd.addr.eq(field(instr, Op.VOP, "kb"))
+        with m.Elif(const_state == 2):
+            m.d.comb += rd.addr.eq(field(instr, Op.VOP, "kc"))
+        with m.Else():
+            m.d.comb += rd.addr.eq(p.src[:vbits])
+        m.d.comb += [self.psb_raddr.eq(p.src[:pbits]),
+                     self.mem.addr.eq(p.src),
+                     self.mem.en.eq(take & is_["VLOAD"])]
+        # Stage 1 registers: what the read data is for.
+        s1_valid, s1_instr = Signal(), Signal(64)
+        s1_dst, s1_byte = Signal(vbits), Signal(range(word))
+        s1_store_addr = Signal(24)
+        m.d.sync += s1_valid.eq(take)
+        with m.If(take):
+            dst = Mux(is_["VLOAD"], field(instr, Op.VLOAD, "k") + p.index[:vbits], p.dst)
+            m.d.sync += [s1_instr.eq(instr), s1_dst.eq(dst[:vbits]),
+                         s1_byte.eq(p.src[:(word - 1).bit_length()] if word > 1 else 0),
+                         s1_store_addr.eq(p.dst)]
+        s1_op = s1_instr[59:64]
+
+        # VSTORE: VBUF data (stage 1) to MEM bytes; it uses the MEM port in stage 1, so a
+        # VSTORE point is accepted only every other cycle.
+        store_bits = Array([C(8), C(4), C(2), C(8)])[field(s1_instr, Op.VSTORE, "prec")]
+        nbytes = Signal(range(word + 1))
+        m.d.comb += nbytes.eq((rows * store_bits) >> 3)
+        obyte = s1_store_addr[:(word - 1).bit_length()] if word > 1 else C(0, 1)
+        with m.If(s1_valid & (s1_op == Op.VSTORE)):
+            m.d.comb += [self.mem.en.eq(1), self.mem.we.eq(1), self.mem.addr.eq(s1_store_addr),
+                         self.mem.wdata.eq(rd.data << (obyte * 8)),
+                         self.mem.mask.eq(((C(1, word + 1) << nbytes) - 1) << obyte)]
+
+        # VLOAD data: the n bytes at the access's offset.
+        mem_bytes = Signal(8 * word)
+        m.d.comb += mem_bytes.eq(self.mem.rdata >> (s1_byte * 8))
+        mode = field(s1_instr, Op.VLOAD, "mode")
+        lsigned = field(s1_instr, Op.VLOAD, "signed")
+        ints = []
+        for r in range(rows):
+            v8 = mem_bytes[8 * r:8 * r + 8]
+            v4 = mem_bytes[4 * r:4 * r + 4]
+            v2 = mem_bytes[2 * r:2 * r + 2]
+            sel = Signal(signed(32), name=f"unpacked{r}")
+            m.d.comb += sel.eq(Mux(mode == 1, Mux(lsigned, v8.as_signed(), v8),
+                                   Mux(mode == 2, Mux(lsigned, v4.as_signed(), v4),
+                                       Mux(lsigned, v2.as_signed(), v2))))
+            ints.append(sel)
+
+        # Stage 1 -> units.
+        to_vcu = s1_valid & ((s1_op == Op.VCVT) | (s1_op == Op.VOP) |
+                             ((s1_op == Op.VLOAD) & (mode != 0)))
+        to_afu = s1_valid & (s1_op == Op.VACT)
+        m.d.comb += [vcu.instrs.valid.eq(to_vcu), afu.instrs.valid.eq(to_afu),
+                     vcu.results.ready.eq(1), afu.results.ready.eq(1)]
+        # The units' instructions, every bit driven by one assignment.
+        is_vop, is_cvt = s1_op == Op.VOP, s1_op == Op.VCVT
+        lanes_a, lanes_b, lanes_c = [], [], []
+        for r in range(self._vcu_lanes):
+            if r < rows:
+                psum = self.psb_rdata[32 * r:32 * r + 32]
+                vin = rd.data[16 * r:16 * r + 16]
+                lanes_a.append(Mux(is_vop, vin, Mux(is_cvt, psum[:16], ints[r][:16])))
+                lanes_b.append(Mux(is_vop, kb[16 * r:16 * r + 16],
+                                   Mux(is_cvt, psum[16:], ints[r][16:])))
+                lanes_c.append(Mux(is_vop, kc[16 * r:16 * r + 16], 0))
+            else:  # lanes beyond a vector repeat its lanes; their results are dropped
+                lanes_a.append(lanes_a[r % rows])
+                lanes_b.append(lanes_b[r % rows])
+                lanes_c.append(lanes_c[r % rows])
+        vcu_op = Mux(is_vop, field(s1_instr, Op.VOP, "op"), VcuOp.CVT_I32.value)
+        shift = Mux(is_vop, field(s1_instr, Op.VOP, "shift"),
+                    Mux(is_cvt, field(s1_instr, Op.VCVT, "shift"),
+                        field(s1_instr, Op.VLOAD, "shift")))
+        m.d.comb += vcu.instrs.p.eq(Cat(
+            vcu_op[:5], *lanes_a, *lanes_b, *lanes_c, C(0, 16), C(0, 1), shift[:6],
+            Mux(is_vop, field(s1_instr, Op.VOP, "fmt"), 0)[:2],
+            Mux(is_vop, field(s1_instr, Op.VOP, "out_signed"), 0)[:1],
+            C(0, self._vcu_lanes)))
+        xs = [rd.data[16 * (r % rows):16 * (r % rows) + 16] for r in range(self._afu_lanes)]
+        m.d.comb += afu.instrs.p.eq(Cat(field(s1_instr, Op.VACT, "op"), *xs,
+                                        field(s1_instr, Op.VACT, "p0"),
+                                        field(s1_instr, Op.VACT, "p1")))
+
+        # Destination indices travel beside the units' pipelines.
+        tags = _TagQueue(m, "vtag", vbits, 12)
+        m.d.comb += [tags.push.eq(to_vcu | to_afu), tags.din.eq(s1_dst)]
+        direct = s1_valid & (s1_op == Op.VLOAD) & (mode == 0)
+        vcu_out = Cat(vcu.results.p.r[r] for r in range(rows))
+        afu_out = Cat(afu.results.p.y[r] for r in range(rows))
+        with m.If(vcu.results.valid | afu.results.valid):
+            m.d.comb += [wr.en.eq(1), wr.addr.eq(tags.head),
+                         wr.data.eq(Mux(vcu.results.valid, vcu_out, afu_out)),
+                         tags.pop.eq(1)]
+        with m.Elif(direct):
+            m.d.comb += [wr.en.eq(1), wr.addr.eq(s1_dst), wr.data.eq(mem_bytes[:16 * rows])]
+
+        done_now = (vcu.results.valid | afu.results.valid) | direct | \
+            (s1_valid & (s1_op == Op.VSTORE))
+        m.d.sync += pending.eq(pending + take - done_now)
+        m.d.comb += self.idle.eq((pending == 0) & (const_state == 0))
+        return m
+
+
+class NocEngine(wiring.Component):
+    """T4..T7: SEND (MEM words out as flits) and RECV (flits into MEM)."""
+
+    def __init__(self, word_bytes):
+        self._word = word_bytes
+        super().__init__({
+            "points": In(stream.Signature(point_layout())),
+            "mem":    Out(mem_port_signature(word_bytes)),
+            "o":      Out(stream.Signature(flit_layout(word_bytes))),
+            "i":      In(stream.Signature(flit_layout(word_bytes))),
+            "idle":   Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.points.p
+        op = p.instr[59:64]
+        m.submodules.queue = queue = fifo.SyncFIFOBuffered(
+            width=len(self.o.payload.as_value()), depth=4)
+        inflight, tag = Signal(), Signal(16)
+        send = self.points.valid & (op == Op.SEND)
+        recv = self.points.valid & (op == Op.RECV)
+        room = queue.level + inflight < 3
+        with m.If(send):
+            m.d.comb += [self.points.ready.eq(room), self.mem.en.eq(room),
+                         self.mem.addr.eq(p.src)]
+        with m.Elif(recv):
+            m.d.comb += [self.points.ready.eq(self.i.valid), self.i.ready.eq(1),
+                         self.mem.en.eq(self.i.valid), self.mem.we.eq(1),
+                         self.mem.addr.eq(p.src), self.mem.wdata.eq(self.i.p.data),
+                         self.mem.mask.eq((1 << self._word) - 1)]
+        m.d.sync += inflight.eq(send & room)
+        with m.If(send & room):
+            m.d.sync += tag.eq(field(p.instr, Op.SEND, "tag"))
+        m.d.comb += [queue.w_en.eq(inflight), queue.w_data.eq(Cat(self.mem.rdata, tag)),
+                     self.o.valid.eq(queue.r_rdy), self.o.payload.eq(queue.r_data),
+                     queue.r_en.eq(self.o.ready)]
+        m.d.comb += self.idle.eq(~inflight & (queue.level == 0))
+        return m

@@ -1,0 +1,94 @@
+"""The core's unified memory: banks of single-port SRAM in one byte address space."""
+
+from amaranth import *
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["mem_port_signature", "UnifiedMemory"]
+
+
+def mem_port_signature(word_bytes, addr_bits=24):
+    """A requester's port: one word access a cycle; read data the next cycle.
+
+    ``addr`` is a byte address (its low bits, inside the word, are ignored); ``mask``
+    enables the written bytes."""
+    return wiring.Signature({
+        "en":    Out(1),
+        "we":    Out(1),
+        "addr":  Out(addr_bits),
+        "wdata": Out(8 * word_bytes),
+        "mask":  Out(word_bytes),
+        "rdata": In(8 * word_bytes),
+    })
+
+
+class UnifiedMemory(wiring.Component):
+    """``banks`` banks of ``bank_bytes`` bytes, contiguous in one byte address space,
+    served to ``ports`` requesters.
+
+    Each bank performs one access a cycle. When several requesters address one bank in
+    the same cycle the lowest-numbered port is served and ``conflict`` is raised for that
+    cycle (the compiler's schedule never does this; the testbenches check ``conflict``).
+    Read data arrives on the requester's ``rdata`` one cycle after its request.
+
+    Parameters
+    ----------
+    word_bytes, bank_bytes, banks, ports : int
+
+    Members
+    -------
+    port0 ... port{ports-1} : In(mem_port_signature(word_bytes))
+    conflict : Out(1)
+    """
+
+    def __init__(self, word_bytes, bank_bytes, banks, ports):
+        self._word  = word_bytes
+        self._depth = bank_bytes // word_bytes
+        self._banks = banks
+        self._ports = ports
+        members = {f"port{i}": In(mem_port_signature(word_bytes)) for i in range(ports)}
+        members["conflict"] = Out(1)
+        super().__init__(members)
+
+    def port(self, i):
+        return getattr(self, f"port{i}")
+
+    def elaborate(self, platform):
+        m = Module()
+        wbits = (self._word - 1).bit_length()
+        dbits = (self._depth - 1).bit_length()
+        ports = [self.port(i) for i in range(self._ports)]
+        bank_of = []
+        for i, p in enumerate(ports):
+            b = Signal(8, name=f"bank_of{i}")
+            m.d.comb += b.eq(p.addr[wbits + dbits:])
+            bank_of.append(b)
+        last_bank = [Signal(8, name=f"last_bank{i}") for i in range(self._ports)]
+        rdatas = []
+        conflicts = []
+        for b in range(self._banks):
+            mem = Memory(shape=8 * self._word, depth=self._depth, init=[])
+            m.submodules[f"bank{b}"] = mem
+            wr = mem.write_port(granularity=8)
+            rd = mem.read_port(transparent_for=())
+            rdatas.append(rd.data)
+            requests = [p.en & (bank_of[i] == b) for i, p in enumerate(ports)]
+            conflicts.append(Cat(requests).any() & (Cat(requests) & (Cat(requests) - 1)).any())
+            with m.If(Cat(requests).any()):
+                for i in reversed(range(self._ports)):  # lowest port last: it wins
+                    with m.If(requests[i]):
+                        p = ports[i]
+                        m.d.comb += [rd.addr.eq(p.addr[wbits:wbits + dbits]),
+                                     wr.addr.eq(p.addr[wbits:wbits + dbits]),
+                                     wr.data.eq(p.wdata),
+                                     rd.en.eq(~p.we),
+                                     wr.en.eq(Mux(p.we, p.mask, 0))]
+        for i, p in enumerate(ports):
+            m.d.sync += last_bank[i].eq(bank_of[i])
+            m.d.comb += p.rdata.eq(Array(rdatas)[last_bank[i]])
+        m.d.comb += self.conflict.eq(Cat(conflicts).any())
+        return m
+
+
+

@@ -1,0 +1,244 @@
+"""Thread sequencer: one hardware thread's program buffer, loops, counters and address
+generators."""
+
+from amaranth import *
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from sw.golden.isa import AG_DIMS, AGS, FORMATS, LOOP_DEPTH, Op
+
+__all__ = ["ADDR_BITS", "point_layout", "Thread"]
+
+ADDR_BITS = 24
+
+
+def point_layout():
+    """One point of a stream instruction: the source and destination addresses, the
+    point's index within the instruction, whether it is the last, and the instruction."""
+    return data.StructLayout({
+        "src":   ADDR_BITS,
+        "dst":   ADDR_BITS,
+        "index": 32,
+        "last":  1,
+        "instr": 64,
+    })
+
+
+def _field(instr, op, name):
+    """The bits of field ``name`` of opcode ``op`` in a 64-bit instruction value."""
+    pos = 0
+    for fname, width, signed in FORMATS[op]:
+        if fname == name:
+            value = instr[pos:pos + width]
+            return value.as_signed() if signed else value
+        pos += width
+    raise KeyError(name)
+
+
+class _Walker:
+    """Registers walking one address generator's points: running addresses per
+    dimension (``run[k] = base + sum_{j >= k} i_j * s_j``) and indices."""
+
+    def __init__(self, name):
+        self.idx = [Signal(16, name=f"{name}_i{k}") for k in range(AG_DIMS)]
+        self.run = [Signal(ADDR_BITS, name=f"{name}_r{k}") for k in range(AG_DIMS)]
+
+    @property
+    def addr(self):
+        return self.run[0]
+
+    def start(self, m, base):
+        m.d.sync += [i.eq(0) for i in self.idx] + [r.eq(base) for r in self.run]
+
+    def last(self, counts):
+        return Cat(i == c - 1 for i, c in zip(self.idx, counts, strict=True)).all()
+
+    def advance(self, m, counts, strides):
+        """Step to the next point: the innermost dimension that has not reached its end
+        moves on, the ones inside it restart."""
+        with m.If(self.idx[0] != counts[0] - 1):
+            m.d.sync += [self.idx[0].eq(self.idx[0] + 1),
+                         self.run[0].eq(self.run[0] + strides[0])]
+        for k in range(1, AG_DIMS):
+            inner_done = Cat(self.idx[j] == counts[j] - 1 for j in range(k)).all()
+            with m.Elif(inner_done & (self.idx[k] != counts[k] - 1)):
+                nxt = Signal(ADDR_BITS, name=f"next_run{k}")
+                m.d.comb += nxt.eq(self.run[k] + strides[k])
+                m.d.sync += [self.idx[k].eq(self.idx[k] + 1), self.run[k].eq(nxt)]
+                m.d.sync += [self.idx[j].eq(0) for j in range(k)]
+                m.d.sync += [self.run[j].eq(nxt) for j in range(k)]
+
+
+class Thread(wiring.Component):
+    """One thread: executes its program from a private buffer, one control instruction a
+    cycle; a stream instruction emits its points on ``points`` (one a cycle while
+    accepted), then waits for ``engine_idle`` before the next instruction.
+
+    A WAIT raises ``wait_valid`` with its counter until ``wait_grant``; a SIGNAL raises
+    ``signal_valid`` for one cycle. The core decides grants (:class:`rtl.core.core.Core`).
+
+    Parameters
+    ----------
+    program_len : int
+        Instructions of the program buffer.
+
+    Members
+    -------
+    prog_we, prog_addr, prog_data : In
+        Program buffer write port (the core's loader).
+    start : In(1)
+        Starts the program at instruction 0 (one-cycle pulse).
+    running : Out(1)
+    points : Out(stream.Signature(point_layout()))
+    engine_idle : In(1)
+    signal_valid, signal_ctr, wait_valid, wait_ctr : Out
+    wait_grant : In(1)
+    """
+
+    def __init__(self, program_len):
+        self._program_len = program_len
+        abits = (program_len - 1).bit_length()
+        super().__init__({
+            "prog_we":      In(1),
+            "prog_addr":    In(abits),
+            "prog_data":    In(64),
+            "start":        In(1),
+            "running":      Out(1),
+            "points":       Out(stream.Signature(point_layout())),
+            "engine_idle":  In(1),
+            "signal_valid": Out(1),
+            "signal_ctr":   Out(4),
+            "wait_valid":   Out(1),
+            "wait_ctr":     Out(4),
+            "wait_grant":   In(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        abits = (self._program_len - 1).bit_length()
+
+        m.submodules.prog = prog = Memory(shape=64, depth=self._program_len, init=[])
+        wr = prog.write_port()
+        rd = prog.read_port(domain="comb")
+        m.d.comb += [wr.en.eq(self.prog_we), wr.addr.eq(self.prog_addr),
+                     wr.data.eq(self.prog_data)]
+
+        pc    = Signal(abits)
+        instr = rd.data
+        op    = instr[59:64]
+        m.d.comb += rd.addr.eq(pc)
+
+        # Loop stack.
+        loop_start = [Signal(abits, name=f"loop_start{k}") for k in range(LOOP_DEPTH)]
+        loop_left  = [Signal(16, name=f"loop_left{k}") for k in range(LOOP_DEPTH)]
+        depth      = Signal(range(LOOP_DEPTH + 1))
+        top_start  = Array(loop_start)[depth - 1]
+        top_left   = Array(loop_left)[depth - 1]
+
+        # Address generators.
+        ag_base   = [Signal(ADDR_BITS, name=f"ag{g}_base") for g in range(AGS)]
+        ag_count  = [[Signal(16, name=f"ag{g}_c{d}", init=1) for d in range(AG_DIMS)]
+                     for g in range(AGS)]
+        ag_stride = [[Signal(ADDR_BITS, name=f"ag{g}_s{d}") for d in range(AG_DIMS)]
+                     for g in range(AGS)]
+
+        src, dst = _Walker("src"), _Walker("dst")
+        sel_s = Signal(2)  # generators of the stream in progress
+        sel_d = Signal(2)
+        counts_s  = [Array(ag_count[g][d] for g in range(AGS))[sel_s] for d in range(AG_DIMS)]
+        strides_s = [Array(ag_stride[g][d] for g in range(AGS))[sel_s] for d in range(AG_DIMS)]
+        counts_d  = [Array(ag_count[g][d] for g in range(AGS))[sel_d] for d in range(AG_DIMS)]
+        strides_d = [Array(ag_stride[g][d] for g in range(AGS))[sel_d] for d in range(AG_DIMS)]
+        index = Signal(32)
+        cur   = Signal(64)  # the stream instruction in progress
+
+        m.d.comb += [
+            self.points.p.src.eq(src.addr),
+            self.points.p.dst.eq(dst.addr),
+            self.points.p.index.eq(index),
+            self.points.p.last.eq(src.last(counts_s)),
+            self.points.p.instr.eq(cur),
+        ]
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [pc.eq(0), depth.eq(0)]
+                    m.next = "RUN"
+            with m.State("RUN"):
+                m.d.comb += self.running.eq(1)
+                with m.Switch(op):
+                    with m.Case(Op.END):
+                        m.next = "IDLE"
+                    with m.Case(Op.LOOP):
+                        for k in range(LOOP_DEPTH):
+                            with m.If(depth == k):
+                                m.d.sync += [loop_start[k].eq(pc + 1),
+                                             loop_left[k].eq(_field(instr, Op.LOOP, "count"))]
+                        m.d.sync += [depth.eq(depth + 1), pc.eq(pc + 1)]
+                    with m.Case(Op.ENDL):
+                        with m.If(top_left > 1):
+                            for k in range(LOOP_DEPTH):
+                                with m.If(depth == k + 1):
+                                    m.d.sync += loop_left[k].eq(loop_left[k] - 1)
+                            m.d.sync += pc.eq(top_start)
+                        with m.Else():
+                            m.d.sync += [depth.eq(depth - 1), pc.eq(pc + 1)]
+                    with m.Case(Op.SIGNAL):
+                        m.d.comb += [self.signal_valid.eq(1),
+                                     self.signal_ctr.eq(_field(instr, Op.SIGNAL, "ctr"))]
+                        m.d.sync += pc.eq(pc + 1)
+                    with m.Case(Op.WAIT):
+                        m.d.comb += [self.wait_valid.eq(1),
+                                     self.wait_ctr.eq(_field(instr, Op.WAIT, "ctr"))]
+                        with m.If(self.wait_grant):
+                            m.d.sync += pc.eq(pc + 1)
+                    with m.Case(Op.AGBASE):
+                        g = _field(instr, Op.AGBASE, "g")
+                        for k in range(AGS):
+                            with m.If(g == k):
+                                m.d.sync += ag_base[k].eq(_field(instr, Op.AGBASE, "base"))
+                                m.d.sync += [c.eq(1) for c in ag_count[k]]
+                                m.d.sync += [s.eq(0) for s in ag_stride[k]]
+                        m.d.sync += pc.eq(pc + 1)
+                    with m.Case(Op.AGDIM):
+                        g, d = _field(instr, Op.AGDIM, "g"), _field(instr, Op.AGDIM, "d")
+                        for k in range(AGS):
+                            for j in range(AG_DIMS):
+                                with m.If((g == k) & (d == j)):
+                                    m.d.sync += [
+                                        ag_count[k][j].eq(_field(instr, Op.AGDIM, "count")),
+                                        ag_stride[k][j].eq(_field(instr, Op.AGDIM, "stride")),
+                                    ]
+                        m.d.sync += pc.eq(pc + 1)
+                    with m.Case(Op.AGADD):
+                        g = _field(instr, Op.AGADD, "g")
+                        for k in range(AGS):
+                            with m.If(g == k):
+                                m.d.sync += ag_base[k].eq(
+                                    ag_base[k] + _field(instr, Op.AGADD, "delta"))
+                        m.d.sync += pc.eq(pc + 1)
+                    with m.Case(Op.NOP):
+                        m.d.sync += pc.eq(pc + 1)
+                    with m.Default():  # a stream instruction: source AG in bits 0..1
+                        s_sel, d_sel = instr[0:2], instr[2:4]
+                        m.d.sync += [sel_s.eq(s_sel), sel_d.eq(d_sel), cur.eq(instr),
+                                     index.eq(0)]
+                        src.start(m, Array(ag_base)[s_sel])
+                        dst.start(m, Array(ag_base)[d_sel])
+                        m.next = "STREAM"
+            with m.State("STREAM"):
+                m.d.comb += [self.running.eq(1), self.points.valid.eq(1)]
+                with m.If(self.points.ready):
+                    m.d.sync += index.eq(index + 1)
+                    src.advance(m, counts_s, strides_s)
+                    dst.advance(m, counts_d, strides_d)
+                    with m.If(self.points.p.last):
+                        m.next = "DRAIN"
+            with m.State("DRAIN"):
+                m.d.comb += self.running.eq(1)
+                with m.If(self.engine_idle):
+                    m.d.sync += pc.eq(pc + 1)
+                    m.next = "RUN"
+        return m

@@ -1,0 +1,82 @@
+"""Testbench glue for the core: host access to MEM, running a compiled layer, and the
+golden core as the reference."""
+
+import os
+
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+
+from rtl.config import get_config
+
+__all__ = ["CoreEnv"]
+
+
+class CoreEnv:
+    """The core under test (configuration from ``CORE_CONFIG``, default ``sim``)."""
+
+    def __init__(self, dut):
+        self.dut    = dut
+        self.config = get_config(os.environ.get("CORE_CONFIG", "sim")).core
+        self.word   = self.config.mem_port_bits // 8
+
+    async def start(self):
+        Clock(self.dut.clk, 10, unit="ns").start(start_high=False)
+        d = self.dut
+        d.rst.value = 1
+        d.host__en.value = 0
+        d.start.value = 0
+        for name in ("anoc", "pnoc", "mnoc", "inoc"):
+            getattr(d, f"{name}_i__valid").value = 0
+            getattr(d, f"{name}_o__ready").value = 1
+        for _ in range(3):
+            await RisingEdge(d.clk)
+        await FallingEdge(d.clk)
+        d.rst.value = 0
+
+    async def write(self, addr, data):
+        """Write bytes to MEM through the host port (whole words; ``addr`` aligned)."""
+        d, w = self.dut, self.word
+        data = bytes(data) + bytes(-len(data) % w)
+        assert addr % w == 0
+        d.host__we.value = 1
+        d.host__mask.value = (1 << w) - 1
+        for k in range(0, len(data), w):
+            d.host__en.value = 1
+            d.host__addr.value = addr + k
+            d.host__wdata.value = int.from_bytes(data[k:k + w], "little")
+            await FallingEdge(d.clk)
+        d.host__en.value = 0
+        d.host__we.value = 0
+
+    async def read(self, addr, length):
+        d, w = self.dut, self.word
+        out = bytearray()
+        d.host__we.value = 0
+        for k in range(0, length, w):
+            d.host__en.value = 1
+            d.host__addr.value = addr + k
+            await FallingEdge(d.clk)
+            d.host__en.value = 0
+            await ReadOnly()
+            out += d.host__rdata.value.to_unsigned().to_bytes(w, "little")
+            await FallingEdge(d.clk)
+        return bytes(out[:length])
+
+    async def run(self, entry, max_cycles=2_000_000):
+        """Start the core at ``entry`` and wait until it is done; return its cycle count."""
+        d = self.dut
+        d.entry.value = entry
+        d.start.value = 1
+        await FallingEdge(d.clk)
+        d.start.value = 0
+        await FallingEdge(d.clk)
+        for _ in range(max_cycles):
+            await ReadOnly()
+            if not d.busy.value:
+                break
+            await FallingEdge(d.clk)
+        else:
+            raise TimeoutError(f"the core ran more than {max_cycles} cycles")
+        await FallingEdge(d.clk)
+        assert not d.conflict.value, "two accesses met in one MEM bank in one cycle"
+        return int(d.cycles.value), int(d.vmm_steps.value)

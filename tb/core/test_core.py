@@ -1,0 +1,20 @@
+"""pytest entry: build the core once, run its cocotb tests."""
+
+import pytest
+
+from rtl.config import get_config
+from rtl.core.core import Core
+
+from ..hdl import Design
+
+TESTCASES = ["test_random_layers"]
+
+
+def core_design(config):
+    return Design(f"core_{config}", lambda: Core(get_config(config).core))
+
+
+@pytest.mark.parametrize("testcase", TESTCASES)
+def test_core_sim(testcase, seed):
+    core_design("sim").run("tb.core.core_tests", testcase, seed=seed,
+                           extra_env={"CORE_CONFIG": "sim"})
