@@ -133,7 +133,10 @@ class Core(wiring.Component):
                 with m.If(want):
                     m.d.comb += th.wait_grant.eq(1)
                 granted = granted | want
-            m.d.sync += counters[c].eq(counters[c] + inc - granted)
+            with m.If(self.start & ~self.busy):   # every counter starts a run at 0
+                m.d.sync += counters[c].eq(0)
+            with m.Else():
+                m.d.sync += counters[c].eq(counters[c] + inc - granted)
 
         # Loader: header word, then each thread's instructions, one every two cycles.
         lp = mem.port(1)

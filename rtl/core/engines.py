@@ -5,7 +5,7 @@ accepted is still in flight, so that its thread's next instruction sees every ef
 """
 
 from amaranth import *
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -38,7 +38,10 @@ def field(instr, op, name):
 
 
 class _TagQueue:
-    """A small register queue whose contents can all be compared (for interlocks)."""
+    """A small register queue whose contents can all be compared (for interlocks).
+
+    An entry pushed at a clock edge is at ``head`` (if the queue was empty) from the next
+    cycle; pushing into a full queue is not allowed (callers keep room)."""
 
     def __init__(self, m, name, width, depth):
         self.regs  = [Signal(width, name=f"{name}{k}") for k in range(depth)]
@@ -78,12 +81,11 @@ class WeightEngine(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.queue = queue = fifo.SyncFIFOBuffered(
-            width=len(self.weights.payload.as_value()), depth=4)
+        queue = _TagQueue(m, "wq", len(self.weights.payload.as_value()), 4)
         inflight = Signal()
         mode = Signal(3)
         instr = self.points.p.instr
-        room = queue.level + inflight < 3
+        room = queue.count + inflight < 4
         take = self.points.valid & room
         m.d.comb += [self.points.ready.eq(room), self.mem.en.eq(take),
                      self.mem.addr.eq(self.points.p.src)]
@@ -91,11 +93,11 @@ class WeightEngine(wiring.Component):
         with m.If(take):
             m.d.sync += mode.eq(Cat(field(instr, Op.WSTREAM, "prec"),
                                     field(instr, Op.WSTREAM, "act_signed")))
-        m.d.comb += [queue.w_en.eq(inflight),
-                     queue.w_data.eq(Cat(self.mem.rdata[:8 * self._cols], mode))]
-        m.d.comb += [self.weights.valid.eq(queue.r_rdy),
-                     self.weights.payload.eq(queue.r_data), queue.r_en.eq(self.weights.ready)]
-        m.d.comb += self.idle.eq(~inflight & (queue.level == 0))
+        m.d.comb += [queue.push.eq(inflight),
+                     queue.din.eq(Cat(self.mem.rdata[:8 * self._cols], mode))]
+        m.d.comb += [self.weights.valid.eq(~queue.empty), self.weights.payload.eq(queue.head),
+                     queue.pop.eq(self.weights.ready & ~queue.empty)]
+        m.d.comb += self.idle.eq(~inflight & queue.empty)
         return m
 
 
@@ -124,8 +126,7 @@ class StepEngine(wiring.Component):
         m = Module()
         pbits = (self._psb - 1).bit_length()
         instr = self.points.p.instr
-        m.submodules.queue = queue = fifo.SyncFIFOBuffered(
-            width=len(self.steps.payload.as_value()), depth=4)
+        queue = _TagQueue(m, "sq", len(self.steps.payload.as_value()), 4)
         tags = _TagQueue(m, "tag", pbits, 12)
         inflight = Signal()
         zero_d = Signal()
@@ -135,7 +136,7 @@ class StepEngine(wiring.Component):
         index = self.points.p.index
         phase_now = Mux(index == 0, 0, phase)
         entry = self.points.p.dst[:pbits]
-        room = (queue.level + inflight < 3) & ~tags.full & ~tags.holds(entry)
+        room = (queue.count + inflight < 4) & ~tags.full & ~tags.holds(entry)
         take = self.points.valid & room
         m.d.comb += [self.points.ready.eq(room),
                      self.mem.en.eq(take), self.mem.addr.eq(self.points.p.src),
@@ -146,17 +147,17 @@ class StepEngine(wiring.Component):
             is_last = phase_now == period - 1
             m.d.sync += [zero_d.eq(index < field(instr, Op.SSTREAM, "zero")),
                          last_d.eq(is_last), phase.eq(Mux(is_last, 0, phase_now + 1))]
-        m.d.comb += [queue.w_en.eq(inflight),
-                     queue.w_data.eq(Cat(self.mem.rdata[:8 * self._cols],
-                                         Mux(zero_d, 0, self.psb_rdata), last_d))]
-        m.d.comb += [self.steps.valid.eq(queue.r_rdy),
-                     self.steps.payload.eq(queue.r_data), queue.r_en.eq(self.steps.ready)]
+        m.d.comb += [queue.push.eq(inflight),
+                     queue.din.eq(Cat(self.mem.rdata[:8 * self._cols],
+                                      Mux(zero_d, 0, self.psb_rdata), last_d))]
+        m.d.comb += [self.steps.valid.eq(~queue.empty), self.steps.payload.eq(queue.head),
+                     queue.pop.eq(self.steps.ready & ~queue.empty)]
         # Results back to the PSB, in order.
         m.d.comb += [self.results.ready.eq(1),
                      self.psb_wen.eq(self.results.valid), self.psb_waddr.eq(tags.head),
                      self.psb_wdata.eq(self.results.p.sums.as_value()),
                      tags.pop.eq(self.results.valid)]
-        m.d.comb += self.idle.eq(~inflight & (queue.level == 0) & tags.empty)
+        m.d.comb += self.idle.eq(~inflight & queue.empty & tags.empty)
         return m
 
 
@@ -338,12 +339,11 @@ class NocEngine(wiring.Component):
         m = Module()
         p = self.points.p
         op = p.instr[59:64]
-        m.submodules.queue = queue = fifo.SyncFIFOBuffered(
-            width=len(self.o.payload.as_value()), depth=4)
+        queue = _TagQueue(m, "nq", len(self.o.payload.as_value()), 4)
         inflight, tag = Signal(), Signal(16)
         send = self.points.valid & (op == Op.SEND)
         recv = self.points.valid & (op == Op.RECV)
-        room = queue.level + inflight < 3
+        room = queue.count + inflight < 4
         with m.If(send):
             m.d.comb += [self.points.ready.eq(room), self.mem.en.eq(room),
                          self.mem.addr.eq(p.src)]
@@ -355,8 +355,8 @@ class NocEngine(wiring.Component):
         m.d.sync += inflight.eq(send & room)
         with m.If(send & room):
             m.d.sync += tag.eq(field(p.instr, Op.SEND, "tag"))
-        m.d.comb += [queue.w_en.eq(inflight), queue.w_data.eq(Cat(self.mem.rdata, tag)),
-                     self.o.valid.eq(queue.r_rdy), self.o.payload.eq(queue.r_data),
-                     queue.r_en.eq(self.o.ready)]
-        m.d.comb += self.idle.eq(~inflight & (queue.level == 0))
+        m.d.comb += [queue.push.eq(inflight), queue.din.eq(Cat(self.mem.rdata, tag)),
+                     self.o.valid.eq(~queue.empty), self.o.payload.eq(queue.head),
+                     queue.pop.eq(self.o.ready & ~queue.empty)]
+        m.d.comb += self.idle.eq(~inflight & queue.empty)
         return m

@@ -8,6 +8,7 @@ import cocotb
 
 from sw.compiler_stub.conv import compile_conv2d
 from sw.golden.core import Core
+from sw.golden.cycles import predict
 from sw.golden.layers import conv2d_reference
 
 from ..unit.test_core_golden import fitting_layer, random_tensors
@@ -56,5 +57,31 @@ async def test_random_layers(dut):
         got2, cycles2, _ = await run_compiled(env, compiled, x2)
         assert np.array_equal(got2, conv2d_reference(layer, x2, wts, scale, bias)[1])
         assert cycles2 == cycles, f"cycles depend on data: {cycles} then {cycles2}"
+        predicted = predict(env.config, compiled.programs)
+        assert (cycles, steps) == predicted, \
+            f"layer {n}: RTL took {cycles} cycles and {steps} steps, model {predicted}"
         dut._log.info("layer %d: %s on %dx%d: %d cycles, %d VMM steps", n, layer.name, h, w,
                       cycles, steps)
+
+
+@cocotb.test(skip="CORE_LAYER" not in os.environ)
+async def test_one_layer(dut):
+    """Reproduce one layer: ``CORE_LAYER='{"layer": {...Conv2d fields}, "h": H, "w": W}'``
+    with tensors from the seed; reports where the RTL and the reference differ."""
+    import json
+    from sw.golden.layers import Conv2d
+    spec = json.loads(os.environ["CORE_LAYER"])
+    layer = Conv2d(**spec["layer"])
+    rng = rngs(dut, 2)
+    env = CoreEnv(dut)
+    await env.start()
+    x, wts, scale, bias = random_tensors(rng, layer, spec["h"], spec["w"])
+    compiled = compile_conv2d(env.config, layer, spec["h"], spec["w"], wts, scale, bias)
+    got, cycles, steps = await run_compiled(env, compiled, x)
+    _, expected = conv2d_reference(layer, x, wts, scale, bias)
+    bad = np.argwhere(got != expected)
+    dut._log.info("%d cycles, %d steps, model %s; %d mismatches, first %s", cycles, steps,
+                  predict(env.config, compiled.programs), len(bad), bad[:8].tolist())
+    for t, program in enumerate(compiled.programs[:3]):
+        dut._log.info("T%d: %s", t, "; ".join(map(str, program)))
+    assert not len(bad)
