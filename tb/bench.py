@@ -18,6 +18,7 @@ import numpy as np
 
 from rtl.config import get_config
 from rtl.core.afu import ActivationUnit
+from rtl.core.core import Core
 from rtl.core.vcu import VectorUnit
 from rtl.vmm import VMM
 
@@ -72,9 +73,15 @@ def bench_fp16(config="sim"):
     return metrics
 
 
+def bench_core(config="sim"):
+    return _run_bench(Design(f"core_{config}", lambda: Core(get_config(config).core)),
+                      "tb.core.core_bench", {"CORE_CONFIG": config})
+
+
 def main():
     results = merge(bench_vmm())
     results = merge(bench_fp16())
+    results = merge(bench_core())
     print(json.dumps(results, indent=2, sort_keys=True))
     print(f"written to {RESULTS}")
     return 0

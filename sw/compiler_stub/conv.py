@@ -26,13 +26,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from sw.golden import fp16
-from sw.golden.isa import Instr, Op, encode
+from sw.golden.isa import Instr, Op
+
+from .asm import AsmError, Program
 from sw.golden.layers import Conv2d
 from sw.golden.packing import pack, unpack
 from sw.golden.vcu import VcuOp
 
-__all__ = ["CompileError", "ActivationLayout", "CompiledConv", "compile_conv2d",
-           "program_image"]
+__all__ = ["CompileError", "ActivationLayout", "CompiledConv", "compile_conv2d"]
 
 _PREC = {8: 0, 4: 1, 2: 2}
 
@@ -119,18 +120,6 @@ class CompiledConv:
     bands: int           # output-position bands
     positions: int       # positions per band (VMM steps per tile)
     tiles: int           # weight tiles per block
-
-
-def program_image(programs, word):
-    """The program image bytes: a header word of lengths, then each thread's program."""
-    header = bytearray(word)
-    body = bytearray()
-    for t, program in enumerate(programs):
-        header[t] = len(program)
-        for instr in program:
-            body += encode(instr).to_bytes(8, "little")
-    body += bytes(-len(body) % word)
-    return bytes(header) + bytes(body)
 
 
 def _instr(opcode, **args):
@@ -321,7 +310,10 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
         if len(program) > core.program_len:
             raise CompileError(f"T{t}'s program needs {len(program)} instructions, more "
                                f"than program_len = {core.program_len}")
-    image = program_image(programs, word)
+    try:  # the assembler's static checks: ranges, alignment, loops, counters
+        image = Program(core, programs).image()
+    except AsmError as e:
+        raise CompileError(f"the compiled programs are invalid: {e}") from e
     if len(image) > const_base - code_base:
         raise CompileError(f"the program image ({len(image)} bytes) and the constants "
                            f"({c_bytes} bytes) do not fit a bank")

@@ -9,7 +9,7 @@ from sw.compiler_stub.conv import CompileError, compile_conv2d
 from sw.golden import fp16
 from sw.golden.afu import AfuOp
 from sw.golden.core import Core, CoreError
-from sw.golden.isa import Instr, Op
+from sw.golden.isa import Instr, Op, encode
 from sw.golden.layers import Conv2d, conv2d_reference
 
 
@@ -114,9 +114,9 @@ def test_rejects_unfit_layers():
 
 def test_deadlock_is_reported():
     core = get_config("sim").core
-    from sw.compiler_stub.conv import program_image
     golden = Core(core)
-    programs = [[Instr(Op.WAIT, {"ctr": 3}), Instr(Op.END)]] + [[] for _ in range(7)]
-    golden.write(0, program_image(programs, 8))
+    header = bytes([2, 0, 0, 0, 0, 0, 0, 0])  # T0: WAIT ctr=3 (never signalled), END
+    program = [encode(Instr(Op.WAIT, {"ctr": 3})), encode(Instr(Op.END))]
+    golden.write(0, header + b"".join(w.to_bytes(8, "little") for w in program))
     with pytest.raises(CoreError, match="deadlock: T0 at 0: WAIT ctr=3"):
         golden.run(0)
