@@ -187,13 +187,14 @@ class VectorEngine(wiring.Component):
         m.submodules.afu = afu = ActivationUnit(self._afu_lanes)
         m.submodules.vbuf = vbuf = Memory(shape=16 * rows, depth=self._vbuf, init=[])
         rd = vbuf.read_port(transparent_for=())
+        rd2 = vbuf.read_port(transparent_for=())   # VOPV's second operand, VBUF[i]
         wr = vbuf.write_port()
 
         p = self.points.p
         instr = p.instr
         op = instr[59:64]
         is_ = {name: op == getattr(Op, name)
-               for name in ("VCVT", "VOP", "VLOAD", "VACT", "VSTORE")}
+               for name in ("VCVT", "VOP", "VLOAD", "VACT", "VSTORE", "VOPV")}
 
         # Constants of a VOP: read VBUF[kb], VBUF[kc] before its first point.
         kb, kc = Signal(16 * rows), Signal(16 * rows)
@@ -223,8 +224,11 @@ class VectorEngine(wiring.Component):
             m.d.comb += rd.addr.eq(field(instr, Op.VOP, "kb"))
         with m.Elif(const_state == 2):
             m.d.comb += rd.addr.eq(field(instr, Op.VOP, "kc"))
+        with m.Elif(is_["VOPV"]):
+            m.d.comb += rd.addr.eq(p.src[:vbits] + field(instr, Op.VOPV, "off"))
         with m.Else():
             m.d.comb += rd.addr.eq(p.src[:vbits])
+        m.d.comb += rd2.addr.eq(p.src[:vbits])
         m.d.comb += [self.psb_raddr.eq(p.src[:pbits]),
                      self.mem.addr.eq(p.src),
                      self.mem.en.eq(take & is_["VLOAD"])]
@@ -234,7 +238,8 @@ class VectorEngine(wiring.Component):
         s1_store_addr = Signal(24)
         m.d.sync += s1_valid.eq(take)
         with m.If(take):
-            dst = Mux(is_["VLOAD"], field(instr, Op.VLOAD, "k") + p.index[:vbits], p.dst)
+            dst = Mux(is_["VLOAD"], field(instr, Op.VLOAD, "k") + p.index[:vbits],
+                      Mux(is_["VOPV"], p.src, p.dst))
             m.d.sync += [s1_instr.eq(instr), s1_dst.eq(dst[:vbits]),
                          s1_byte.eq(p.src[:(word - 1).bit_length()] if word > 1 else 0),
                          s1_store_addr.eq(p.dst)]
@@ -268,34 +273,37 @@ class VectorEngine(wiring.Component):
             ints.append(sel)
 
         # Stage 1 -> units.
-        to_vcu = s1_valid & ((s1_op == Op.VCVT) | (s1_op == Op.VOP) |
+        to_vcu = s1_valid & ((s1_op == Op.VCVT) | (s1_op == Op.VOP) | (s1_op == Op.VOPV) |
                              ((s1_op == Op.VLOAD) & (mode != 0)))
         to_afu = s1_valid & (s1_op == Op.VACT)
         m.d.comb += [vcu.instrs.valid.eq(to_vcu), afu.instrs.valid.eq(to_afu),
                      vcu.results.ready.eq(1), afu.results.ready.eq(1)]
         # The units' instructions, every bit driven by one assignment.
-        is_vop, is_cvt = s1_op == Op.VOP, s1_op == Op.VCVT
+        is_vop, is_cvt, is_vopv = s1_op == Op.VOP, s1_op == Op.VCVT, s1_op == Op.VOPV
         lanes_a, lanes_b, lanes_c = [], [], []
         for r in range(self._vcu_lanes):
             if r < rows:
                 psum = self.psb_rdata[32 * r:32 * r + 32]
                 vin = rd.data[16 * r:16 * r + 16]
-                lanes_a.append(Mux(is_vop, vin, Mux(is_cvt, psum[:16], ints[r][:16])))
+                lanes_a.append(Mux(is_vop | is_vopv, vin,
+                                   Mux(is_cvt, psum[:16], ints[r][:16])))
                 lanes_b.append(Mux(is_vop, kb[16 * r:16 * r + 16],
-                                   Mux(is_cvt, psum[16:], ints[r][16:])))
+                                   Mux(is_vopv, rd2.data[16 * r:16 * r + 16],
+                                       Mux(is_cvt, psum[16:], ints[r][16:]))))
                 lanes_c.append(Mux(is_vop, kc[16 * r:16 * r + 16], 0))
             else:  # lanes beyond a vector repeat its lanes; their results are dropped
                 lanes_a.append(lanes_a[r % rows])
                 lanes_b.append(lanes_b[r % rows])
                 lanes_c.append(lanes_c[r % rows])
-        vcu_op = Mux(is_vop, field(s1_instr, Op.VOP, "op"), VcuOp.CVT_I32.value)
+        vcu_op = Mux(is_vop, field(s1_instr, Op.VOP, "op"),
+                     Mux(is_vopv, field(s1_instr, Op.VOPV, "op"), VcuOp.CVT_I32.value))
         shift = Mux(is_vop, field(s1_instr, Op.VOP, "shift"),
                     Mux(is_cvt, field(s1_instr, Op.VCVT, "shift"),
-                        field(s1_instr, Op.VLOAD, "shift")))
+                        Mux(is_vopv, 0, field(s1_instr, Op.VLOAD, "shift"))))
         m.d.comb += vcu.instrs.p.eq(Cat(
             vcu_op[:5], *lanes_a, *lanes_b, *lanes_c, C(0, 16), C(0, 1), shift[:6],
             Mux(is_vop, field(s1_instr, Op.VOP, "fmt"), 0)[:2],
-            Mux(is_vop, field(s1_instr, Op.VOP, "out_signed"), 0)[:1],
+            Mux(is_vop, field(s1_instr, Op.VOP, "out_signed"), is_vopv)[:1],
             C(0, self._vcu_lanes)))
         xs = [rd.data[16 * (r % rows):16 * (r % rows) + 16] for r in range(self._afu_lanes)]
         m.d.comb += afu.instrs.p.eq(Cat(field(s1_instr, Op.VACT, "op"), *xs,

@@ -52,6 +52,7 @@ _ACCESS = {
     Op.SSTREAM: (("s", "word"), ("d", "PSB")),
     Op.VCVT:    (("s", "PSB"), ("d", "VBUF")),
     Op.VOP:     (("s", "VBUF"), ("d", "VBUF")),
+    Op.VOPV:    (("s", "VBUF"),),
     Op.VLOAD:   (("s", "lanes"),),
     Op.VACT:    (("s", "VBUF"), ("d", "VBUF")),
     Op.VSTORE:  (("s", "VBUF"), ("d", "lanes")),
@@ -249,8 +250,8 @@ class Program:
                 raise self._error(t, i, "SSTREAM period must be at least 1")
             elif op == Op.VSTORE and ins["prec"] == 3:
                 raise self._error(t, i, "VSTORE prec 3 is reserved")
-            elif op == Op.VOP:
-                for name in ("kb", "kc"):
+            elif op in (Op.VOP, Op.VOPV):
+                for name in ("kb", "kc") if op == Op.VOP else ("off",):
                     if ins[name] >= core.vbuf_entries:
                         raise self._error(t, i, f"{name}={ins[name]} is outside VBUF "
                                           f"0..{core.vbuf_entries - 1}")
@@ -324,6 +325,10 @@ class Program:
                 if low < 0 or high >= core.vbuf_entries:
                     raise self._error(t, i, f"{ag} reaches VBUF entries {low}..{high}, "
                                       f"outside 0..{core.vbuf_entries - 1}")
+                if ins.op == Op.VOPV and high + ins["off"] >= core.vbuf_entries:
+                    raise self._error(t, i, f"its operands at {ag} + off reach VBUF entry "
+                                      f"{high + ins['off']}, outside "
+                                      f"0..{core.vbuf_entries - 1}")
                 continue
             size = core.mem_port_bits // 8 if memory == "word" else self._lane_bytes(ins)
             if low < 0 or high + size > core.sram_bytes:

@@ -120,6 +120,7 @@ class CompiledConv:
     bands: int           # output-position bands
     positions: int       # positions per band (VMM steps per tile)
     tiles: int           # weight tiles per block
+    residual: ActivationLayout = None  # where the residual tensor goes, if any
 
 
 def _instr(opcode, **args):
@@ -162,9 +163,9 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
     k, s, bits, obits = layer.kernel, layer.stride, layer.bits, layer.out_bits
     oh, ow = layer.out_size(height, width)
     weights = np.asarray(weights)
-    if weights.shape != (layer.out_channels, k, k, layer.in_channels):
-        shape = (layer.out_channels, k, k, layer.in_channels)
-        raise CompileError(f"weights must have shape {shape}, not {weights.shape}")
+    if weights.shape != layer.weight_shape:
+        raise CompileError(f"weights must have shape {layer.weight_shape}, not "
+                           f"{weights.shape}")
     w_low, w_high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     if weights.min() < w_low or weights.max() > w_high:
         raise CompileError(f"weights must be int{bits} values in [{w_low}, {w_high}]")
@@ -182,16 +183,20 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
                            f"chunk at {obits} bits")
     chunks  = math.ceil(layer.in_channels / cpc)
     blocks  = math.ceil(layer.out_channels / rows)
-    tiles   = k * k * chunks
+    # A depthwise tile is diagonal: one input chunk per block, the block's own channels.
+    tiles   = k * k if layer.depthwise else k * k * chunks
+    if layer.depthwise and cpc % rows:
+        raise CompileError(f"a depthwise layer needs vmm_rows = {rows} to divide the {cpc} "
+                           f"channels of an input chunk")
     half    = core.psb_entries // 2
-    if ow > half:
-        raise CompileError(f"an output row of {ow} positions exceeds half the PSB ({half})")
-    band_h  = max(h for h in range(1, oh + 1) if oh % h == 0 and h * ow <= half)
+    const_k = core.vbuf_entries - 2       # VBUF entries of the block's scale and bias
+    limit   = min(half, const_k // 2 if layer.residual else const_k)
+    if ow > limit:
+        raise CompileError(f"an output row of {ow} positions exceeds half the PSB or the "
+                           f"vector buffer ({limit})")
+    band_h  = max(h for h in range(1, oh + 1) if oh % h == 0 and h * ow <= limit)
     bands   = oh // band_h
     P       = band_h * ow
-    const_k = core.vbuf_entries - 2       # VBUF entries of the block's scale and bias
-    if P > const_k:
-        raise CompileError(f"{P} positions per band exceed the vector buffer")
 
     in_l = ActivationLayout(0, height, width, layer.in_channels, bits, layer.in_signed,
                             layer.padding, word, cpc)
@@ -199,17 +204,27 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
                              out_padding, word, ocpc)
     w_bytes = blocks * tiles * rows * word
     c_bytes = blocks * 2 * word * math.ceil(rows * 2 / word)
+    # The residual tensor shares the output's bank and layout, after it.
+    out_bytes = out_l.size * (2 if layer.residual else 1)
     code_base, w_base, in_base, out_base = _bank_regions(core, [
         ("constants", c_bytes), ("weights", w_bytes),
-        ("input activations", in_l.size), ("output activations", out_l.size)])
+        ("input activations", in_l.size), ("output and residual activations", out_bytes)])
     in_l, out_l = replace(in_l, base=in_base), replace(out_l, base=out_base)
+    res_l = replace(out_l, base=out_base + out_l.size) if layer.residual else None
     # Bank 0: the program image from its start, the constants at its end.
     const_base = code_base + core.sram_bank_bytes - c_bytes
 
     # Weight tiles: block, tap (ky, kx), input chunk; row r is output channel block*rows+r.
-    wpad = np.zeros((blocks * rows, k, k, chunks * cpc), dtype=np.int64)
-    wpad[:layer.out_channels, :, :, :layer.in_channels] = weights
-    packed = pack(wpad.reshape(blocks, rows, k, k, chunks, cpc), bits, signed=True)
+    if layer.depthwise:  # channel c's weight in its own lane of the block's chunk
+        wpad = np.zeros((blocks * rows, k, k, 1, cpc), dtype=np.int64)
+        for c in range(layer.out_channels):
+            wpad[c, :, :, 0, c % cpc] = weights[c, :, :, 0]
+        wtile = wpad.reshape(blocks, rows, k, k, 1, cpc)
+    else:
+        wpad = np.zeros((blocks * rows, k, k, chunks * cpc), dtype=np.int64)
+        wpad[:layer.out_channels, :, :, :layer.in_channels] = weights
+        wtile = wpad.reshape(blocks, rows, k, k, chunks, cpc)
+    packed = pack(wtile, bits, signed=True)
     packed = packed.transpose(0, 2, 3, 4, 1, 5)        # block, ky, kx, chunk, row, bytes
     wmem = np.zeros(packed.shape[:-1] + (word,), dtype=np.uint8)
     wmem[..., :packed.shape[-1]] = packed
@@ -246,22 +261,35 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
           _instr(Op.END)]
 
     # T1: per block, every tile's steps over the band's positions.
+    t1_block = [_instr(Op.WAIT, ctr=PSB_FREE),
+                _instr(Op.SSTREAM, s=0, d=1, zero=P, period=P),
+                _instr(Op.SIGNAL, ctr=PSB_READY),
+                _instr(Op.AGADD, g=1, delta=toggle)]
+    if layer.depthwise:  # taps only; the block's chunk steps every cpc / rows blocks
+        taps = [_instr(Op.AGDIM, g=0, d=2, count=k, stride=chunks * word)]
+        ibpc = cpc // rows
+        igroups, itail = divmod(blocks, ibpc)
+        body = []
+        if igroups:
+            body += [_instr(Op.LOOP, count=igroups), _instr(Op.LOOP, count=ibpc)] + \
+                t1_block + [_instr(Op.ENDL), _instr(Op.AGADD, g=0, delta=word),
+                            _instr(Op.ENDL)]
+        if itail:
+            body += [_instr(Op.LOOP, count=itail)] + t1_block + [_instr(Op.ENDL)]
+        band_back = -(igroups * word)
+    else:
+        taps = [_instr(Op.AGDIM, g=0, d=2, count=k * chunks, stride=word)]
+        body = [_instr(Op.LOOP, count=blocks)] + t1_block + [_instr(Op.ENDL)]
+        band_back = 0
     t1 = [_instr(Op.AGBASE, g=0, base=in_l.address(-layer.padding, -layer.padding)),
           _instr(Op.AGDIM, g=0, d=0, count=ow, stride=act_step),
-          _instr(Op.AGDIM, g=0, d=1, count=band_h, stride=row_step),
-          _instr(Op.AGDIM, g=0, d=2, count=k * chunks, stride=word),
+          _instr(Op.AGDIM, g=0, d=1, count=band_h, stride=row_step)] + taps + [
           _instr(Op.AGDIM, g=0, d=3, count=k, stride=in_l.padded_width * chunks * word),
           _instr(Op.AGBASE, g=1, base=0),
           _instr(Op.AGDIM, g=1, d=0, count=P, stride=1),
           _instr(Op.AGDIM, g=1, d=1, count=tiles, stride=0),
-          _instr(Op.LOOP, count=bands),
-          _instr(Op.LOOP, count=blocks),
-          _instr(Op.WAIT, ctr=PSB_FREE),
-          _instr(Op.SSTREAM, s=0, d=1, zero=P, period=P),
-          _instr(Op.SIGNAL, ctr=PSB_READY),
-          _instr(Op.AGADD, g=1, delta=toggle),
-          _instr(Op.ENDL),
-          _instr(Op.AGADD, g=0, delta=band_h * row_step),
+          _instr(Op.LOOP, count=bands)] + body + [
+          _instr(Op.AGADD, g=0, delta=band_h * row_step + band_back),
           _instr(Op.ENDL),
           _instr(Op.END)]
 
@@ -273,6 +301,13 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
              _instr(Op.VLOAD, s=2, k=const_k, mode=0),
              _instr(Op.AGADD, g=2, delta=2 * vec),
              _instr(Op.VOP, s=1, d=1, op=VcuOp.FMA, kb=const_k, kc=const_k + 1)]
+    if layer.residual:  # the residual's vectors into VBUF[P..2P), then added
+        res_delta = res_l.base - out_l.base
+        block += [_instr(Op.AGADD, g=3, delta=res_delta),
+                  _instr(Op.VLOAD, s=3, k=P, mode=1 + _PREC[obits],
+                         signed=int(layer.out_signed), shift=layer.res_shift),
+                  _instr(Op.AGADD, g=3, delta=-res_delta),
+                  _instr(Op.VOPV, s=1, op=VcuOp.ADD, off=P)]
     if layer.activation is not None:
         block.append(_instr(Op.VACT, s=1, d=1, op=int(layer.activation),
                             p0=layer.act_p0, p1=layer.act_p1))
@@ -322,4 +357,4 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
     preload = [(code_base, image), (const_base, cbytes.tobytes()),
                (w_base, wmem.tobytes())]
     return CompiledConv(layer, programs, preload, code_base, in_l, out_l, blocks, bands, P,
-                        tiles)
+                        tiles, res_l)

@@ -222,6 +222,12 @@ class Core:
             result, _ = self._vcu.execute(ins["op"], a, b, c, shift=ins["shift"],
                                           fmt=ins["fmt"], out_signed=bool(ins["out_signed"]))
             self.vbuf[j] = result
+        elif op == Op.VOPV:
+            j = self._index(th, a0, len(self.vbuf), "VBUF")
+            i = self._index(th, a0 + ins["off"], len(self.vbuf), "VBUF")
+            a, b = self.vbuf[i], self.vbuf[j]
+            result, _ = self._vcu.execute(ins["op"], a, b, np.zeros_like(a))
+            self.vbuf[j] = result
         elif op == Op.VLOAD:
             j = self._index(th, ins["k"] + np.arange(len(a0)), len(self.vbuf), "VBUF")
             mode = ins["mode"]

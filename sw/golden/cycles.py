@@ -16,7 +16,7 @@ from .isa import AGS, COUNTERS, FORMATS, THREADS, Op
 __all__ = ["CycleModel", "predict"]
 
 _STREAMS = {Op.WSTREAM, Op.SSTREAM, Op.VCVT, Op.VOP, Op.VLOAD, Op.VACT, Op.VSTORE,
-            Op.SEND, Op.RECV}
+            Op.SEND, Op.RECV, Op.VOPV}
 VCU_LATENCY = 4
 AFU_LATENCY = 5
 
@@ -188,7 +188,8 @@ class CycleModel:
                 ins = offers[2][0]
                 if ins.op == Op.VACT:
                     done_at.append(cycle + 1 + AFU_LATENCY)
-                elif ins.op in (Op.VCVT, Op.VOP) or (ins.op == Op.VLOAD and ins["mode"]):
+                elif ins.op in (Op.VCVT, Op.VOP, Op.VOPV) or \
+                        (ins.op == Op.VLOAD and ins["mode"]):
                     done_at.append(cycle + 1 + VCU_LATENCY)
                 else:
                     done_at.append(cycle + 1)

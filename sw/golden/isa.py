@@ -39,6 +39,7 @@ class Op(enum.IntEnum):
     VSTORE  = 15  # T2: MEM[d] bytes = VBUF[s] packed integers
     SEND    = 16  # T4..T7: NoC port out <- MEM[s]
     RECV    = 17  # T4..T7: MEM[s] <- NoC port in
+    VOPV    = 18  # T2: VBUF[i] = vcu_op(VBUF[i + off], VBUF[i]) for each point i of s
 
 
 #: Fields of each opcode: (name, width, signed), packed from bit 0. Stream instructions
@@ -68,12 +69,14 @@ FORMATS = {
     Op.VSTORE:  [("s", 2, False), ("d", 2, False), ("prec", 2, False)],
     Op.SEND:    [("s", 2, False), ("tag", 16, False)],
     Op.RECV:    [("s", 2, False)],
+    Op.VOPV:    [("s", 2, False), ("op", 5, False), ("off", 12, False)],
 }
 
 #: The thread a data-moving opcode belongs to (control opcodes run on any thread).
 THREAD_OF = {
     Op.WSTREAM: (0,), Op.SSTREAM: (1,),
     Op.VCVT: (2,), Op.VOP: (2,), Op.VLOAD: (2,), Op.VACT: (2,), Op.VSTORE: (2,),
+    Op.VOPV: (2,),
     Op.SEND: (4, 5, 6, 7), Op.RECV: (4, 5, 6, 7),
 }
 

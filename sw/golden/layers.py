@@ -13,7 +13,7 @@ import numpy as np
 from . import fp16
 from .afu import ActivationUnit, AfuOp
 
-__all__ = ["Conv2d", "conv2d_reference"]
+__all__ = ["Conv2d", "conv2d_reference", "Pool2d", "pool2d_reference"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,12 @@ class Conv2d:
         An :class:`~sw.golden.afu.AfuOp` applied after scale and bias, or None.
     act_p0, act_p1 : int
         binary16 parameters of the activation (slope, clamp bounds).
+    depthwise : bool
+        Each output channel sees only its own input channel (``in_channels ==
+        out_channels``, weights of shape ``(channels, kernel, kernel, 1)``).
+    residual : bool
+        Add a residual tensor (the output's shape and type) times ``2**-res_shift`` after
+        scale and bias, before the activation.
     """
     in_channels: int
     out_channels: int
@@ -50,6 +56,9 @@ class Conv2d:
     activation: object = None
     act_p0: int = 0
     act_p1: int = 0
+    depthwise: bool = False
+    residual: bool = False
+    res_shift: int = 0
     name: str = field(default="conv", compare=False)
 
     def __post_init__(self):
@@ -69,6 +78,17 @@ class Conv2d:
             raise ValueError(f"shift must be from 0 to 63, not {self.shift}")
         if self.activation is not None and self.activation not in list(AfuOp):
             raise ValueError(f"activation must be an AfuOp or None, not {self.activation!r}")
+        if self.depthwise and self.in_channels != self.out_channels:
+            raise ValueError(f"a depthwise convolution needs in_channels == out_channels, "
+                             f"not {self.in_channels} and {self.out_channels}")
+        if not 0 <= self.res_shift <= 63:
+            raise ValueError(f"res_shift must be from 0 to 63, not {self.res_shift}")
+
+    @property
+    def weight_shape(self):
+        """Shape of the layer's weights."""
+        k = self.kernel
+        return (self.out_channels, k, k, 1 if self.depthwise else self.in_channels)
 
     def out_size(self, height, width):
         """Output height and width for an input of ``height x width``."""
@@ -79,7 +99,7 @@ class Conv2d:
         return oh, ow
 
 
-def conv2d_reference(layer, x, weights, scale, bias):
+def conv2d_reference(layer, x, weights, scale, bias, residual=None):
     """The layer's output for input ``x``.
 
     Parameters
@@ -87,6 +107,7 @@ def conv2d_reference(layer, x, weights, scale, bias):
     x : array of int, shape (H, W, in_channels)
     weights : array of int, shape (out_channels, kernel, kernel, in_channels)
     scale, bias : arrays of uint16 (binary16), shape (out_channels,)
+    residual : array of int, shape (OH, OW, out_channels), when ``layer.residual``
 
     Returns
     -------
@@ -104,13 +125,79 @@ def conv2d_reference(layer, x, weights, scale, bias):
     for ky in range(k):
         for kx in range(k):
             window = xp[ky:ky + s * (oh - 1) + 1:s, kx:kx + s * (ow - 1) + 1:s]
-            acc += window @ w[:, ky, kx, :].T
+            if layer.depthwise:
+                acc += window * w[:, ky, kx, 0]
+            else:
+                acc += window @ w[:, ky, kx, :].T
     if acc.min() < -(1 << 31) or acc.max() >= 1 << 31:
         raise OverflowError("the layer's sums leave int32")
     value = fp16.from_int32(acc, layer.shift)
     value = fp16.fma(value, np.broadcast_to(fp16.bits(scale), value.shape),
                      np.broadcast_to(fp16.bits(bias), value.shape))
+    if layer.residual:
+        value = fp16.add(fp16.from_int32(np.asarray(residual, dtype=np.int64),
+                                         layer.res_shift), value)
     if layer.activation is not None:
         afu = ActivationUnit(layer.out_channels)
         value = afu.execute(layer.activation, value, layer.act_p0, layer.act_p1)
     return acc, fp16.to_int(value, layer.out_bits, layer.out_signed)
+
+
+@dataclass(frozen=True)
+class Pool2d:
+    """Max or average pooling over ``kernel x kernel`` windows (no padding).
+
+    The maximum is exact. The average sums the window in binary16, row by row, then
+    multiplies by ``fp16(1 / kernel**2)``, each step rounded, and converts to the type.
+    Input and output share the type: ``bits`` and ``signed``.
+    """
+    channels: int
+    kernel: int = 2
+    stride: int = 2
+    kind: str = "max"
+    bits: int = 8
+    signed: bool = True
+    name: str = field(default="pool", compare=False)
+
+    def __post_init__(self):
+        if self.kind not in ("max", "avg"):
+            raise ValueError(f"kind must be 'max' or 'avg', not {self.kind!r}")
+        for attr in ("channels", "kernel", "stride"):
+            value = getattr(self, attr)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{attr} must be a positive integer, not {value!r}")
+        if self.kernel > 7:
+            raise ValueError(f"kernel must be at most 7, not {self.kernel}")
+        if self.bits not in (8, 4, 2):
+            raise ValueError(f"bits must be 8, 4 or 2, not {self.bits!r}")
+
+    def out_size(self, height, width):
+        oh = (height - self.kernel) // self.stride + 1
+        ow = (width - self.kernel) // self.stride + 1
+        if oh < 1 or ow < 1:
+            raise ValueError(f"a {height} x {width} input is smaller than the kernel")
+        return oh, ow
+
+    @property
+    def inverse(self):
+        """``fp16(1 / kernel**2)`` of the average."""
+        return int(fp16.from_float(1.0 / self.kernel ** 2))
+
+
+def pool2d_reference(pool, x):
+    """The pooled tensor of ``x`` (shape (H, W, channels))."""
+    x = np.asarray(x, dtype=np.int64)
+    oh, ow = pool.out_size(*x.shape[:2])
+    s, k = pool.stride, pool.kernel
+    taps = [fp16.from_int32(x[ky:ky + s * (oh - 1) + 1:s, kx:kx + s * (ow - 1) + 1:s], 0)
+            for ky in range(k) for kx in range(k)]
+    if pool.kind == "max":
+        acc = taps[0]
+        for t in taps[1:]:
+            acc = fp16.maximum_number(t, acc)
+    else:
+        acc = np.zeros_like(taps[0])
+        for t in taps:
+            acc = fp16.add(t, acc)
+        acc = fp16.mul(acc, np.full_like(acc, pool.inverse))
+    return fp16.to_int(acc, pool.bits, pool.signed)

@@ -23,10 +23,12 @@ def rngs(dut, salt):
     return np.random.default_rng([seed, salt])
 
 
-async def run_compiled(env, compiled, x):
+async def run_compiled(env, compiled, x, res=None):
     for addr, data in compiled.preload:
         await env.write(addr, data)
     await env.write(compiled.input.base, compiled.input.pack(x))
+    if compiled.residual is not None:
+        await env.write(compiled.residual.base, compiled.residual.pack(res))
     cycles, steps = await env.run(compiled.entry)
     out = await env.read(compiled.output.base, compiled.output.size)
     return compiled.output.unpack(out), cycles, steps
@@ -41,21 +43,25 @@ async def test_random_layers(dut):
     env = CoreEnv(dut)
     await env.start()
     for n in range(LAYERS):
-        layer, h, w, (x, wts, scale, bias) = fitting_layer(env.config, rng, 10)
+        layer, h, w, tensors = fitting_layer(env.config, rng, 10)
+        x, wts, scale, bias = tensors[:4]
+        res = tensors[4] if layer.residual else None
         compiled = compile_conv2d(env.config, layer, h, w, wts, scale, bias)
-        got, cycles, steps = await run_compiled(env, compiled, x)
-        _, expected = conv2d_reference(layer, x, wts, scale, bias)
+        got, cycles, steps = await run_compiled(env, compiled, x, res)
+        _, expected = conv2d_reference(layer, *tensors)
         golden = Core(env.config)
         for addr, data in compiled.preload:
             golden.write(addr, data)
         golden.write(compiled.input.base, compiled.input.pack(x))
+        if layer.residual:
+            golden.write(compiled.residual.base, compiled.residual.pack(res))
         golden.run(compiled.entry)
         gout = compiled.output.unpack(golden.read(compiled.output.base, compiled.output.size))
         assert np.array_equal(gout, expected)
         assert np.array_equal(got, expected), f"layer {n}: {layer} on {h}x{w}"
         x2 = random_tensors(rng, layer, h, w)[0]
-        got2, cycles2, _ = await run_compiled(env, compiled, x2)
-        assert np.array_equal(got2, conv2d_reference(layer, x2, wts, scale, bias)[1])
+        got2, cycles2, _ = await run_compiled(env, compiled, x2, res)
+        assert np.array_equal(got2, conv2d_reference(layer, x2, wts, scale, bias, res)[1])
         assert cycles2 == cycles, f"cycles depend on data: {cycles} then {cycles2}"
         predicted = predict(env.config, compiled.programs)
         assert (cycles, steps) == predicted, \
@@ -75,10 +81,11 @@ async def test_one_layer(dut):
     rng = rngs(dut, 2)
     env = CoreEnv(dut)
     await env.start()
-    x, wts, scale, bias = random_tensors(rng, layer, spec["h"], spec["w"])
+    tensors = random_tensors(rng, layer, spec["h"], spec["w"])
+    x, wts, scale, bias = tensors[:4]
     compiled = compile_conv2d(env.config, layer, spec["h"], spec["w"], wts, scale, bias)
-    got, cycles, steps = await run_compiled(env, compiled, x)
-    _, expected = conv2d_reference(layer, x, wts, scale, bias)
+    got, cycles, steps = await run_compiled(env, compiled, x, *tensors[4:])
+    _, expected = conv2d_reference(layer, *tensors)
     bad = np.argwhere(got != expected)
     dut._log.info("%d cycles, %d steps, model %s; %d mismatches, first %s", cycles, steps,
                   predict(env.config, compiled.programs), len(bad), bad[:8].tolist())

@@ -167,6 +167,8 @@ def random_program(rng, core):
                 args[name] = rng.randrange(AGS)
         if op == Op.VOP:
             args["kb"], args["kc"] = rng.randrange(core.vbuf_entries), rng.randrange(4)
+        elif op == Op.VOPV:
+            args["off"] = rng.randrange(4)
         elif op == Op.VLOAD:
             args["k"] = rng.choice([0, 5, core.vbuf_entries - 2])
         elif op == Op.VSTORE:
@@ -217,7 +219,7 @@ SPACES = {
     Op.VCVT: [("s", "PSB"), ("d", "VBUF")], Op.VOP: [("s", "VBUF"), ("d", "VBUF")],
     Op.VLOAD: [("s", "lanes")], Op.VACT: [("s", "VBUF"), ("d", "VBUF")],
     Op.VSTORE: [("s", "VBUF"), ("d", "lanes")], Op.SEND: [("s", "word")],
-    Op.RECV: [("s", "word")],
+    Op.RECV: [("s", "word")], Op.VOPV: [("s", "VBUF")],
 }
 
 

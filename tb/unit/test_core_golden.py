@@ -16,7 +16,11 @@ from sw.golden.layers import Conv2d, conv2d_reference
 def random_layer(rng, max_hw=12):
     bits, obits = (int(rng.choice([8, 4, 2])) for _ in range(2))
     k = int(rng.integers(1, 4))
-    layer = Conv2d(int(rng.integers(1, 20)), int(rng.integers(1, 20)), k,
+    depthwise = rng.random() < 0.2
+    cin = int(rng.integers(1, 20))
+    layer = Conv2d(cin, cin if depthwise else int(rng.integers(1, 20)), k,
+                   depthwise=depthwise, residual=bool(rng.random() < 0.25),
+                   res_shift=int(rng.integers(0, 4)),
                    stride=int(rng.integers(1, 3)), padding=int(rng.integers(0, k)),
                    bits=bits, in_signed=bool(rng.integers(2)), out_bits=obits,
                    out_signed=bool(rng.integers(2)), shift=int(rng.integers(0, 10)),
@@ -28,15 +32,22 @@ def random_layer(rng, max_hw=12):
 
 
 def random_tensors(rng, layer, h, w):
+    """Input, weights, scale and bias; with ``layer.residual``, a fifth item: the
+    residual tensor."""
     bits = layer.bits
-    wts = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1),
-                       size=(layer.out_channels, layer.kernel, layer.kernel, layer.in_channels))
+    wts = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), size=layer.weight_shape)
     low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if layer.in_signed \
         else (0, (1 << bits) - 1)
     x = rng.integers(low, high + 1, size=(h, w, layer.in_channels))
     scale = fp16.from_float(rng.uniform(0.01, 0.2, layer.out_channels))
     bias = fp16.from_float(rng.uniform(-3, 3, layer.out_channels))
-    return x, wts, scale, bias
+    if not layer.residual:
+        return x, wts, scale, bias
+    ob = layer.out_bits
+    low, high = (-(1 << (ob - 1)), (1 << (ob - 1)) - 1) if layer.out_signed \
+        else (0, (1 << ob) - 1)
+    res = rng.integers(low, high + 1, size=layer.out_size(h, w) + (layer.out_channels,))
+    return x, wts, scale, bias, res
 
 
 def fitting_layer(core, rng, max_hw):
@@ -45,7 +56,7 @@ def fitting_layer(core, rng, max_hw):
         layer, h, w = random_layer(rng, max_hw)
         tensors = random_tensors(rng, layer, h, w)
         try:
-            compile_conv2d(core, layer, h, w, *tensors[1:])
+            compile_conv2d(core, layer, h, w, *tensors[1:4])
         except CompileError as e:
             if "do not fit" in str(e):
                 continue
@@ -54,12 +65,14 @@ def fitting_layer(core, rng, max_hw):
     raise AssertionError("no fitting random layer in 100 draws")
 
 
-def run_layer(core, layer, h, w, x, wts, scale, bias):
+def run_layer(core, layer, h, w, x, wts, scale, bias, res=None):
     compiled = compile_conv2d(core, layer, h, w, wts, scale, bias)
     golden = Core(core)
     for addr, data in compiled.preload:
         golden.write(addr, data)
     golden.write(compiled.input.base, compiled.input.pack(x))
+    if layer.residual:
+        golden.write(compiled.residual.base, compiled.residual.pack(res))
     golden.run(compiled.entry)
     return compiled, compiled.output.unpack(golden.read(compiled.output.base,
                                                         compiled.output.size))
@@ -70,10 +83,9 @@ def test_random_layers(config, seed):
     core = get_config(config).core
     rng = np.random.default_rng(seed)
     for _ in range(15):
-        layer, h, w, (x, wts, scale, bias) = fitting_layer(core, rng, 12 if config == "sim"
-                                                           else 8)
-        compiled, got = run_layer(core, layer, h, w, x, wts, scale, bias)
-        _, expected = conv2d_reference(layer, x, wts, scale, bias)
+        layer, h, w, tensors = fitting_layer(core, rng, 12 if config == "sim" else 8)
+        compiled, got = run_layer(core, layer, h, w, *tensors)
+        _, expected = conv2d_reference(layer, *tensors)
         assert np.array_equal(got, expected), (layer, h, w)
 
 
@@ -120,3 +132,16 @@ def test_deadlock_is_reported():
     golden.write(0, header + b"".join(w.to_bytes(8, "little") for w in program))
     with pytest.raises(CoreError, match="deadlock: T0 at 0: WAIT ctr=3"):
         golden.run(0)
+
+
+@pytest.mark.parametrize("kind", ["depthwise", "residual"])
+def test_depthwise_and_residual(kind, seed):
+    core = get_config("sim").core
+    rng = np.random.default_rng(seed)
+    for bits in (8, 4, 2):
+        layer = Conv2d(24, 24, 3, padding=1, bits=bits, out_bits=bits, shift=2,
+                       depthwise=kind == "depthwise", residual=kind == "residual",
+                       res_shift=1, activation=AfuOp.RELU)
+        tensors = random_tensors(rng, layer, 8, 8)
+        _, got = run_layer(core, layer, 8, 8, *tensors)
+        assert np.array_equal(got, conv2d_reference(layer, *tensors)[1]), bits
