@@ -33,7 +33,8 @@ from sw.golden.layers import Conv2d
 from sw.golden.packing import pack, unpack
 from sw.golden.vcu import VcuOp
 
-__all__ = ["CompileError", "ActivationLayout", "CompiledConv", "compile_conv2d"]
+__all__ = ["CompileError", "ActivationLayout", "CompiledConv", "compile_conv2d", "CompiledPool",
+           "compile_pool2d"]
 
 _PREC = {8: 0, 4: 1, 2: 2}
 
@@ -358,3 +359,109 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
                (w_base, wmem.tobytes())]
     return CompiledConv(layer, programs, preload, code_base, in_l, out_l, blocks, bands, P,
                         tiles, res_l)
+
+
+@dataclass
+class CompiledPool:
+    """A compiled pooling layer (T2 alone: no VMM)."""
+    pool: object
+    programs: list
+    preload: list
+    entry: int
+    input: ActivationLayout
+    output: ActivationLayout
+    residual: ActivationLayout = None
+
+
+def compile_pool2d(core, pool, height, width):
+    """Compile a :class:`~sw.golden.layers.Pool2d` for an input of ``height x width``.
+
+    Each output-channel block's window maximum (or sum) builds up in the VBUF: the
+    identity (-inf or +0) first, then for each tap a VLOAD of the tap's integers and a
+    VOPV MAX (or ADD); an average is then multiplied by ``fp16(1 / kernel**2)``; the
+    result is converted to the type and stored.
+
+    Raises
+    ------
+    CompileError
+        If the layer does not fit, or the core's words hold more than one VMM vector (the
+        channel blocks would not step uniformly).
+    """
+    rows, cols, word = core.vmm_rows, core.vmm_cols, core.mem_port_bits // 8
+    if word != cols:
+        raise CompileError(f"pooling needs mem_port_bits = 8 * vmm_cols, not "
+                           f"{core.mem_port_bits} for {cols} columns")
+    k, s, bits = pool.kernel, pool.stride, pool.bits
+    oh, ow = pool.out_size(height, width)
+    cpc = cols * 8 // bits
+    if cpc % rows:
+        raise CompileError(f"vmm_rows = {rows} must divide the {cpc} channels of a chunk")
+    blocks = math.ceil(pool.channels / rows)
+    limit = (core.vbuf_entries - 2) // 2
+    if ow > limit:
+        raise CompileError(f"an output row of {ow} positions exceeds the vector buffer "
+                           f"({limit})")
+    band_h = max(h for h in range(1, oh + 1) if oh % h == 0 and h * ow <= limit)
+    bands, P = oh // band_h, band_h * ow
+    in_l = ActivationLayout(0, height, width, pool.channels, bits, pool.signed, 0, word, cpc)
+    out_l = ActivationLayout(0, oh, ow, pool.channels, bits, pool.signed, 0, word, cpc)
+    vec = math.ceil(rows * 2 / word) * word
+    code_base, _, in_base, out_base = _bank_regions(core, [
+        ("constants", 2 * vec), ("nothing", 0), ("input activations", in_l.size),
+        ("output activations", out_l.size)])
+    in_l, out_l = replace(in_l, base=in_base), replace(out_l, base=out_base)
+    const_base = code_base + core.sram_bank_bytes - 2 * vec
+    identity = fp16.NEG_INF if pool.kind == "max" else 0
+    consts = np.zeros((2, vec // 2), dtype="<u2")
+    consts[0, :rows], consts[1, :rows] = identity, pool.inverse
+    inv_k, chunk = core.vbuf_entries - 1, in_l.chunks * word
+    bb = rows * bits // 8                                  # bytes of a channel block
+    band_in = band_h * s * in_l.padded_width * chunk
+    band_out = band_h * out_l.padded_width * out_l.chunks * word
+    op = VcuOp.MAX if pool.kind == "max" else VcuOp.ADD
+    t2 = [_instr(Op.AGBASE, g=2, base=const_base + vec),
+          _instr(Op.VLOAD, s=2, k=inv_k, mode=0),
+          _instr(Op.AGBASE, g=2, base=const_base),
+          _instr(Op.AGDIM, g=2, d=0, count=P, stride=0),
+          _instr(Op.AGBASE, g=0, base=in_l.address(0, 0)),
+          _instr(Op.AGDIM, g=0, d=0, count=ow, stride=s * chunk),
+          _instr(Op.AGDIM, g=0, d=1, count=band_h, stride=s * in_l.padded_width * chunk),
+          _instr(Op.AGBASE, g=1, base=0),
+          _instr(Op.AGDIM, g=1, d=0, count=P, stride=1),
+          _instr(Op.AGBASE, g=3, base=out_l.address(0, 0)),
+          _instr(Op.AGDIM, g=3, d=0, count=ow, stride=out_l.chunks * word),
+          _instr(Op.AGDIM, g=3, d=1, count=band_h, stride=out_l.padded_width * chunk),
+          _instr(Op.LOOP, count=bands),
+          _instr(Op.LOOP, count=blocks),
+          _instr(Op.VLOAD, s=2, k=0, mode=0),
+          _instr(Op.LOOP, count=k),
+          _instr(Op.LOOP, count=k),
+          _instr(Op.VLOAD, s=0, k=P, mode=1 + _PREC[bits], signed=int(pool.signed)),
+          _instr(Op.VOPV, s=1, op=op, off=P),
+          _instr(Op.AGADD, g=0, delta=chunk),
+          _instr(Op.ENDL),
+          _instr(Op.AGADD, g=0, delta=(in_l.padded_width - k) * chunk),
+          _instr(Op.ENDL),
+          _instr(Op.AGADD, g=0, delta=-k * in_l.padded_width * chunk)]
+    if pool.kind == "avg":
+        t2.append(_instr(Op.VOP, s=1, d=1, op=VcuOp.MUL, kb=inv_k, kc=inv_k))
+    t2 += [_instr(Op.VOP, s=1, d=1, op=VcuOp.CVT_INT, fmt=_PREC[bits],
+                  out_signed=int(pool.signed)),
+           _instr(Op.VSTORE, s=1, d=3, prec=_PREC[bits]),
+           _instr(Op.AGADD, g=0, delta=bb),
+           _instr(Op.AGADD, g=3, delta=bb),
+           _instr(Op.ENDL),
+           _instr(Op.AGADD, g=0, delta=band_in - blocks * bb),
+           _instr(Op.AGADD, g=3, delta=band_out - blocks * bb),
+           _instr(Op.ENDL),
+           _instr(Op.END)]
+    programs = [[], [], t2] + [[] for _ in range(5)]
+    if len(t2) > core.program_len:
+        raise CompileError(f"T2's program needs {len(t2)} instructions, more than "
+                           f"program_len = {core.program_len}")
+    try:
+        image = Program(core, programs).image()
+    except AsmError as e:
+        raise CompileError(f"the compiled programs are invalid: {e}") from e
+    preload = [(code_base, image), (const_base, consts.tobytes())]
+    return CompiledPool(pool, programs, preload, code_base, in_l, out_l)

@@ -6,12 +6,13 @@ import os
 import numpy as np
 import cocotb
 
-from sw.compiler_stub.conv import compile_conv2d
+from sw.compiler_stub.conv import compile_conv2d, compile_pool2d
 from sw.golden.core import Core
 from sw.golden.cycles import predict
-from sw.golden.layers import conv2d_reference
+from sw.golden.layers import conv2d_reference, pool2d_reference
 
-from ..unit.test_core_golden import fitting_layer, random_tensors
+from ..unit.test_core_golden import (fitting_layer, random_pool, random_tensors,
+                                     run_pool)
 from .model import CoreEnv
 
 LAYERS = int(os.environ.get("CORE_LAYERS", "12"))
@@ -68,6 +69,28 @@ async def test_random_layers(dut):
             f"layer {n}: RTL took {cycles} cycles and {steps} steps, model {predicted}"
         dut._log.info("layer %d: %s on %dx%d: %d cycles, %d VMM steps", n, layer.name, h, w,
                       cycles, steps)
+
+
+@cocotb.test()
+async def test_pooling(dut):
+    """Random max and average pooling layers (the vector passes alone) on the RTL: equal
+    to the golden core and the reference, same cycles with other data, as predicted."""
+    rng = rngs(dut, 3)
+    env = CoreEnv(dut)
+    await env.start()
+    for n in range(LAYERS):
+        pool, h, w, x = random_pool(rng)
+        compiled = compile_pool2d(env.config, pool, h, w)
+        got, cycles, _ = await run_compiled(env, compiled, x)
+        assert np.array_equal(got, pool2d_reference(pool, x)), f"pool {n}: {pool} {h}x{w}"
+        assert np.array_equal(run_pool(env.config, pool, h, w, x)[1], got)
+        x2 = rng.permuted(x.ravel()).reshape(x.shape)   # other data of the same type
+        got2, cycles2, _ = await run_compiled(env, compiled, x2)
+        assert np.array_equal(got2, pool2d_reference(pool, x2))
+        assert cycles2 == cycles, f"cycles depend on data: {cycles} then {cycles2}"
+        assert (cycles, 0) == predict(env.config, compiled.programs)
+        dut._log.info("pool %d: %s %dx%d on %dx%d: %d cycles", n, pool.kind, pool.kernel,
+                      pool.kernel, h, w, cycles)
 
 
 @cocotb.test(skip="CORE_LAYER" not in os.environ)

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 
 from rtl.config import get_config
-from sw.compiler_stub.conv import CompileError, compile_conv2d
+from sw.compiler_stub.conv import CompileError, compile_conv2d, compile_pool2d
 from sw.golden import fp16
 from sw.golden.afu import AfuOp
 from sw.golden.core import Core, CoreError
 from sw.golden.isa import Instr, Op, encode
-from sw.golden.layers import Conv2d, conv2d_reference
+from sw.golden.layers import Conv2d, Pool2d, conv2d_reference, pool2d_reference
 
 
 def random_layer(rng, max_hw=12):
@@ -145,3 +145,45 @@ def test_depthwise_and_residual(kind, seed):
         tensors = random_tensors(rng, layer, 8, 8)
         _, got = run_layer(core, layer, 8, 8, *tensors)
         assert np.array_equal(got, conv2d_reference(layer, *tensors)[1]), bits
+
+
+def run_pool(core, pool, h, w, x):
+    compiled = compile_pool2d(core, pool, h, w)
+    golden = Core(core)
+    for addr, data in compiled.preload:
+        golden.write(addr, data)
+    golden.write(compiled.input.base, compiled.input.pack(x))
+    golden.run(compiled.entry)
+    return compiled, compiled.output.unpack(golden.read(compiled.output.base,
+                                                        compiled.output.size))
+
+
+def random_pool(rng):
+    k = int(rng.integers(1, 4))
+    bits = int(rng.choice([8, 4, 2]))
+    pool = Pool2d(int(rng.integers(1, 20)), k, int(rng.integers(1, 3)),
+                  str(rng.choice(["max", "avg"])), bits, bool(rng.integers(2)))
+    h, w = (int(rng.integers(k, 12)) for _ in range(2))
+    low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if pool.signed \
+        else (0, (1 << bits) - 1)
+    return pool, h, w, rng.integers(low, high + 1, size=(h, w, pool.channels))
+
+
+def test_random_pools(seed):
+    core = get_config("sim").core
+    rng = np.random.default_rng(seed)
+    for _ in range(20):
+        pool, h, w, x = random_pool(rng)
+        _, got = run_pool(core, pool, h, w, x)
+        assert np.array_equal(got, pool2d_reference(pool, x)), (pool, h, w)
+
+
+def test_pool_known_values():
+    core = get_config("sim").core
+    x = np.arange(-8, 8).reshape(4, 4, 1) * np.ones((1, 1, 4), dtype=int)
+    _, got = run_pool(core, Pool2d(4, 2, 2, "max"), 4, 4, x)
+    assert got[..., 0].tolist() == [[-3, -1], [5, 7]]
+    _, got = run_pool(core, Pool2d(4, 2, 2, "avg"), 4, 4, x)
+    assert got[..., 0].tolist() == [[-6, -4], [2, 4]]   # -5.5 and 2.5 round to even
+    with pytest.raises(CompileError, match="pooling needs mem_port_bits = 8 \\* vmm_cols"):
+        compile_pool2d(get_config("ulx3s").core, Pool2d(4), 4, 4)
