@@ -68,8 +68,8 @@ class VMM(wiring.Component):
     that tile has fully arrived by then. ``weights`` is not ready while a loaded tile waits
     for the active one to finish; ``steps`` is not ready until a tile has loaded.
 
-    Latency: 3 cycles from a ``steps`` transfer to its ``results`` being valid (products,
-    row sums, accumulation).
+    Latency: 3 cycles from a ``steps`` transfer to its ``results`` being valid (lane
+    products at every precision, precision select and row sums, accumulation).
 
     Throughput: one step per cycle while ``results`` is ready and tiles keep up; loading a
     tile takes ``rows`` cycles, so a tile serving at least ``rows`` steps hides its load.
@@ -130,19 +130,27 @@ class VMM(wiring.Component):
 
     latency = 3
 
-    def _lane(self, m, w, a, act_signed, precision):
-        """One byte lane: the dot product of a weight byte and an activation byte."""
+    def _lane_products(self, w, a, act_signed):
+        """One byte lane's dot products, one per built precision: an int8 product, the
+        sum of two int4 products, the sum of four int2 products."""
+        out = {}
+        for bits in self._precisions:
+            terms = []
+            for k in range(0, 8, bits):
+                wk = w[k:k + bits].as_signed()
+                ak = a[k:k + bits]
+                ak = Mux(act_signed, ak.as_signed(), ak.as_unsigned())
+                terms.append(wk * ak)
+            out[bits] = _tree_sum(terms)
+        return out
+
+    def _lane_select(self, m, products, precision):
+        """The lane value of the tile's precision (no products for another one)."""
         lane = Signal(signed(17))  # int8 x uint8 needs 17 bits; int4/int2 sums fit too
         with m.Switch(precision):
-            for bits in self._precisions:
+            for bits, value in products.items():
                 with m.Case(Precision({8: 0, 4: 1, 2: 2}[bits])):
-                    terms = []
-                    for k in range(0, 8, bits):
-                        wk = w[k:k + bits].as_signed()
-                        ak = a[k:k + bits]
-                        ak = Mux(act_signed, ak.as_signed(), ak.as_unsigned())
-                        terms.append(wk * ak)
-                    m.d.comb += lane.eq(_tree_sum(terms))
+                    m.d.comb += lane.eq(value)
             with m.Default():
                 m.d.comb += lane.eq(0)  # reserved or unbuilt precision: no products
         return lane
@@ -195,9 +203,12 @@ class VMM(wiring.Component):
         with m.Elif(tile_done):
             m.d.sync += active_full.eq(0)
 
-        # Stage 1: one lane value per weight byte.
-        lanes    = [[Signal(signed(17), name=f"lane{r}_{c}") for c in range(cols)]
-                    for r in range(rows)]
+        # Stage 1: each byte lane's products at every built precision (registered apart
+        # so that the precision's selection does not follow the multipliers in one cycle).
+        products = [[{bits: Signal(signed(17 if bits == 8 else 10 if bits == 4 else 6),
+                                   name=f"lane{r}_{c}_int{bits}")
+                      for bits in self._precisions} for c in range(cols)] for r in range(rows)]
+        s1_prec  = Signal(Precision)
         s1_psum  = Signal(data.ArrayLayout(signed(32), rows))
         s1_last  = Signal()
         with m.If(s1_ready):
@@ -205,20 +216,24 @@ class VMM(wiring.Component):
         with m.If(accept):
             for r in range(rows):
                 for c in range(cols):
-                    lane = self._lane(m, active[r][8 * c:8 * c + 8],
-                                      self.steps.p.data[8 * c:8 * c + 8],
-                                      active_mode.act_signed, active_mode.precision)
-                    m.d.sync += lanes[r][c].eq(lane)
-            m.d.sync += [s1_psum.eq(self.steps.p.psum), s1_last.eq(self.steps.p.last)]
+                    values = self._lane_products(active[r][8 * c:8 * c + 8],
+                                                 self.steps.p.data[8 * c:8 * c + 8],
+                                                 active_mode.act_signed)
+                    m.d.sync += [products[r][c][bits].eq(values[bits]) for bits in values]
+            m.d.sync += [s1_psum.eq(self.steps.p.psum), s1_last.eq(self.steps.p.last),
+                         s1_prec.eq(active_mode.precision)]
 
-        # Stage 2: reduce the lanes of each row.
+        # Stage 2: select the precision's lane values and reduce each row.
         row_sums = [Signal(signed(32), name=f"row_sum{r}") for r in range(rows)]
         s2_psum  = Signal.like(s1_psum)
         s2_last  = Signal()
         with m.If(s2_ready):
             m.d.sync += s2_valid.eq(s1_valid)
             with m.If(s1_valid):
-                m.d.sync += [row_sums[r].eq(_tree_sum(lanes[r])) for r in range(rows)]
+                for r in range(rows):
+                    lanes = [self._lane_select(m, products[r][c], s1_prec)
+                             for c in range(cols)]
+                    m.d.sync += row_sums[r].eq(_tree_sum(lanes))
                 m.d.sync += [s2_psum.eq(s1_psum), s2_last.eq(s1_last)]
 
         # Stage 3: add the incoming partial sums, modulo 2**32.
