@@ -123,23 +123,24 @@ class BoardTop(Elaboratable):
 
 
 def core_datapath(config="ulx3s", names=None):
-    """The compute blocks of a core of the named configuration, by name.
-
-    ``names`` selects a subset of ``("vmm", "vcu", "afu")``. This stands in for the core
-    tile until it exists: then this returns the core.
+    """Blocks of a core of the named configuration, by name: by default the whole core
+    tile (``"core"``); ``names`` may instead select some of its compute blocks,
+    ``("vmm", "vcu", "afu")``, built alone.
     """
     from rtl.config import get_config
     from rtl.core.afu import ActivationUnit
+    from rtl.core.core import Core
     from rtl.core.vcu import VectorUnit
     from rtl.vmm import VMM
 
     core = get_config(config).core
-    factories = {"vmm": VMM, "vcu": VectorUnit, "afu": ActivationUnit}
-    names = list(factories) if names is None else list(names)
+    factories = {"core": Core, "vmm": VMM.from_config, "vcu": VectorUnit.from_config,
+                 "afu": ActivationUnit.from_config}
+    names = ["core"] if names is None else list(names)
     unknown = sorted(set(names) - set(factories))
     if unknown or not names:
         raise ValueError(f"names must be taken from {sorted(factories)}, not {names!r}")
-    return {name: factories[name].from_config(core) for name in names}
+    return {name: factories[name](core) for name in names}
 
 
 def tool_env(base=None):
