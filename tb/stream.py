@@ -18,7 +18,7 @@ from collections import deque
 from cocotb.triggers import FallingEdge, ReadOnly
 
 __all__ = ["StreamSource", "StreamSink", "StreamEnv", "random_pause", "burst_pause",
-           "run_cycles", "seeded_rng"]
+           "start_clock", "run_cycles", "seeded_rng"]
 
 
 def random_pause(rng, p):
@@ -117,6 +117,19 @@ class StreamSink:
             self.last_cycle = cycle
 
 
+async def start_clock(dut):
+    """Start ``dut.clk`` (10 ns) and hold ``dut.rst`` for three cycles; return at the
+    falling edge after reset is released."""
+    from cocotb.clock import Clock
+    from cocotb.triggers import RisingEdge
+    Clock(dut.clk, 10, unit="ns").start(start_high=False)
+    dut.rst.value = 1
+    for _ in range(3):
+        await RisingEdge(dut.clk)
+    await FallingEdge(dut.clk)
+    dut.rst.value = 0
+
+
 async def run_cycles(clk, agents, until, *, max_cycles, start=0):
     """Clock the agents until ``until(cycle)`` is true; return the cycle count reached.
 
@@ -164,15 +177,7 @@ class StreamEnv:
         self.expected = []  # (payload, description)
 
     async def start(self):
-        """Start the clock and hold reset for three cycles."""
-        from cocotb.clock import Clock
-        from cocotb.triggers import RisingEdge
-        Clock(self.dut.clk, 10, unit="ns").start(start_high=False)
-        self.dut.rst.value = 1
-        for _ in range(3):
-            await RisingEdge(self.dut.clk)
-        await FallingEdge(self.dut.clk)
-        self.dut.rst.value = 0
+        await start_clock(self.dut)
 
     def expect(self, payload, expected, description):
         """Queue one input ``payload`` and the output payload it must produce."""

@@ -9,12 +9,12 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from sw.golden.isa import FORMATS, Op
+from sw.golden.isa import Op
 
 from ..vmm import result_layout, step_layout, weight_layout
 from .afu import ActivationUnit
 from .memory import mem_port_signature
-from .thread import point_layout
+from .thread import field, point_layout
 from .vcu import VcuOp, VectorUnit
 
 __all__ = ["flit_layout", "WeightEngine", "StepEngine", "VectorEngine", "NocEngine",
@@ -24,17 +24,6 @@ __all__ = ["flit_layout", "WeightEngine", "StepEngine", "VectorEngine", "NocEngi
 def flit_layout(word_bytes):
     """A NoC flit at the core's ports: one MEM word and a 16-bit tag."""
     return data.StructLayout({"data": 8 * word_bytes, "tag": 16})
-
-
-def field(instr, op, name):
-    """The bits of field ``name`` of opcode ``op`` in a 64-bit instruction value."""
-    pos = 0
-    for fname, width, signed in FORMATS[op]:
-        if fname == name:
-            value = instr[pos:pos + width]
-            return value.as_signed() if signed else value
-        pos += width
-    raise KeyError(name)
 
 
 class _TagQueue:

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from sw.golden.isa import AG_DIMS, AGS, FORMATS, LOOP_DEPTH, Op
 
-__all__ = ["ADDR_BITS", "point_layout", "Thread"]
+__all__ = ["ADDR_BITS", "point_layout", "field", "Thread"]
 
 ADDR_BITS = 24
 
@@ -25,7 +25,7 @@ def point_layout():
     })
 
 
-def _field(instr, op, name):
+def field(instr, op, name):
     """The bits of field ``name`` of opcode ``op`` in a 64-bit instruction value."""
     pos = 0
     for fname, width, signed in FORMATS[op]:
@@ -175,7 +175,7 @@ class Thread(wiring.Component):
                         for k in range(LOOP_DEPTH):
                             with m.If(depth == k):
                                 m.d.sync += [loop_start[k].eq(pc + 1),
-                                             loop_left[k].eq(_field(instr, Op.LOOP, "count"))]
+                                             loop_left[k].eq(field(instr, Op.LOOP, "count"))]
                         m.d.sync += [depth.eq(depth + 1), pc.eq(pc + 1)]
                     with m.Case(Op.ENDL):
                         with m.If(top_left > 1):
@@ -187,37 +187,37 @@ class Thread(wiring.Component):
                             m.d.sync += [depth.eq(depth - 1), pc.eq(pc + 1)]
                     with m.Case(Op.SIGNAL):
                         m.d.comb += [self.signal_valid.eq(1),
-                                     self.signal_ctr.eq(_field(instr, Op.SIGNAL, "ctr"))]
+                                     self.signal_ctr.eq(field(instr, Op.SIGNAL, "ctr"))]
                         m.d.sync += pc.eq(pc + 1)
                     with m.Case(Op.WAIT):
                         m.d.comb += [self.wait_valid.eq(1),
-                                     self.wait_ctr.eq(_field(instr, Op.WAIT, "ctr"))]
+                                     self.wait_ctr.eq(field(instr, Op.WAIT, "ctr"))]
                         with m.If(self.wait_grant):
                             m.d.sync += pc.eq(pc + 1)
                     with m.Case(Op.AGBASE):
-                        g = _field(instr, Op.AGBASE, "g")
+                        g = field(instr, Op.AGBASE, "g")
                         for k in range(AGS):
                             with m.If(g == k):
-                                m.d.sync += ag_base[k].eq(_field(instr, Op.AGBASE, "base"))
+                                m.d.sync += ag_base[k].eq(field(instr, Op.AGBASE, "base"))
                                 m.d.sync += [c.eq(1) for c in ag_count[k]]
                                 m.d.sync += [s.eq(0) for s in ag_stride[k]]
                         m.d.sync += pc.eq(pc + 1)
                     with m.Case(Op.AGDIM):
-                        g, d = _field(instr, Op.AGDIM, "g"), _field(instr, Op.AGDIM, "d")
+                        g, d = field(instr, Op.AGDIM, "g"), field(instr, Op.AGDIM, "d")
                         for k in range(AGS):
                             for j in range(AG_DIMS):
                                 with m.If((g == k) & (d == j)):
                                     m.d.sync += [
-                                        ag_count[k][j].eq(_field(instr, Op.AGDIM, "count")),
-                                        ag_stride[k][j].eq(_field(instr, Op.AGDIM, "stride")),
+                                        ag_count[k][j].eq(field(instr, Op.AGDIM, "count")),
+                                        ag_stride[k][j].eq(field(instr, Op.AGDIM, "stride")),
                                     ]
                         m.d.sync += pc.eq(pc + 1)
                     with m.Case(Op.AGADD):
-                        g = _field(instr, Op.AGADD, "g")
+                        g = field(instr, Op.AGADD, "g")
                         for k in range(AGS):
                             with m.If(g == k):
                                 m.d.sync += ag_base[k].eq(
-                                    ag_base[k] + _field(instr, Op.AGADD, "delta"))
+                                    ag_base[k] + field(instr, Op.AGADD, "delta"))
                         m.d.sync += pc.eq(pc + 1)
                     with m.Case(Op.NOP):
                         m.d.sync += pc.eq(pc + 1)

@@ -3,10 +3,11 @@ golden core as the reference."""
 
 import os
 
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+from cocotb.triggers import FallingEdge, ReadOnly
 
 from rtl.config import get_config
+
+from ..stream import start_clock
 
 __all__ = ["CoreEnv"]
 
@@ -20,18 +21,13 @@ class CoreEnv:
         self.word   = self.config.mem_port_bits // 8
 
     async def start(self):
-        Clock(self.dut.clk, 10, unit="ns").start(start_high=False)
         d = self.dut
-        d.rst.value = 1
         d.host__en.value = 0
         d.start.value = 0
         for name in ("anoc", "pnoc", "mnoc", "inoc"):
             getattr(d, f"{name}_i__valid").value = 0
             getattr(d, f"{name}_o__ready").value = 1
-        for _ in range(3):
-            await RisingEdge(d.clk)
-        await FallingEdge(d.clk)
-        d.rst.value = 0
+        await start_clock(d)
 
     async def write(self, addr, data):
         """Write bytes to MEM through the host port (whole words; ``addr`` aligned)."""

@@ -4,15 +4,13 @@ cocotb environment (clock, reset, one agent per stream, golden-model scoreboard)
 import os
 
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, RisingEdge
 
 from rtl.config import get_config
 from rtl.vmm import step_layout, result_layout, weight_layout
 from sw.golden.packing import pack, value_range
 from sw.golden.vmm import INT32_MAX, INT32_MIN, VMM as GoldenVMM, Precision, Step, Tile
 
-from ..stream import StreamSink, StreamSource, run_cycles
+from ..stream import StreamSink, StreamSource, run_cycles, start_clock
 
 __all__ = ["VmmEnv", "random_tile", "random_steps", "lane_bound"]
 
@@ -86,12 +84,7 @@ class VmmEnv:
         self.expected = []
 
     async def start(self):
-        Clock(self.dut.clk, 10, unit="ns").start(start_high=False)
-        self.dut.rst.value = 1
-        for _ in range(3):
-            await RisingEdge(self.dut.clk)
-        await FallingEdge(self.dut.clk)
-        self.dut.rst.value = 0
+        await start_clock(self.dut)
 
     # Payload packing, with field offsets taken from the RTL layouts.
 
