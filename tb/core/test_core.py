@@ -7,7 +7,7 @@ from rtl.core.core import Core
 
 from ..hdl import Design
 
-TESTCASES = ["test_random_layers", "test_pooling"]
+TESTCASES = ["test_random_layers", "test_pooling", "test_noc_ports"]
 
 
 def core_design(config):
