@@ -26,9 +26,9 @@ from amaranth_boards.ulx3s import ULX3S_85F_Platform
 from .harness import DatapathHarness
 from .report import load_report, summarize
 
-__all__ = ["CLOCK_HZ", "BUILD_DIR", "DEVICE", "TOP", "constrained_platform", "BoardTop",
-           "core_datapath", "tool_env", "nextpnr_options", "prepare", "build", "bench_metrics",
-           "format_summary", "main"]
+__all__ = ["CLOCK_HZ", "BUILD_DIR", "DEVICE", "TOP", "DEFAULT_BLOCKS", "constrained_platform",
+           "BoardTop", "core_datapath", "tool_env", "nextpnr_options", "prepare", "build",
+           "bench_metrics", "format_summary", "main"]
 
 ROOT      = Path(__file__).resolve().parent.parent
 BUILD_DIR = ROOT / "build" / "fpga"
@@ -122,6 +122,10 @@ class BoardTop(Elaboratable):
         return m
 
 
+#: What :func:`core_datapath` builds by default: the core tile.
+DEFAULT_BLOCKS = ("core",)
+
+
 def core_datapath(config="ulx3s", names=None):
     """Blocks of a core of the named configuration, by name: by default the whole core
     tile (``"core"``); ``names`` may instead select some of its compute blocks,
@@ -136,7 +140,7 @@ def core_datapath(config="ulx3s", names=None):
     core = get_config(config).core
     factories = {"core": Core, "vmm": VMM.from_config, "vcu": VectorUnit.from_config,
                  "afu": ActivationUnit.from_config}
-    names = ["core"] if names is None else list(names)
+    names = list(DEFAULT_BLOCKS if names is None else names)
     unknown = sorted(set(names) - set(factories))
     if unknown or not names:
         raise ValueError(f"names must be taken from {sorted(factories)}, not {names!r}")
