@@ -38,8 +38,10 @@ def _endpoint(point):
 
 def _path(entry, root):
     segments = entry.get("path", [])
-    delays = {kind: sum(s.get("delay", 0.0) for s in segments if s.get("type") == kind)
-              for kind in ("logic", "routing")}
+    # As in nextpnr's log: routing is the wires, logic all the rest (clock-to-out, cells,
+    # setup).
+    routing = sum(s.get("delay", 0.0) for s in segments if s.get("type") == "routing")
+    total = sum(s.get("delay", 0.0) for s in segments)
     sources = []
     for segment in segments:
         for source in segment.get("sources", []):
@@ -51,9 +53,9 @@ def _path(entry, root):
         "clocks":       f"{entry.get('from', '?')} -> {entry.get('to', '?')}",
         "from":         _endpoint(segments[0]["from"]) if segments else None,
         "to":           _endpoint(segments[-1]["to"]) if segments else None,
-        "delay_ns":     sum(s.get("delay", 0.0) for s in segments),
-        "logic_ns":     delays["logic"],
-        "routing_ns":   delays["routing"],
+        "delay_ns":     total,
+        "logic_ns":     total - routing,
+        "routing_ns":   routing,
         "logic_levels": sum(1 for s in segments if s.get("type") == "logic"),
         "sources":      sources,
     }
