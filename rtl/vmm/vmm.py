@@ -132,7 +132,9 @@ class VMM(wiring.Component):
 
     def _lane_products(self, w, a, act_signed):
         """One byte lane's dot products, one per built precision: an int8 product, the
-        sum of two int4 products, the sum of four int2 products."""
+        sum of two int4 products, the sum of four int2 products. The narrow products are
+        written as shifted additions, so that synthesis keeps them in logic and gives DSP
+        multipliers to the int8 products only."""
         out = {}
         for bits in self._precisions:
             terms = []
@@ -140,7 +142,7 @@ class VMM(wiring.Component):
                 wk = w[k:k + bits].as_signed()
                 ak = a[k:k + bits]
                 ak = Mux(act_signed, ak.as_signed(), ak.as_unsigned())
-                terms.append(wk * ak)
+                terms.append(wk * ak if bits == 8 else _shift_add_mul(wk, ak))
             out[bits] = _tree_sum(terms)
         return out
 
@@ -254,3 +256,18 @@ def _tree_sum(values):
         values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i]
                   for i in range(0, len(values), 2)]
     return values[0]
+
+
+def _shift_add_mul(w, a):
+    """``w * a`` for signed ``w`` and ``a`` as a sum of shifted, gated copies of ``w``
+    (two's complement: the top bit of ``a`` weighs ``-2**(n-1)``)."""
+    n = len(a)
+    width = len(w) + n
+    terms = []
+    for i in range(n):
+        shifted = (w << i).as_signed()
+        terms.append(Mux(a[i], -shifted if i == n - 1 else shifted, 0))
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total[:width].as_signed()
