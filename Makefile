@@ -6,7 +6,7 @@
 #   make bench   benchmarks into build/bench/results.json
 #   make lint    Verilator lint of every generated top, and ruff
 #   make waves   a short run that leaves an FST waveform
-#   make bitstream  ULX3S 85F bitstream of the core datapath, report in build/fpga/report.json
+#   make bitstream  ULX3S 85F bitstream of one ulx3s core, report in build/fpga/report.json
 #   make clean   remove build output (make distclean also removes .venv)
 
 SHELL   := /bin/bash

@@ -1,8 +1,9 @@
 """The ULX3S 85F board top and its bitstream build (``make bitstream``).
 
 The design under build is a :class:`fpga.harness.DatapathHarness` around the components
-given to :func:`build`; by default the ``ulx3s`` configuration's core datapath (the VMM,
-the FP16 vector unit and the activation unit). The clock is the board's 25 MHz ``clk25``,
+given to :func:`build`: by default one core tile of the ``ulx3s`` configuration
+(:class:`rtl.core.core.Core`); ``--blocks vmm,vcu,afu`` builds its compute blocks alone
+instead. The clock is the board's 25 MHz ``clk25``,
 constrained for timing at :data:`CLOCK_HZ` (50 MHz, the project's target), so that the
 report tells whether the logic closes at the target. The bitstream itself is never loaded:
 no board is attached to the build machine.
@@ -211,7 +212,7 @@ def bench_metrics(summary, prefix="fpga.core"):
     }
 
 
-def format_summary(summary, title="core datapath"):
+def format_summary(summary, title="core"):
     """A few lines for the terminal."""
     lines = [f"ULX3S 85F ({DEVICE}), {title}:"]
     for label, key in (("logic cells (LUT4)", "logic_cells"), ("flip-flops", "flip_flops"),
@@ -237,12 +238,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m fpga.ulx3s", description=__doc__.split(
         "\n\n")[0])
     parser.add_argument("--config", default="ulx3s",
-                        help="configuration whose core datapath is built (default: ulx3s)")
+                        help="configuration whose core is built (default: ulx3s)")
     parser.add_argument("--clock-mhz", type=float, default=CLOCK_HZ / 1e6,
                         help="timing constraint of the clock in MHz (default: %(default)g)")
     parser.add_argument("--blocks", default=None,
-                        help="comma-separated subset of the datapath to build, e.g. 'vmm' "
-                             "(default: all of it); a subset never writes benchmark keys")
+                        help="comma-separated blocks to build instead of the core tile, "
+                             "from core, vmm, vcu, afu; such a build never writes "
+                             "benchmark keys")
     parser.add_argument("--seed", type=int, default=1, help="nextpnr seed (default: 1)")
     parser.add_argument("--build-dir", type=Path, default=BUILD_DIR)
     parser.add_argument("--no-bench", action="store_true",
@@ -257,9 +259,9 @@ def main(argv=None):
         parser.error(str(error))
     summary = build(blocks, build_dir=args.build_dir,
                     clock_hz=args.clock_mhz * 1e6, seed=args.seed)
-    print(format_summary(summary, title=f"{args.config} core datapath ({', '.join(blocks)})"))
+    print(format_summary(summary, title=f"{args.config}: {', '.join(blocks)}"))
     print(f"report: {args.build_dir / 'report.json'}")
-    # The fpga.core.* benchmark keys describe the ulx3s configuration's whole datapath.
+    # The fpga.core.* benchmark keys describe one whole core of the ulx3s configuration.
     if not args.no_bench and args.blocks is None and args.config == "ulx3s":
         from tb.bench import RESULTS, merge
         merge(bench_metrics(summary))
