@@ -13,7 +13,7 @@ from sw.golden.cycles import predict
 from sw.golden.layers import conv2d_reference, pool2d_reference
 
 from ..unit.test_core_golden import (fitting_layer, random_pool, random_tensors,
-                                     run_pool)
+                                     run_layer, run_pool)
 from .model import CoreEnv
 
 LAYERS = int(os.environ.get("CORE_LAYERS", "12"))
@@ -51,14 +51,7 @@ async def test_random_layers(dut):
         compiled = compile_conv2d(env.config, layer, h, w, wts, scale, bias)
         got, cycles, steps = await run_compiled(env, compiled, x, res)
         _, expected = conv2d_reference(layer, *tensors)
-        golden = Core(env.config)
-        for addr, data in compiled.preload:
-            golden.write(addr, data)
-        golden.write(compiled.input.base, compiled.input.pack(x))
-        if layer.residual:
-            golden.write(compiled.residual.base, compiled.residual.pack(res))
-        golden.run(compiled.entry)
-        gout = compiled.output.unpack(golden.read(compiled.output.base, compiled.output.size))
+        _, gout = run_layer(env.config, layer, h, w, *tensors)   # the golden core
         assert np.array_equal(gout, expected)
         assert np.array_equal(got, expected), f"layer {n}: {layer} on {h}x{w}"
         x2 = random_tensors(rng, layer, h, w)[0]
