@@ -146,7 +146,7 @@ class ActivationUnit(wiring.Component):
             use_fma = leaky1 & x1.sign | table1 & c1.any()
             result2 = Mux(table1, c0, s1_direct)  # the result when no FMA is needed
             s2 = {name: Signal.like(getattr(ops, name), name=f"s2_{name}{i}")
-                  for name in ("ps", "pe", "sign_p", "sc", "ec", "sign_c",
+                  for name in ("ps", "psh", "sign_p", "sc", "csh", "sign_c",
                                "nan", "inf", "inf_sign")}
             s2_use, s2_alt, s2_xnan = (Signal(name=f"s2_use{i}"), Signal(16, name=f"s2_alt{i}"),
                                        Signal(name=f"s2_xnan{i}"))
@@ -155,8 +155,8 @@ class ActivationUnit(wiring.Component):
                 m.d.sync += [s2_use.eq(use_fma), s2_alt.eq(result2), s2_xnan.eq(x1.nan)]
 
             # --- Stage 3: exact sum. ---
-            mag, sign = fp16.fma_sum(m, s2["ps"], s2["pe"], s2["sign_p"],
-                                     s2["sc"], s2["ec"], s2["sign_c"])
+            mag, sign = fp16.fma_sum(m, s2["ps"], s2["psh"], s2["sign_p"],
+                                     s2["sc"], s2["csh"], s2["sign_c"])
             s3 = [Signal(fp16.WINDOW, name=f"s3_mag{i}"), Signal(name=f"s3_sign{i}"),
                   Signal(name=f"s3_nan{i}"), Signal(name=f"s3_inf{i}"),
                   Signal(name=f"s3_inf_sign{i}"), Signal(name=f"s3_use{i}"),

@@ -153,7 +153,13 @@ class StepEngine(wiring.Component):
 class VectorEngine(wiring.Component):
     """T2: the post-processing passes (VCVT, VOP, VLOAD, VACT, VSTORE) over the VBUF,
     with the vector and activation units. One point a cycle; a VOP first reads its two
-    constant vectors (2 cycles)."""
+    constant vectors (2 cycles).
+
+    Stages: 0 reads (VBUF, PSB, MEM); 1 selects the operands, writes a VSTORE to MEM or a
+    plain VLOAD to the VBUF; 2 registers the units' instructions; the units' results are
+    written to the VBUF ``latency`` cycles later. A point thus retires 1 cycle after it
+    is accepted (VSTORE, plain VLOAD) or ``2 + latency`` cycles after (4 for the vector
+    unit, 5 for the activation unit)."""
 
     def __init__(self, word_bytes, rows, psb_entries, vbuf_entries, vcu_lanes, afu_lanes):
         self._word, self._rows = word_bytes, rows
@@ -265,7 +271,15 @@ class VectorEngine(wiring.Component):
         to_vcu = s1_valid & ((s1_op == Op.VCVT) | (s1_op == Op.VOP) | (s1_op == Op.VOPV) |
                              ((s1_op == Op.VLOAD) & (mode != 0)))
         to_afu = s1_valid & (s1_op == Op.VACT)
-        m.d.comb += [vcu.instrs.valid.eq(to_vcu), afu.instrs.valid.eq(to_afu),
+        # Stage 2: the units' instructions are registered, so that the read data of MEM,
+        # the PSB and the VBUF (block RAM outputs) and the units' first stages are in
+        # different cycles.
+        vcu_valid, afu_valid = Signal(), Signal()
+        vcu_instr = Signal(len(vcu.instrs.p.as_value()), reset_less=True)
+        afu_instr = Signal(len(afu.instrs.p.as_value()), reset_less=True)
+        m.d.sync += [vcu_valid.eq(to_vcu), afu_valid.eq(to_afu)]
+        m.d.comb += [vcu.instrs.valid.eq(vcu_valid), vcu.instrs.p.eq(vcu_instr),
+                     afu.instrs.valid.eq(afu_valid), afu.instrs.p.eq(afu_instr),
                      vcu.results.ready.eq(1), afu.results.ready.eq(1)]
         # The units' instructions, every bit driven by one assignment.
         is_vop, is_cvt, is_vopv = s1_op == Op.VOP, s1_op == Op.VCVT, s1_op == Op.VOPV
@@ -289,13 +303,13 @@ class VectorEngine(wiring.Component):
         shift = Mux(is_vop, field(s1_instr, Op.VOP, "shift"),
                     Mux(is_cvt, field(s1_instr, Op.VCVT, "shift"),
                         Mux(is_vopv, 0, field(s1_instr, Op.VLOAD, "shift"))))
-        m.d.comb += vcu.instrs.p.eq(Cat(
+        m.d.sync += vcu_instr.eq(Cat(
             vcu_op[:5], *lanes_a, *lanes_b, *lanes_c, C(0, 16), C(0, 1), shift[:6],
             Mux(is_vop, field(s1_instr, Op.VOP, "fmt"), 0)[:2],
             Mux(is_vop, field(s1_instr, Op.VOP, "out_signed"), is_vopv)[:1],
             C(0, self._vcu_lanes)))
         xs = [rd.data[16 * (r % rows):16 * (r % rows) + 16] for r in range(self._afu_lanes)]
-        m.d.comb += afu.instrs.p.eq(Cat(field(s1_instr, Op.VACT, "op"), *xs,
+        m.d.sync += afu_instr.eq(Cat(field(s1_instr, Op.VACT, "op"), *xs,
                                         field(s1_instr, Op.VACT, "p0"),
                                         field(s1_instr, Op.VACT, "p1")))
 

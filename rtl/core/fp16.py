@@ -70,45 +70,49 @@ def fma_operands(a, b, c):
 
     ``a``, ``b`` and ``c`` are decoded operands (see :func:`decode`; ``a`` may carry an
     unnormalized significand). Returns a namespace of values to register: ``ps`` (22-bit
-    product significand), ``pe`` (``ea + eb``, 6 bits), ``sign_p``, ``sc``, ``ec``,
-    ``sign_c``, and ``nan``/``inf``/``inf_sign`` for results decided by special operands.
+    product significand), ``psh`` (``ea + eb - 2``, the product's shift into the window,
+    6 bits), ``sign_p``, ``sc``, ``csh`` (``ec + 23``, the addend's shift), ``sign_c``,
+    and ``nan``/``inf``/``inf_sign`` for results decided by special operands. The shift
+    amounts are computed here so that stage 2 starts with its shifters.
     """
     sign_p  = a.sign ^ b.sign
     invalid = (a.inf & b.zero) | (b.inf & a.zero)
     p_inf   = (a.inf | b.inf) & ~invalid
     nan     = a.nan | b.nan | c.nan | invalid | (p_inf & c.inf & (sign_p != c.sign))
     return SimpleNamespace(
-        ps=a.sig * b.sig, pe=zx(a.e, 6) + zx(b.e, 6), sign_p=sign_p,
-        sc=c.sig, ec=c.e, sign_c=c.sign,
+        ps=a.sig * b.sig, psh=(zx(a.e, 6) + zx(b.e, 6) - C(2, 6))[:6], sign_p=sign_p,
+        sc=c.sig, csh=(zx(c.e, 6) + C(23, 6))[:6], sign_c=c.sign,
         nan=nan, inf=~nan & (p_inf | c.inf), inf_sign=Mux(p_inf, sign_p, c.sign),
     )
 
 
-def fma_sum(m, ps, pe, sign_p, sc, ec, sign_c):
+def fma_sum(m, ps, psh, sign_p, sc, csh, sign_c):
     """Stage 2: align product and addend in the 2**-48 window and add them exactly.
 
+    ``psh`` places the product's lsb at 2**(pe - 50) (shift 0..58 for finite operands),
+    ``csh`` the addend's at 2**(ec - 25) (shift 24..53). ``p - c`` and ``c - p`` are
+    computed side by side (not one after the other), so the stage holds one carry chain.
     Returns ``(mag, sign)``: the 81-bit magnitude of the exact sum and its sign. An exact
     zero is negative only when both terms are negative zeros (round to nearest even).
     """
-    psh = Signal(6)  # product lsb at 2**(pe - 50): shift 0..58 for finite operands
-    csh = Signal(6)  # addend lsb at 2**(ec - 25): shift 24..53
-    m.d.comb += [psh.eq(pe - C(2, 6)), csh.eq(zx(ec, 6) + C(23, 6))]
     p = Signal(WINDOW)
     c = Signal(WINDOW)
     m.d.comb += [p.eq(shift_left(zx(ps, WINDOW), psh)), c.eq(shift_left(zx(sc, WINDOW), csh))]
-    total = Signal(WINDOW + 1)
-    diff  = Signal(WINDOW + 1)  # two's complement p - c
+    total  = Signal(WINDOW + 1)
+    p_sub  = Signal(WINDOW + 1)  # two's complement p - c
+    c_sub  = Signal(WINDOW + 1)  # two's complement c - p
     m.d.comb += [total.eq(zx(p, WINDOW + 1) + zx(c, WINDOW + 1)),
-                 diff.eq(zx(p, WINDOW + 1) - zx(c, WINDOW + 1))]
+                 p_sub.eq(zx(p, WINDOW + 1) - zx(c, WINDOW + 1)),
+                 c_sub.eq(zx(c, WINDOW + 1) - zx(p, WINDOW + 1))]
     same = sign_p == sign_c
     mag  = Signal(WINDOW)
     sign = Signal()
     with m.If(same):
         m.d.comb += [mag.eq(total), sign.eq(sign_p)]
-    with m.Elif(diff[-1]):
-        m.d.comb += [mag.eq(C(0, WINDOW + 1) - diff), sign.eq(sign_c)]
+    with m.Elif(p_sub[-1]):
+        m.d.comb += [mag.eq(c_sub), sign.eq(sign_c)]
     with m.Else():
-        m.d.comb += [mag.eq(diff), sign.eq(sign_p)]
+        m.d.comb += [mag.eq(p_sub), sign.eq(sign_p)]
     return mag, Mux(mag.any(), sign, sign_p & sign_c)
 
 

@@ -151,7 +151,7 @@ class VectorUnit(wiring.Component):
                     m.d.comb += [fa.eq(a), fb.eq(b), fc.eq(c)]
             ops = fp16.fma_operands(fp16.decode(fa), fp16.decode(fb), fp16.decode(fc))
             s1 = {name: Signal.like(getattr(ops, name), name=f"s1_{name}{i}")
-                  for name in ("ps", "pe", "sign_p", "sc", "ec", "sign_c",
+                  for name in ("ps", "psh", "sign_p", "sc", "csh", "sign_c",
                                "nan", "inf", "inf_sign")}
             # int32 for CVT_I32: b holds the high half.
             x32    = Cat(a, b)
@@ -173,8 +173,8 @@ class VectorUnit(wiring.Component):
                              s1_direct.eq(direct), s1_mask.eq(dmask), s1_int.eq(intv)]
 
             # --- Stage 2: exact sum (or the int32 in the window). ---
-            fmag, fsign = fp16.fma_sum(m, s1["ps"], s1["pe"], s1["sign_p"],
-                                       s1["sc"], s1["ec"], s1["sign_c"])
+            fmag, fsign = fp16.fma_sum(m, s1["ps"], s1["psh"], s1["sign_p"],
+                                       s1["sc"], s1["csh"], s1["sign_c"])
             imag = fp16.int_window(m, abs32, shift1)
             s2_mag, s2_sign = Signal(fp16.WINDOW, name=f"s2_mag{i}"), Signal(name=f"s2_sign{i}")
             s2_nan, s2_inf, s2_inf_sign = (Signal(name=f"s2_nan{i}"), Signal(name=f"s2_inf{i}"),

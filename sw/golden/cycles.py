@@ -19,6 +19,9 @@ _STREAMS = {Op.WSTREAM, Op.SSTREAM, Op.VCVT, Op.VOP, Op.VLOAD, Op.VACT, Op.VSTOR
             Op.SEND, Op.RECV, Op.VOPV}
 VCU_LATENCY = 4
 AFU_LATENCY = 5
+#: Cycles from a T2 point's acceptance to its instruction entering a unit: the engine's
+#: stage 1 (operand selection) and stage 2 (the registered unit instruction).
+UNIT_ISSUE = 2
 
 
 class _AG:
@@ -187,10 +190,10 @@ class CycleModel:
             if take_v:
                 ins = offers[2][0]
                 if ins.op == Op.VACT:
-                    done_at.append(cycle + 1 + AFU_LATENCY)
+                    done_at.append(cycle + UNIT_ISSUE + AFU_LATENCY)
                 elif ins.op in (Op.VCVT, Op.VOP, Op.VOPV) or \
                         (ins.op == Op.VLOAD and ins["mode"]):
-                    done_at.append(cycle + 1 + VCU_LATENCY)
+                    done_at.append(cycle + UNIT_ISSUE + VCU_LATENCY)
                 else:
                     done_at.append(cycle + 1)
             pending += take_v - done_now
