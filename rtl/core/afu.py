@@ -55,8 +55,8 @@ class ActivationUnit(wiring.Component):
     golden model (errors against float64 in docs/architecture.md). A NaN input gives
     ``0x7E00``; the reserved opcode gives ``0x7E00`` in every lane.
 
-    Latency: 5 cycles (table read, multiply, add, normalize, round). Throughput: one
-    instruction per cycle while ``results`` is ready.
+    Latency: 5 cycles (table read, multiply, add, leading-zero count, normalize and
+    round). Throughput: one instruction per cycle while ``results`` is ready.
 
     Parameters
     ----------
@@ -167,22 +167,22 @@ class ActivationUnit(wiring.Component):
                          s2_xnan], strict=True)]
             s3_mag, s3_sign, s3_nan, s3_inf, s3_inf_sign, s3_use, s3_alt, s3_xnan = s3
 
-            # --- Stage 4: normalize. ---
-            normed, shl = fp16.normalize(m, s3_mag)
-            s4 = [Signal(fp16.WINDOW, name=f"s4_normed{i}"), Signal(6, name=f"s4_shl{i}"),
+            # --- Stage 4: leading-zero count. ---
+            shl = fp16.normalize_shift(m, s3_mag)
+            s4 = [Signal(fp16.WINDOW, name=f"s4_mag{i}"), Signal(6, name=f"s4_shl{i}"),
                   Signal(name=f"s4_sign{i}"), Signal(name=f"s4_nan{i}"),
                   Signal(name=f"s4_inf{i}"), Signal(name=f"s4_inf_sign{i}"),
                   Signal(name=f"s4_use{i}"), Signal(16, name=f"s4_alt{i}"),
                   Signal(name=f"s4_xnan{i}")]
             with m.If(load4):
                 m.d.sync += [r.eq(v) for r, v in zip(
-                    s4, [normed, shl, s3_sign, s3_nan, s3_inf, s3_inf_sign, s3_use, s3_alt,
+                    s4, [s3_mag, shl, s3_sign, s3_nan, s3_inf, s3_inf_sign, s3_use, s3_alt,
                          s3_xnan], strict=True)]
-            s4_normed, s4_shl, s4_sign, s4_nan, s4_inf, s4_inf_sign, s4_use, s4_alt, \
+            s4_mag, s4_shl, s4_sign, s4_nan, s4_inf, s4_inf_sign, s4_use, s4_alt, \
                 s4_xnan = s4
 
-            # --- Stage 5: round and select. ---
-            rounded = fp16.round_pack(m, s4_sign, s4_normed, s4_shl, s4_nan, s4_inf,
+            # --- Stage 5: normalize, round and select. ---
+            rounded = fp16.round_pack(m, s4_sign, s4_mag, s4_shl, s4_nan, s4_inf,
                                       s4_inf_sign)
             with m.If(load5):
                 m.d.sync += self.results.p.y[i].eq(

@@ -9,8 +9,8 @@ correctly rounded result. Significands need not be normalized (the activation un
 unnormalized ones).
 
 The stages, registered by the blocks that use them: :func:`fma_operands` (decode and
-multiply), :func:`fma_sum` (align and add), :func:`normalize` (leading-zero count and
-shift), :func:`round_pack` (round to nearest even and encode).
+multiply), :func:`fma_sum` (align and add), :func:`normalize_shift` (leading-zero count),
+:func:`round_pack` (normalizing shift, round to nearest even and encode).
 
 """
 
@@ -18,9 +18,9 @@ from types import SimpleNamespace
 
 from amaranth import *
 
-__all__ = ["CANONICAL_NAN", "ONE", "NEG_ZERO", "POS_INF", "WINDOW", "MAX_SHIFT",
+__all__ = ["CANONICAL_NAN", "ONE", "NEG_ZERO", "POS_INF", "WINDOW", "MAX_SHIFT", "ADDEND_LSB",
            "zx", "shift_left", "shift_right", "decode", "fma_operands", "fma_sum",
-           "int_window", "normalize", "round_pack", "total_key", "compare"]
+           "int_window", "normalize_shift", "round_pack", "total_key", "compare"]
 
 CANONICAL_NAN = 0x7E00
 ONE           = 0x3C00
@@ -29,6 +29,7 @@ POS_INF       = 0x7C00
 
 WINDOW    = 81  # bits of the exact fixed-point sum, in units of 2**-48
 MAX_SHIFT = 46  # normalizing shift beyond which the result is subnormal (lsb at 2**-24)
+ADDEND_LSB = 24  # lowest window bit an addend can occupy (2**-24, a subnormal's lsb)
 
 
 def zx(v, width):
@@ -71,9 +72,10 @@ def fma_operands(a, b, c):
     ``a``, ``b`` and ``c`` are decoded operands (see :func:`decode`; ``a`` may carry an
     unnormalized significand). Returns a namespace of values to register: ``ps`` (22-bit
     product significand), ``psh`` (``ea + eb - 2``, the product's shift into the window,
-    6 bits), ``sign_p``, ``sc``, ``csh`` (``ec + 23``, the addend's shift), ``sign_c``,
-    and ``nan``/``inf``/``inf_sign`` for results decided by special operands. The shift
-    amounts are computed here so that stage 2 starts with its shifters.
+    6 bits), ``sign_p``, ``sc``, ``csh`` (``ec - 1``, the addend's shift above bit
+    :data:`ADDEND_LSB` of the window), ``sign_c``, and ``nan``/``inf``/``inf_sign`` for
+    results decided by special operands. The shift amounts are computed here so that
+    stage 2 starts with its shifters.
     """
     sign_p  = a.sign ^ b.sign
     invalid = (a.inf & b.zero) | (b.inf & a.zero)
@@ -81,7 +83,7 @@ def fma_operands(a, b, c):
     nan     = a.nan | b.nan | c.nan | invalid | (p_inf & c.inf & (sign_p != c.sign))
     return SimpleNamespace(
         ps=a.sig * b.sig, psh=(zx(a.e, 6) + zx(b.e, 6) - C(2, 6))[:6], sign_p=sign_p,
-        sc=c.sig, csh=(zx(c.e, 6) + C(23, 6))[:6], sign_c=c.sign,
+        sc=c.sig, csh=(zx(c.e, 6) - C(1, 6))[:6], sign_c=c.sign,
         nan=nan, inf=~nan & (p_inf | c.inf), inf_sign=Mux(p_inf, sign_p, c.sign),
     )
 
@@ -89,31 +91,39 @@ def fma_operands(a, b, c):
 def fma_sum(m, ps, psh, sign_p, sc, csh, sign_c):
     """Stage 2: align product and addend in the 2**-48 window and add them exactly.
 
-    ``psh`` places the product's lsb at 2**(pe - 50) (shift 0..58 for finite operands),
-    ``csh`` the addend's at 2**(ec - 25) (shift 24..53). ``p - c`` and ``c - p`` are
-    computed side by side (not one after the other), so the stage holds one carry chain.
-    Returns ``(mag, sign)``: the 81-bit magnitude of the exact sum and its sign. An exact
-    zero is negative only when both terms are negative zeros (round to nearest even).
+    ``psh`` places the product's lsb at 2**(pe - 50) (window bit 0..58 for finite
+    operands), ``csh`` the addend's at 2**(ec - 25) (window bit ``ADDEND_LSB + csh``,
+    24..53). Below bit 24 only the product has bits, so the carry chains start there;
+    ``p - c`` and ``c - p`` are computed side by side (not one after the other), and an
+    exact zero is recognized from the operands (``p == c``), not from the sum, so the
+    stage holds one 58-bit carry chain. Returns ``(mag, sign)``: the 81-bit magnitude of
+    the exact sum and its sign. An exact zero is negative only when both terms are
+    negative zeros (round to nearest even).
     """
+    hi = WINDOW - ADDEND_LSB
     p = Signal(WINDOW)
-    c = Signal(WINDOW)
-    m.d.comb += [p.eq(shift_left(zx(ps, WINDOW), psh)), c.eq(shift_left(zx(sc, WINDOW), csh))]
-    total  = Signal(WINDOW + 1)
-    p_sub  = Signal(WINDOW + 1)  # two's complement p - c
-    c_sub  = Signal(WINDOW + 1)  # two's complement c - p
-    m.d.comb += [total.eq(zx(p, WINDOW + 1) + zx(c, WINDOW + 1)),
-                 p_sub.eq(zx(p, WINDOW + 1) - zx(c, WINDOW + 1)),
-                 c_sub.eq(zx(c, WINDOW + 1) - zx(p, WINDOW + 1))]
+    c_hi = Signal(hi)   # the addend, from bit ADDEND_LSB of the window
+    m.d.comb += [p.eq(shift_left(zx(ps, WINDOW), psh)), c_hi.eq(shift_left(zx(sc, hi), csh))]
+    p_lo, p_hi = p[:ADDEND_LSB], p[ADDEND_LSB:]
+    total = Signal(hi + 1)   # high bits of p + c
+    p_sub = Signal(hi + 1)   # high bits of p - c, two's complement (low bits: p_lo)
+    c_sub = Signal(hi + 1)   # high bits of c - p (low bits: -p_lo, borrowing when not 0)
+    borrow = p_lo.any()
+    m.d.comb += [total.eq(zx(p_hi, hi + 1) + zx(c_hi, hi + 1)),
+                 p_sub.eq(zx(p_hi, hi + 1) - zx(c_hi, hi + 1)),
+                 c_sub.eq(zx(c_hi, hi + 1) - zx(p_hi, hi + 1) - zx(borrow, hi + 1))]
+    neg_lo = (C(0, ADDEND_LSB) - p_lo)[:ADDEND_LSB]
     same = sign_p == sign_c
+    zero = Mux(same, ~p.any() & ~c_hi.any(), ~borrow & (p_hi == c_hi))
     mag  = Signal(WINDOW)
     sign = Signal()
     with m.If(same):
-        m.d.comb += [mag.eq(total), sign.eq(sign_p)]
+        m.d.comb += [mag.eq(Cat(p_lo, total)), sign.eq(sign_p)]
     with m.Elif(p_sub[-1]):
-        m.d.comb += [mag.eq(c_sub), sign.eq(sign_c)]
+        m.d.comb += [mag.eq(Cat(neg_lo, c_sub)), sign.eq(sign_c)]
     with m.Else():
-        m.d.comb += [mag.eq(p_sub), sign.eq(sign_p)]
-    return mag, Mux(mag.any(), sign, sign_p & sign_c)
+        m.d.comb += [mag.eq(Cat(p_lo, p_sub)), sign.eq(sign_p)]
+    return mag, Mux(zero, sign_p & sign_c, sign)
 
 
 def int_window(m, mag, shift):
@@ -142,42 +152,47 @@ def _lzc(v):
     return Cat(Mux(hi_zero, lo_count, hi_count), hi_zero), hi_zero & lo_zero
 
 
-def normalize(m, mag):
-    """Stage 3: shift ``mag`` left until its leading one is at bit 80, or by
-    :data:`MAX_SHIFT` at most (subnormal results and zero). Returns ``(normed, shl)``."""
+def normalize_shift(m, mag):
+    """Stage 3: the left shift that brings the leading one of ``mag`` to bit 80, at most
+    :data:`MAX_SHIFT` (subnormal results and zero)."""
     count, zero = _lzc(Cat(C(0, 128 - WINDOW), mag))  # leading zeros as in mag
     shl = Signal(6)
     m.d.comb += shl.eq(Mux(zero | (count > C(MAX_SHIFT, 7)), MAX_SHIFT, count[:6]))
-    normed = Signal(WINDOW)
-    m.d.comb += normed.eq(shift_left(mag, shl))
-    return normed, shl
+    return shl
 
 
-def round_pack(m, sign, normed, shl, nan=0, inf=0, inf_sign=0):
-    """Stage 4: round to nearest even and encode, overflowing to infinity.
+def round_pack(m, sign, mag, shl, nan=0, inf=0, inf_sign=0):
+    """Stage 4: normalize ``mag`` by ``shl``, round to nearest even and encode,
+    overflowing to infinity.
 
-    The kept significand is bits 70..80 of ``normed``; its lsb weighs
+    The kept significand is bits 70..80 of ``mag << shl``; its lsb weighs
     ``2**(70 - shl - 48)``, so the biased exponent field is ``46 - shl`` plus the carry of
     a significand that reached 2**10 (or 2**11 after rounding), which the sum below makes
-    exact for normal and subnormal results alike.
+    exact for normal and subnormal results alike. Only those 11 bits and the guard bit
+    (69) of the shifted value are formed; the sticky bit is the OR of the bits of ``mag``
+    that the shift leaves below bit 69 (bit ``j`` when ``j + shl < 69``; no bit leaves
+    the top, since ``shl`` never exceeds the leading zeros).
     """
-    q      = normed[70:81]
-    guard  = normed[69]
-    sticky = normed[:69].any()
+    top = Signal(12)
+    m.d.comb += top.eq(shift_left(mag, shl)[69:81])
+    q      = top[1:12]
+    guard  = top[0]
+    below  = Cat(shl < C(69 - j, 7) for j in range(69))
+    sticky = (mag[:69] & below).any()
     up     = guard & (sticky | q[0])
     field  = Signal(6)
     m.d.comb += field.eq(C(MAX_SHIFT, 6) - shl)
-    mag = Signal(17)
-    m.d.comb += mag.eq(Cat(C(0, 10), field, C(0, 1)) + zx(q, 17) + zx(up, 17))
+    packed = Signal(17)
+    m.d.comb += packed.eq(Cat(C(0, 10), field, C(0, 1)) + zx(q, 17) + zx(up, 17))
     out = Signal(16)
     with m.If(nan):
         m.d.comb += out.eq(CANONICAL_NAN)
     with m.Elif(inf):
         m.d.comb += out.eq(Cat(C(POS_INF, 15), inf_sign))
-    with m.Elif(mag >= C(POS_INF, 17)):
+    with m.Elif(packed >= C(POS_INF, 17)):
         m.d.comb += out.eq(Cat(C(POS_INF, 15), sign))
     with m.Else():
-        m.d.comb += out.eq(Cat(mag[:15], sign))
+        m.d.comb += out.eq(Cat(packed[:15], sign))
     return out
 
 

@@ -69,9 +69,9 @@ class VectorUnit(wiring.Component):
     of ``r`` (the VMM's activation format), zeroing the rest. Reserved opcodes give
     canonical NaN in every lane and an empty mask.
 
-    Latency: 4 cycles for every operation (decode and multiply, align and add, normalize,
-    round). Throughput: one instruction per cycle while ``results`` is ready; stages
-    accept when empty or draining.
+    Latency: 4 cycles for every operation (decode and multiply, align and add,
+    leading-zero count, normalize and round). Throughput: one instruction per cycle while
+    ``results`` is ready; stages accept when empty or draining.
 
     Parameters
     ----------
@@ -192,22 +192,22 @@ class VectorUnit(wiring.Component):
                     s2_direct.eq(s1_direct), s2_mask.eq(s1_mask), s2_int.eq(s1_int),
                 ]
 
-            # --- Stage 3: normalize. ---
-            normed, shl = fp16.normalize(m, s2_mag)
-            s3 = [Signal(fp16.WINDOW, name=f"s3_normed{i}"), Signal(6, name=f"s3_shl{i}"),
+            # --- Stage 3: leading-zero count. ---
+            shl = fp16.normalize_shift(m, s2_mag)
+            s3 = [Signal(fp16.WINDOW, name=f"s3_mag{i}"), Signal(6, name=f"s3_shl{i}"),
                   Signal(name=f"s3_sign{i}"), Signal(name=f"s3_nan{i}"),
                   Signal(name=f"s3_inf{i}"), Signal(name=f"s3_inf_sign{i}"),
                   Signal(16, name=f"s3_direct{i}"), Signal(name=f"s3_mask{i}"),
                   Signal(8, name=f"s3_int{i}")]
             with m.If(load3):
                 m.d.sync += [reg.eq(val) for reg, val in zip(
-                    s3, [normed, shl, s2_sign, s2_nan, s2_inf, s2_inf_sign,
+                    s3, [s2_mag, shl, s2_sign, s2_nan, s2_inf, s2_inf_sign,
                          s2_direct, s2_mask, s2_int], strict=True)]
-            s3_normed, s3_shl, s3_sign, s3_nan, s3_inf, s3_inf_sign, \
+            s3_mag, s3_shl, s3_sign, s3_nan, s3_inf, s3_inf_sign, \
                 s3_direct, s3_mask, s3_int = s3
 
-            # --- Stage 4: round, select the result. ---
-            rounded = fp16.round_pack(m, s3_sign, s3_normed, s3_shl,
+            # --- Stage 4: normalize, round, select the result. ---
+            rounded = fp16.round_pack(m, s3_sign, s3_mag, s3_shl,
                                       s3_nan, s3_inf, s3_inf_sign)
             lane_values.append(Mux(rounded3, rounded, s3_direct))
             with m.If(load4):
