@@ -29,6 +29,10 @@ def test_board_top_elaborates():
     il = il.decode() if isinstance(il, bytes) else il
     for block in ("vmm", "vcu", "afu"):
         assert f"harness.{block}" in il
+    # The reset reaches the flip-flops through a global buffer, not the fabric routing.
+    dcc = il[il.index("cell \\DCCA \\reset_dcc"):]
+    dcc = dcc[:dcc.index("end")]
+    assert "connect \\CLKI \\reset [0]" in dcc and "connect \\CLKO \\rst" in dcc
     lpf = files[f"{TOP}.lpf"]
     # clk25 (pin G2) is constrained at the 50 MHz target; the eight LEDs and the button.
     assert 'FREQUENCY PORT "clk25_0__io" 50000000.0 HZ;' in lpf
