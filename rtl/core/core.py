@@ -121,18 +121,22 @@ class Core(wiring.Component):
                      psb_r2.addr.eq(vec.psb_raddr), vec.psb_rdata.eq(psb_r2.data)]
 
         # Counters: SIGNALs add; of the threads waiting on a positive counter, the
-        # lowest-numbered is granted.
+        # lowest-numbered is granted. The grants are formed side by side (a thread is
+        # blocked by a lower-numbered thread waiting on the same counter), not as a
+        # priority chain through the threads.
         counters = [Signal(16, name=f"counter{c}") for c in range(COUNTERS)]
+        positive = Cat(counter != 0 for counter in counters)
+        for t, th in enumerate(threads):
+            blocked = Cat(lower.wait_valid & (lower.wait_ctr == th.wait_ctr)
+                          for lower in threads[:t]).any() if t else C(0, 1)
+            m.d.comb += th.wait_grant.eq(th.wait_valid & positive.bit_select(th.wait_ctr, 1)
+                                         & ~blocked)
         for c in range(COUNTERS):
             incs = [th.signal_valid & (th.signal_ctr == c) for th in threads]
             inc = Signal(4, name=f"inc{c}")
             m.d.comb += inc.eq(sum(incs))
-            granted = C(0, 1)
-            for th in threads:
-                want = th.wait_valid & (th.wait_ctr == c) & (counters[c] != 0) & ~granted
-                with m.If(want):
-                    m.d.comb += th.wait_grant.eq(1)
-                granted = granted | want
+            granted = positive[c] & Cat(th.wait_valid & (th.wait_ctr == c)
+                                        for th in threads).any()
             with m.If(self.start & ~self.busy):   # every counter starts a run at 0
                 m.d.sync += counters[c].eq(0)
             with m.Else():
