@@ -125,11 +125,12 @@ class Core(wiring.Component):
         # blocked by a lower-numbered thread waiting on the same counter), not as a
         # priority chain through the threads.
         counters = [Signal(16, name=f"counter{c}") for c in range(COUNTERS)]
-        positive = Cat(counter != 0 for counter in counters)
+        positive = [Signal(name=f"positive{c}") for c in range(COUNTERS)]
+        m.d.comb += [positive[c].eq(counters[c] != 0) for c in range(COUNTERS)]
         for t, th in enumerate(threads):
             blocked = Cat(lower.wait_valid & (lower.wait_ctr == th.wait_ctr)
                           for lower in threads[:t]).any() if t else C(0, 1)
-            m.d.comb += th.wait_grant.eq(th.wait_valid & positive.bit_select(th.wait_ctr, 1)
+            m.d.comb += th.wait_grant.eq(th.wait_valid & Array(positive)[th.wait_ctr]
                                          & ~blocked)
         for c in range(COUNTERS):
             incs = [th.signal_valid & (th.signal_ctr == c) for th in threads]
