@@ -23,6 +23,16 @@ def mem_port_signature(word_bytes, addr_bits=24):
     })
 
 
+def _and_or(onehot, values):
+    """The value of ``values`` selected by the one-hot ``onehot`` (0 when none is)."""
+    width = max(len(Value.cast(v)) for v in values)
+    terms = [Mux(onehot[i], v, C(0, width)) for i, v in enumerate(values)]
+    result = terms[0]
+    for term in terms[1:]:
+        result = result | term
+    return result
+
+
 class UnifiedMemory(wiring.Component):
     """``banks`` banks of ``bank_bytes`` bytes, contiguous in one byte address space,
     served to ``ports`` requesters.
@@ -73,17 +83,19 @@ class UnifiedMemory(wiring.Component):
             wr = mem.write_port(granularity=8)
             rd = mem.read_port(transparent_for=())
             rdatas.append(rd.data)
-            requests = [p.en & (bank_of[i] == b) for i, p in enumerate(ports)]
-            conflicts.append(Cat(requests).any() & (Cat(requests) & (Cat(requests) - 1)).any())
-            with m.If(Cat(requests).any()):
-                for i in reversed(range(self._ports)):  # lowest port last: it wins
-                    with m.If(requests[i]):
-                        p = ports[i]
-                        m.d.comb += [rd.addr.eq(p.addr[wbits:wbits + dbits]),
-                                     wr.addr.eq(p.addr[wbits:wbits + dbits]),
-                                     wr.data.eq(p.wdata),
-                                     rd.en.eq(~p.we),
-                                     wr.en.eq(Mux(p.we, p.mask, 0))]
+            requests = Cat(p.en & (bank_of[i] == b) for i, p in enumerate(ports))
+            conflicts.append((requests & (requests - 1)).any())
+            # The lowest-numbered requester wins: a one-hot grant formed side by side,
+            # then an AND-OR multiplexer (not a priority chain through the ports).
+            grant = Signal(self._ports, name=f"grant{b}")
+            m.d.comb += grant.eq(Cat(requests[i] & ~requests[:i].any() if i else requests[0]
+                                     for i in range(self._ports)))
+            addrs = [p.addr[wbits:wbits + dbits] for p in ports]
+            m.d.comb += [rd.addr.eq(_and_or(grant, addrs)),
+                         wr.addr.eq(_and_or(grant, addrs)),
+                         wr.data.eq(_and_or(grant, [p.wdata for p in ports])),
+                         rd.en.eq(_and_or(grant, [~p.we for p in ports])),
+                         wr.en.eq(_and_or(grant, [Mux(p.we, p.mask, 0) for p in ports]))]
         for i, p in enumerate(ports):
             m.d.sync += last_bank[i].eq(bank_of[i])
             m.d.comb += p.rdata.eq(Array(rdatas)[last_bank[i]])
