@@ -122,7 +122,10 @@ class ActivationUnit(wiring.Component):
                 addr_v = Mux(hit, e.addr, addr_v)
                 d_sig_v = Mux(hit & e.in_table, e.d_sig, d_sig_v)
             m.d.comb += [addr.eq(addr_v), d_sig.eq(d_sig_v)]
-            mem = Memory(shape=32, depth=len(words), init=[int(w) for w in words])
+            # Each word carries c1's hidden bit (bit 32), so that the multiplier's operand
+            # comes from the block RAM through one multiplexer.
+            mem = Memory(shape=33, depth=len(words),
+                         init=[int(w) | int((int(w) >> 26) & 0x1F != 0) << 32 for w in words])
             m.submodules[f"table{i}"] = mem
             port = mem.read_port(domain="sync")
             m.d.comb += [port.addr.eq(addr), port.en.eq(load1)]
@@ -136,13 +139,16 @@ class ActivationUnit(wiring.Component):
                 m.d.sync += [s1_x.eq(x), s1_dsig.eq(d_sig), s1_direct.eq(direct)]
 
             # --- Stage 2: coefficients from the ROM; multiply. ---
-            c0, c1 = port.data[:16], port.data[16:]
+            c0, c1 = port.data[:16], port.data[16:32]
             x1 = fp16.decode(s1_x)
             d = SimpleNamespace(sign=x1.sign, sig=s1_dsig, e=x1.e, nan=x1.nan,
                                 inf=x1.inf, zero=~s1_dsig.any())
-            mul_b = Mux(leaky1, p0_1, c1)
+            dc1, dp0 = fp16.decode(c1), fp16.decode(p0_1)
+            dc1.sig = Cat(c1[:10], port.data[32])
+            mul_b = SimpleNamespace(**{key: Mux(leaky1, getattr(dp0, key), getattr(dc1, key))
+                                       for key in vars(dc1)})
             add_c = Mux(leaky1, C(fp16.NEG_ZERO, 16), c0)
-            ops = fp16.fma_operands(d, fp16.decode(mul_b), fp16.decode(add_c))
+            ops = fp16.fma_operands(d, mul_b, fp16.decode(add_c))
             use_fma = leaky1 & x1.sign | table1 & c1.any()
             result2 = Mux(table1, c0, s1_direct)  # the result when no FMA is needed
             s2 = {name: Signal.like(getattr(ops, name), name=f"s2_{name}{i}")
