@@ -155,11 +155,12 @@ class VectorEngine(wiring.Component):
     with the vector and activation units. One point a cycle; a VOP first reads its two
     constant vectors (2 cycles).
 
-    Stages: 0 reads (VBUF, PSB, MEM); 1 selects the operands, writes a VSTORE to MEM or a
-    plain VLOAD to the VBUF; 2 registers the units' instructions; the units' results are
+    Stages: 0 reads (VBUF, PSB, MEM); 1 writes a VSTORE's VBUF data to MEM, and registers
+    the read data of every other pass; 2 unpacks and selects the operands, writes a plain
+    VLOAD to the VBUF; 3 registers the units' instructions; the units' results are
     written to the VBUF ``latency`` cycles later. A point thus retires 1 cycle after it
-    is accepted (VSTORE, plain VLOAD) or ``2 + latency`` cycles after (4 for the vector
-    unit, 5 for the activation unit)."""
+    is accepted (VSTORE), 2 cycles after (plain VLOAD) or ``3 + latency`` cycles after
+    (4 for the vector unit, 5 for the activation unit)."""
 
     def __init__(self, word_bytes, rows, psb_entries, vbuf_entries, vcu_lanes, afu_lanes):
         self._word, self._rows = word_bytes, rows
@@ -240,8 +241,8 @@ class VectorEngine(wiring.Component):
                          s1_store_addr.eq(p.dst)]
         s1_op = s1_instr[59:64]
 
-        # VSTORE: VBUF data (stage 1) to MEM bytes; it uses the MEM port in stage 1, so a
-        # VSTORE point is accepted only every other cycle.
+        # VSTORE: VBUF data (stage 1) to MEM bytes; the MEM port is free in stage 1, since
+        # only a VLOAD reads MEM (in stage 0) and the passes of T2 run one at a time.
         store_bits = Array([C(8), C(4), C(2), C(8)])[field(s1_instr, Op.VSTORE, "prec")]
         nbytes = Signal(range(word + 1))
         m.d.comb += nbytes.eq((rows * store_bits) >> 3)
@@ -251,11 +252,26 @@ class VectorEngine(wiring.Component):
                          self.mem.wdata.eq(rd.data << (obyte * 8)),
                          self.mem.mask.eq(((C(1, word + 1) << nbytes) - 1) << obyte)]
 
+        # Stage 2 registers: the read data (block RAM outputs) of every pass but VSTORE,
+        # with what it is for; the unpacking and operand selection work from these.
+        s2_valid = Signal()
+        s2_instr = Signal(64, reset_less=True)
+        s2_dst   = Signal(vbits, reset_less=True)
+        s2_byte  = Signal(range(word), reset_less=True)
+        s2_mem   = Signal(8 * word, reset_less=True)
+        s2_psb   = Signal(32 * rows, reset_less=True)
+        s2_vb    = Signal(16 * rows, reset_less=True)
+        s2_vb2   = Signal(16 * rows, reset_less=True)
+        m.d.sync += [s2_valid.eq(s1_valid & (s1_op != Op.VSTORE)), s2_instr.eq(s1_instr),
+                     s2_dst.eq(s1_dst), s2_byte.eq(s1_byte), s2_mem.eq(self.mem.rdata),
+                     s2_psb.eq(self.psb_rdata), s2_vb.eq(rd.data), s2_vb2.eq(rd2.data)]
+        s2_op = s2_instr[59:64]
+
         # VLOAD data: the n bytes at the access's offset.
         mem_bytes = Signal(8 * word)
-        m.d.comb += mem_bytes.eq(self.mem.rdata >> (s1_byte * 8))
-        mode = field(s1_instr, Op.VLOAD, "mode")
-        lsigned = field(s1_instr, Op.VLOAD, "signed")
+        m.d.comb += mem_bytes.eq(s2_mem >> (s2_byte * 8))
+        mode = field(s2_instr, Op.VLOAD, "mode")
+        lsigned = field(s2_instr, Op.VLOAD, "signed")
         ints = []
         for r in range(rows):
             v8 = mem_bytes[8 * r:8 * r + 8]
@@ -267,13 +283,12 @@ class VectorEngine(wiring.Component):
                                        Mux(lsigned, v2.as_signed(), v2))))
             ints.append(sel)
 
-        # Stage 1 -> units.
-        to_vcu = s1_valid & ((s1_op == Op.VCVT) | (s1_op == Op.VOP) | (s1_op == Op.VOPV) |
-                             ((s1_op == Op.VLOAD) & (mode != 0)))
-        to_afu = s1_valid & (s1_op == Op.VACT)
-        # Stage 2: the units' instructions are registered, so that the read data of MEM,
-        # the PSB and the VBUF (block RAM outputs) and the units' first stages are in
-        # different cycles.
+        # Stage 2 -> units.
+        to_vcu = s2_valid & ((s2_op == Op.VCVT) | (s2_op == Op.VOP) | (s2_op == Op.VOPV) |
+                             ((s2_op == Op.VLOAD) & (mode != 0)))
+        to_afu = s2_valid & (s2_op == Op.VACT)
+        # Stage 3: the units' instructions are registered, so that the operand selection
+        # and the units' first stages are in different cycles.
         vcu_valid, afu_valid = Signal(), Signal()
         vcu_instr = Signal(len(vcu.instrs.p.as_value()), reset_less=True)
         afu_instr = Signal(len(afu.instrs.p.as_value()), reset_less=True)
@@ -282,41 +297,41 @@ class VectorEngine(wiring.Component):
                      afu.instrs.valid.eq(afu_valid), afu.instrs.p.eq(afu_instr),
                      vcu.results.ready.eq(1), afu.results.ready.eq(1)]
         # The units' instructions, every bit driven by one assignment.
-        is_vop, is_cvt, is_vopv = s1_op == Op.VOP, s1_op == Op.VCVT, s1_op == Op.VOPV
+        is_vop, is_cvt, is_vopv = s2_op == Op.VOP, s2_op == Op.VCVT, s2_op == Op.VOPV
         lanes_a, lanes_b, lanes_c = [], [], []
         for r in range(self._vcu_lanes):
             if r < rows:
-                psum = self.psb_rdata[32 * r:32 * r + 32]
-                vin = rd.data[16 * r:16 * r + 16]
+                psum = s2_psb[32 * r:32 * r + 32]
+                vin = s2_vb[16 * r:16 * r + 16]
                 lanes_a.append(Mux(is_vop | is_vopv, vin,
                                    Mux(is_cvt, psum[:16], ints[r][:16])))
                 lanes_b.append(Mux(is_vop, kb[16 * r:16 * r + 16],
-                                   Mux(is_vopv, rd2.data[16 * r:16 * r + 16],
+                                   Mux(is_vopv, s2_vb2[16 * r:16 * r + 16],
                                        Mux(is_cvt, psum[16:], ints[r][16:]))))
                 lanes_c.append(Mux(is_vop, kc[16 * r:16 * r + 16], 0))
             else:  # lanes beyond a vector repeat its lanes; their results are dropped
                 lanes_a.append(lanes_a[r % rows])
                 lanes_b.append(lanes_b[r % rows])
                 lanes_c.append(lanes_c[r % rows])
-        vcu_op = Mux(is_vop, field(s1_instr, Op.VOP, "op"),
-                     Mux(is_vopv, field(s1_instr, Op.VOPV, "op"), VcuOp.CVT_I32.value))
-        shift = Mux(is_vop, field(s1_instr, Op.VOP, "shift"),
-                    Mux(is_cvt, field(s1_instr, Op.VCVT, "shift"),
-                        Mux(is_vopv, 0, field(s1_instr, Op.VLOAD, "shift"))))
+        vcu_op = Mux(is_vop, field(s2_instr, Op.VOP, "op"),
+                     Mux(is_vopv, field(s2_instr, Op.VOPV, "op"), VcuOp.CVT_I32.value))
+        shift = Mux(is_vop, field(s2_instr, Op.VOP, "shift"),
+                    Mux(is_cvt, field(s2_instr, Op.VCVT, "shift"),
+                        Mux(is_vopv, 0, field(s2_instr, Op.VLOAD, "shift"))))
         m.d.sync += vcu_instr.eq(Cat(
             vcu_op[:5], *lanes_a, *lanes_b, *lanes_c, C(0, 16), C(0, 1), shift[:6],
-            Mux(is_vop, field(s1_instr, Op.VOP, "fmt"), 0)[:2],
-            Mux(is_vop, field(s1_instr, Op.VOP, "out_signed"), is_vopv)[:1],
+            Mux(is_vop, field(s2_instr, Op.VOP, "fmt"), 0)[:2],
+            Mux(is_vop, field(s2_instr, Op.VOP, "out_signed"), is_vopv)[:1],
             C(0, self._vcu_lanes)))
-        xs = [rd.data[16 * (r % rows):16 * (r % rows) + 16] for r in range(self._afu_lanes)]
-        m.d.sync += afu_instr.eq(Cat(field(s1_instr, Op.VACT, "op"), *xs,
-                                        field(s1_instr, Op.VACT, "p0"),
-                                        field(s1_instr, Op.VACT, "p1")))
+        xs = [s2_vb[16 * (r % rows):16 * (r % rows) + 16] for r in range(self._afu_lanes)]
+        m.d.sync += afu_instr.eq(Cat(field(s2_instr, Op.VACT, "op"), *xs,
+                                        field(s2_instr, Op.VACT, "p0"),
+                                        field(s2_instr, Op.VACT, "p1")))
 
         # Destination indices travel beside the units' pipelines.
         tags = _TagQueue(m, "vtag", vbits, 12)
-        m.d.comb += [tags.push.eq(to_vcu | to_afu), tags.din.eq(s1_dst)]
-        direct = s1_valid & (s1_op == Op.VLOAD) & (mode == 0)
+        m.d.comb += [tags.push.eq(to_vcu | to_afu), tags.din.eq(s2_dst)]
+        direct = s2_valid & (s2_op == Op.VLOAD) & (mode == 0)
         vcu_out = Cat(vcu.results.p.r[r] for r in range(rows))
         afu_out = Cat(afu.results.p.y[r] for r in range(rows))
         with m.If(vcu.results.valid | afu.results.valid):
@@ -324,7 +339,7 @@ class VectorEngine(wiring.Component):
                          wr.data.eq(Mux(vcu.results.valid, vcu_out, afu_out)),
                          tags.pop.eq(1)]
         with m.Elif(direct):
-            m.d.comb += [wr.en.eq(1), wr.addr.eq(s1_dst), wr.data.eq(mem_bytes[:16 * rows])]
+            m.d.comb += [wr.en.eq(1), wr.addr.eq(s2_dst), wr.data.eq(mem_bytes[:16 * rows])]
 
         done_now = (vcu.results.valid | afu.results.valid) | direct | \
             (s1_valid & (s1_op == Op.VSTORE))

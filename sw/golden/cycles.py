@@ -20,8 +20,9 @@ _STREAMS = {Op.WSTREAM, Op.SSTREAM, Op.VCVT, Op.VOP, Op.VLOAD, Op.VACT, Op.VSTOR
 VCU_LATENCY = 4
 AFU_LATENCY = 5
 #: Cycles from a T2 point's acceptance to its instruction entering a unit: the engine's
-#: stage 1 (operand selection) and stage 2 (the registered unit instruction).
-UNIT_ISSUE = 2
+#: stages 1 (read data registered), 2 (operand selection) and 3 (the registered unit
+#: instruction). A VSTORE retires 1 cycle after its acceptance, a plain VLOAD 2.
+UNIT_ISSUE = 3
 
 
 class _AG:
@@ -194,6 +195,8 @@ class CycleModel:
                 elif ins.op in (Op.VCVT, Op.VOP, Op.VOPV) or \
                         (ins.op == Op.VLOAD and ins["mode"]):
                     done_at.append(cycle + UNIT_ISSUE + VCU_LATENCY)
+                elif ins.op == Op.VLOAD:
+                    done_at.append(cycle + 2)
                 else:
                     done_at.append(cycle + 1)
             pending += take_v - done_now
