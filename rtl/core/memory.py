@@ -81,7 +81,11 @@ class UnifiedMemory(wiring.Component):
             mem = Memory(shape=8 * self._word, depth=self._depth, init=[])
             m.submodules[f"bank{b}"] = mem
             wr = mem.write_port(granularity=8)
-            rd = mem.read_port(transparent_for=())
+            # A bank never reads and writes in one cycle (``rd.en`` is ``~we`` of the one
+            # requester served), so either collision rule is right; declared transparent,
+            # with both ports on one address, the FPGA flow needs no logic to emulate it
+            # (read-first costs a delayed write and a bypass on the read data).
+            rd = mem.read_port(transparent_for=(wr,))
             rdatas.append(rd.data)
             requests = Cat(p.en & (bank_of[i] == b) for i, p in enumerate(ports))
             conflicts.append((requests & (requests - 1)).any())
