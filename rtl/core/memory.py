@@ -94,9 +94,9 @@ class UnifiedMemory(wiring.Component):
             grant = Signal(self._ports, name=f"grant{b}")
             m.d.comb += grant.eq(Cat(requests[i] & ~requests[:i].any() if i else requests[0]
                                      for i in range(self._ports)))
-            addrs = [p.addr[wbits:wbits + dbits] for p in ports]
-            m.d.comb += [rd.addr.eq(_and_or(grant, addrs)),
-                         wr.addr.eq(_and_or(grant, addrs)),
+            addr = Signal(dbits, name=f"addr{b}")   # one address for both ports
+            m.d.comb += [addr.eq(_and_or(grant, [p.addr[wbits:wbits + dbits] for p in ports])),
+                         rd.addr.eq(addr), wr.addr.eq(addr),
                          wr.data.eq(_and_or(grant, [p.wdata for p in ports])),
                          rd.en.eq(_and_or(grant, [~p.we for p in ports])),
                          wr.en.eq(_and_or(grant, [Mux(p.we, p.mask, 0) for p in ports]))]
