@@ -138,7 +138,7 @@ def core_datapath(config="ulx3s", names=None):
     tile (``"core"``); ``names`` may instead select some of its compute blocks,
     ``("vmm", "vcu", "afu")``, built alone.
     """
-    from rtl.config import get_config
+    from rtl.spec.config import get_config
     from rtl.core.afu import ActivationUnit
     from rtl.core.core import Core
     from rtl.core.vcu import VectorUnit

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rtl.config import get_config
+from rtl.spec.config import get_config
 from rtl.core.afu import ActivationUnit
 from rtl.core.core import Core
 from rtl.core.vcu import VectorUnit

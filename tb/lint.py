@@ -7,7 +7,7 @@ always triggers; every other warning fails.
 import sys
 import time
 
-from rtl.config import CONFIGS
+from rtl.spec.config import CONFIGS
 
 from .hdl import generate, lint
 from .tops import tops

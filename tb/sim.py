@@ -8,7 +8,7 @@ import argparse
 import random
 import sys
 
-from rtl.config import CONFIGS, DEFAULT_CONFIG, get_config
+from rtl.spec.config import CONFIGS, DEFAULT_CONFIG, get_config
 from rtl.vmm import VMM
 
 from .hdl import Design

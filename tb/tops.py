@@ -1,7 +1,7 @@
 """The generated tops of each configuration: what ``make lint`` checks and the generator
 tests elaborate. Each entry maps a module name to a factory."""
 
-from rtl.config import CONFIGS
+from rtl.spec.config import CONFIGS
 from rtl.core.afu import ActivationUnit
 from rtl.core.core import Core
 from rtl.core.vcu import VectorUnit

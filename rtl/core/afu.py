@@ -3,27 +3,16 @@
 from types import SimpleNamespace
 
 from amaranth import *
-from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from sw.golden.afu_tables import FUNCTIONS, SPECS, rom
-
 from ..pipeline import Pipeline
+from ..spec.afu_tables import FUNCTIONS, SPECS, rom
+from ..spec.codes import AfuOp
 from . import fp16
 
 __all__ = ["AfuOp", "afu_instr_layout", "afu_result_layout", "ActivationUnit"]
-
-
-class AfuOp(enum.Enum, shape=3):
-    """Activation-unit operation; 7 is reserved (canonical NaN lanes)."""
-    RELU       = 0  # +0 for negative x (-0 and -inf included), else x
-    CLAMP      = 1  # minimumNumber(maximumNumber(x, p0), p1); ReLU6 is p0 = 0, p1 = 6
-    LEAKY_RELU = 2  # x * p0 (one rounding) where the sign bit is set, else x
-    GELU       = 3  # tables from sw/golden/afu_tables.py
-    SIGMOID    = 4
-    TANH       = 5
-    EXP        = 6
 
 
 _TABLE_OPS = {"gelu": AfuOp.GELU, "sigmoid": AfuOp.SIGMOID, "tanh": AfuOp.TANH,
@@ -50,7 +39,7 @@ class ActivationUnit(wiring.Component):
     RELU, CLAMP (IEEE minimumNumber/maximumNumber) and LEAKY_RELU (one rounding of
     ``x * p0``) are exact. GELU, SIGMOID, TANH and EXP are piecewise-linear: the bits of
     ``x`` select a coefficient pair from a ROM holding the tables of
-    :mod:`sw.golden.afu_tables`, and one rounding of ``d * c1 + c0`` on the same exact
+    :mod:`rtl.spec.afu_tables`, and one rounding of ``d * c1 + c0`` on the same exact
     fused multiply-add datapath as the vector unit gives the result, bit-exact with the
     golden model (errors against float64 in docs/architecture.md). A NaN input gives
     ``0x7E00``; the reserved opcode gives ``0x7E00`` in every lane.
@@ -104,7 +93,7 @@ class ActivationUnit(wiring.Component):
         with m.If(load1):
             m.d.sync += [op1.eq(p.op), p0_1.eq(p.p0)]
         leaky1 = op1 == AfuOp.LEAKY_RELU
-        table1 = op1.as_value().matches(*(op.value for op in _TABLE_OPS.values()))
+        table1 = op1.matches(*_TABLE_OPS.values())
 
         for i in range(self._lanes):
             x = p.x[i]

@@ -6,20 +6,17 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from sw.golden.isa import COUNTERS, THREADS
-
+from ..spec.isa import COUNTER_BITS, COUNTERS, INSTR_BITS, NOC_PORTS, NOC_THREADS, THREADS
 from ..vmm import VMM
 from .engines import NocEngine, StepEngine, VectorEngine, WeightEngine, flit_layout
 from .memory import UnifiedMemory, mem_port_signature
 from .thread import Thread
 
-__all__ = ["Core", "NOC_PORTS"]
-
-NOC_PORTS = ("anoc", "pnoc", "mnoc", "inoc")  # threads T4..T7
+__all__ = ["Core"]
 
 
 class Core(wiring.Component):
-    """A core of a :class:`rtl.config.CoreConfig` (docs/architecture.md, section "Core").
+    """A core of a :class:`rtl.spec.config.CoreConfig` (docs/architecture.md, section "Core").
 
     ``start`` (one cycle, with ``entry``, the program image's byte address) loads the
     threads' programs from MEM and runs them; ``busy`` stays high until every thread has
@@ -94,7 +91,7 @@ class Core(wiring.Component):
             nocs.append(eng)
             wiring.connect(m, engine=eng.o, port=wiring.flipped(getattr(self, f"{name}_o")))
             wiring.connect(m, engine=eng.i, port=wiring.flipped(getattr(self, f"{name}_i")))
-        engines = {0: wgt, 1: stp, 2: vec, 4: nocs[0], 5: nocs[1], 6: nocs[2], 7: nocs[3]}
+        engines = {0: wgt, 1: stp, 2: vec, **dict(zip(NOC_THREADS, nocs, strict=True))}
         for t, th in enumerate(threads):
             if t in engines:
                 wiring.connect(m, thread=th.points, engine=engines[t].points)
@@ -124,7 +121,7 @@ class Core(wiring.Component):
         # lowest-numbered is granted. The grants are formed side by side (a thread is
         # blocked by a lower-numbered thread waiting on the same counter), not as a
         # priority chain through the threads.
-        counters = [Signal(16, name=f"counter{c}") for c in range(COUNTERS)]
+        counters = [Signal(COUNTER_BITS, name=f"counter{c}") for c in range(COUNTERS)]
         positive = [Signal(name=f"positive{c}") for c in range(COUNTERS)]
         m.d.comb += [positive[c].eq(counters[c] != 0) for c in range(COUNTERS)]
         for t, th in enumerate(threads):
@@ -150,7 +147,7 @@ class Core(wiring.Component):
         t_cur = Signal(range(THREADS + 1))
         n_cur = Signal(8)
         cur_len = Array(lengths[8 * t:8 * t + 8] for t in range(THREADS))[t_cur]
-        slots = word // 8
+        slots = 8 * word // INSTR_BITS
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -179,7 +176,8 @@ class Core(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += self.cycles.eq(self.cycles + 1)
                 slot = ptr[3:3 + max((slots - 1).bit_length(), 1)] if slots > 1 else C(0, 1)
-                instr = Array(lp.rdata[64 * k:64 * k + 64] for k in range(slots))[slot]
+                instr = Array(lp.rdata[INSTR_BITS * k:INSTR_BITS * (k + 1)]
+                              for k in range(slots))[slot]
                 for t, th in enumerate(threads):
                     with m.If(t_cur == t):
                         m.d.comb += [th.prog_we.eq(1), th.prog_addr.eq(n_cur),

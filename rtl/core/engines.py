@@ -9,16 +9,15 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from sw.golden.isa import Op
-
+from ..spec.codes import Precision, VcuOp, VloadMode
+from ..spec.isa import Op, instr_layout
 from ..vmm import result_layout, step_layout, weight_layout
 from .afu import ActivationUnit
 from .memory import mem_port_signature
-from .thread import field, point_layout
-from .vcu import VcuOp, VectorUnit
+from .thread import point_layout
+from .vcu import VectorUnit
 
-__all__ = ["flit_layout", "WeightEngine", "StepEngine", "VectorEngine", "NocEngine",
-           "field"]
+__all__ = ["flit_layout", "WeightEngine", "StepEngine", "VectorEngine", "NocEngine"]
 
 
 def flit_layout(word_bytes):
@@ -80,8 +79,8 @@ class WeightEngine(wiring.Component):
                      self.mem.addr.eq(self.points.p.src)]
         m.d.sync += inflight.eq(take)
         with m.If(take):
-            m.d.sync += mode.eq(Cat(field(instr, Op.WSTREAM, "prec"),
-                                    field(instr, Op.WSTREAM, "act_signed")))
+            m.d.sync += mode.eq(Cat(instr.f.wstream.prec,
+                                    instr.f.wstream.act_signed))
         m.d.comb += [queue.push.eq(inflight),
                      queue.din.eq(Cat(self.mem.rdata[:8 * self._cols], mode))]
         m.d.comb += [self.weights.valid.eq(~queue.empty), self.weights.payload.eq(queue.head),
@@ -121,7 +120,7 @@ class StepEngine(wiring.Component):
         zero_d = Signal()
         last_d = Signal()
         phase = Signal(16)
-        period = field(instr, Op.SSTREAM, "period")
+        period = instr.f.sstream.period
         index = self.points.p.index
         phase_now = Mux(index == 0, 0, phase)
         entry = self.points.p.dst[:pbits]
@@ -134,7 +133,7 @@ class StepEngine(wiring.Component):
         m.d.sync += inflight.eq(take)
         with m.If(take):
             is_last = phase_now == period - 1
-            m.d.sync += [zero_d.eq(index < field(instr, Op.SSTREAM, "zero")),
+            m.d.sync += [zero_d.eq(index < instr.f.sstream.zero),
                          last_d.eq(is_last), phase.eq(Mux(is_last, 0, phase_now + 1))]
         m.d.comb += [queue.push.eq(inflight),
                      queue.din.eq(Cat(self.mem.rdata[:8 * self._cols],
@@ -188,7 +187,7 @@ class VectorEngine(wiring.Component):
 
         p = self.points.p
         instr = p.instr
-        op = instr[59:64]
+        op = instr.op
         is_ = {name: op == getattr(Op, name)
                for name in ("VCVT", "VOP", "VLOAD", "VACT", "VSTORE", "VOPV")}
 
@@ -217,11 +216,11 @@ class VectorEngine(wiring.Component):
 
         # Stage 0: reads.
         with m.If(const_state == 1):
-            m.d.comb += rd.addr.eq(field(instr, Op.VOP, "kb"))
+            m.d.comb += rd.addr.eq(instr.f.vop.kb)
         with m.Elif(const_state == 2):
-            m.d.comb += rd.addr.eq(field(instr, Op.VOP, "kc"))
+            m.d.comb += rd.addr.eq(instr.f.vop.kc)
         with m.Elif(is_["VOPV"]):
-            m.d.comb += rd.addr.eq(p.src[:vbits] + field(instr, Op.VOPV, "off"))
+            m.d.comb += rd.addr.eq(p.src[:vbits] + instr.f.vopv.off)
         with m.Else():
             m.d.comb += rd.addr.eq(p.src[:vbits])
         m.d.comb += rd2.addr.eq(p.src[:vbits])
@@ -229,21 +228,23 @@ class VectorEngine(wiring.Component):
                      self.mem.addr.eq(p.src),
                      self.mem.en.eq(take & is_["VLOAD"])]
         # Stage 1 registers: what the read data is for.
-        s1_valid, s1_instr = Signal(), Signal(64)
+        s1_valid, s1_instr = Signal(), Signal(instr_layout())
         s1_dst, s1_byte = Signal(vbits), Signal(range(word))
         s1_store_addr = Signal(24)
         m.d.sync += s1_valid.eq(take)
         with m.If(take):
-            dst = Mux(is_["VLOAD"], field(instr, Op.VLOAD, "k") + p.index[:vbits],
+            dst = Mux(is_["VLOAD"], instr.f.vload.k + p.index[:vbits],
                       Mux(is_["VOPV"], p.src, p.dst))
             m.d.sync += [s1_instr.eq(instr), s1_dst.eq(dst[:vbits]),
                          s1_byte.eq(p.src[:(word - 1).bit_length()] if word > 1 else 0),
                          s1_store_addr.eq(p.dst)]
-        s1_op = s1_instr[59:64]
+        s1_op = s1_instr.op
 
         # VSTORE: VBUF data (stage 1) to MEM bytes; the MEM port is free in stage 1, since
         # only a VLOAD reads MEM (in stage 0) and the passes of T2 run one at a time.
-        store_bits = Array([C(8), C(4), C(2), C(8)])[field(s1_instr, Op.VSTORE, "prec")]
+        # (the reserved code, which the assembler rejects, stores as int8)
+        store_bits = Array(C(Precision(c).bits if c in tuple(Precision) else 8)
+                           for c in range(4))[s1_instr.f.vstore.prec]
         nbytes = Signal(range(word + 1))
         m.d.comb += nbytes.eq((rows * store_bits) >> 3)
         obyte = s1_store_addr[:(word - 1).bit_length()] if word > 1 else C(0, 1)
@@ -255,7 +256,7 @@ class VectorEngine(wiring.Component):
         # Stage 2 registers: the read data (block RAM outputs) of every pass but VSTORE,
         # with what it is for; the unpacking and operand selection work from these.
         s2_valid = Signal()
-        s2_instr = Signal(64, reset_less=True)
+        s2_instr = Signal(instr_layout(), reset_less=True)
         s2_dst   = Signal(vbits, reset_less=True)
         s2_byte  = Signal(range(word), reset_less=True)
         s2_mem   = Signal(8 * word, reset_less=True)
@@ -265,27 +266,27 @@ class VectorEngine(wiring.Component):
         m.d.sync += [s2_valid.eq(s1_valid & (s1_op != Op.VSTORE)), s2_instr.eq(s1_instr),
                      s2_dst.eq(s1_dst), s2_byte.eq(s1_byte), s2_mem.eq(self.mem.rdata),
                      s2_psb.eq(self.psb_rdata), s2_vb.eq(rd.data), s2_vb2.eq(rd2.data)]
-        s2_op = s2_instr[59:64]
+        s2_op = s2_instr.op
 
         # VLOAD data: the n bytes at the access's offset.
         mem_bytes = Signal(8 * word)
         m.d.comb += mem_bytes.eq(s2_mem >> (s2_byte * 8))
-        mode = field(s2_instr, Op.VLOAD, "mode")
-        lsigned = field(s2_instr, Op.VLOAD, "signed")
+        mode = s2_instr.f.vload.mode
+        lsigned = s2_instr.f.vload.signed
         ints = []
         for r in range(rows):
             v8 = mem_bytes[8 * r:8 * r + 8]
             v4 = mem_bytes[4 * r:4 * r + 4]
             v2 = mem_bytes[2 * r:2 * r + 2]
             sel = Signal(signed(32), name=f"unpacked{r}")
-            m.d.comb += sel.eq(Mux(mode == 1, Mux(lsigned, v8.as_signed(), v8),
-                                   Mux(mode == 2, Mux(lsigned, v4.as_signed(), v4),
+            m.d.comb += sel.eq(Mux(mode == VloadMode.INT8, Mux(lsigned, v8.as_signed(), v8),
+                                   Mux(mode == VloadMode.INT4, Mux(lsigned, v4.as_signed(), v4),
                                        Mux(lsigned, v2.as_signed(), v2))))
             ints.append(sel)
 
         # Stage 2 -> units.
         to_vcu = s2_valid & ((s2_op == Op.VCVT) | (s2_op == Op.VOP) | (s2_op == Op.VOPV) |
-                             ((s2_op == Op.VLOAD) & (mode != 0)))
+                             ((s2_op == Op.VLOAD) & (mode != VloadMode.FP16)))
         to_afu = s2_valid & (s2_op == Op.VACT)
         # Stage 3: the units' instructions are registered, so that the operand selection
         # and the units' first stages are in different cycles.
@@ -313,25 +314,25 @@ class VectorEngine(wiring.Component):
                 lanes_a.append(lanes_a[r % rows])
                 lanes_b.append(lanes_b[r % rows])
                 lanes_c.append(lanes_c[r % rows])
-        vcu_op = Mux(is_vop, field(s2_instr, Op.VOP, "op"),
-                     Mux(is_vopv, field(s2_instr, Op.VOPV, "op"), VcuOp.CVT_I32.value))
-        shift = Mux(is_vop, field(s2_instr, Op.VOP, "shift"),
-                    Mux(is_cvt, field(s2_instr, Op.VCVT, "shift"),
-                        Mux(is_vopv, 0, field(s2_instr, Op.VLOAD, "shift"))))
+        vcu_op = Mux(is_vop, s2_instr.f.vop.op,
+                     Mux(is_vopv, s2_instr.f.vopv.op, VcuOp.CVT_I32))
+        shift = Mux(is_vop, s2_instr.f.vop.shift,
+                    Mux(is_cvt, s2_instr.f.vcvt.shift,
+                        Mux(is_vopv, 0, s2_instr.f.vload.shift)))
         m.d.sync += vcu_instr.eq(Cat(
             vcu_op[:5], *lanes_a, *lanes_b, *lanes_c, C(0, 16), C(0, 1), shift[:6],
-            Mux(is_vop, field(s2_instr, Op.VOP, "fmt"), 0)[:2],
-            Mux(is_vop, field(s2_instr, Op.VOP, "out_signed"), is_vopv)[:1],
+            Mux(is_vop, s2_instr.f.vop.fmt, 0)[:2],
+            Mux(is_vop, s2_instr.f.vop.out_signed, is_vopv)[:1],
             C(0, self._vcu_lanes)))
         xs = [s2_vb[16 * (r % rows):16 * (r % rows) + 16] for r in range(self._afu_lanes)]
-        m.d.sync += afu_instr.eq(Cat(field(s2_instr, Op.VACT, "op"), *xs,
-                                        field(s2_instr, Op.VACT, "p0"),
-                                        field(s2_instr, Op.VACT, "p1")))
+        m.d.sync += afu_instr.eq(Cat(s2_instr.f.vact.op, *xs,
+                                        s2_instr.f.vact.p0,
+                                        s2_instr.f.vact.p1))
 
         # Destination indices travel beside the units' pipelines.
         tags = _TagQueue(m, "vtag", vbits, 12)
         m.d.comb += [tags.push.eq(to_vcu | to_afu), tags.din.eq(s2_dst)]
-        direct = s2_valid & (s2_op == Op.VLOAD) & (mode == 0)
+        direct = s2_valid & (s2_op == Op.VLOAD) & (mode == VloadMode.FP16)
         vcu_out = Cat(vcu.results.p.r[r] for r in range(rows))
         afu_out = Cat(afu.results.p.y[r] for r in range(rows))
         with m.If(vcu.results.valid | afu.results.valid):
@@ -364,7 +365,7 @@ class NocEngine(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         p = self.points.p
-        op = p.instr[59:64]
+        op = p.instr.op
         queue = _TagQueue(m, "nq", len(self.o.payload.as_value()), 4)
         inflight, tag = Signal(), Signal(16)
         send = self.points.valid & (op == Op.SEND)
@@ -380,7 +381,7 @@ class NocEngine(wiring.Component):
                          self.mem.mask.eq((1 << self._word) - 1)]
         m.d.sync += inflight.eq(send & room)
         with m.If(send & room):
-            m.d.sync += tag.eq(field(p.instr, Op.SEND, "tag"))
+            m.d.sync += tag.eq(p.instr.f.send.tag)
         m.d.comb += [queue.push.eq(inflight), queue.din.eq(Cat(self.mem.rdata, tag)),
                      self.o.valid.eq(~queue.empty), self.o.payload.eq(queue.head),
                      queue.pop.eq(self.o.ready & ~queue.empty)]

@@ -6,11 +6,9 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from sw.golden.isa import AG_DIMS, AGS, FORMATS, LOOP_DEPTH, Op
+from ..spec.isa import ADDR_BITS, AG_DIMS, AGS, LOOP_DEPTH, Op, instr_layout
 
-__all__ = ["ADDR_BITS", "point_layout", "field", "Thread"]
-
-ADDR_BITS = 24
+__all__ = ["point_layout", "Thread"]
 
 
 def point_layout():
@@ -21,19 +19,8 @@ def point_layout():
         "dst":   ADDR_BITS,
         "index": 32,
         "last":  1,
-        "instr": 64,
+        "instr": instr_layout(),
     })
-
-
-def field(instr, op, name):
-    """The bits of field ``name`` of opcode ``op`` in a 64-bit instruction value."""
-    pos = 0
-    for fname, width, signed in FORMATS[op]:
-        if fname == name:
-            value = instr[pos:pos + width]
-            return value.as_signed() if signed else value
-        pos += width
-    raise KeyError(name)
 
 
 class _Walker:
@@ -102,7 +89,7 @@ class Thread(wiring.Component):
         super().__init__({
             "prog_we":      In(1),
             "prog_addr":    In(abits),
-            "prog_data":    In(64),
+            "prog_data":    In(instr_layout()),
             "start":        In(1),
             "running":      Out(1),
             "points":       Out(stream.Signature(point_layout())),
@@ -118,7 +105,8 @@ class Thread(wiring.Component):
         m = Module()
         abits = (self._program_len - 1).bit_length()
 
-        m.submodules.prog = prog = Memory(shape=64, depth=self._program_len, init=[])
+        m.submodules.prog = prog = Memory(shape=instr_layout(), depth=self._program_len,
+                                          init=[])
         wr = prog.write_port()
         rd = prog.read_port(domain="comb")
         m.d.comb += [wr.en.eq(self.prog_we), wr.addr.eq(self.prog_addr),
@@ -126,7 +114,7 @@ class Thread(wiring.Component):
 
         pc    = Signal(abits)
         instr = rd.data
-        op    = instr[59:64]
+        op    = instr.op
         m.d.comb += rd.addr.eq(pc)
 
         # Loop stack.
@@ -151,7 +139,7 @@ class Thread(wiring.Component):
         counts_d  = [Array(ag_count[g][d] for g in range(AGS))[sel_d] for d in range(AG_DIMS)]
         strides_d = [Array(ag_stride[g][d] for g in range(AGS))[sel_d] for d in range(AG_DIMS)]
         index = Signal(32)
-        cur   = Signal(64)  # the stream instruction in progress
+        cur   = Signal(instr_layout())  # the stream instruction in progress
 
         m.d.comb += [
             self.points.p.src.eq(src.addr),
@@ -175,7 +163,7 @@ class Thread(wiring.Component):
                         for k in range(LOOP_DEPTH):
                             with m.If(depth == k):
                                 m.d.sync += [loop_start[k].eq(pc + 1),
-                                             loop_left[k].eq(field(instr, Op.LOOP, "count"))]
+                                             loop_left[k].eq(instr.f.loop.count)]
                         m.d.sync += [depth.eq(depth + 1), pc.eq(pc + 1)]
                     with m.Case(Op.ENDL):
                         with m.If(top_left > 1):
@@ -187,42 +175,42 @@ class Thread(wiring.Component):
                             m.d.sync += [depth.eq(depth - 1), pc.eq(pc + 1)]
                     with m.Case(Op.SIGNAL):
                         m.d.comb += [self.signal_valid.eq(1),
-                                     self.signal_ctr.eq(field(instr, Op.SIGNAL, "ctr"))]
+                                     self.signal_ctr.eq(instr.f.signal.ctr)]
                         m.d.sync += pc.eq(pc + 1)
                     with m.Case(Op.WAIT):
                         m.d.comb += [self.wait_valid.eq(1),
-                                     self.wait_ctr.eq(field(instr, Op.WAIT, "ctr"))]
+                                     self.wait_ctr.eq(instr.f.wait.ctr)]
                         with m.If(self.wait_grant):
                             m.d.sync += pc.eq(pc + 1)
                     with m.Case(Op.AGBASE):
-                        g = field(instr, Op.AGBASE, "g")
+                        g = instr.f.agbase.g
                         for k in range(AGS):
                             with m.If(g == k):
-                                m.d.sync += ag_base[k].eq(field(instr, Op.AGBASE, "base"))
+                                m.d.sync += ag_base[k].eq(instr.f.agbase.base)
                                 m.d.sync += [c.eq(1) for c in ag_count[k]]
                                 m.d.sync += [s.eq(0) for s in ag_stride[k]]
                         m.d.sync += pc.eq(pc + 1)
                     with m.Case(Op.AGDIM):
-                        g, d = field(instr, Op.AGDIM, "g"), field(instr, Op.AGDIM, "d")
+                        g, d = instr.f.agdim.g, instr.f.agdim.d
                         for k in range(AGS):
                             for j in range(AG_DIMS):
                                 with m.If((g == k) & (d == j)):
                                     m.d.sync += [
-                                        ag_count[k][j].eq(field(instr, Op.AGDIM, "count")),
-                                        ag_stride[k][j].eq(field(instr, Op.AGDIM, "stride")),
+                                        ag_count[k][j].eq(instr.f.agdim.count),
+                                        ag_stride[k][j].eq(instr.f.agdim.stride),
                                     ]
                         m.d.sync += pc.eq(pc + 1)
                     with m.Case(Op.AGADD):
-                        g = field(instr, Op.AGADD, "g")
+                        g = instr.f.agadd.g
                         for k in range(AGS):
                             with m.If(g == k):
                                 m.d.sync += ag_base[k].eq(
-                                    ag_base[k] + field(instr, Op.AGADD, "delta"))
+                                    ag_base[k] + instr.f.agadd.delta)
                         m.d.sync += pc.eq(pc + 1)
                     with m.Case(Op.NOP):
                         m.d.sync += pc.eq(pc + 1)
-                    with m.Default():  # a stream instruction: source AG in bits 0..1
-                        s_sel, d_sel = instr[0:2], instr[2:4]
+                    with m.Default():  # a stream instruction
+                        s_sel, d_sel = instr.f.stream.s, instr.f.stream.d
                         m.d.sync += [sel_s.eq(s_sel), sel_d.eq(d_sel), cur.eq(instr),
                                      index.eq(0)]
                         src.start(m, Array(ag_base)[s_sel])

@@ -1,32 +1,15 @@
 """FP16 vector unit."""
 
 from amaranth import *
-from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..pipeline import Pipeline
+from ..spec.codes import PRECISIONS, VcuOp
 from . import fp16
 from .fp16 import shift_right, zx
 
 __all__ = ["VcuOp", "vcu_instr_layout", "vcu_result_layout", "VectorUnit"]
-
-
-class VcuOp(enum.Enum, shape=5):
-    """Vector-unit operation; codes 14 to 31 are reserved (canonical NaN lanes)."""
-    ADD     = 0   # a + b
-    SUB     = 1   # a - b
-    MUL     = 2   # a * b
-    FMA     = 3   # a * b + c, one rounding
-    MIN     = 4   # minimumNumber(a, b)
-    MAX     = 5   # maximumNumber(a, b)
-    EQ      = 6   # mask = a == b (quiet)
-    LT      = 7   # mask = a < b
-    LE      = 8   # mask = a <= b
-    ABS     = 9   # |a|
-    NEG     = 10  # -a
-    SEL     = 11  # mask ? a : b
-    CVT_I32 = 12  # int32 {b high, a low} * 2**-shift
-    CVT_INT = 13  # a to int8/int4/int2, packed from bit 0 of the result
 
 
 def vcu_instr_layout(lanes):
@@ -51,9 +34,6 @@ def vcu_result_layout(lanes):
         "r":    data.ArrayLayout(16, lanes),
         "mask": lanes,
     })
-
-
-_FMT_BITS = (8, 4, 2)
 
 
 class VectorUnit(wiring.Component):
@@ -113,7 +93,7 @@ class VectorUnit(wiring.Component):
 
         # Instruction-wide decode, carried down the pipeline.
         op        = p.op
-        fma_class = op.as_value() <= VcuOp.FMA.value  # ADD, SUB, MUL, FMA
+        fma_class = op <= VcuOp.FMA  # ADD, SUB, MUL, FMA
         is_i32    = op == VcuOp.CVT_I32
         is_cvt    = op == VcuOp.CVT_INT
         rounded1, rounded2, rounded3 = (Signal(name=f"rounded{k}") for k in range(1, 4))
@@ -217,7 +197,7 @@ class VectorUnit(wiring.Component):
         # CVT_INT packs the lanes' integers from bit 0 of r instead of the lane results.
         packed = Signal(16 * self._lanes)
         with m.Switch(fmt3):
-            for code, bits in enumerate(_FMT_BITS):
+            for code, bits in enumerate(PRECISIONS):
                 with m.Case(code):
                     m.d.comb += packed.eq(Cat(v[:bits] for v in ints))
             with m.Default():
@@ -282,9 +262,9 @@ class VectorUnit(wiring.Component):
         def by_format(values):
             v8, v4, v2 = values
             return Mux(~fmt.any(), v8, Mux(fmt == 1, v4, Mux(fmt == 2, v2, 0)))
-        signed_max = by_format([(1 << (b - 1)) - 1 for b in _FMT_BITS])
-        signed_min = by_format([1 << (b - 1) for b in _FMT_BITS])
-        umax       = by_format([(1 << b) - 1 for b in _FMT_BITS])
+        signed_max = by_format([(1 << (b - 1)) - 1 for b in PRECISIONS])
+        signed_min = by_format([1 << (b - 1) for b in PRECISIONS])
+        umax       = by_format([(1 << b) - 1 for b in PRECISIONS])
         pos_max = Signal(12)
         neg_max = Signal(12)
         m.d.comb += [pos_max.eq(Mux(out_signed, signed_max, umax)),

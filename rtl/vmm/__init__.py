@@ -1,5 +1,5 @@
 """The vector-matrix multiply unit."""
 
-from .vmm import Precision, weight_layout, step_layout, result_layout, VMM
+from .vmm import weight_layout, step_layout, result_layout, VMM
 
-__all__ = ["Precision", "weight_layout", "step_layout", "result_layout", "VMM"]
+__all__ = ["weight_layout", "step_layout", "result_layout", "VMM"]

@@ -1,27 +1,12 @@
 """Weight-stationary, mixed-precision vector-matrix multiply unit."""
 
 from amaranth import *
-from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..config import PRECISIONS
+from ..spec.codes import PRECISIONS, Precision
 
-__all__ = ["Precision", "weight_layout", "step_layout", "result_layout", "VMM"]
-
-
-class Precision(enum.Enum, shape=2):
-    """Element precision of a weight tile and the activations it serves.
-
-    The encoding 3 is reserved: a tile with it (or with a precision the unit was not built
-    for) contributes no products, so each result equals its incoming partial sum.
-    """
-    INT8 = 0
-    INT4 = 1
-    INT2 = 2
-
-    @property
-    def bits(self):
-        return {0: 8, 1: 4, 2: 2}[self.value]
+__all__ = ["weight_layout", "step_layout", "result_layout", "VMM"]
 
 
 def weight_layout(cols):
@@ -113,7 +98,7 @@ class VMM(wiring.Component):
 
     @classmethod
     def from_config(cls, core):
-        """Build the VMM of a :class:`rtl.config.CoreConfig`."""
+        """Build the VMM of a :class:`rtl.spec.config.CoreConfig`."""
         return cls(core.vmm_rows, core.vmm_cols, core.precisions)
 
     @property
@@ -151,7 +136,7 @@ class VMM(wiring.Component):
         lane = Signal(signed(17))  # int8 x uint8 needs 17 bits; int4/int2 sums fit too
         with m.Switch(precision):
             for bits, value in products.items():
-                with m.Case(Precision({8: 0, 4: 1, 2: 2}[bits])):
+                with m.Case(Precision.from_bits(bits)):
                     m.d.comb += lane.eq(value)
             with m.Default():
                 m.d.comb += lane.eq(0)  # reserved or unbuilt precision: no products

@@ -1,7 +1,7 @@
 """Assembler and disassembler of the core's thread programs (docs/architecture.md, 7.2-7.4).
 
 Text format: one instruction a line, ``MNEMONIC field=value ...`` with the fields of
-:data:`~sw.golden.isa.FORMATS` by name, in any order (omitted fields are 0); values are
+:data:`~rtl.spec.isa.FORMATS` by name, in any order (omitted fields are 0); values are
 decimal or ``0x`` hex, negative for signed fields; mnemonics and field names are
 case-insensitive. ``#`` and ``;`` start comments. A line ``.thread N`` starts thread
 ``N``'s program (each thread has at most one); blank lines are ignored::
@@ -32,7 +32,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from sw.golden.isa import (AG_DIMS, AGS, COUNTERS, FORMATS, LOOP_DEPTH, THREAD_OF, THREADS,
+from rtl.spec.codes import RESERVED_PRECISION, Precision, VloadMode
+from rtl.spec.isa import (AG_DIMS, AGS, COUNTERS, FORMATS, LOOP_DEPTH, THREAD_OF, THREADS,
                            Instr, Op, decode, encode)
 
 __all__ = ["AsmError", "Program", "assemble", "disassemble", "disassemble_image",
@@ -98,7 +99,7 @@ class Program:
 
     Parameters
     ----------
-    core : rtl.config.CoreConfig
+    core : rtl.spec.config.CoreConfig
         The core the programs run on (memory sizes, program buffer length, word size).
     threads : sequence of sequence of Instr
         Each thread's program, thread 0 first; missing threads have empty programs.
@@ -146,7 +147,7 @@ class Program:
             The image: a header word whose byte ``t`` is thread ``t``'s length, then the
             instructions of threads 0 to 7, 8 bytes each, little-endian. Bytes after the
             last instruction are ignored.
-        core : rtl.config.CoreConfig
+        core : rtl.spec.config.CoreConfig
 
         Returns
         -------
@@ -219,9 +220,6 @@ class Program:
             raise self._error(t, limit, f"the program has {len(code)} instructions, more "
                               f"than {limit} (program_len {core.program_len}, and one "
                               f"header byte)")
-        if code and t >= min(core.threads, core.mem_port_bits // 8):
-            raise self._error(t, 0, f"the core has threads 0..{core.threads - 1}, and a "
-                              f"header word of {core.mem_port_bits // 8} lengths")
         loops, match, ended = [], {}, False
         for i, ins in enumerate(code):
             op = ins.op
@@ -248,7 +246,7 @@ class Program:
                 raise self._error(t, i, "AGDIM count must be at least 1")
             elif op == Op.SSTREAM and ins["period"] == 0:
                 raise self._error(t, i, "SSTREAM period must be at least 1")
-            elif op == Op.VSTORE and ins["prec"] == 3:
+            elif op == Op.VSTORE and ins["prec"] == RESERVED_PRECISION:
                 raise self._error(t, i, "VSTORE prec 3 is reserved")
             elif op in (Op.VOP, Op.VOPV):
                 for name in ("kb", "kc") if op == Op.VOP else ("off",):
@@ -344,7 +342,7 @@ class Program:
 
     def _lane_bytes(self, ins):
         """Bytes of one VLOAD or VSTORE access: ``vmm_rows`` lanes of 16, 8, 4 or 2 bits."""
-        bits = (16, 8, 4, 2)[ins["mode"]] if ins.op == Op.VLOAD else (8, 4, 2)[ins["prec"]]
+        bits = VloadMode(ins["mode"]).bits if ins.op == Op.VLOAD else Precision(ins["prec"]).bits
         return self.core.vmm_rows * bits // 8
 
     def _check_counters(self, events):
@@ -404,7 +402,7 @@ def assemble(text, core):
     ----------
     text : str
         The programs in the text format of the module description.
-    core : rtl.config.CoreConfig
+    core : rtl.spec.config.CoreConfig
         The core they run on.
 
     Returns
@@ -483,7 +481,7 @@ def disassemble_image(data, core):
     ----------
     data : bytes-like
         The image (see :meth:`Program.from_image`).
-    core : rtl.config.CoreConfig
+    core : rtl.spec.config.CoreConfig
 
     Returns
     -------

@@ -25,18 +25,17 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from rtl.spec.codes import Precision, VcuOp, VloadMode
+from rtl.spec.isa import Instr, Op
 from sw.golden import fp16
-from sw.golden.isa import Instr, Op
-
-from .asm import AsmError, Program
 from sw.golden.layers import Conv2d
 from sw.golden.packing import pack, unpack
-from sw.golden.vcu import VcuOp
+
+from .asm import AsmError, Program
 
 __all__ = ["CompileError", "ActivationLayout", "CompiledConv", "compile_conv2d", "CompiledPool",
            "compile_pool2d"]
 
-_PREC = {8: 0, 4: 1, 2: 2}
 
 # Counters: T2 -> T1 "a PSB half is free", T1 -> T2 "a PSB half is ready".
 PSB_FREE, PSB_READY = 0, 1
@@ -148,7 +147,7 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
 
     Parameters
     ----------
-    core : rtl.config.CoreConfig
+    core : rtl.spec.config.CoreConfig
     layer : Conv2d
     weights : array of int, shape (out_channels, kernel, kernel, in_channels)
     scale, bias : binary16 bit patterns, shape (out_channels,)
@@ -257,7 +256,7 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
           _instr(Op.AGDIM, g=0, d=0, count=tiles * rows, stride=word),
           _instr(Op.AGDIM, g=0, d=1, count=blocks, stride=tiles * rows * word),
           _instr(Op.LOOP, count=bands),
-          _instr(Op.WSTREAM, s=0, prec=_PREC[bits], act_signed=int(layer.in_signed)),
+          _instr(Op.WSTREAM, s=0, prec=Precision.from_bits(bits), act_signed=int(layer.in_signed)),
           _instr(Op.ENDL),
           _instr(Op.END)]
 
@@ -305,16 +304,16 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
     if layer.residual:  # the residual's vectors into VBUF[P..2P), then added
         res_delta = res_l.base - out_l.base
         block += [_instr(Op.AGADD, g=3, delta=res_delta),
-                  _instr(Op.VLOAD, s=3, k=P, mode=1 + _PREC[obits],
+                  _instr(Op.VLOAD, s=3, k=P, mode=VloadMode.of(Precision.from_bits(obits)),
                          signed=int(layer.out_signed), shift=layer.res_shift),
                   _instr(Op.AGADD, g=3, delta=-res_delta),
                   _instr(Op.VOPV, s=1, op=VcuOp.ADD, off=P)]
     if layer.activation is not None:
         block.append(_instr(Op.VACT, s=1, d=1, op=int(layer.activation),
                             p0=layer.act_p0, p1=layer.act_p1))
-    block += [_instr(Op.VOP, s=1, d=1, op=VcuOp.CVT_INT, fmt=_PREC[obits],
+    block += [_instr(Op.VOP, s=1, d=1, op=VcuOp.CVT_INT, fmt=Precision.from_bits(obits),
                      out_signed=int(layer.out_signed)),
-              _instr(Op.VSTORE, s=1, d=3, prec=_PREC[obits]),
+              _instr(Op.VSTORE, s=1, d=3, prec=Precision.from_bits(obits)),
               _instr(Op.AGADD, g=3, delta=oblock)]
     t2 = [_instr(Op.SIGNAL, ctr=PSB_FREE)] * (2 if toggle else 1) + [
         _instr(Op.AGBASE, g=0, base=0),
@@ -436,7 +435,8 @@ def compile_pool2d(core, pool, height, width):
           _instr(Op.VLOAD, s=2, k=0, mode=0),
           _instr(Op.LOOP, count=k),
           _instr(Op.LOOP, count=k),
-          _instr(Op.VLOAD, s=0, k=P, mode=1 + _PREC[bits], signed=int(pool.signed)),
+          _instr(Op.VLOAD, s=0, k=P, mode=VloadMode.of(Precision.from_bits(bits)),
+                 signed=int(pool.signed)),
           _instr(Op.VOPV, s=1, op=op, off=P),
           _instr(Op.AGADD, g=0, delta=chunk),
           _instr(Op.ENDL),
@@ -445,9 +445,9 @@ def compile_pool2d(core, pool, height, width):
           _instr(Op.AGADD, g=0, delta=-k * in_l.padded_width * chunk)]
     if pool.kind == "avg":
         t2.append(_instr(Op.VOP, s=1, d=1, op=VcuOp.MUL, kb=inv_k, kc=inv_k))
-    t2 += [_instr(Op.VOP, s=1, d=1, op=VcuOp.CVT_INT, fmt=_PREC[bits],
+    t2 += [_instr(Op.VOP, s=1, d=1, op=VcuOp.CVT_INT, fmt=Precision.from_bits(bits),
                   out_signed=int(pool.signed)),
-           _instr(Op.VSTORE, s=1, d=3, prec=_PREC[bits]),
+           _instr(Op.VSTORE, s=1, d=3, prec=Precision.from_bits(bits)),
            _instr(Op.AGADD, g=0, delta=bb),
            _instr(Op.AGADD, g=3, delta=bb),
            _instr(Op.ENDL),

@@ -10,16 +10,18 @@ not modelled here.
 
 import numpy as np
 
+from rtl.spec.codes import Precision, VloadMode
+from rtl.spec.isa import (AG_DIMS, AGS, COUNTERS, FORMATS, LOOP_DEPTH, NOC_PORTS, NOC_THREADS,
+                          THREADS, Op, decode)
+
 from . import fp16
 from .afu import ActivationUnit
-from .isa import AG_DIMS, AGS, COUNTERS, FORMATS, LOOP_DEPTH, THREADS, Op, decode
 from .packing import unpack
 from .vcu import VectorUnit
 from .vmm import VMM, Tile
 
 __all__ = ["Core", "CoreError"]
 
-_PREC_BITS = {0: 8, 1: 4, 2: 2}
 
 
 class CoreError(RuntimeError):
@@ -51,7 +53,7 @@ class _Thread:
 
 
 class Core:
-    """Golden core of a :class:`rtl.config.CoreConfig`.
+    """Golden core of a :class:`rtl.spec.config.CoreConfig`.
 
     Attributes
     ----------
@@ -72,8 +74,8 @@ class Core:
         self.mem     = np.zeros(core.sram_bytes, dtype=np.uint8)
         self.psb     = np.zeros((core.psb_entries, self.rows), dtype=np.int64)
         self.vbuf    = np.zeros((core.vbuf_entries, self.rows), dtype=np.uint16)
-        self.noc_in  = [[] for _ in range(4)]
-        self.noc_out = [[] for _ in range(4)]
+        self.noc_in  = [[] for _ in NOC_PORTS]
+        self.noc_out = [[] for _ in NOC_PORTS]
         self._vmm    = VMM(self.rows, self.cols)
         self._vcu    = VectorUnit(self.rows)
         self._afu    = ActivationUnit(self.rows)
@@ -231,7 +233,7 @@ class Core:
         elif op == Op.VLOAD:
             j = self._index(th, ins["k"] + np.arange(len(a0)), len(self.vbuf), "VBUF")
             mode = ins["mode"]
-            bits = 16 if mode == 0 else _PREC_BITS[mode - 1]
+            bits = VloadMode(mode).bits
             raw = self._gather(th, a0, self.rows * bits // 8)
             if mode == 0:
                 self.vbuf[j] = raw.view("<u2")
@@ -243,9 +245,9 @@ class Core:
             j = self._index(th, a1, len(self.vbuf), "VBUF")
             self.vbuf[j] = self._afu.execute(ins["op"], self.vbuf[i], ins["p0"], ins["p1"])
         elif op == Op.VSTORE:
-            if ins["prec"] not in _PREC_BITS:
+            if ins["prec"] not in tuple(Precision):
                 raise CoreError(f"T{th.index} at {th.pc}: VSTORE prec {ins['prec']}")
-            n = self.rows * _PREC_BITS[ins["prec"]] // 8
+            n = self.rows * Precision(ins["prec"]).bits // 8
             i = self._index(th, a0, len(self.vbuf), "VBUF")
             data = self.vbuf[i].astype("<u2").view(np.uint8).reshape(len(i), -1)[:, :n]
             for a, row in zip(a1, data, strict=True):
@@ -313,7 +315,7 @@ class Core:
                             f"aligned to {min(n, self.word)} bytes")
 
     def _port(self, th):
-        if th.index < 4:
+        if th.index not in NOC_THREADS:
             raise CoreError(f"T{th.index} at {th.pc}: NoC instruction on a non-NoC thread")
-        return th.index - 4
+        return NOC_THREADS.index(th.index)
 

@@ -11,7 +11,7 @@ from collections import deque
 
 import numpy as np
 
-from .isa import AGS, COUNTERS, FORMATS, THREADS, Op
+from rtl.spec.isa import AGS, COUNTERS, FORMATS, THREADS, Op
 
 __all__ = ["CycleModel", "predict"]
 
@@ -48,7 +48,7 @@ class _Thread:
 
 
 class CycleModel:
-    """The timing of a core of a :class:`rtl.config.CoreConfig`."""
+    """The timing of a core of a :class:`rtl.spec.config.CoreConfig`."""
 
     def __init__(self, core):
         self.core = core
@@ -56,7 +56,7 @@ class CycleModel:
 
     def run(self, programs, max_cycles=50_000_000):
         """Return ``(cycles, vmm_steps)`` for ``programs`` (eight lists of
-        :class:`~sw.golden.isa.Instr`), counted as the RTL's ``cycles`` and
+        :class:`~rtl.spec.isa.Instr`), counted as the RTL's ``cycles`` and
         ``vmm_steps`` registers count them."""
         load = 1 + sum(2 * len(p) + 1 for p in programs) + 1
         threads = [_Thread(p) for p in programs]

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import fp16
-from .afu import ActivationUnit, AfuOp
+from rtl.spec.codes import AfuOp
+
+from .afu import ActivationUnit
 
 __all__ = ["Conv2d", "conv2d_reference", "Pool2d", "pool2d_reference"]
 

@@ -6,35 +6,14 @@ Each instruction produces a result vector and a lane mask (set only by the compa
 See docs/architecture.md, "Vector unit", for the encoding.
 """
 
-import enum
-
 import numpy as np
+
+from rtl.spec.codes import Precision, VcuOp
 
 from . import fp16
 from .packing import pack
 
-__all__ = ["VcuOp", "VectorUnit"]
-
-
-class VcuOp(enum.IntEnum):
-    """Operation codes (5 bits; 14 to 31 are reserved and give canonical NaN lanes)."""
-    ADD     = 0   # a + b
-    SUB     = 1   # a - b
-    MUL     = 2   # a * b
-    FMA     = 3   # a * b + c, one rounding
-    MIN     = 4   # minimumNumber(a, b)
-    MAX     = 5   # maximumNumber(a, b)
-    EQ      = 6   # mask = a == b
-    LT      = 7   # mask = a < b
-    LE      = 8   # mask = a <= b
-    ABS     = 9   # |a|
-    NEG     = 10  # -a
-    SEL     = 11  # mask ? a : b
-    CVT_I32 = 12  # int32 {b: high half, a: low half} * 2**-shift
-    CVT_INT = 13  # a to int8/int4/int2 (fmt, out_signed), packed from bit 0
-
-
-_FMT_BITS = {0: 8, 1: 4, 2: 2}
+__all__ = ["VectorUnit"]
 
 
 class VectorUnit:
@@ -107,8 +86,8 @@ class VectorUnit:
             return fp16.from_int32(x, shift), no_mask
         if op == VcuOp.CVT_INT:
             out = np.zeros(lead + (2 * self.lanes,), dtype=np.uint8)
-            if fmt in _FMT_BITS:
-                bits = _FMT_BITS[fmt]
+            if fmt in tuple(Precision):
+                bits = Precision(fmt).bits
                 packed = pack(fp16.to_int(a, bits, out_signed), bits, out_signed)
                 out[..., :packed.shape[-1]] = packed
             return out.view("<u2").astype(np.uint16), no_mask

@@ -17,40 +17,18 @@ activation vector with ``last`` set is the final one served by the current tile,
 next vector uses the next tile.
 """
 
-import enum
 from dataclasses import dataclass
 
 import numpy as np
 
+from rtl.spec.codes import RESERVED_PRECISION, Precision
+
 from .packing import pack, unpack
 
-__all__ = ["Precision", "Tile", "Step", "VMM", "INT32_MIN", "INT32_MAX"]
+__all__ = ["Tile", "Step", "VMM", "INT32_MIN", "INT32_MAX"]
 
 INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
-
-
-class Precision(enum.IntEnum):
-    """Element precision of a tile; the values are the RTL encoding (3 is reserved)."""
-
-    INT8 = 0
-    INT4 = 1
-    INT2 = 2
-
-    @property
-    def bits(self):
-        return {0: 8, 1: 4, 2: 2}[self.value]
-
-    @classmethod
-    def from_bits(cls, bits):
-        try:
-            return {8: cls.INT8, 4: cls.INT4, 2: cls.INT2}[bits]
-        except KeyError:
-            raise ValueError(f"bits must be one of (8, 4, 2), not {bits!r}") from None
-
-
-#: The encoding the hardware reserves; a tile with it contributes no products.
-RESERVED_PRECISION = 3
 
 
 @dataclass(frozen=True)
@@ -119,7 +97,7 @@ class VMM:
         if tile.data.shape != (self.rows, self.cols) or tile.data.dtype != np.uint8:
             raise ValueError(f"tile data must be uint8 of shape {(self.rows, self.cols)}, "
                              f"not {tile.data.dtype} {tile.data.shape}")
-        if tile.precision not in (0, 1, 2, RESERVED_PRECISION):
+        if tile.precision not in (*Precision, RESERVED_PRECISION):
             raise ValueError(f"precision must be 0..3, not {tile.precision!r}")
 
     def dot(self, tile, data, psum, *, wrap=False):

@@ -8,7 +8,7 @@ import os
 import numpy as np
 import cocotb
 
-from sw.golden.afu import AfuOp
+from rtl.spec.codes import AfuOp
 
 from ..fp16_stimulus import random_operands
 from .model import AfuEnv

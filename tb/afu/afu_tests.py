@@ -11,7 +11,7 @@ import numpy as np
 import cocotb
 
 from sw.golden import fp16
-from sw.golden.afu import AfuOp
+from rtl.spec.codes import AfuOp
 
 from ..fp16_stimulus import EDGES, random_operands
 from ..stream import burst_pause, random_pause, seeded_rng

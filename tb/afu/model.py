@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from rtl.config import get_config
+from rtl.spec.config import get_config
 from rtl.core.afu import afu_instr_layout
 from sw.golden.afu import ActivationUnit
 

@@ -10,7 +10,7 @@ import numpy as np
 import cocotb
 
 from sw.compiler_stub.conv import compile_conv2d
-from sw.golden.afu import AfuOp
+from rtl.spec.codes import AfuOp
 from sw.golden.cycles import predict
 from sw.golden.layers import Conv2d, conv2d_reference
 

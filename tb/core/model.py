@@ -5,7 +5,8 @@ import os
 
 from cocotb.triggers import FallingEdge, ReadOnly
 
-from rtl.config import get_config
+from rtl.spec.config import get_config
+from rtl.spec.isa import NOC_PORTS
 
 from ..stream import start_clock
 
@@ -24,7 +25,7 @@ class CoreEnv:
         d = self.dut
         d.host__en.value = 0
         d.start.value = 0
-        for name in ("anoc", "pnoc", "mnoc", "inoc"):
+        for name in NOC_PORTS:
             getattr(d, f"{name}_i__valid").value = 0
             getattr(d, f"{name}_o__ready").value = 1
         await start_clock(d)

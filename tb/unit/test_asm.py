@@ -8,13 +8,13 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from rtl.config import CoreConfig, get_config
+from rtl.spec.config import CoreConfig, get_config
 from sw.compiler_stub.asm import (AsmError, Program, assemble, disassemble,
                                   disassemble_image)
 from sw.compiler_stub.conv import compile_conv2d
 from sw.golden import fp16
-from sw.golden.afu import AfuOp
-from sw.golden.isa import AG_DIMS, AGS, FORMATS, LOOP_DEPTH, THREAD_OF, Instr, Op, encode
+from rtl.spec.codes import AfuOp
+from rtl.spec.isa import AG_DIMS, AGS, FORMATS, LOOP_DEPTH, THREAD_OF, Instr, Op, encode
 from sw.golden.layers import Conv2d
 
 CORE = get_config("sim").core
@@ -493,9 +493,6 @@ def test_rejects_directives(text, rest):
 
 
 def test_rejects_by_config():
-    four = CoreConfig(threads=4)
-    with pytest.raises(AsmError, match=message(5, 0, 2, "END", r"the core has threads 0\.\.3")):
-        assemble(".thread 5\nEND\n", four)
     long = CoreConfig(program_len=512)
     assemble(t0(*["NOP"] * 254), long)
     with pytest.raises(AsmError, match=message(0, 255, 257, "END", r"more than 255")):

@@ -4,12 +4,12 @@ reference, over random shapes, strides, paddings, precisions and activations."""
 import numpy as np
 import pytest
 
-from rtl.config import get_config
+from rtl.spec.config import get_config
 from sw.compiler_stub.conv import CompileError, compile_conv2d, compile_pool2d
 from sw.golden import fp16
-from sw.golden.afu import AfuOp
+from rtl.spec.codes import AfuOp
 from sw.golden.core import Core, CoreError
-from sw.golden.isa import Instr, Op, encode
+from rtl.spec.isa import Instr, Op, encode
 from sw.golden.layers import Conv2d, Pool2d, conv2d_reference, pool2d_reference
 
 

@@ -10,7 +10,7 @@ from amaranth.back import verilog
 import rtl
 import sw
 import tb
-from rtl.config import get_config
+from rtl.spec.config import get_config
 from rtl.core.afu import ActivationUnit
 from rtl.core.vcu import VectorUnit
 from rtl.vmm import VMM

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from sw.golden.packing import pack, value_range
-from sw.golden.vmm import INT32_MAX, INT32_MIN, VMM, Precision, Step, Tile
+from rtl.spec.codes import Precision
+from sw.golden.vmm import INT32_MAX, INT32_MIN, VMM, Step, Tile
 
 
 def reference_dot(tile_bytes, act_bytes, psum, bits, act_signed):
@@ -76,8 +77,10 @@ def test_rejects_bad_shapes():
         vmm.dot(tile, np.zeros(4, dtype=np.uint8), [0, 1 << 31])
 
 
-def test_precision_encoding_matches_rtl():
-    from rtl.vmm import Precision as RtlPrecision
-    for p in Precision:
-        assert RtlPrecision(p.value).bits == p.bits
+def test_precision_codes():
+    assert [(p.value, p.bits) for p in Precision] == [(0, 8), (1, 4), (2, 2)]
+    assert [Precision.from_bits(b) for b in (8, 4, 2)] == list(Precision)
+    for bad in (1, 16, True, 8.0):
+        with pytest.raises(ValueError, match="bits must be one of"):
+            Precision.from_bits(bad)
     assert value_range(2, True) == (-2, 1)

@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from rtl.config import get_config
+from rtl.spec.config import get_config
 from rtl.core.vcu import vcu_instr_layout, vcu_result_layout
 from sw.golden.vcu import VectorUnit
 

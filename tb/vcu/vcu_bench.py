@@ -8,7 +8,7 @@ import os
 import numpy as np
 import cocotb
 
-from sw.golden.vcu import VcuOp
+from rtl.spec.codes import VcuOp
 
 from ..fp16_stimulus import random_operands
 from .model import VcuEnv

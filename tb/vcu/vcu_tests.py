@@ -11,7 +11,7 @@ import numpy as np
 import cocotb
 
 from sw.golden import fp16
-from sw.golden.vcu import VcuOp
+from rtl.spec.codes import VcuOp
 
 from ..fp16_stimulus import (EDGES, fma_operands_hard, fma_ties, halfway_adds, int32_edges,
                              random_operands)

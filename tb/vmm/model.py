@@ -5,10 +5,11 @@ import os
 
 import numpy as np
 
-from rtl.config import get_config
+from rtl.spec.config import get_config
 from rtl.vmm import step_layout, result_layout, weight_layout
 from sw.golden.packing import pack, value_range
-from sw.golden.vmm import INT32_MAX, INT32_MIN, VMM as GoldenVMM, Precision, Step, Tile
+from rtl.spec.codes import Precision
+from sw.golden.vmm import INT32_MAX, INT32_MIN, VMM as GoldenVMM, Step, Tile
 
 from ..stream import StreamSink, StreamSource, run_cycles, start_clock
 
@@ -34,7 +35,7 @@ def random_tile(np_rng, rows, cols, bits, act_signed, *, extreme=False):
 def random_steps(np_rng, rows, cols, tile, count, *, extreme=False):
     """``count`` steps for ``tile`` with random activations and int32 partial sums that
     cannot overflow; the last one has ``last`` set."""
-    bits = Precision(tile.precision).bits if tile.precision in (0, 1, 2) else 8
+    bits = Precision(tile.precision).bits if tile.precision in tuple(Precision) else 8
     low, high = value_range(bits, signed=tile.act_signed)
     bound = cols * lane_bound(bits)
     steps = []

@@ -2,7 +2,7 @@
 
 import pytest
 
-from rtl.config import get_config
+from rtl.spec.config import get_config
 from rtl.vmm import VMM
 
 from ..hdl import Design

@@ -1,25 +1,39 @@
-"""The core's thread instruction set: encoding and decoding (mirrors ``rtl/core``).
+"""The core's thread instruction set: formats, encoding and decoding, and which thread
+owns which part of the datapath. The RTL (``rtl/core``), the golden model, the cycle
+model, the assembler and the testbenches all take the instruction layout from here.
 
-Every instruction is 64 bits: the opcode in bits 59..63, then the fields of its format
-packed from bit 0 upwards in the order listed in :data:`FORMATS` (unused high bits are
-zero). Signed fields are two's complement. See docs/architecture.md, "Core ISA", for the
-semantics; the assembler and disassembler are in :mod:`sw.compiler_stub.asm`.
+Every instruction is 64 bits: the opcode in bits 59..63 (:data:`OPCODE`), then the fields
+of its format packed from bit 0 upwards in the order listed in :data:`FORMATS` (unused
+high bits are zero). Signed fields are two's complement. See docs/architecture.md, "Core
+ISA", for the semantics; the assembler and disassembler are in
+:mod:`sw.compiler_stub.asm`.
 """
 
-import enum
 from dataclasses import dataclass, field
 
-__all__ = ["Op", "FORMATS", "THREAD_OF", "Instr", "encode", "decode", "AG_DIMS", "AGS",
-           "COUNTERS", "THREADS", "LOOP_DEPTH"]
+from amaranth import hdl
+from amaranth.lib import data, enum
 
-THREADS    = 8    # threads per core
-COUNTERS   = 16   # synchronisation counters per core
-AG_DIMS    = 4    # dimensions of an address generator
-AGS        = 4    # address generators per thread
-LOOP_DEPTH = 4    # nested loops per thread
+__all__ = ["Op", "OPCODE", "INSTR_BITS", "FORMATS", "STREAMS", "THREAD_OF", "NOC_PORTS",
+           "NOC_THREADS", "Instr", "encode", "decode", "instr_layout", "AG_DIMS", "AGS",
+           "COUNTERS", "COUNTER_BITS", "THREADS", "LOOP_DEPTH", "ADDR_BITS"]
+
+INSTR_BITS   = 64   # bits of an instruction
+OPCODE       = slice(59, 64)   # the opcode's bits in an instruction
+THREADS      = 8    # threads per core
+COUNTERS     = 16   # synchronisation counters per core
+COUNTER_BITS = 16   # a counter's width: a SIGNAL beyond 2**16 - 1 is an error
+AG_DIMS      = 4    # dimensions of an address generator
+AGS          = 4    # address generators per thread
+LOOP_DEPTH   = 4    # nested loops per thread
+ADDR_BITS    = 24   # an address generator's base and strides
+
+#: The NoC ports of a core, in the order of the threads that own them (T4..T7).
+NOC_PORTS   = ("anoc", "pnoc", "mnoc", "inoc")
+NOC_THREADS = tuple(range(THREADS - len(NOC_PORTS), THREADS))
 
 
-class Op(enum.IntEnum):
+class Op(enum.IntEnum, shape=OPCODE.stop - OPCODE.start):
     """Opcodes (5 bits); codes not listed are invalid."""
     NOP     = 0
     END     = 1
@@ -77,8 +91,33 @@ THREAD_OF = {
     Op.WSTREAM: (0,), Op.SSTREAM: (1,),
     Op.VCVT: (2,), Op.VOP: (2,), Op.VLOAD: (2,), Op.VACT: (2,), Op.VSTORE: (2,),
     Op.VOPV: (2,),
-    Op.SEND: (4, 5, 6, 7), Op.RECV: (4, 5, 6, 7),
+    Op.SEND: NOC_THREADS, Op.RECV: NOC_THREADS,
 }
+
+#: The stream (data) instructions: every opcode that belongs to a thread's engine. Each
+#: format begins with its source address generator ``s`` (2 bits), then its destination
+#: ``d`` where it has one.
+STREAMS = frozenset(THREAD_OF)
+assert all([name for name, _, _ in FORMATS[op]][:1] == ["s"] for op in STREAMS)
+assert all(("d", 2, False) not in FORMATS[op] or FORMATS[op][1] == ("d", 2, False)
+           for op in STREAMS)
+
+
+def instr_layout():
+    """An instruction as an Amaranth layout: ``op`` (an :class:`Op`) in bits 59..63, and
+    ``f``, a union with one view per opcode that has fields, named after the opcode in
+    lower case, e.g. ``instr.f.vop.kb`` or ``instr.f.agdim.stride`` (signed fields are
+    signed), and ``f.stream``: the address generators ``s`` and ``d`` that every stream
+    format begins with."""
+    formats = {op.name.lower(): data.StructLayout({
+                   name: hdl.signed(width) if sign else hdl.unsigned(width)
+                   for name, width, sign in FORMATS[op]})
+               for op in Op if FORMATS[op]}
+    formats["stream"] = data.StructLayout({"s": 2, "d": 2})
+    return data.FlexibleLayout(INSTR_BITS, {
+        "f":  data.Field(data.UnionLayout(formats), 0),
+        "op": data.Field(Op, OPCODE.start),
+    })
 
 
 @dataclass(frozen=True)
@@ -115,15 +154,15 @@ def encode(instr):
     for name, width, _ in FORMATS[instr.op]:
         word |= (instr[name] & ((1 << width) - 1)) << pos
         pos += width
-    return word | (int(instr.op) << 59)
+    return word | (int(instr.op) << OPCODE.start)
 
 
 def decode(word):
     """Decode a 64-bit integer; raise :class:`ValueError` on an invalid opcode or
     non-zero unused bits."""
-    if not 0 <= word < 1 << 64:
+    if not 0 <= word < 1 << INSTR_BITS:
         raise ValueError(f"instruction {word!r} is not a 64-bit word")
-    code = word >> 59
+    code = word >> OPCODE.start
     try:
         op = Op(code)
     except ValueError:
@@ -135,6 +174,6 @@ def decode(word):
             value -= 1 << width
         args[name] = value
         pos += width
-    if (word & ((1 << 59) - 1)) >> pos:
+    if (word & ((1 << OPCODE.start) - 1)) >> pos:
         raise ValueError(f"{op.name}: unused bits set in instruction {word:#018x}")
     return Instr(op, args)

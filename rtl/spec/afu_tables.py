@@ -27,9 +27,9 @@ from functools import cache
 
 import numpy as np
 
-from . import fp16
+from . import binary16 as b16
 
-__all__ = ["TableSpec", "SPECS", "FUNCTIONS", "Table", "table", "rom", "reference", "measure"]
+__all__ = ["TableSpec", "SPECS", "FUNCTIONS", "Table", "table", "rom", "reference", "ulp"]
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ class Table:
     def index(self, x):
         """Entry index and ``d`` (bit patterns) for each binary16 ``x``."""
         s = self.spec
-        x = fp16.bits(x)
+        x = b16.bits(x)
         sign = (x >> 15).astype(np.int64)
         exp = ((x >> 10) & 0x1F).astype(np.int64)
         man = (x & 0x3FF).astype(np.int64)
@@ -129,21 +129,20 @@ class Table:
                          np.where(exp > s.e_hi, segments + 2 + sign, seg))
         # d = x - x0: the low mantissa bits at x's scale, with x's sign (exact in binary16).
         low = man & ((1 << (10 - s.k)) - 1)
-        d = fp16.from_float(np.where(sign == 1, -1.0, 1.0)
+        d = b16.from_float(np.where(sign == 1, -1.0, 1.0)
                             * np.ldexp(low.astype(np.float64), exp - 25))
         in_table = (exp >= s.e_lo) & (exp <= s.e_hi)
         return index, np.where(in_table, d, x).astype(np.uint16)
 
-    def evaluate(self, x):
-        """The table function of binary16 ``x`` (bit patterns in, bit patterns out)."""
-        x = fp16.bits(x)
-        index, d = self.index(x)
-        c0, c1 = self.c0[index], self.c1[index]
-        y = np.where(c1 == 0, c0, fp16.fma(d, c1, c0))
-        return np.where(fp16.is_nan(x), np.uint16(fp16.CANONICAL_NAN), y).astype(np.uint16)
+
+def _fma(a, b, c):
+    """One rounding of ``a * b + c`` (exact in float64 for binary16 operands' products;
+    the sum rounds as the exact one would, see sw/golden/fp16.py)."""
+    with np.errstate(all="ignore"):
+        return b16.from_float(b16.to_float(a) * b16.to_float(b) + b16.to_float(c))
 
 
-def _ulp(values):
+def ulp(values):
     """binary16 ulp at each float64 value (2**-24 in the subnormal range)."""
     mag = np.minimum(np.maximum(np.abs(values), 2.0 ** -14), 65504.0)
     return np.ldexp(1.0, np.floor(np.log2(mag)).astype(int) - 10)
@@ -166,19 +165,19 @@ def _fit(name, spec):
     slope = ((d - dm) * (target - tm)).sum(axis=1, keepdims=True) / var
     icpt = tm - slope * dm
     # Refine around the rounded fit: binary16 neighbours of each coefficient.
-    c0 = fp16.from_float(icpt[:, 0]).astype(np.int32)
-    c1 = fp16.from_float(slope[:, 0]).astype(np.int32)
+    c0 = b16.from_float(icpt[:, 0]).astype(np.int32)
+    c1 = b16.from_float(slope[:, 0]).astype(np.int32)
     steps = np.arange(-3, 4)
     cand0 = (c0[:, None, None] + steps[None, :, None]) & 0xFFFF
     cand1 = (c1[:, None, None] + steps[None, None, :]) & 0xFFFF
     cand0 = np.broadcast_to(cand0, (len(c0), 7, 7)).reshape(len(c0), 49).astype(np.uint16)
     cand1 = np.broadcast_to(cand1, (len(c0), 7, 7)).reshape(len(c0), 49).astype(np.uint16)
-    dbits = fp16.from_float(d)
-    y = fp16.fma(dbits[:, None, :], cand1[:, :, None], cand0[:, :, None])
-    yf = fp16.to_float(y)
+    dbits = b16.from_float(d)
+    y = _fma(dbits[:, None, :], cand1[:, :, None], cand0[:, :, None])
+    yf = b16.to_float(y)
     with np.errstate(invalid="ignore"):
-        err = np.abs(yf - target[:, None, :]) / _ulp(target)[:, None, :]
-        exact = fp16.from_float(target)[:, None, :] == y
+        err = np.abs(yf - target[:, None, :]) / ulp(target)[:, None, :]
+        exact = b16.from_float(target)[:, None, :] == y
     err = np.where(exact, 0.0, np.where(np.isnan(err), np.inf, err))
     best = np.argmax(-err.max(axis=2), axis=1)
     rows = np.arange(len(c0))
@@ -210,24 +209,3 @@ def rom():
         words.append((t.c1.astype(np.uint32) << 16) | t.c0.astype(np.uint32))
         base += t.entries
     return np.concatenate(words), bases
-
-
-def measure(name):
-    """Errors of the table function over every binary16 input (NaNs excluded) against
-    the float64 reference. Returns a dict: ``max_abs`` (absolute), ``max_ulp`` (in ulps
-    of binary16 at the exact value) and ``exact`` (share of inputs whose result is the
-    correctly rounded one). Infinite results count as exact when the correctly rounded
-    value is the same infinity and as an infinite error otherwise."""
-    x = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
-    x = x[~fp16.is_nan(x)]
-    y = table(name).evaluate(x)
-    ref = reference[name](fp16.to_float(x))
-    rounded = fp16.from_float(ref)
-    same = rounded == y
-    yf = fp16.to_float(y)
-    with np.errstate(invalid="ignore", over="ignore"):
-        abs_err = np.where(same, 0.0, np.abs(yf - ref))
-    abs_err = np.where(np.isnan(abs_err), np.inf, abs_err)
-    return {"max_abs": float(abs_err.max()),
-            "max_ulp": float((abs_err / _ulp(ref)).max()),
-            "exact": float(same.mean())}

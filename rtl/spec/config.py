@@ -17,11 +17,10 @@ Three named configurations are provided (see :data:`CONFIGS`):
 
 from dataclasses import dataclass, field
 
+from .codes import PRECISIONS
+from rtl.spec.isa import INSTR_BITS
+
 __all__ = ["PRECISIONS", "CoreConfig", "ArrayConfig", "CONFIGS", "DEFAULT_CONFIG", "get_config"]
-
-
-#: Bit widths the multiply datapath can be built for: int8, int4 and int2.
-PRECISIONS = (8, 4, 2)
 
 
 def _is_pow2(value):
@@ -56,13 +55,13 @@ class CoreConfig:
         ``(8, 4, 2)``.
     mem_port_bits : int
         Width of one unified-memory port in bits. A VMM vector (``8 * vmm_cols`` bits) must
-        fit in one port, so that one vector is fetched per cycle.
+        fit in one port, so that one vector is fetched per cycle, and so must an
+        instruction (64 bits): the loader reads one a cycle, and a program image's header
+        word holds the eight threads' program lengths.
     sram_bank_bytes : int
         Size of one unified-memory bank in bytes. Power of two, and at least one port wide.
     sram_banks : int
         Number of unified-memory banks (any positive number: the reference core has 12).
-    threads : int
-        Hardware threads per core. Power of two from 1 to 8.
     vcu_lanes : int
         FP16 lanes of the vector unit. Power of two, at least 4 (so that a vector converted
         to int2 fills whole bytes).
@@ -88,7 +87,6 @@ class CoreConfig:
     mem_port_bits:   int = 64
     sram_bank_bytes: int = 8192
     sram_banks:      int = 4
-    threads:         int = 8
     vcu_lanes:       int = 8
     afu_lanes:       int = 4
     psb_entries:     int = 256
@@ -103,13 +101,12 @@ class CoreConfig:
                 or not set(self.precisions) <= set(PRECISIONS):
             raise ValueError(f"precisions must be a non-empty tuple of distinct values from "
                              f"{PRECISIONS}, not {self.precisions!r}")
-        _check_pow2("mem_port_bits", self.mem_port_bits, low=8)
+        _check_pow2("mem_port_bits", self.mem_port_bits, low=INSTR_BITS)
         if 8 * self.vmm_cols > self.mem_port_bits:
             raise ValueError(f"mem_port_bits must be at least 8 * vmm_cols = {8 * self.vmm_cols} "
                              f"(one VMM vector per memory access), not {self.mem_port_bits}")
         _check_pow2("sram_bank_bytes", self.sram_bank_bytes, low=self.mem_port_bits // 8)
         _check_positive_int("sram_banks", self.sram_banks)
-        _check_pow2("threads", self.threads, high=8)
         _check_pow2("vcu_lanes", self.vcu_lanes, low=4)  # int2 results fill whole bytes
         _check_pow2("afu_lanes", self.afu_lanes, high=self.vcu_lanes)
         if self.vmm_rows > self.afu_lanes:
