@@ -74,8 +74,11 @@ def bench_fp16(config="sim"):
 
 
 def bench_core(config="sim"):
-    return _run_bench(Design(f"core_{config}", lambda: Core(get_config(config).core)),
-                      "tb.core.core_bench", {"CORE_CONFIG": config})
+    from .core.core_bench import predicted
+    metrics = _run_bench(Design(f"core_{config}", lambda: Core(get_config(config).core)),
+                         "tb.core.core_bench", {"CORE_CONFIG": config})
+    metrics.update(predicted("northpole"))
+    return metrics
 
 
 def main():
