@@ -25,11 +25,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from sw.golden import fp16
+from sw.golden import checks, fp16
 from sw.golden.isa import Instr, Op
 
 from .asm import AsmError, Program
-from sw.golden.layers import Conv2d
+from sw.golden.layers import Conv2d, Pool2d
 from sw.golden.packing import pack, unpack
 from sw.golden.vcu import VcuOp
 
@@ -51,7 +51,10 @@ class ActivationLayout:
     """An activation tensor in MEM: positions row-major with a zero border of ``padding``,
     each position ``chunks`` words of ``chunk_channels`` packed channels (channel ``c``
     in chunk ``c // chunk_channels``, little-endian inside the word's first
-    ``vmm_cols`` bytes)."""
+    ``vmm_cols`` bytes).
+
+    The buffer is ``size`` bytes from ``base``: :meth:`pack` gives all of them (border
+    included) and :meth:`unpack` reads all of them."""
     base: int
     height: int
     width: int
@@ -80,11 +83,10 @@ class ActivationLayout:
                             * self.chunks + chunk) * self.word
 
     def pack(self, x):
-        """The whole buffer's bytes for a tensor ``x`` of shape (height, width, channels)."""
-        x = np.asarray(x)
-        if x.shape != (self.height, self.width, self.channels):
-            raise ValueError(f"tensor must have shape {(self.height, self.width, self.channels)}"
-                             f", not {x.shape}")
+        """The whole buffer's bytes for a tensor ``x`` of shape (height, width, channels):
+        integers (not floats or bools) in the range of ``bits`` and ``signed``."""
+        x = checks.integers(x, "x", self.bits, self.signed,
+                            shape=(self.height, self.width, self.channels))
         hp, wp = self.height + 2 * self.padding, self.padded_width
         full = np.zeros((hp, wp, self.chunks * self.chunk_channels), dtype=np.int64)
         full[self.padding:self.padding + self.height,
@@ -96,10 +98,21 @@ class ActivationLayout:
         return words.tobytes()
 
     def unpack(self, data):
-        """The tensor held in the buffer's bytes ``data``."""
+        """The tensor held in the buffer's ``size`` bytes ``data`` (bytes, bytearray,
+        memoryview or a uint8 array)."""
+        if isinstance(data, np.ndarray):
+            if data.dtype != np.uint8:
+                raise TypeError(f"data must be bytes or a uint8 array, not a {data.dtype} "
+                                f"array")
+            data = data.tobytes()
+        elif not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data must be bytes or a uint8 array, not "
+                            f"{type(data).__name__}")
+        data = bytes(data)
+        if len(data) != self.size:
+            raise ValueError(f"data must be the buffer's {self.size} bytes, not {len(data)}")
         hp, wp = self.height + 2 * self.padding, self.padded_width
-        words = np.frombuffer(bytes(data), dtype=np.uint8).reshape(hp, wp, self.chunks,
-                                                                   self.word)
+        words = np.frombuffer(data, dtype=np.uint8).reshape(hp, wp, self.chunks, self.word)
         nbytes = self.chunk_channels * self.bits // 8
         values = unpack(words[..., :nbytes], self.bits, self.signed)
         values = values.reshape(hp, wp, -1)[:, :, :self.channels]
@@ -150,26 +163,32 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
     ----------
     core : rtl.config.CoreConfig
     layer : Conv2d
-    weights : array of int, shape (out_channels, kernel, kernel, in_channels)
-    scale, bias : binary16 bit patterns, shape (out_channels,)
+    height, width : int
+        Positive.
+    weights : array of int, shape ``layer.weight_shape``
+        Signed ``layer.bits``-bit integers (a float or bool array is rejected).
+    scale, bias : binary16, shape (out_channels,)
+        ``float16`` values or integer bit patterns from 0 to 0xFFFF (other floats are
+        rejected, never taken as bit patterns: see :func:`sw.golden.checks.binary16`).
     out_padding : int
-        Zero border of the output tensor (the next layer's padding).
+        Zero border of the output tensor (the next layer's padding), at least 0.
 
     Raises
     ------
+    TypeError, ValueError
+        If an argument has the wrong type, shape or range; the message names it.
     CompileError
         If the layer does not fit the core or its sums could overflow int32.
     """
+    if not isinstance(layer, Conv2d):
+        raise TypeError(f"layer must be a Conv2d, not {type(layer).__name__}")
     rows, cols, word = core.vmm_rows, core.vmm_cols, core.mem_port_bits // 8
     k, s, bits, obits = layer.kernel, layer.stride, layer.bits, layer.out_bits
     oh, ow = layer.out_size(height, width)
-    weights = np.asarray(weights)
-    if weights.shape != layer.weight_shape:
-        raise CompileError(f"weights must have shape {layer.weight_shape}, not "
-                           f"{weights.shape}")
-    w_low, w_high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    if weights.min() < w_low or weights.max() > w_high:
-        raise CompileError(f"weights must be int{bits} values in [{w_low}, {w_high}]")
+    weights = checks.integers(weights, "weights", bits, True, shape=layer.weight_shape)
+    scale = checks.binary16(scale, "scale", shape=(layer.out_channels,))
+    bias = checks.binary16(bias, "bias", shape=(layer.out_channels,))
+    out_padding = checks.integer(out_padding, "out_padding", low=0)
     a_max = (1 << bits) - 1 if not layer.in_signed else 1 << (bits - 1)
     worst = int(np.abs(weights.astype(np.int64)).sum(axis=(1, 2, 3)).max()) * a_max
     if worst >= 1 << 31:
@@ -233,10 +252,7 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
     # Scale and bias vectors, one pair per block (padded channels: 0).
     vec_words = math.ceil(rows * 2 / word)
     cmem = np.zeros((blocks, 2, vec_words * word), dtype=np.uint8)
-    for name, values, idx in (("scale", scale, 0), ("bias", bias, 1)):
-        values = fp16.bits(values)
-        if values.shape != (layer.out_channels,):
-            raise CompileError(f"{name} must have {layer.out_channels} binary16 values")
+    for values, idx in ((scale, 0), (bias, 1)):
         full = np.zeros(blocks * rows, dtype=np.uint16)
         full[:layer.out_channels] = values
         cmem[:, idx, :rows * 2] = full.reshape(blocks, rows).astype("<u2").view(np.uint8) \
@@ -383,10 +399,14 @@ def compile_pool2d(core, pool, height, width):
 
     Raises
     ------
+    TypeError, ValueError
+        If an argument has the wrong type or value; the message names it.
     CompileError
         If the layer does not fit, or the core's words hold more than one VMM vector (the
         channel blocks would not step uniformly).
     """
+    if not isinstance(pool, Pool2d):
+        raise TypeError(f"pool must be a Pool2d, not {type(pool).__name__}")
     rows, cols, word = core.vmm_rows, core.vmm_cols, core.mem_port_bits // 8
     if word != cols:
         raise CompileError(f"pooling needs mem_port_bits = 8 * vmm_cols, not "
