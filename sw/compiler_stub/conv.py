@@ -54,7 +54,8 @@ class ActivationLayout:
     ``vmm_cols`` bytes).
 
     The buffer is ``size`` bytes from ``base``: :meth:`pack` gives all of them (border
-    included) and :meth:`unpack` reads all of them."""
+    included), :meth:`unpack` reads all of them, and :meth:`border` gives the border's
+    runs of zero bytes alone."""
     base: int
     height: int
     width: int
@@ -81,6 +82,16 @@ class ActivationLayout:
         """Byte address of chunk ``chunk`` of position ``(y, x)`` (unpadded coordinates)."""
         return self.base + (((y + self.padding) * self.padded_width + x + self.padding)
                             * self.chunks + chunk) * self.word
+
+    def border(self):
+        """The zero border as ``(address, bytes)`` runs of zeros: every word of every
+        position outside the ``height x width`` interior (none without padding)."""
+        if not self.padding:
+            return []
+        end = self.base + self.size
+        starts = [self.base] + [self.address(y, self.width) for y in range(self.height)]
+        stops = [self.address(y, 0) for y in range(self.height)] + [end]
+        return [(a, bytes(b - a)) for a, b in zip(starts, stops)]
 
     def pack(self, x):
         """The whole buffer's bytes for a tensor ``x`` of shape (height, width, channels):
@@ -123,7 +134,13 @@ class ActivationLayout:
 @dataclass
 class CompiledConv:
     """A compiled layer: the threads' programs and the MEM image, with the layouts to
-    write its input and read its output."""
+    write its input and read its output.
+
+    ``preload`` holds every byte the layer needs besides its input (and residual): the
+    program image, the constants, the weights and the output's zero border, so the layer
+    runs on memory holding anything. The program writes the output's interior positions;
+    in them, the lanes of channels past ``out_channels`` are unspecified (the next layer's
+    weights for them are zero)."""
     layer: Conv2d
     programs: list
     preload: list        # (address, bytes) to write before starting
@@ -171,7 +188,8 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
         ``float16`` values or integer bit patterns from 0 to 0xFFFF (other floats are
         rejected, never taken as bit patterns: see :func:`sw.golden.checks.binary16`).
     out_padding : int
-        Zero border of the output tensor (the next layer's padding), at least 0.
+        Zero border of the output tensor (the next layer's padding), at least 0. The
+        preload writes the border's zeros.
 
     Raises
     ------
@@ -372,14 +390,15 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
     cbytes = np.zeros((blocks, 2, vec), dtype=np.uint8)
     cbytes[..., :cmem.shape[-1]] = cmem
     preload = [(code_base, image), (const_base, cbytes.tobytes()),
-               (w_base, wmem.tobytes())]
+               (w_base, wmem.tobytes())] + out_l.border()
     return CompiledConv(layer, programs, preload, code_base, in_l, out_l, blocks, bands, P,
                         tiles, res_l)
 
 
 @dataclass
 class CompiledPool:
-    """A compiled pooling layer (T2 alone: no VMM)."""
+    """A compiled pooling layer (T2 alone: no VMM). Its tensors have no border; as in
+    :class:`CompiledConv`, ``preload`` is all the layer needs besides its input."""
     pool: object
     programs: list
     preload: list
