@@ -232,9 +232,9 @@ def test_depthwise_and_residual(kind, seed):
         assert np.array_equal(got, conv2d_reference(layer, *tensors)[1]), bits
 
 
-def run_pool(core, pool, h, w, x):
+def run_pool(core, pool, h, w, x, *, dirty=None):
     compiled = compile_pool2d(core, pool, h, w)
-    golden = Core(core)
+    golden = Core(core) if dirty is None else dirty_core(core, dirty)
     for addr, data in compiled.preload:
         golden.write(addr, data)
     golden.write(compiled.input.base, compiled.input.pack(x))
@@ -257,9 +257,10 @@ def random_pool(rng):
 def test_random_pools(seed):
     core = get_config("sim").core
     rng = np.random.default_rng(seed)
+    mem = np.random.default_rng([seed, 1])   # the memory's bytes
     for _ in range(20):
         pool, h, w, x = random_pool(rng)
-        _, got = run_pool(core, pool, h, w, x)
+        _, got = run_pool(core, pool, h, w, x, dirty=mem)
         assert np.array_equal(got, pool2d_reference(pool, x)), (pool, h, w)
 
 
