@@ -94,7 +94,11 @@ class Conv2d:
         for attr in ("shift", "res_shift"):
             put(attr, checks.integer(getattr(self, attr), attr, 0, 63))
         if self.activation is not None:
-            op = checks.integer(self.activation, "activation")
+            try:
+                op = checks.integer(self.activation, "activation")
+            except TypeError:
+                raise TypeError(f"activation must be an AfuOp or None, not "
+                                f"{self.activation!r}") from None
             if op not in list(AfuOp):
                 raise ValueError(f"activation must be an AfuOp or None, not {op!r}")
             put("activation", AfuOp(op))
