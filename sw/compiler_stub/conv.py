@@ -91,7 +91,7 @@ class ActivationLayout:
         end = self.base + self.size
         starts = [self.base] + [self.address(y, self.width) for y in range(self.height)]
         stops = [self.address(y, 0) for y in range(self.height)] + [end]
-        return [(a, bytes(b - a)) for a, b in zip(starts, stops)]
+        return [(a, bytes(b - a)) for a, b in zip(starts, stops, strict=True)]
 
     def pack(self, x):
         """The whole buffer's bytes for a tensor ``x`` of shape (height, width, channels):

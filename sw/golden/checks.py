@@ -53,7 +53,7 @@ def _shape(values, name, shape):
     if shape is None:
         return
     fits = values.ndim == len(shape) and all(
-        want is None or got == want for got, want in zip(values.shape, shape))
+        want is None or got == want for got, want in zip(values.shape, shape, strict=True))
     if not fits:
         text = "(" + ", ".join("*" if n is None else str(n) for n in shape) + \
             ("," if len(shape) == 1 else "") + ")"
