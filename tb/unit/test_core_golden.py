@@ -79,6 +79,23 @@ def border_bytes(layout, data):
     return words[~inner]
 
 
+@pytest.mark.parametrize("padding", [0, 1, 2])
+def test_border_runs(padding):
+    """``ActivationLayout.border()`` covers every byte outside the interior once, with
+    zeros, and nothing inside it."""
+    layer = Conv2d(12, 20, 1, bits=4, out_bits=8)       # output: 3 chunks per position
+    layout = compile_conv2d(get_config("sim").core, layer, 3, 5, np.zeros((20, 1, 1, 12), int),
+                            np.zeros(20, np.uint16), np.zeros(20, np.uint16),
+                            out_padding=padding).output
+    covered = np.zeros(layout.size, dtype=np.uint8)
+    for addr, zeros in layout.border():
+        assert not any(zeros)
+        covered[addr - layout.base:addr - layout.base + len(zeros)] += 1
+    outside = border_bytes(layout, covered.tobytes())
+    assert outside.size == ((3 + 2 * padding) * (5 + 2 * padding) - 15) * 3 * 8
+    assert (outside == 1).all() and covered.sum() == outside.size
+
+
 def dirty_core(core, rng):
     """A golden core whose MEM holds random bytes."""
     golden = Core(core)
