@@ -49,6 +49,13 @@ def boolean(value, name):
     return bool(value)
 
 
+def _array(values, name):
+    try:
+        return np.asarray(values)
+    except ValueError as e:  # ragged nesting
+        raise ValueError(f"{name} must be a rectangular array: {e}") from None
+
+
 def _shape(values, name, shape):
     if shape is None:
         return
@@ -75,7 +82,7 @@ def integers(values, name, bits, signed, shape=None):
     shape : tuple or None
         The exact shape; ``None`` in an axis accepts any length.
     """
-    values = np.asarray(values)
+    values = _array(values, name)
     if not np.issubdtype(values.dtype, np.integer):
         raise TypeError(f"{name} must be integers, not {_describe(values)}")
     _shape(values, name, shape)
@@ -101,7 +108,7 @@ def binary16(values, name, shape=None):
     shape : tuple or None
         The exact shape (``()`` for a scalar).
     """
-    values = np.asarray(values)
+    values = _array(values, name)
     if values.dtype == np.float16:
         bits = values.view(np.uint16)
     elif np.issubdtype(values.dtype, np.integer):

@@ -105,6 +105,7 @@ def test_layer_fields(call, error, message):
     (conv(x=X[..., :3]),              ValueError, r"x must have shape \(\*, \*, 4\), "
                                                   r"not \(5, 5, 3\)"),
     (conv(x=X[0]),                    ValueError, r"x must have shape \(\*, \*, 4\)"),
+    (conv(x=[[[1, 2]], [[3]]]),       ValueError, r"x must be a rectangular array"),
     (conv(weights=W + 0.25),          TypeError,  r"weights must be integers, not a float64"),
     (conv(weights=W * 2),             ValueError, r"weights: value -16 is outside the signed "
                                                   r"4-bit range \[-8, 7\]"),
@@ -115,6 +116,7 @@ def test_layer_fields(call, error, message):
     (conv(scale=[1.0, 1.0, 1.0, 1.0]), TypeError, r"scale must be binary16.*float64 array"),
     (conv(scale=np.ones(4, np.float32)), TypeError, r"scale must be binary16.*float32 array"),
     (conv(scale=np.ones(4, bool)),    TypeError,  r"scale must be binary16.*bool array"),
+    (conv(scale=[1, [2, 3], 4, 5]),   ValueError, r"scale must be a rectangular array"),
     (conv(scale=ONES[:3]),            ValueError, r"scale must have shape \(4,\), not \(3,\)"),
     (conv(scale=0x3C00),              ValueError, r"scale must have shape \(4,\), not \(\)"),
     (conv(bias=[0, 0, 0, 0x10000]),   ValueError, r"bias: bit pattern 65536 is outside "
