@@ -27,8 +27,8 @@ import numpy as np
 
 from rtl.spec.codes import Precision, VcuOp, VloadMode
 from rtl.spec.isa import Instr, Op
-from sw.golden import fp16
-from sw.golden.layers import Conv2d
+from sw.golden import checks, fp16
+from sw.golden.layers import Conv2d, Pool2d
 from sw.golden.packing import pack, unpack
 
 from .asm import AsmError, Program
@@ -50,7 +50,11 @@ class ActivationLayout:
     """An activation tensor in MEM: positions row-major with a zero border of ``padding``,
     each position ``chunks`` words of ``chunk_channels`` packed channels (channel ``c``
     in chunk ``c // chunk_channels``, little-endian inside the word's first
-    ``vmm_cols`` bytes)."""
+    ``vmm_cols`` bytes).
+
+    The buffer is ``size`` bytes from ``base``: :meth:`pack` gives all of them (border
+    included), :meth:`unpack` reads all of them, and :meth:`border` gives the border's
+    runs of zero bytes alone."""
     base: int
     height: int
     width: int
@@ -78,12 +82,21 @@ class ActivationLayout:
         return self.base + (((y + self.padding) * self.padded_width + x + self.padding)
                             * self.chunks + chunk) * self.word
 
+    def border(self):
+        """The zero border as ``(address, bytes)`` runs of zeros: every word of every
+        position outside the ``height x width`` interior (none without padding)."""
+        if not self.padding:
+            return []
+        end = self.base + self.size
+        starts = [self.base] + [self.address(y, self.width) for y in range(self.height)]
+        stops = [self.address(y, 0) for y in range(self.height)] + [end]
+        return [(a, bytes(b - a)) for a, b in zip(starts, stops, strict=True)]
+
     def pack(self, x):
-        """The whole buffer's bytes for a tensor ``x`` of shape (height, width, channels)."""
-        x = np.asarray(x)
-        if x.shape != (self.height, self.width, self.channels):
-            raise ValueError(f"tensor must have shape {(self.height, self.width, self.channels)}"
-                             f", not {x.shape}")
+        """The whole buffer's bytes for a tensor ``x`` of shape (height, width, channels):
+        integers (not floats or bools) in the range of ``bits`` and ``signed``."""
+        x = checks.integers(x, "x", self.bits, self.signed,
+                            shape=(self.height, self.width, self.channels))
         hp, wp = self.height + 2 * self.padding, self.padded_width
         full = np.zeros((hp, wp, self.chunks * self.chunk_channels), dtype=np.int64)
         full[self.padding:self.padding + self.height,
@@ -95,10 +108,21 @@ class ActivationLayout:
         return words.tobytes()
 
     def unpack(self, data):
-        """The tensor held in the buffer's bytes ``data``."""
+        """The tensor held in the buffer's ``size`` bytes ``data`` (bytes, bytearray,
+        memoryview or a uint8 array)."""
+        if isinstance(data, np.ndarray):
+            if data.dtype != np.uint8:
+                raise TypeError(f"data must be bytes or a uint8 array, not a {data.dtype} "
+                                f"array")
+            data = data.tobytes()
+        elif not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data must be bytes or a uint8 array, not "
+                            f"{type(data).__name__}")
+        data = bytes(data)
+        if len(data) != self.size:
+            raise ValueError(f"data must be the buffer's {self.size} bytes, not {len(data)}")
         hp, wp = self.height + 2 * self.padding, self.padded_width
-        words = np.frombuffer(bytes(data), dtype=np.uint8).reshape(hp, wp, self.chunks,
-                                                                   self.word)
+        words = np.frombuffer(data, dtype=np.uint8).reshape(hp, wp, self.chunks, self.word)
         nbytes = self.chunk_channels * self.bits // 8
         values = unpack(words[..., :nbytes], self.bits, self.signed)
         values = values.reshape(hp, wp, -1)[:, :, :self.channels]
@@ -109,7 +133,13 @@ class ActivationLayout:
 @dataclass
 class CompiledConv:
     """A compiled layer: the threads' programs and the MEM image, with the layouts to
-    write its input and read its output."""
+    write its input and read its output.
+
+    ``preload`` holds every byte the layer needs besides its input (and residual): the
+    program image, the constants, the weights and the output's zero border, so the layer
+    runs on memory holding anything. The program writes the output's interior positions;
+    in them, the lanes of channels past ``out_channels`` are unspecified (the next layer's
+    weights for them are zero)."""
     layer: Conv2d
     programs: list
     preload: list        # (address, bytes) to write before starting
@@ -149,26 +179,33 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
     ----------
     core : rtl.spec.config.CoreConfig
     layer : Conv2d
-    weights : array of int, shape (out_channels, kernel, kernel, in_channels)
-    scale, bias : binary16 bit patterns, shape (out_channels,)
+    height, width : int
+        Positive.
+    weights : array of int, shape ``layer.weight_shape``
+        Signed ``layer.bits``-bit integers (a float or bool array is rejected).
+    scale, bias : binary16, shape (out_channels,)
+        ``float16`` values or integer bit patterns from 0 to 0xFFFF (other floats are
+        rejected, never taken as bit patterns: see :func:`sw.golden.checks.binary16`).
     out_padding : int
-        Zero border of the output tensor (the next layer's padding).
+        Zero border of the output tensor (the next layer's padding), at least 0. The
+        preload writes the border's zeros.
 
     Raises
     ------
+    TypeError, ValueError
+        If an argument has the wrong type, shape or range; the message names it.
     CompileError
         If the layer does not fit the core or its sums could overflow int32.
     """
+    if not isinstance(layer, Conv2d):
+        raise TypeError(f"layer must be a Conv2d, not {type(layer).__name__}")
     rows, cols, word = core.vmm_rows, core.vmm_cols, core.mem_port_bits // 8
     k, s, bits, obits = layer.kernel, layer.stride, layer.bits, layer.out_bits
     oh, ow = layer.out_size(height, width)
-    weights = np.asarray(weights)
-    if weights.shape != layer.weight_shape:
-        raise CompileError(f"weights must have shape {layer.weight_shape}, not "
-                           f"{weights.shape}")
-    w_low, w_high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    if weights.min() < w_low or weights.max() > w_high:
-        raise CompileError(f"weights must be int{bits} values in [{w_low}, {w_high}]")
+    weights = checks.integers(weights, "weights", bits, True, shape=layer.weight_shape)
+    scale = checks.binary16(scale, "scale", shape=(layer.out_channels,))
+    bias = checks.binary16(bias, "bias", shape=(layer.out_channels,))
+    out_padding = checks.integer(out_padding, "out_padding", low=0)
     a_max = (1 << bits) - 1 if not layer.in_signed else 1 << (bits - 1)
     worst = int(np.abs(weights.astype(np.int64)).sum(axis=(1, 2, 3)).max()) * a_max
     if worst >= 1 << 31:
@@ -232,10 +269,7 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
     # Scale and bias vectors, one pair per block (padded channels: 0).
     vec_words = math.ceil(rows * 2 / word)
     cmem = np.zeros((blocks, 2, vec_words * word), dtype=np.uint8)
-    for name, values, idx in (("scale", scale, 0), ("bias", bias, 1)):
-        values = fp16.bits(values)
-        if values.shape != (layer.out_channels,):
-            raise CompileError(f"{name} must have {layer.out_channels} binary16 values")
+    for values, idx in ((scale, 0), (bias, 1)):
         full = np.zeros(blocks * rows, dtype=np.uint16)
         full[:layer.out_channels] = values
         cmem[:, idx, :rows * 2] = full.reshape(blocks, rows).astype("<u2").view(np.uint8) \
@@ -355,14 +389,15 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
     cbytes = np.zeros((blocks, 2, vec), dtype=np.uint8)
     cbytes[..., :cmem.shape[-1]] = cmem
     preload = [(code_base, image), (const_base, cbytes.tobytes()),
-               (w_base, wmem.tobytes())]
+               (w_base, wmem.tobytes())] + out_l.border()
     return CompiledConv(layer, programs, preload, code_base, in_l, out_l, blocks, bands, P,
                         tiles, res_l)
 
 
 @dataclass
 class CompiledPool:
-    """A compiled pooling layer (T2 alone: no VMM)."""
+    """A compiled pooling layer (T2 alone: no VMM). Its tensors have no border; as in
+    :class:`CompiledConv`, ``preload`` is all the layer needs besides its input."""
     pool: object
     programs: list
     preload: list
@@ -382,10 +417,14 @@ def compile_pool2d(core, pool, height, width):
 
     Raises
     ------
+    TypeError, ValueError
+        If an argument has the wrong type or value; the message names it.
     CompileError
         If the layer does not fit, or the core's words hold more than one VMM vector (the
         channel blocks would not step uniformly).
     """
+    if not isinstance(pool, Pool2d):
+        raise TypeError(f"pool must be a Pool2d, not {type(pool).__name__}")
     rows, cols, word = core.vmm_rows, core.vmm_cols, core.mem_port_bits // 8
     if word != cols:
         raise CompileError(f"pooling needs mem_port_bits = 8 * vmm_cols, not "

@@ -7,13 +7,15 @@ bytes; ``n * bits`` must be a multiple of 8.
 
 import numpy as np
 
+from . import checks
+
 __all__ = ["PRECISIONS", "value_range", "per_byte", "pack", "unpack"]
 
 PRECISIONS = (8, 4, 2)
 
 
 def _check_bits(bits):
-    if bits not in PRECISIONS:
+    if checks.integer(bits, "bits") not in PRECISIONS:
         raise ValueError(f"bits must be one of {PRECISIONS}, not {bits!r}")
 
 
@@ -38,7 +40,7 @@ def pack(values, bits, signed):
     ----------
     values : array_like of int
         Values along the last axis are packed; its length times ``bits`` must be a multiple
-        of 8.
+        of 8. Integers only: a float or bool array is rejected, not truncated.
     bits : int
         8, 4 or 2.
     signed : bool
@@ -51,25 +53,20 @@ def pack(values, bits, signed):
 
     Raises
     ------
+    TypeError
+        If ``values`` are not integers, or ``bits`` or ``signed`` has the wrong type.
     ValueError
         If a value is outside the range of the type, or the length does not fill whole
         bytes.
     """
     k = per_byte(bits)
-    values = np.asarray(values)
+    signed = checks.boolean(signed, "signed")
+    values = checks.integers(values, "values", bits, signed)
     if values.ndim == 0:
         raise ValueError("values must have at least one dimension")
-    if not np.issubdtype(values.dtype, np.integer):
-        raise ValueError(f"values must be integers, not {values.dtype}")
     if values.shape[-1] % k:
-        raise ValueError(f"the last axis ({values.shape[-1]} elements) must be a multiple of "
-                         f"{k} to fill whole bytes at {bits} bits")
-    low, high = value_range(bits, signed)
-    if values.size and (values.min() < low or values.max() > high):
-        bad = values[(values < low) | (values > high)].flat[0]
-        kind = "signed" if signed else "unsigned"
-        raise ValueError(f"value {int(bad)} is outside the {kind} {bits}-bit range "
-                         f"[{low}, {high}]")
+        raise ValueError(f"the last axis of values ({values.shape[-1]} elements) must be a "
+                         f"multiple of {k} to fill whole bytes at {bits} bits")
     fields = (values.astype(np.int64) & ((1 << bits) - 1)).reshape(values.shape[:-1] + (-1, k))
     shifts = np.arange(k, dtype=np.int64) * bits
     return (fields << shifts).sum(axis=-1).astype(np.uint8)
@@ -78,15 +75,30 @@ def pack(values, bits, signed):
 def unpack(data, bits, signed):
     """Unpack bytes along the last axis into integers (the inverse of :func:`pack`).
 
+    Parameters
+    ----------
+    data : numpy.ndarray of uint8
+        At least one dimension.
+    bits : int
+    signed : bool
+
     Returns
     -------
     numpy.ndarray of int64
         Shape ``data.shape[:-1] + (data.shape[-1] * 8 // bits,)``.
+
+    Raises
+    ------
+    TypeError
+        If ``data`` is not a uint8 array, or ``bits`` or ``signed`` has the wrong type.
     """
     k = per_byte(bits)
+    signed = checks.boolean(signed, "signed")
     data = np.asarray(data)
     if data.dtype != np.uint8:
-        raise ValueError(f"data must be uint8 bytes, not {data.dtype}")
+        raise TypeError(f"data must be uint8 bytes, not {data.dtype}")
+    if data.ndim == 0:
+        raise ValueError("data must have at least one dimension")
     shifts = np.arange(k, dtype=np.int64) * bits
     fields = (data.astype(np.int64)[..., None] >> shifts) & ((1 << bits) - 1)
     if signed:

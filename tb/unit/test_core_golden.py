@@ -1,5 +1,8 @@
 """The golden core running compiled layers: bit-exact against the layers' direct numpy
-reference, over random shapes, strides, paddings, precisions and activations."""
+reference, over random shapes, strides, paddings, precisions and activations, on memory
+that starts as random bytes."""
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -65,28 +68,127 @@ def fitting_layer(core, rng, max_hw):
     raise AssertionError("no fitting random layer in 100 draws")
 
 
-def run_layer(core, layer, h, w, x, wts, scale, bias, res=None):
-    compiled = compile_conv2d(core, layer, h, w, wts, scale, bias)
+def border_bytes(layout, data):
+    """The bytes of ``data`` (the layout's whole buffer) at the positions outside its
+    ``height x width`` interior."""
+    p = layout.padding
+    words = np.frombuffer(data, dtype=np.uint8).reshape(layout.height + 2 * p,
+                                                        layout.width + 2 * p, -1)
+    inner = np.zeros(words.shape[:2], dtype=bool)
+    inner[p:p + layout.height, p:p + layout.width] = True
+    return words[~inner]
+
+
+@pytest.mark.parametrize("padding", [0, 1, 2])
+def test_border_runs(padding):
+    """``ActivationLayout.border()`` covers every byte outside the interior once, with
+    zeros, and nothing inside it."""
+    layer = Conv2d(12, 20, 1, bits=4, out_bits=8)       # output: 3 chunks per position
+    layout = compile_conv2d(get_config("sim").core, layer, 3, 5, np.zeros((20, 1, 1, 12), int),
+                            np.zeros(20, np.uint16), np.zeros(20, np.uint16),
+                            out_padding=padding).output
+    covered = np.zeros(layout.size, dtype=np.uint8)
+    for addr, zeros in layout.border():
+        assert not any(zeros)
+        covered[addr - layout.base:addr - layout.base + len(zeros)] += 1
+    outside = border_bytes(layout, covered.tobytes())
+    assert outside.size == ((3 + 2 * padding) * (5 + 2 * padding) - 15) * 3 * 8
+    assert (outside == 1).all() and covered.sum() == outside.size
+
+
+def dirty_core(core, rng):
+    """A golden core whose MEM holds random bytes."""
     golden = Core(core)
+    golden.mem[:] = rng.integers(0, 256, size=golden.mem.size, dtype=np.uint8)
+    return golden
+
+
+def run_layer(core, layer, h, w, x, wts, scale, bias, res=None, *, out_padding=0,
+              dirty=None):
+    """Compile and run a layer on a golden core (its MEM random bytes from the generator
+    ``dirty``, if given, else zeros); check the output's border is zero."""
+    compiled = compile_conv2d(core, layer, h, w, wts, scale, bias, out_padding=out_padding)
+    golden = Core(core) if dirty is None else dirty_core(core, dirty)
     for addr, data in compiled.preload:
         golden.write(addr, data)
     golden.write(compiled.input.base, compiled.input.pack(x))
     if layer.residual:
         golden.write(compiled.residual.base, compiled.residual.pack(res))
     golden.run(compiled.entry)
-    return compiled, compiled.output.unpack(golden.read(compiled.output.base,
-                                                        compiled.output.size))
+    data = golden.read(compiled.output.base, compiled.output.size)
+    assert not border_bytes(compiled.output, data).any(), "the output's border is not zero"
+    return compiled, compiled.output.unpack(data)
 
 
 @pytest.mark.parametrize("config", ["sim", "ulx3s"])
 def test_random_layers(config, seed):
+    """Random layers on memory of random bytes, with an output border of 0 to 2."""
     core = get_config(config).core
     rng = np.random.default_rng(seed)
+    mem = np.random.default_rng([seed, 1])   # the memory's bytes and the output borders
     for _ in range(15):
         layer, h, w, tensors = fitting_layer(core, rng, 12 if config == "sim" else 8)
-        compiled, got = run_layer(core, layer, h, w, *tensors)
+        pad = int(mem.integers(0, 3))
+        try:
+            compiled, got = run_layer(core, layer, h, w, *tensors, out_padding=pad, dirty=mem)
+        except CompileError as e:            # the border made the output too large
+            assert "do not fit" in str(e) and pad
+            compiled, got = run_layer(core, layer, h, w, *tensors, dirty=mem)
         _, expected = conv2d_reference(layer, *tensors)
-        assert np.array_equal(got, expected), (layer, h, w)
+        assert np.array_equal(got, expected), (layer, h, w, pad)
+
+
+def chained_layer(core, rng, prev, h, w):
+    """A random layer (with tensors) that reads ``prev``'s output of ``h x w`` positions
+    (its channels and type) with a padding of 1 or 2, and fits the core."""
+    for _ in range(100):
+        k = int(rng.integers(2, 4))
+        layer = Conv2d(prev.out_channels, int(rng.integers(1, 12)), k,
+                       padding=int(rng.integers(1, k)), stride=int(rng.integers(1, 3)),
+                       bits=prev.out_bits, in_signed=prev.out_signed,
+                       out_bits=int(rng.choice([8, 4, 2])), out_signed=bool(rng.integers(2)),
+                       shift=int(rng.integers(0, 6)), residual=bool(rng.random() < 0.25),
+                       activation=[None, AfuOp.RELU, AfuOp.EXP][int(rng.integers(3))])
+        if min(h, w) + 2 * layer.padding < k:
+            continue
+        tensors = random_tensors(rng, layer, h, w)
+        try:
+            compile_conv2d(core, layer, h, w, *tensors[1:4])
+        except CompileError as e:
+            if "do not fit" in str(e):
+                continue
+            raise
+        return layer, tensors
+    raise AssertionError("no fitting chained layer in 100 draws")
+
+
+def test_chained_layers_on_dirty_memory(seed):
+    """Five layers in sequence on one golden core whose MEM starts as random bytes and is
+    never cleared: each layer's output buffer, border included, is copied as the next
+    layer's input buffer, so the next layer's padding reads the border the previous
+    layer's preload zeroed. Every output equals the reference chain."""
+    core = get_config("sim").core
+    rng = np.random.default_rng(seed)
+    golden = dirty_core(core, rng)
+    layer, h, w, tensors = fitting_layer(core, rng, 10)
+    x, data = tensors[0], None
+    for n in range(5):
+        oh, ow = layer.out_size(h, w)
+        nxt, nxt_tensors = chained_layer(core, rng, layer, oh, ow)
+        compiled = compile_conv2d(core, layer, h, w, *tensors[1:4], out_padding=nxt.padding)
+        for addr, chunk in compiled.preload:
+            golden.write(addr, chunk)
+        golden.write(compiled.input.base, compiled.input.pack(x) if data is None else data)
+        if layer.residual:
+            golden.write(compiled.residual.base, compiled.residual.pack(tensors[4]))
+        golden.run(compiled.entry)
+        data = golden.read(compiled.output.base, compiled.output.size)
+        x = conv2d_reference(layer, x, *tensors[1:])[1]
+        assert np.array_equal(compiled.output.unpack(data), x), (n, layer, h, w)
+        assert not border_bytes(compiled.output, data).any(), (n, layer, h, w)
+        following = compile_conv2d(core, nxt, oh, ow, *nxt_tensors[1:4])
+        assert replace(following.input, base=0) == replace(compiled.output, base=0)
+        layer, h, w, tensors = nxt, oh, ow, nxt_tensors
 
 
 def test_multiple_bands_and_blocks(seed):
@@ -147,9 +249,9 @@ def test_depthwise_and_residual(kind, seed):
         assert np.array_equal(got, conv2d_reference(layer, *tensors)[1]), bits
 
 
-def run_pool(core, pool, h, w, x):
+def run_pool(core, pool, h, w, x, *, dirty=None):
     compiled = compile_pool2d(core, pool, h, w)
-    golden = Core(core)
+    golden = Core(core) if dirty is None else dirty_core(core, dirty)
     for addr, data in compiled.preload:
         golden.write(addr, data)
     golden.write(compiled.input.base, compiled.input.pack(x))
@@ -172,9 +274,10 @@ def random_pool(rng):
 def test_random_pools(seed):
     core = get_config("sim").core
     rng = np.random.default_rng(seed)
+    mem = np.random.default_rng([seed, 1])   # the memory's bytes
     for _ in range(20):
         pool, h, w, x = random_pool(rng)
-        _, got = run_pool(core, pool, h, w, x)
+        _, got = run_pool(core, pool, h, w, x, dirty=mem)
         assert np.array_equal(got, pool2d_reference(pool, x)), (pool, h, w)
 
 

@@ -40,14 +40,16 @@ def test_ranges():
     assert value_range(2, False) == (0, 3)
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: pack([8, 0], 4, True),        r"value 8 is outside the signed 4-bit range \[-8, 7\]"),
-    (lambda: pack([-1, 0], 4, False),      r"value -1 is outside the unsigned 4-bit range"),
-    (lambda: pack([1, 2, 3], 2, False),    r"multiple of 4 to fill whole bytes"),
-    (lambda: pack([1.5, 2.0], 4, True),    r"values must be integers"),
-    (lambda: pack([1], 16, True),          r"bits must be one of \(8, 4, 2\), not 16"),
-    (lambda: unpack(np.array([1], dtype=np.int8), 8, True), r"data must be uint8"),
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: pack([8, 0], 4, True),     ValueError,
+     r"values: value 8 is outside the signed 4-bit range \[-8, 7\]"),
+    (lambda: pack([-1, 0], 4, False),   ValueError,
+     r"values: value -1 is outside the unsigned 4-bit range"),
+    (lambda: pack([1, 2, 3], 2, False), ValueError, r"multiple of 4 to fill whole bytes"),
+    (lambda: pack([1.5, 2.0], 4, True), TypeError, r"values must be integers"),
+    (lambda: pack([1], 16, True),       ValueError, r"bits must be one of \(8, 4, 2\), not 16"),
+    (lambda: unpack(np.array([1], dtype=np.int8), 8, True), TypeError, r"data must be uint8"),
 ])
-def test_rejects(call, message):
-    with pytest.raises(ValueError, match=message):
+def test_rejects(call, error, message):
+    with pytest.raises(error, match=message):
         call()
