@@ -1,4 +1,5 @@
-"""``make lint``: generate every top of every configuration and lint it with Verilator.
+"""``make lint``: generate every design of every configuration it is generated for
+(:data:`rtl.designs.DESIGNS`) and lint it with Verilator.
 
 Waivers (see :func:`tb.hdl.lint`): PROCASSINIT and UNUSEDSIGNAL, which Amaranth's Verilog
 always triggers; every other warning fails.
@@ -8,9 +9,9 @@ import sys
 import time
 
 from rtl.config import CONFIGS
+from rtl.designs import tops
 
 from .hdl import generate, lint
-from .tops import tops
 
 
 def main(configs=None):
