@@ -11,7 +11,7 @@ import cocotb
 from sw.golden.afu import AfuOp
 
 from ..fp16_stimulus import random_operands
-from .model import AfuEnv
+from .env import AfuEnv
 
 INSTRS = int(os.environ.get("AFU_BENCH_INSTRS", "2000"))  # per op
 

@@ -15,8 +15,8 @@ from sw.golden.afu import AfuOp
 
 from ..fp16_stimulus import EDGES, random_operands
 from ..stream import burst_pause, random_pause, seeded_rng
-from ..vcu.model import lanes_int
-from .model import AfuEnv
+from ..vcu.env import lanes_int
+from .env import AfuEnv
 
 RANDOM = int(os.environ.get("AFU_RANDOM", "40000"))  # random inputs per op, beyond all 2**16
 

@@ -12,9 +12,8 @@ from sw.golden.core import Core
 from sw.golden.cycles import predict
 from sw.golden.layers import conv2d_reference, pool2d_reference
 
-from ..unit.test_core_golden import (fitting_layer, random_pool, random_tensors,
-                                     run_layer, run_pool)
-from .model import CoreEnv
+from .env import CoreEnv
+from .stimulus import fitting_layer, random_pool, random_tensors, run_layer, run_pool
 
 LAYERS = int(os.environ.get("CORE_LAYERS", "12"))
 

@@ -11,7 +11,7 @@ import cocotb
 from sw.golden.vcu import VcuOp
 
 from ..fp16_stimulus import random_operands
-from .model import VcuEnv
+from .env import VcuEnv
 
 INSTRS = int(os.environ.get("VCU_BENCH_INSTRS", "2000"))  # per op
 

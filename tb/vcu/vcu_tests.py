@@ -16,7 +16,7 @@ from sw.golden.vcu import VcuOp
 from ..fp16_stimulus import (EDGES, fma_operands_hard, fma_ties, halfway_adds, int32_edges,
                              random_operands)
 from ..stream import burst_pause, random_pause, seeded_rng
-from .model import VcuEnv, lanes_int
+from .env import VcuEnv, lanes_int
 
 OPERANDS = int(os.environ.get("VCU_OPERANDS", "100000"))  # random operand sets per op
 

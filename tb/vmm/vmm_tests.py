@@ -13,7 +13,8 @@ from sw.golden.packing import pack, value_range
 from sw.golden.vmm import INT32_MAX, Step, Tile
 
 from ..stream import burst_pause, random_pause, seeded_rng
-from .model import VmmEnv, lane_bound, random_steps, random_tile
+from .env import VmmEnv
+from .stimulus import lane_bound, random_steps, random_tile
 
 STEPS = int(os.environ.get("VMM_STEPS", "10000"))  # random steps per precision
 

@@ -1,5 +1,5 @@
-"""Testbench glue for the activation unit: payload packing against the RTL layouts, and
-the golden model as the scoreboard."""
+"""The activation unit's cocotb testbench environment: payload packing against the RTL
+layouts, and the golden model as the scoreboard."""
 
 import os
 
@@ -10,7 +10,7 @@ from rtl.core.afu import afu_instr_layout
 from sw.golden.afu import ActivationUnit
 
 from ..stream import StreamEnv
-from ..vcu.model import lanes_int
+from ..vcu.env import lanes_int
 
 __all__ = ["AfuEnv"]
 

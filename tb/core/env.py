@@ -1,5 +1,5 @@
-"""Testbench glue for the core: host access to MEM, running a compiled layer, and the
-golden core as the reference."""
+"""The core's cocotb testbench environment: clock, reset, host access to MEM, and starting
+a program and waiting for its end."""
 
 import os
 

@@ -1,5 +1,5 @@
-"""Testbench glue for the vector unit: payload packing against the RTL layouts, and the
-golden model as the scoreboard."""
+"""The vector unit's cocotb testbench environment: payload packing against the RTL
+layouts, and the golden model as the scoreboard."""
 
 import os
 
