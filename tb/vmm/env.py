@@ -7,9 +7,9 @@ import numpy as np
 
 from rtl.config import get_config
 from rtl.vmm import step_layout, result_layout, weight_layout
-from sw.golden.vmm import VMM as GoldenVMM
+from sw.golden.vmm import VMM as GoldenVMM, Step, Tile
 
-from ..stream import StreamSink, StreamSource, run_cycles, start_clock
+from ..stream import StreamSink, StreamSource, run_to_end, start_clock
 
 __all__ = ["VmmEnv"]
 
@@ -74,26 +74,39 @@ class VmmEnv:
             self.weights.send(self.tile_payloads(tile))
         self.steps.send(self.step_payload(s) for s in steps)
 
-    async def drain(self, *, max_cycles=None, settle=8):
+    async def finish(self, *, max_cycles=None, settle=8):
         """Run until every queued result has arrived, then ``settle`` idle cycles more
-        (a duplicate or stray result would show there); check against the golden model."""
-        if max_cycles is None:
-            max_cycles = 40 * (len(self.expected) + 50)
-        self.cycle = await run_cycles(
-            self.dut.clk, self.agents, lambda c: len(self.results.items) >= len(self.expected),
-            max_cycles=max_cycles, start=self.cycle)
-        end = self.cycle + settle
-        self.cycle = await run_cycles(self.dut.clk, self.agents, lambda c: c >= end,
-                                      max_cycles=settle, start=self.cycle)
-        self.check()
+        (a duplicate or stray result would show there); check that as many results
+        arrived as were expected and that all stimulus was sent."""
+        self.cycle = await run_to_end(self.dut.clk, self.agents, lambda: len(self.results.items),
+                                      len(self.expected), settle=settle, start=self.cycle,
+                                      max_cycles=max_cycles)
+        assert len(self.results.items) == len(self.expected), \
+            f"{len(self.results.items)} results arrived, {len(self.expected)} expected"
+        assert not self.weights.queue and not self.steps.queue, "stimulus left unsent"
 
-    def check(self):
-        got = self.results.items
-        assert len(got) == len(self.expected), \
-            f"{len(got)} results arrived, {len(self.expected)} expected"
-        for i, (value, (sums, last)) in enumerate(zip(got, self.expected, strict=True)):
+    async def drain(self, *, max_cycles=None, settle=8):
+        """:meth:`finish`, then check every result against the golden model."""
+        await self.finish(max_cycles=max_cycles, settle=settle)
+        for i, (value, (sums, last)) in enumerate(
+                zip(self.results.items, self.expected, strict=True)):
             actual, actual_last = self.decode_result(value)
             if not np.array_equal(actual, sums) or actual_last != last:
                 raise AssertionError(f"result {i}: got {actual.tolist()} last={actual_last}, "
                                      f"expected {sums.tolist()} last={last}")
-        assert not self.weights.queue and not self.steps.queue, "stimulus left unsent"
+
+    async def run_vectors(self, v):
+        """Run a user's tiles and steps (formats in :mod:`tb.vectors`); results wrap modulo
+        2**32 as the hardware's do. Return ``{field: (rtl, golden)}``, a row per step."""
+        tiles = [Tile(np.asarray(data, dtype=np.uint8), int(precision), bool(signed))
+                 for data, precision, signed in zip(v["tile_data"], v["tile_precision"],
+                                                    v["tile_act_signed"], strict=True)]
+        steps = [Step(np.asarray(data, dtype=np.uint8), np.asarray(psum, dtype=np.int64),
+                      bool(last))
+                 for data, psum, last in zip(v["step_data"], v["step_psum"], v["step_last"],
+                                             strict=True)]
+        self.queue(tiles, steps, wrap=True)
+        await self.finish()
+        rtl = [self.decode_result(value) for value in self.results.items]
+        return {field: (np.array([r[k] for r in rtl]), np.array([e[k] for e in self.expected]))
+                for k, field in enumerate(("sums", "last"))}
