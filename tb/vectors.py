@@ -195,8 +195,8 @@ async def drive(env):
 def main(argv=None):
     from rtl.config import CONFIGS
     from rtl.designs import DESIGNS
-    parser = argparse.ArgumentParser(prog="python -m tb.vectors",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tb.vectors", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("unit", choices=list(DESIGNS))
     parser.add_argument("vectors", type=Path, help=".npz file of the vectors")
     parser.add_argument("--config", default="sim", choices=sorted(CONFIGS))
