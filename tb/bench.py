@@ -22,10 +22,10 @@ from .fp16_reference import mismatches
 from .hdl import BUILD, design
 
 
-def _run_bench(unit, module, env):
+def _run_bench(unit, module):
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.json"
-        unit.run(module, seed=1, extra_env=dict(env, BENCH_OUT=str(out)))
+        unit.run(module, seed=1, extra_env={"BENCH_OUT": str(out)})
         return json.loads(out.read_text())
 
 
@@ -41,14 +41,14 @@ def bench_vmm(config="sim"):
         build_s = time.monotonic() - start
     finally:
         del os.environ["CCACHE_DISABLE"]
-    metrics = _run_bench(vmm, "tb.vmm.vmm_bench", {"VMM_CONFIG": config})
+    metrics = _run_bench(vmm, "tb.vmm.vmm_bench")
     metrics["sim.verilator_build_s"] = build_s
     return metrics
 
 
 def bench_fp16(config="sim"):
-    metrics = _run_bench(design("vcu", config), "tb.vcu.vcu_bench", {"VCU_CONFIG": config})
-    metrics.update(_run_bench(design("afu", config), "tb.afu.afu_bench", {"AFU_CONFIG": config}))
+    metrics = _run_bench(design("vcu", config), "tb.vcu.vcu_bench")
+    metrics.update(_run_bench(design("afu", config), "tb.afu.afu_bench"))
     counts = mismatches(np.random.default_rng(1), random_sets=100000)
     metrics["fp16.golden_vs_softfloat_mismatches"] = sum(counts.values())
     metrics["fp16.golden_vs_softfloat_operations"] = len(counts)
@@ -56,7 +56,7 @@ def bench_fp16(config="sim"):
 
 
 def bench_core(config="sim"):
-    return _run_bench(design("core", config), "tb.core.core_bench", {"CORE_CONFIG": config})
+    return _run_bench(design("core", config), "tb.core.core_bench")
 
 
 def main():

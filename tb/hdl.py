@@ -99,14 +99,18 @@ class Design:
         cache.
     waves : bool
         Build with FST tracing.
+    env : dict or None
+        Environment variables of every run (a registry design's configuration, for its
+        testbench environment: :func:`design`).
     """
 
     _built = {}
 
-    def __init__(self, name, factory, *, build_dir=None, waves=False):
+    def __init__(self, name, factory, *, build_dir=None, waves=False, env=None):
         self.name = name
         self.factory = factory
         self.waves = waves
+        self.env = dict(env or {})
         self._own_dir = build_dir is not None
         if build_dir is None:
             build_dir = BUILD / "sim" / (name + ("_waves" if waves else ""))
@@ -157,6 +161,7 @@ class Design:
             test_filter = r"\.(" + "|".join(names) + r")(/.*)?$"
         results = test_dir / f"{label}.results.xml"
         env = {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        env.update(self.env)
         env.update(extra_env or {})
         runner.test(test_module=test_module, hdl_toplevel=self.name, test_filter=test_filter,
                     seed=seed, build_dir=self.build_dir, test_dir=test_dir,
@@ -169,12 +174,14 @@ class Design:
 
 def design(name, config="sim", *, build_dir=None, waves=False):
     """The registry's design ``name`` (:data:`rtl.designs.DESIGNS`) of the named
-    configuration, as a :class:`Design` named ``<name>_<config>``."""
+    configuration, as a :class:`Design` named ``<name>_<config>``. Its runs tell the
+    testbench environment the configuration (``<NAME>_CONFIG``, e.g. ``VCU_CONFIG=sim``),
+    so that the environment packs payloads for the layouts that were built."""
     if name not in DESIGNS:
         raise ValueError(f"design must be one of {sorted(DESIGNS)}, not {name!r}")
     entry = DESIGNS[name]
     return Design(module_name(name, config), lambda: entry.build(config),
-                  build_dir=build_dir, waves=waves)
+                  build_dir=build_dir, waves=waves, env={f"{name.upper()}_CONFIG": config})
 
 
 def lint(path):

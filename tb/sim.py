@@ -25,7 +25,7 @@ def main(argv=None):
     vmm = design("vmm", args.config, waves=args.waves)
     seconds = vmm.build()
     print(f"built {vmm.name} under Verilator in {seconds:.1f} s; seed {seed}")
-    vmm.run("tb.vmm.vmm_demo", seed=seed, extra_env={"VMM_CONFIG": args.config})
+    vmm.run("tb.vmm.vmm_demo", seed=seed)
     if args.waves:
         print(f"waveform: {vmm.build_dir / 'run' / 'dump.fst'}")
     return 0

@@ -9,5 +9,4 @@ TESTCASES = ["test_all_inputs", "test_relu6_and_reserved"]
 
 @pytest.mark.parametrize("testcase", TESTCASES)
 def test_afu_sim(testcase, seed):
-    design("afu", "sim").run("tb.afu.afu_tests", testcase, seed=seed,
-                             extra_env={"AFU_CONFIG": "sim"})
+    design("afu", "sim").run("tb.afu.afu_tests", testcase, seed=seed)

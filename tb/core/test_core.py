@@ -9,5 +9,4 @@ TESTCASES = ["test_random_layers", "test_pooling", "test_noc_ports"]
 
 @pytest.mark.parametrize("testcase", TESTCASES)
 def test_core_sim(testcase, seed):
-    design("core", "sim").run("tb.core.core_tests", testcase, seed=seed,
-                              extra_env={"CORE_CONFIG": "sim"})
+    design("core", "sim").run("tb.core.core_tests", testcase, seed=seed)

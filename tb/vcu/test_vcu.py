@@ -10,5 +10,4 @@ TESTCASES = ["test_edge_classes", "test_rounding_cases", "test_random", "test_cv
 
 @pytest.mark.parametrize("testcase", TESTCASES)
 def test_vcu_sim(testcase, seed):
-    design("vcu", "sim").run("tb.vcu.vcu_tests", testcase, seed=seed,
-                             extra_env={"VCU_CONFIG": "sim"})
+    design("vcu", "sim").run("tb.vcu.vcu_tests", testcase, seed=seed)
