@@ -51,8 +51,9 @@ class DesignEntry:
         return self.factory(get_config(config) if isinstance(config, str) else config)
 
 
-# 256 FP16 lanes make the northpole vector unit, and the units and core holding one,
-# minutes to convert: they are not generated for northpole.
+# The FP16 units and the core holding them are not generated for northpole: large to
+# convert (the 32-lane activation unit alone takes about a minute, the 256-lane vector
+# unit longer) and linted in their sim and ulx3s builds.
 _SMALL = tuple(name for name in CONFIGS if name != "northpole")
 
 #: Every buildable design, by name.
