@@ -58,7 +58,7 @@ def test_registry_entry_builds_for_sim(name):
 
 def test_registry_tops():
     """``make lint`` generates every design for sim and ulx3s, only the VMM for northpole
-    (the northpole FP16 units take minutes to convert)."""
+    (the northpole FP16 units and core are large to convert)."""
     assert sorted(tops("sim")) == sorted(f"{name}_sim" for name in DESIGNS)
     assert sorted(tops("ulx3s")) == sorted(f"{name}_ulx3s" for name in DESIGNS)
     assert list(tops("northpole")) == ["vmm_northpole"]
