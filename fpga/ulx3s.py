@@ -24,6 +24,8 @@ from amaranth.lib import io
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
+from rtl.designs import DESIGNS, RESULTS, merge_results
+
 from .harness import DatapathHarness
 from .report import load_report, summarize
 
@@ -135,23 +137,15 @@ DEFAULT_BLOCKS = ("core",)
 
 def core_datapath(config="ulx3s", names=None):
     """Blocks of a core of the named configuration, by name: by default the whole core
-    tile (``"core"``); ``names`` may instead select some of its compute blocks,
-    ``("vmm", "vcu", "afu")``, built alone.
+    tile (``"core"``); ``names`` may instead select other designs of
+    :data:`rtl.designs.DESIGNS`, such as its compute blocks ``("vmm", "vcu", "afu")``,
+    built alone.
     """
-    from rtl.spec.config import get_config
-    from rtl.core.afu import ActivationUnit
-    from rtl.core.core import Core
-    from rtl.core.vcu import VectorUnit
-    from rtl.vmm import VMM
-
-    core = get_config(config).core
-    factories = {"core": Core, "vmm": VMM.from_config, "vcu": VectorUnit.from_config,
-                 "afu": ActivationUnit.from_config}
     names = list(DEFAULT_BLOCKS if names is None else names)
-    unknown = sorted(set(names) - set(factories))
+    unknown = sorted(set(names) - set(DESIGNS))
     if unknown or not names:
-        raise ValueError(f"names must be taken from {sorted(factories)}, not {names!r}")
-    return {name: factories[name](core) for name in names}
+        raise ValueError(f"names must be taken from {sorted(DESIGNS)}, not {names!r}")
+    return {name: DESIGNS[name].build(config) for name in names}
 
 
 def tool_env(base=None):
@@ -249,7 +243,7 @@ def main(argv=None):
                         help="timing constraint of the clock in MHz (default: %(default)g)")
     parser.add_argument("--blocks", default=None,
                         help="comma-separated blocks to build instead of the core tile, "
-                             "from core, vmm, vcu, afu; such a build never writes "
+                             f"from {', '.join(DESIGNS)}; such a build never writes "
                              "benchmark keys")
     parser.add_argument("--seed", type=int, default=1, help="nextpnr seed (default: 1)")
     parser.add_argument("--build-dir", type=Path, default=BUILD_DIR)
@@ -269,8 +263,7 @@ def main(argv=None):
     print(f"report: {args.build_dir / 'report.json'}")
     # The fpga.core.* benchmark keys describe one whole core of the ulx3s configuration.
     if not args.no_bench and args.blocks is None and args.config == "ulx3s":
-        from tb.bench import RESULTS, merge
-        merge(bench_metrics(summary))
+        merge_results(bench_metrics(summary))
         print(f"benchmark keys merged into {RESULTS}")
     return 0
 

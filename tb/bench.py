@@ -16,57 +16,39 @@ from pathlib import Path
 
 import numpy as np
 
-from rtl.spec.config import get_config
-from rtl.core.afu import ActivationUnit
-from rtl.core.core import Core
-from rtl.core.vcu import VectorUnit
-from rtl.vmm import VMM
+from rtl.designs import RESULTS, merge_results
 
 from .fp16_reference import mismatches
-from .hdl import BUILD, Design
-
-RESULTS = BUILD / "bench" / "results.json"
+from .hdl import BUILD, design
 
 
-def merge(metrics, path=RESULTS):
-    """Merge ``metrics`` into the results file; return the whole result."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    results = json.loads(path.read_text()) if path.exists() else {}
-    results.update(metrics)
-    path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    return results
-
-
-def _run_bench(design, module, env):
+def _run_bench(unit, module):
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.json"
-        design.run(module, seed=1, extra_env=dict(env, BENCH_OUT=str(out)))
+        unit.run(module, seed=1, extra_env={"BENCH_OUT": str(out)})
         return json.loads(out.read_text())
 
 
 def bench_vmm(config="sim"):
-    core = get_config(config).core
-    # A cold build, with no object cache, is what a fresh machine pays.
-    design = Design(f"vmm_{config}_bench", lambda: VMM.from_config(core))
-    shutil.rmtree(design.build_dir, ignore_errors=True)
+    # A cold build, with no object cache, in a folder of its own, is what a fresh machine
+    # pays.
+    vmm = design("vmm", config, build_dir=BUILD / "sim" / f"vmm_{config}_bench")
+    shutil.rmtree(vmm.build_dir, ignore_errors=True)
     os.environ["CCACHE_DISABLE"] = "1"
     try:
         start = time.monotonic()
-        design.build()
+        vmm.build()
         build_s = time.monotonic() - start
     finally:
         del os.environ["CCACHE_DISABLE"]
-    metrics = _run_bench(design, "tb.vmm.vmm_bench", {"VMM_CONFIG": config})
+    metrics = _run_bench(vmm, "tb.vmm.vmm_bench")
     metrics["sim.verilator_build_s"] = build_s
     return metrics
 
 
 def bench_fp16(config="sim"):
-    core = get_config(config).core
-    metrics = _run_bench(Design(f"vcu_{config}", lambda: VectorUnit.from_config(core)),
-                         "tb.vcu.vcu_bench", {"VCU_CONFIG": config})
-    metrics.update(_run_bench(Design(f"afu_{config}", lambda: ActivationUnit.from_config(core)),
-                              "tb.afu.afu_bench", {"AFU_CONFIG": config}))
+    metrics = _run_bench(design("vcu", config), "tb.vcu.vcu_bench")
+    metrics.update(_run_bench(design("afu", config), "tb.afu.afu_bench"))
     counts = mismatches(np.random.default_rng(1), random_sets=100000)
     metrics["fp16.golden_vs_softfloat_mismatches"] = sum(counts.values())
     metrics["fp16.golden_vs_softfloat_operations"] = len(counts)
@@ -75,16 +57,15 @@ def bench_fp16(config="sim"):
 
 def bench_core(config="sim"):
     from .core.core_bench import predicted
-    metrics = _run_bench(Design(f"core_{config}", lambda: Core(get_config(config).core)),
-                         "tb.core.core_bench", {"CORE_CONFIG": config})
+    metrics = _run_bench(design("core", config), "tb.core.core_bench")
     metrics.update(predicted("northpole"))
     return metrics
 
 
 def main():
-    results = merge(bench_vmm())
-    results = merge(bench_fp16())
-    results = merge(bench_core())
+    results = merge_results(bench_vmm())
+    results = merge_results(bench_fp16())
+    results = merge_results(bench_core())
     print(json.dumps(results, indent=2, sort_keys=True))
     print(f"written to {RESULTS}")
     return 0

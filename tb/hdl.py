@@ -1,8 +1,9 @@
 """Generate Verilog from Amaranth components and build it under Verilator, once per design.
 
-Build folders live under ``build/sim/<name>``; generated Verilog under ``build/rtl``. A
-design is built at most once per process; Verilator's object cache (ccache, when present)
-makes a rebuild of unchanged C++ nearly free.
+Build folders live under ``build/sim/<name>`` unless a design is given another; generated
+Verilog under ``build/rtl``, or in a design's own build folder. A design is built at most
+once per process and build folder; Verilator's object cache (ccache, when present) makes a
+rebuild of unchanged C++ nearly free.
 """
 
 import os
@@ -14,7 +15,9 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-__all__ = ["ROOT", "BUILD", "generate", "Design", "lint"]
+from rtl.designs import DESIGNS, module_name
+
+__all__ = ["ROOT", "BUILD", "generate", "Design", "design", "lint"]
 
 ROOT  = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
@@ -45,24 +48,24 @@ def _setup_env():
 _generated = {}
 
 
-def generate(component, name):
-    """Write ``component`` as Verilog module ``name`` to ``build/rtl/<name>.v``, once per
-    process (a second call with the same name returns the same file; ``component`` may
-    then be a factory that is not called).
+def generate(component, name, directory=None):
+    """Write ``component`` as Verilog module ``name`` to ``<directory>/<name>.v`` (by
+    default ``build/rtl``). The Verilog is converted once per process and name (a second
+    call with the same name reuses it; ``component`` may then be a factory that is not
+    called).
 
     The file is rewritten only when its text changes, so unchanged designs keep their
     build. Returns the path.
     """
-    if name in _generated:
-        return _generated[name]
-    if callable(component) and not hasattr(component, "elaborate"):
-        component = component()
-    text = verilog.convert(component, name=name, emit_src=False)
-    path = BUILD / "rtl" / f"{name}.v"
+    if name not in _generated:
+        if callable(component) and not hasattr(component, "elaborate"):
+            component = component()
+        _generated[name] = verilog.convert(component, name=name, emit_src=False)
+    text = _generated[name]
+    path = Path(directory if directory is not None else BUILD / "rtl") / f"{name}.v"
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
-    _generated[name] = path
     return path
 
 
@@ -89,29 +92,42 @@ class Design:
         Module name, also the build folder's name.
     factory : callable
         Returns the Amaranth component to build.
+    build_dir : path-like or None
+        Where to build: by default ``build/sim/<name>`` (``<name>_waves`` with ``waves``).
+        Given a folder, everything the build and its runs write goes there (the Verilog,
+        Verilator's output and log, the runs' results and waveforms), except the object
+        cache.
     waves : bool
         Build with FST tracing.
+    env : dict or None
+        Environment variables of every run (a registry design's configuration, for its
+        testbench environment: :func:`design`).
     """
 
     _built = {}
 
-    def __init__(self, name, factory, *, waves=False):
+    def __init__(self, name, factory, *, build_dir=None, waves=False, env=None):
         self.name = name
         self.factory = factory
         self.waves = waves
-        self.build_dir = BUILD / "sim" / (name + ("_waves" if waves else ""))
+        self.env = dict(env or {})
+        self._own_dir = build_dir is not None
+        if build_dir is None:
+            build_dir = BUILD / "sim" / (name + ("_waves" if waves else ""))
+        self.build_dir = Path(build_dir).resolve()
         self.build_seconds = None
 
     def build(self):
-        """Generate and build the design once per process; return the build time in s."""
-        key = (self.name, self.waves)
+        """Generate and build the design once per process and build folder; return the
+        build time in s."""
+        key = (self.name, self.build_dir, self.waves)
         if key in Design._built:
             self.runner, self.build_seconds = Design._built[key]
             return self.build_seconds
         from cocotb_tools.runner import get_runner
         _setup_env()
         start = time.monotonic()
-        source = generate(self.factory, self.name)
+        source = generate(self.factory, self.name, self.build_dir if self._own_dir else None)
         control = _public_ports(source, self.name)
         self.runner = runner = get_runner("verilator")
         # Only the ports need to be visible to cocotb: making every internal signal public
@@ -121,7 +137,7 @@ class Design:
             build_args += ["--trace-fst", "--trace-structs"]
         runner.build(sources=[source], hdl_toplevel=self.name, build_dir=self.build_dir,
                      build_args=build_args, waves=self.waves, always=True,
-                     log_file=self.build_dir.parent / f"{self.build_dir.name}.build.log")
+                     log_file=self.build_dir / "build.log")
         self.build_seconds = time.monotonic() - start
         Design._built[key] = (runner, self.build_seconds)
         return self.build_seconds
@@ -145,6 +161,7 @@ class Design:
             test_filter = r"\.(" + "|".join(names) + r")(/.*)?$"
         results = test_dir / f"{label}.results.xml"
         env = {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        env.update(self.env)
         env.update(extra_env or {})
         runner.test(test_module=test_module, hdl_toplevel=self.name, test_filter=test_filter,
                     seed=seed, build_dir=self.build_dir, test_dir=test_dir,
@@ -153,6 +170,18 @@ class Design:
         assert tests > 0, f"no cocotb test ran from {test_module} ({testcase})"
         assert failed == 0, f"{failed} of {tests} cocotb tests failed; see the log above"
         return tests, failed
+
+
+def design(name, config="sim", *, build_dir=None, waves=False):
+    """The registry's design ``name`` (:data:`rtl.designs.DESIGNS`) of the named
+    configuration, as a :class:`Design` named ``<name>_<config>``. Its runs tell the
+    testbench environment the configuration (``<NAME>_CONFIG``, e.g. ``VCU_CONFIG=sim``),
+    so that the environment packs payloads for the layouts that were built."""
+    if name not in DESIGNS:
+        raise ValueError(f"design must be one of {sorted(DESIGNS)}, not {name!r}")
+    entry = DESIGNS[name]
+    return Design(module_name(name, config), lambda: entry.build(config),
+                  build_dir=build_dir, waves=waves, env={f"{name.upper()}_CONFIG": config})
 
 
 def lint(path):

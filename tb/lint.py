@@ -1,4 +1,5 @@
-"""``make lint``: generate every top of every configuration and lint it with Verilator.
+"""``make lint``: generate every design of every configuration it is generated for
+(:data:`rtl.designs.DESIGNS`) and lint it with Verilator.
 
 Waivers (see :func:`tb.hdl.lint`): PROCASSINIT and UNUSEDSIGNAL, which Amaranth's Verilog
 always triggers; every other warning fails.
@@ -7,10 +8,10 @@ always triggers; every other warning fails.
 import sys
 import time
 
+from rtl.designs import tops
 from rtl.spec.config import CONFIGS
 
 from .hdl import generate, lint
-from .tops import tops
 
 
 def main(configs=None):

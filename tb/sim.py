@@ -8,10 +8,9 @@ import argparse
 import random
 import sys
 
-from rtl.spec.config import CONFIGS, DEFAULT_CONFIG, get_config
-from rtl.vmm import VMM
+from rtl.spec.config import CONFIGS, DEFAULT_CONFIG
 
-from .hdl import Design
+from .hdl import design
 
 
 def main(argv=None):
@@ -22,14 +21,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.config == "northpole":
         parser.error("the northpole config is elaborated, never simulated; use sim or ulx3s")
-    core = get_config(args.config).core
     seed = args.seed if args.seed is not None else random.randrange(1 << 31)
-    design = Design(f"vmm_{args.config}", lambda: VMM.from_config(core), waves=args.waves)
-    seconds = design.build()
-    print(f"built vmm_{args.config} under Verilator in {seconds:.1f} s; seed {seed}")
-    design.run("tb.vmm.vmm_demo", seed=seed, extra_env={"VMM_CONFIG": args.config})
+    vmm = design("vmm", args.config, waves=args.waves)
+    seconds = vmm.build()
+    print(f"built {vmm.name} under Verilator in {seconds:.1f} s; seed {seed}")
+    vmm.run("tb.vmm.vmm_demo", seed=seed)
     if args.waves:
-        print(f"waveform: {design.build_dir / 'run' / 'dump.fst'}")
+        print(f"waveform: {vmm.build_dir / 'run' / 'dump.fst'}")
     return 0
 
 

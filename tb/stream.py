@@ -15,10 +15,11 @@ import itertools
 import random
 from collections import deque
 
+import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly
 
 __all__ = ["StreamSource", "StreamSink", "StreamEnv", "random_pause", "burst_pause",
-           "start_clock", "run_cycles", "seeded_rng"]
+           "start_clock", "run_cycles", "run_to_end", "seeded_rng"]
 
 
 def random_pause(rng, p):
@@ -150,6 +151,18 @@ async def run_cycles(clk, agents, until, *, max_cycles, start=0):
     return cycle
 
 
+async def run_to_end(clk, agents, count, expected, *, settle, start, max_cycles=None):
+    """Clock the agents until ``count()`` reaches ``expected`` outputs, then ``settle``
+    cycles more (a duplicate or stray output would show there); return the cycle reached.
+    By default at most 40 cycles per expected output, plus 2000, may pass."""
+    if max_cycles is None:
+        max_cycles = 40 * (expected + 50)
+    cycle = await run_cycles(clk, agents, lambda c: count() >= expected,
+                             max_cycles=max_cycles, start=start)
+    return await run_cycles(clk, agents, lambda c: c >= cycle + settle, max_cycles=settle,
+                            start=cycle)
+
+
 def seeded_rng(seed, *salt):
     """A :class:`random.Random` derived from the test seed and a per-test salt."""
     return random.Random(":".join(map(str, (seed,) + salt)))  # str seeds hash with SHA-512
@@ -161,6 +174,8 @@ class StreamEnv:
 
     Subclasses queue stimulus with :meth:`expect`; :meth:`drain` runs until every expected
     output has arrived, idles a few cycles (a duplicate would show there), and compares.
+    A subclass that can :meth:`decode` an output payload into named fields also runs a
+    user's own vectors (:meth:`run_vectors`, for :mod:`tb.vectors`).
 
     Args:
         dut: The cocotb top handle (ports ``clk``, ``rst``, ``<i>__*``, ``<o>__*``).
@@ -187,19 +202,50 @@ class StreamEnv:
     def describe(self, got, expected, description):
         return f"{description}: got {got:#x}, expected {expected:#x}"
 
-    async def drain(self, settle=8):
-        self.cycle = await run_cycles(
-            self.dut.clk, self.agents, lambda c: len(self.sink.items) >= len(self.expected),
-            max_cycles=40 * (len(self.expected) + 50), start=self.cycle)
-        end = self.cycle + settle
-        self.cycle = await run_cycles(self.dut.clk, self.agents, lambda c: c >= end,
-                                      max_cycles=settle, start=self.cycle)
-        got = self.sink.items
-        assert len(got) == len(self.expected), \
-            f"{len(got)} results arrived, {len(self.expected)} expected"
-        errors = [self.describe(g, e, d)
-                  for g, (e, d) in zip(got, self.expected, strict=True) if g != e]
-        assert not errors, f"{len(errors)} mismatches, first:\n" + "\n".join(errors[:5])
+    async def finish(self, settle=8):
+        """Run until every expected output has arrived, then ``settle`` cycles more; check
+        that as many outputs arrived as were expected and that all stimulus was sent."""
+        self.cycle = await run_to_end(self.dut.clk, self.agents, lambda: len(self.sink.items),
+                                      len(self.expected), settle=settle, start=self.cycle)
+        assert len(self.sink.items) == len(self.expected), \
+            f"{len(self.sink.items)} results arrived, {len(self.expected)} expected"
         assert not self.source.queue, "stimulus left unsent"
+
+    async def drain(self, settle=8):
+        """:meth:`finish`, then compare every output with its expected payload."""
+        await self.finish(settle)
+        errors = [self.describe(g, e, d)
+                  for g, (e, d) in zip(self.sink.items, self.expected, strict=True) if g != e]
+        assert not errors, f"{len(errors)} mismatches, first:\n" + "\n".join(errors[:5])
         self.sink.items.clear()
         self.expected.clear()
+
+    async def throughput(self, prefix, lanes):
+        """Drain the queued instructions (each ``lanes`` operations), checked; return the
+        metrics ``<prefix>.ops_per_cycle``, ``.peak_ops_per_cycle`` (``lanes``), ``.cycles``
+        (from the first instruction accepted to the last result) and ``.instructions``."""
+        instrs = len(self.expected)
+        await self.drain(settle=0)
+        cycles = self.sink.last_cycle - self.source.first_cycle + 1
+        ops = instrs * lanes / cycles
+        self.dut._log.info("%d instructions in %d cycles: %.3f ops/cycle of %d", instrs,
+                           cycles, ops, lanes)
+        return {f"{prefix}.ops_per_cycle": ops, f"{prefix}.peak_ops_per_cycle": lanes,
+                f"{prefix}.cycles": cycles, f"{prefix}.instructions": instrs}
+
+    def queue_vectors(self, vectors):
+        """Queue a user's vectors, a dict of arrays (formats in :mod:`tb.vectors`)."""
+        raise NotImplementedError
+
+    def decode(self, payload):
+        """The named fields (``{name: array}``) of an output payload."""
+        raise NotImplementedError
+
+    async def run_vectors(self, vectors):
+        """Run a user's vectors; return ``{field: (rtl, golden)}``, one row per output."""
+        self.queue_vectors(vectors)
+        await self.finish()
+        rtl = [self.decode(p) for p in self.sink.items]
+        golden = [self.decode(e) for e, _ in self.expected]
+        return {name: (np.array([r[name] for r in rtl]), np.array([g[name] for g in golden]))
+                for name in (rtl[0] if rtl else {})}

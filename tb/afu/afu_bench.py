@@ -11,7 +11,7 @@ import cocotb
 from rtl.spec.codes import AfuOp
 
 from ..fp16_stimulus import random_operands
-from .model import AfuEnv
+from .env import AfuEnv
 
 INSTRS = int(os.environ.get("AFU_BENCH_INSTRS", "2000"))  # per op
 
@@ -23,12 +23,6 @@ async def bench(dut):
     await env.start()
     for op in AfuOp:
         env.queue(op, random_operands(np_rng, (INSTRS, env.lanes)), 0x3400, 0x4600)
-    instrs = len(env.expected)
-    await env.drain(settle=0)
-    cycles = env.sink.last_cycle - env.source.first_cycle + 1
-    ops = instrs * env.lanes / cycles
-    dut._log.info("%d instructions in %d cycles: %.3f ops/cycle of %d", instrs, cycles, ops,
-                  env.lanes)
+    metrics = await env.throughput("afu", env.lanes)
     with open(os.environ["BENCH_OUT"], "w") as f:
-        json.dump({"afu.ops_per_cycle": ops, "afu.peak_ops_per_cycle": env.lanes,
-                   "afu.cycles": cycles, "afu.instructions": instrs}, f)
+        json.dump(metrics, f)

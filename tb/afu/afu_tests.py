@@ -15,8 +15,9 @@ from rtl.spec.codes import AfuOp
 
 from ..fp16_stimulus import EDGES, random_operands
 from ..stream import burst_pause, random_pause, seeded_rng
-from ..vcu.model import lanes_int
-from .model import AfuEnv
+from ..vcu.env import lanes_int
+from ..vectors import drive
+from .env import AfuEnv
 
 RANDOM = int(os.environ.get("AFU_RANDOM", "40000"))  # random inputs per op, beyond all 2**16
 
@@ -71,3 +72,9 @@ async def test_relu6_and_reserved(dut):
     nan = lanes_int([fp16.CANONICAL_NAN] * env.lanes)
     assert all(e == nan for e, _ in env.expected[-8:])
     await env.drain()
+
+
+@cocotb.test(skip="VECTORS" not in os.environ)
+async def test_vectors(dut):
+    """A user's own vectors, from ``python -m tb.vectors``."""
+    await drive(AfuEnv(dut))

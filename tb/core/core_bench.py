@@ -19,9 +19,9 @@ from sw.compiler_stub.conv import compile_conv2d
 from sw.golden.cycles import predict
 from sw.golden.layers import Conv2d, conv2d_reference
 
-from ..unit.test_core_golden import random_tensors
 from .core_tests import run_compiled
-from .model import CoreEnv
+from .env import CoreEnv
+from .stimulus import random_tensors
 
 #: name -> (layer, height, width)
 LAYERS = {

@@ -12,9 +12,10 @@ from sw.golden.core import Core
 from sw.golden.cycles import predict
 from sw.golden.layers import conv2d_reference, pool2d_reference
 
-from ..unit.test_core_golden import (border_bytes, fitting_layer, random_pool,
-                                     random_tensors, run_layer, run_pool)
-from .model import CoreEnv
+from ..vectors import drive
+from .env import CoreEnv
+from .stimulus import (border_bytes, fitting_layer, random_pool, random_tensors, run_layer,
+                       run_pool)
 
 LAYERS = int(os.environ.get("CORE_LAYERS", "12"))
 
@@ -175,3 +176,9 @@ async def test_noc_ports(dut):
         assert got == expected, f"port {port}: flits differ"
     mem = await env.read(2 * env.config.sram_bank_bytes, n * word)
     assert mem == golden.read(2 * env.config.sram_bank_bytes, n * word)
+
+
+@cocotb.test(skip="VECTORS" not in os.environ)
+async def test_vectors(dut):
+    """A user's own vectors, from ``python -m tb.vectors``."""
+    await drive(CoreEnv(dut))

@@ -2,19 +2,11 @@
 
 import pytest
 
-from rtl.spec.config import get_config
-from rtl.core.core import Core
-
-from ..hdl import Design
+from ..hdl import design
 
 TESTCASES = ["test_random_layers", "test_pooling", "test_noc_ports"]
 
 
-def core_design(config):
-    return Design(f"core_{config}", lambda: Core(get_config(config).core))
-
-
 @pytest.mark.parametrize("testcase", TESTCASES)
 def test_core_sim(testcase, seed):
-    core_design("sim").run("tb.core.core_tests", testcase, seed=seed,
-                           extra_env={"CORE_CONFIG": "sim"})
+    design("core", "sim").run("tb.core.core_tests", testcase, seed=seed)

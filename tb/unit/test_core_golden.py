@@ -9,74 +9,13 @@ import pytest
 
 from rtl.spec.config import get_config
 from sw.compiler_stub.conv import CompileError, compile_conv2d, compile_pool2d
-from sw.golden import fp16
 from rtl.spec.codes import AfuOp
 from sw.golden.core import Core, CoreError
 from rtl.spec.isa import Instr, Op, encode
 from sw.golden.layers import Conv2d, Pool2d, conv2d_reference, pool2d_reference
 
-
-def random_layer(rng, max_hw=12):
-    bits, obits = (int(rng.choice([8, 4, 2])) for _ in range(2))
-    k = int(rng.integers(1, 4))
-    depthwise = rng.random() < 0.2
-    cin = int(rng.integers(1, 20))
-    layer = Conv2d(cin, cin if depthwise else int(rng.integers(1, 20)), k,
-                   depthwise=depthwise, residual=bool(rng.random() < 0.25),
-                   res_shift=int(rng.integers(0, 4)),
-                   stride=int(rng.integers(1, 3)), padding=int(rng.integers(0, k)),
-                   bits=bits, in_signed=bool(rng.integers(2)), out_bits=obits,
-                   out_signed=bool(rng.integers(2)), shift=int(rng.integers(0, 10)),
-                   activation=[None, AfuOp.RELU, AfuOp.TANH, AfuOp.CLAMP,
-                               AfuOp.GELU][int(rng.integers(5))],
-                   act_p0=0, act_p1=0x4600)
-    h, w = (int(rng.integers(k, max_hw)) for _ in range(2))
-    return layer, h, w
-
-
-def random_tensors(rng, layer, h, w):
-    """Input, weights, scale and bias; with ``layer.residual``, a fifth item: the
-    residual tensor."""
-    bits = layer.bits
-    wts = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), size=layer.weight_shape)
-    low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if layer.in_signed \
-        else (0, (1 << bits) - 1)
-    x = rng.integers(low, high + 1, size=(h, w, layer.in_channels))
-    scale = fp16.from_float(rng.uniform(0.01, 0.2, layer.out_channels))
-    bias = fp16.from_float(rng.uniform(-3, 3, layer.out_channels))
-    if not layer.residual:
-        return x, wts, scale, bias
-    ob = layer.out_bits
-    low, high = (-(1 << (ob - 1)), (1 << (ob - 1)) - 1) if layer.out_signed \
-        else (0, (1 << ob) - 1)
-    res = rng.integers(low, high + 1, size=layer.out_size(h, w) + (layer.out_channels,))
-    return x, wts, scale, bias, res
-
-
-def fitting_layer(core, rng, max_hw):
-    """A random layer (with tensors) that fits the core's memory banks."""
-    for _ in range(100):
-        layer, h, w = random_layer(rng, max_hw)
-        tensors = random_tensors(rng, layer, h, w)
-        try:
-            compile_conv2d(core, layer, h, w, *tensors[1:4])
-        except CompileError as e:
-            if "do not fit" in str(e):
-                continue
-            raise
-        return layer, h, w, tensors
-    raise AssertionError("no fitting random layer in 100 draws")
-
-
-def border_bytes(layout, data):
-    """The bytes of ``data`` (the layout's whole buffer) at the positions outside its
-    ``height x width`` interior."""
-    p = layout.padding
-    words = np.frombuffer(data, dtype=np.uint8).reshape(layout.height + 2 * p,
-                                                        layout.width + 2 * p, -1)
-    inner = np.zeros(words.shape[:2], dtype=bool)
-    inner[p:p + layout.height, p:p + layout.width] = True
-    return words[~inner]
+from ..core.stimulus import (border_bytes, dirty_core, fitting_layer, random_pool, random_tensors,
+                             run_layer, run_pool)
 
 
 @pytest.mark.parametrize("padding", [0, 1, 2])
@@ -94,30 +33,6 @@ def test_border_runs(padding):
     outside = border_bytes(layout, covered.tobytes())
     assert outside.size == ((3 + 2 * padding) * (5 + 2 * padding) - 15) * 3 * 8
     assert (outside == 1).all() and covered.sum() == outside.size
-
-
-def dirty_core(core, rng):
-    """A golden core whose MEM holds random bytes."""
-    golden = Core(core)
-    golden.mem[:] = rng.integers(0, 256, size=golden.mem.size, dtype=np.uint8)
-    return golden
-
-
-def run_layer(core, layer, h, w, x, wts, scale, bias, res=None, *, out_padding=0,
-              dirty=None):
-    """Compile and run a layer on a golden core (its MEM random bytes from the generator
-    ``dirty``, if given, else zeros); check the output's border is zero."""
-    compiled = compile_conv2d(core, layer, h, w, wts, scale, bias, out_padding=out_padding)
-    golden = Core(core) if dirty is None else dirty_core(core, dirty)
-    for addr, data in compiled.preload:
-        golden.write(addr, data)
-    golden.write(compiled.input.base, compiled.input.pack(x))
-    if layer.residual:
-        golden.write(compiled.residual.base, compiled.residual.pack(res))
-    golden.run(compiled.entry)
-    data = golden.read(compiled.output.base, compiled.output.size)
-    assert not border_bytes(compiled.output, data).any(), "the output's border is not zero"
-    return compiled, compiled.output.unpack(data)
 
 
 @pytest.mark.parametrize("config", ["sim", "ulx3s"])
@@ -247,28 +162,6 @@ def test_depthwise_and_residual(kind, seed):
         tensors = random_tensors(rng, layer, 8, 8)
         _, got = run_layer(core, layer, 8, 8, *tensors)
         assert np.array_equal(got, conv2d_reference(layer, *tensors)[1]), bits
-
-
-def run_pool(core, pool, h, w, x, *, dirty=None):
-    compiled = compile_pool2d(core, pool, h, w)
-    golden = Core(core) if dirty is None else dirty_core(core, dirty)
-    for addr, data in compiled.preload:
-        golden.write(addr, data)
-    golden.write(compiled.input.base, compiled.input.pack(x))
-    golden.run(compiled.entry)
-    return compiled, compiled.output.unpack(golden.read(compiled.output.base,
-                                                        compiled.output.size))
-
-
-def random_pool(rng):
-    k = int(rng.integers(1, 4))
-    bits = int(rng.choice([8, 4, 2]))
-    pool = Pool2d(int(rng.integers(1, 20)), k, int(rng.integers(1, 3)),
-                  str(rng.choice(["max", "avg"])), bits, bool(rng.integers(2)))
-    h, w = (int(rng.integers(k, 12)) for _ in range(2))
-    low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if pool.signed \
-        else (0, (1 << bits) - 1)
-    return pool, h, w, rng.integers(low, high + 1, size=(h, w, pool.channels))
 
 
 def test_random_pools(seed):

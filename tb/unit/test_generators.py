@@ -1,8 +1,13 @@
 # amaranth: UnusedElaboratable=no
-"""Generators: parameter checks, elaboration of every config, lint, module exports."""
+"""Generators: parameter checks, the design registry, elaboration of every config, lint,
+module exports, and what the FPGA flow may import."""
 
+import ast
 import importlib
+import os
 import pkgutil
+import subprocess
+import sys
 
 import pytest
 from amaranth.back import verilog
@@ -10,13 +15,13 @@ from amaranth.back import verilog
 import rtl
 import sw
 import tb
-from rtl.spec.config import get_config
+from rtl.spec.config import CONFIGS
 from rtl.core.afu import ActivationUnit
 from rtl.core.vcu import VectorUnit
+from rtl.designs import DESIGNS, module_name, tops
 from rtl.vmm import VMM
 
-from ..hdl import generate, lint
-from ..tops import tops
+from ..hdl import ROOT, generate, lint
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -40,15 +45,33 @@ def test_fp16_units_reject(cls, lanes, message):
         cls(lanes)
 
 
-@pytest.mark.parametrize("config", ["sim", "ulx3s"])
-def test_lint_clean(config):
-    for name, factory in tops(config).items():
+@pytest.mark.parametrize("name", list(DESIGNS))
+def test_registry_entry_builds_for_sim(name):
+    """Every registry entry is generated for ``sim`` and elaborates, lint-clean, under the
+    module name the tests and ``make lint`` use."""
+    entry = DESIGNS[name]
+    assert entry.name == name and "sim" in entry.configs
+    assert set(entry.configs) <= set(CONFIGS)
+    assert module_name(name, "sim") in tops("sim")
+    lint(generate(tops("sim")[module_name(name, "sim")], module_name(name, "sim")))
+
+
+def test_registry_tops():
+    """``make lint`` generates every design for sim and ulx3s, only the VMM for northpole
+    (the northpole FP16 units and core are large to convert)."""
+    assert sorted(tops("sim")) == sorted(f"{name}_sim" for name in DESIGNS)
+    assert sorted(tops("ulx3s")) == sorted(f"{name}_ulx3s" for name in DESIGNS)
+    assert list(tops("northpole")) == ["vmm_northpole"]
+
+
+def test_lint_clean_ulx3s():
+    for name, factory in tops("ulx3s").items():
         lint(generate(factory, name))
 
 
 def test_northpole_vmm_elaborates():
-    core = get_config("northpole").core
-    text = verilog.convert(VMM.from_config(core), name="vmm_northpole", emit_src=False)
+    text = verilog.convert(tops("northpole")["vmm_northpole"](), name="vmm_northpole",
+                           emit_src=False)
     # 32 x 32 bytes: a 256-bit activation vector, 32 int32 results per step.
     assert "input [256:0] steps__payload" not in text  # psums and last travel with it
     assert f"input [{256 + 32 * 32 + 1 - 1}:0] steps__payload" in text
@@ -68,3 +91,36 @@ def test_all_names_exist(package):
         module = importlib.import_module(info.name)
         for name in getattr(module, "__all__", []):
             assert hasattr(module, name), f"{info.name}.__all__ names missing {name!r}"
+
+
+def _imports(source, package):
+    """Every module the Python ``source`` of a module in ``package`` imports, at any depth
+    (relative imports resolved)."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            parts = package.split(".")[:len(package.split(".")) - max(node.level - 1, 0)]
+            yield ".".join((parts if node.level else []) + [node.module or ""]).strip(".")
+
+
+def test_import_walk():
+    source = ("import numpy, tb.hdl\nfrom . import harness\nfrom .report import x\n"
+              "def f():\n    from tb.bench import merge\n")
+    assert list(_imports(source, "fpga")) == ["numpy", "tb.hdl", "fpga", "fpga.report",
+                                              "tb.bench"]
+
+
+def test_fpga_does_not_import_tb():
+    """The FPGA flow stands without the testbenches: no fpga module imports tb, directly
+    or through what it imports."""
+    for path in sorted((ROOT / "fpga").glob("*.py")):
+        for name in _imports(path.read_text(), "fpga"):
+            assert name.split(".")[0] != "tb", f"fpga/{path.name} imports {name}"
+    # Transitively: with tb unimportable, the FPGA modules still import and build blocks.
+    code = ("import sys; sys.modules['tb'] = None\n"
+            "import fpga.harness, fpga.report, fpga.ulx3s\n"
+            "fpga.ulx3s.core_datapath(names=['vmm'])\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert proc.returncode == 0, proc.stderr

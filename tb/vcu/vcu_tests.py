@@ -16,7 +16,8 @@ from rtl.spec.codes import VcuOp
 from ..fp16_stimulus import (EDGES, fma_operands_hard, fma_ties, halfway_adds, int32_edges,
                              random_operands)
 from ..stream import burst_pause, random_pause, seeded_rng
-from .model import VcuEnv, lanes_int
+from ..vectors import drive
+from .env import VcuEnv, lanes_int
 
 OPERANDS = int(os.environ.get("VCU_OPERANDS", "100000"))  # random operand sets per op
 
@@ -165,3 +166,9 @@ async def test_reserved_opcodes(dut):
     nan_lanes = lanes_int([fp16.CANONICAL_NAN] * env.lanes)
     assert all(expected == nan_lanes for expected, _ in env.expected)  # mask 0 too
     await env.drain()
+
+
+@cocotb.test(skip="VECTORS" not in os.environ)
+async def test_vectors(dut):
+    """A user's own vectors, from ``python -m tb.vectors``."""
+    await drive(VcuEnv(dut))

@@ -2,28 +2,19 @@
 
 import pytest
 
-from rtl.spec.config import get_config
-from rtl.vmm import VMM
-
-from ..hdl import Design
+from ..hdl import design
 
 TESTCASES = ["test_random", "test_mixed_precision", "test_extremes", "test_long_reduction",
              "test_tile_switch", "test_reserved_precision", "test_wraparound"]
 
 
-def vmm_design(config):
-    core = get_config(config).core
-    return Design(f"vmm_{config}", lambda: VMM.from_config(core))
-
-
 @pytest.mark.parametrize("testcase", TESTCASES)
 def test_vmm_sim(testcase, seed):
-    vmm_design("sim").run("tb.vmm.vmm_tests", testcase, seed=seed,
-                          extra_env={"VMM_CONFIG": "sim"})
+    design("vmm", "sim").run("tb.vmm.vmm_tests", testcase, seed=seed)
 
 
 def test_vmm_ulx3s(seed):
     """The FPGA configuration's VMM (4 x 4) on a shorter random run and the edge cases."""
-    vmm_design("ulx3s").run("tb.vmm.vmm_tests",
-                            ["test_random", "test_extremes", "test_tile_switch"], seed=seed,
-                            extra_env={"VMM_CONFIG": "ulx3s", "VMM_STEPS": "2000"})
+    design("vmm", "ulx3s").run("tb.vmm.vmm_tests",
+                               ["test_random", "test_extremes", "test_tile_switch"], seed=seed,
+                               extra_env={"VMM_STEPS": "2000"})

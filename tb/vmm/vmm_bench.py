@@ -14,7 +14,8 @@ import time
 import numpy as np
 import cocotb
 
-from .model import VmmEnv, random_steps, random_tile
+from .env import VmmEnv
+from .stimulus import random_steps, random_tile
 
 TILES = int(os.environ.get("VMM_BENCH_TILES", "500"))
 

@@ -16,7 +16,7 @@ import cocotb
 from sw.golden.packing import pack, value_range
 from sw.golden.vmm import Step, Tile
 
-from .model import VmmEnv
+from .env import VmmEnv
 
 
 @cocotb.test()

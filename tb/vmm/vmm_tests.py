@@ -13,7 +13,9 @@ from sw.golden.packing import pack, value_range
 from sw.golden.vmm import INT32_MAX, Step, Tile
 
 from ..stream import burst_pause, random_pause, seeded_rng
-from .model import VmmEnv, lane_bound, random_steps, random_tile
+from ..vectors import drive
+from .env import VmmEnv
+from .stimulus import lane_bound, random_steps, random_tile
 
 STEPS = int(os.environ.get("VMM_STEPS", "10000"))  # random steps per precision
 
@@ -202,3 +204,9 @@ async def test_wraparound(dut):
         env.queue([tile], [step], wrap=True)
         assert env.expected[-1][0][0] == INT32_MAX + n * w_low * a_low - (1 << 32)
     await env.drain()
+
+
+@cocotb.test(skip="VECTORS" not in os.environ)
+async def test_vectors(dut):
+    """A user's own vectors, from ``python -m tb.vectors``."""
+    await drive(VmmEnv(dut))

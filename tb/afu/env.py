@@ -1,5 +1,5 @@
-"""Testbench glue for the activation unit: payload packing against the RTL layouts, and
-the golden model as the scoreboard."""
+"""The activation unit's cocotb testbench environment: payload packing against the RTL
+layouts, and the golden model as the scoreboard."""
 
 import os
 
@@ -10,7 +10,7 @@ from rtl.core.afu import afu_instr_layout
 from sw.golden.afu import ActivationUnit
 
 from ..stream import StreamEnv
-from ..vcu.model import lanes_int
+from ..vcu.env import int_lanes, lanes_int
 
 __all__ = ["AfuEnv"]
 
@@ -39,6 +39,16 @@ class AfuEnv(StreamEnv):
             payload = (int(op) << o["op"]) | (lanes_int(x[i]) << o["x"]) \
                 | (int(p0[i]) << o["p0"]) | (int(p1[i]) << o["p1"])
             self.expect(payload, lanes_int(y[i]), (int(op), x[i], int(p0[i]), int(p1[i])))
+
+    def queue_vectors(self, v):
+        n = len(v["op"])
+        x = np.broadcast_to(np.asarray(v["x"]), (n, self.lanes))
+        p0, p1 = (np.broadcast_to(np.asarray(v.get(k, 0)), (n,)) for k in ("p0", "p1"))
+        for i in range(n):
+            self.queue(int(v["op"][i]), x[i], p0[i], p1[i])
+
+    def decode(self, payload):
+        return {"y": int_lanes(payload, self.lanes)}
 
     def describe(self, got, expected, what):
         def lanes(v):

@@ -1,12 +1,14 @@
-"""Testbench glue for the core: host access to MEM, running a compiled layer, and the
-golden core as the reference."""
+"""The core's cocotb testbench environment: clock, reset, host access to MEM, and starting
+a program and waiting for its end."""
 
 import os
 
+import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly
 
 from rtl.spec.config import get_config
 from rtl.spec.isa import NOC_PORTS
+from sw.golden.core import Core
 
 from ..stream import start_clock
 
@@ -77,3 +79,18 @@ class CoreEnv:
         await FallingEdge(d.clk)
         assert not d.conflict.value, "two accesses met in one MEM bank in one cycle"
         return int(d.cycles.value), int(d.vmm_steps.value)
+
+    async def run_vectors(self, v):
+        """Run a user's MEM image from its entry (formats in :mod:`tb.vectors`) on the RTL
+        and the golden core; return ``{"mem": (rtl, golden)}``, the whole MEM after the
+        run, and ``{"cycles": (rtl, None)}``."""
+        image = np.asarray(v["mem"], dtype=np.uint8).tobytes()
+        entry = int(v.get("entry", 0))
+        golden = Core(self.config)
+        golden.write(0, image)
+        golden.run(entry)
+        await self.write(0, image)
+        cycles, _ = await self.run(entry)
+        mem = await self.read(0, self.config.sram_bytes)
+        return {"mem": (np.frombuffer(mem, dtype=np.uint8), golden.mem),
+                "cycles": (np.array(cycles), None)}

@@ -1,5 +1,5 @@
-"""Testbench glue for the vector unit: payload packing against the RTL layouts, and the
-golden model as the scoreboard."""
+"""The vector unit's cocotb testbench environment: payload packing against the RTL
+layouts, and the golden model as the scoreboard."""
 
 import os
 
@@ -11,12 +11,18 @@ from sw.golden.vcu import VectorUnit
 
 from ..stream import StreamEnv
 
-__all__ = ["VcuEnv", "lanes_int"]
+__all__ = ["VcuEnv", "lanes_int", "int_lanes"]
 
 
 def lanes_int(values):
     """Pack a vector of uint16 lanes into one integer, lane 0 in the low bits."""
     return int.from_bytes(np.asarray(values, dtype="<u2").tobytes(), "little")
+
+
+def int_lanes(value, lanes):
+    """Unpack ``lanes`` uint16 lanes from the low bits of an integer (lane 0 lowest)."""
+    mask = (1 << (16 * lanes)) - 1
+    return np.frombuffer((value & mask).to_bytes(2 * lanes, "little"), dtype="<u2").copy()
 
 
 class VcuEnv(StreamEnv):
@@ -70,6 +76,24 @@ class VcuEnv(StreamEnv):
                 f"shift={shift} fmt={fmt} signed={signed}: got {lanes(got)} mask "
                 f"{got >> self._r_mask:#x}, expected {lanes(expected)} mask "
                 f"{expected >> self._r_mask:#x}")
+
+    def queue_vectors(self, v):
+        n, L = len(v["op"]), self.lanes
+        def field(name, default, shape=(n,)):
+            return np.broadcast_to(np.asarray(v.get(name, default)), shape)
+        a, b, c, mask = (field(k, 0, (n, L)) for k in ("a", "b", "c", "mask"))
+        scalar, bcast, shift, fmt, out_signed = (
+            field(k, d) for k, d in (("scalar", 0), ("bcast", False), ("shift", 0),
+                                     ("fmt", 0), ("out_signed", True)))
+        for i in range(n):
+            self.queue(int(v["op"][i]), a[i], b[i], c[i], scalar=scalar[i], bcast=bcast[i],
+                       shift=shift[i], fmt=int(fmt[i]), out_signed=bool(out_signed[i]),
+                       mask=mask[i])
+
+    def decode(self, payload):
+        bits = payload >> self._r_mask
+        return {"result": int_lanes(payload, self.lanes),
+                "mask": np.array([(bits >> i) & 1 for i in range(self.lanes)], dtype=bool)}
 
     @property
     def instrs(self):
