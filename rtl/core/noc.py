@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec.isa import NOC_PORTS, Op
 from .memory import mem_port_signature
-from .queue import RegisterQueue
+from .queue import Queue
 from .thread import engine_signature
 
 __all__ = ["flit_layout", "noc_port_signature", "noc_signature", "NocEngine"]
@@ -75,7 +75,7 @@ class NocEngine(wiring.Component):
         p = points.p
         op = p.instr.op
         port = self.port
-        m.submodules.queue = queue = RegisterQueue(flit_layout(self._word), 4)
+        m.submodules.queue = queue = Queue(flit_layout(self._word), 4)
         inflight, tag = Signal(), Signal(16)
         send = points.valid & (op == Op.SEND)
         recv = points.valid & (op == Op.RECV)

@@ -1,24 +1,83 @@
-"""The engines' register queue: a short FIFO of flip-flops whose entries can be searched."""
+"""The engines' queues: a typed stream wrapper of :class:`amaranth.lib.fifo.SyncFIFO`, and
+a register queue whose entries can all be searched."""
 
 from amaranth import *
-from amaranth.lib import stream, wiring
+from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["RegisterQueue"]
+__all__ = ["Queue", "RegisterQueue"]
+
+
+class Queue(wiring.Component):
+    """A first-in first-out queue of ``depth`` entries of ``shape``: a
+    :class:`amaranth.lib.fifo.SyncFIFO` with typed streams.
+
+    An entry pushed at a clock edge is at ``r`` (if the queue was empty) from the next
+    cycle, and ``level`` counts it from that cycle; ``w.ready`` is low only when the queue
+    is full (a pop does not make room for a push in the same cycle). (``SyncFIFOBuffered``
+    would add a cycle before an entry is readable, and change the engines' timing.)
+
+    Latency: 1 cycle from a ``w`` transfer to ``r.valid``. Throughput: one push and one
+    pop a cycle.
+
+    Parameters
+    ----------
+    shape : shape-castable
+        Shape of an entry.
+    depth : int
+        Entries.
+
+    Members
+    -------
+    w : In(stream.Signature(shape))
+    r : Out(stream.Signature(shape))
+    level : Out(range(depth + 1))
+        Entries held.
+    """
+
+    def __init__(self, shape, depth):
+        if not isinstance(depth, int) or depth < 1:
+            raise ValueError(f"depth must be a positive integer, not {depth!r}")
+        self._shape, self._depth = shape, depth
+        super().__init__({
+            "w":     In(stream.Signature(shape)),
+            "r":     Out(stream.Signature(shape)),
+            "level": Out(range(depth + 1)),
+        })
+
+    @property
+    def shape(self):
+        return self._shape
+
+    @property
+    def depth(self):
+        return self._depth
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.fifo = queue = fifo.SyncFIFO(width=Shape.cast(self._shape).width,
+                                                  depth=self._depth)
+        w, r = queue.w_stream, queue.r_stream
+        m.d.comb += [w.valid.eq(self.w.valid), w.payload.eq(self.w.payload),
+                     self.w.ready.eq(w.ready),
+                     self.r.valid.eq(r.valid), self.r.payload.eq(r.payload),
+                     r.ready.eq(self.r.ready),
+                     self.level.eq(queue.level)]
+        return m
 
 
 class RegisterQueue(wiring.Component):
     """A queue of ``depth`` registers, read from the first register, optionally searchable.
 
-    An entry pushed at a clock edge is at ``r`` (if the queue was empty) from the next
-    cycle, and ``level`` counts it from that cycle; a push and a pop in one cycle keep the
-    level. ``w.ready`` is low only when the queue is full; a pop does not make room for a
-    push in the same cycle.
+    The same timing as :class:`Queue`: an entry pushed at a clock edge is at ``r`` (if the
+    queue was empty) from the next cycle, and ``level`` counts it from that cycle; a push
+    and a pop in one cycle keep the level. ``w.ready`` is low only when the queue is full;
+    a pop does not make room for a push in the same cycle.
 
-    The engines rely on this timing, so they do not use :mod:`amaranth.lib.fifo`:
-    ``SyncFIFOBuffered`` adds a cycle before an entry is readable, and ``SyncFIFO``
-    (readable the next cycle too) keeps its entries in a memory, where they cannot all be
-    compared with ``probe`` in one cycle (the partial-sum interlock needs that).
+    Unlike :class:`Queue` (a :class:`amaranth.lib.fifo.SyncFIFO`, whose entries are in a
+    memory) every entry is a register, so all of them can be compared with ``probe`` in
+    one cycle: the step engine's partial-sum interlock needs that. (``SyncFIFOBuffered``
+    would also add a cycle before an entry is readable.)
 
     Latency: 1 cycle from a ``w`` transfer to ``r.valid``. Throughput: one push and one
     pop a cycle.

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..vmm import result_layout, step_layout
 from .memory import mem_port_signature
-from .queue import RegisterQueue
+from .queue import Queue, RegisterQueue
 from .thread import engine_signature
 
 __all__ = ["psb_layout", "StepEngine"]
@@ -88,7 +88,7 @@ class StepEngine(wiring.Component):
         pbits = (self._psb - 1).bit_length()
         points = self.thread.points
         sstream = points.p.instr.f.sstream
-        m.submodules.queue = queue = RegisterQueue(step_layout(self._rows, self._cols), 4)
+        m.submodules.queue = queue = Queue(step_layout(self._rows, self._cols), 4)
         # The PSB entries of the steps whose results are awaited, oldest first.
         m.submodules.tags = tags = RegisterQueue(pbits, 12, searchable=True)
 

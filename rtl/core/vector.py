@@ -10,7 +10,7 @@ from ..spec.codes import Precision, VcuOp, VloadMode
 from ..spec.isa import Op, instr_layout
 from .afu import ActivationUnit, afu_instr_layout
 from .memory import mem_port_signature
-from .queue import RegisterQueue
+from .queue import Queue
 from .steps import psb_layout
 from .thread import engine_signature
 from .vcu import VectorUnit, vcu_instr_layout
@@ -113,7 +113,8 @@ class VectorEngine(wiring.Component):
         is_ = {name: op == getattr(Op, name)
                for name in ("VCVT", "VOP", "VLOAD", "VACT", "VSTORE", "VOPV")}
 
-        # Constants of a VOP: VBUF[kb] and VBUF[kc] are read before its first point.
+        # Constants of a VOP: VBUF[kb] and VBUF[kc] are read before its first point. (The
+        # cycle model's ``const_state`` 0 to 3 are the states in the order written.)
         kb, kc = Signal(vbuf_layout(rows)), Signal(vbuf_layout(rows))
         consts_ready = Signal()
         need_consts = points.valid & is_["VOP"] & (p.index == 0)
@@ -254,7 +255,7 @@ class VectorEngine(wiring.Component):
 
         # Destination indices travel beside the units' pipelines. (12 entries: more than
         # the points the stages and the units can hold, so the queue is never full.)
-        m.submodules.tags = tags = RegisterQueue(vbits, 12)
+        m.submodules.tags = tags = Queue(vbits, 12)
         m.d.comb += [tags.w.valid.eq(to_vcu | to_afu), tags.w.p.eq(s2_dst)]
         direct = s2_valid & (s2_op == Op.VLOAD) & (mode == VloadMode.FP16)
         with m.If(vcu.results.valid | afu.results.valid):

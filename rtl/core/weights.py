@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from ..spec.codes import Precision
 from ..vmm import weight_layout
 from .memory import mem_port_signature
-from .queue import RegisterQueue
+from .queue import Queue
 from .thread import engine_signature
 
 __all__ = ["WeightEngine"]
@@ -56,7 +56,7 @@ class WeightEngine(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         layout = weight_layout(self._cols)
-        m.submodules.queue = queue = RegisterQueue(layout, 4)
+        m.submodules.queue = queue = Queue(layout, 4)
         points = self.thread.points
         wstream = points.p.instr.f.wstream
 
