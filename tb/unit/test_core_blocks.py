@@ -4,7 +4,10 @@ unified memory's named requesters, the counters' grant rule; the core's signatur
 
 import pytest
 from amaranth.lib import stream
+from amaranth.lib.wiring import Flow
 from amaranth.sim import Simulator
+
+from fpga.harness import DatapathHarness
 
 from rtl.core.core import REQUESTERS, Core
 from rtl.core.counters import Counters
@@ -143,3 +146,9 @@ def test_core_signature():
         port = getattr(core.noc, name)
         assert port.o.signature == flits and port.i.signature == flits.flip()
     assert REQUESTERS == ("host", "loader", "weights", "steps", "vector", *NOC_PORTS)
+    # The FPGA harness walks the nested ports: a NoC stream's handshake is tied high.
+    ports = DatapathHarness({"core": core}).port_map()
+    for name in NOC_PORTS:
+        assert ports[f"core.noc.{name}.i.valid"] == (Flow.In, True, 1)
+        assert ports[f"core.noc.{name}.o.ready"] == (Flow.In, True, 1)
+        assert ports[f"core.noc.{name}.o.payload"][:2] == (Flow.Out, False)
