@@ -2,17 +2,26 @@
 partial-sum buffer, the vector and activation units, and four NoC ports."""
 
 from amaranth import *
-from amaranth.lib import stream, wiring
+from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..spec.isa import COUNTER_BITS, COUNTERS, INSTR_BITS, NOC_PORTS, NOC_THREADS, THREADS
+from ..spec.isa import ADDR_BITS, NOC_PORTS, NOC_THREADS, THREADS
 from ..vmm import VMM
-from .engines import NocEngine, StepEngine, VectorEngine, WeightEngine, flit_layout
+from .counters import Counters
+from .loader import Loader
 from .memory import UnifiedMemory, mem_port_signature
+from .noc import NocEngine, noc_signature
+from .steps import StepEngine, psb_layout
 from .thread import Thread
+from .vector import VectorEngine
+from .weights import WeightEngine
 
-__all__ = ["Core"]
+__all__ = ["REQUESTERS", "Core"]
+
+#: The unified memory's requesters, highest priority first: the host, the loader, T0's
+#: weight engine, T1's step engine, T2's vector engine, and T4..T7's NoC engines.
+REQUESTERS = ("host", "loader", "weights", "steps", "vector", *NOC_PORTS)
 
 
 class Core(wiring.Component):
@@ -26,6 +35,25 @@ class Core(wiring.Component):
     counts the VMM steps it accepted (its busy cycles). ``conflict`` is sticky: two
     accesses met in one MEM bank in one cycle.
 
+    ``noc`` holds the four NoC ports by name (:data:`rtl.spec.isa.NOC_PORTS`): ``anoc``,
+    ``pnoc``, ``mnoc`` and ``inoc``, owned by T4, T5, T6 and T7. Each has ``o``, the flits
+    the core sends, and ``i``, the flits it receives, streams of
+    :func:`rtl.core.noc.flit_layout` (``data``: one MEM word, ``tag``: 16 bits). In
+    Verilog the members join with ``__``: ``noc__anoc__o__valid``, ``noc__inoc__i__payload``.
+
+    Submodules: ``mem`` (:class:`UnifiedMemory`, requesters :data:`REQUESTERS`),
+    ``loader`` (:class:`Loader`), ``counters`` (:class:`Counters`), ``thread0`` ...
+    ``thread7`` (:class:`Thread`), ``vmm``, ``psb``, and the engines ``weights``
+    (:class:`WeightEngine`, T0), ``steps`` (:class:`StepEngine`, T1), ``vector``
+    (:class:`VectorEngine`, T2) and ``anoc`` ... ``inoc`` (:class:`NocEngine`, T4..T7).
+
+    Latency: see docs/architecture.md, "Microarchitecture and timing" (the cycle model
+    :mod:`sw.golden.cycles` predicts every run's ``cycles`` and ``vmm_steps``).
+
+    Parameters
+    ----------
+    config : CoreConfig
+
     Members
     -------
     host : In(mem_port_signature(word_bytes))
@@ -34,26 +62,22 @@ class Core(wiring.Component):
     busy : Out(1)
     cycles, vmm_steps : Out(32)
     conflict : Out(1)
-    anoc_o, pnoc_o, mnoc_o, inoc_o : Out(stream.Signature(flit_layout(word_bytes)))
-    anoc_i, pnoc_i, mnoc_i, inoc_i : In(stream.Signature(flit_layout(word_bytes)))
+    noc : Out(noc_signature(word_bytes))
     """
 
     def __init__(self, config):
         self._config = config
         word = config.mem_port_bits // 8
-        members = {
+        super().__init__({
             "host":      In(mem_port_signature(word)),
             "start":     In(1),
-            "entry":     In(24),
+            "entry":     In(ADDR_BITS),
             "busy":      Out(1),
             "cycles":    Out(32),
             "vmm_steps": Out(32),
             "conflict":  Out(1),
-        }
-        for name in NOC_PORTS:
-            members[f"{name}_o"] = Out(stream.Signature(flit_layout(word)))
-            members[f"{name}_i"] = In(stream.Signature(flit_layout(word)))
-        super().__init__(members)
+            "noc":       Out(noc_signature(word)),
+        })
 
     @property
     def config(self):
@@ -65,130 +89,64 @@ class Core(wiring.Component):
         word = cfg.mem_port_bits // 8
         rows = cfg.vmm_rows
 
-        # Memory ports: 0 host, 1 loader, 2 T0, 3 T1, 4 T2, 5..8 T4..T7.
-        m.submodules.mem = mem = UnifiedMemory(word, cfg.sram_bank_bytes, cfg.sram_banks, 9)
-        wiring.connect(m, host=wiring.flipped(self.host), mem=mem.port(0))
-        conflict = Signal()
-        m.d.sync += conflict.eq(conflict | (mem.conflict & self.busy))
-        m.d.comb += self.conflict.eq(conflict)
+        m.submodules.mem = mem = UnifiedMemory(word, cfg.sram_bank_bytes, cfg.sram_banks,
+                                               REQUESTERS)
+        wiring.connect(m, host=wiring.flipped(self.host), mem=mem.host)
 
+        # Loader, threads and counters.
+        m.submodules.loader = loader = Loader(word, cfg.program_len)
+        m.submodules.counters = counters = Counters()
+        m.d.comb += [loader.start.eq(self.start), loader.entry.eq(self.entry),
+                     self.busy.eq(loader.busy), counters.clear.eq(loader.launch)]
+        wiring.connect(m, loader=loader.mem, mem=mem.loader)
         threads = []
         for t in range(THREADS):
-            th = Thread(cfg.program_len)
-            m.submodules[f"thread{t}"] = th
+            m.submodules[f"thread{t}"] = th = Thread(cfg.program_len)
+            wiring.connect(m, loader=loader.threads[t], thread=th.control)
+            wiring.connect(m, thread=th.counters, counters=counters.threads[t])
             threads.append(th)
 
         # Engines.
         m.submodules.vmm = vmm = VMM.from_config(cfg)
-        m.submodules.wgt = wgt = WeightEngine(word, cfg.vmm_cols)
-        m.submodules.stp = stp = StepEngine(word, rows, cfg.vmm_cols, cfg.psb_entries)
-        m.submodules.vec = vec = VectorEngine(word, rows, cfg.psb_entries, cfg.vbuf_entries,
-                                              cfg.vcu_lanes, cfg.afu_lanes)
-        nocs = []
-        for name in NOC_PORTS:
-            eng = NocEngine(word)
-            m.submodules[f"noc_{name}"] = eng
-            nocs.append(eng)
-            wiring.connect(m, engine=eng.o, port=wiring.flipped(getattr(self, f"{name}_o")))
-            wiring.connect(m, engine=eng.i, port=wiring.flipped(getattr(self, f"{name}_i")))
-        engines = {0: wgt, 1: stp, 2: vec, **dict(zip(NOC_THREADS, nocs, strict=True))}
+        m.submodules.weights = wgt = WeightEngine(word, cfg.vmm_cols)
+        m.submodules.steps = stp = StepEngine(word, rows, cfg.vmm_cols, cfg.psb_entries)
+        m.submodules.vector = vec = VectorEngine(word, rows, cfg.psb_entries,
+                                                 cfg.vbuf_entries, cfg.vcu_lanes,
+                                                 cfg.afu_lanes)
+        engines = {0: wgt, 1: stp, 2: vec}
+        for t, name in zip(NOC_THREADS, NOC_PORTS, strict=True):
+            m.submodules[name] = engines[t] = eng = NocEngine(word)
+            wiring.connect(m, engine=eng.port, port=wiring.flipped(getattr(self.noc, name)))
         for t, th in enumerate(threads):
             if t in engines:
-                wiring.connect(m, thread=th.points, engine=engines[t].points)
-                m.d.comb += th.engine_idle.eq(engines[t].idle)
-            else:
-                m.d.comb += [th.points.ready.eq(1), th.engine_idle.eq(1)]
+                wiring.connect(m, thread=th.engine, engine=engines[t].thread)
+            else:   # T3 has no engine
+                m.d.comb += [th.engine.points.ready.eq(1), th.engine.idle.eq(1)]
+        for t, name in zip(NOC_THREADS, NOC_PORTS, strict=True):
+            wiring.connect(m, engine=engines[t].mem, mem=getattr(mem, name))
+        wiring.connect(m, engine=wgt.mem, mem=mem.weights)
+        wiring.connect(m, engine=stp.mem, mem=mem.steps)
+        wiring.connect(m, engine=vec.mem, mem=mem.vector)
         wiring.connect(m, engine=wgt.weights, vmm=vmm.weights)
         wiring.connect(m, engine=stp.steps, vmm=vmm.steps)
         wiring.connect(m, vmm=vmm.results, engine=stp.results)
-        wiring.connect(m, engine=wgt.mem, mem=mem.port(2))
-        wiring.connect(m, engine=stp.mem, mem=mem.port(3))
-        wiring.connect(m, engine=vec.mem, mem=mem.port(4))
-        for k, eng in enumerate(nocs):
-            wiring.connect(m, engine=eng.mem, mem=mem.port(5 + k))
 
         # Partial-sum buffer: written by VMM results, read by T1 (partial sums) and T2.
-        m.submodules.psb = psb = Memory(shape=32 * rows, depth=cfg.psb_entries, init=[])
-        psb_w = psb.write_port()
-        psb_r1 = psb.read_port(transparent_for=())
-        psb_r2 = psb.read_port(transparent_for=())
-        m.d.comb += [psb_w.en.eq(stp.psb_wen), psb_w.addr.eq(stp.psb_waddr),
-                     psb_w.data.eq(stp.psb_wdata),
-                     psb_r1.addr.eq(stp.psb_raddr), stp.psb_rdata.eq(psb_r1.data),
-                     psb_r2.addr.eq(vec.psb_raddr), vec.psb_rdata.eq(psb_r2.data)]
+        m.submodules.psb = psb = Memory(shape=psb_layout(rows), depth=cfg.psb_entries,
+                                        init=[])
+        wiring.connect(m, engine=stp.psb_write, psb=psb.write_port())
+        wiring.connect(m, engine=stp.psb_read, psb=psb.read_port(transparent_for=()))
+        wiring.connect(m, engine=vec.psb_read, psb=psb.read_port(transparent_for=()))
 
-        # Counters: SIGNALs add; of the threads waiting on a positive counter, the
-        # lowest-numbered is granted. The grants are formed side by side (a thread is
-        # blocked by a lower-numbered thread waiting on the same counter), not as a
-        # priority chain through the threads.
-        counters = [Signal(COUNTER_BITS, name=f"counter{c}") for c in range(COUNTERS)]
-        positive = [Signal(name=f"positive{c}") for c in range(COUNTERS)]
-        m.d.comb += [positive[c].eq(counters[c] != 0) for c in range(COUNTERS)]
-        for t, th in enumerate(threads):
-            blocked = Cat(lower.wait_valid & (lower.wait_ctr == th.wait_ctr)
-                          for lower in threads[:t]).any() if t else C(0, 1)
-            m.d.comb += th.wait_grant.eq(th.wait_valid & Array(positive)[th.wait_ctr]
-                                         & ~blocked)
-        for c in range(COUNTERS):
-            incs = [th.signal_valid & (th.signal_ctr == c) for th in threads]
-            inc = Signal(4, name=f"inc{c}")
-            m.d.comb += inc.eq(sum(incs))
-            granted = positive[c] & Cat(th.wait_valid & (th.wait_ctr == c)
-                                        for th in threads).any()
-            with m.If(self.start & ~self.busy):   # every counter starts a run at 0
-                m.d.sync += counters[c].eq(0)
-            with m.Else():
-                m.d.sync += counters[c].eq(counters[c] + inc - granted)
-
-        # Loader: header word, then each thread's instructions, one every two cycles.
-        lp = mem.port(1)
-        lengths = Signal(8 * THREADS)
-        ptr = Signal(24)
-        t_cur = Signal(range(THREADS + 1))
-        n_cur = Signal(8)
-        cur_len = Array(lengths[8 * t:8 * t + 8] for t in range(THREADS))[t_cur]
-        slots = 8 * word // INSTR_BITS
-        with m.FSM():
-            with m.State("IDLE"):
-                with m.If(self.start):
-                    m.d.sync += [ptr.eq(self.entry + word), t_cur.eq(0), n_cur.eq(0),
-                                 self.cycles.eq(0), self.vmm_steps.eq(0),
-                                 conflict.eq(0)]
-                    m.d.comb += [lp.en.eq(1), lp.addr.eq(self.entry)]
-                    m.next = "HEADER"
-            with m.State("HEADER"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += [lengths.eq(lp.rdata[:8 * THREADS]), self.cycles.eq(self.cycles + 1)]
-                m.next = "NEXT"
-            with m.State("NEXT"):
-                m.d.comb += self.busy.eq(1)
+        # Status: the run's cycles and VMM steps, and MEM bank conflicts while busy.
+        conflict = Signal()
+        with m.If(loader.launch):
+            m.d.sync += [self.cycles.eq(0), self.vmm_steps.eq(0), conflict.eq(0)]
+        with m.Else():
+            m.d.sync += conflict.eq(conflict | (mem.conflict & loader.busy))
+            with m.If(loader.busy):
                 m.d.sync += self.cycles.eq(self.cycles + 1)
-                with m.If(t_cur == THREADS):  # start the threads that have a program
-                    m.d.comb += [th.start.eq(lengths[8 * t:8 * t + 8] != 0)
-                                 for t, th in enumerate(threads)]
-                    m.next = "RUN"
-                with m.Elif(n_cur == cur_len):
-                    m.d.sync += [t_cur.eq(t_cur + 1), n_cur.eq(0)]
-                with m.Else():
-                    m.d.comb += [lp.en.eq(1), lp.addr.eq(ptr)]
-                    m.next = "WRITE"
-            with m.State("WRITE"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += self.cycles.eq(self.cycles + 1)
-                slot = ptr[3:3 + max((slots - 1).bit_length(), 1)] if slots > 1 else C(0, 1)
-                instr = Array(lp.rdata[INSTR_BITS * k:INSTR_BITS * (k + 1)]
-                              for k in range(slots))[slot]
-                for t, th in enumerate(threads):
-                    with m.If(t_cur == t):
-                        m.d.comb += [th.prog_we.eq(1), th.prog_addr.eq(n_cur),
-                                     th.prog_data.eq(instr)]
-                m.d.sync += [ptr.eq(ptr + 8), n_cur.eq(n_cur + 1)]
-                m.next = "NEXT"
-            with m.State("RUN"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += self.cycles.eq(self.cycles + 1)
-                with m.If(vmm.steps.valid & vmm.steps.ready):
-                    m.d.sync += self.vmm_steps.eq(self.vmm_steps + 1)
-                with m.If(~Cat(th.running for th in threads).any() & (self.cycles != 0)):
-                    m.next = "IDLE"
+            with m.If(loader.run & vmm.steps.valid & vmm.steps.ready):
+                m.d.sync += self.vmm_steps.eq(self.vmm_steps + 1)
+        m.d.comb += self.conflict.eq(conflict)
         return m

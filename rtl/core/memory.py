@@ -35,46 +35,63 @@ def _and_or(onehot, values):
 
 class UnifiedMemory(wiring.Component):
     """``banks`` banks of ``bank_bytes`` bytes, contiguous in one byte address space,
-    served to ``ports`` requesters.
+    served to the named ``requesters``, in priority order.
 
     Each bank performs one access a cycle. When several requesters address one bank in
-    the same cycle the lowest-numbered port is served and ``conflict`` is raised for that
-    cycle (the compiler's schedule never does this; the testbenches check ``conflict``).
-    Read data arrives on the requester's ``rdata`` one cycle after its request.
+    the same cycle the first of them in ``requesters`` is served and ``conflict`` is
+    raised for that cycle (the compiler's schedule never does this; the testbenches check
+    ``conflict``). The served requester is chosen by a one-hot grant formed side by side
+    and an AND-OR multiplexer, not by a priority chain through the requesters (an FPGA
+    timing fix: docs/fpga.md, "timing closure").
+
+    Latency: read data arrives on the requester's ``rdata`` 1 cycle after its request; a
+    write is done at the end of the request's cycle. Throughput: one access per bank a
+    cycle.
 
     Parameters
     ----------
-    word_bytes, bank_bytes, banks, ports : int
+    word_bytes, bank_bytes, banks : int
+    requesters : tuple of str
+        The requesters' names, highest priority first; each is a member.
 
     Members
     -------
-    port0 ... port{ports-1} : In(mem_port_signature(word_bytes))
+    <requester> : In(mem_port_signature(word_bytes))
+        One for each name in ``requesters``.
     conflict : Out(1)
     """
 
-    def __init__(self, word_bytes, bank_bytes, banks, ports):
+    def __init__(self, word_bytes, bank_bytes, banks, requesters):
+        requesters = tuple(requesters)
+        if not requesters or len(set(requesters)) != len(requesters) or not all(
+                isinstance(name, str) and name.isidentifier() and name != "conflict"
+                for name in requesters):
+            raise ValueError(f"requesters must be distinct identifiers other than "
+                             f"'conflict', not {requesters!r}")
         self._word  = word_bytes
         self._depth = bank_bytes // word_bytes
         self._banks = banks
-        self._ports = ports
-        members = {f"port{i}": In(mem_port_signature(word_bytes)) for i in range(ports)}
+        self._requesters = requesters
+        members = {name: In(mem_port_signature(word_bytes)) for name in requesters}
         members["conflict"] = Out(1)
         super().__init__(members)
 
-    def port(self, i):
-        return getattr(self, f"port{i}")
+    @property
+    def requesters(self):
+        return self._requesters
 
     def elaborate(self, platform):
         m = Module()
         wbits = (self._word - 1).bit_length()
         dbits = (self._depth - 1).bit_length()
-        ports = [self.port(i) for i in range(self._ports)]
+        names = self._requesters
+        ports = [getattr(self, name) for name in names]
         bank_of = []
-        for i, p in enumerate(ports):
-            b = Signal(8, name=f"bank_of{i}")
+        for name, p in zip(names, ports, strict=True):
+            b = Signal(8, name=f"bank_of_{name}")
             m.d.comb += b.eq(p.addr[wbits + dbits:])
             bank_of.append(b)
-        last_bank = [Signal(8, name=f"last_bank{i}") for i in range(self._ports)]
+        last_bank = [Signal(8, name=f"last_bank_{name}") for name in names]
         rdatas = []
         conflicts = []
         for b in range(self._banks):
@@ -89,11 +106,11 @@ class UnifiedMemory(wiring.Component):
             rdatas.append(rd.data)
             requests = Cat(p.en & (bank_of[i] == b) for i, p in enumerate(ports))
             conflicts.append((requests & (requests - 1)).any())
-            # The lowest-numbered requester wins: a one-hot grant formed side by side,
-            # then an AND-OR multiplexer (not a priority chain through the ports).
-            grant = Signal(self._ports, name=f"grant{b}")
+            # The first requester wins: a one-hot grant formed side by side, then an
+            # AND-OR multiplexer (not a priority chain through the requesters).
+            grant = Signal(len(ports), name=f"grant{b}")
             m.d.comb += grant.eq(Cat(requests[i] & ~requests[:i].any() if i else requests[0]
-                                     for i in range(self._ports)))
+                                     for i in range(len(ports))))
             addr = Signal(dbits, name=f"addr{b}")   # one address for both ports
             m.d.comb += [addr.eq(_and_or(grant, [p.addr[wbits:wbits + dbits] for p in ports])),
                          rd.addr.eq(addr), wr.addr.eq(addr),
@@ -105,6 +122,3 @@ class UnifiedMemory(wiring.Component):
             m.d.comb += p.rdata.eq(Array(rdatas)[last_bank[i]])
         m.d.comb += self.conflict.eq(Cat(conflicts).any())
         return m
-
-
-

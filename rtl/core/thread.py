@@ -1,5 +1,6 @@
 """Thread sequencer: one hardware thread's program buffer, loops, counters and address
-generators."""
+generators, and the signatures through which the loader, the counters and an engine see a
+thread."""
 
 from amaranth import *
 from amaranth.lib import data, stream, wiring
@@ -7,8 +8,9 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..spec.isa import ADDR_BITS, AG_DIMS, AGS, LOOP_DEPTH, Op, instr_layout
+from .counters import counter_signature
 
-__all__ = ["point_layout", "Thread"]
+__all__ = ["point_layout", "engine_signature", "control_signature", "Thread"]
 
 
 def point_layout():
@@ -20,6 +22,28 @@ def point_layout():
         "index": 32,
         "last":  1,
         "instr": instr_layout(),
+    })
+
+
+def engine_signature():
+    """A thread's link to its engine, seen from the thread: the stream instruction's
+    ``points``, and ``idle``: nothing the engine accepted is still in flight."""
+    return wiring.Signature({
+        "points": Out(stream.Signature(point_layout())),
+        "idle":   In(1),
+    })
+
+
+def control_signature(program_len):
+    """The loader's link to a thread, seen from the loader: a write port into the
+    thread's program buffer (``we``, ``addr``, ``data``), ``start`` (a one-cycle pulse that
+    starts the program at instruction 0) and ``running``."""
+    return wiring.Signature({
+        "we":      Out(1),
+        "addr":    Out((program_len - 1).bit_length()),
+        "data":    Out(instr_layout()),
+        "start":   Out(1),
+        "running": In(1),
     })
 
 
@@ -59,11 +83,14 @@ class _Walker:
 
 class Thread(wiring.Component):
     """One thread: executes its program from a private buffer, one control instruction a
-    cycle; a stream instruction emits its points on ``points`` (one a cycle while
-    accepted), then waits for ``engine_idle`` before the next instruction.
+    cycle; a stream instruction emits its points on ``engine.points`` (one a cycle while
+    accepted), then waits for ``engine.idle`` before the next instruction.
 
-    A WAIT raises ``wait_valid`` with its counter until ``wait_grant``; a SIGNAL raises
-    ``signal_valid`` for one cycle. The core decides grants (:class:`rtl.core.core.Core`).
+    A WAIT raises ``counters.wait`` with its counter until ``counters.grant``; a SIGNAL
+    raises ``counters.signal`` for one cycle (:class:`rtl.core.counters.Counters` decides
+    grants). Latency: a control instruction takes one cycle, a stream instruction one
+    cycle to start, then one point a cycle while accepted, then one cycle after its
+    engine's ``idle``.
 
     Parameters
     ----------
@@ -72,34 +99,25 @@ class Thread(wiring.Component):
 
     Members
     -------
-    prog_we, prog_addr, prog_data : In
-        Program buffer write port (the core's loader).
-    start : In(1)
-        Starts the program at instruction 0 (one-cycle pulse).
-    running : Out(1)
-    points : Out(stream.Signature(point_layout()))
-    engine_idle : In(1)
-    signal_valid, signal_ctr, wait_valid, wait_ctr : Out
-    wait_grant : In(1)
+    control : In(control_signature(program_len))
+        From the loader: the program buffer's write port, ``start`` and ``running``.
+    engine : Out(engine_signature())
+        To the thread's engine.
+    counters : Out(counter_signature())
+        SIGNAL and WAIT requests.
     """
 
     def __init__(self, program_len):
         self._program_len = program_len
-        abits = (program_len - 1).bit_length()
         super().__init__({
-            "prog_we":      In(1),
-            "prog_addr":    In(abits),
-            "prog_data":    In(instr_layout()),
-            "start":        In(1),
-            "running":      Out(1),
-            "points":       Out(stream.Signature(point_layout())),
-            "engine_idle":  In(1),
-            "signal_valid": Out(1),
-            "signal_ctr":   Out(4),
-            "wait_valid":   Out(1),
-            "wait_ctr":     Out(4),
-            "wait_grant":   In(1),
+            "control":  In(control_signature(program_len)),
+            "engine":   Out(engine_signature()),
+            "counters": Out(counter_signature()),
         })
+
+    @property
+    def program_len(self):
+        return self._program_len
 
     def elaborate(self, platform):
         m = Module()
@@ -109,8 +127,8 @@ class Thread(wiring.Component):
                                           init=[])
         wr = prog.write_port()
         rd = prog.read_port(domain="comb")
-        m.d.comb += [wr.en.eq(self.prog_we), wr.addr.eq(self.prog_addr),
-                     wr.data.eq(self.prog_data)]
+        m.d.comb += [wr.en.eq(self.control.we), wr.addr.eq(self.control.addr),
+                     wr.data.eq(self.control.data)]
 
         pc    = Signal(abits)
         instr = rd.data
@@ -142,20 +160,20 @@ class Thread(wiring.Component):
         cur   = Signal(instr_layout())  # the stream instruction in progress
 
         m.d.comb += [
-            self.points.p.src.eq(src.addr),
-            self.points.p.dst.eq(dst.addr),
-            self.points.p.index.eq(index),
-            self.points.p.last.eq(src.last(counts_s)),
-            self.points.p.instr.eq(cur),
+            self.engine.points.p.src.eq(src.addr),
+            self.engine.points.p.dst.eq(dst.addr),
+            self.engine.points.p.index.eq(index),
+            self.engine.points.p.last.eq(src.last(counts_s)),
+            self.engine.points.p.instr.eq(cur),
         ]
 
         with m.FSM():
             with m.State("IDLE"):
-                with m.If(self.start):
+                with m.If(self.control.start):
                     m.d.sync += [pc.eq(0), depth.eq(0)]
                     m.next = "RUN"
             with m.State("RUN"):
-                m.d.comb += self.running.eq(1)
+                m.d.comb += self.control.running.eq(1)
                 with m.Switch(op):
                     with m.Case(Op.END):
                         m.next = "IDLE"
@@ -174,13 +192,13 @@ class Thread(wiring.Component):
                         with m.Else():
                             m.d.sync += [depth.eq(depth - 1), pc.eq(pc + 1)]
                     with m.Case(Op.SIGNAL):
-                        m.d.comb += [self.signal_valid.eq(1),
-                                     self.signal_ctr.eq(instr.f.signal.ctr)]
+                        m.d.comb += [self.counters.signal.eq(1),
+                                     self.counters.signal_ctr.eq(instr.f.signal.ctr)]
                         m.d.sync += pc.eq(pc + 1)
                     with m.Case(Op.WAIT):
-                        m.d.comb += [self.wait_valid.eq(1),
-                                     self.wait_ctr.eq(instr.f.wait.ctr)]
-                        with m.If(self.wait_grant):
+                        m.d.comb += [self.counters.wait.eq(1),
+                                     self.counters.wait_ctr.eq(instr.f.wait.ctr)]
+                        with m.If(self.counters.grant):
                             m.d.sync += pc.eq(pc + 1)
                     with m.Case(Op.AGBASE):
                         g = instr.f.agbase.g
@@ -217,16 +235,16 @@ class Thread(wiring.Component):
                         dst.start(m, Array(ag_base)[d_sel])
                         m.next = "STREAM"
             with m.State("STREAM"):
-                m.d.comb += [self.running.eq(1), self.points.valid.eq(1)]
-                with m.If(self.points.ready):
+                m.d.comb += [self.control.running.eq(1), self.engine.points.valid.eq(1)]
+                with m.If(self.engine.points.ready):
                     m.d.sync += index.eq(index + 1)
                     src.advance(m, counts_s, strides_s)
                     dst.advance(m, counts_d, strides_d)
-                    with m.If(self.points.p.last):
+                    with m.If(self.engine.points.p.last):
                         m.next = "DRAIN"
             with m.State("DRAIN"):
-                m.d.comb += self.running.eq(1)
-                with m.If(self.engine_idle):
+                m.d.comb += self.control.running.eq(1)
+                with m.If(self.engine.idle):
                     m.d.sync += pc.eq(pc + 1)
                     m.next = "RUN"
         return m

@@ -157,9 +157,9 @@ async def test_noc_ports(dut):
     await env.write(0, image)
     await env.write(3 * env.config.sram_bank_bytes, region)
     pyrng = __import__("random").Random(int(rng.integers(1 << 30)))
-    src = StreamSource(dut, "anoc_i", pause=burst_pause(pyrng, 0.3, 5))
-    anoc = StreamSink(dut, "anoc_o", pause=burst_pause(pyrng, 0.3, 5))
-    pnoc = StreamSink(dut, "pnoc_o", pause=burst_pause(pyrng, 0.3, 5))
+    src = StreamSource(dut, "noc__anoc__i", pause=burst_pause(pyrng, 0.3, 5))
+    anoc = StreamSink(dut, "noc__anoc__o", pause=burst_pause(pyrng, 0.3, 5))
+    pnoc = StreamSink(dut, "noc__pnoc__o", pause=burst_pause(pyrng, 0.3, 5))
     src.send(int.from_bytes(f, "little") for f in flits)  # tag 0 in the high bits
     dut.entry.value = 0
     dut.start.value = 1

@@ -28,8 +28,8 @@ class CoreEnv:
         d.host__en.value = 0
         d.start.value = 0
         for name in NOC_PORTS:
-            getattr(d, f"{name}_i__valid").value = 0
-            getattr(d, f"{name}_o__ready").value = 1
+            getattr(d, f"noc__{name}__i__valid").value = 0
+            getattr(d, f"noc__{name}__o__ready").value = 1
         await start_clock(d)
 
     async def write(self, addr, data):

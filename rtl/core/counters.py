@@ -1,0 +1,73 @@
+"""The core's synchronisation counters: the threads' SIGNAL and WAIT."""
+
+from amaranth import *
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..spec.isa import COUNTER_BITS, COUNTERS, THREADS
+
+__all__ = ["CTR_BITS", "counter_signature", "Counters"]
+
+#: Bits of a counter's number.
+CTR_BITS = (COUNTERS - 1).bit_length()
+
+
+def counter_signature():
+    """A thread's requests to the counters, seen from the thread: ``signal`` adds one to
+    counter ``signal_ctr``; ``wait`` asks to take one from counter ``wait_ctr``, and
+    ``grant`` (combinational) says it is taken this cycle."""
+    return wiring.Signature({
+        "signal":     Out(1),
+        "signal_ctr": Out(CTR_BITS),
+        "wait":       Out(1),
+        "wait_ctr":   Out(CTR_BITS),
+        "grant":      In(1),
+    })
+
+
+class Counters(wiring.Component):
+    """The 16 counters of a core (:data:`rtl.spec.isa.COUNTERS`), ``COUNTER_BITS`` wide.
+
+    Of the threads waiting on a positive counter, the lowest-numbered is granted: one
+    grant per counter per cycle. Every SIGNAL of a cycle adds one to its counter and every
+    grant takes one, at the end of the cycle (a WAIT sees a SIGNAL of the same cycle the
+    next cycle). ``clear`` sets every counter to 0 at the end of the cycle, whatever the
+    requests.
+
+    Latency: ``grant`` is combinational from ``wait``, ``wait_ctr`` and the counters;
+    a counter changes 1 cycle after a SIGNAL or grant. Throughput: one SIGNAL per thread
+    and one grant per counter a cycle.
+
+    Members
+    -------
+    threads : In(counter_signature()).array(THREADS)
+        Thread ``t``'s requests at index ``t``.
+    clear : In(1)
+    """
+
+    threads: In(counter_signature()).array(THREADS)
+    clear:   In(1)
+
+    def elaborate(self, platform):
+        m = Module()
+        threads = self.threads
+        counters = [Signal(COUNTER_BITS, name=f"counter{c}") for c in range(COUNTERS)]
+        positive = [Signal(name=f"positive{c}") for c in range(COUNTERS)]
+        m.d.comb += [positive[c].eq(counters[c] != 0) for c in range(COUNTERS)]
+
+        # The grants are formed side by side (a thread is blocked by a lower-numbered
+        # thread waiting on the same counter), not as a priority chain through the threads.
+        for t, th in enumerate(threads):
+            blocked = Cat(lower.wait & (lower.wait_ctr == th.wait_ctr)
+                          for lower in threads[:t]).any() if t else C(0, 1)
+            m.d.comb += th.grant.eq(th.wait & Array(positive)[th.wait_ctr] & ~blocked)
+
+        for c in range(COUNTERS):
+            inc = Signal(range(THREADS + 1), name=f"inc{c}")
+            m.d.comb += inc.eq(sum(th.signal & (th.signal_ctr == c) for th in threads))
+            granted = positive[c] & Cat(th.wait & (th.wait_ctr == c) for th in threads).any()
+            with m.If(self.clear):
+                m.d.sync += counters[c].eq(0)
+            with m.Else():
+                m.d.sync += counters[c].eq(counters[c] + inc - granted)
+        return m

@@ -1,0 +1,128 @@
+"""The core's program loader: copies the threads' programs from the unified memory into
+their buffers, starts the threads and waits for them to end."""
+
+from amaranth import *
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..spec.isa import ADDR_BITS, INSTR_BITS, THREADS, instr_layout
+from .memory import mem_port_signature
+from .thread import control_signature
+
+__all__ = ["header_layout", "Loader"]
+
+
+def header_layout():
+    """A program image's header (the low ``8 * THREADS`` bits of its first word): byte
+    ``t`` is thread ``t``'s program length in instructions."""
+    return data.ArrayLayout(8, THREADS)
+
+
+class Loader(wiring.Component):
+    """Run a program image (docs/architecture.md, "Program image and start").
+
+    ``start`` with ``entry`` (a word-aligned byte address), while not ``busy``, is taken
+    (``launch`` is high in that cycle): the header word is read, then each thread's
+    instructions are read from MEM and written into its buffer, one every two cycles, in
+    thread order; one more cycle after each thread's last; then every thread with a
+    program is started. ``busy`` is high from the cycle after ``launch`` until the first
+    cycle, from the threads' start, in which no thread is running, inclusive; ``run`` is
+    high in the cycles after the threads' start.
+
+    Latency: the threads start ``1 + sum(2 * len_t + 1) + 1`` cycles after ``launch``
+    (``len_t`` thread ``t``'s program length). Throughput: one instruction every two
+    cycles (the read and the write of each take one cycle each).
+
+    Parameters
+    ----------
+    word_bytes : int
+        Bytes of a MEM word: a multiple of an instruction's 8.
+    program_len : int
+        Instructions of a thread's program buffer.
+
+    Members
+    -------
+    start : In(1)
+    entry : In(ADDR_BITS)
+    launch : Out(1)
+        ``start`` is taken (combinational).
+    busy : Out(1)
+    run : Out(1)
+    mem : Out(mem_port_signature(word_bytes))
+    threads : Out(control_signature(program_len)).array(THREADS)
+        Thread ``t``'s buffer, start and state at index ``t``.
+    """
+
+    def __init__(self, word_bytes, program_len):
+        if 8 * word_bytes % INSTR_BITS:
+            raise ValueError(f"word_bytes must be a multiple of {INSTR_BITS // 8}, "
+                             f"not {word_bytes!r}")
+        self._word, self._program_len = word_bytes, program_len
+        super().__init__({
+            "start":   In(1),
+            "entry":   In(ADDR_BITS),
+            "launch":  Out(1),
+            "busy":    Out(1),
+            "run":     Out(1),
+            "mem":     Out(mem_port_signature(word_bytes)),
+            "threads": Out(control_signature(program_len)).array(THREADS),
+        })
+
+    @property
+    def word_bytes(self):
+        return self._word
+
+    @property
+    def program_len(self):
+        return self._program_len
+
+    def elaborate(self, platform):
+        m = Module()
+        word = self._word
+        mem = self.mem
+        lengths = Signal(header_layout())
+        ptr     = Signal(ADDR_BITS)             # the next instruction's byte address
+        t_cur   = Signal(range(THREADS + 1))    # the thread being loaded
+        n_cur   = Signal(8)                     # its instructions loaded
+        # The instruction at ``ptr`` in the word read: the word's instruction slots.
+        slots = 8 * word // INSTR_BITS
+        words = data.ArrayLayout(instr_layout(), slots)(mem.rdata)
+        slot = ptr[3:3 + (slots - 1).bit_length()] if slots > 1 else C(0, 1)
+        instr = Array(words[k] for k in range(slots))[slot]
+        # (Arrays of the elements, not a view indexed by a value: that is a shift, which
+        # Verilator's lint sees truncated.)
+        cur_len = Array(lengths[t] for t in range(THREADS))[t_cur]
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.comb += [self.launch.eq(1), mem.en.eq(1), mem.addr.eq(self.entry)]
+                    m.d.sync += [ptr.eq(self.entry + word), t_cur.eq(0), n_cur.eq(0)]
+                    m.next = "HEADER"
+            with m.State("HEADER"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += lengths.eq(mem.rdata[:len(lengths.as_value())])
+                m.next = "NEXT"
+            with m.State("NEXT"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(t_cur == THREADS):  # start the threads that have a program
+                    m.d.comb += [th.start.eq(lengths[t] != 0)
+                                 for t, th in enumerate(self.threads)]
+                    m.next = "RUN"
+                with m.Elif(n_cur == cur_len):
+                    m.d.sync += [t_cur.eq(t_cur + 1), n_cur.eq(0)]
+                with m.Else():
+                    m.d.comb += [mem.en.eq(1), mem.addr.eq(ptr)]
+                    m.next = "WRITE"
+            with m.State("WRITE"):
+                m.d.comb += self.busy.eq(1)
+                for t, th in enumerate(self.threads):
+                    with m.If(t_cur == t):
+                        m.d.comb += [th.we.eq(1), th.addr.eq(n_cur), th.data.eq(instr)]
+                m.d.sync += [ptr.eq(ptr + 8), n_cur.eq(n_cur + 1)]
+                m.next = "NEXT"
+            with m.State("RUN"):
+                m.d.comb += [self.busy.eq(1), self.run.eq(1)]
+                with m.If(~Cat(th.running for th in self.threads).any()):
+                    m.next = "IDLE"
+        return m

@@ -1,0 +1,273 @@
+"""T2's engine: the post-processing passes over the vector buffer, with the vector and
+activation units (VCVT, VOP, VOPV, VLOAD, VACT, VSTORE)."""
+
+from amaranth import *
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory, ReadPort
+from amaranth.lib.wiring import In, Out
+
+from ..spec.codes import Precision, VcuOp, VloadMode
+from ..spec.isa import Op, instr_layout
+from .afu import ActivationUnit, afu_instr_layout
+from .memory import mem_port_signature
+from .queue import Queue
+from .steps import psb_layout
+from .thread import engine_signature
+from .vcu import VectorUnit, vcu_instr_layout
+
+__all__ = ["vbuf_layout", "VectorEngine"]
+
+
+def vbuf_layout(rows):
+    """A vector-buffer entry: ``rows`` binary16 lanes."""
+    return data.ArrayLayout(16, rows)
+
+
+class VectorEngine(wiring.Component):
+    """T2: the post-processing passes (VCVT, VOP, VOPV, VLOAD, VACT, VSTORE) over the
+    vector buffer (VBUF, ``vbuf_entries`` entries of :func:`vbuf_layout`), with a
+    :class:`VectorUnit` and an :class:`ActivationUnit`.
+
+    One point a cycle, except that a VOP first spends 4 cycles reading its two constant
+    vectors ``VBUF[kb]`` and ``VBUF[kc]``. Stages: 0 reads (VBUF, PSB, MEM); 1 writes a
+    VSTORE's VBUF data to MEM, and registers the read data of every other pass; 2 unpacks
+    and selects the operands, writes a binary16 VLOAD to the VBUF; 3 registers the units'
+    instructions; the units' results are written to the VBUF ``latency`` cycles later.
+
+    Latency: a point's result is written 1 cycle after the point is taken (VSTORE), 2
+    cycles after (VLOAD of binary16), 7 cycles after (VCVT, VOP, VOPV, VLOAD of integers:
+    the vector unit's 4) or 8 cycles after (VACT: the activation unit's 5). Throughput:
+    one point a cycle.
+
+    Parameters
+    ----------
+    word_bytes : int
+        Bytes of a MEM word.
+    rows : int
+        Lanes of a vector (the VMM's rows).
+    psb_entries, vbuf_entries : int
+        Entries of the partial-sum and vector buffers.
+    vcu_lanes, afu_lanes : int
+        Lanes of the units (at least ``rows``; lanes beyond ``rows`` repeat the vector's
+        lanes, and their results are dropped).
+
+    Members
+    -------
+    thread : In(engine_signature())
+    mem : Out(mem_port_signature(word_bytes))
+    psb_read : In(ReadPort.Signature(addr_width=log2(psb_entries), shape=psb_layout(rows)))
+        A synchronous read port of the PSB (VCVT).
+    """
+
+    def __init__(self, word_bytes, rows, psb_entries, vbuf_entries, vcu_lanes, afu_lanes):
+        self._word, self._rows = word_bytes, rows
+        self._psb, self._vbuf = psb_entries, vbuf_entries
+        self._vcu_lanes, self._afu_lanes = vcu_lanes, afu_lanes
+        pbits = (psb_entries - 1).bit_length()
+        super().__init__({
+            "thread":   In(engine_signature()),
+            "mem":      Out(mem_port_signature(word_bytes)),
+            "psb_read": In(ReadPort.Signature(addr_width=pbits, shape=psb_layout(rows))),
+        })
+
+    @property
+    def word_bytes(self):
+        return self._word
+
+    @property
+    def rows(self):
+        return self._rows
+
+    @property
+    def psb_entries(self):
+        return self._psb
+
+    @property
+    def vbuf_entries(self):
+        return self._vbuf
+
+    @property
+    def vcu_lanes(self):
+        return self._vcu_lanes
+
+    @property
+    def afu_lanes(self):
+        return self._afu_lanes
+
+    def elaborate(self, platform):
+        m = Module()
+        rows, word = self._rows, self._word
+        vbits = (self._vbuf - 1).bit_length()
+        pbits = (self._psb - 1).bit_length()
+        m.submodules.vcu = vcu = VectorUnit(self._vcu_lanes)
+        m.submodules.afu = afu = ActivationUnit(self._afu_lanes)
+        m.submodules.vbuf = vbuf = Memory(shape=vbuf_layout(rows), depth=self._vbuf, init=[])
+        rd = vbuf.read_port(transparent_for=())
+        rd2 = vbuf.read_port(transparent_for=())   # VOPV's second operand, VBUF[i]
+        wr = vbuf.write_port()
+
+        points = self.thread.points
+        p = points.p
+        instr = p.instr
+        op = instr.op
+        is_ = {name: op == getattr(Op, name)
+               for name in ("VCVT", "VOP", "VLOAD", "VACT", "VSTORE", "VOPV")}
+
+        # Constants of a VOP: VBUF[kb] and VBUF[kc] are read before its first point. (The
+        # cycle model's ``const_state`` 0 to 3 are the states in the order written.)
+        kb, kc = Signal(vbuf_layout(rows)), Signal(vbuf_layout(rows))
+        consts_ready = Signal()
+        need_consts = points.valid & is_["VOP"] & (p.index == 0)
+        with m.FSM(name="consts") as consts:
+            with m.State("IDLE"):
+                with m.If(need_consts & ~consts_ready):
+                    m.next = "READ_KB"
+            with m.State("READ_KB"):      # VBUF[kb] addressed
+                m.next = "READ_KC"
+            with m.State("READ_KC"):      # VBUF[kc] addressed, VBUF[kb] read
+                m.d.sync += kb.eq(rd.data)
+                m.next = "CAPTURE_KC"
+            with m.State("CAPTURE_KC"):   # VBUF[kc] read
+                m.d.sync += [kc.eq(rd.data), consts_ready.eq(1)]
+                m.next = "IDLE"
+        with m.If(points.valid & points.ready & p.last):
+            m.d.sync += consts_ready.eq(0)
+
+        pending = Signal(8)   # points accepted whose result is not yet written
+        take = Signal()
+        go = ~is_["VOP"] | consts_ready
+        m.d.comb += [points.ready.eq(go), take.eq(points.valid & go)]
+
+        # Stage 0: reads.
+        with m.If(consts.ongoing("READ_KB")):
+            m.d.comb += rd.addr.eq(instr.f.vop.kb)
+        with m.Elif(consts.ongoing("READ_KC")):
+            m.d.comb += rd.addr.eq(instr.f.vop.kc)
+        with m.Elif(is_["VOPV"]):
+            m.d.comb += rd.addr.eq(p.src[:vbits] + instr.f.vopv.off)
+        with m.Else():
+            m.d.comb += rd.addr.eq(p.src[:vbits])
+        m.d.comb += rd2.addr.eq(p.src[:vbits])
+        m.d.comb += [self.psb_read.addr.eq(p.src[:pbits]),
+                     self.mem.addr.eq(p.src),
+                     self.mem.en.eq(take & is_["VLOAD"])]
+
+        # Stage 1 registers: what the read data is for.
+        s1_valid, s1_instr = Signal(), Signal(instr_layout())
+        s1_dst, s1_byte = Signal(vbits), Signal(range(word))
+        s1_store_addr = Signal(24)
+        m.d.sync += s1_valid.eq(take)
+        with m.If(take):
+            dst = Mux(is_["VLOAD"], instr.f.vload.k + p.index[:vbits],
+                      Mux(is_["VOPV"], p.src, p.dst))
+            m.d.sync += [s1_instr.eq(instr), s1_dst.eq(dst[:vbits]),
+                         s1_byte.eq(p.src[:(word - 1).bit_length()] if word > 1 else 0),
+                         s1_store_addr.eq(p.dst)]
+        s1_op = s1_instr.op
+
+        # VSTORE: VBUF data (stage 1) to MEM bytes; the MEM port is free in stage 1, since
+        # only a VLOAD reads MEM (in stage 0) and the passes of T2 run one at a time.
+        # (the reserved code, which the assembler rejects, stores as int8)
+        store_bits = Array(C(Precision(c).bits if c in tuple(Precision) else 8)
+                           for c in range(4))[s1_instr.f.vstore.prec]
+        nbytes = Signal(range(word + 1))
+        m.d.comb += nbytes.eq((rows * store_bits) >> 3)
+        obyte = s1_store_addr[:(word - 1).bit_length()] if word > 1 else C(0, 1)
+        with m.If(s1_valid & (s1_op == Op.VSTORE)):
+            m.d.comb += [self.mem.en.eq(1), self.mem.we.eq(1), self.mem.addr.eq(s1_store_addr),
+                         self.mem.wdata.eq(rd.data.as_value() << (obyte * 8)),
+                         self.mem.mask.eq(((C(1, word + 1) << nbytes) - 1) << obyte)]
+
+        # Stage 2 registers: the read data (block RAM outputs) of every pass but VSTORE,
+        # with what it is for; the unpacking and operand selection work from these.
+        s2_valid = Signal()
+        s2_instr = Signal(instr_layout(), reset_less=True)
+        s2_dst   = Signal(vbits, reset_less=True)
+        s2_byte  = Signal(range(word), reset_less=True)
+        s2_mem   = Signal(8 * word, reset_less=True)
+        s2_psb   = Signal(psb_layout(rows), reset_less=True)
+        s2_vb    = Signal(vbuf_layout(rows), reset_less=True)
+        s2_vb2   = Signal(vbuf_layout(rows), reset_less=True)
+        m.d.sync += [s2_valid.eq(s1_valid & (s1_op != Op.VSTORE)), s2_instr.eq(s1_instr),
+                     s2_dst.eq(s1_dst), s2_byte.eq(s1_byte), s2_mem.eq(self.mem.rdata),
+                     s2_psb.eq(self.psb_read.data), s2_vb.eq(rd.data), s2_vb2.eq(rd2.data)]
+        s2_op = s2_instr.op
+
+        # VLOAD data: the n bytes at the access's offset.
+        mem_bytes = Signal(8 * word)
+        m.d.comb += mem_bytes.eq(s2_mem >> (s2_byte * 8))
+        mode = s2_instr.f.vload.mode
+        lsigned = s2_instr.f.vload.signed
+        ints = []
+        for r in range(rows):
+            v8 = mem_bytes[8 * r:8 * r + 8]
+            v4 = mem_bytes[4 * r:4 * r + 4]
+            v2 = mem_bytes[2 * r:2 * r + 2]
+            sel = Signal(signed(32), name=f"unpacked{r}")
+            m.d.comb += sel.eq(Mux(mode == VloadMode.INT8, Mux(lsigned, v8.as_signed(), v8),
+                                   Mux(mode == VloadMode.INT4, Mux(lsigned, v4.as_signed(), v4),
+                                       Mux(lsigned, v2.as_signed(), v2))))
+            ints.append(sel)
+
+        # Stage 2 -> units.
+        to_vcu = s2_valid & ((s2_op == Op.VCVT) | (s2_op == Op.VOP) | (s2_op == Op.VOPV) |
+                             ((s2_op == Op.VLOAD) & (mode != VloadMode.FP16)))
+        to_afu = s2_valid & (s2_op == Op.VACT)
+        # Stage 3: the units' instructions are registered, so that the operand selection
+        # and the units' first stages are in different cycles.
+        vcu_valid, afu_valid = Signal(), Signal()
+        vcu_instr = Signal(vcu_instr_layout(self._vcu_lanes), reset_less=True)
+        afu_instr = Signal(afu_instr_layout(self._afu_lanes), reset_less=True)
+        m.d.sync += [vcu_valid.eq(to_vcu), afu_valid.eq(to_afu)]
+        m.d.comb += [vcu.instrs.valid.eq(vcu_valid), vcu.instrs.p.eq(vcu_instr),
+                     afu.instrs.valid.eq(afu_valid), afu.instrs.p.eq(afu_instr),
+                     vcu.results.ready.eq(1), afu.results.ready.eq(1)]
+        # The vector unit's instruction: every field assigned every cycle.
+        is_vop, is_cvt, is_vopv = s2_op == Op.VOP, s2_op == Op.VCVT, s2_op == Op.VOPV
+        for r in range(self._vcu_lanes):
+            v = r % rows   # lanes beyond a vector repeat its lanes; their results are dropped
+            psum = s2_psb[v]
+            m.d.sync += [
+                vcu_instr.a[r].eq(Mux(is_vop | is_vopv, s2_vb[v],
+                                      Mux(is_cvt, psum[:16], ints[v][:16]))),
+                vcu_instr.b[r].eq(Mux(is_vop, kb[v],
+                                      Mux(is_vopv, s2_vb2[v],
+                                          Mux(is_cvt, psum[16:], ints[v][16:])))),
+                vcu_instr.c[r].eq(Mux(is_vop, kc[v], 0)),
+            ]
+        m.d.sync += [
+            vcu_instr.op.eq(Mux(is_vop, s2_instr.f.vop.op,
+                                Mux(is_vopv, s2_instr.f.vopv.op, VcuOp.CVT_I32))),
+            vcu_instr.scalar.eq(0),
+            vcu_instr.bcast.eq(0),
+            vcu_instr.shift.eq(Mux(is_vop, s2_instr.f.vop.shift,
+                                   Mux(is_cvt, s2_instr.f.vcvt.shift,
+                                       Mux(is_vopv, 0, s2_instr.f.vload.shift)))),
+            vcu_instr.fmt.eq(Mux(is_vop, s2_instr.f.vop.fmt, 0)),
+            vcu_instr.out_signed.eq(Mux(is_vop, s2_instr.f.vop.out_signed, is_vopv)),
+            vcu_instr.mask.eq(0),
+        ]
+        # The activation unit's instruction.
+        m.d.sync += [afu_instr.op.eq(s2_instr.f.vact.op),
+                     afu_instr.p0.eq(s2_instr.f.vact.p0),
+                     afu_instr.p1.eq(s2_instr.f.vact.p1)]
+        m.d.sync += [afu_instr.x[r].eq(s2_vb[r % rows]) for r in range(self._afu_lanes)]
+
+        # Destination indices travel beside the units' pipelines. (12 entries: more than
+        # the points the stages and the units can hold, so the queue is never full.)
+        m.submodules.tags = tags = Queue(vbits, 12)
+        m.d.comb += [tags.w.valid.eq(to_vcu | to_afu), tags.w.p.eq(s2_dst)]
+        direct = s2_valid & (s2_op == Op.VLOAD) & (mode == VloadMode.FP16)
+        with m.If(vcu.results.valid | afu.results.valid):
+            m.d.comb += [wr.en.eq(1), wr.addr.eq(tags.r.p), tags.r.ready.eq(1)]
+            m.d.comb += [wr.data[r].eq(Mux(vcu.results.valid, vcu.results.p.r[r],
+                                           afu.results.p.y[r]))
+                         for r in range(rows)]
+        with m.Elif(direct):
+            m.d.comb += [wr.en.eq(1), wr.addr.eq(s2_dst), wr.data.eq(mem_bytes[:16 * rows])]
+
+        done_now = (vcu.results.valid | afu.results.valid) | direct | \
+            (s1_valid & (s1_op == Op.VSTORE))
+        m.d.sync += pending.eq(pending + take - done_now)
+        m.d.comb += self.thread.idle.eq((pending == 0) & consts.ongoing("IDLE"))
+        return m

@@ -1,0 +1,154 @@
+# amaranth: UnusedElaboratable=no
+"""The core's small blocks under the Amaranth simulator: the engines' queues, the
+unified memory's named requesters, the counters' grant rule; the core's signature."""
+
+import pytest
+from amaranth.lib import stream
+from amaranth.lib.wiring import Flow
+from amaranth.sim import Simulator
+
+from fpga.harness import DatapathHarness
+
+from rtl.core.core import REQUESTERS, Core
+from rtl.core.counters import Counters
+from rtl.core.memory import UnifiedMemory
+from rtl.core.noc import flit_layout
+from rtl.core.queue import Queue, RegisterQueue
+from rtl.spec.config import get_config
+from rtl.spec.isa import NOC_PORTS, THREADS
+
+
+def _run(dut, bench):
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+@pytest.mark.parametrize("cls", [Queue, RegisterQueue])
+def test_queue_timing(cls):
+    """An entry is readable the cycle after its push; a push and a pop in one cycle keep
+    the level; a full queue takes no push. ``RegisterQueue.holds`` sees every entry held,
+    and only those."""
+    dut = cls(8, 3, searchable=True) if cls is RegisterQueue else cls(8, 3)
+
+    async def bench(ctx):
+        ctx.set(dut.w.valid, 1)
+        ctx.set(dut.w.payload, 10)
+        assert ctx.get(dut.r.valid) == 0 and ctx.get(dut.w.ready) == 1
+        await ctx.tick()
+        assert ctx.get(dut.r.valid) == 1 and ctx.get(dut.r.payload) == 10
+        assert ctx.get(dut.level) == 1
+        ctx.set(dut.w.payload, 11)
+        await ctx.tick()
+        ctx.set(dut.w.payload, 12)
+        await ctx.tick()
+        ctx.set(dut.w.payload, 99)           # refused: the queue is full
+        assert ctx.get(dut.level) == 3 and ctx.get(dut.w.ready) == 0
+        if cls is RegisterQueue:
+            for value, held in ((10, 1), (12, 1), (13, 0)):
+                ctx.set(dut.probe, value)
+                assert ctx.get(dut.holds) == held, value
+        await ctx.tick()
+        ctx.set(dut.w.valid, 0)
+        ctx.set(dut.r.ready, 1)              # pop 10
+        await ctx.tick()
+        ctx.set(dut.w.valid, 1)              # push 13 and pop 11
+        ctx.set(dut.w.payload, 13)
+        if cls is RegisterQueue:
+            ctx.set(dut.probe, 10)
+            assert ctx.get(dut.holds) == 0
+        assert ctx.get(dut.r.payload) == 11
+        await ctx.tick()
+        ctx.set(dut.w.valid, 0)
+        assert ctx.get(dut.level) == 2 and ctx.get(dut.r.payload) == 12
+        await ctx.tick()
+        assert ctx.get(dut.r.payload) == 13
+        await ctx.tick()
+        assert ctx.get(dut.r.valid) == 0 and ctx.get(dut.level) == 0
+
+    _run(dut, bench)
+
+
+@pytest.mark.parametrize("cls", [Queue, RegisterQueue])
+def test_queue_rejects(cls):
+    with pytest.raises(ValueError, match="depth must be a positive integer"):
+        cls(8, 0)
+
+
+def test_unified_memory_priority():
+    """Requesters are members by name; in a bank the first named is served and the
+    meeting is a conflict; read data comes the next cycle."""
+    dut = UnifiedMemory(8, 64, 2, ("first", "second"))
+    assert dut.requesters == ("first", "second")
+
+    async def bench(ctx):
+        for port, value in ((dut.first, 0x11), (dut.second, 0x22)):
+            ctx.set(port.en, 1)
+            ctx.set(port.we, 1)
+            ctx.set(port.mask, 0xFF)
+            ctx.set(port.addr, 8)
+            ctx.set(port.wdata, value)
+        assert ctx.get(dut.conflict) == 1
+        await ctx.tick()
+        ctx.set(dut.second.en, 0)
+        ctx.set(dut.first.we, 0)
+        assert ctx.get(dut.conflict) == 0
+        await ctx.tick()
+        assert ctx.get(dut.first.rdata) == 0x11
+
+    _run(dut, bench)
+
+
+@pytest.mark.parametrize("requesters", [(), ("a", "a"), ("a", "conflict"), ("a b",)])
+def test_unified_memory_rejects(requesters):
+    with pytest.raises(ValueError, match="requesters must be distinct identifiers"):
+        UnifiedMemory(8, 64, 2, requesters)
+
+
+def test_counters_grant_rule():
+    """Of the threads waiting on a positive counter the lowest-numbered is granted, one a
+    cycle; a SIGNAL counts from the end of its cycle; ``clear`` empties every counter."""
+    dut = Counters()
+    th = dut.threads
+
+    async def bench(ctx):
+        for t in (2, 5):
+            ctx.set(th[t].wait, 1)
+            ctx.set(th[t].wait_ctr, 3)
+        ctx.set(th[0].signal, 1)
+        ctx.set(th[0].signal_ctr, 3)
+        assert [ctx.get(th[t].grant) for t in range(THREADS)] == [0] * THREADS
+        await ctx.tick()
+        ctx.set(th[0].signal, 0)
+        assert ctx.get(th[2].grant) == 1 and ctx.get(th[5].grant) == 0
+        await ctx.tick()
+        assert ctx.get(th[5].grant) == 0      # counter 3 is back at 0
+        ctx.set(th[1].signal, 1)
+        ctx.set(th[1].signal_ctr, 3)
+        ctx.set(dut.clear, 1)
+        await ctx.tick()
+        ctx.set(th[1].signal, 0)
+        ctx.set(dut.clear, 0)
+        assert ctx.get(th[5].grant) == 0      # the clear won over the SIGNAL
+
+    _run(dut, bench)
+
+
+def test_core_signature():
+    """The NoC ports are one member, ``noc``, with a port per name of NOC_PORTS, each an
+    out and an in stream of flits; MEM requesters are named in priority order."""
+    config = get_config("sim").core
+    core = Core(config)
+    flits = stream.Signature(flit_layout(config.mem_port_bits // 8))
+    assert tuple(core.noc.signature.members) == NOC_PORTS
+    for name in NOC_PORTS:
+        port = getattr(core.noc, name)
+        assert port.o.signature == flits and port.i.signature == flits.flip()
+    assert REQUESTERS == ("host", "loader", "weights", "steps", "vector", *NOC_PORTS)
+    # The FPGA harness walks the nested ports: a NoC stream's handshake is tied high.
+    ports = DatapathHarness({"core": core}).port_map()
+    for name in NOC_PORTS:
+        assert ports[f"core.noc.{name}.i.valid"] == (Flow.In, True, 1)
+        assert ports[f"core.noc.{name}.o.ready"] == (Flow.In, True, 1)
+        assert ports[f"core.noc.{name}.o.payload"][:2] == (Flow.Out, False)
