@@ -1,6 +1,8 @@
 """The golden core running compiled layers: bit-exact against the layers' direct numpy
 reference, over random shapes, strides, paddings, precisions and activations."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -8,7 +10,8 @@ from rtl.spec.config import get_config
 from sw.compiler_stub.conv import CompileError, compile_conv2d, compile_pool2d
 from sw.golden import fp16
 from rtl.spec.codes import AfuOp
-from sw.golden.core import Core, CoreError
+from sw.golden.core import Core, Deadlock
+from sw.golden.cycles import predict
 from rtl.spec.isa import Instr, Op, encode
 from sw.golden.layers import Conv2d, Pool2d, conv2d_reference, pool2d_reference
 
@@ -130,8 +133,15 @@ def test_deadlock_is_reported():
     header = bytes([2, 0, 0, 0, 0, 0, 0, 0])  # T0: WAIT ctr=3 (never signalled), END
     program = [encode(Instr(Op.WAIT, {"ctr": 3})), encode(Instr(Op.END))]
     golden.write(0, header + b"".join(w.to_bytes(8, "little") for w in program))
-    with pytest.raises(CoreError, match="deadlock: T0 at 0: WAIT ctr=3"):
+    # Load: 1 header cycle, 2 * 2 + 1 for T0's program, 1 for each empty one, 1 to start;
+    # T0's WAIT blocks in the first run cycle (15), with nothing else running.
+    with pytest.raises(Deadlock, match=re.escape("deadlock at cycle 15: T0 at 0: WAIT ctr=3 "
+                                                 "(counter 3 is 0); counters: all 0")) as exc:
         golden.run(0)
+    assert exc.value.cycle == 15 and exc.value.counters == [0] * 16
+    assert exc.value.threads == [(0, 0, "RUN", "WAIT ctr=3")]
+    with pytest.raises(Deadlock, match="deadlock at cycle 15"):
+        predict(core, golden.load_programs(0))
 
 
 @pytest.mark.parametrize("kind", ["depthwise", "residual"])
