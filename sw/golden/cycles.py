@@ -317,18 +317,16 @@ class CycleModel:
             ins = th.instr
             if th.state == RUN:
                 reasons.append(f"counter {ins['ctr']} is 0")
+            elif th.index == 0 and shadow_full and active_full:
+                reasons.append("the VMM holds two weight tiles")
+            elif th.index == 1 and not active_full:
+                reasons.append("the VMM has no weight tile")
+            elif th.index in NOC_THREADS and th.state == STREAM and ins.op == Op.RECV:
+                reasons.append("no flit at its port")
             elif th.state == DRAIN:
                 reasons.append("its engine never finishes the stream")
-            elif th.index == 0:
-                reasons.append("the VMM holds two weight tiles")
-            elif th.index == 1:
-                reasons.append("the VMM has no weight tile" if not active_full
-                               else "the step queue is full")
-            elif th.index in NOC_THREADS:
-                reasons.append(f"no flit at the {ins.op.name} port"
-                               if ins.op == Op.RECV else "the port is not ready")
             else:
-                reasons.append("its engine does not accept the point")
+                reasons.append("its engine does not take the point")
         return Deadlock(cycle, [th.describe() for th in live], self.counters, reasons)
 
     # Data hooks: the golden core (sw/golden/core.py) moves the data here.

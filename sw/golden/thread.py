@@ -20,7 +20,7 @@ decides grants and engine readiness):
 from math import prod
 
 from rtl.spec.codes import RESERVED_PRECISION
-from rtl.spec.isa import AG_DIMS, AGS, FORMATS, LOOP_DEPTH, STREAMS, THREAD_OF, Op
+from rtl.spec.isa import AG_DIMS, AGS, COUNTER_BITS, FORMATS, LOOP_DEPTH, STREAMS, THREAD_OF, Op
 
 __all__ = ["CoreError", "Deadlock", "CounterOverflow", "AddressGenerator", "Walk",
            "Thread", "RUN", "STREAM", "DRAIN", "IDLE", "STATE_NAMES"]
@@ -76,7 +76,7 @@ class CounterOverflow(CoreError):
         who = ", ".join(f"T{t} at {pc}" for t, pc in threads)
         super().__init__(f"counter overflow at cycle {cycle}: SIGNAL ctr={counter} by {who} "
                          f"takes counter {counter} to {value}, past its "
-                         f"{value.bit_length() - 1} bits")
+                         f"{COUNTER_BITS} bits")
 
 
 class AddressGenerator:
