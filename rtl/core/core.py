@@ -26,6 +26,15 @@ class Core(wiring.Component):
     counts the VMM steps it accepted (its busy cycles). ``conflict`` is sticky: two
     accesses met in one MEM bank in one cycle.
 
+    ``deadlock`` (sticky) rises after a cycle of a run in which nothing moved: every
+    running thread blocked (a WAIT not granted, a stream point not accepted, an engine
+    not idle after its stream) and nothing in flight in an engine or the VMM. Nothing
+    inside the core can then ever move again (only a NoC port's handshake from outside
+    could: a RECV waiting for a flit that comes later also raises it); the core stays
+    busy until ``rst``. ``overflow`` (sticky) rises after a cycle in which SIGNALs took a
+    counter past ``2**COUNTER_BITS - 1`` (the counter wraps). A start clears both.
+    docs/architecture.md, 7.5.
+
     Members
     -------
     host : In(mem_port_signature(word_bytes))
@@ -34,6 +43,7 @@ class Core(wiring.Component):
     busy : Out(1)
     cycles, vmm_steps : Out(32)
     conflict : Out(1)
+    deadlock, overflow : Out(1)
     anoc_o, pnoc_o, mnoc_o, inoc_o : Out(stream.Signature(flit_layout(word_bytes)))
     anoc_i, pnoc_i, mnoc_i, inoc_i : In(stream.Signature(flit_layout(word_bytes)))
     """
@@ -49,6 +59,8 @@ class Core(wiring.Component):
             "cycles":    Out(32),
             "vmm_steps": Out(32),
             "conflict":  Out(1),
+            "deadlock":  Out(1),
+            "overflow":  Out(1),
         }
         for name in NOC_PORTS:
             members[f"{name}_o"] = Out(stream.Signature(flit_layout(word)))
@@ -79,7 +91,8 @@ class Core(wiring.Component):
             threads.append(th)
 
         # Engines.
-        m.submodules.vmm = vmm = VMM.from_config(cfg)
+        m.submodules.vmm = vmm = VMM.from_config(cfg, clear=True)
+        m.d.comb += vmm.clear.eq(self.start & ~self.busy)   # every run starts with no tile
         m.submodules.wgt = wgt = WeightEngine(word, cfg.vmm_cols)
         m.submodules.stp = stp = StepEngine(word, rows, cfg.vmm_cols, cfg.psb_entries)
         m.submodules.vec = vec = VectorEngine(word, rows, cfg.psb_entries, cfg.vbuf_entries,
@@ -129,16 +142,45 @@ class Core(wiring.Component):
                           for lower in threads[:t]).any() if t else C(0, 1)
             m.d.comb += th.wait_grant.eq(th.wait_valid & Array(positive)[th.wait_ctr]
                                          & ~blocked)
+        # A counter that would pass 2**COUNTER_BITS - 1 wraps and sets `overflow`.
+        overflows = []
         for c in range(COUNTERS):
             incs = [th.signal_valid & (th.signal_ctr == c) for th in threads]
             inc = Signal(4, name=f"inc{c}")
             m.d.comb += inc.eq(sum(incs))
             granted = positive[c] & Cat(th.wait_valid & (th.wait_ctr == c)
                                         for th in threads).any()
+            total = Signal(COUNTER_BITS + 4, name=f"total{c}")
+            m.d.comb += total.eq(counters[c] + inc - granted)
+            overflows.append(total[COUNTER_BITS:].any())
             with m.If(self.start & ~self.busy):   # every counter starts a run at 0
                 m.d.sync += counters[c].eq(0)
             with m.Else():
-                m.d.sync += counters[c].eq(counters[c] + inc - granted)
+                m.d.sync += counters[c].eq(total[:COUNTER_BITS])
+
+        # Deadlock: a cycle in which nothing moves. A thread is blocked on a WAIT not
+        # granted, a point its engine does not take (T2's engine always goes on), or in
+        # DRAIN (no point offered, its engine not idle: in RUN an engine is always idle);
+        # nothing is in flight: no point taken the cycle before (a read in flight), no
+        # weight row or step into the VMM, no VMM result pending, no tile switch pending
+        # (shadow full, active empty), the vector engine idle, no flit out of a NoC port.
+        blocked = [~th.running | (th.wait_valid & ~th.wait_grant)
+                   | (th.points.valid & ~th.points.ready & (t != 2))
+                   | (~th.points.valid & ~th.engine_idle)
+                   for t, th in enumerate(threads)]
+        took = Signal()
+        m.d.sync += took.eq(Cat(th.points.valid & th.points.ready for th in threads).any())
+        vmm_pending = Signal(range(VMM.latency + 2))
+        m.d.sync += vmm_pending.eq(vmm_pending + (vmm.steps.valid & vmm.steps.ready)
+                                   - vmm.results.valid)
+        quiet = Signal()
+        m.d.comb += quiet.eq(Cat(th.running for th in threads).any() & Cat(blocked).all()
+                             & ~took & ~(vmm.weights.valid & vmm.weights.ready)
+                             & ~(vmm.steps.valid & vmm.steps.ready) & (vmm_pending == 0)
+                             & ~(~vmm.weights.ready & ~vmm.steps.ready) & vec.idle
+                             & ~Cat(eng.o.valid & eng.o.ready for eng in nocs).any())
+        deadlock, overflow = Signal(), Signal()
+        m.d.comb += [self.deadlock.eq(deadlock), self.overflow.eq(overflow)]
 
         # Loader: header word, then each thread's instructions, one every two cycles.
         lp = mem.port(1)
@@ -153,7 +195,7 @@ class Core(wiring.Component):
                 with m.If(self.start):
                     m.d.sync += [ptr.eq(self.entry + word), t_cur.eq(0), n_cur.eq(0),
                                  self.cycles.eq(0), self.vmm_steps.eq(0),
-                                 conflict.eq(0)]
+                                 conflict.eq(0), deadlock.eq(0), overflow.eq(0)]
                     m.d.comb += [lp.en.eq(1), lp.addr.eq(self.entry)]
                     m.next = "HEADER"
             with m.State("HEADER"):
@@ -189,6 +231,10 @@ class Core(wiring.Component):
                 m.d.sync += self.cycles.eq(self.cycles + 1)
                 with m.If(vmm.steps.valid & vmm.steps.ready):
                     m.d.sync += self.vmm_steps.eq(self.vmm_steps + 1)
+                with m.If(quiet):
+                    m.d.sync += deadlock.eq(1)
+                with m.If(Cat(overflows).any()):
+                    m.d.sync += overflow.eq(1)
                 with m.If(~Cat(th.running for th in threads).any() & (self.cycles != 0)):
                     m.next = "IDLE"
         return m

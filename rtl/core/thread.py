@@ -75,7 +75,8 @@ class Thread(wiring.Component):
     prog_we, prog_addr, prog_data : In
         Program buffer write port (the core's loader).
     start : In(1)
-        Starts the program at instruction 0 (one-cycle pulse).
+        Starts the program at instruction 0 (one-cycle pulse), with every address
+        generator at base 0, every dimension count 1, stride 0.
     running : Out(1)
     points : Out(stream.Signature(point_layout()))
     engine_idle : In(1)
@@ -151,8 +152,11 @@ class Thread(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
-                with m.If(self.start):
+                with m.If(self.start):   # every run starts with fresh generators too
                     m.d.sync += [pc.eq(0), depth.eq(0)]
+                    m.d.sync += [b.eq(0) for b in ag_base]
+                    m.d.sync += [c.eq(1) for counts in ag_count for c in counts]
+                    m.d.sync += [s.eq(0) for strides in ag_stride for s in strides]
                     m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += self.running.eq(1)

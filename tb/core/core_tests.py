@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 import cocotb
-from cocotb.triggers import FallingEdge
+from cocotb.triggers import FallingEdge, ReadOnly
 
 from sw.compiler_stub.conv import compile_conv2d, compile_pool2d
 from sw.golden.core import Core
@@ -165,3 +165,149 @@ async def test_noc_ports(dut):
         assert got == expected, f"port {port}: flits differ"
     mem = await env.read(2 * env.config.sram_bank_bytes, n * word)
     assert mem == golden.read(2 * env.config.sram_bank_bytes, n * word)
+
+
+PROGRAMS = int(os.environ.get("CORE_PROGRAMS", "600"))
+
+
+async def run_until_flag(env, entry, max_cycles=100_000):
+    """Start the core at ``entry``; return ``("finish", cycles, steps)`` when it is done or
+    ``("deadlock", cycles)`` in the first cycle ``deadlock`` is seen (``cycles`` read
+    then: the cycle count of the cycle in which nothing moved)."""
+    d = env.dut
+    d.entry.value = entry
+    d.start.value = 1
+    await FallingEdge(d.clk)
+    d.start.value = 0
+    await FallingEdge(d.clk)
+    for _ in range(max_cycles):
+        await ReadOnly()
+        if d.deadlock.value:
+            return ("deadlock", int(d.cycles.value))
+        if not d.busy.value:
+            return ("finish", int(d.cycles.value), int(d.vmm_steps.value))
+        await FallingEdge(d.clk)
+    raise TimeoutError(f"the core ran more than {max_cycles} cycles")
+
+
+async def reset(env):
+    """Recover a deadlocked core: three cycles of ``rst``."""
+    d = env.dut
+    await FallingEdge(d.clk)
+    d.rst.value = 1
+    for _ in range(3):
+        await FallingEdge(d.clk)
+    d.rst.value = 0
+
+
+@cocotb.test()
+async def test_random_programs(dut):
+    """Random programs that the assembler's static checks accept (tb/core/programs.py),
+    every NoC input always fed and every output always ready: each finishes on the RTL
+    in exactly the cycle model's cycles and VMM steps, or raises ``deadlock`` in the
+    cycle the model reports its deadlock (then the core is reset)."""
+    import random
+    from rtl.spec.isa import NOC_PORTS
+    from sw.compiler_stub.asm import disassemble
+    from sw.golden.cycles import CycleModel, Deadlock
+    from .programs import random_program
+    nrng = rngs(dut, 5)
+    rng = random.Random(int(nrng.integers(1 << 62)))
+    env = CoreEnv(dut)
+    await env.start()
+    for name in NOC_PORTS:
+        getattr(dut, f"{name}_i__valid").value = 1
+        getattr(dut, f"{name}_i__payload").value = int(nrng.integers(1 << 62))
+    kinds = {"finish": 0, "deadlock": 0}
+    for n in range(PROGRAMS):
+        prog = random_program(rng, env.config)
+        try:
+            expected = ("finish",) + CycleModel(env.config).run(prog.threads)
+        except Deadlock as exc:
+            expected = ("deadlock", exc.cycle)
+        await env.write(0, prog.image())
+        got = await run_until_flag(env, 0)
+        assert got == expected, f"program {n}: RTL {got}, cycle model {expected}\n" \
+                                f"{disassemble(prog)}"
+        kinds[got[0]] += 1
+        if got[0] == "deadlock":
+            assert dut.busy.value
+            await reset(env)
+        else:
+            await FallingEdge(dut.clk)
+            assert not dut.deadlock.value and not dut.overflow.value
+    dut._log.info("%d random programs: %s", PROGRAMS, kinds)
+    assert min(kinds.values()) > PROGRAMS // 5, kinds
+
+
+@cocotb.test()
+async def test_counter_overflow(dut):
+    """Eight threads signal counter 5 8192 times each: the RTL's ``overflow`` rises in
+    the cycle the cycle model reports the overflow; the counter wraps to 0 and the run
+    goes on to its end."""
+    from sw.compiler_stub.asm import assemble
+    from sw.golden.cycles import CounterOverflow, predict
+    env = CoreEnv(dut)
+    await env.start()
+    text = "".join(f".thread {t}\nLOOP count=8192\nSIGNAL ctr=5\nENDL\nEND\n" for t in range(8))
+    prog = assemble(text, env.config, check_deadlock=False)
+    try:
+        predict(env.config, prog.threads)
+        raise AssertionError("the cycle model did not report the overflow")
+    except CounterOverflow as exc:
+        expected = exc.cycle
+        assert exc.counter == 5 and [t for t, _ in exc.threads] == list(range(8))
+    await env.write(0, prog.image())
+    d = dut
+    d.entry.value = 0
+    d.start.value = 1
+    await FallingEdge(d.clk)
+    d.start.value = 0
+    seen = None
+    for _ in range(20000):
+        await ReadOnly()
+        if d.overflow.value and seen is None:
+            seen = int(d.cycles.value)
+        if not d.busy.value:
+            break
+        await FallingEdge(d.clk)
+    assert seen == expected, f"overflow seen at cycle {seen}, model {expected}"
+    assert not d.deadlock.value
+    # The SIGNALs of the last cycle took the counter from 65528 to 65536: it wrapped to 0,
+    # and with nothing waiting the run ended as without the overflow.
+    # Load: the header, 2 * 4 + 1 per thread, the start; run: LOOP, the iterations, END,
+    # and the cycle with nothing running.
+    cycles = int(d.cycles.value)
+    assert cycles == 1 + 8 * (2 * 4 + 1) + 1 + 1 + 2 * 8192 + 1 + 1, cycles
+
+
+@cocotb.test(skip="CORE_PROGRAMS_FILE" not in os.environ)
+async def test_program_file(dut):
+    """Reproduce: run the programs of ``CORE_PROGRAMS_FILE`` (assembler text, programs
+    separated by lines ``---``) as test_random_programs does; log the RTL's and the cycle
+    model's outcome of each, and fail if any differs."""
+    from sw.compiler_stub.asm import assemble
+    from sw.golden.cycles import CycleModel, Deadlock
+    from rtl.spec.isa import NOC_PORTS
+    env = CoreEnv(dut)
+    await env.start()
+    for name in NOC_PORTS:
+        getattr(dut, f"{name}_i__valid").value = 1
+    texts = open(os.environ["CORE_PROGRAMS_FILE"]).read().split("\n---\n")
+    differ = []
+    for n, text in enumerate(texts):
+        prog = assemble(text, env.config, check_deadlock=False)
+        try:
+            expected = ("finish",) + CycleModel(env.config).run(prog.threads)
+        except Deadlock as exc:
+            expected = ("deadlock", exc.cycle)
+        await env.write(0, prog.image())
+        got = await run_until_flag(env, 0)
+        dut._log.info("program %d: RTL %s, cycle model %s", n, got, expected)
+        if got != expected:
+            differ.append(n)
+        if got[0] == "deadlock":
+            await reset(env)
+        else:
+            await FallingEdge(dut.clk)
+    assert not differ, f"programs {differ} differ"
