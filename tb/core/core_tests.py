@@ -167,7 +167,7 @@ async def test_noc_ports(dut):
     assert mem == golden.read(2 * env.config.sram_bank_bytes, n * word)
 
 
-PROGRAMS = int(os.environ.get("CORE_PROGRAMS", "600"))
+PROGRAMS = int(os.environ.get("CORE_PROGRAMS", "2000"))   # CI: at least 500
 
 
 async def run_until_flag(env, entry, max_cycles=100_000):
