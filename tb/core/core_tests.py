@@ -240,6 +240,94 @@ async def test_random_programs(dut):
     assert min(kinds.values()) > PROGRAMS // 5, kinds
 
 
+DATA_PROGRAMS = int(os.environ.get("CORE_DATA_PROGRAMS", "400"))
+
+
+@cocotb.test()
+async def test_random_programs_data(dut):
+    """Random programs whose threads race on shared data (no NoC; every stream in its
+    thread's own bank): one golden core follows the RTL through all of them, and every
+    MEM word the golden core writes (VSTOREs, from VLOAD, VCVT, VOP, VACT results over
+    the VMM's) equals the RTL's, as do the outcome and cycles. Banks 1 to 3 start with
+    random data; the PSB and VBUF carry over from program to program in both (a deadlock
+    leaves nothing in flight, so the reset between programs loses nothing)."""
+    import random
+    from sw.compiler_stub.asm import assemble, disassemble
+    from sw.golden.core import Core, Deadlock
+    from .programs import random_program
+
+    class Recording(Core):
+        """The golden core, recording the MEM words its T2 writes."""
+        def _v_retire(self, effect):
+            target, index, _ = effect
+            if target is self.mem:
+                self.written.update(range(index.start // self.word,
+                                          (index.stop - 1) // self.word + 1))
+            super()._v_retire(effect)
+
+    nrng = rngs(dut, 6)
+    rng = random.Random(int(nrng.integers(1 << 62)))
+    env = CoreEnv(dut)
+    await env.start()
+    cfg, word = env.config, env.word
+    golden = Recording(cfg)
+    data = nrng.integers(0, 256, size=cfg.sram_bytes - cfg.sram_bank_bytes, dtype=np.uint8)
+    golden.write(cfg.sram_bank_bytes, data.tobytes())
+    await env.write(cfg.sram_bank_bytes, data.tobytes())
+    # Every 8 programs, T2 stores VBUF[0..128) and then fp16(PSB[0..256) * 2**-8) to
+    # bank 3's first 1.5 KiB (the random programs stream in its middle): every word of
+    # them is compared.
+    dump = assemble(f"""
+    .thread 2
+        AGDIM g=0 d=0 count=128 stride=1
+        AGBASE g=1 base={3 * cfg.sram_bank_bytes}
+        AGDIM g=1 d=0 count=128 stride=4
+        VSTORE s=0 d=1 prec=0
+        AGDIM g=0 d=0 count=256 stride=1
+        AGDIM g=2 d=0 count=256 stride=1
+        VCVT s=0 d=2 shift=8
+        AGBASE g=3 base={3 * cfg.sram_bank_bytes + 512}
+        AGDIM g=3 d=0 count=256 stride=4
+        VSTORE s=2 d=3 prec=0
+        END
+    """, cfg)
+    kinds, compared = {"finish": 0, "deadlock": 0}, 0
+    for n in range(DATA_PROGRAMS):
+        prog = dump if n % 8 == 7 else random_program(rng, cfg, noc=False, setup=True)
+        golden.write(0, prog.image())
+        golden.written = set()
+        try:
+            expected = ("finish",) + golden.run(0)
+        except Deadlock as exc:
+            expected = ("deadlock", exc.cycle)
+        await env.write(0, prog.image())
+        got = await run_until_flag(env, 0)
+        assert got == expected, f"program {n}: RTL {got}, golden core {expected}\n" \
+                                f"{disassemble(prog)}"
+        kinds[got[0]] += 1
+        assert not dut.conflict.value, f"program {n}: a bank conflict\n{disassemble(prog)}"
+        if got[0] == "deadlock":
+            await reset(env)
+        else:
+            await FallingEdge(dut.clk)
+        words = sorted(golden.written)
+        while words:   # contiguous runs of words in one read each
+            k = 1
+            while k < len(words) and words[k] == words[0] + k:
+                k += 1
+            addr, length = words[0] * word, k * word
+            rtl, ref = await env.read(addr, length), golden.read(addr, length)
+            for j in range(0, length, word):
+                assert rtl[j:j + word] == ref[j:j + word], \
+                    f"program {n}: MEM word at {addr + j:#x}: RTL {rtl[j:j + word].hex()}, " \
+                    f"golden {ref[j:j + word].hex()}\n{disassemble(prog)}"
+            compared += k
+            words = words[k:]
+    dut._log.info("%d random programs: %s; %d MEM words compared", DATA_PROGRAMS, kinds,
+                  compared)
+    assert compared > 20 * DATA_PROGRAMS, compared
+
+
 @cocotb.test()
 async def test_counter_overflow(dut):
     """Eight threads signal counter 5 8192 times each: the RTL's ``overflow`` rises in

@@ -18,7 +18,7 @@ __all__ = ["random_program", "random_programs"]
 CTRS = 3
 
 
-def _rand_program(rng, core, p_thread):
+def _rand_program(rng, core, p_thread, setup):
     """One draw: eight thread programs (maybe rejected by the static checks)."""
     word = core.mem_port_bits // 8
     bank = core.sram_bank_bytes
@@ -41,7 +41,7 @@ def _rand_program(rng, core, p_thread):
             count = rng.choice([1, 2, 4, 4, 4, 8, 8, 12]) * core.vmm_rows // 4
         dim = rng.randrange(2)
         s, d = rng.randrange(AGS), rng.randrange(AGS)
-        fresh = rng.random() < 0.8
+        fresh = setup or rng.random() < 0.8
         if t == 0:
             if fresh:
                 ag_setup(code, s, mem_start(0), count, word * rng.choice([1, 1, -1, 2]), dim)
@@ -55,7 +55,8 @@ def _rand_program(rng, core, p_thread):
             code.append(Instr(Op.SSTREAM, {"s": s, "d": d, "zero": rng.choice([0, 0, 1, 4]),
                                            "period": rng.choice([1, 1, 2, 2, 3, 4, 8])}))
         elif t == 2:
-            op = rng.choice([Op.VCVT, Op.VOP, Op.VLOAD, Op.VACT, Op.VSTORE, Op.VOPV])
+            op = rng.choice([Op.VCVT, Op.VOP, Op.VLOAD, Op.VACT, Op.VSTORE, Op.VOPV]
+                            + [Op.VSTORE] * (2 * setup))
             if fresh:
                 src_base = mem_start(2) if op == Op.VLOAD else rng.randrange(0, 64)
                 src_stride = word * rng.choice([1, 2]) if op == Op.VLOAD \
@@ -159,12 +160,14 @@ def _rand_program(rng, core, p_thread):
 P_THREAD = (0.7, 0.7, 0.6, 0.3, 0.25, 0.25, 0.15, 0.15)
 
 
-def random_program(rng, core, *, noc=True, tries=200):
+def random_program(rng, core, *, noc=True, setup=False, tries=200):
     """A random :class:`~sw.compiler_stub.asm.Program` (``rng``: a :class:`random.Random`)
-    that the assembler's static checks accept; ``noc=False`` leaves the NoC threads out."""
+    that the assembler's static checks accept. ``noc=False`` leaves the NoC threads out;
+    ``setup=True`` sets up the generators of every stream right before it, so that each
+    thread streams only in its own bank (no two accesses ever meet in one bank)."""
     p_thread = P_THREAD if noc else P_THREAD[:4] + (0,) * 4
     for _ in range(tries):
-        threads = _rand_program(rng, core, p_thread)
+        threads = _rand_program(rng, core, p_thread, setup)
         if not any(threads):
             continue
         try:

@@ -8,7 +8,7 @@ from rtl.core.core import Core
 from ..hdl import Design
 
 TESTCASES = ["test_random_layers", "test_pooling", "test_noc_ports", "test_random_programs",
-             "test_counter_overflow"]
+             "test_random_programs_data", "test_counter_overflow"]
 
 
 def core_design(config):
