@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from rtl.spec.codes import RESERVED_PRECISION, Precision, VloadMode
 from rtl.spec.isa import (AG_DIMS, AGS, COUNTERS, FORMATS, LOOP_DEPTH, THREAD_OF, THREADS,
                            Instr, Op, decode, encode)
-from sw.golden.cycles import CoreError, CycleModel, Deadlock
+from sw.golden.cycles import CoreError, CounterOverflow, CycleModel, Deadlock, Unfinished
 
 __all__ = ["AsmError", "Program", "assemble", "disassemble", "disassemble_image",
            "MAX_PROGRAM", "DEADLOCK_CHECK_CYCLES"]
@@ -397,14 +397,16 @@ class Program:
                 return
         try:
             CycleModel(self.core).run(self.threads, max_cycles=DEADLOCK_CHECK_CYCLES)
+        except Unfinished:
+            return
         except Deadlock as exc:
             t, pc, _, _ = exc.threads[0]
             raise self._error(t, pc, str(exc)) from None
-        except CoreError as exc:
-            if "did not finish" in str(exc):
-                return
-            t, pc = getattr(exc, "threads", [(0, 0)])[0][:2]
+        except CounterOverflow as exc:
+            t, pc = exc.threads[0]
             raise self._error(t, pc, str(exc)) from None
+        except CoreError as exc:   # the static checks above rule this out
+            raise AsmError(f"the cycle model stopped: {exc}") from None
 
 
 def _number(text):

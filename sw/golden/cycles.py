@@ -25,9 +25,9 @@ from collections import deque
 from rtl.spec.isa import COUNTER_BITS, COUNTERS, NOC_THREADS, THREADS, Op
 
 from .thread import (DRAIN, IDLE, RUN, STREAM, CoreError, CounterOverflow, Deadlock,
-                     Thread)
+                     Thread, Unfinished)
 
-__all__ = ["CycleModel", "predict", "CoreError", "Deadlock", "CounterOverflow"]
+__all__ = ["CycleModel", "predict", "CoreError", "Deadlock", "CounterOverflow", "Unfinished"]
 
 VCU_LATENCY = 4
 AFU_LATENCY = 5
@@ -63,8 +63,8 @@ class CycleModel:
             supply (the default: every port always has a flit). The outputs are always
             ready.
         max_cycles : int
-            Raise :class:`CoreError` after this many cycles (a guard; a run ends or
-            deadlocks on its own).
+            Raise :class:`~sw.golden.thread.Unfinished` after this many cycles (a guard;
+            a run ends or deadlocks on its own).
 
         Returns
         -------
@@ -73,7 +73,7 @@ class CycleModel:
 
         Raises
         ------
-        Deadlock, CounterOverflow, CoreError
+        Deadlock, CounterOverflow, Unfinished, CoreError
         """
         load = 1 + sum(2 * len(p) + 1 for p in programs) + 1
         threads = [Thread(t, list(p)) for t, p in enumerate(programs)]
@@ -309,7 +309,7 @@ class CycleModel:
                         th.accepted()
             for th in drained:
                 th.drained()
-        raise CoreError(f"the program did not finish in {max_cycles} cycles")
+        raise Unfinished(f"the program did not finish in {max_cycles} cycles")
 
     def _deadlock(self, cycle, live, avail, shadow_full, active_full, consts_ready):
         reasons = []

@@ -22,7 +22,7 @@ from math import prod
 from rtl.spec.codes import RESERVED_PRECISION
 from rtl.spec.isa import AG_DIMS, AGS, COUNTER_BITS, FORMATS, LOOP_DEPTH, STREAMS, THREAD_OF, Op
 
-__all__ = ["CoreError", "Deadlock", "CounterOverflow", "AddressGenerator", "Walk",
+__all__ = ["CoreError", "Deadlock", "CounterOverflow", "Unfinished", "AddressGenerator", "Walk",
            "Thread", "RUN", "STREAM", "DRAIN", "IDLE", "STATE_NAMES"]
 
 RUN, STREAM, DRAIN, IDLE = range(4)
@@ -57,6 +57,11 @@ class Deadlock(CoreError):
                             for (t, pc, _, ins), reason in zip(threads, reasons, strict=True))
         values = ", ".join(f"{c}={v}" for c, v in enumerate(counters) if v) or "all 0"
         super().__init__(f"deadlock at cycle {cycle}: {waiting}; counters: {values}")
+
+
+class Unfinished(CoreError):
+    """A run did not end within the cycles it was given (a guard: a run ends or
+    deadlocks on its own)."""
 
 
 class CounterOverflow(CoreError):

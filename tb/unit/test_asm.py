@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from rtl.spec.config import CoreConfig, get_config
-from sw.compiler_stub.asm import (AsmError, Program, assemble, disassemble,
-                                  disassemble_image)
+from sw.compiler_stub.asm import (DEADLOCK_CHECK_CYCLES, AsmError, Program, assemble,
+                                  disassemble, disassemble_image)
 from sw.compiler_stub.conv import compile_conv2d
 from sw.golden import fp16
 from rtl.spec.codes import AfuOp
@@ -528,6 +528,19 @@ def test_rejects_deadlocks():
             "T1 at 0: WAIT ctr=3 (counter 3 is 0)"))):
         assemble(program((0, wts), (1, ["WAIT ctr=3", *steps])), CORE)
     assemble(program((0, wts), (1, ["WAIT ctr=3", *steps])), CORE, check_deadlock=False)
+
+
+def test_deadlock_check_limit():
+    # T0 deadlocks after its loop: found when the loop is short; past
+    # DEADLOCK_CHECK_CYCLES of the cycle model the program is accepted unchecked (the
+    # static lower bound counts streams, SIGNALs and WAITs, not NOPs, so the model runs).
+    def t0_(count):
+        return program((0, [f"LOOP count={count}", "NOP", "NOP", "NOP", "ENDL", "WAIT ctr=0",
+                            "SIGNAL ctr=0", "END"]))
+    with pytest.raises(AsmError, match=message(0, 5, 7, "WAIT ctr=0", "deadlock at cycle")):
+        assemble(t0_(1000), CORE)
+    assert 4 * 65535 > DEADLOCK_CHECK_CYCLES
+    assemble(t0_(65535), CORE)
 
 
 def test_rejects_counter_overflow():
