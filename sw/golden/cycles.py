@@ -1,10 +1,11 @@
 """Cycle model of a core (mirrors the timing of ``rtl/core``): runs the threads' programs
 cycle by cycle as the RTL does, and counts the cycles and VMM steps.
 
-The model steps the threads (:mod:`sw.golden.thread`, shared with nothing else: the
-functional golden core :class:`sw.golden.core.Core` *is* this model with data attached),
-their engines, the VMM's two tile buffers and pipeline, the NoC engines and the counters
-cycle by cycle, following the RTL's rules (docs/architecture.md, 7.5): of the threads
+The model steps the threads (:mod:`sw.golden.thread`; the functional golden core
+:class:`sw.golden.core.Core` is this model with the data attached, so the two share one
+thread and address-generator model and one schedule), their engines, the VMM's two tile
+buffers and pipeline, the NoC engines and the counters cycle by cycle, following the
+RTL's rules (docs/architecture.md, 7.5): of the threads
 waiting on a positive counter the lowest-numbered is granted, one per counter per cycle;
 SIGNALs and grants update the counters at the cycle's end; each engine accepts a point
 only when its queue has room.

@@ -6,6 +6,7 @@ import os
 import random
 
 import numpy as np
+import pytest
 
 from rtl.spec.config import get_config
 from rtl.spec.isa import NOC_PORTS
@@ -28,15 +29,18 @@ def outcome(run, *args, **kwargs):
         return ("deadlock", exc.cycle, exc.threads, exc.counters)
 
 
-def test_golden_core_equals_cycle_model(seed):
-    core = get_config("sim").core
+@pytest.mark.parametrize("config, share", [("sim", 1), ("ulx3s", 5)])
+def test_golden_core_equals_cycle_model(config, share, seed):
+    """``PROGRAMS`` programs on the sim core, a fifth of that on the ulx3s core."""
+    core = get_config(config).core
+    programs = PROGRAMS // share
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
     word = core.mem_port_bits // 8
     bank = core.sram_bank_bytes
     data = nrng.integers(0, 256, size=core.sram_bytes, dtype=np.uint8)
     kinds = {"finish": 0, "deadlock": 0}
-    for n in range(PROGRAMS):
+    for n in range(programs):
         prog = random_program(rng, core)
         flits = [rng.choice([0, 1, 2, 8]) for _ in NOC_PORTS]
         golden = Core(core)
@@ -46,9 +50,9 @@ def test_golden_core_equals_cycle_model(seed):
                          for f in flits]
         got = outcome(golden.run, 0)
         expected = outcome(CycleModel(core).run, prog.threads, noc_in=flits)
-        assert got == expected, (f"seed {seed}, program {n} (NoC flits {flits}): golden "
+        assert got == expected, (f"seed {seed}, {config}, program {n} (NoC flits {flits}): golden "
                                  f"{got}, cycle model {expected}\n{disassemble(prog)}")
         kinds[got[0]] += 1
-    print(f"seed {seed}: {PROGRAMS} programs, {kinds}")
+    print(f"seed {seed}, {config}: {programs} programs, {kinds}")
     # Both outcomes are well represented.
-    assert min(kinds.values()) > PROGRAMS // 5, kinds
+    assert min(kinds.values()) > programs // 5, kinds
