@@ -165,7 +165,7 @@ class Core(wiring.Component):
         # weight row or step into the VMM, no VMM result pending, no tile switch pending
         # (shadow full, active empty), the vector engine idle, no flit out of a NoC port.
         blocked = [~th.running | (th.wait_valid & ~th.wait_grant)
-                   | (th.points.valid & ~th.points.ready & (t != 2))
+                   | (th.points.valid & ~th.points.ready & (engines.get(t) is not vec))
                    | (~th.points.valid & ~th.engine_idle)
                    for t, th in enumerate(threads)]
         took = Signal()

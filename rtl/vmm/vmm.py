@@ -94,6 +94,7 @@ class VMM(wiring.Component):
         self._rows = rows
         self._cols = cols
         self._precisions = tuple(precisions)
+        self._clear = bool(clear)
         members = {
             "weights": In(stream.Signature(weight_layout(cols))),
             "steps":   In(stream.Signature(step_layout(rows, cols))),
@@ -196,7 +197,7 @@ class VMM(wiring.Component):
             m.d.sync += [active_mode.eq(shadow_mode), active_full.eq(1), shadow_full.eq(0)]
         with m.Elif(tile_done):
             m.d.sync += active_full.eq(0)
-        if hasattr(self, "clear"):   # both buffers empty (the user keeps the streams idle)
+        if self._clear:   # both buffers empty (the user keeps the streams idle then)
             with m.If(self.clear):
                 m.d.sync += [active_full.eq(0), shadow_full.eq(0), load_row.eq(1)]
 

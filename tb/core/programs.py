@@ -4,9 +4,12 @@ deadlock check), with random control flow, counters shared across threads, and s
 streams on their owner threads, so that the grant rule, the queues and the VMM's two
 tile buffers decide whether and when they finish.
 
-Each thread streams in its own MEM bank where it can (T0 bank 1, T1 bank 2, T2 bank 3,
-the NoC threads the upper half of bank 0, above the program image), with word-aligned
-bases and strides, so every access is legal; VBUF streams stay in its first 128 entries.
+Each stream that sets up its generators streams in its thread's MEM bank (T0 bank 1,
+T1 bank 2, T2 bank 3, the NoC threads the upper half of bank 0, above the program image)
+with word-aligned bases and strides, and in the VBUF's first 140 entries; a stream
+may also use the generators as earlier instructions (or the start) left them. A draw
+that the static checks reject (an access out of range, unequal lockstep counts,
+counters waited on more often than signalled) is drawn again.
 """
 
 from rtl.spec.isa import AGS, Instr, Op
