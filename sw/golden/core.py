@@ -55,7 +55,10 @@ class Core(CycleModel):
         self.noc_in  = [[] for _ in NOC_PORTS]
         self.noc_out = [[] for _ in NOC_PORTS]
         self._vmm_unit = VMM(self.rows, self.cols)
-        self._vcu    = VectorUnit(self.rows)
+        # The vector unit has vcu_lanes lanes: lanes past a vector repeat its lanes, and
+        # a CVT_INT packs their integers too (above the vector's own bits), as the RTL.
+        self._vcu    = VectorUnit(core.vcu_lanes)
+        self._repeat = core.vcu_lanes // self.rows
         self._afu    = ActivationUnit(self.rows)
         self._consts = {}
 
@@ -154,14 +157,14 @@ class Core(CycleModel):
             return self.vbuf, self._vb(th, th.dst.addr), value
         if op == Op.VOP:
             a = self.vbuf[self._vb(th, src)]
-            value, _ = self._vcu.execute(ins["op"], a, self._consts["kb"], self._consts["kc"],
-                                         shift=ins["shift"], fmt=ins["fmt"],
-                                         out_signed=bool(ins["out_signed"]))
+            value = self._vector_unit(ins["op"], a, self._consts["kb"], self._consts["kc"],
+                                      shift=ins["shift"], fmt=ins["fmt"],
+                                      out_signed=bool(ins["out_signed"]))
             return self.vbuf, self._vb(th, th.dst.addr), value
         if op == Op.VOPV:
             j = self._vb(th, src)
             a, b = self.vbuf[self._vb(th, src + ins["off"])], self.vbuf[j]
-            value, _ = self._vcu.execute(ins["op"], a, b, np.zeros_like(a))
+            value = self._vector_unit(ins["op"], a, b, np.zeros_like(a))
             return self.vbuf, j, value
         if op == Op.VLOAD:
             j = self._vb(th, ins["k"] + th.n)
@@ -185,6 +188,12 @@ class Core(CycleModel):
             data = self.vbuf[self._vb(th, src)].astype("<u2").view(np.uint8)[:n].copy()
             return self.mem, slice(a, a + n), data
         raise CoreError(f"T{th.index} at {th.pc}: {op.name} is not a T2 instruction")
+
+    def _vector_unit(self, op, a, b, c, **kwargs):
+        """One vector-unit instruction on a vector: its lanes repeated over the unit's."""
+        r = self._repeat
+        value, _ = self._vcu.execute(op, np.tile(a, r), np.tile(b, r), np.tile(c, r), **kwargs)
+        return value[:self.rows]
 
     def _v_retire(self, effect):
         target, index, value = effect

@@ -197,3 +197,31 @@ def test_pool_known_values():
     assert got[..., 0].tolist() == [[-6, -4], [2, 4]]   # -5.5 and 2.5 round to even
     with pytest.raises(CompileError, match="pooling needs mem_port_bits = 8 \\* vmm_cols"):
         compile_pool2d(get_config("ulx3s").core, Pool2d(4), 4, 4)
+
+
+def test_packed_results_repeat_lanes():
+    """On the sim core the vector unit has 8 lanes for 4-lane vectors: lanes 4..7 repeat
+    lanes 0..3, and a CVT_INT to int2 packs all eight, so the result vector's second
+    byte repeats its first (the RTL's VBUF holds it; a VSTORE of int8 shows it)."""
+    from rtl.spec.codes import VcuOp
+    from sw.compiler_stub.asm import assemble
+    core = get_config("sim").core
+    assert core.vcu_lanes == 2 * core.vmm_rows == 8
+    golden = Core(core)
+    golden.write(0x4000, fp16.from_float(np.array([1.0, -1.0, 0.0, 1.0])).astype("<u2")
+                 .tobytes())
+    prog = assemble(f"""
+    .thread 2
+        AGBASE g=0 base=0x4000
+        VLOAD s=0 k=0 mode=0
+        AGBASE g=0 base=0
+        AGBASE g=1 base=1
+        VOP s=0 d=1 op={int(VcuOp.CVT_INT)} fmt=2 out_signed=1
+        AGBASE g=2 base=0x6000
+        VSTORE s=1 d=2 prec=0
+        END
+    """, core)
+    golden.write(0, prog.image())
+    golden.run(0)
+    packed = 1 | 3 << 2 | 0 << 4 | 1 << 6      # 1, -1, 0, 1 as int2, lane 0 lowest
+    assert golden.read(0x6000, 4) == bytes([packed, packed, 0, 0])
