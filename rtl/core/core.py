@@ -35,6 +35,15 @@ class Core(wiring.Component):
     counts the VMM steps it accepted (its busy cycles). ``conflict`` is sticky: two
     accesses met in one MEM bank in one cycle.
 
+    ``deadlock`` (sticky) rises after a cycle of a run in which nothing moved: every
+    running thread blocked (a WAIT not granted, a stream point not accepted, an engine
+    not idle after its stream) and nothing in flight in an engine or the VMM. Nothing
+    inside the core can then ever move again (only a NoC port's handshake from outside
+    could: a RECV waiting for a flit that comes later also raises it); the core stays
+    busy until ``rst``. ``overflow`` (sticky) rises after a cycle in which SIGNALs took a
+    counter past ``2**COUNTER_BITS - 1`` (the counter wraps). A start clears both.
+    docs/architecture.md, 7.5.
+
     ``noc`` holds the four NoC ports by name (:data:`rtl.spec.isa.NOC_PORTS`): ``anoc``,
     ``pnoc``, ``mnoc`` and ``inoc``, owned by T4, T5, T6 and T7. Each has ``o``, the flits
     the core sends, and ``i``, the flits it receives, streams of
@@ -62,6 +71,7 @@ class Core(wiring.Component):
     busy : Out(1)
     cycles, vmm_steps : Out(32)
     conflict : Out(1)
+    deadlock, overflow : Out(1)
     noc : Out(noc_signature(word_bytes))
     """
 
@@ -76,6 +86,8 @@ class Core(wiring.Component):
             "cycles":    Out(32),
             "vmm_steps": Out(32),
             "conflict":  Out(1),
+            "deadlock":  Out(1),
+            "overflow":  Out(1),
             "noc":       Out(noc_signature(word)),
         })
 
@@ -107,7 +119,8 @@ class Core(wiring.Component):
             threads.append(th)
 
         # Engines.
-        m.submodules.vmm = vmm = VMM.from_config(cfg)
+        m.submodules.vmm = vmm = VMM.from_config(cfg, clear=True)
+        m.d.comb += vmm.clear.eq(loader.launch)   # every run starts with no tile
         m.submodules.weights = wgt = WeightEngine(word, cfg.vmm_cols)
         m.submodules.steps = stp = StepEngine(word, rows, cfg.vmm_cols, cfg.psb_entries)
         m.submodules.vector = vec = VectorEngine(word, rows, cfg.psb_entries,
@@ -138,15 +151,48 @@ class Core(wiring.Component):
         wiring.connect(m, engine=stp.psb_read, psb=psb.read_port(transparent_for=()))
         wiring.connect(m, engine=vec.psb_read, psb=psb.read_port(transparent_for=()))
 
-        # Status: the run's cycles and VMM steps, and MEM bank conflicts while busy.
-        conflict = Signal()
+        # Deadlock: a cycle in which nothing moves. A thread is blocked on a WAIT not
+        # granted, a point its engine does not take (the vector engine always goes on), or
+        # in DRAIN (no point offered, its engine not idle: in RUN an engine is always
+        # idle); nothing is in flight: no point taken the cycle before (a read in flight),
+        # no weight row or step into the VMM, no VMM result pending, no tile switch pending
+        # (shadow full, active empty), the vector engine idle, no flit out of a NoC port.
+        blocked = [~th.control.running | (th.counters.wait & ~th.counters.grant)
+                   | (th.engine.points.valid & ~th.engine.points.ready
+                      & (engines.get(t) is not vec))
+                   | (~th.engine.points.valid & ~th.engine.idle)
+                   for t, th in enumerate(threads)]
+        took = Signal()
+        m.d.sync += took.eq(Cat(th.engine.points.valid & th.engine.points.ready
+                                for th in threads).any())
+        vmm_pending = Signal(range(VMM.latency + 2))
+        m.d.sync += vmm_pending.eq(vmm_pending + (vmm.steps.valid & vmm.steps.ready)
+                                   - vmm.results.valid)
+        quiet = Signal()
+        m.d.comb += quiet.eq(Cat(th.control.running for th in threads).any()
+                             & Cat(blocked).all()
+                             & ~took & ~(vmm.weights.valid & vmm.weights.ready)
+                             & ~(vmm.steps.valid & vmm.steps.ready) & (vmm_pending == 0)
+                             & ~(~vmm.weights.ready & ~vmm.steps.ready) & vec.thread.idle
+                             & ~Cat(engines[t].port.o.valid & engines[t].port.o.ready
+                                    for t in NOC_THREADS).any())
+
+        # Status: the run's cycles and VMM steps, MEM bank conflicts while busy, and the
+        # sticky deadlock and counter overflow flags.
+        conflict, deadlock, overflow = Signal(), Signal(), Signal()
         with m.If(loader.launch):
-            m.d.sync += [self.cycles.eq(0), self.vmm_steps.eq(0), conflict.eq(0)]
+            m.d.sync += [self.cycles.eq(0), self.vmm_steps.eq(0), conflict.eq(0),
+                         deadlock.eq(0), overflow.eq(0)]
         with m.Else():
             m.d.sync += conflict.eq(conflict | (mem.conflict & loader.busy))
             with m.If(loader.busy):
                 m.d.sync += self.cycles.eq(self.cycles + 1)
             with m.If(loader.run & vmm.steps.valid & vmm.steps.ready):
                 m.d.sync += self.vmm_steps.eq(self.vmm_steps + 1)
-        m.d.comb += self.conflict.eq(conflict)
+            with m.If(loader.run & quiet):
+                m.d.sync += deadlock.eq(1)
+            with m.If(loader.run & counters.overflow):
+                m.d.sync += overflow.eq(1)
+        m.d.comb += [self.conflict.eq(conflict), self.deadlock.eq(deadlock),
+                     self.overflow.eq(overflow)]
         return m

@@ -43,10 +43,14 @@ class Counters(wiring.Component):
     threads : In(counter_signature()).array(THREADS)
         Thread ``t``'s requests at index ``t``.
     clear : In(1)
+    overflow : Out(1)
+        A SIGNAL takes a counter past ``2**COUNTER_BITS - 1`` this cycle (combinational);
+        the counter wraps.
     """
 
-    threads: In(counter_signature()).array(THREADS)
-    clear:   In(1)
+    threads:  In(counter_signature()).array(THREADS)
+    clear:    In(1)
+    overflow: Out(1)
 
     def elaborate(self, platform):
         m = Module()
@@ -62,12 +66,17 @@ class Counters(wiring.Component):
                           for lower in threads[:t]).any() if t else C(0, 1)
             m.d.comb += th.grant.eq(th.wait & Array(positive)[th.wait_ctr] & ~blocked)
 
+        overflows = []
         for c in range(COUNTERS):
             inc = Signal(range(THREADS + 1), name=f"inc{c}")
             m.d.comb += inc.eq(sum(th.signal & (th.signal_ctr == c) for th in threads))
             granted = positive[c] & Cat(th.wait & (th.wait_ctr == c) for th in threads).any()
+            total = Signal(COUNTER_BITS + 4, name=f"total{c}")
+            m.d.comb += total.eq(counters[c] + inc - granted)
+            overflows.append(total[COUNTER_BITS:].any())
             with m.If(self.clear):
                 m.d.sync += counters[c].eq(0)
             with m.Else():
-                m.d.sync += counters[c].eq(counters[c] + inc - granted)
+                m.d.sync += counters[c].eq(total[:COUNTER_BITS])
+        m.d.comb += self.overflow.eq(~self.clear & Cat(overflows).any())
         return m

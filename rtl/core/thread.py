@@ -100,7 +100,9 @@ class Thread(wiring.Component):
     Members
     -------
     control : In(control_signature(program_len))
-        From the loader: the program buffer's write port, ``start`` and ``running``.
+        From the loader: the program buffer's write port, ``start`` (the program starts
+        at instruction 0, with every address generator at base 0, every dimension count
+        1, stride 0) and ``running``.
     engine : Out(engine_signature())
         To the thread's engine.
     counters : Out(counter_signature())
@@ -169,8 +171,11 @@ class Thread(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
-                with m.If(self.control.start):
+                with m.If(self.control.start):   # every run starts with fresh generators
                     m.d.sync += [pc.eq(0), depth.eq(0)]
+                    m.d.sync += [b.eq(0) for b in ag_base]
+                    m.d.sync += [c.eq(1) for counts in ag_count for c in counts]
+                    m.d.sync += [s.eq(0) for strides in ag_stride for s in strides]
                     m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += self.control.running.eq(1)

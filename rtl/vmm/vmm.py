@@ -78,9 +78,13 @@ class VMM(wiring.Component):
         Activation vectors with partial sums.
     results : Out(stream.Signature(result_layout(rows)))
         Results, one per step, in order, with the step's ``last``.
+    clear : In(1)
+        Only with ``clear=True``: a cycle of ``clear`` empties both tile buffers (the next
+        weight row starts a new tile). The core raises it as a run starts, so that a tile
+        left by an earlier run is never used.
     """
 
-    def __init__(self, rows, cols, precisions=PRECISIONS):
+    def __init__(self, rows, cols, precisions=PRECISIONS, *, clear=False):
         for name, value in (("rows", rows), ("cols", cols)):
             if not isinstance(value, int) or value < 1 or value & (value - 1):
                 raise ValueError(f"{name} must be a positive power of two, not {value!r}")
@@ -90,16 +94,20 @@ class VMM(wiring.Component):
         self._rows = rows
         self._cols = cols
         self._precisions = tuple(precisions)
-        super().__init__({
+        self._clear = bool(clear)
+        members = {
             "weights": In(stream.Signature(weight_layout(cols))),
             "steps":   In(stream.Signature(step_layout(rows, cols))),
             "results": Out(stream.Signature(result_layout(rows))),
-        })
+        }
+        if clear:
+            members["clear"] = In(1)
+        super().__init__(members)
 
     @classmethod
-    def from_config(cls, core):
+    def from_config(cls, core, **kwargs):
         """Build the VMM of a :class:`rtl.spec.config.CoreConfig`."""
-        return cls(core.vmm_rows, core.vmm_cols, core.precisions)
+        return cls(core.vmm_rows, core.vmm_cols, core.precisions, **kwargs)
 
     @property
     def rows(self):
@@ -189,6 +197,9 @@ class VMM(wiring.Component):
             m.d.sync += [active_mode.eq(shadow_mode), active_full.eq(1), shadow_full.eq(0)]
         with m.Elif(tile_done):
             m.d.sync += active_full.eq(0)
+        if self._clear:   # both buffers empty (the user keeps the streams idle then)
+            with m.If(self.clear):
+                m.d.sync += [active_full.eq(0), shadow_full.eq(0), load_row.eq(1)]
 
         # Stage 1: each byte lane's products at every built precision (registered apart
         # so that the precision's selection does not follow the multipliers in one cycle).

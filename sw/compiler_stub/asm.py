@@ -26,6 +26,15 @@ body's second iteration stands for all the later ones, which differ from it only
 constant shift of each generator's base (the body's AGADDs, or none when it sets the base
 with AGBASE), so a loop adds one dimension ``(count - 1, shift)`` to the address patterns
 of the streams in its body.
+
+Programs are static, so the validation finally runs them on the cycle model
+(:mod:`sw.golden.cycles`, which needs no data) and rejects a program that deadlocks or
+overflows a counter, naming the waiting threads and the counters. The cycle model feeds
+every RECV at once (each NoC port always has a flit) and takes every SEND (each output
+always ready): a NoC program is checked as if its partners kept up. The check is skipped
+(the program accepted) when a thread's static lower bound on its cycles (its stream
+points, SIGNALs and WAITs) exceeds :data:`DEADLOCK_CHECK_CYCLES`, or when the cycle model
+has not finished within that many cycles; ``check_deadlock=False`` skips it too.
 """
 
 import math
@@ -35,13 +44,18 @@ from dataclasses import dataclass, field
 from rtl.spec.codes import RESERVED_PRECISION, Precision, VloadMode
 from rtl.spec.isa import (AG_DIMS, AGS, COUNTERS, FORMATS, LOOP_DEPTH, THREAD_OF, THREADS,
                            Instr, Op, decode, encode)
+from sw.golden.cycles import CoreError, CounterOverflow, CycleModel, Deadlock, Unfinished
 
 __all__ = ["AsmError", "Program", "assemble", "disassemble", "disassemble_image",
-           "MAX_PROGRAM"]
+           "MAX_PROGRAM", "DEADLOCK_CHECK_CYCLES"]
 
 #: The most instructions a thread's program can have: the image header gives its length
 #: in one byte.
 MAX_PROGRAM = 255
+
+#: The most cycles the deadlock check runs the cycle model for (about 2 s); longer
+#: programs are accepted without it.
+DEADLOCK_CHECK_CYCLES = 200_000
 
 _NUMBER = re.compile(r"[+-]?(?:0[xX][0-9a-fA-F]+|[0-9]+)")
 
@@ -106,6 +120,9 @@ class Program:
     source : sequence of sequence of (int, str), optional
         Per instruction, the source line number and text it was assembled from, for error
         messages. Not compared.
+    check_deadlock : bool
+        Run the programs on the cycle model and reject a deadlock or a counter overflow
+        (the default; see the module description). Not compared.
 
     Raises
     ------
@@ -116,6 +133,7 @@ class Program:
     core: object
     threads: tuple
     source: tuple = field(default=None, compare=False, repr=False)
+    check_deadlock: bool = field(default=True, compare=False, repr=False, kw_only=True)
 
     def __post_init__(self):
         threads = [tuple(Instr(ins.op, {name: ins[name] for name, _, _ in FORMATS[ins.op]})
@@ -134,11 +152,13 @@ class Program:
                 if event.patterns:
                     self._check_stream(t, event)
         self._check_counters(events)
+        if self.check_deadlock:
+            self._check_deadlock(events)
 
     # Building and encoding.
 
     @classmethod
-    def from_image(cls, data, core):
+    def from_image(cls, data, core, *, check_deadlock=True):
         """Decode and validate a program image (docs/architecture.md, 7.4).
 
         Parameters
@@ -148,6 +168,8 @@ class Program:
             instructions of threads 0 to 7, 8 bytes each, little-endian. Bytes after the
             last instruction are ignored.
         core : rtl.spec.config.CoreConfig
+        check_deadlock : bool
+            As for :class:`Program`.
 
         Returns
         -------
@@ -181,7 +203,7 @@ class Program:
                 except ValueError as exc:
                     raise AsmError(_where(t, i, None, f"{value:#018x}") + str(exc)) from None
             threads.append(code)
-        return cls(core, threads)
+        return cls(core, threads, check_deadlock=check_deadlock)
 
     def words(self):
         """Return each thread's program as a list of 64-bit instruction words."""
@@ -365,6 +387,27 @@ class Program:
                                   f"signalled only {signals[ctr]} times: the threads cannot "
                                   f"finish")
 
+    def _check_deadlock(self, events):
+        """Run the programs on the cycle model; reject a deadlock or a counter overflow."""
+        for thread_events in events:
+            bound = sum(event.times * math.prod(count for _, _, dims in event.patterns[:1]
+                                                for count, _ in dims[:AG_DIMS])
+                        for event in thread_events)
+            if bound > DEADLOCK_CHECK_CYCLES:
+                return
+        try:
+            CycleModel(self.core).run(self.threads, max_cycles=DEADLOCK_CHECK_CYCLES)
+        except Unfinished:
+            return
+        except Deadlock as exc:
+            t, pc, _, _ = exc.threads[0]
+            raise self._error(t, pc, str(exc)) from None
+        except CounterOverflow as exc:
+            t, pc = exc.threads[0]
+            raise self._error(t, pc, str(exc)) from None
+        except CoreError as exc:   # the static checks above rule this out
+            raise AsmError(f"the cycle model stopped: {exc}") from None
+
 
 def _number(text):
     sign = -1 if text.startswith("-") else 1
@@ -395,7 +438,7 @@ def _parse(line):
     return Instr(op, args)
 
 
-def assemble(text, core):
+def assemble(text, core, *, check_deadlock=True):
     """Assemble the text of a core's thread programs.
 
     Parameters
@@ -404,6 +447,9 @@ def assemble(text, core):
         The programs in the text format of the module description.
     core : rtl.spec.config.CoreConfig
         The core they run on.
+    check_deadlock : bool
+        Reject programs that deadlock or overflow a counter on the cycle model (see the
+        module description).
 
     Returns
     -------
@@ -444,7 +490,7 @@ def assemble(text, core):
         except ValueError as exc:
             raise AsmError(_where(current, index, number, line) + str(exc)) from None
         source[current].append((number, line))
-    return Program(core, threads, source)
+    return Program(core, threads, source, check_deadlock=check_deadlock)
 
 
 def disassemble(program):
@@ -474,7 +520,7 @@ def disassemble(program):
     return "".join(line + "\n" for line in lines)
 
 
-def disassemble_image(data, core):
+def disassemble_image(data, core, *, check_deadlock=True):
     """Return the text of a program image.
 
     Parameters
@@ -482,6 +528,8 @@ def disassemble_image(data, core):
     data : bytes-like
         The image (see :meth:`Program.from_image`).
     core : rtl.spec.config.CoreConfig
+    check_deadlock : bool
+        As for :class:`Program`.
 
     Returns
     -------
@@ -494,4 +542,4 @@ def disassemble_image(data, core):
     AsmError
         If the image is malformed or its programs invalid.
     """
-    return disassemble(Program.from_image(data, core))
+    return disassemble(Program.from_image(data, core, check_deadlock=check_deadlock))

@@ -379,7 +379,7 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
         if len(program) > core.program_len:
             raise CompileError(f"T{t}'s program needs {len(program)} instructions, more "
                                f"than program_len = {core.program_len}")
-    try:  # the assembler's static checks: ranges, alignment, loops, counters
+    try:  # the assembler's checks: ranges, alignment, loops, counters, no deadlock
         image = Program(core, programs).image()
     except AsmError as e:
         raise CompileError(f"the compiled programs are invalid: {e}") from e

@@ -1,58 +1,33 @@
 """Functional golden model of a core (mirrors ``rtl/core``): executes the binary thread
 programs of a program image, bit-exact with the hardware's results.
 
-Threads run in turn, each until it waits (a counter at zero, a VMM step with no weight
-tile loaded, a NoC port with no flit) or ends; a stream instruction runs as far as it
-can. For a program whose threads synchronise their shared data through counters, as the
-compiler's do, the results are those of the hardware's concurrent execution. Timing is
-not modelled here.
+The golden core is the cycle model (:class:`sw.golden.cycles.CycleModel`, with the
+threads of :mod:`sw.golden.thread`) with the data attached: it runs the threads in the
+RTL's cycle order, with its grant rule, its queues and the VMM's two tile buffers, and
+moves each datum in the cycle the RTL moves it (a point's reads when its engine takes
+it, its writes when it retires: a VMM result 3 cycles after the step, a vector unit
+result 7 cycles after the point, ...). So it finishes, deadlocks or overflows a counter
+exactly when the hardware does, and a program whose threads race on shared data gets the
+hardware's results too.
 """
 
 import numpy as np
 
 from rtl.spec.codes import Precision, VloadMode
-from rtl.spec.isa import (AG_DIMS, AGS, COUNTERS, FORMATS, LOOP_DEPTH, NOC_PORTS, NOC_THREADS,
-                          THREADS, Op, decode)
+from rtl.spec.isa import NOC_PORTS, THREADS, Op, decode
 
 from . import fp16
 from .afu import ActivationUnit
+from .cycles import CycleModel
 from .packing import unpack
+from .thread import CoreError, CounterOverflow, Deadlock
 from .vcu import VectorUnit
 from .vmm import VMM, Tile
 
-__all__ = ["Core", "CoreError"]
+__all__ = ["Core", "CoreError", "Deadlock", "CounterOverflow"]
 
 
-
-class CoreError(RuntimeError):
-    """A program did something the hardware cannot: an access outside a memory, a
-    deadlock, a loop stack overflow."""
-
-
-class _AddressGenerator:
-    def __init__(self):
-        self.base = 0
-        self.dims = [(1, 0)] * AG_DIMS
-
-    def points(self):
-        addr = np.array([self.base], dtype=np.int64)
-        for count, stride in self.dims:  # dimension 0 innermost
-            addr = (np.arange(count, dtype=np.int64)[:, None] * stride + addr[None, :]).ravel()
-        return addr
-
-
-class _Thread:
-    def __init__(self, index, program):
-        self.index   = index
-        self.program = program
-        self.pc      = 0
-        self.loops   = []
-        self.ags     = [_AddressGenerator() for _ in range(AGS)]
-        self.done    = not program
-        self.stream  = None  # (points, position) of a stream instruction in progress
-
-
-class Core:
+class Core(CycleModel):
     """Golden core of a :class:`rtl.spec.config.CoreConfig`.
 
     Attributes
@@ -63,12 +38,15 @@ class Core:
     vbuf : numpy.ndarray of uint16, shape (vbuf_entries, vmm_rows)
     noc_in, noc_out : list of list
         Per port (0 ANoC, 1 PNoC, 2 MNoC, 3 INoC): flits ``(data bytes, tag)`` to deliver
-        and flits sent.
+        (all there from the start; a RECV with none left waits) and flits sent (every
+        output is always ready).
     """
 
+    functional = True
+
     def __init__(self, core):
+        super().__init__(core)
         self.config  = core
-        self.rows    = core.vmm_rows
         self.cols    = core.vmm_cols
         self.word    = core.mem_port_bits // 8
         self.mem     = np.zeros(core.sram_bytes, dtype=np.uint8)
@@ -76,9 +54,13 @@ class Core:
         self.vbuf    = np.zeros((core.vbuf_entries, self.rows), dtype=np.uint16)
         self.noc_in  = [[] for _ in NOC_PORTS]
         self.noc_out = [[] for _ in NOC_PORTS]
-        self._vmm    = VMM(self.rows, self.cols)
-        self._vcu    = VectorUnit(self.rows)
+        self._vmm_unit = VMM(self.rows, self.cols)
+        # The vector unit has vcu_lanes lanes: lanes past a vector repeat its lanes, and
+        # a CVT_INT packs their integers too (above the vector's own bits), as the RTL.
+        self._vcu    = VectorUnit(core.vcu_lanes)
+        self._repeat = core.vcu_lanes // self.rows
         self._afu    = ActivationUnit(self.rows)
+        self._consts = {}
 
     # Memory access.
 
@@ -114,195 +96,130 @@ class Core:
             addr += 8 * length
         return programs
 
-    def run(self, entry, *, max_rounds=10_000_000):
+    def run(self, entry, *, max_cycles=50_000_000):
         """Run the program image at ``entry`` until every thread has ended.
+
+        Returns
+        -------
+        (int, int)
+            The cycles and VMM steps, as the RTL counts them (the cycle model's figures).
 
         Raises
         ------
+        Deadlock
+            When no thread can ever progress, naming each waiting thread and the counters.
+        CounterOverflow
+            When a SIGNAL takes a counter past ``2**COUNTER_BITS - 1``.
         CoreError
-            On a deadlock (no thread can proceed), naming each waiting thread.
+            On anything else the hardware cannot do (an access outside a memory, ...).
         """
-        threads = [_Thread(t, p) for t, p in enumerate(self.load_programs(entry))]
-        self._counters = [0] * COUNTERS
-        self._tiles, self._rows_in = [], []
-        for _ in range(max_rounds):
-            if all(t.done for t in threads):
-                return
-            progress = False
-            for thread in threads:
-                while not thread.done and self._step(thread):
-                    progress = True
-            if not progress:
-                waiting = [f"T{t.index} at {t.pc}: {t.program[t.pc]}"
-                           for t in threads if not t.done]
-                raise CoreError("deadlock: " + "; ".join(waiting))
-        raise CoreError("the program did not finish")
+        programs = self.load_programs(entry)
+        return super().run(programs, noc_in=[len(q) for q in self.noc_in],
+                           max_cycles=max_cycles)
 
-    # One instruction (or as much of a stream as can run). Returns whether it advanced.
+    # The data hooks of the cycle model.
 
-    def _step(self, th):
-        if th.pc >= len(th.program):
-            raise CoreError(f"T{th.index} ran past the end of its program")
-        ins = th.program[th.pc]
+    def _w_take(self, th):
+        a = th.src.addr
+        self._check_access(th, a, self.word, whole=True)
+        ins = th.instr
+        return self.mem[a:a + self.cols].copy(), ins["prec"], bool(ins["act_signed"])
+
+    def _tile(self, rows):
+        _, prec, act_signed = rows[-1]   # the mode of the tile's last row
+        return Tile(np.stack([row for row, _, _ in rows]), prec, act_signed)
+
+    def _s_take(self, th, entry):
+        a = th.src.addr
+        self._check_access(th, a, self.word, whole=True)
+        zero = th.n < th.instr["zero"]
+        return self.mem[a:a + self.cols].copy(), None if zero else self.psb[entry].copy()
+
+    def _vmm(self, tile, operands):
+        act, psum = operands
+        if psum is None:
+            psum = np.zeros(self.rows, dtype=np.int64)
+        return self._vmm_unit.dot(tile, act, psum, wrap=True)
+
+    def _psb_write(self, entry, result):
+        self.psb[entry] = result
+
+    def _v_const(self, th, name):
+        ins = th.instr
+        self._consts[name] = self.vbuf[self._vb(th, ins[name])].copy()
+
+    def _v_take(self, th):
+        ins = th.instr
         op = ins.op
-        if op == Op.NOP:
-            pass
-        elif op == Op.END:
-            th.done = True
-            return True
-        elif op == Op.LOOP:
-            if ins["count"] == 0:
-                raise CoreError(f"T{th.index} at {th.pc}: LOOP count 0")
-            if len(th.loops) == LOOP_DEPTH:
-                raise CoreError(f"T{th.index} at {th.pc}: loops nested deeper than "
-                                f"{LOOP_DEPTH}")
-            th.loops.append([th.pc + 1, ins["count"]])
-        elif op == Op.ENDL:
-            if not th.loops:
-                raise CoreError(f"T{th.index} at {th.pc}: ENDL without LOOP")
-            th.loops[-1][1] -= 1
-            if th.loops[-1][1]:
-                th.pc = th.loops[-1][0]
-                return True
-            th.loops.pop()
-        elif op == Op.SIGNAL:
-            self._counters[ins["ctr"]] += 1
-        elif op == Op.WAIT:
-            if self._counters[ins["ctr"]] == 0:
-                return False
-            self._counters[ins["ctr"]] -= 1
-        elif op == Op.AGBASE:
-            th.ags[ins["g"]] = _AddressGenerator()
-            th.ags[ins["g"]].base = ins["base"]
-        elif op == Op.AGDIM:
-            if ins["count"] == 0:
-                raise CoreError(f"T{th.index} at {th.pc}: AGDIM count 0")
-            th.ags[ins["g"]].dims[ins["d"]] = (ins["count"], ins["stride"])
-        elif op == Op.AGADD:
-            th.ags[ins["g"]].base += ins["delta"]
-        else:
-            if not self._stream(th, ins):
-                return False
-            th.stream = None
-        th.pc += 1
-        return True
-
-    def _stream(self, th, ins):
-        """Run a data instruction; return False if it must wait (it resumes later)."""
-        op = ins.op
-        if th.stream is None:
-            has_d = any(name == "d" for name, _, _ in FORMATS[op])
-            th.stream = [th.ags[ins["s"]].points(),
-                         th.ags[ins["d"]].points() if has_d else np.zeros(0, np.int64), 0]
-        a0, a1, pos = th.stream
-        if op in (Op.SSTREAM, Op.VCVT, Op.VOP, Op.VACT, Op.VSTORE) and len(a0) != len(a1):
-            raise CoreError(f"T{th.index} at {th.pc}: {op.name} with {len(a0)} source points "
-                            f"and {len(a1)} destination points")
-        if op == Op.WSTREAM:
-            for a in a0:
-                self._weight_row(th, int(a), ins)
-        elif op == Op.SSTREAM:
-            if ins["period"] == 0:
-                raise CoreError(f"T{th.index} at {th.pc}: SSTREAM period 0")
-            while pos < len(a0):
-                if not self._tiles:
-                    th.stream[2] = pos
-                    return False
-                self._vmm_step(th, int(a0[pos]), int(a1[pos]), pos, ins)
-                pos += 1
-        elif op == Op.VCVT:
-            src = self.psb[a0 % len(self.psb)]
-            self.vbuf[self._index(th, a1, len(self.vbuf), "VBUF")] = \
-                fp16.from_int32(src, ins["shift"])
-        elif op == Op.VOP:
-            i = self._index(th, a0, len(self.vbuf), "VBUF")
-            j = self._index(th, a1, len(self.vbuf), "VBUF")
-            k = self._index(th, np.array([ins["kb"], ins["kc"]]), len(self.vbuf), "VBUF")
-            a = self.vbuf[i]
-            b = np.broadcast_to(self.vbuf[k[0]], a.shape)
-            c = np.broadcast_to(self.vbuf[k[1]], a.shape)
-            result, _ = self._vcu.execute(ins["op"], a, b, c, shift=ins["shift"],
-                                          fmt=ins["fmt"], out_signed=bool(ins["out_signed"]))
-            self.vbuf[j] = result
-        elif op == Op.VOPV:
-            j = self._index(th, a0, len(self.vbuf), "VBUF")
-            i = self._index(th, a0 + ins["off"], len(self.vbuf), "VBUF")
-            a, b = self.vbuf[i], self.vbuf[j]
-            result, _ = self._vcu.execute(ins["op"], a, b, np.zeros_like(a))
-            self.vbuf[j] = result
-        elif op == Op.VLOAD:
-            j = self._index(th, ins["k"] + np.arange(len(a0)), len(self.vbuf), "VBUF")
+        src = th.src.addr
+        if op == Op.VCVT:
+            value = fp16.from_int32(self.psb[src % len(self.psb)], ins["shift"])
+            return self.vbuf, self._vb(th, th.dst.addr), value
+        if op == Op.VOP:
+            a = self.vbuf[self._vb(th, src)]
+            value = self._vector_unit(ins["op"], a, self._consts["kb"], self._consts["kc"],
+                                      shift=ins["shift"], fmt=ins["fmt"],
+                                      out_signed=bool(ins["out_signed"]))
+            return self.vbuf, self._vb(th, th.dst.addr), value
+        if op == Op.VOPV:
+            j = self._vb(th, src)
+            a, b = self.vbuf[self._vb(th, src + ins["off"])], self.vbuf[j]
+            value = self._vector_unit(ins["op"], a, b, np.zeros_like(a))
+            return self.vbuf, j, value
+        if op == Op.VLOAD:
+            j = self._vb(th, ins["k"] + th.n)
             mode = ins["mode"]
             bits = VloadMode(mode).bits
-            raw = self._gather(th, a0, self.rows * bits // 8)
+            n = self.rows * bits // 8
+            self._check_access(th, src, n)
+            raw = self.mem[src:src + n]
             if mode == 0:
-                self.vbuf[j] = raw.view("<u2")
-            else:
-                values = unpack(raw, bits, bool(ins["signed"]))
-                self.vbuf[j] = fp16.from_int32(values, ins["shift"])
-        elif op == Op.VACT:
-            i = self._index(th, a0, len(self.vbuf), "VBUF")
-            j = self._index(th, a1, len(self.vbuf), "VBUF")
-            self.vbuf[j] = self._afu.execute(ins["op"], self.vbuf[i], ins["p0"], ins["p1"])
-        elif op == Op.VSTORE:
-            if ins["prec"] not in tuple(Precision):
-                raise CoreError(f"T{th.index} at {th.pc}: VSTORE prec {ins['prec']}")
+                return self.vbuf, j, raw.view("<u2").copy()
+            values = unpack(raw, bits, bool(ins["signed"]))
+            return self.vbuf, j, fp16.from_int32(values, ins["shift"])
+        if op == Op.VACT:
+            value = self._afu.execute(ins["op"], self.vbuf[self._vb(th, src)], ins["p0"],
+                                      ins["p1"])
+            return self.vbuf, self._vb(th, th.dst.addr), value
+        if op == Op.VSTORE:
             n = self.rows * Precision(ins["prec"]).bits // 8
-            i = self._index(th, a0, len(self.vbuf), "VBUF")
-            data = self.vbuf[i].astype("<u2").view(np.uint8).reshape(len(i), -1)[:, :n]
-            for a, row in zip(a1, data, strict=True):
-                self._check_access(th, int(a), n)
-                self.mem[int(a):int(a) + n] = row
-        elif op == Op.SEND:
-            port = self._port(th)
-            for a in a0:
-                self._check_access(th, int(a), self.word, whole=True)
-                self.noc_out[port].append((self.read(int(a), self.word), ins["tag"]))
-        elif op == Op.RECV:
-            port = self._port(th)
-            while pos < len(a0):
-                if not self.noc_in[port]:
-                    th.stream[2] = pos
-                    return False
-                data, _ = self.noc_in[port].pop(0)
-                a = int(a0[pos])
-                self._check_access(th, a, self.word, whole=True)
-                self.mem[a:a + self.word] = np.frombuffer(bytes(data), dtype=np.uint8)
-                pos += 1
-        else:
-            raise CoreError(f"T{th.index} at {th.pc}: {op.name} is not a data instruction")
-        return True
+            a = th.dst.addr
+            self._check_access(th, a, n)
+            data = self.vbuf[self._vb(th, src)].astype("<u2").view(np.uint8)[:n].copy()
+            return self.mem, slice(a, a + n), data
+        raise CoreError(f"T{th.index} at {th.pc}: {op.name} is not a T2 instruction")
 
-    # Helpers.
+    def _vector_unit(self, op, a, b, c, **kwargs):
+        """One vector-unit instruction on a vector: its lanes repeated over the unit's."""
+        r = self._repeat
+        value, _ = self._vcu.execute(op, np.tile(a, r), np.tile(b, r), np.tile(c, r), **kwargs)
+        return value[:self.rows]
 
-    def _weight_row(self, th, a, ins):
+    def _v_retire(self, effect):
+        target, index, value = effect
+        target[index] = value
+
+    def _n_send(self, th):
+        a = th.src.addr
         self._check_access(th, a, self.word, whole=True)
-        self._rows_in.append(self.mem[a:a + self.cols].copy())
-        if len(self._rows_in) == self.rows:
-            self._tiles.append(Tile(np.stack(self._rows_in), ins["prec"],
-                                    bool(ins["act_signed"])))
-            self._rows_in = []
+        return self.mem[a:a + self.word].tobytes()
 
-    def _vmm_step(self, th, a, p, i, ins):
+    def _n_recv(self, th, port):
+        a = th.src.addr
         self._check_access(th, a, self.word, whole=True)
-        p %= len(self.psb)  # PSB indices wrap: the hardware uses their low bits
-        psum = np.zeros(self.rows, dtype=np.int64) if i < ins["zero"] else self.psb[p]
-        tile = self._tiles[0]
-        self.psb[p] = self._vmm.dot(tile, self.mem[a:a + self.cols], psum, wrap=True)
-        if (i + 1) % ins["period"] == 0:
-            self._tiles.pop(0)
+        data, _ = self.noc_in[port].pop(0)
+        self.mem[a:a + self.word] = np.frombuffer(bytes(data), dtype=np.uint8)
 
-    def _index(self, th, points, size, what):
-        if len(points) and (points.min() < 0 or points.max() >= size):
-            raise CoreError(f"T{th.index} at {th.pc}: {what} index outside 0..{size - 1}")
-        return points
+    def _n_out(self, port, flit):
+        self.noc_out[port].append(flit)
 
-    def _gather(self, th, points, n):
-        out = np.empty((len(points), n), dtype=np.uint8)
-        for k, a in enumerate(points):
-            self._check_access(th, int(a), n)
-            out[k] = self.mem[int(a):int(a) + n]
-        return out
+    # Checks.
+
+    def _vb(self, th, index):
+        if not 0 <= index < len(self.vbuf):
+            raise CoreError(f"T{th.index} at {th.pc}: VBUF index {index} outside "
+                            f"0..{len(self.vbuf) - 1}")
+        return index
 
     def _check_access(self, th, a, n, whole=False):
         if whole and a % self.word:
@@ -313,9 +230,4 @@ class Core:
         if a % min(n, self.word):
             raise CoreError(f"T{th.index} at {th.pc}: access of {n} bytes at {a:#x} is not "
                             f"aligned to {min(n, self.word)} bytes")
-
-    def _port(self, th):
-        if th.index not in NOC_THREADS:
-            raise CoreError(f"T{th.index} at {th.pc}: NoC instruction on a non-NoC thread")
-        return NOC_THREADS.index(th.index)
 

@@ -1,263 +1,372 @@
-"""Cycle model of a core (mirrors the timing of ``rtl/core``): predicts how many cycles
-the RTL takes to run a set of thread programs, and how many VMM steps it issues.
+"""Cycle model of a core (mirrors the timing of ``rtl/core``): runs the threads' programs
+cycle by cycle as the RTL does, and counts the cycles and VMM steps.
 
-Nothing here depends on data: the model steps the threads, their engines, the VMM's tile
-buffers and pipeline, and the counters cycle by cycle, following the same rules as the
-RTL (each rule is named after the RTL signal it mirrors). Addresses matter only where
-the RTL's timing depends on them: the partial-sum interlock compares PSB entries.
+The model steps the threads (:mod:`sw.golden.thread`; the functional golden core
+:class:`sw.golden.core.Core` is this model with the data attached, so the two share one
+thread and address-generator model and one schedule), their engines, the VMM's two tile
+buffers and pipeline, the NoC engines and the counters cycle by cycle, following the
+RTL's rules (docs/architecture.md, 7.5): of the threads
+waiting on a positive counter the lowest-numbered is granted, one per counter per cycle;
+SIGNALs and grants update the counters at the cycle's end; each engine accepts a point
+only when its queue has room.
+
+Nothing here depends on data: addresses matter only where the RTL's timing depends on
+them (the partial-sum interlock compares PSB entries). The data hooks (``_w_take`` and
+the like) do nothing here; the golden core overrides them to move the data at the
+cycles the RTL moves it.
+
+A run ends when every thread has ended, or raises :class:`~sw.golden.thread.Deadlock` in
+the first cycle in which nothing moved (then nothing ever will), or
+:class:`~sw.golden.thread.CounterOverflow` when a SIGNAL takes a counter past
+``2**COUNTER_BITS - 1``.
 """
 
 from collections import deque
 
-import numpy as np
+from rtl.spec.isa import COUNTER_BITS, COUNTERS, NOC_THREADS, THREADS, Op
 
-from rtl.spec.isa import AGS, COUNTERS, FORMATS, THREADS, Op
+from .thread import (DRAIN, IDLE, RUN, STREAM, CoreError, CounterOverflow, Deadlock,
+                     Thread, Unfinished)
 
-__all__ = ["CycleModel", "predict"]
+__all__ = ["CycleModel", "predict", "CoreError", "Deadlock", "CounterOverflow", "Unfinished"]
 
-_STREAMS = {Op.WSTREAM, Op.SSTREAM, Op.VCVT, Op.VOP, Op.VLOAD, Op.VACT, Op.VSTORE,
-            Op.SEND, Op.RECV, Op.VOPV}
 VCU_LATENCY = 4
 AFU_LATENCY = 5
 #: Cycles from a T2 point's acceptance to its instruction entering a unit: the engine's
 #: stages 1 (read data registered), 2 (operand selection) and 3 (the registered unit
 #: instruction). A VSTORE retires 1 cycle after its acceptance, a plain VLOAD 2.
 UNIT_ISSUE = 3
+VMM_LATENCY = 3           # a step accepted at cycle c has its result at c + 3
+QUEUE = 4                 # entries of the weight, step and flit queues (with the read in flight)
+TAGS = 12                 # VMM results awaited by the step engine
+COUNTER_MAX = (1 << COUNTER_BITS) - 1
 
-
-class _AG:
-    def __init__(self):
-        self.base, self.dims = 0, [(1, 0)] * 4
-
-    def points(self):
-        addr = np.array([self.base], dtype=np.int64)
-        for count, stride in self.dims:
-            addr = (np.arange(count, dtype=np.int64)[:, None] * stride + addr[None, :]).ravel()
-        return addr
-
-
-class _Thread:
-    def __init__(self, program):
-        self.program = program
-        self.state = "RUN" if program else "IDLE"
-        self.pc = 0
-        self.loops = []
-        self.ags = [_AG() for _ in range(AGS)]
-        self.points = None   # (src, dst) arrays of the stream in progress
-        self.index = 0
+_UNIT_OPS = frozenset({Op.VCVT, Op.VOP, Op.VOPV})
 
 
 class CycleModel:
     """The timing of a core of a :class:`rtl.spec.config.CoreConfig`."""
 
+    #: Whether the data hooks are called (the golden core sets it).
+    functional = False
+
     def __init__(self, core):
         self.core = core
         self.rows = core.vmm_rows
 
-    def run(self, programs, max_cycles=50_000_000):
-        """Return ``(cycles, vmm_steps)`` for ``programs`` (eight lists of
-        :class:`~rtl.spec.isa.Instr`), counted as the RTL's ``cycles`` and
-        ``vmm_steps`` registers count them."""
+    def run(self, programs, *, noc_in=None, max_cycles=50_000_000):
+        """Run ``programs`` (eight lists of :class:`~rtl.spec.isa.Instr`).
+
+        Parameters
+        ----------
+        noc_in : sequence of int or None
+            Per NoC port (T4..T7), the flits there to receive: ``None`` for an unending
+            supply (the default: every port always has a flit). The outputs are always
+            ready.
+        max_cycles : int
+            Raise :class:`~sw.golden.thread.Unfinished` after this many cycles (a guard;
+            a run ends or deadlocks on its own).
+
+        Returns
+        -------
+        (int, int)
+            ``(cycles, vmm_steps)`` as the RTL's ``cycles`` and ``vmm_steps`` count them.
+
+        Raises
+        ------
+        Deadlock, CounterOverflow, Unfinished, CoreError
+        """
         load = 1 + sum(2 * len(p) + 1 for p in programs) + 1
-        threads = [_Thread(p) for p in programs]
-        counters = [0] * COUNTERS
+        threads = [Thread(t, list(p)) for t, p in enumerate(programs)]
+        threads += [Thread(t, []) for t in range(len(threads), THREADS)]
+        self.threads = threads
+        counters = self.counters = [0] * COUNTERS
+        functional = self.functional
         psb = self.core.psb_entries
-        # Weight engine
-        w_inflight, w_count = False, 0
-        # VMM
-        shadow_rows, shadow_full, active_full = 0, False, False
-        pipe = deque([False, False, False])      # s1, s2, s3 valid
-        # Step engine
-        s_inflight, s_last_d = False, False
-        s_queue = deque()                         # `last` flags of queued steps
-        tags = deque()                            # PSB entries awaiting their result
-        phase = 0
-        # Vector engine
-        const_state, consts_ready, pending = 0, False, 0
-        done_at = []                              # cycles whose results retire a point
-        steps = 0
-        cycle = 0
+        rows = self.rows
+        avail = list(noc_in) if noc_in is not None else [None] * len(NOC_THREADS)
+        # Weight engine: the read in flight, the queue of rows.
+        w_in, w_data, w_queue = False, None, deque()
+        # VMM: the shadow tile's rows, the two buffers, the pipeline (results or None).
+        shadow_rows, shadow_full, active_full = [], False, False
+        shadow_tile = active_tile = None
+        pipe = deque([None] * VMM_LATENCY)
+        # Step engine: the read in flight, the queue of (last, operands), awaited entries.
+        s_in, s_data, s_last_d, s_queue, tags, phase = False, None, False, deque(), deque(), 0
+        # Vector engine: constant reads, points in flight (retire cycle, effect).
+        const_state, consts_ready, done_at = 0, False, deque()
+        # NoC engines.
+        n_in = [False] * len(NOC_THREADS)
+        n_data = [None] * len(NOC_THREADS)
+        n_queue = [deque() for _ in NOC_THREADS]
+        first_noc = NOC_THREADS[0]
+        took_last = False
+        steps = cycle = 0
         while cycle < max_cycles:
             cycle += 1
             # ----- combinational -----
-            running = [t.state != "IDLE" for t in threads]
-            if not any(running):
+            live = [th for th in threads if th.state != IDLE]
+            if not live:
                 return load + cycle, steps
-            w_idle = not w_inflight and w_count == 0
-            s_idle = not s_inflight and not s_queue and not tags
-            v_idle = pending == 0 and const_state == 0
-            idle = {0: w_idle, 1: s_idle, 2: v_idle}
-            results_valid = pipe[2]
-            vmm_w_ready = not shadow_full
-            vmm_s_ready = active_full
-            step_accept = bool(s_queue) and vmm_s_ready
-            weight_accept = w_count > 0 and vmm_w_ready
-            # Threads' offers and engines' readiness.
-            offers = {}
-            for k, th in enumerate(threads):
-                if th.state == "STREAM":
-                    src, dst = th.points
-                    i = th.index
-                    offers[k] = (th.program[th.pc], int(src[i]),
-                                 int(dst[i]) if len(dst) else 0, i, i == len(src) - 1)
-            ready = {}
-            take_w = take_s = take_v = False
-            if 0 in offers:
-                ready[0] = w_count + w_inflight < 4
-                take_w = ready[0]
-            if 1 in offers:
-                ins, _, dst, i, _ = offers[1]
-                entry = dst % psb
-                ready[1] = (len(s_queue) + s_inflight < 4) and len(tags) < 12 and \
-                    entry not in tags
-                take_s = ready[1]
-            v_const_next = const_state
-            if 2 in offers:
-                ins, _, _, i, last = offers[2]
-                is_vop = ins.op == Op.VOP
-                ready[2] = (not is_vop) or consts_ready
-                take_v = ready[2]
-            for k in offers:
-                if k >= 4:
-                    raise NotImplementedError("the cycle model has no NoC engines yet")
-                ready.setdefault(k, True)   # T3 has no engine: its points pass at once
-            # Vector engine constant reads.
-            need_consts = 2 in offers and offers[2][0].op == Op.VOP and offers[2][3] == 0 \
-                and const_state != 3
-            new_consts_ready = consts_ready
+            v_idle = not done_at and const_state == 0
+            results = pipe[VMM_LATENCY - 1]
+            step_accept = bool(s_queue) and active_full
+            weight_accept = bool(w_queue) and not shadow_full
+            moved = took_last or step_accept or weight_accept or not v_idle or \
+                (shadow_full and not active_full) or any(x is not None for x in pipe)
+            if not moved:
+                moved = any(n_queue)
+            grants = {}       # counter -> the granted thread
+            incs = None       # counter -> the signalling threads
+            take_w = take_s = take_v = None     # the thread whose point is taken
+            need_consts = False
+            noc_take = []
+            drained = []
+            for th in live:
+                k, state = th.index, th.state
+                if state == RUN:
+                    ins = th.instr
+                    op = ins.op
+                    if op == Op.WAIT:
+                        c = ins["ctr"]
+                        if counters[c] and c not in grants:
+                            grants[c] = th
+                            moved = True
+                    else:
+                        if op == Op.SIGNAL:
+                            if incs is None:
+                                incs = {}
+                            incs.setdefault(ins["ctr"], []).append(th)
+                        moved = True
+                elif state == STREAM:
+                    if k == 0:
+                        if len(w_queue) + w_in < QUEUE:
+                            take_w = th
+                    elif k == 1:
+                        if len(s_queue) + s_in < QUEUE and len(tags) < TAGS and \
+                                th.dst.addr % psb not in tags:
+                            take_s = th
+                    elif k == 2:    # the vector engine always goes on: never stuck
+                        moved = True
+                        if th.instr.op != Op.VOP or consts_ready:
+                            take_v = th
+                        elif th.n == 0 and const_state != 3:
+                            need_consts = True
+                    else:
+                        p = k - first_noc
+                        if th.instr.op == Op.SEND:
+                            if len(n_queue[p]) + n_in[p] < QUEUE:
+                                noc_take.append(th)
+                        elif avail[p] is None or avail[p] > 0:
+                            noc_take.append(th)
+                elif state == DRAIN:
+                    if k == 0:
+                        idle = not w_in and not w_queue
+                    elif k == 1:
+                        idle = not s_in and not s_queue and not tags
+                    elif k == 2:
+                        idle = v_idle
+                    else:
+                        idle = not n_in[k - first_noc] and not n_queue[k - first_noc]
+                    if idle:
+                        drained.append(th)
+            took = take_w is not None or take_s is not None or take_v is not None or \
+                bool(noc_take)
+            if not (moved or took or drained):
+                raise self._deadlock(load + cycle, live, avail, shadow_full, active_full,
+                                     consts_ready)
+            took_last = took
+            # ----- sequential: the reads of this cycle first, then its writes -----
+            # Vector engine: a VOP's constant reads, then the taken point's reads.
+            v_const_next, new_consts_ready = const_state, consts_ready
             if const_state == 0:
                 if need_consts and not consts_ready:
                     v_const_next = 1
             elif const_state == 1:
                 v_const_next = 2
+                if functional:
+                    self._v_const(threads[2], "kb")
             elif const_state == 2:
                 v_const_next = 3
+                if functional:
+                    self._v_const(threads[2], "kc")
             else:
                 v_const_next, new_consts_ready = 0, True
-            if take_v and offers[2][4]:
-                new_consts_ready = False
-            # Counters.
-            grants = [False] * THREADS
-            incs = [0] * COUNTERS
-            for c in range(COUNTERS):
-                for k, th in enumerate(threads):
-                    if th.state == "RUN" and th.program[th.pc].op == Op.WAIT and \
-                            th.program[th.pc]["ctr"] == c and counters[c] != 0:
-                        grants[k] = True
-                        break
-            for th in threads:
-                if th.state == "RUN" and th.program[th.pc].op == Op.SIGNAL:
-                    incs[th.program[th.pc]["ctr"]] += 1
-            # ----- sequential -----
+            if take_v is not None:
+                th = take_v
+                ins = th.instr
+                op = ins.op
+                if th.n == th.count - 1:
+                    new_consts_ready = False
+                if op == Op.VACT:
+                    at = cycle + UNIT_ISSUE + AFU_LATENCY
+                elif op in _UNIT_OPS or (op == Op.VLOAD and ins["mode"]):
+                    at = cycle + UNIT_ISSUE + VCU_LATENCY
+                elif op == Op.VLOAD:
+                    at = cycle + 2
+                else:
+                    at = cycle + 1
+                done_at.append((at, self._v_take(th) if functional else None))
+            const_state, consts_ready = v_const_next, new_consts_ready
+            # Step engine: MEM and the PSB are read as a point is taken.
+            if take_s is not None:
+                th = take_s
+                entry = th.dst.addr % psb
+                operands = self._s_take(th, entry) if functional else None
+                ph = 0 if th.n == 0 else phase
+                last = ph == th.instr["period"] - 1
+                phase = 0 if last else ph + 1
+            # Weight engine: MEM is read as a point is taken.
+            w_read = self._w_take(take_w) if functional and take_w is not None else None
+            # NoC engines: a SEND reads MEM; a RECV writes the flit to MEM.
+            sent = [None] * len(NOC_THREADS)
+            for th in noc_take:
+                p = th.index - first_noc
+                if th.instr.op == Op.SEND:
+                    sent[p] = (self._n_send(th) if functional else None, th.instr["tag"])
+                else:
+                    if avail[p] is not None:
+                        avail[p] -= 1
+                    if functional:
+                        self._n_recv(th, p)
+            # VMM: a step uses the active tile; a weight beat needs the shadow not full, a
+            # switch needs it full, so the two never happen in one cycle.
+            tile_done = False
             if step_accept:
                 steps += 1
-            # VMM tile buffers: a weight beat needs the shadow empty, a switch needs it
-            # full, so the two never happen in one cycle.
-            tile_done = step_accept and s_queue[0]
+                tile_done, operands_q = s_queue.popleft()
+                pipe.appendleft(self._vmm(active_tile, operands_q) if functional else True)
+            else:
+                pipe.appendleft(None)
+            pipe.pop()
             swap = (not active_full or tile_done) and shadow_full
             if weight_accept:
-                shadow_rows += 1
-                if shadow_rows == self.rows:
-                    shadow_rows, shadow_full = 0, True
+                shadow_rows.append(w_queue.popleft())
+                if len(shadow_rows) == rows:
+                    shadow_full = True
+                    shadow_tile = self._tile(shadow_rows) if functional else None
+                    shadow_rows = []
             if swap:
-                active_full, shadow_full = True, False
+                active_full, shadow_full, active_tile = True, False, shadow_tile
             elif tile_done:
                 active_full = False
-            pipe.appendleft(step_accept)
-            pipe.pop()
-            # Weight engine.
-            if weight_accept:
-                w_count -= 1
-            if w_inflight:
-                w_count += 1
-            w_inflight = take_w
-            # Step engine.
-            if step_accept:
-                s_queue.popleft()
-            if s_inflight:
-                s_queue.append(s_last_d)
-            if results_valid:
-                tags.popleft()
-            if take_s:
-                ins, _, dst, i, _ = offers[1]
-                tags.append(dst % psb)
-                ph = 0 if i == 0 else phase
-                s_last_d = ph == ins["period"] - 1
-                phase = 0 if s_last_d else ph + 1
-            s_inflight = take_s
-            # Vector engine.
-            done_now = sum(1 for c in done_at if c == cycle)
-            done_at = [c for c in done_at if c > cycle]
-            if take_v:
-                ins = offers[2][0]
-                if ins.op == Op.VACT:
-                    done_at.append(cycle + UNIT_ISSUE + AFU_LATENCY)
-                elif ins.op in (Op.VCVT, Op.VOP, Op.VOPV) or \
-                        (ins.op == Op.VLOAD and ins["mode"]):
-                    done_at.append(cycle + UNIT_ISSUE + VCU_LATENCY)
-                elif ins.op == Op.VLOAD:
-                    done_at.append(cycle + 2)
-                else:
-                    done_at.append(cycle + 1)
-            pending += take_v - done_now
-            const_state, consts_ready = v_const_next, new_consts_ready
-            # Counters.
-            for c in range(COUNTERS):
-                counters[c] += incs[c] - sum(1 for k in range(THREADS) if grants[k] and
-                                              threads[k].program[threads[k].pc]["ctr"] == c)
-            # Threads.
-            for k, th in enumerate(threads):
-                if th.state == "RUN":
-                    self._execute(th, grants[k])
-                elif th.state == "STREAM":
-                    if ready[k]:
-                        if th.index == len(th.points[0]) - 1:
-                            th.state = "DRAIN"
-                        th.index += 1
-                elif th.state == "DRAIN":
-                    if idle.get(k, True):
-                        th.pc += 1
-                        th.state = "RUN"
-        raise RuntimeError("the cycle model did not finish")
-
-    def _execute(self, th, granted):
-        ins = th.program[th.pc]
-        op = ins.op
-        if op == Op.END:
-            th.state = "IDLE"
-        elif op == Op.LOOP:
-            th.loops.append([th.pc + 1, ins["count"]])
-            th.pc += 1
-        elif op == Op.ENDL:
-            if th.loops[-1][1] > 1:
-                th.loops[-1][1] -= 1
-                th.pc = th.loops[-1][0]
+            # Weight engine queue.
+            if w_in:
+                w_queue.append(w_data)
+            w_in, w_data = take_w is not None, w_read
+            # Step engine queue, and the VMM's results to the PSB.
+            if s_in:
+                s_queue.append((s_last_d, s_data))
+            if results is not None:
+                done_entry = tags.popleft()
+                if functional:
+                    self._psb_write(done_entry, results)
+            s_in = take_s is not None
+            if s_in:
+                tags.append(entry)
+                s_last_d, s_data = last, operands
+            # Vector engine: the writes of the points retiring now.
+            while done_at and done_at[0][0] == cycle:
+                effect = done_at.popleft()[1]
+                if functional:
+                    self._v_retire(effect)
+            # NoC queues: each output takes a flit a cycle (always ready).
+            for p in range(len(NOC_THREADS)):
+                q = n_queue[p]
+                if q:
+                    flit = q.popleft()
+                    if functional:
+                        self._n_out(p, flit)
+                if n_in[p]:
+                    q.append(n_data[p])
+                n_in[p] = sent[p] is not None
+                n_data[p] = sent[p]
+            # Counters: the SIGNALs and grants of the cycle at its end.
+            if incs:
+                for c, who in incs.items():
+                    value = counters[c] + len(who) - (c in grants)
+                    if value > COUNTER_MAX:
+                        raise CounterOverflow(load + cycle, c,
+                                              [(th.index, th.pc) for th in who], value)
+                    counters[c] = value
+                for c in grants:
+                    if c not in incs:
+                        counters[c] -= 1
             else:
-                th.loops.pop()
-                th.pc += 1
-        elif op == Op.WAIT:
-            if granted:
-                th.pc += 1
-        elif op == Op.AGBASE:
-            th.ags[ins["g"]] = _AG()
-            th.ags[ins["g"]].base = ins["base"]
-            th.pc += 1
-        elif op == Op.AGDIM:
-            th.ags[ins["g"]].dims[ins["d"]] = (ins["count"], ins["stride"])
-            th.pc += 1
-        elif op == Op.AGADD:
-            th.ags[ins["g"]].base += ins["delta"]
-            th.pc += 1
-        elif op in _STREAMS:
-            has_d = any(name == "d" for name, _, _ in FORMATS[op])
-            th.points = (th.ags[ins["s"]].points(),
-                         th.ags[ins["d"]].points() if has_d else np.zeros(0, np.int64))
-            th.index = 0
-            th.state = "STREAM"
-        else:   # NOP, SIGNAL
-            th.pc += 1
+                for c in grants:
+                    counters[c] -= 1
+            # Threads.
+            for th in live:
+                state = th.state
+                if state == RUN:
+                    ins = th.instr
+                    if ins.op == Op.WAIT:
+                        if grants.get(ins["ctr"]) is th:
+                            th.execute(True)
+                    else:
+                        th.execute(False)
+                elif state == STREAM:
+                    if th is take_w or th is take_s or th is take_v or th in noc_take:
+                        th.accepted()
+            for th in drained:
+                th.drained()
+        raise Unfinished(f"the program did not finish in {max_cycles} cycles")
+
+    def _deadlock(self, cycle, live, avail, shadow_full, active_full, consts_ready):
+        reasons = []
+        for th in live:
+            ins = th.instr
+            if th.state == RUN:
+                reasons.append(f"counter {ins['ctr']} is 0")
+            elif th.index == 0 and shadow_full and active_full:
+                reasons.append("the VMM holds two weight tiles")
+            elif th.index == 1 and not active_full:
+                reasons.append("the VMM has no weight tile")
+            elif th.index in NOC_THREADS and th.state == STREAM and ins.op == Op.RECV:
+                reasons.append("no flit at its port")
+            elif th.state == DRAIN:
+                reasons.append("its engine never finishes the stream")
+            else:
+                reasons.append("its engine does not take the point")
+        return Deadlock(cycle, [th.describe() for th in live], self.counters, reasons)
+
+    # Data hooks: the golden core (sw/golden/core.py) moves the data here.
+
+    def _w_take(self, th):
+        """T0's point taken: return the weight row read from MEM."""
+
+    def _tile(self, rows):
+        """A tile's rows are complete: return the tile."""
+
+    def _s_take(self, th, entry):
+        """T1's point taken: return its operands (activations, partial sums)."""
+
+    def _vmm(self, tile, operands):
+        """The VMM accepts a step: return its result (written to the PSB 3 cycles on)."""
+        return True
+
+    def _psb_write(self, entry, result):
+        """A VMM result is written to ``PSB[entry]``."""
+
+    def _v_const(self, th, name):
+        """A VOP's constant vector ``name`` (``kb`` or ``kc``) is read."""
+
+    def _v_take(self, th):
+        """T2's point taken: read its operands; return the write done when it retires."""
+
+    def _v_retire(self, effect):
+        """A T2 point retires: its write."""
+
+    def _n_send(self, th):
+        """A SEND point taken: return the MEM word read."""
+
+    def _n_recv(self, th, port):
+        """A RECV point taken: the port's next flit to MEM."""
+
+    def _n_out(self, port, flit):
+        """A flit ``(data, tag)`` leaves through a port."""
 
 
-def predict(core, programs):
+def predict(core, programs, *, noc_in=None):
     """``(cycles, vmm_steps)`` of ``programs`` on a core (see :class:`CycleModel`)."""
-    return CycleModel(core).run(programs)
+    return CycleModel(core).run(programs, noc_in=noc_in)

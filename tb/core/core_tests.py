@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 import cocotb
-from cocotb.triggers import FallingEdge
+from cocotb.triggers import FallingEdge, ReadOnly
 
 from sw.compiler_stub.conv import CompileError, compile_conv2d, compile_pool2d
 from sw.golden.core import Core
@@ -182,3 +182,237 @@ async def test_noc_ports(dut):
 async def test_vectors(dut):
     """A user's own vectors, from ``python -m tb.vectors``."""
     await drive(CoreEnv(dut))
+
+
+PROGRAMS = int(os.environ.get("CORE_PROGRAMS", "2000"))   # CI: at least 500
+
+
+async def run_until_flag(env, entry, max_cycles=100_000):
+    """Start the core at ``entry``; return ``("finish", cycles, steps)`` when it is done or
+    ``("deadlock", cycles)`` in the first cycle ``deadlock`` is seen (``cycles`` read
+    then: the cycle count of the cycle in which nothing moved)."""
+    d = env.dut
+    d.entry.value = entry
+    d.start.value = 1
+    await FallingEdge(d.clk)
+    d.start.value = 0
+    await FallingEdge(d.clk)
+    for _ in range(max_cycles):
+        await ReadOnly()
+        if d.deadlock.value:
+            return ("deadlock", int(d.cycles.value))
+        if not d.busy.value:
+            return ("finish", int(d.cycles.value), int(d.vmm_steps.value))
+        await FallingEdge(d.clk)
+    raise TimeoutError(f"the core ran more than {max_cycles} cycles")
+
+
+async def reset(env):
+    """Recover a deadlocked core: three cycles of ``rst``."""
+    d = env.dut
+    await FallingEdge(d.clk)
+    d.rst.value = 1
+    for _ in range(3):
+        await FallingEdge(d.clk)
+    d.rst.value = 0
+
+
+@cocotb.test()
+async def test_random_programs(dut):
+    """Random programs that the assembler's static checks accept (tb/core/programs.py),
+    every NoC input always fed and every output always ready: each finishes on the RTL
+    in exactly the cycle model's cycles and VMM steps, or raises ``deadlock`` in the
+    cycle the model reports its deadlock (then the core is reset)."""
+    import random
+    from rtl.spec.isa import NOC_PORTS
+    from sw.compiler_stub.asm import disassemble
+    from sw.golden.cycles import CycleModel, Deadlock
+    from .programs import random_program
+    nrng = rngs(dut, 5)
+    rng = random.Random(int(nrng.integers(1 << 62)))
+    env = CoreEnv(dut)
+    await env.start()
+    for name in NOC_PORTS:
+        getattr(dut, f"noc__{name}__i__valid").value = 1
+        getattr(dut, f"noc__{name}__i__payload").value = int(nrng.integers(1 << 62))
+    kinds = {"finish": 0, "deadlock": 0}
+    for n in range(PROGRAMS):
+        prog = random_program(rng, env.config)
+        try:
+            expected = ("finish",) + CycleModel(env.config).run(prog.threads)
+        except Deadlock as exc:
+            expected = ("deadlock", exc.cycle)
+        await env.write(0, prog.image())
+        got = await run_until_flag(env, 0)
+        assert got == expected, f"program {n}: RTL {got}, cycle model {expected}\n" \
+                                f"{disassemble(prog)}"
+        kinds[got[0]] += 1
+        if got[0] == "deadlock":
+            assert dut.busy.value
+            await reset(env)
+        else:
+            await FallingEdge(dut.clk)
+            assert not dut.deadlock.value and not dut.overflow.value
+    dut._log.info("%d random programs: %s", PROGRAMS, kinds)
+    assert min(kinds.values()) > PROGRAMS // 5, kinds
+
+
+DATA_PROGRAMS = int(os.environ.get("CORE_DATA_PROGRAMS", "400"))
+
+
+@cocotb.test()
+async def test_random_programs_data(dut):
+    """Random programs whose threads race on shared data (no NoC; every stream in its
+    thread's own bank): one golden core follows the RTL through all of them, and every
+    MEM word the golden core writes (VSTOREs, from VLOAD, VCVT, VOP, VACT results over
+    the VMM's) equals the RTL's, as do the outcome and cycles. Banks 1 to 3 start with
+    random data; the PSB and VBUF carry over from program to program in both (a deadlock
+    leaves nothing in flight, so the reset between programs loses nothing)."""
+    import random
+    from sw.compiler_stub.asm import assemble, disassemble
+    from sw.golden.core import Core, Deadlock
+    from .programs import random_program
+
+    class Recording(Core):
+        """The golden core, recording the MEM words its T2 writes."""
+        def _v_retire(self, effect):
+            target, index, _ = effect
+            if target is self.mem:
+                self.written.update(range(index.start // self.word,
+                                          (index.stop - 1) // self.word + 1))
+            super()._v_retire(effect)
+
+    nrng = rngs(dut, 6)
+    rng = random.Random(int(nrng.integers(1 << 62)))
+    env = CoreEnv(dut)
+    await env.start()
+    cfg, word = env.config, env.word
+    golden = Recording(cfg)
+    data = nrng.integers(0, 256, size=cfg.sram_bytes - cfg.sram_bank_bytes, dtype=np.uint8)
+    golden.write(cfg.sram_bank_bytes, data.tobytes())
+    await env.write(cfg.sram_bank_bytes, data.tobytes())
+    # Every 8 programs, T2 stores VBUF[0..128) and then fp16(PSB[0..256) * 2**-8) to
+    # bank 3's first 1.5 KiB (the random programs stream in its middle): every word of
+    # them is compared.
+    dump = assemble(f"""
+    .thread 2
+        AGDIM g=0 d=0 count=128 stride=1
+        AGBASE g=1 base={3 * cfg.sram_bank_bytes}
+        AGDIM g=1 d=0 count=128 stride=4
+        VSTORE s=0 d=1 prec=0
+        AGDIM g=0 d=0 count=256 stride=1
+        AGDIM g=2 d=0 count=256 stride=1
+        VCVT s=0 d=2 shift=8
+        AGBASE g=3 base={3 * cfg.sram_bank_bytes + 512}
+        AGDIM g=3 d=0 count=256 stride=4
+        VSTORE s=2 d=3 prec=0
+        END
+    """, cfg)
+    kinds, compared = {"finish": 0, "deadlock": 0}, 0
+    for n in range(DATA_PROGRAMS):
+        prog = dump if n % 8 == 7 else random_program(rng, cfg, noc=False, setup=True)
+        golden.write(0, prog.image())
+        golden.written = set()
+        try:
+            expected = ("finish",) + golden.run(0)
+        except Deadlock as exc:
+            expected = ("deadlock", exc.cycle)
+        await env.write(0, prog.image())
+        got = await run_until_flag(env, 0)
+        assert got == expected, f"program {n}: RTL {got}, golden core {expected}\n" \
+                                f"{disassemble(prog)}"
+        kinds[got[0]] += 1
+        assert not dut.conflict.value, f"program {n}: a bank conflict\n{disassemble(prog)}"
+        if got[0] == "deadlock":
+            await reset(env)
+        else:
+            await FallingEdge(dut.clk)
+        words = sorted(golden.written)
+        while words:   # contiguous runs of words in one read each
+            k = 1
+            while k < len(words) and words[k] == words[0] + k:
+                k += 1
+            addr, length = words[0] * word, k * word
+            rtl, ref = await env.read(addr, length), golden.read(addr, length)
+            for j in range(0, length, word):
+                assert rtl[j:j + word] == ref[j:j + word], \
+                    f"program {n}: MEM word at {addr + j:#x}: RTL {rtl[j:j + word].hex()}, " \
+                    f"golden {ref[j:j + word].hex()}\n{disassemble(prog)}"
+            compared += k
+            words = words[k:]
+    dut._log.info("%d random programs: %s; %d MEM words compared", DATA_PROGRAMS, kinds,
+                  compared)
+    assert compared > 20 * DATA_PROGRAMS, compared
+
+
+@cocotb.test()
+async def test_counter_overflow(dut):
+    """Eight threads signal counter 5 8192 times each: the RTL's ``overflow`` rises in
+    the cycle the cycle model reports the overflow; the counter wraps to 0 and the run
+    goes on to its end."""
+    from sw.compiler_stub.asm import assemble
+    from sw.golden.cycles import CounterOverflow, predict
+    env = CoreEnv(dut)
+    await env.start()
+    text = "".join(f".thread {t}\nLOOP count=8192\nSIGNAL ctr=5\nENDL\nEND\n" for t in range(8))
+    prog = assemble(text, env.config, check_deadlock=False)
+    try:
+        predict(env.config, prog.threads)
+        raise AssertionError("the cycle model did not report the overflow")
+    except CounterOverflow as exc:
+        expected = exc.cycle
+        assert exc.counter == 5 and [t for t, _ in exc.threads] == list(range(8))
+    await env.write(0, prog.image())
+    d = dut
+    d.entry.value = 0
+    d.start.value = 1
+    await FallingEdge(d.clk)
+    d.start.value = 0
+    seen = None
+    for _ in range(20000):
+        await ReadOnly()
+        if d.overflow.value and seen is None:
+            seen = int(d.cycles.value)
+        if not d.busy.value:
+            break
+        await FallingEdge(d.clk)
+    assert seen == expected, f"overflow seen at cycle {seen}, model {expected}"
+    assert not d.deadlock.value
+    # The SIGNALs of the last cycle took the counter from 65528 to 65536: it wrapped to 0,
+    # and with nothing waiting the run ended as without the overflow.
+    # Load: the header, 2 * 4 + 1 per thread, the start; run: LOOP, the iterations, END,
+    # and the cycle with nothing running.
+    cycles = int(d.cycles.value)
+    assert cycles == 1 + 8 * (2 * 4 + 1) + 1 + 1 + 2 * 8192 + 1 + 1, cycles
+
+
+@cocotb.test(skip="CORE_PROGRAMS_FILE" not in os.environ)
+async def test_program_file(dut):
+    """Reproduce: run the programs of ``CORE_PROGRAMS_FILE`` (assembler text, programs
+    separated by lines ``---``) as test_random_programs does; log the RTL's and the cycle
+    model's outcome of each, and fail if any differs."""
+    from sw.compiler_stub.asm import assemble
+    from sw.golden.cycles import CycleModel, Deadlock
+    from rtl.spec.isa import NOC_PORTS
+    env = CoreEnv(dut)
+    await env.start()
+    for name in NOC_PORTS:
+        getattr(dut, f"noc__{name}__i__valid").value = 1
+    texts = open(os.environ["CORE_PROGRAMS_FILE"]).read().split("\n---\n")
+    differ = []
+    for n, text in enumerate(texts):
+        prog = assemble(text, env.config, check_deadlock=False)
+        try:
+            expected = ("finish",) + CycleModel(env.config).run(prog.threads)
+        except Deadlock as exc:
+            expected = ("deadlock", exc.cycle)
+        await env.write(0, prog.image())
+        got = await run_until_flag(env, 0)
+        dut._log.info("program %d: RTL %s, cycle model %s", n, got, expected)
+        if got != expected:
+            differ.append(n)
+        if got[0] == "deadlock":
+            await reset(env)
+        else:
+            await FallingEdge(dut.clk)
+    assert not differ, f"programs {differ} differ"

@@ -78,6 +78,8 @@ class CoreEnv:
             raise TimeoutError(f"the core ran more than {max_cycles} cycles")
         await FallingEdge(d.clk)
         assert not d.conflict.value, "two accesses met in one MEM bank in one cycle"
+        assert not d.deadlock.value, "the core raised deadlock and then finished"
+        assert not d.overflow.value, "a counter overflowed"
         return int(d.cycles.value), int(d.vmm_steps.value)
 
     async def run_vectors(self, v):

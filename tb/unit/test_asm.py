@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 from rtl.spec.config import CoreConfig, get_config
-from sw.compiler_stub.asm import (AsmError, Program, assemble, disassemble,
-                                  disassemble_image)
+from sw.compiler_stub.asm import (DEADLOCK_CHECK_CYCLES, AsmError, Program, assemble,
+                                  disassemble, disassemble_image)
 from sw.compiler_stub.conv import compile_conv2d
 from sw.golden import fp16
 from rtl.spec.codes import AfuOp
 from rtl.spec.isa import AG_DIMS, AGS, FORMATS, LOOP_DEPTH, THREAD_OF, Instr, Op, encode
+from sw.golden.cycles import Deadlock, predict
 from sw.golden.layers import Conv2d
 
 CORE = get_config("sim").core
@@ -285,8 +286,8 @@ def test_random_programs(seed):
     for _ in range(400):
         threads = random_program(rng, CORE)
         expected = brute_force_valid(threads, CORE)
-        try:
-            prog = Program(CORE, threads)
+        try:   # the static checks (the deadlock check is tested below)
+            prog = Program(CORE, threads, check_deadlock=False)
         except AsmError as exc:
             assert not expected, f"rejected a valid program: {exc}\n{threads}"
             assert re.match(r'thread \d, instruction \d+ "[A-Z]+', str(exc))
@@ -294,10 +295,22 @@ def test_random_programs(seed):
         assert expected, f"accepted an invalid program:\n{disassemble(prog)}"
         valid += 1
         text = disassemble(prog)
-        again = assemble(text, CORE)
+        again = assemble(text, CORE, check_deadlock=False)
         assert again == prog
         assert again.image() == prog.image()
-        assert disassemble_image(again.image(), CORE) == text
+        assert disassemble_image(again.image(), CORE, check_deadlock=False) == text
+        # With the deadlock check: accepted exactly when the cycle model finishes.
+        try:
+            predict(CORE, prog.threads)
+            finishes = True
+        except Deadlock:
+            finishes = False
+        try:
+            assert assemble(text, CORE) == prog
+            assert finishes, f"accepted a program that deadlocks:\n{text}"
+        except AsmError as exc:
+            assert not finishes, f"rejected a program that finishes: {exc}\n{text}"
+            assert "deadlock at cycle" in str(exc)
     assert valid >= 20
 
 
@@ -326,7 +339,14 @@ def test_loop_shift_reaches_the_end_of_mem():
     # A stream stepping by 32 bytes: 1024 iterations fill MEM, the 1025th leaves it.
     body = ["AGDIM g=0 d=0 count=4 stride=8", "LOOP count=1024", "WSTREAM s=0",
             "AGADD g=0 delta=32", "ENDL", "END"]
-    assemble(program((0, body)), CORE)
+    # T1 takes the 1024 tiles (one step each), or T0 could not finish.
+    steps = ["AGDIM g=0 d=0 count=1024 stride=0", "AGDIM g=1 d=0 count=1024 stride=1",
+             "SSTREAM s=0 d=1 period=1", "END"]
+    assemble(program((0, body), (1, steps)), CORE)
+    with pytest.raises(AsmError, match=message(0, 2, 4, "WSTREAM s=0", r"deadlock at cycle "
+                                               r"\d+: T0 at 2: WSTREAM s=0 prec=0 act_signed=0 "
+                                               r"\(the VMM holds two weight tiles\)")):
+        assemble(program((0, body), (1, steps[2:])), CORE)
     body[1] = "LOOP count=1025"
     with pytest.raises(AsmError, match=message(0, 2, 4, "WSTREAM s=0",
                                                r"the source AG0 reaches MEM bytes 32\.\.32799")):
@@ -465,19 +485,72 @@ def test_rejects(text, where, rest):
 def test_accepts_edges():
     # Aligned accesses at the ends of each memory; a 1-byte int2 VLOAD anywhere; lockstep
     # generators with different shapes but equal point counts; PSB indices wrapping both
-    # ways (the hardware takes their low bits).
+    # ways (the hardware takes their low bits). Ranges only: T1's steps have no weights,
+    # so the deadlock check is off.
     assemble(program(
         (1, ["AGBASE g=1 base=250", "AGDIM g=1 d=2 count=7 stride=1", "AGADD g=2 delta=-3",
              "AGDIM g=0 d=0 count=7 stride=8", "SSTREAM s=0 d=1 period=2",
              "LOOP count=9", "SSTREAM s=3 d=2 period=1", "AGADD g=2 delta=128", "ENDL", "END"]),
-        (2, ["AGBASE g=0 base=0x10000", "VCVT s=0 d=1", "END"])), CORE)
+        (2, ["AGBASE g=0 base=0x10000", "VCVT s=0 d=1", "END"])), CORE, check_deadlock=False)
     assemble(program(
         (1, ["AGBASE g=0 base=32760", "AGBASE g=1 base=255", "SSTREAM s=0 d=1 period=1",
              "AGDIM g=2 d=0 count=2 stride=1", "AGDIM g=2 d=1 count=3 stride=2",
              "AGDIM g=3 d=3 count=6 stride=8", "SSTREAM s=3 d=2 period=6", "END"]),
         (2, ["AGBASE g=0 base=32767", "VLOAD s=0 k=255 mode=3", "AGBASE g=0 base=32760",
              "VLOAD s=0 k=255 mode=0", "AGBASE g=1 base=32764", "VSTORE s=2 d=1 prec=0",
-             "VOP s=3 d=3 kb=255 kc=255", "END"])), CORE)
+             "VOP s=3 d=3 kb=255 kc=255", "END"])), CORE, check_deadlock=False)
+
+
+def test_rejects_deadlocks():
+    # The issue's example: the totals balance, but T3 waits before it signals.
+    with pytest.raises(AsmError, match=message(3, 0, 2, "WAIT ctr=0", re.escape(
+            "deadlock at cycle 17: T3 at 0: WAIT ctr=0 (counter 0 is 0); counters: all 0"))):
+        assemble(program((3, ["WAIT ctr=0", "SIGNAL ctr=0", "END"])), CORE)
+    assemble(program((3, ["SIGNAL ctr=0", "WAIT ctr=0", "END"])), CORE)
+    # The grant rule: T2's first SIGNAL goes to T0, the lowest-numbered of T0 and T5
+    # waiting on counter 1, so T5 never signals counter 2 and T2 waits for it forever.
+    # With the roles of T0 and T5 exchanged, every thread ends.
+    t2_ = (2, ["SIGNAL ctr=1", "WAIT ctr=2", "SIGNAL ctr=1", "END"])
+    with pytest.raises(AsmError, match=message(2, 1, 6, "WAIT ctr=2", re.escape(
+            "T2 at 1: WAIT ctr=2 (counter 2 is 0); T5 at 0: WAIT ctr=1 (counter 1 is 0); "
+            "counters: all 0"))):
+        assemble(program((0, ["WAIT ctr=1", "END"]), t2_,
+                         (5, ["WAIT ctr=1", "SIGNAL ctr=2", "END"])), CORE)
+    assemble(program((0, ["WAIT ctr=1", "SIGNAL ctr=2", "END"]), t2_,
+                     (5, ["WAIT ctr=1", "END"])), CORE)
+    # The VMM holds two tiles: a third waits in T0's queue until T1 takes a tile.
+    wts = ["AGDIM g=0 d=0 count=12 stride=8", "WSTREAM s=0", "SIGNAL ctr=3", "END"]
+    steps = ["AGDIM g=0 d=0 count=3 stride=0", "AGDIM g=1 d=0 count=3 stride=1",
+             "SSTREAM s=0 d=1 period=1", "END"]
+    assemble(program((0, wts), (1, steps)), CORE)
+    with pytest.raises(AsmError, match=message(0, 1, 3, "WSTREAM s=0", re.escape(
+            "T0 at 1: WSTREAM s=0 prec=0 act_signed=0 (the VMM holds two weight tiles); "
+            "T1 at 0: WAIT ctr=3 (counter 3 is 0)"))):
+        assemble(program((0, wts), (1, ["WAIT ctr=3", *steps])), CORE)
+    assemble(program((0, wts), (1, ["WAIT ctr=3", *steps])), CORE, check_deadlock=False)
+
+
+def test_deadlock_check_limit():
+    # T0 deadlocks after its loop: found when the loop is short; past
+    # DEADLOCK_CHECK_CYCLES of the cycle model the program is accepted unchecked (the
+    # static lower bound counts streams, SIGNALs and WAITs, not NOPs, so the model runs).
+    def t0_(count):
+        return program((0, [f"LOOP count={count}", "NOP", "NOP", "NOP", "ENDL", "WAIT ctr=0",
+                            "SIGNAL ctr=0", "END"]))
+    with pytest.raises(AsmError, match=message(0, 5, 7, "WAIT ctr=0", "deadlock at cycle")):
+        assemble(t0_(1000), CORE)
+    assert 4 * 65535 > DEADLOCK_CHECK_CYCLES
+    assemble(t0_(65535), CORE)
+
+
+def test_rejects_counter_overflow():
+    # Two threads signal counter 4 32768 times each: the last SIGNAL takes it to 2**16.
+    loop = ["LOOP count=32768", "SIGNAL ctr=4", "ENDL", "END"]
+    with pytest.raises(AsmError, match=message(0, 1, 3, "SIGNAL ctr=4", re.escape(
+            "SIGNAL ctr=4 by T0 at 1, T1 at 1 takes counter 4 to 65536, past its 16 "
+            "bits"))):
+        assemble(program((0, loop), (1, loop)), CORE)
+    assemble(program((0, loop), (1, ["WAIT ctr=4", *loop])), CORE)
 
 
 @pytest.mark.parametrize("text, rest", [

@@ -4,13 +4,17 @@ that starts as random bytes."""
 
 from dataclasses import replace
 
+import re
+
 import numpy as np
 import pytest
 
 from rtl.spec.config import get_config
 from sw.compiler_stub.conv import CompileError, compile_conv2d, compile_pool2d
 from rtl.spec.codes import AfuOp
-from sw.golden.core import Core, CoreError
+from sw.golden import fp16
+from sw.golden.core import Core, Deadlock
+from sw.golden.cycles import predict
 from rtl.spec.isa import Instr, Op, encode
 from sw.golden.layers import Conv2d, Pool2d, conv2d_reference, pool2d_reference
 
@@ -147,8 +151,15 @@ def test_deadlock_is_reported():
     header = bytes([2, 0, 0, 0, 0, 0, 0, 0])  # T0: WAIT ctr=3 (never signalled), END
     program = [encode(Instr(Op.WAIT, {"ctr": 3})), encode(Instr(Op.END))]
     golden.write(0, header + b"".join(w.to_bytes(8, "little") for w in program))
-    with pytest.raises(CoreError, match="deadlock: T0 at 0: WAIT ctr=3"):
+    # Load: 1 header cycle, 2 * 2 + 1 for T0's program, 1 for each empty one, 1 to start;
+    # T0's WAIT blocks in the first run cycle (15), with nothing else running.
+    with pytest.raises(Deadlock, match=re.escape("deadlock at cycle 15: T0 at 0: WAIT ctr=3 "
+                                                 "(counter 3 is 0); counters: all 0")) as exc:
         golden.run(0)
+    assert exc.value.cycle == 15 and exc.value.counters == [0] * 16
+    assert exc.value.threads == [(0, 0, "RUN", "WAIT ctr=3")]
+    with pytest.raises(Deadlock, match="deadlock at cycle 15"):
+        predict(core, golden.load_programs(0))
 
 
 @pytest.mark.parametrize("kind", ["depthwise", "residual"])
@@ -183,3 +194,31 @@ def test_pool_known_values():
     assert got[..., 0].tolist() == [[-6, -4], [2, 4]]   # -5.5 and 2.5 round to even
     with pytest.raises(CompileError, match="pooling needs mem_port_bits = 8 \\* vmm_cols"):
         compile_pool2d(get_config("ulx3s").core, Pool2d(4), 4, 4)
+
+
+def test_packed_results_repeat_lanes():
+    """On the sim core the vector unit has 8 lanes for 4-lane vectors: lanes 4..7 repeat
+    lanes 0..3, and a CVT_INT to int2 packs all eight, so the result vector's second
+    byte repeats its first (the RTL's VBUF holds it; a VSTORE of int8 shows it)."""
+    from rtl.spec.codes import VcuOp
+    from sw.compiler_stub.asm import assemble
+    core = get_config("sim").core
+    assert core.vcu_lanes == 2 * core.vmm_rows == 8
+    golden = Core(core)
+    golden.write(0x4000, fp16.from_float(np.array([1.0, -1.0, 0.0, 1.0])).astype("<u2")
+                 .tobytes())
+    prog = assemble(f"""
+    .thread 2
+        AGBASE g=0 base=0x4000
+        VLOAD s=0 k=0 mode=0
+        AGBASE g=0 base=0
+        AGBASE g=1 base=1
+        VOP s=0 d=1 op={int(VcuOp.CVT_INT)} fmt=2 out_signed=1
+        AGBASE g=2 base=0x6000
+        VSTORE s=1 d=2 prec=0
+        END
+    """, core)
+    golden.write(0, prog.image())
+    golden.run(0)
+    packed = 1 | 3 << 2 | 0 << 4 | 1 << 6      # 1, -1, 0, 1 as int2, lane 0 lowest
+    assert golden.read(0x6000, 4) == bytes([packed, packed, 0, 0])

@@ -1,0 +1,185 @@
+"""Random core programs for the fuzzers: short thread programs (tens to a few hundred
+cycles) that the assembler's static checks accept (sw/compiler_stub/asm.py, without its
+deadlock check), with random control flow, counters shared across threads, and small
+streams on their owner threads, so that the grant rule, the queues and the VMM's two
+tile buffers decide whether and when they finish.
+
+Each stream that sets up its generators streams in its thread's MEM bank (T0 bank 1,
+T1 bank 2, T2 bank 3, the NoC threads the upper half of bank 0, above the program image)
+with word-aligned bases and strides, and in the VBUF's first 140 entries; a stream
+may also use the generators as earlier instructions (or the start) left them. A draw
+that the static checks reject (an access out of range, unequal lockstep counts,
+counters waited on more often than signalled) is drawn again.
+"""
+
+from rtl.spec.isa import AGS, Instr, Op
+from sw.compiler_stub.asm import AsmError, Program
+
+__all__ = ["random_program", "random_programs"]
+
+#: Counters the programs use (a few, so that threads meet on them).
+CTRS = 3
+
+
+def _rand_program(rng, core, p_thread, setup):
+    """One draw: eight thread programs (maybe rejected by the static checks)."""
+    word = core.mem_port_bits // 8
+    bank = core.sram_bank_bytes
+    mem_base = {0: bank + bank // 2, 1: 2 * bank + bank // 2, 2: 3 * bank + bank // 2}
+    noc_base = bank // 2
+
+    def ag_setup(code, g, base, count, stride, dim=0):
+        code.append(Instr(Op.AGBASE, {"g": g, "base": base}))
+        if count > 1 or rng.random() < 0.3:
+            code.append(Instr(Op.AGDIM, {"g": g, "d": dim, "count": count, "stride": stride}))
+
+    def mem_start(t):
+        base = mem_base[t] if t in mem_base else noc_base + 512 * (t - 4)
+        return base + word * rng.randrange(-8, 8)
+
+    def stream(t, code):
+        """A stream instruction of thread t, often with its generators set up first."""
+        count = rng.choice([1, 1, 2, 3, 4, 4, 5, 8])
+        if t == 0:   # whole tiles of vmm_rows rows, mostly
+            count = rng.choice([1, 2, 4, 4, 4, 8, 8, 12]) * core.vmm_rows // 4
+        dim = rng.randrange(2)
+        s, d = rng.randrange(AGS), rng.randrange(AGS)
+        fresh = setup or rng.random() < 0.8
+        if t == 0:
+            if fresh:
+                ag_setup(code, s, mem_start(0), count, word * rng.choice([1, 1, -1, 2]), dim)
+            code.append(Instr(Op.WSTREAM, {"s": s, "prec": rng.randrange(3),
+                                           "act_signed": rng.randrange(2)}))
+        elif t == 1:
+            if fresh:
+                ag_setup(code, s, mem_start(1), count, word * rng.choice([1, 0, 2]), dim)
+                ag_setup(code, d, rng.randrange(0, 300), count, rng.choice([1, 1, 0, 3]),
+                         rng.randrange(2))
+            code.append(Instr(Op.SSTREAM, {"s": s, "d": d, "zero": rng.choice([0, 0, 1, 4]),
+                                           "period": rng.choice([1, 1, 2, 2, 3, 4, 8])}))
+        elif t == 2:
+            op = rng.choice([Op.VCVT, Op.VOP, Op.VLOAD, Op.VACT, Op.VSTORE, Op.VOPV]
+                            + [Op.VSTORE] * (2 * setup))
+            if fresh:
+                src_base = mem_start(2) if op == Op.VLOAD else rng.randrange(0, 64)
+                src_stride = word * rng.choice([1, 2]) if op == Op.VLOAD \
+                    else rng.choice([1, 0, 2, -1])
+                if op == Op.VOPV:
+                    src_stride = rng.choice([1, 2])   # distinct points
+                ag_setup(code, s, src_base + (8 if src_stride < 0 else 0), count,
+                         src_stride, dim)
+                if op in (Op.VCVT, Op.VOP, Op.VACT, Op.VSTORE):
+                    dst_base = mem_start(2) if op == Op.VSTORE else rng.randrange(64, 120)
+                    dst_stride = word * rng.choice([1, 2]) if op == Op.VSTORE \
+                        else rng.choice([1, 0, 2])
+                    ag_setup(code, d, dst_base, count, dst_stride, rng.randrange(2))
+            args = {"s": s}
+            if op in (Op.VCVT, Op.VOP, Op.VACT, Op.VSTORE):
+                args["d"] = d
+            if op == Op.VCVT:
+                args["shift"] = rng.randrange(64)
+            elif op == Op.VOP:
+                args.update(op=rng.randrange(16), kb=rng.randrange(128),
+                            kc=rng.randrange(128), shift=rng.randrange(8),
+                            fmt=rng.randrange(3), out_signed=rng.randrange(2))
+            elif op == Op.VLOAD:
+                args.update(k=rng.randrange(0, 100), mode=rng.randrange(4),
+                            signed=rng.randrange(2), shift=rng.randrange(8))
+            elif op == Op.VACT:
+                args.update(op=rng.randrange(6), p0=rng.randrange(1 << 16),
+                            p1=rng.randrange(1 << 16))
+            elif op == Op.VSTORE:
+                args["prec"] = rng.randrange(3)
+            elif op == Op.VOPV:
+                args.update(op=rng.randrange(16), off=rng.randrange(1, 16))
+            code.append(Instr(op, args))
+        else:
+            if fresh:
+                ag_setup(code, s, mem_start(t), count, word * rng.choice([1, 1, 2]), dim)
+            if rng.random() < 0.5:
+                code.append(Instr(Op.SEND, {"s": s, "tag": rng.randrange(1 << 16)}))
+            else:
+                code.append(Instr(Op.RECV, {"s": s}))
+
+    def block(t, depth, code, budget):
+        for _ in range(rng.randrange(1, 5)):
+            if len(code) >= budget:
+                return
+            kind = rng.choice(["loop", "signal", "signal", "wait", "wait", "data", "data",
+                               "data", "add", "nop"])
+            if kind == "loop" and depth < 2:
+                code.append(Instr(Op.LOOP, {"count": rng.choice([1, 2, 2, 3])}))
+                block(t, depth + 1, code, budget)
+                code.append(Instr(Op.ENDL))
+            elif kind in ("signal", "wait"):
+                code.append(Instr(Op[kind.upper()], {"ctr": rng.randrange(CTRS)}))
+            elif kind == "data" and t != 3:
+                stream(t, code)
+            elif kind == "add":
+                step = word if t != 2 else 1
+                code.append(Instr(Op.AGADD, {"g": rng.randrange(AGS),
+                                             "delta": step * rng.choice([-1, 1, 2])}))
+            else:
+                code.append(Instr(Op.NOP))
+
+    def vmm_pair():
+        """T0's and T1's programs around a weight and a step loop whose tile counts are
+        often equal (both finish), often not (a thread waits for the VMM forever)."""
+        tiles, per = rng.choice([1, 2, 3]), rng.choice([1, 1, 2])
+        t0 = []
+        ag_setup(t0, 0, mem_start(0), per * core.vmm_rows, word)
+        t0 += [Instr(Op.LOOP, {"count": tiles}),
+               Instr(Op.WSTREAM, {"s": 0, "prec": rng.randrange(3),
+                                  "act_signed": rng.randrange(2)}),
+               Instr(Op.ENDL)]
+        period = rng.choice([1, 2, 3])
+        used = tiles * per + rng.choice([0, 0, 0, -1, 1, 2])
+        t1 = []
+        ag_setup(t1, 0, mem_start(1), max(used, 1) * period, word * rng.choice([0, 1]))
+        ag_setup(t1, 1, rng.randrange(64), max(used, 1) * period, rng.choice([0, 1]))
+        t1.append(Instr(Op.SSTREAM, {"s": 0, "d": 1, "zero": rng.choice([0, period]),
+                                     "period": period}))
+        return t0, t1
+
+    threads = []
+    pair = vmm_pair() if rng.random() < 0.4 else None
+    for t in range(8):
+        code = []
+        if pair and t < 2:
+            if rng.random() < 0.5:
+                block(t, 0, code, 8)
+            code += pair[t]
+            if rng.random() < 0.5:
+                block(t, 0, code, 24)
+            code.append(Instr(Op.END))
+        elif rng.random() < p_thread[t]:
+            block(t, 0, code, 24)
+            code.append(Instr(Op.END))
+        threads.append(code)
+    return threads
+
+
+#: The chance that each thread has a program (T0..T2 often, the NoC threads less).
+P_THREAD = (0.7, 0.7, 0.6, 0.3, 0.25, 0.25, 0.15, 0.15)
+
+
+def random_program(rng, core, *, noc=True, setup=False, tries=200):
+    """A random :class:`~sw.compiler_stub.asm.Program` (``rng``: a :class:`random.Random`)
+    that the assembler's static checks accept. ``noc=False`` leaves the NoC threads out;
+    ``setup=True`` sets up the generators of every stream right before it, so that each
+    thread streams only in its own bank (no two accesses ever meet in one bank)."""
+    p_thread = P_THREAD if noc else P_THREAD[:4] + (0,) * 4
+    for _ in range(tries):
+        threads = _rand_program(rng, core, p_thread, setup)
+        if not any(threads):
+            continue
+        try:
+            return Program(core, threads, check_deadlock=False)
+        except AsmError:
+            continue
+    raise AssertionError(f"no random program passed the static checks in {tries} draws")
+
+
+def random_programs(rng, core, n, **kwargs):
+    """``n`` random programs (see :func:`random_program`)."""
+    return [random_program(rng, core, **kwargs) for _ in range(n)]
