@@ -22,16 +22,16 @@ class Loader(wiring.Component):
     """Run a program image (docs/architecture.md, "Program image and start").
 
     ``start`` with ``entry`` (a word-aligned byte address), while not ``busy``, is taken
-    (``launch`` is high in that cycle): the header word is read, then each thread's
-    instructions are read from MEM and written into its buffer, one every two cycles, in
-    thread order; one more cycle after each thread's last; then every thread with a
-    program is started. ``busy`` is high from the cycle after ``launch`` until the first
-    cycle, from the threads' start, in which no thread is running, inclusive; ``run`` is
-    high in the cycles after the threads' start.
+    (``launch`` is high in that cycle): the header word is read, then the instructions
+    are streamed, in thread order, one a cycle: each cycle reads the next instruction from
+    MEM and writes the one read the cycle before into its thread's buffer (a thread with
+    no program costs nothing); in the cycle of the last write every thread with a program
+    is started. ``busy`` is high from the cycle after ``launch`` until the first cycle,
+    from the threads' start, in which no thread is running, inclusive; ``run`` is high in
+    the cycles after the threads' start.
 
-    Latency: the threads start ``1 + sum(2 * len_t + 1) + 1`` cycles after ``launch``
-    (``len_t`` thread ``t``'s program length). Throughput: one instruction every two
-    cycles (the read and the write of each take one cycle each).
+    Latency: the threads start ``2 + sum(len_t)`` cycles after ``launch`` (``len_t``
+    thread ``t``'s program length). Throughput: one instruction a cycle.
 
     Parameters
     ----------
@@ -82,16 +82,27 @@ class Loader(wiring.Component):
         mem = self.mem
         lengths = Signal(header_layout())
         ptr     = Signal(ADDR_BITS)             # the next instruction's byte address
-        t_cur   = Signal(range(THREADS + 1))    # the thread being loaded
-        n_cur   = Signal(8)                     # its instructions loaded
-        # The instruction at ``ptr`` in the word read: the word's instruction slots.
+        t_cur   = Signal(range(THREADS + 1))    # the next instruction's thread (THREADS:
+        n_cur   = Signal(8)                     # none left) and index in its program
+        w_valid = Signal()                      # the instruction read the cycle before,
+        w_t     = Signal(range(THREADS))        # to be written: its thread and index
+        w_n     = Signal(8)
+        # The instruction read the cycle before, in the word read: its slot in the word.
         slots = 8 * word // INSTR_BITS
         words = data.ArrayLayout(instr_layout(), slots)(mem.rdata)
-        slot = ptr[3:3 + (slots - 1).bit_length()] if slots > 1 else C(0, 1)
-        instr = Array(words[k] for k in range(slots))[slot]
+        w_slot = Signal(max((slots - 1).bit_length(), 1))
+        instr = Array(words[k] for k in range(slots))[w_slot]
         # (Arrays of the elements, not a view indexed by a value: that is a shift, which
         # Verilator's lint sees truncated.)
         cur_len = Array(lengths[t] for t in range(THREADS))[t_cur]
+
+        def first_program(header, after):
+            """The first thread after ``after`` (-1: from T0) with a program in ``header``,
+            or THREADS: a priority encoder, no chain through the cycles."""
+            value = C(THREADS, range(THREADS + 1))
+            for t in reversed(range(THREADS)):
+                value = Mux((header[t] != 0) & (t > after), t, value)
+            return value
 
         with m.FSM():
             with m.State("IDLE"):
@@ -101,26 +112,31 @@ class Loader(wiring.Component):
                     m.next = "HEADER"
             with m.State("HEADER"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += lengths.eq(mem.rdata[:len(lengths.as_value())])
-                m.next = "NEXT"
-            with m.State("NEXT"):
+                header = data.View(header_layout(), mem.rdata[:len(lengths.as_value())])
+                m.d.sync += [lengths.eq(header), t_cur.eq(first_program(header, -1)),
+                             w_valid.eq(0)]
+                m.next = "LOAD"
+            with m.State("LOAD"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(t_cur == THREADS):  # start the threads that have a program
+                # Write the instruction read the cycle before.
+                for t, th in enumerate(self.threads):
+                    with m.If(w_valid & (w_t == t)):
+                        m.d.comb += [th.we.eq(1), th.addr.eq(w_n), th.data.eq(instr)]
+                # Read the next one, if any.
+                with m.If(t_cur != THREADS):
+                    m.d.comb += [mem.en.eq(1), mem.addr.eq(ptr)]
+                    m.d.sync += [ptr.eq(ptr + 8), w_valid.eq(1), w_t.eq(t_cur),
+                                 w_n.eq(n_cur)]
+                    if slots > 1:
+                        m.d.sync += w_slot.eq(ptr[3:3 + (slots - 1).bit_length()])
+                    with m.If(n_cur + 1 == cur_len):
+                        m.d.sync += [t_cur.eq(first_program(lengths, t_cur)), n_cur.eq(0)]
+                    with m.Else():
+                        m.d.sync += n_cur.eq(n_cur + 1)
+                with m.Else():  # the last write (if any): start the threads with a program
                     m.d.comb += [th.start.eq(lengths[t] != 0)
                                  for t, th in enumerate(self.threads)]
                     m.next = "RUN"
-                with m.Elif(n_cur == cur_len):
-                    m.d.sync += [t_cur.eq(t_cur + 1), n_cur.eq(0)]
-                with m.Else():
-                    m.d.comb += [mem.en.eq(1), mem.addr.eq(ptr)]
-                    m.next = "WRITE"
-            with m.State("WRITE"):
-                m.d.comb += self.busy.eq(1)
-                for t, th in enumerate(self.threads):
-                    with m.If(t_cur == t):
-                        m.d.comb += [th.we.eq(1), th.addr.eq(n_cur), th.data.eq(instr)]
-                m.d.sync += [ptr.eq(ptr + 8), n_cur.eq(n_cur + 1)]
-                m.next = "NEXT"
             with m.State("RUN"):
                 m.d.comb += [self.busy.eq(1), self.run.eq(1)]
                 with m.If(~Cat(th.running for th in self.threads).any()):

@@ -28,7 +28,8 @@ from rtl.spec.isa import COUNTER_BITS, COUNTERS, NOC_THREADS, THREADS, Op
 from .thread import (DRAIN, IDLE, RUN, STREAM, CoreError, CounterOverflow, Deadlock,
                      Thread, Unfinished)
 
-__all__ = ["CycleModel", "predict", "CoreError", "Deadlock", "CounterOverflow", "Unfinished"]
+__all__ = ["CycleModel", "predict", "load_cycles", "CoreError", "Deadlock", "CounterOverflow",
+           "Unfinished"]
 
 VCU_LATENCY = 4
 AFU_LATENCY = 5
@@ -42,6 +43,13 @@ TAGS = 12                 # VMM results awaited by the step engine
 COUNTER_MAX = (1 << COUNTER_BITS) - 1
 
 _UNIT_OPS = frozenset({Op.VCVT, Op.VOP, Op.VOPV})
+
+
+def load_cycles(programs):
+    """Cycles of a run before its threads run (``rtl/core/loader.py``): the header word,
+    then one cycle per instruction (each reads one and writes the one before), then the
+    cycle of the last write, which starts the threads."""
+    return 2 + sum(len(p) for p in programs)
 
 
 class CycleModel:
@@ -76,7 +84,7 @@ class CycleModel:
         ------
         Deadlock, CounterOverflow, Unfinished, CoreError
         """
-        load = 1 + sum(2 * len(p) + 1 for p in programs) + 1
+        load = load_cycles(programs)
         threads = [Thread(t, list(p)) for t, p in enumerate(programs)]
         threads += [Thread(t, []) for t in range(len(threads), THREADS)]
         self.threads = threads

@@ -380,10 +380,11 @@ async def test_counter_overflow(dut):
     assert not d.deadlock.value
     # The SIGNALs of the last cycle took the counter from 65528 to 65536: it wrapped to 0,
     # and with nothing waiting the run ended as without the overflow.
-    # Load: the header, 2 * 4 + 1 per thread, the start; run: LOOP, the iterations, END,
+    # Load: the header, 1 per instruction (4 per thread), the last write and start; run:
+    # LOOP, the iterations, END,
     # and the cycle with nothing running.
     cycles = int(d.cycles.value)
-    assert cycles == 1 + 8 * (2 * 4 + 1) + 1 + 1 + 2 * 8192 + 1 + 1, cycles
+    assert cycles == 2 + 8 * 4 + 1 + 2 * 8192 + 1 + 1, cycles
 
 
 @cocotb.test(skip="CORE_PROGRAMS_FILE" not in os.environ)

@@ -504,7 +504,7 @@ def test_accepts_edges():
 def test_rejects_deadlocks():
     # The issue's example: the totals balance, but T3 waits before it signals.
     with pytest.raises(AsmError, match=message(3, 0, 2, "WAIT ctr=0", re.escape(
-            "deadlock at cycle 17: T3 at 0: WAIT ctr=0 (counter 0 is 0); counters: all 0"))):
+            "deadlock at cycle 6: T3 at 0: WAIT ctr=0 (counter 0 is 0); counters: all 0"))):
         assemble(program((3, ["WAIT ctr=0", "SIGNAL ctr=0", "END"])), CORE)
     assemble(program((3, ["SIGNAL ctr=0", "WAIT ctr=0", "END"])), CORE)
     # The grant rule: T2's first SIGNAL goes to T0, the lowest-numbered of T0 and T5

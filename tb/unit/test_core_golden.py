@@ -151,14 +151,14 @@ def test_deadlock_is_reported():
     header = bytes([2, 0, 0, 0, 0, 0, 0, 0])  # T0: WAIT ctr=3 (never signalled), END
     program = [encode(Instr(Op.WAIT, {"ctr": 3})), encode(Instr(Op.END))]
     golden.write(0, header + b"".join(w.to_bytes(8, "little") for w in program))
-    # Load: 1 header cycle, 2 * 2 + 1 for T0's program, 1 for each empty one, 1 to start;
-    # T0's WAIT blocks in the first run cycle (15), with nothing else running.
-    with pytest.raises(Deadlock, match=re.escape("deadlock at cycle 15: T0 at 0: WAIT ctr=3 "
+    # Load: 1 header cycle, 1 per instruction, 1 for the last write and the start; T0's
+    # WAIT blocks in the first run cycle (5), with nothing else running.
+    with pytest.raises(Deadlock, match=re.escape("deadlock at cycle 5: T0 at 0: WAIT ctr=3 "
                                                  "(counter 3 is 0); counters: all 0")) as exc:
         golden.run(0)
-    assert exc.value.cycle == 15 and exc.value.counters == [0] * 16
+    assert exc.value.cycle == 5 and exc.value.counters == [0] * 16
     assert exc.value.threads == [(0, 0, "RUN", "WAIT ctr=3")]
-    with pytest.raises(Deadlock, match="deadlock at cycle 15"):
+    with pytest.raises(Deadlock, match="deadlock at cycle 5"):
         predict(core, golden.load_programs(0))
 
 
