@@ -101,7 +101,13 @@ class Loader(wiring.Component):
             or THREADS: a priority encoder, no chain through the cycles."""
             value = C(THREADS, range(THREADS + 1))
             for t in reversed(range(THREADS)):
-                value = Mux((header[t] != 0) & (t > after), t, value)
+                if isinstance(after, int):
+                    later = t > after
+                elif t == 0:   # no thread number is below 0
+                    continue
+                else:
+                    later = after < t
+                value = Mux((header[t] != 0) & later, t, value)
             return value
 
         with m.FSM():
