@@ -10,7 +10,7 @@ from sw.golden import fp16
 from sw.golden.core import Core
 from sw.golden.layers import Conv2d, Pool2d
 
-__all__ = ["random_layer", "random_tensors", "fitting_layer", "border_bytes", "dirty_core",
+__all__ = ["random_layer", "random_tensors", "fits", "fitting_layer", "border_bytes", "dirty_core",
            "run_layer", "random_pool", "run_pool"]
 
 
@@ -51,18 +51,25 @@ def random_tensors(rng, layer, h, w):
     return x, wts, scale, bias, res
 
 
+def fits(core, layer, h, w, tensors):
+    """Whether the layer compiles for the core's memory banks (any other compile error is
+    raised)."""
+    try:
+        compile_conv2d(core, layer, h, w, *tensors[1:4])
+    except CompileError as e:
+        if "do not fit" in str(e):
+            return False
+        raise
+    return True
+
+
 def fitting_layer(core, rng, max_hw):
     """A random layer (with tensors) that fits the core's memory banks."""
     for _ in range(100):
         layer, h, w = random_layer(rng, max_hw)
         tensors = random_tensors(rng, layer, h, w)
-        try:
-            compile_conv2d(core, layer, h, w, *tensors[1:4])
-        except CompileError as e:
-            if "do not fit" in str(e):
-                continue
-            raise
-        return layer, h, w, tensors
+        if fits(core, layer, h, w, tensors):
+            return layer, h, w, tensors
     raise AssertionError("no fitting random layer in 100 draws")
 
 
