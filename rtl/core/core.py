@@ -20,8 +20,9 @@ from .weights import WeightEngine
 __all__ = ["REQUESTERS", "Core"]
 
 #: The unified memory's requesters, highest priority first: the host, the loader, T0's
-#: weight engine, T1's step engine, T2's vector engine, and T4..T7's NoC engines.
-REQUESTERS = ("host", "loader", "weights", "steps", "vector", *NOC_PORTS)
+#: weight engine, T1's step engine, T2's vector engine (its reads and VSTOREs, then its
+#: VPOST stores), and T4..T7's NoC engines.
+REQUESTERS = ("host", "loader", "weights", "steps", "vector", "store", *NOC_PORTS)
 
 
 class Core(wiring.Component):
@@ -140,9 +141,11 @@ class Core(wiring.Component):
         wiring.connect(m, engine=wgt.mem, mem=mem.weights)
         wiring.connect(m, engine=stp.mem, mem=mem.steps)
         wiring.connect(m, engine=vec.mem, mem=mem.vector)
+        wiring.connect(m, engine=vec.store, mem=mem.store)
         wiring.connect(m, engine=wgt.weights, vmm=vmm.weights)
         wiring.connect(m, engine=stp.steps, vmm=vmm.steps)
         wiring.connect(m, vmm=vmm.results, engine=stp.results)
+        wiring.connect(m, engine=stp.signal, counters=counters.engine)
 
         # Partial-sum buffer: written by VMM results, read by T1 (partial sums) and T2.
         m.submodules.psb = psb = Memory(shape=psb_layout(rows), depth=cfg.psb_entries,
@@ -153,14 +156,14 @@ class Core(wiring.Component):
 
         # Deadlock: a cycle in which nothing moves. A thread is blocked on a WAIT not
         # granted, a point its engine does not take (the vector engine always goes on), or
-        # in DRAIN (no point offered, its engine not idle: in RUN an engine is always
-        # idle); nothing is in flight: no point taken the cycle before (a read in flight),
-        # no weight row or step into the VMM, no VMM result pending, no tile switch pending
-        # (shadow full, active empty), the vector engine idle, no flit out of a NoC port.
+        # waiting for its engine (DRAIN, or END) while it is not idle; nothing is in
+        # flight: no point taken the cycle before (a read in flight), no weight row or step
+        # into the VMM, no VMM result pending, no tile switch pending (shadow full, active
+        # empty), the vector engine idle, no flit out of a NoC port.
         blocked = [~th.control.running | (th.counters.wait & ~th.counters.grant)
                    | (th.engine.points.valid & ~th.engine.points.ready
                       & (engines.get(t) is not vec))
-                   | (~th.engine.points.valid & ~th.engine.idle)
+                   | (th.draining & ~th.engine.idle)
                    for t, th in enumerate(threads)]
         took = Signal()
         m.d.sync += took.eq(Cat(th.engine.points.valid & th.engine.points.ready

@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec.isa import COUNTER_BITS, COUNTERS, THREADS
 
-__all__ = ["CTR_BITS", "counter_signature", "Counters"]
+__all__ = ["CTR_BITS", "counter_signature", "signal_signature", "Counters"]
 
 #: Bits of a counter's number.
 CTR_BITS = (COUNTERS - 1).bit_length()
@@ -22,6 +22,15 @@ def counter_signature():
         "wait":       Out(1),
         "wait_ctr":   Out(CTR_BITS),
         "grant":      In(1),
+    })
+
+
+def signal_signature():
+    """An engine's SIGNAL, seen from the engine: ``signal`` adds one to counter ``ctr``
+    (T1's engine, at the end of an SSTREAM with ``signal`` set)."""
+    return wiring.Signature({
+        "signal": Out(1),
+        "ctr":    Out(CTR_BITS),
     })
 
 
@@ -42,6 +51,8 @@ class Counters(wiring.Component):
     -------
     threads : In(counter_signature()).array(THREADS)
         Thread ``t``'s requests at index ``t``.
+    engine : In(signal_signature())
+        T1's engine's SIGNALs (counted with the threads' of the same cycle).
     clear : In(1)
     overflow : Out(1)
         A SIGNAL takes a counter past ``2**COUNTER_BITS - 1`` this cycle (combinational);
@@ -49,6 +60,7 @@ class Counters(wiring.Component):
     """
 
     threads:  In(counter_signature()).array(THREADS)
+    engine:   In(signal_signature())
     clear:    In(1)
     overflow: Out(1)
 
@@ -68,8 +80,9 @@ class Counters(wiring.Component):
 
         overflows = []
         for c in range(COUNTERS):
-            inc = Signal(range(THREADS + 1), name=f"inc{c}")
-            m.d.comb += inc.eq(sum(th.signal & (th.signal_ctr == c) for th in threads))
+            inc = Signal(range(THREADS + 2), name=f"inc{c}")
+            m.d.comb += inc.eq(sum(th.signal & (th.signal_ctr == c) for th in threads)
+                               + (self.engine.signal & (self.engine.ctr == c)))
             granted = positive[c] & Cat(th.wait & (th.wait_ctr == c) for th in threads).any()
             total = Signal(COUNTER_BITS + 4, name=f"total{c}")
             m.d.comb += total.eq(counters[c] + inc - granted)

@@ -7,6 +7,7 @@ from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 
 from ..vmm import result_layout, step_layout
+from .counters import CTR_BITS, signal_signature
 from .memory import mem_port_signature
 from .queue import Queue, RegisterQueue
 from .thread import engine_signature
@@ -31,6 +32,10 @@ class StepEngine(wiring.Component):
     read as it is taken; the step is queued the next cycle; ``steps`` offers the oldest
     queued step. Results are always accepted and written to the PSB as they arrive.
 
+    The last point of an SSTREAM with ``signal`` set raises ``signal`` (counter ``ctr``)
+    in the cycle its result is written, so a thread waiting on the counter sees the whole
+    stream's results in the PSB.
+
     Latency: 2 cycles from a point to its step at ``steps``; a result is written in the
     cycle it arrives. Throughput: one step a cycle.
 
@@ -53,6 +58,8 @@ class StepEngine(wiring.Component):
         A synchronous read port of the PSB (partial sums).
     psb_write : In(WritePort.Signature(addr_width=log2(psb_entries), shape=psb_layout(rows)))
         The PSB's write port (results).
+    signal : Out(signal_signature())
+        To the counters.
     """
 
     def __init__(self, word_bytes, rows, cols, psb_entries):
@@ -65,6 +72,7 @@ class StepEngine(wiring.Component):
             "results":   In(stream.Signature(result_layout(rows))),
             "psb_read":  In(ReadPort.Signature(addr_width=pbits, shape=psb_layout(rows))),
             "psb_write": In(WritePort.Signature(addr_width=pbits, shape=psb_layout(rows))),
+            "signal":    Out(signal_signature()),
         })
 
     @property
@@ -91,6 +99,9 @@ class StepEngine(wiring.Component):
         m.submodules.queue = queue = Queue(step_layout(self._rows, self._cols), 4)
         # The PSB entries of the steps whose results are awaited, oldest first.
         m.submodules.tags = tags = RegisterQueue(pbits, 12, searchable=True)
+        # Beside them: whether each result ends a signalling SSTREAM, and its counter.
+        sig_layout = data.StructLayout({"signal": 1, "ctr": CTR_BITS})
+        m.submodules.sigs = sigs = Queue(sig_layout, 12)
 
         # Stage 0: MEM and PSB reads; the step's flags are registered beside them.
         inflight = Signal()
@@ -105,7 +116,10 @@ class StepEngine(wiring.Component):
         m.d.comb += [points.ready.eq(room),
                      self.mem.en.eq(take), self.mem.addr.eq(points.p.src),
                      self.psb_read.addr.eq(entry),
-                     tags.probe.eq(entry), tags.w.valid.eq(take), tags.w.p.eq(entry)]
+                     tags.probe.eq(entry), tags.w.valid.eq(take), tags.w.p.eq(entry),
+                     sigs.w.valid.eq(take),
+                     sigs.w.p.signal.eq(points.p.last & sstream.signal),
+                     sigs.w.p.ctr.eq(sstream.ctr)]
         m.d.sync += inflight.eq(take)
         with m.If(take):
             is_last = phase_now == sstream.period - 1
@@ -124,6 +138,9 @@ class StepEngine(wiring.Component):
                      self.psb_write.en.eq(self.results.valid),
                      self.psb_write.addr.eq(tags.r.p),
                      self.psb_write.data.eq(self.results.p.sums),
-                     tags.r.ready.eq(self.results.valid)]
+                     tags.r.ready.eq(self.results.valid),
+                     sigs.r.ready.eq(self.results.valid),
+                     self.signal.signal.eq(self.results.valid & sigs.r.p.signal),
+                     self.signal.ctr.eq(sigs.r.p.ctr)]
         m.d.comb += self.thread.idle.eq(~inflight & ~queue.r.valid & ~tags.r.valid)
         return m

@@ -84,7 +84,9 @@ class _Walker:
 class Thread(wiring.Component):
     """One thread: executes its program from a private buffer, one control instruction a
     cycle; a stream instruction emits its points on ``engine.points`` (one a cycle while
-    accepted), then waits for ``engine.idle`` before the next instruction.
+    accepted), then waits for ``engine.idle`` before the next instruction, except an
+    SSTREAM with ``signal`` set, after which the thread goes on at once (its engine
+    signals the counter when the stream is done). END waits for ``engine.idle`` too.
 
     A WAIT raises ``counters.wait`` with its counter until ``counters.grant``; a SIGNAL
     raises ``counters.signal`` for one cycle (:class:`rtl.core.counters.Counters` decides
@@ -107,6 +109,8 @@ class Thread(wiring.Component):
         To the thread's engine.
     counters : Out(counter_signature())
         SIGNAL and WAIT requests.
+    draining : Out(1)
+        The thread waits for ``engine.idle`` (after a stream, or at END) this cycle.
     """
 
     def __init__(self, program_len):
@@ -115,6 +119,7 @@ class Thread(wiring.Component):
             "control":  In(control_signature(program_len)),
             "engine":   Out(engine_signature()),
             "counters": Out(counter_signature()),
+            "draining": Out(1),
         })
 
     @property
@@ -180,8 +185,10 @@ class Thread(wiring.Component):
             with m.State("RUN"):
                 m.d.comb += self.control.running.eq(1)
                 with m.Switch(op):
-                    with m.Case(Op.END):
-                        m.next = "IDLE"
+                    with m.Case(Op.END):   # once the engine is idle
+                        m.d.comb += self.draining.eq(1)
+                        with m.If(self.engine.idle):
+                            m.next = "IDLE"
                     with m.Case(Op.LOOP):
                         for k in range(LOOP_DEPTH):
                             with m.If(depth == k):
@@ -246,9 +253,13 @@ class Thread(wiring.Component):
                     src.advance(m, counts_s, strides_s)
                     dst.advance(m, counts_d, strides_d)
                     with m.If(self.engine.points.p.last):
-                        m.next = "DRAIN"
+                        with m.If((cur.op == Op.SSTREAM) & cur.f.sstream.signal):
+                            m.d.sync += pc.eq(pc + 1)
+                            m.next = "RUN"
+                        with m.Else():
+                            m.next = "DRAIN"
             with m.State("DRAIN"):
-                m.d.comb += self.control.running.eq(1)
+                m.d.comb += [self.control.running.eq(1), self.draining.eq(1)]
                 with m.If(self.engine.idle):
                     m.d.sync += pc.eq(pc + 1)
                     m.next = "RUN"

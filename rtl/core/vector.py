@@ -1,5 +1,5 @@
 """T2's engine: the post-processing passes over the vector buffer, with the vector and
-activation units (VCVT, VOP, VOPV, VLOAD, VACT, VSTORE)."""
+activation units (VCVT, VOP, VOPV, VLOAD, VACT, VSTORE), and the fused pass (VPOST)."""
 
 from amaranth import *
 from amaranth.lib import data, wiring
@@ -10,6 +10,7 @@ from ..spec.codes import Precision, VcuOp, VloadMode
 from ..spec.isa import Op, instr_layout
 from .afu import ActivationUnit, afu_instr_layout
 from .memory import mem_port_signature
+from .post import PostChain
 from .queue import Queue
 from .steps import psb_layout
 from .thread import engine_signature
@@ -26,18 +27,21 @@ def vbuf_layout(rows):
 class VectorEngine(wiring.Component):
     """T2: the post-processing passes (VCVT, VOP, VOPV, VLOAD, VACT, VSTORE) over the
     vector buffer (VBUF, ``vbuf_entries`` entries of :func:`vbuf_layout`), with a
-    :class:`VectorUnit` and an :class:`ActivationUnit`.
+    :class:`VectorUnit` and an :class:`ActivationUnit`, and the fused pass (VPOST) through
+    a :class:`PostChain` that borrows both units.
 
     One point a cycle, except that a VOP first spends 4 cycles reading its two constant
-    vectors ``VBUF[kb]`` and ``VBUF[kc]``. Stages: 0 reads (VBUF, PSB, MEM); 1 writes a
-    VSTORE's VBUF data to MEM, and registers the read data of every other pass; 2 unpacks
-    and selects the operands, writes a binary16 VLOAD to the VBUF; 3 registers the units'
-    instructions; the units' results are written to the VBUF ``latency`` cycles later.
+    vectors ``VBUF[kb]`` and ``VBUF[kc]``, and a VPOST 5 reading ``VBUF[k..k+2]``. Stages:
+    0 reads (VBUF, PSB, MEM: a VLOAD's source, a VPOST's residual); 1 writes a VSTORE's
+    VBUF data to MEM, and registers the read data of every other pass; 2 unpacks and
+    selects the operands, writes a binary16 VLOAD to the VBUF; 3 registers the units'
+    instructions, or a VPOST vector into the chain; the units' results are written to the
+    VBUF ``latency`` cycles later, the chain's packed integers to MEM through ``store``.
 
     Latency: a point's result is written 1 cycle after the point is taken (VSTORE), 2
     cycles after (VLOAD of binary16), 7 cycles after (VCVT, VOP, VOPV, VLOAD of integers:
-    the vector unit's 4) or 8 cycles after (VACT: the activation unit's 5). Throughput:
-    one point a cycle.
+    the vector unit's 4), 8 cycles after (VACT: the activation unit's 5) or 24 cycles
+    after (VPOST: the chain's 21). Throughput: one point a cycle.
 
     Parameters
     ----------
@@ -55,6 +59,9 @@ class VectorEngine(wiring.Component):
     -------
     thread : In(engine_signature())
     mem : Out(mem_port_signature(word_bytes))
+        Reads (VLOAD, a VPOST's residual) and a VSTORE's writes.
+    store : Out(mem_port_signature(word_bytes))
+        A VPOST's stores (in the cycles of its residual reads, so a second requester).
     psb_read : In(ReadPort.Signature(addr_width=log2(psb_entries), shape=psb_layout(rows)))
         A synchronous read port of the PSB (VCVT).
     """
@@ -67,6 +74,7 @@ class VectorEngine(wiring.Component):
         super().__init__({
             "thread":   In(engine_signature()),
             "mem":      Out(mem_port_signature(word_bytes)),
+            "store":    Out(mem_port_signature(word_bytes)),
             "psb_read": In(ReadPort.Signature(addr_width=pbits, shape=psb_layout(rows))),
         })
 
@@ -101,6 +109,7 @@ class VectorEngine(wiring.Component):
         pbits = (self._psb - 1).bit_length()
         m.submodules.vcu = vcu = VectorUnit(self._vcu_lanes)
         m.submodules.afu = afu = ActivationUnit(self._afu_lanes)
+        m.submodules.chain = chain = PostChain(rows, self._vcu_lanes, self._afu_lanes)
         m.submodules.vbuf = vbuf = Memory(shape=vbuf_layout(rows), depth=self._vbuf, init=[])
         rd = vbuf.read_port(transparent_for=())
         rd2 = vbuf.read_port(transparent_for=())   # VOPV's second operand, VBUF[i]
@@ -111,13 +120,16 @@ class VectorEngine(wiring.Component):
         instr = p.instr
         op = instr.op
         is_ = {name: op == getattr(Op, name)
-               for name in ("VCVT", "VOP", "VLOAD", "VACT", "VSTORE", "VOPV")}
+               for name in ("VCVT", "VOP", "VLOAD", "VACT", "VSTORE", "VOPV", "VPOST")}
 
-        # Constants of a VOP: VBUF[kb] and VBUF[kc] are read before its first point. (The
-        # cycle model's ``const_state`` 0 to 3 are the states in the order written.)
-        kb, kc = Signal(vbuf_layout(rows)), Signal(vbuf_layout(rows))
+        # Constants of a VOP (VBUF[kb] and VBUF[kc]) or a VPOST (VBUF[k], VBUF[k + 1],
+        # VBUF[k + 2]: scale, bias, activation parameters) are read before the first
+        # point. (The cycle model's ``const_state`` 0 to 5 are the states in the order
+        # written.)
+        kb, kc, kp = (Signal(vbuf_layout(rows), name=name) for name in ("kb", "kc", "kp"))
         consts_ready = Signal()
-        need_consts = points.valid & is_["VOP"] & (p.index == 0)
+        has_consts = is_["VOP"] | is_["VPOST"]
+        need_consts = points.valid & has_consts & (p.index == 0)
         with m.FSM(name="consts") as consts:
             with m.State("IDLE"):
                 with m.If(need_consts & ~consts_ready):
@@ -126,31 +138,45 @@ class VectorEngine(wiring.Component):
                 m.next = "READ_KC"
             with m.State("READ_KC"):      # VBUF[kc] addressed, VBUF[kb] read
                 m.d.sync += kb.eq(rd.data)
-                m.next = "CAPTURE_KC"
+                with m.If(is_["VPOST"]):
+                    m.next = "READ_KP"
+                with m.Else():
+                    m.next = "CAPTURE_KC"
             with m.State("CAPTURE_KC"):   # VBUF[kc] read
                 m.d.sync += [kc.eq(rd.data), consts_ready.eq(1)]
+                m.next = "IDLE"
+            with m.State("READ_KP"):      # VBUF[kp] addressed, VBUF[kc] read
+                m.d.sync += kc.eq(rd.data)
+                m.next = "CAPTURE_KP"
+            with m.State("CAPTURE_KP"):   # VBUF[kp] read
+                m.d.sync += [kp.eq(rd.data), consts_ready.eq(1)]
                 m.next = "IDLE"
         with m.If(points.valid & points.ready & p.last):
             m.d.sync += consts_ready.eq(0)
 
         pending = Signal(8)   # points accepted whose result is not yet written
         take = Signal()
-        go = ~is_["VOP"] | consts_ready
+        go = ~has_consts | consts_ready
         m.d.comb += [points.ready.eq(go), take.eq(points.valid & go)]
 
         # Stage 0: reads.
+        vpost = instr.f.vpost
         with m.If(consts.ongoing("READ_KB")):
-            m.d.comb += rd.addr.eq(instr.f.vop.kb)
+            m.d.comb += rd.addr.eq(Mux(is_["VPOST"], vpost.k, instr.f.vop.kb))
         with m.Elif(consts.ongoing("READ_KC")):
-            m.d.comb += rd.addr.eq(instr.f.vop.kc)
+            m.d.comb += rd.addr.eq(Mux(is_["VPOST"], vpost.k + 1, instr.f.vop.kc))
+        with m.Elif(consts.ongoing("READ_KP")):
+            m.d.comb += rd.addr.eq(vpost.k + 2)
         with m.Elif(is_["VOPV"]):
             m.d.comb += rd.addr.eq(p.src[:vbits] + instr.f.vopv.off)
         with m.Else():
             m.d.comb += rd.addr.eq(p.src[:vbits])
         m.d.comb += rd2.addr.eq(p.src[:vbits])
+        res_addr = Signal(24)   # a VPOST's residual
+        m.d.comb += res_addr.eq(p.dst + vpost.res_off)
         m.d.comb += [self.psb_read.addr.eq(p.src[:pbits]),
-                     self.mem.addr.eq(p.src),
-                     self.mem.en.eq(take & is_["VLOAD"])]
+                     self.mem.addr.eq(Mux(is_["VPOST"], res_addr, p.src)),
+                     self.mem.en.eq(take & (is_["VLOAD"] | (is_["VPOST"] & vpost.res)))]
 
         # Stage 1 registers: what the read data is for.
         s1_valid, s1_instr = Signal(), Signal(instr_layout())
@@ -160,8 +186,9 @@ class VectorEngine(wiring.Component):
         with m.If(take):
             dst = Mux(is_["VLOAD"], instr.f.vload.k + p.index[:vbits],
                       Mux(is_["VOPV"], p.src, p.dst))
+            mem_addr = Mux(is_["VPOST"], res_addr, p.src)
             m.d.sync += [s1_instr.eq(instr), s1_dst.eq(dst[:vbits]),
-                         s1_byte.eq(p.src[:(word - 1).bit_length()] if word > 1 else 0),
+                         s1_byte.eq(mem_addr[:(word - 1).bit_length()] if word > 1 else 0),
                          s1_store_addr.eq(p.dst)]
         s1_op = s1_instr.op
 
@@ -193,11 +220,17 @@ class VectorEngine(wiring.Component):
                      s2_psb.eq(self.psb_read.data), s2_vb.eq(rd.data), s2_vb2.eq(rd2.data)]
         s2_op = s2_instr.op
 
-        # VLOAD data: the n bytes at the access's offset.
+        # VLOAD data (or a VPOST's residual, of the output's type): the n bytes at the
+        # access's offset.
         mem_bytes = Signal(8 * word)
         m.d.comb += mem_bytes.eq(s2_mem >> (s2_byte * 8))
-        mode = s2_instr.f.vload.mode
-        lsigned = s2_instr.f.vload.signed
+        s2_post = s2_instr.op == Op.VPOST
+        mode, lsigned = Signal(2), Signal()
+        with m.If(s2_post):   # Precision INT8, INT4, INT2 read as VloadMode INT8, INT4, INT2
+            m.d.comb += [mode.eq(s2_instr.f.vpost.prec + 1),
+                         lsigned.eq(s2_instr.f.vpost.out_signed)]
+        with m.Else():
+            m.d.comb += [mode.eq(s2_instr.f.vload.mode), lsigned.eq(s2_instr.f.vload.signed)]
         ints = []
         for r in range(rows):
             v8 = mem_bytes[8 * r:8 * r + 8]
@@ -219,9 +252,53 @@ class VectorEngine(wiring.Component):
         vcu_instr = Signal(vcu_instr_layout(self._vcu_lanes), reset_less=True)
         afu_instr = Signal(afu_instr_layout(self._afu_lanes), reset_less=True)
         m.d.sync += [vcu_valid.eq(to_vcu), afu_valid.eq(to_afu)]
-        m.d.comb += [vcu.instrs.valid.eq(vcu_valid), vcu.instrs.p.eq(vcu_instr),
-                     afu.instrs.valid.eq(afu_valid), afu.instrs.p.eq(afu_instr),
+        # The units serve the separate passes, or the chain while a VPOST is the stream
+        # instruction (T2 drains each instruction before the next, so never both).
+        post = is_["VPOST"]
+        with m.If(post):
+            m.d.comb += [vcu.instrs.valid.eq(chain.fma_instrs.valid),
+                         vcu.instrs.p.eq(chain.fma_instrs.p),
+                         afu.instrs.valid.eq(chain.act_instrs.valid),
+                         afu.instrs.p.eq(chain.act_instrs.p)]
+        with m.Else():
+            m.d.comb += [vcu.instrs.valid.eq(vcu_valid), vcu.instrs.p.eq(vcu_instr),
+                         afu.instrs.valid.eq(afu_valid), afu.instrs.p.eq(afu_instr)]
+        m.d.comb += [chain.fma_instrs.ready.eq(vcu.instrs.ready),
+                     chain.act_instrs.ready.eq(afu.instrs.ready),
+                     chain.fma_results.valid.eq(vcu.results.valid & post),
+                     chain.fma_results.p.eq(vcu.results.p),
+                     chain.act_results.valid.eq(afu.results.valid & post),
+                     chain.act_results.p.eq(afu.results.p),
                      vcu.results.ready.eq(1), afu.results.ready.eq(1)]
+
+        # Stage 3 of a VPOST: the vector into the chain (registered), its store address
+        # into a queue beside the chain (in the chain's order: it has no backpressure).
+        chain_valid = Signal()
+        chain_in = Signal.like(chain.i.p, reset_less=True)
+        m.d.sync += [chain_valid.eq(s2_valid & s2_post), chain_in.psum.eq(s2_psb)]
+        m.d.sync += [chain_in.res[r].eq(ints[r][:16]) for r in range(rows)]
+        m.d.comb += [chain.i.valid.eq(chain_valid), chain.i.p.eq(chain_in)]
+        m.d.comb += [chain.params.shift.eq(vpost.shift), chain.params.scale.eq(kb),
+                     chain.params.bias.eq(kc), chain.params.residual.eq(vpost.res),
+                     chain.params.res_shift.eq(vpost.res_shift),
+                     chain.params.act.eq(vpost.act), chain.params.p0.eq(kp[0]),
+                     chain.params.p1.eq(kp[1]), chain.params.prec.eq(vpost.prec),
+                     chain.params.out_signed.eq(vpost.out_signed)]
+        # At most 24 VPOST points are in flight (a point is stored 24 cycles after it is
+        # taken), so the queue is never full.
+        m.submodules.stores = stores = Queue(24, 32)
+        m.d.comb += [stores.w.valid.eq(take & is_["VPOST"]), stores.w.p.eq(p.dst),
+                     stores.r.ready.eq(chain.o.valid)]
+        post_bits = Array(C(Precision(c).bits if c in tuple(Precision) else 8)
+                          for c in range(4))[vpost.prec]
+        post_bytes = Signal(range(word + 1))
+        m.d.comb += post_bytes.eq((rows * post_bits) >> 3)
+        sbyte = stores.r.p[:(word - 1).bit_length()] if word > 1 else C(0, 1)
+        with m.If(chain.o.valid):
+            m.d.comb += [self.store.en.eq(1), self.store.we.eq(1),
+                         self.store.addr.eq(stores.r.p),
+                         self.store.wdata.eq(chain.o.p.data << (sbyte * 8)),
+                         self.store.mask.eq(((C(1, word + 1) << post_bytes) - 1) << sbyte)]
         # The vector unit's instruction: every field assigned every cycle.
         is_vop, is_cvt, is_vopv = s2_op == Op.VOP, s2_op == Op.VCVT, s2_op == Op.VOPV
         for r in range(self._vcu_lanes):
@@ -258,7 +335,7 @@ class VectorEngine(wiring.Component):
         m.submodules.tags = tags = Queue(vbits, 12)
         m.d.comb += [tags.w.valid.eq(to_vcu | to_afu), tags.w.p.eq(s2_dst)]
         direct = s2_valid & (s2_op == Op.VLOAD) & (mode == VloadMode.FP16)
-        with m.If(vcu.results.valid | afu.results.valid):
+        with m.If((vcu.results.valid | afu.results.valid) & ~post):
             m.d.comb += [wr.en.eq(1), wr.addr.eq(tags.r.p), tags.r.ready.eq(1)]
             m.d.comb += [wr.data[r].eq(Mux(vcu.results.valid, vcu.results.p.r[r],
                                            afu.results.p.y[r]))
@@ -266,8 +343,8 @@ class VectorEngine(wiring.Component):
         with m.Elif(direct):
             m.d.comb += [wr.en.eq(1), wr.addr.eq(s2_dst), wr.data.eq(mem_bytes[:16 * rows])]
 
-        done_now = (vcu.results.valid | afu.results.valid) | direct | \
-            (s1_valid & (s1_op == Op.VSTORE))
+        done_now = ((vcu.results.valid | afu.results.valid) & ~post) | direct | \
+            (s1_valid & (s1_op == Op.VSTORE)) | chain.o.valid
         m.d.sync += pending.eq(pending + take - done_now)
         m.d.comb += self.thread.idle.eq((pending == 0) & consts.ongoing("IDLE"))
         return m

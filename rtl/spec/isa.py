@@ -45,7 +45,8 @@ class Op(enum.IntEnum, shape=OPCODE.stop - OPCODE.start):
     AGDIM   = 7   # address generator g, dimension d: count and stride
     AGADD   = 8   # address generator g: base += delta
     WSTREAM = 9   # T0: weight rows MEM[s] -> VMM
-    SSTREAM = 10  # T1: VMM steps: activations MEM[s], partial sums PSB[d]
+    SSTREAM = 10  # T1: VMM steps: activations MEM[s], partial sums PSB[d] (signal: the
+                  # thread goes on at once, counter ctr += 1 when the last result is in)
     VCVT    = 11  # T2: VBUF[d] = fp16(PSB[s] * 2**-shift)
     VOP     = 12  # T2: VBUF[d] = vcu_op(VBUF[s], VBUF[kb], VBUF[kc])
     VLOAD   = 13  # T2: VBUF[k + i] = MEM[s] (binary16 lanes, or unpacked integers)
@@ -54,6 +55,7 @@ class Op(enum.IntEnum, shape=OPCODE.stop - OPCODE.start):
     SEND    = 16  # T4..T7: NoC port out <- MEM[s]
     RECV    = 17  # T4..T7: MEM[s] <- NoC port in
     VOPV    = 18  # T2: VBUF[i] = vcu_op(VBUF[i + off], VBUF[i]) for each point i of s
+    VPOST   = 19  # T2: MEM[d] bytes = the fused post-processing of PSB[s] (one pass)
 
 
 #: Fields of each opcode: (name, width, signed), packed from bit 0. Stream instructions
@@ -71,7 +73,7 @@ FORMATS = {
     Op.AGADD:   [("g", 2, False), ("delta", 24, True)],
     Op.WSTREAM: [("s", 2, False), ("prec", 2, False), ("act_signed", 1, False)],
     Op.SSTREAM: [("s", 2, False), ("d", 2, False), ("zero", 16, False),
-                 ("period", 16, False)],
+                 ("period", 16, False), ("signal", 1, False), ("ctr", 4, False)],
     Op.VCVT:    [("s", 2, False), ("d", 2, False), ("shift", 6, False)],
     Op.VOP:     [("s", 2, False), ("d", 2, False), ("op", 5, False), ("kb", 12, False),
                  ("kc", 12, False), ("shift", 6, False), ("fmt", 2, False),
@@ -84,13 +86,16 @@ FORMATS = {
     Op.SEND:    [("s", 2, False), ("tag", 16, False)],
     Op.RECV:    [("s", 2, False)],
     Op.VOPV:    [("s", 2, False), ("op", 5, False), ("off", 12, False)],
+    Op.VPOST:   [("s", 2, False), ("d", 2, False), ("k", 12, False), ("shift", 6, False),
+                 ("act", 3, False), ("prec", 2, False), ("out_signed", 1, False),
+                 ("res", 1, False), ("res_shift", 6, False), ("res_off", 24, True)],
 }
 
 #: The thread a data-moving opcode belongs to (control opcodes run on any thread).
 THREAD_OF = {
     Op.WSTREAM: (0,), Op.SSTREAM: (1,),
     Op.VCVT: (2,), Op.VOP: (2,), Op.VLOAD: (2,), Op.VACT: (2,), Op.VSTORE: (2,),
-    Op.VOPV: (2,),
+    Op.VOPV: (2,), Op.VPOST: (2,),
     Op.SEND: NOC_THREADS, Op.RECV: NOC_THREADS,
 }
 

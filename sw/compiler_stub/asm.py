@@ -45,6 +45,7 @@ from rtl.spec.codes import RESERVED_PRECISION, Precision, VloadMode
 from rtl.spec.isa import (AG_DIMS, AGS, COUNTERS, FORMATS, LOOP_DEPTH, THREAD_OF, THREADS,
                            Instr, Op, decode, encode)
 from sw.golden.cycles import CoreError, CounterOverflow, CycleModel, Deadlock, Unfinished
+from sw.golden.thread import signals_when_done
 
 __all__ = ["AsmError", "Program", "assemble", "disassemble", "disassemble_image",
            "MAX_PROGRAM", "DEADLOCK_CHECK_CYCLES"]
@@ -71,6 +72,7 @@ _ACCESS = {
     Op.VLOAD:   (("s", "lanes"),),
     Op.VACT:    (("s", "VBUF"), ("d", "VBUF")),
     Op.VSTORE:  (("s", "VBUF"), ("d", "lanes")),
+    Op.VPOST:   (("s", "PSB"), ("d", "lanes")),
     Op.SEND:    (("s", "word"),),
     Op.RECV:    (("s", "word"),),
 }
@@ -268,8 +270,11 @@ class Program:
                 raise self._error(t, i, "AGDIM count must be at least 1")
             elif op == Op.SSTREAM and ins["period"] == 0:
                 raise self._error(t, i, "SSTREAM period must be at least 1")
-            elif op == Op.VSTORE and ins["prec"] == RESERVED_PRECISION:
-                raise self._error(t, i, "VSTORE prec 3 is reserved")
+            elif op in (Op.VSTORE, Op.VPOST) and ins["prec"] == RESERVED_PRECISION:
+                raise self._error(t, i, f"{op.name} prec 3 is reserved")
+            elif op == Op.VPOST and ins["k"] + 2 >= core.vbuf_entries:
+                raise self._error(t, i, f"its constants VBUF[k..k+2] = {ins['k']}.."
+                                  f"{ins['k'] + 2} are outside 0..{core.vbuf_entries - 1}")
             elif op in (Op.VOP, Op.VOPV):
                 for name in ("kb", "kc") if op == Op.VOP else ("off",):
                     if ins[name] >= core.vbuf_entries:
@@ -351,19 +356,30 @@ class Program:
                                       f"0..{core.vbuf_entries - 1}")
                 continue
             size = core.mem_port_bits // 8 if memory == "word" else self._lane_bytes(ins)
-            if low < 0 or high + size > core.sram_bytes:
-                raise self._error(t, i, f"{ag} reaches MEM bytes {low}..{high + size - 1}, "
-                                  f"outside 0..{core.sram_bytes - 1}")
-            # Every point is aligned if and only if the base and every stride that is
-            # walked (count > 1) are: test the base, then base + stride.
-            for address in [base] + [base + stride for count, stride in dims if count > 1]:
-                if address % size:
-                    what = "a whole word" if memory == "word" else "a vector"
-                    raise self._error(t, i, f"{ag} visits MEM byte {address}, not a multiple "
-                                      f"of {size} ({what} of {size} bytes)")
+            if ins.op == Op.VPOST and ins["res"]:   # the residual, read at d + res_off
+                self._check_mem(t, i, f"the residual (destination AG{g} + res_off)",
+                                low + ins["res_off"], high + ins["res_off"],
+                                base + ins["res_off"], dims, size, memory)
+            self._check_mem(t, i, ag, low, high, base, dims, size, memory)
+
+    def _check_mem(self, t, i, ag, low, high, base, dims, size, memory):
+        """Check that the accesses of ``size`` bytes from ``low`` to ``high`` (a pattern
+        from ``base`` over ``dims``) are inside MEM and aligned."""
+        core = self.core
+        if low < 0 or high + size > core.sram_bytes:
+            raise self._error(t, i, f"{ag} reaches MEM bytes {low}..{high + size - 1}, "
+                              f"outside 0..{core.sram_bytes - 1}")
+        # Every point is aligned if and only if the base and every stride that is
+        # walked (count > 1) are: test the base, then base + stride.
+        for address in [base] + [base + stride for count, stride in dims if count > 1]:
+            if address % size:
+                what = "a whole word" if memory == "word" else "a vector"
+                raise self._error(t, i, f"{ag} visits MEM byte {address}, not a multiple "
+                                  f"of {size} ({what} of {size} bytes)")
 
     def _lane_bytes(self, ins):
-        """Bytes of one VLOAD or VSTORE access: ``vmm_rows`` lanes of 16, 8, 4 or 2 bits."""
+        """Bytes of one VLOAD, VSTORE or VPOST access: ``vmm_rows`` lanes of 16, 8, 4 or 2
+        bits."""
         bits = VloadMode(ins["mode"]).bits if ins.op == Op.VLOAD else Precision(ins["prec"]).bits
         return self.core.vmm_rows * bits // 8
 
@@ -374,7 +390,7 @@ class Program:
         for t, thread_events in enumerate(events):
             for event in thread_events:
                 ins = self.threads[t][event.index]
-                if ins.op == Op.SIGNAL:
+                if ins.op == Op.SIGNAL or signals_when_done(ins):
                     signals[ins["ctr"]] += event.times
                 elif ins.op == Op.WAIT:
                     waits[ins["ctr"]] += event.times

@@ -11,10 +11,12 @@ Per band and output-channel block the threads do, overlapped:
   VMM (one WSTREAM per band covers every block);
 - T1 streams the band's activation vectors once per tap and chunk (one SSTREAM per
   block: the first tile starts from zero partial sums, each tile ends with ``last``),
-  accumulating in one half of the PSB, then signals T2;
-- T2 converts the PSB half to binary16 (VCVT) and releases it to T1, loads the block's
-  scale and bias vectors, applies ``fma(x, scale, bias)``, the activation and the
-  conversion to the output type, and stores the packed result into the output tensor.
+  accumulating in one half of the PSB; the SSTREAM signals T2 when its last result is
+  in, while T1 goes on to the next block;
+- T2 loads the block's constant vectors (scale, bias, activation parameters) into the
+  VBUF, then takes the PSB half through the fused post-processing pass (VPOST: conversion,
+  ``fma(x, scale, bias)``, the residual, the activation and the conversion to the output
+  type, one vector a cycle) into the output tensor, and releases the half to T1.
 
 With an even number of blocks per band the two PSB halves alternate, so T1 never waits
 for T2; with an odd number one half is used and T1 waits while T2 converts it.
@@ -26,10 +28,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from rtl.spec.codes import Precision, VcuOp, VloadMode
-from rtl.spec.isa import Instr, Op
+from rtl.spec.isa import AG_DIMS, Instr, Op
 from sw.golden import checks, fp16
 from sw.golden.layers import Conv2d, Pool2d
 from sw.golden.packing import pack, unpack
+from sw.golden.post import IDENTITY
 
 from .asm import AsmError, Program
 
@@ -157,6 +160,37 @@ def _instr(opcode, **args):
     return Instr(opcode, {name: int(value) for name, value in args.items()})
 
 
+def _simplify(program):
+    """``program`` without the instructions that do nothing (each costs a load cycle and
+    a run cycle): ``LOOP count=1`` with its ENDL (the body stays), ``AGADD delta=0``, and
+    an ``AGDIM count=1`` of a dimension that is count 1 already (set by an
+    ``AGBASE`` earlier in the same straight run of instructions, dimension untouched
+    since)."""
+    out, stack, fresh = [], [], {}   # fresh: generator -> dimensions untouched since AGBASE
+    for ins in program:
+        op = ins.op
+        if op == Op.LOOP:
+            stack.append(ins["count"] == 1)
+            fresh = {}
+            if ins["count"] == 1:
+                continue
+        elif op == Op.ENDL:
+            fresh = {}
+            if stack.pop():
+                continue
+        elif op == Op.AGADD and ins["delta"] == 0:
+            continue
+        elif op == Op.AGBASE:
+            fresh[ins["g"]] = set(range(AG_DIMS))
+        elif op == Op.AGDIM:
+            dims = fresh.get(ins["g"], set())
+            if ins["count"] == 1 and ins["d"] in dims:
+                continue   # count 1: its stride is never used
+            dims.discard(ins["d"])
+        out.append(ins)
+    return out
+
+
 def _bank_regions(core, sizes):
     """Place regions in consecutive banks (each in its own bank, so the streams that run
     together never meet in one bank); return their base addresses."""
@@ -226,12 +260,12 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
         raise CompileError(f"a depthwise layer needs vmm_rows = {rows} to divide the {cpc} "
                            f"channels of an input chunk")
     half    = core.psb_entries // 2
-    const_k = core.vbuf_entries - 2       # VBUF entries of the block's scale and bias
-    limit   = min(half, const_k // 2 if layer.residual else const_k)
-    if ow > limit:
-        raise CompileError(f"an output row of {ow} positions exceeds half the PSB or the "
-                           f"vector buffer ({limit})")
-    band_h  = max(h for h in range(1, oh + 1) if oh % h == 0 and h * ow <= limit)
+    if core.vbuf_entries < 3:
+        raise CompileError(f"a layer needs 3 VBUF entries for its constants, the core has "
+                           f"vbuf_entries = {core.vbuf_entries}")
+    if ow > half:
+        raise CompileError(f"an output row of {ow} positions exceeds half the PSB ({half})")
+    band_h  = max(h for h in range(1, oh + 1) if oh % h == 0 and h * ow <= half)
     bands   = oh // band_h
     P       = band_h * ow
 
@@ -240,16 +274,29 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
     out_l = ActivationLayout(0, oh, ow, layer.out_channels, obits, layer.out_signed,
                              out_padding, word, ocpc)
     w_bytes = blocks * tiles * rows * word
-    c_bytes = blocks * 2 * word * math.ceil(rows * 2 / word)
-    # The residual tensor shares the output's bank and layout, after it.
-    out_bytes = out_l.size * (2 if layer.residual else 1)
-    code_base, w_base, in_base, out_base = _bank_regions(core, [
-        ("constants", c_bytes), ("weights", w_bytes),
-        ("input activations", in_l.size), ("output and residual activations", out_bytes)])
+    vec     = math.ceil(rows * 2 / word) * word       # bytes of a constant vector
+    c_bytes = blocks * 3 * vec
+    regions = [("constants", c_bytes), ("weights", w_bytes),
+               ("input activations", in_l.size), ("output activations", out_l.size)]
+    # The residual tensor has the output's layout. VPOST reads it while it stores the
+    # output, so it needs a bank of its own: a spare one, or else bank 0 (the program
+    # image and the constants, read only before the layer's vectors).
+    own_res = layer.residual and core.sram_banks > len(regions)
+    if own_res:
+        regions.append(("residual activations", out_l.size))
+    bases = _bank_regions(core, regions)
+    code_base, w_base, in_base, out_base = bases[:4]
     in_l, out_l = replace(in_l, base=in_base), replace(out_l, base=out_base)
-    res_l = replace(out_l, base=out_base + out_l.size) if layer.residual else None
-    # Bank 0: the program image from its start, the constants at its end.
+    # Bank 0: the program image from its start, the constants at its end (and the
+    # residual before them when it has no bank of its own).
     const_base = code_base + core.sram_bank_bytes - c_bytes
+    code_end = const_base
+    res_l = None
+    if own_res:
+        res_l = replace(out_l, base=bases[4])
+    elif layer.residual:
+        code_end = (const_base - out_l.size) // word * word
+        res_l = replace(out_l, base=code_end)
 
     # Weight tiles: block, tap (ky, kx), input chunk; row r is output channel block*rows+r.
     if layer.depthwise:  # channel c's weight in its own lane of the block's chunk
@@ -266,14 +313,18 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
     wmem = np.zeros(packed.shape[:-1] + (word,), dtype=np.uint8)
     wmem[..., :packed.shape[-1]] = packed
 
-    # Scale and bias vectors, one pair per block (padded channels: 0).
-    vec_words = math.ceil(rows * 2 / word)
-    cmem = np.zeros((blocks, 2, vec_words * word), dtype=np.uint8)
+    # Constant vectors, three per block: scale, bias (padded channels: 0) and the
+    # activation's parameters p0, p1 in lanes 0 and 1.
+    if layer.activation is None:
+        act, p0, p1 = IDENTITY
+    else:
+        act, p0, p1 = int(layer.activation), layer.act_p0, layer.act_p1
+    cmem = np.zeros((blocks, 3, vec // 2), dtype="<u2")
     for values, idx in ((scale, 0), (bias, 1)):
         full = np.zeros(blocks * rows, dtype=np.uint16)
         full[:layer.out_channels] = values
-        cmem[:, idx, :rows * 2] = full.reshape(blocks, rows).astype("<u2").view(np.uint8) \
-            .reshape(blocks, rows * 2)
+        cmem[:, idx, :rows] = full.reshape(blocks, rows)
+    cmem[:, 2, 0], cmem[:, 2, 1] = p0, p1
 
     act_step = s * chunks * word                       # next output column
     row_step = s * in_l.padded_width * chunks * word   # next output row
@@ -282,7 +333,6 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
     oblock   = rows * obits // 8                       # bytes of one block in a chunk
     bpc      = ocpc // rows                            # blocks per output chunk
     groups, tail = divmod(blocks, bpc)
-    vec      = math.ceil(rows * 2 / word) * word       # bytes of a scale or bias vector
     toggle   = half if blocks % 2 == 0 else 0          # PSB half flip per block (mod size)
 
     # T0: every block's weights, once per band.
@@ -295,9 +345,10 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
           _instr(Op.END)]
 
     # T1: per block, every tile's steps over the band's positions.
+    # (the SSTREAM signals PSB_READY when its last result is in the PSB, and T1 goes on
+    # at once: the next block's steps follow the VMM's last ones without a gap)
     t1_block = [_instr(Op.WAIT, ctr=PSB_FREE),
-                _instr(Op.SSTREAM, s=0, d=1, zero=P, period=P),
-                _instr(Op.SIGNAL, ctr=PSB_READY),
+                _instr(Op.SSTREAM, s=0, d=1, zero=P, period=P, signal=1, ctr=PSB_READY),
                 _instr(Op.AGADD, g=1, delta=toggle)]
     if layer.depthwise:  # taps only; the block's chunk steps every cpc / rows blocks
         taps = [_instr(Op.AGDIM, g=0, d=2, count=k, stride=chunks * word)]
@@ -327,35 +378,23 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
           _instr(Op.ENDL),
           _instr(Op.END)]
 
-    # T2: per block, convert, scale and bias, activation, requantize, store.
-    block = [_instr(Op.WAIT, ctr=PSB_READY),
-             _instr(Op.VCVT, s=0, d=1, shift=layer.shift),
+    # T2: per block, the block's constants into VBUF[0..2] (while T1 fills the PSB half),
+    # then one fused pass over the half.
+    block = [_instr(Op.VLOAD, s=2, k=0, mode=VloadMode.FP16),
+             _instr(Op.AGADD, g=2, delta=3 * vec),
+             _instr(Op.WAIT, ctr=PSB_READY),
+             _instr(Op.VPOST, s=0, d=3, k=0, shift=layer.shift, act=act,
+                    prec=Precision.from_bits(obits), out_signed=int(layer.out_signed),
+                    res=int(layer.residual), res_shift=layer.res_shift if layer.residual else 0,
+                    res_off=res_l.base - out_l.base if layer.residual else 0),
              _instr(Op.SIGNAL, ctr=PSB_FREE),
              _instr(Op.AGADD, g=0, delta=toggle),
-             _instr(Op.VLOAD, s=2, k=const_k, mode=0),
-             _instr(Op.AGADD, g=2, delta=2 * vec),
-             _instr(Op.VOP, s=1, d=1, op=VcuOp.FMA, kb=const_k, kc=const_k + 1)]
-    if layer.residual:  # the residual's vectors into VBUF[P..2P), then added
-        res_delta = res_l.base - out_l.base
-        block += [_instr(Op.AGADD, g=3, delta=res_delta),
-                  _instr(Op.VLOAD, s=3, k=P, mode=VloadMode.of(Precision.from_bits(obits)),
-                         signed=int(layer.out_signed), shift=layer.res_shift),
-                  _instr(Op.AGADD, g=3, delta=-res_delta),
-                  _instr(Op.VOPV, s=1, op=VcuOp.ADD, off=P)]
-    if layer.activation is not None:
-        block.append(_instr(Op.VACT, s=1, d=1, op=int(layer.activation),
-                            p0=layer.act_p0, p1=layer.act_p1))
-    block += [_instr(Op.VOP, s=1, d=1, op=VcuOp.CVT_INT, fmt=Precision.from_bits(obits),
-                     out_signed=int(layer.out_signed)),
-              _instr(Op.VSTORE, s=1, d=3, prec=Precision.from_bits(obits)),
-              _instr(Op.AGADD, g=3, delta=oblock)]
+             _instr(Op.AGADD, g=3, delta=oblock)]
     t2 = [_instr(Op.SIGNAL, ctr=PSB_FREE)] * (2 if toggle else 1) + [
         _instr(Op.AGBASE, g=0, base=0),
         _instr(Op.AGDIM, g=0, d=0, count=P, stride=1),
-        _instr(Op.AGBASE, g=1, base=0),
-        _instr(Op.AGDIM, g=1, d=0, count=P, stride=1),
         _instr(Op.AGBASE, g=2, base=const_base),
-        _instr(Op.AGDIM, g=2, d=0, count=2, stride=vec),
+        _instr(Op.AGDIM, g=2, d=0, count=3, stride=vec),
         _instr(Op.AGBASE, g=3, base=out_l.address(0, 0)),
         _instr(Op.AGDIM, g=3, d=0, count=ow, stride=ostep_x),
         _instr(Op.AGDIM, g=3, d=1, count=band_h, stride=ostep_y),
@@ -370,11 +409,11 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
         t2 += [_instr(Op.LOOP, count=tail)] + block + [_instr(Op.ENDL)]
         advance += tail * oblock
     t2 += [_instr(Op.AGADD, g=3, delta=band_h * ostep_y - advance),
-           _instr(Op.AGADD, g=2, delta=-2 * vec * blocks),
+           _instr(Op.AGADD, g=2, delta=-3 * vec * blocks),
            _instr(Op.ENDL),
            _instr(Op.END)]
 
-    programs = [t0, t1, t2] + [[] for _ in range(5)]
+    programs = [_simplify(t) for t in (t0, t1, t2)] + [[] for _ in range(5)]
     for t, program in enumerate(programs):
         if len(program) > core.program_len:
             raise CompileError(f"T{t}'s program needs {len(program)} instructions, more "
@@ -383,12 +422,13 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
         image = Program(core, programs).image()
     except AsmError as e:
         raise CompileError(f"the compiled programs are invalid: {e}") from e
-    if len(image) > const_base - code_base:
-        raise CompileError(f"the program image ({len(image)} bytes) and the constants "
-                           f"({c_bytes} bytes) do not fit a bank")
-    cbytes = np.zeros((blocks, 2, vec), dtype=np.uint8)
-    cbytes[..., :cmem.shape[-1]] = cmem
-    preload = [(code_base, image), (const_base, cbytes.tobytes()),
+    if len(image) > code_end - code_base:
+        what = " and the residual" if layer.residual and not own_res else ""
+        raise CompileError(f"the program image ({len(image)} bytes), the constants "
+                           f"({c_bytes} bytes){what} do not fit a bank of "
+                           f"{core.sram_bank_bytes} bytes, by "
+                           f"{len(image) - (code_end - code_base)} bytes")
+    preload = [(code_base, image), (const_base, cmem.tobytes()),
                (w_base, wmem.tobytes())] + out_l.border()
     return CompiledConv(layer, programs, preload, code_base, in_l, out_l, blocks, bands, P,
                         tiles, res_l)
@@ -494,6 +534,7 @@ def compile_pool2d(core, pool, height, width):
            _instr(Op.AGADD, g=3, delta=band_out - blocks * bb),
            _instr(Op.ENDL),
            _instr(Op.END)]
+    t2 = _simplify(t2)
     programs = [[], [], t2] + [[] for _ in range(5)]
     if len(t2) > core.program_len:
         raise CompileError(f"T2's program needs {len(t2)} instructions, more than "

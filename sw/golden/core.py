@@ -20,6 +20,7 @@ from . import fp16
 from .afu import ActivationUnit
 from .cycles import CycleModel
 from .packing import unpack
+from .post import PostChain, PostParams
 from .thread import CoreError, CounterOverflow, Deadlock
 from .vcu import VectorUnit
 from .vmm import VMM, Tile
@@ -61,6 +62,7 @@ class Core(CycleModel):
         self._repeat = core.vcu_lanes // self.rows
         self._afu    = ActivationUnit(self.rows)
         self._consts = {}
+        self._post_chain = PostChain(self.rows)
 
     # Memory access.
 
@@ -144,9 +146,8 @@ class Core(CycleModel):
     def _psb_write(self, entry, result):
         self.psb[entry] = result
 
-    def _v_const(self, th, name):
-        ins = th.instr
-        self._consts[name] = self.vbuf[self._vb(th, ins[name])].copy()
+    def _v_const(self, th, slot, index):
+        self._consts[slot] = self.vbuf[self._vb(th, index)].copy()
 
     def _v_take(self, th):
         ins = th.instr
@@ -157,7 +158,7 @@ class Core(CycleModel):
             return self.vbuf, self._vb(th, th.dst.addr), value
         if op == Op.VOP:
             a = self.vbuf[self._vb(th, src)]
-            value = self._vector_unit(ins["op"], a, self._consts["kb"], self._consts["kc"],
+            value = self._vector_unit(ins["op"], a, self._consts[0], self._consts[1],
                                       shift=ins["shift"], fmt=ins["fmt"],
                                       out_signed=bool(ins["out_signed"]))
             return self.vbuf, self._vb(th, th.dst.addr), value
@@ -187,7 +188,30 @@ class Core(CycleModel):
             self._check_access(th, a, n)
             data = self.vbuf[self._vb(th, src)].astype("<u2").view(np.uint8)[:n].copy()
             return self.mem, slice(a, a + n), data
+        if op == Op.VPOST:
+            return self._post(th, ins, src)
         raise CoreError(f"T{th.index} at {th.pc}: {op.name} is not a T2 instruction")
+
+    def _post(self, th, ins, src):
+        """A VPOST point: PSB[src] (and the residual at ``dst + res_off``) through the
+        fused chain; the packed integers are stored at ``dst`` when it retires."""
+        bits = Precision(ins["prec"]).bits
+        n = self.rows * bits // 8
+        a = th.dst.addr
+        self._check_access(th, a, n)
+        res = None
+        if ins["res"]:
+            r = a + ins["res_off"]
+            self._check_access(th, r, n)
+            res = unpack(self.mem[r:r + n], bits, bool(ins["out_signed"]))
+        scale, bias, p = self._consts[0], self._consts[1], self._consts[2]
+        params = PostParams(shift=ins["shift"], scale=scale, bias=bias,
+                            residual=bool(ins["res"]), res_shift=ins["res_shift"],
+                            act=ins["act"], p0=int(p[0]), p1=int(p[1]), prec=ins["prec"],
+                            out_signed=bool(ins["out_signed"]))
+        packed = self._post_chain.execute(params, self.psb[src % len(self.psb)], res)[0]
+        data = np.frombuffer(packed.to_bytes(n, "little"), dtype=np.uint8).copy()
+        return self.mem, slice(a, a + n), data
 
     def _vector_unit(self, op, a, b, c, **kwargs):
         """One vector-unit instruction on a vector: its lanes repeated over the unit's."""

@@ -26,16 +26,20 @@ from collections import deque
 from rtl.spec.isa import COUNTER_BITS, COUNTERS, NOC_THREADS, THREADS, Op
 
 from .thread import (DRAIN, IDLE, RUN, STREAM, CoreError, CounterOverflow, Deadlock,
-                     Thread, Unfinished)
+                     Thread, Unfinished, signals_when_done)
 
 __all__ = ["CycleModel", "predict", "load_cycles", "CoreError", "Deadlock", "CounterOverflow",
            "Unfinished"]
 
 VCU_LATENCY = 4
 AFU_LATENCY = 5
+#: The fused post-processing chain (rtl/core/post.py): four vector-unit steps and the
+#: activation unit.
+POST_LATENCY = 4 * VCU_LATENCY + AFU_LATENCY
 #: Cycles from a T2 point's acceptance to its instruction entering a unit: the engine's
 #: stages 1 (read data registered), 2 (operand selection) and 3 (the registered unit
-#: instruction). A VSTORE retires 1 cycle after its acceptance, a plain VLOAD 2.
+#: instruction; for a VPOST, the chain's registered input). A VSTORE retires 1 cycle after
+#: its acceptance, a plain VLOAD 2, a VPOST (its store) ``UNIT_ISSUE + POST_LATENCY``.
 UNIT_ISSUE = 3
 VMM_LATENCY = 3           # a step accepted at cycle c has its result at c + 3
 QUEUE = 4                 # entries of the weight, step and flit queues (with the read in flight)
@@ -43,6 +47,12 @@ TAGS = 12                 # VMM results awaited by the step engine
 COUNTER_MAX = (1 << COUNTER_BITS) - 1
 
 _UNIT_OPS = frozenset({Op.VCVT, Op.VOP, Op.VOPV})
+#: T2 instructions that read constant vectors from the VBUF before their first point, and
+#: the VBUF indices they read (the RTL's ``consts`` state machine reads them in order).
+_CONSTS = {
+    Op.VOP:   lambda ins: (ins["kb"], ins["kc"]),
+    Op.VPOST: lambda ins: (ins["k"], ins["k"] + 1, ins["k"] + 2),
+}
 
 
 def load_cycles(programs):
@@ -99,8 +109,11 @@ class CycleModel:
         shadow_rows, shadow_full, active_full = [], False, False
         shadow_tile = active_tile = None
         pipe = deque([None] * VMM_LATENCY)
-        # Step engine: the read in flight, the queue of (last, operands), awaited entries.
+        # Step engine: the read in flight, the queue of (last, operands), awaited entries
+        # and beside them what each result signals (an SSTREAM's last with ``signal``:
+        # its counter and pc, else None).
         s_in, s_data, s_last_d, s_queue, tags, phase = False, None, False, deque(), deque(), 0
+        tag_sig = deque()
         # Vector engine: constant reads, points in flight (retire cycle, effect).
         const_state, consts_ready, done_at = 0, False, deque()
         # NoC engines.
@@ -110,6 +123,19 @@ class CycleModel:
         first_noc = NOC_THREADS[0]
         took_last = False
         steps = cycle = 0
+
+        def engine_idle(k):
+            """Whether thread k's engine has nothing in flight."""
+            if k == 0:
+                return not w_in and not w_queue
+            if k == 1:
+                return not s_in and not s_queue and not tags
+            if k == 2:
+                return not done_at and const_state == 0
+            if k in NOC_THREADS:
+                return not n_in[k - first_noc] and not n_queue[k - first_noc]
+            return True
+
         while cycle < max_cycles:
             cycle += 1
             # ----- combinational -----
@@ -130,6 +156,7 @@ class CycleModel:
             need_consts = False
             noc_take = []
             drained = []
+            held = ()         # threads at END whose engine is not idle
             for th in live:
                 k, state = th.index, th.state
                 if state == RUN:
@@ -140,6 +167,8 @@ class CycleModel:
                         if counters[c] and c not in grants:
                             grants[c] = th
                             moved = True
+                    elif op == Op.END and not engine_idle(k):
+                        held += (th,)
                     else:
                         if op == Op.SIGNAL:
                             if incs is None:
@@ -156,9 +185,9 @@ class CycleModel:
                             take_s = th
                     elif k == 2:    # the vector engine always goes on: never stuck
                         moved = True
-                        if th.instr.op != Op.VOP or consts_ready:
+                        if th.instr.op not in _CONSTS or consts_ready:
                             take_v = th
-                        elif th.n == 0 and const_state != 3:
+                        elif th.n == 0:
                             need_consts = True
                     else:
                         p = k - first_noc
@@ -168,15 +197,7 @@ class CycleModel:
                         elif avail[p] is None or avail[p] > 0:
                             noc_take.append(th)
                 elif state == DRAIN:
-                    if k == 0:
-                        idle = not w_in and not w_queue
-                    elif k == 1:
-                        idle = not s_in and not s_queue and not tags
-                    elif k == 2:
-                        idle = v_idle
-                    else:
-                        idle = not n_in[k - first_noc] and not n_queue[k - first_noc]
-                    if idle:
+                    if engine_idle(k):
                         drained.append(th)
             took = take_w is not None or take_s is not None or take_v is not None or \
                 bool(noc_take)
@@ -185,19 +206,19 @@ class CycleModel:
                                      consts_ready)
             took_last = took
             # ----- sequential: the reads of this cycle first, then its writes -----
-            # Vector engine: a VOP's constant reads, then the taken point's reads.
+            # Vector engine: a VOP's or VPOST's constant reads (states 1 READ_KB, 2
+            # READ_KC, then 3 CAPTURE_KC for a VOP, or 4 READ_KP and 5 CAPTURE_KP for a
+            # VPOST), then the taken point's reads.
             v_const_next, new_consts_ready = const_state, consts_ready
             if const_state == 0:
                 if need_consts and not consts_ready:
                     v_const_next = 1
-            elif const_state == 1:
-                v_const_next = 2
+            elif const_state in (1, 2, 4):
+                th = threads[2]
+                slot = {1: 0, 2: 1, 4: 2}[const_state]
                 if functional:
-                    self._v_const(threads[2], "kb")
-            elif const_state == 2:
-                v_const_next = 3
-                if functional:
-                    self._v_const(threads[2], "kc")
+                    self._v_const(th, slot, _CONSTS[th.instr.op](th.instr)[slot])
+                v_const_next = {1: 2, 2: 3 if th.instr.op == Op.VOP else 4, 4: 5}[const_state]
             else:
                 v_const_next, new_consts_ready = 0, True
             if take_v is not None:
@@ -208,6 +229,8 @@ class CycleModel:
                     new_consts_ready = False
                 if op == Op.VACT:
                     at = cycle + UNIT_ISSUE + AFU_LATENCY
+                elif op == Op.VPOST:
+                    at = cycle + UNIT_ISSUE + POST_LATENCY
                 elif op in _UNIT_OPS or (op == Op.VLOAD and ins["mode"]):
                     at = cycle + UNIT_ISSUE + VCU_LATENCY
                 elif op == Op.VLOAD:
@@ -224,6 +247,8 @@ class CycleModel:
                 ph = 0 if th.n == 0 else phase
                 last = ph == th.instr["period"] - 1
                 phase = 0 if last else ph + 1
+                sig = (th.instr["ctr"], th.pc) \
+                    if th.n == th.count - 1 and signals_when_done(th.instr) else None
             # Weight engine: MEM is read as a point is taken.
             w_read = self._w_take(take_w) if functional and take_w is not None else None
             # NoC engines: a SEND reads MEM; a RECV writes the flit to MEM.
@@ -265,13 +290,16 @@ class CycleModel:
             # Step engine queue, and the VMM's results to the PSB.
             if s_in:
                 s_queue.append((s_last_d, s_data))
+            engine_sig = None
             if results is not None:
                 done_entry = tags.popleft()
+                engine_sig = tag_sig.popleft()
                 if functional:
                     self._psb_write(done_entry, results)
             s_in = take_s is not None
             if s_in:
                 tags.append(entry)
+                tag_sig.append(sig)
                 s_last_d, s_data = last, operands
             # Vector engine: the writes of the points retiring now.
             while done_at and done_at[0][0] == cycle:
@@ -289,13 +317,19 @@ class CycleModel:
                     q.append(n_data[p])
                 n_in[p] = sent[p] is not None
                 n_data[p] = sent[p]
-            # Counters: the SIGNALs and grants of the cycle at its end.
+            # Counters: the SIGNALs (a thread's, or T1's engine's at the end of a
+            # signalling SSTREAM) and grants of the cycle at its end.
+            if engine_sig is not None:
+                if incs is None:
+                    incs = {}
+                incs.setdefault(engine_sig[0], []).append(engine_sig[1])
             if incs:
                 for c, who in incs.items():
                     value = counters[c] + len(who) - (c in grants)
                     if value > COUNTER_MAX:
                         raise CounterOverflow(load + cycle, c,
-                                              [(th.index, th.pc) for th in who], value)
+                                              [(1, w) if isinstance(w, int) else
+                                               (w.index, w.pc) for w in who], value)
                     counters[c] = value
                 for c in grants:
                     if c not in incs:
@@ -311,7 +345,7 @@ class CycleModel:
                     if ins.op == Op.WAIT:
                         if grants.get(ins["ctr"]) is th:
                             th.execute(True)
-                    else:
+                    elif th not in held:
                         th.execute(False)
                 elif state == STREAM:
                     if th is take_w or th is take_s or th is take_v or th in noc_take:
@@ -324,7 +358,7 @@ class CycleModel:
         reasons = []
         for th in live:
             ins = th.instr
-            if th.state == RUN:
+            if th.state == RUN and ins.op == Op.WAIT:
                 reasons.append(f"counter {ins['ctr']} is 0")
             elif th.index == 0 and shadow_full and active_full:
                 reasons.append("the VMM holds two weight tiles")
@@ -332,7 +366,7 @@ class CycleModel:
                 reasons.append("the VMM has no weight tile")
             elif th.index in NOC_THREADS and th.state == STREAM and ins.op == Op.RECV:
                 reasons.append("no flit at its port")
-            elif th.state == DRAIN:
+            elif th.state == DRAIN or ins.op == Op.END:
                 reasons.append("its engine never finishes the stream")
             else:
                 reasons.append("its engine does not take the point")
@@ -356,8 +390,9 @@ class CycleModel:
     def _psb_write(self, entry, result):
         """A VMM result is written to ``PSB[entry]``."""
 
-    def _v_const(self, th, name):
-        """A VOP's constant vector ``name`` (``kb`` or ``kc``) is read."""
+    def _v_const(self, th, slot, index):
+        """Constant vector ``slot`` (0, 1, 2) of a VOP or VPOST is read from
+        ``VBUF[index]``."""
 
     def _v_take(self, th):
         """T2's point taken: read its operands; return the write done when it retires."""

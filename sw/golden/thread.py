@@ -12,8 +12,11 @@ decides grants and engine readiness):
 - RUN: executes the instruction at ``pc`` in one cycle; a WAIT stays until granted; a
   stream instruction starts its walk and goes to STREAM.
 - STREAM: offers one point a cycle (``src``, ``dst``, ``n``, ``last``) until the last is
-  accepted, then DRAIN.
+  accepted, then DRAIN; or, for an SSTREAM with ``signal`` set, RUN at the next
+  instruction (its engine counts the counter up when the stream is done).
 - DRAIN: waits until its engine is idle, then goes on with the next instruction.
+
+END also waits until the thread's engine is idle (the scheduler holds it).
 - IDLE: ended (or never started: an empty program).
 """
 
@@ -22,14 +25,21 @@ from math import prod
 from rtl.spec.codes import RESERVED_PRECISION
 from rtl.spec.isa import AG_DIMS, AGS, COUNTER_BITS, FORMATS, LOOP_DEPTH, STREAMS, THREAD_OF, Op
 
-__all__ = ["CoreError", "Deadlock", "CounterOverflow", "Unfinished", "AddressGenerator", "Walk",
-           "Thread", "RUN", "STREAM", "DRAIN", "IDLE", "STATE_NAMES"]
+__all__ = ["signals_when_done", "CoreError", "Deadlock", "CounterOverflow", "Unfinished",
+           "AddressGenerator", "Walk", "Thread", "RUN", "STREAM", "DRAIN", "IDLE", "STATE_NAMES"]
 
 RUN, STREAM, DRAIN, IDLE = range(4)
 STATE_NAMES = ("RUN", "STREAM", "DRAIN", "IDLE")
 
 #: Stream opcodes whose format has a destination generator ``d``.
 _HAS_D = frozenset(op for op in STREAMS if any(name == "d" for name, _, _ in FORMATS[op]))
+
+
+def signals_when_done(ins):
+    """Whether stream instruction ``ins`` lets its thread go on after its last point, its
+    engine signalling counter ``ins["ctr"]`` when the stream is done (an SSTREAM with
+    ``signal`` set) instead of the thread draining the engine."""
+    return ins.op == Op.SSTREAM and bool(ins["signal"])
 
 
 class CoreError(RuntimeError):
@@ -215,8 +225,8 @@ class Thread:
             raise self.error(f"{op.name} runs only on {owners}")
         if op == Op.SSTREAM and ins["period"] == 0:
             raise self.error("SSTREAM period 0")
-        if op == Op.VSTORE and ins["prec"] == RESERVED_PRECISION:
-            raise self.error(f"VSTORE prec {RESERVED_PRECISION} is reserved")
+        if op in (Op.VSTORE, Op.VPOST) and ins["prec"] == RESERVED_PRECISION:
+            raise self.error(f"{op.name} prec {RESERVED_PRECISION} is reserved")
         src = self.ags[ins["s"]]
         self.count = src.size
         self.src = src.walk()
@@ -234,7 +244,12 @@ class Thread:
         """The point on offer was accepted: the next one, or DRAIN after the last."""
         self.n += 1
         if self.n == self.count:
-            self.state = DRAIN
+            if signals_when_done(self.instr):
+                self.state = RUN
+                self.src = self.dst = None
+                self._goto(self.pc + 1)
+            else:
+                self.state = DRAIN
         else:
             self.src.advance()
             if self.dst is not None:

@@ -5,7 +5,9 @@ streams on their owner threads, so that the grant rule, the queues and the VMM's
 tile buffers decide whether and when they finish.
 
 Each stream that sets up its generators streams in its thread's MEM bank (T0 bank 1,
-T1 bank 2, T2 bank 3, the NoC threads the upper half of bank 0, above the program image)
+T1 bank 2, T2 bank 3, the NoC threads the upper half of bank 0, above the program image;
+a VPOST's residual, read while it stores to bank 3, in bank 0's upper half too, so the
+data fuzz, which has no NoC threads, never meets two accesses in one bank)
 with word-aligned bases and strides, and in the VBUF's first 140 entries; a stream
 may also use the generators as earlier instructions (or the start) left them. A draw
 that the static checks reject (an access out of range, unequal lockstep counts,
@@ -58,8 +60,8 @@ def _rand_program(rng, core, p_thread, setup):
             code.append(Instr(Op.SSTREAM, {"s": s, "d": d, "zero": rng.choice([0, 0, 1, 4]),
                                            "period": rng.choice([1, 1, 2, 2, 3, 4, 8])}))
         elif t == 2:
-            op = rng.choice([Op.VCVT, Op.VOP, Op.VLOAD, Op.VACT, Op.VSTORE, Op.VOPV]
-                            + [Op.VSTORE] * (2 * setup))
+            op = rng.choice([Op.VCVT, Op.VOP, Op.VLOAD, Op.VACT, Op.VSTORE, Op.VOPV,
+                             Op.VPOST] + [Op.VSTORE, Op.VPOST] * (2 * setup))
             if fresh:
                 src_base = mem_start(2) if op == Op.VLOAD else rng.randrange(0, 64)
                 src_stride = word * rng.choice([1, 2]) if op == Op.VLOAD \
@@ -68,13 +70,14 @@ def _rand_program(rng, core, p_thread, setup):
                     src_stride = rng.choice([1, 2])   # distinct points
                 ag_setup(code, s, src_base + (8 if src_stride < 0 else 0), count,
                          src_stride, dim)
-                if op in (Op.VCVT, Op.VOP, Op.VACT, Op.VSTORE):
-                    dst_base = mem_start(2) if op == Op.VSTORE else rng.randrange(64, 120)
-                    dst_stride = word * rng.choice([1, 2]) if op == Op.VSTORE \
+                if op in (Op.VCVT, Op.VOP, Op.VACT, Op.VSTORE, Op.VPOST):
+                    to_mem = op in (Op.VSTORE, Op.VPOST)
+                    dst_base = mem_start(2) if to_mem else rng.randrange(64, 120)
+                    dst_stride = word * rng.choice([1, 2]) if to_mem \
                         else rng.choice([1, 0, 2])
                     ag_setup(code, d, dst_base, count, dst_stride, rng.randrange(2))
             args = {"s": s}
-            if op in (Op.VCVT, Op.VOP, Op.VACT, Op.VSTORE):
+            if op in (Op.VCVT, Op.VOP, Op.VACT, Op.VSTORE, Op.VPOST):
                 args["d"] = d
             if op == Op.VCVT:
                 args["shift"] = rng.randrange(64)
@@ -92,6 +95,13 @@ def _rand_program(rng, core, p_thread, setup):
                 args["prec"] = rng.randrange(3)
             elif op == Op.VOPV:
                 args.update(op=rng.randrange(16), off=rng.randrange(1, 16))
+            elif op == Op.VPOST:   # a residual, if any, in bank 0's upper half
+                res = rng.randrange(2)
+                res_off = noc_base + word * rng.randrange(64) - mem_base[2] if res else 0
+                args.update(k=rng.randrange(0, 126), shift=rng.randrange(64),
+                            act=rng.randrange(7), prec=rng.randrange(3),
+                            out_signed=rng.randrange(2), res=res,
+                            res_shift=rng.randrange(8), res_off=res_off)
             code.append(Instr(op, args))
         else:
             if fresh:

@@ -174,6 +174,10 @@ def random_program(rng, core):
             args["k"] = rng.choice([0, 5, core.vbuf_entries - 2])
         elif op == Op.VSTORE:
             args["prec"] = rng.randrange(3)
+        elif op == Op.VPOST:
+            args["prec"] = rng.randrange(3)
+            args["k"] = rng.choice([0, 7, core.vbuf_entries - 3])
+            args["res_off"] = rng.choice([0, 8, -8, 4096, -4, 3])
         elif op == Op.SSTREAM:
             args["period"] = rng.randrange(1, 20)
         return Instr(op, args)
@@ -221,6 +225,7 @@ SPACES = {
     Op.VLOAD: [("s", "lanes")], Op.VACT: [("s", "VBUF"), ("d", "VBUF")],
     Op.VSTORE: [("s", "VBUF"), ("d", "lanes")], Op.SEND: [("s", "word")],
     Op.RECV: [("s", "word")], Op.VOPV: [("s", "VBUF")],
+    Op.VPOST: [("s", "PSB"), ("d", "lanes")],
 }
 
 
@@ -272,10 +277,16 @@ def brute_force_valid(threads, core):
                         n = core.vmm_rows * (8, 4, 2)[ins["prec"]] // 8
                     if any(p < 0 or p + n > core.sram_bytes or p % n for p in points):
                         return False
+                    if ins.op == Op.VPOST and ins["res"]:   # the residual at d + res_off
+                        if any(p < 0 or p + n > core.sram_bytes or p % n
+                               for p in (q + ins["res_off"] for q in points)):
+                            return False
                 if len(walked) == 2 and len(walked[0]) != len(walked[1]):
                     return False
                 if ins.op == Op.VLOAD and ins["k"] + len(walked[0]) > core.vbuf_entries:
                     return False
+                if ins.op == Op.SSTREAM and ins["signal"]:   # signals when done
+                    ctrs[Op.SIGNAL, ins["ctr"]] += 1
             pc += 1
     return all(ctrs[Op.WAIT, c] <= ctrs[Op.SIGNAL, c] for c in range(16))
 
@@ -464,6 +475,23 @@ def t2(*lines):
      r"the destination AG1 visits MEM byte 7, not a multiple of 2"),
     (t2("AGBASE g=1 base=32768", "VSTORE s=0 d=1 prec=2"), (2, 1, 3, "VSTORE s=0 d=1 prec=2"),
      r"reaches MEM bytes 32768\.\.32768"),
+    # VPOST: precision, constants, the output and the residual in MEM, aligned
+    (t2("VPOST s=0 d=1 prec=3"), (2, 0, 2, "VPOST s=0 d=1 prec=3"), r"VPOST prec 3 is reserved"),
+    (t2("VPOST s=0 d=1 k=254"), (2, 0, 2, "VPOST s=0 d=1 k=254"),
+     r"its constants VBUF\[k\.\.k\+2\] = 254\.\.256 are outside 0\.\.255"),
+    (t2("AGBASE g=1 base=2", "VPOST s=0 d=1 prec=0"), (2, 1, 3, "VPOST s=0 d=1 prec=0"),
+     r"the destination AG1 visits MEM byte 2, not a multiple of 4"),
+    (t2("VPOST s=0 d=1 prec=0 res=1 res_off=-4"), (2, 0, 2,
+     "VPOST s=0 d=1 prec=0 res=1 res_off=-4"),
+     r"the residual \(destination AG1 \+ res_off\) reaches MEM bytes -4\.\.-1"),
+    (t2("VPOST s=0 d=1 prec=1 res=1 res_off=32767"), (2, 0, 2,
+     "VPOST s=0 d=1 prec=1 res=1 res_off=32767"),
+     r"the residual \(destination AG1 \+ res_off\) reaches MEM bytes 32767\.\.32768"),
+    (t2("VPOST s=0 d=1 prec=0 res=1 res_off=6"), (2, 0, 2,
+     "VPOST s=0 d=1 prec=0 res=1 res_off=6"),
+     r"the residual \(destination AG1 \+ res_off\) visits MEM byte 6, not a multiple of 4"),
+    (t2("AGDIM g=0 d=0 count=2 stride=1", "VPOST s=0 d=1"), (2, 1, 3, "VPOST s=0 d=1"),
+     r"the source AG0 walks 2 points and the destination AG1 1"),
     # lockstep point counts
     (program((1, ["AGDIM g=0 d=0 count=3 stride=8", "SSTREAM s=0 d=1 period=1", "END"])),
      (1, 1, 3, "SSTREAM s=0 d=1 period=1"),
