@@ -190,11 +190,11 @@ class Core(wiring.Component):
             m.d.sync += conflict.eq(conflict | (mem.conflict & loader.busy))
             with m.If(loader.busy):
                 m.d.sync += self.cycles.eq(self.cycles + 1)
-            with m.If(loader.run & vmm.steps.valid & vmm.steps.ready):
+            with m.If(loader.busy & vmm.steps.valid & vmm.steps.ready):
                 m.d.sync += self.vmm_steps.eq(self.vmm_steps + 1)
             with m.If(loader.run & quiet):
                 m.d.sync += deadlock.eq(1)
-            with m.If(loader.run & counters.overflow):
+            with m.If(loader.busy & counters.overflow):
                 m.d.sync += overflow.eq(1)
         m.d.comb += [self.conflict.eq(conflict), self.deadlock.eq(deadlock),
                      self.overflow.eq(overflow)]

@@ -25,13 +25,15 @@ class Loader(wiring.Component):
     (``launch`` is high in that cycle): the header word is read, then the instructions
     are streamed, in thread order, one a cycle: each cycle reads the next instruction from
     MEM and writes the one read the cycle before into its thread's buffer (a thread with
-    no program costs nothing); in the cycle of the last write every thread with a program
-    is started. ``busy`` is high from the cycle after ``launch`` until the first cycle,
-    from the threads' start, in which no thread is running, inclusive; ``run`` is high in
-    the cycles after the threads' start.
+    no program costs nothing); each thread with a program is started in the cycle its last
+    instruction is written, so it runs while the later threads' programs load. ``busy``
+    is high from the cycle after ``launch`` until the first cycle, after the last thread's
+    start, in which no thread is running, inclusive; ``run`` is high in the cycles after
+    the last thread's start.
 
-    Latency: the threads start ``2 + sum(len_t)`` cycles after ``launch`` (``len_t``
-    thread ``t``'s program length). Throughput: one instruction a cycle.
+    Latency: thread ``t`` starts ``2 + sum(len_u, u <= t)`` cycles after ``launch``
+    (``len_u`` thread ``u``'s program length), the last one ``2 + sum(len_t)``.
+    Throughput: one instruction a cycle.
 
     Parameters
     ----------
@@ -124,10 +126,11 @@ class Loader(wiring.Component):
                 m.next = "LOAD"
             with m.State("LOAD"):
                 m.d.comb += self.busy.eq(1)
-                # Write the instruction read the cycle before.
+                # Write the instruction read the cycle before; a thread's last starts it.
                 for t, th in enumerate(self.threads):
                     with m.If(w_valid & (w_t == t)):
-                        m.d.comb += [th.we.eq(1), th.addr.eq(w_n), th.data.eq(instr)]
+                        m.d.comb += [th.we.eq(1), th.addr.eq(w_n), th.data.eq(instr),
+                                     th.start.eq(w_n + 1 == lengths[t])]
                 # Read the next one, if any.
                 with m.If(t_cur != THREADS):
                     m.d.comb += [mem.en.eq(1), mem.addr.eq(ptr)]
@@ -139,9 +142,7 @@ class Loader(wiring.Component):
                         m.d.sync += [t_cur.eq(first_program(lengths, t_cur)), n_cur.eq(0)]
                     with m.Else():
                         m.d.sync += n_cur.eq(n_cur + 1)
-                with m.Else():  # the last write (if any): start the threads with a program
-                    m.d.comb += [th.start.eq(lengths[t] != 0)
-                                 for t, th in enumerate(self.threads)]
+                with m.Else():  # the last write (if any): every thread has started
                     m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += [self.busy.eq(1), self.run.eq(1)]

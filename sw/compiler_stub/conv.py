@@ -191,6 +191,20 @@ def _simplify(program):
     return out
 
 
+def _repeat(count, body):
+    """``body`` run ``count`` times: nothing, the body alone, or a loop."""
+    if count == 0:
+        return []
+    if count == 1:
+        return list(body)
+    return [_instr(Op.LOOP, count=count)] + list(body) + [_instr(Op.ENDL)]
+
+
+def replace_field(ins, **fields):
+    """``ins`` with some fields changed."""
+    return Instr(ins.op, {**ins.args, **fields})
+
+
 def _bank_regions(core, sizes):
     """Place regions in consecutive banks (each in its own bank, so the streams that run
     together never meet in one bank); return their base addresses."""
@@ -350,6 +364,8 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
     t1_block = [_instr(Op.WAIT, ctr=PSB_FREE),
                 _instr(Op.SSTREAM, s=0, d=1, zero=P, period=P, signal=1, ctr=PSB_READY),
                 _instr(Op.AGADD, g=1, delta=toggle)]
+    free = 2 if toggle else 1    # PSB halves T1 counts free at its start
+    pre = []                     # T1's set-up before its band loop
     if layer.depthwise:  # taps only; the block's chunk steps every cpc / rows blocks
         taps = [_instr(Op.AGDIM, g=0, d=2, count=k, stride=chunks * word)]
         ibpc = cpc // rows
@@ -362,11 +378,26 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
         if itail:
             body += [_instr(Op.LOOP, count=itail)] + t1_block + [_instr(Op.ENDL)]
         band_back = -(igroups * word)
+    elif toggle:   # two blocks an iteration, one PSB half each (AG1 and AG2): no AGADD
+        taps = [_instr(Op.AGDIM, g=0, d=2, count=k * chunks, stride=word)]
+        pre = [_instr(Op.AGBASE, g=2, base=half),
+               _instr(Op.AGDIM, g=2, d=0, count=P, stride=1),
+               _instr(Op.AGDIM, g=2, d=1, count=tiles, stride=0)]
+        pair = t1_block[:2] + [t1_block[0], replace_field(t1_block[1], d=2)]
+        if bands == 1:   # the halves start free: the first two blocks need not wait
+            free = 0
+            body = [pair[1], pair[3]] + _repeat(blocks // 2 - 1, pair)
+        else:
+            body = _repeat(blocks // 2, pair)
+        band_back = 0
     else:
         taps = [_instr(Op.AGDIM, g=0, d=2, count=k * chunks, stride=word)]
         body = [_instr(Op.LOOP, count=blocks)] + t1_block + [_instr(Op.ENDL)]
         band_back = 0
-    t1 = [_instr(Op.AGBASE, g=0, base=in_l.address(-layer.padding, -layer.padding)),
+    # The PSB halves start free: T1 counts them itself (T2 starts last, after every
+    # program has loaded; T1 need not wait for it).
+    t1 = [_instr(Op.SIGNAL, ctr=PSB_FREE)] * free + pre + [
+          _instr(Op.AGBASE, g=0, base=in_l.address(-layer.padding, -layer.padding)),
           _instr(Op.AGDIM, g=0, d=0, count=ow, stride=act_step),
           _instr(Op.AGDIM, g=0, d=1, count=band_h, stride=row_step)] + taps + [
           _instr(Op.AGDIM, g=0, d=3, count=k, stride=in_l.padded_width * chunks * word),
@@ -390,28 +421,27 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
              _instr(Op.SIGNAL, ctr=PSB_FREE),
              _instr(Op.AGADD, g=0, delta=toggle),
              _instr(Op.AGADD, g=3, delta=oblock)]
-    t2 = [_instr(Op.SIGNAL, ctr=PSB_FREE)] * (2 if toggle else 1) + [
+    t2 = [
         _instr(Op.AGBASE, g=0, base=0),
         _instr(Op.AGDIM, g=0, d=0, count=P, stride=1),
         _instr(Op.AGBASE, g=2, base=const_base),
         _instr(Op.AGDIM, g=2, d=0, count=3, stride=vec),
         _instr(Op.AGBASE, g=3, base=out_l.address(0, 0)),
         _instr(Op.AGDIM, g=3, d=0, count=ow, stride=ostep_x),
-        _instr(Op.AGDIM, g=3, d=1, count=band_h, stride=ostep_y),
-        _instr(Op.LOOP, count=bands)]
-    advance = 0
-    if groups:
-        t2 += [_instr(Op.LOOP, count=groups), _instr(Op.LOOP, count=bpc)] + block + \
-              [_instr(Op.ENDL), _instr(Op.AGADD, g=3, delta=word - bpc * oblock),
-               _instr(Op.ENDL)]
-        advance += groups * word
-    if tail:
-        t2 += [_instr(Op.LOOP, count=tail)] + block + [_instr(Op.ENDL)]
-        advance += tail * oblock
-    t2 += [_instr(Op.AGADD, g=3, delta=band_h * ostep_y - advance),
-           _instr(Op.AGADD, g=2, delta=-3 * vec * blocks),
-           _instr(Op.ENDL),
-           _instr(Op.END)]
+        _instr(Op.AGDIM, g=3, d=1, count=band_h, stride=ostep_y)]
+    group = _repeat(bpc, block) + [_instr(Op.AGADD, g=3, delta=word - bpc * oblock)]
+    if bands > 1:
+        advance = groups * word + tail * oblock
+        t2 += _repeat(bands, _repeat(groups, group) + _repeat(tail, block) + [
+            _instr(Op.AGADD, g=3, delta=band_h * ostep_y - advance),
+            _instr(Op.AGADD, g=2, delta=-3 * vec * blocks)]) + [_instr(Op.END)]
+    else:   # the last block ends the program: nothing after its VPOST (END drains it)
+        last = block[:block.index(next(i for i in block if i.op == Op.VPOST)) + 1]
+        if tail:
+            t2 += _repeat(groups, group) + _repeat(tail - 1, block) + last
+        else:
+            t2 += _repeat(groups - 1, group) + _repeat(bpc - 1, block) + last
+        t2 += [_instr(Op.END)]
 
     programs = [_simplify(t) for t in (t0, t1, t2)] + [[] for _ in range(5)]
     for t, program in enumerate(programs):

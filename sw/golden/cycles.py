@@ -28,7 +28,8 @@ from rtl.spec.isa import COUNTER_BITS, COUNTERS, NOC_THREADS, THREADS, Op
 from .thread import (DRAIN, IDLE, RUN, STREAM, CoreError, CounterOverflow, Deadlock,
                      Thread, Unfinished, signals_when_done)
 
-__all__ = ["CycleModel", "predict", "load_cycles", "CoreError", "Deadlock", "CounterOverflow",
+__all__ = ["CycleModel", "predict", "load_cycles", "start_cycles", "CoreError", "Deadlock",
+           "CounterOverflow",
            "Unfinished"]
 
 VCU_LATENCY = 4
@@ -56,10 +57,21 @@ _CONSTS = {
 
 
 def load_cycles(programs):
-    """Cycles of a run before its threads run (``rtl/core/loader.py``): the header word,
-    then one cycle per instruction (each reads one and writes the one before), then the
-    cycle of the last write, which starts the threads."""
+    """Cycles of a run's program load (``rtl/core/loader.py``): the header word, then one
+    cycle per instruction (each reads one and writes the one before), then the cycle of
+    the last write, which starts the last thread."""
     return 2 + sum(len(p) for p in programs)
+
+
+def start_cycles(programs):
+    """Per thread, the first cycle it runs (counted as the RTL's ``cycles``: the header
+    is cycle 1), or ``None`` without a program: each thread starts in the cycle its last
+    instruction is written, ``2 + sum(len_u for u <= t)``, and runs from the next."""
+    starts, total = [], 0
+    for p in programs:
+        total += len(p)
+        starts.append(3 + total if p else None)
+    return starts
 
 
 class CycleModel:
@@ -95,8 +107,15 @@ class CycleModel:
         Deadlock, CounterOverflow, Unfinished, CoreError
         """
         load = load_cycles(programs)
+        first_run = start_cycles(programs) + [None] * (THREADS - len(programs))
+        # Deadlocks are detected once every thread has started (the loader's ``run``).
+        all_started = max([c for c in first_run if c is not None], default=load + 1)
         threads = [Thread(t, list(p)) for t, p in enumerate(programs)]
         threads += [Thread(t, []) for t in range(len(threads), THREADS)]
+        # Threads not started yet, by start cycle.
+        waiting = sorted((th for th in threads if th.state != IDLE),
+                         key=lambda th: first_run[th.index])
+        started = []
         self.threads = threads
         counters = self.counters = [0] * COUNTERS
         functional = self.functional
@@ -122,7 +141,8 @@ class CycleModel:
         n_queue = [deque() for _ in NOC_THREADS]
         first_noc = NOC_THREADS[0]
         took_last = False
-        steps = cycle = 0
+        steps = 0
+        cycle = min([all_started] + [first_run[th.index] for th in waiting]) - 1
 
         def engine_idle(k):
             """Whether thread k's engine has nothing in flight."""
@@ -139,9 +159,12 @@ class CycleModel:
         while cycle < max_cycles:
             cycle += 1
             # ----- combinational -----
-            live = [th for th in threads if th.state != IDLE]
-            if not live:
-                return load + cycle, steps
+            while waiting and first_run[waiting[0].index] == cycle:
+                started.append(waiting.pop(0))
+                started.sort(key=lambda th: th.index)
+            live = [th for th in started if th.state != IDLE]
+            if not live and not waiting:
+                return max(cycle, all_started), steps
             v_idle = not done_at and const_state == 0
             results = pipe[VMM_LATENCY - 1]
             step_accept = bool(s_queue) and active_full
@@ -201,8 +224,8 @@ class CycleModel:
                         drained.append(th)
             took = take_w is not None or take_s is not None or take_v is not None or \
                 bool(noc_take)
-            if not (moved or took or drained):
-                raise self._deadlock(load + cycle, live, avail, shadow_full, active_full,
+            if not (moved or took or drained) and cycle >= all_started:
+                raise self._deadlock(cycle, live, avail, shadow_full, active_full,
                                      consts_ready)
             took_last = took
             # ----- sequential: the reads of this cycle first, then its writes -----
@@ -327,7 +350,7 @@ class CycleModel:
                 for c, who in incs.items():
                     value = counters[c] + len(who) - (c in grants)
                     if value > COUNTER_MAX:
-                        raise CounterOverflow(load + cycle, c,
+                        raise CounterOverflow(cycle, c,
                                               [(1, w) if isinstance(w, int) else
                                                (w.index, w.pc) for w in who], value)
                     counters[c] = value

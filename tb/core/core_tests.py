@@ -352,7 +352,12 @@ async def test_random_programs_data(dut):
 async def test_counter_overflow(dut):
     """Eight threads signal counter 5 8192 times each: the RTL's ``overflow`` rises in
     the cycle the cycle model reports the overflow; the counter wraps to 0 and the run
-    goes on to its end."""
+    goes on to its end.
+
+    Thread ``t`` (4 instructions) starts as its last one loads and runs from cycle
+    ``3 + 4 * (t + 1)``: LOOP, then SIGNAL and ENDL 8192 times, then END. Every SIGNAL
+    falls on an even cycle; T7's last, at ``8 + 4 * 7 + 2 * 8191``, is the 65536th and
+    the only one of its cycle, so it alone takes the counter past 65535."""
     from sw.compiler_stub.asm import assemble
     from sw.golden.cycles import CounterOverflow, predict
     env = CoreEnv(dut)
@@ -364,7 +369,8 @@ async def test_counter_overflow(dut):
         raise AssertionError("the cycle model did not report the overflow")
     except CounterOverflow as exc:
         expected = exc.cycle
-        assert exc.counter == 5 and [t for t, _ in exc.threads] == list(range(8))
+        assert exc.counter == 5 and exc.threads == [(7, 1)], exc.threads
+    assert expected == 8 + 4 * 7 + 2 * 8191, expected
     await env.write(0, prog.image())
     d = dut
     d.entry.value = 0
@@ -381,11 +387,10 @@ async def test_counter_overflow(dut):
         await FallingEdge(d.clk)
     assert seen == expected, f"overflow seen at cycle {seen}, model {expected}"
     assert not d.deadlock.value
-    # The SIGNALs of the last cycle took the counter from 65528 to 65536: it wrapped to 0,
-    # and with nothing waiting the run ended as without the overflow.
-    # Load: the header, 1 per instruction (4 per thread), the last write and start; run:
-    # LOOP, the iterations, END,
-    # and the cycle with nothing running.
+    # T7's last SIGNAL took the counter from 65535 to 65536: it wrapped to 0, and with
+    # nothing waiting the run ended as without the overflow. T7, the last to end: the
+    # header, 1 per instruction (4 per thread), the last write and its start; then LOOP,
+    # the iterations, END, and the cycle with nothing running.
     cycles = int(d.cycles.value)
     assert cycles == 2 + 8 * 4 + 1 + 2 * 8192 + 1 + 1, cycles
 

@@ -46,6 +46,8 @@ def _rand_program(rng, core, p_thread, setup):
             count = rng.choice([1, 2, 4, 4, 4, 8, 8, 12]) * core.vmm_rows // 4
         dim = rng.randrange(2)
         s, d = rng.randrange(AGS), rng.randrange(AGS)
+        if setup and t == 1 and d == s:   # one generator: the PSB set-up would make the
+            d = (s + 1) % AGS             # MEM source bank 0's, where programs load
         fresh = setup or rng.random() < 0.8
         if t == 0:
             if fresh:
@@ -177,8 +179,11 @@ def random_program(rng, core, *, noc=True, setup=False, tries=200):
     """A random :class:`~sw.compiler_stub.asm.Program` (``rng``: a :class:`random.Random`)
     that the assembler's static checks accept. ``noc=False`` leaves the NoC threads out;
     ``setup=True`` sets up the generators of every stream right before it, so that each
-    thread streams only in its own bank (no two accesses ever meet in one bank)."""
+    thread streams only in its own bank, and leaves T3 to T7 without programs, so that no
+    program loads while the threads run (no two accesses ever meet in one bank)."""
     p_thread = P_THREAD if noc else P_THREAD[:4] + (0,) * 4
+    if setup:   # threads start as their programs load: no program loads after T2's, so
+        p_thread = p_thread[:3] + (0,) * 5   # nothing meets the loader in bank 0
     for _ in range(tries):
         threads = _rand_program(rng, core, p_thread, setup)
         if not any(threads):

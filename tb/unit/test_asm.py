@@ -573,10 +573,13 @@ def test_deadlock_check_limit():
 
 def test_rejects_counter_overflow():
     # Two threads signal counter 4 32768 times each: the last SIGNAL takes it to 2**16.
+    # T1 starts 4 cycles after T0 (its 4 instructions load after T0's) and both signal
+    # every other cycle, so T1's last SIGNAL comes alone, after T0's last.
     loop = ["LOOP count=32768", "SIGNAL ctr=4", "ENDL", "END"]
-    with pytest.raises(AsmError, match=message(0, 1, 3, "SIGNAL ctr=4", re.escape(
-            "SIGNAL ctr=4 by T0 at 1, T1 at 1 takes counter 4 to 65536, past its 16 "
-            "bits"))):
+    # T1 runs from cycle 3 + 8 = 11: LOOP, then SIGNAL i at 12 + 2 * i.
+    with pytest.raises(AsmError, match=message(1, 1, 8, "SIGNAL ctr=4", re.escape(
+            f"counter overflow at cycle {12 + 2 * 32767}: SIGNAL ctr=4 by T1 at 1 takes "
+            f"counter 4 to 65536, past its 16 bits"))):
         assemble(program((0, loop), (1, loop)), CORE)
     assemble(program((0, loop), (1, ["WAIT ctr=4", *loop])), CORE)
 
