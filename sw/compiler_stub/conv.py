@@ -3,7 +3,8 @@
 The layer is lowered onto the VMM by address generation, not by copying im2col tensors:
 activations stay in MEM in the layout of :class:`ActivationLayout`, and the steps' address
 generator walks the input positions under each kernel tap. Output channels go in blocks
-of ``vmm_rows``; output positions in bands of at most half the partial-sum buffer.
+of ``vmm_rows``; output positions in bands of at most half the partial-sum buffer, of
+the height of least estimated cycles (:func:`_band_height`).
 
 Per band and output-channel block the threads do, overlapped:
 
@@ -19,7 +20,10 @@ Per band and output-channel block the threads do, overlapped:
   type, one vector a cycle) into the output tensor, and releases the half to T1.
 
 With an even number of blocks per band the two PSB halves alternate, so T1 never waits
-for T2; with an odd number one half is used and T1 waits while T2 converts it.
+for T2 (it runs two blocks an iteration, one half through each of two generators); with
+an odd number one half is used and T1 waits while T2 post-processes it. The threads
+start as their programs load (T0, T1, then T2): T1 counts the free halves itself
+rather than wait for T2, and with one band T2's program ends right after its last VPOST.
 """
 
 import math
@@ -191,6 +195,20 @@ def _simplify(program):
     return out
 
 
+def _band_height(oh, ow, half, blocks, tiles, rows):
+    """The output rows of a band: of the heights that divide ``oh`` and fit half the PSB,
+    the one of least estimated cycles. Per block of a band the VMM takes ``tiles * P``
+    steps, T2's fused pass about ``P + 40`` cycles and T0's weights ``tiles * rows``
+    (a row a cycle), the slowest setting the pace, plus about 4 cycles a block and 10 a
+    band of fixed costs; after the VMM's last step comes the last block's pass, ``P``
+    plus a constant. Smaller bands shorten that tail and add fixed costs."""
+    def cycles(h):
+        p, bands = h * ow, oh // h
+        return bands * blocks * (max(tiles * p, p + 40, tiles * rows) + 4) + 10 * bands + p
+    fits = [h for h in range(1, oh + 1) if oh % h == 0 and h * ow <= half]
+    return min(reversed(fits), key=cycles)
+
+
 def _repeat(count, body):
     """``body`` run ``count`` times: nothing, the body alone, or a loop."""
     if count == 0:
@@ -279,7 +297,7 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
                            f"vbuf_entries = {core.vbuf_entries}")
     if ow > half:
         raise CompileError(f"an output row of {ow} positions exceeds half the PSB ({half})")
-    band_h  = max(h for h in range(1, oh + 1) if oh % h == 0 and h * ow <= half)
+    band_h  = _band_height(oh, ow, half, blocks, tiles, rows)
     bands   = oh // band_h
     P       = band_h * ow
 
