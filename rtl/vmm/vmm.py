@@ -10,11 +10,15 @@ __all__ = ["weight_layout", "step_layout", "result_layout", "VMM"]
 
 
 def weight_layout(cols):
-    """One weight-tile row: ``cols`` bytes of packed signed weights and the tile's mode."""
+    """One weight beat: one or two consecutive tile rows of ``cols`` bytes of packed
+    signed weights each (``data``, then ``pair_data`` when ``pair`` is set) and the mode of
+    the tile the beat's last row completes."""
     return data.StructLayout({
         "data":       8 * cols,
         "precision":  Precision,
         "act_signed": 1,
+        "pair_data":  8 * cols,
+        "pair":       1,
     })
 
 
@@ -46,18 +50,25 @@ class VMM(wiring.Component):
     modulo 2**32. Narrower elements give 2x (int4) or 4x (int2) the multiply-accumulates
     per cycle on the same byte lanes, adder trees and buffers.
 
-    Weight tiles arrive row by row on ``weights``, row 0 first; the ``precision`` and
-    ``act_signed`` given with a tile's last row apply to the whole tile. A tile loads into
-    the shadow buffer while the active one computes. A step with ``last`` set is the last
-    served by the active tile: the next step uses the next tile, with no lost cycle when
-    that tile has fully arrived by then. ``weights`` is not ready while a loaded tile waits
-    for the active one to finish; ``steps`` is not ready until a tile has loaded.
+    Weight tiles arrive on ``weights`` as a sequence of rows, row 0 first, one row a beat
+    or two (``pair``: ``data`` then ``pair_data``); every ``rows`` rows make a tile,
+    whichever mix of beats brought them (a pair beat whose second row does not fit the
+    shadow buffer completes the tile with its first row, and its second row, held in the
+    unit, becomes the next tile's row 0 when the shadow buffer is free). The
+    ``precision`` and ``act_signed`` given with the beat holding a tile's last row apply
+    to the whole tile. Pair beats need ``rows >= 2``. A tile loads into the shadow buffer
+    while the active one computes. A step with ``last`` set is the last served by the
+    active tile: the next step uses the next tile, with no lost cycle when that tile has
+    fully arrived by then. ``weights`` is not ready while a loaded tile waits for the
+    active one to finish; ``steps`` is not ready until a tile has loaded.
 
     Latency: 3 cycles from a ``steps`` transfer to its ``results`` being valid (lane
     products at every precision, precision select and row sums, accumulation).
 
     Throughput: one step per cycle while ``results`` is ready and tiles keep up; loading a
-    tile takes ``rows`` cycles, so a tile serving at least ``rows`` steps hides its load.
+    tile takes ``rows`` beats (``rows / 2`` pair beats), and a tile becomes active no
+    earlier than the cycle after its last beat, so a tile serving at least ``rows + 1``
+    steps (``rows / 2 + 1`` with pair beats) hides the next one's load.
     The pipeline compresses bubbles: a stage accepts when it is empty or draining.
 
     Parameters
@@ -73,15 +84,15 @@ class VMM(wiring.Component):
     Members
     -------
     weights : In(stream.Signature(weight_layout(cols)))
-        Weight-tile rows.
+        Weight beats of one or two tile rows.
     steps : In(stream.Signature(step_layout(rows, cols)))
         Activation vectors with partial sums.
     results : Out(stream.Signature(result_layout(rows)))
         Results, one per step, in order, with the step's ``last``.
     clear : In(1)
-        Only with ``clear=True``: a cycle of ``clear`` empties both tile buffers (the next
-        weight row starts a new tile). The core raises it as a run starts, so that a tile
-        left by an earlier run is never used.
+        Only with ``clear=True``: a cycle of ``clear`` empties both tile buffers and
+        drops a held second row (the next weight row starts a new tile). The core raises
+        it as a run starts, so that a tile left by an earlier run is never used.
     """
 
     def __init__(self, rows, cols, precisions=PRECISIONS, *, clear=False):
@@ -165,18 +176,30 @@ class VMM(wiring.Component):
         active_mode = Signal.like(shadow_mode)
         active_full = Signal()
 
+        # A pair beat writes rows r and r + 1; at r = rows - 1 its second row is held in
+        # ``carry`` and written to row 0 as the full shadow buffer empties (load_row has
+        # wrapped to row 1 by then).
+        carry       = Signal(8 * cols)
+        carry_valid = Signal()
+        beat = self.weights.valid & self.weights.ready
+        pair = self.weights.p.pair
         m.d.comb += self.weights.ready.eq(~shadow_full)
-        with m.If(self.weights.valid & self.weights.ready):
+        with m.If(beat):
             for r in range(rows):
                 with m.If(load_row[r]):
                     m.d.sync += shadow[r].eq(self.weights.p.data)
+                if r:
+                    with m.If(pair & load_row[r - 1]):
+                        m.d.sync += shadow[r].eq(self.weights.p.pair_data)
             m.d.sync += [
                 shadow_mode.precision.eq(self.weights.p.precision),
                 shadow_mode.act_signed.eq(self.weights.p.act_signed),
-                load_row.eq(load_row.rotate_left(1)),
+                load_row.eq(Mux(pair, load_row.rotate_left(2), load_row.rotate_left(1))),
             ]
-            with m.If(load_row[rows - 1]):
+            with m.If(load_row[rows - 1] | (pair & load_row[rows - 2])):
                 m.d.sync += shadow_full.eq(1)
+            with m.If(pair & load_row[rows - 1]):
+                m.d.sync += [carry.eq(self.weights.p.pair_data), carry_valid.eq(1)]
 
         # Pipeline: s1 lane products, s2 row sums, s3 accumulated results (= output).
         s1_valid = Signal()
@@ -195,11 +218,14 @@ class VMM(wiring.Component):
         with m.If((~active_full | tile_done) & shadow_full):
             m.d.sync += [a.eq(s) for a, s in zip(active, shadow, strict=True)]
             m.d.sync += [active_mode.eq(shadow_mode), active_full.eq(1), shadow_full.eq(0)]
+            with m.If(carry_valid):
+                m.d.sync += [shadow[0].eq(carry), carry_valid.eq(0)]
         with m.Elif(tile_done):
             m.d.sync += active_full.eq(0)
         if self._clear:   # both buffers empty (the user keeps the streams idle then)
             with m.If(self.clear):
-                m.d.sync += [active_full.eq(0), shadow_full.eq(0), load_row.eq(1)]
+                m.d.sync += [active_full.eq(0), shadow_full.eq(0), load_row.eq(1),
+                             carry_valid.eq(0)]
 
         # Stage 1: each byte lane's products at every built precision (registered apart
         # so that the precision's selection does not follow the multipliers in one cycle).

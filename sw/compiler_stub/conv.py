@@ -8,7 +8,8 @@ of ``vmm_rows``; output positions in bands of at most half the partial-sum buffe
 Per band and output-channel block the threads do, overlapped:
 
 - T0 streams the block's weight tiles (``vmm_rows`` rows per tap and input chunk) to the
-  VMM (one WSTREAM per band covers every block);
+  VMM (one WSTREAM per band covers every block); on a core with a bank to spare the odd
+  rows of every tile sit in that bank and the WSTREAM reads a row pair a cycle;
 - T1 streams the band's activation vectors once per tap and chunk (one SSTREAM per
   block: the first tile starts from zero partial sums, each tile ends with ``last``),
   accumulating in one half of the PSB, then signals T2;
@@ -239,13 +240,19 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
                             layer.padding, word, cpc)
     out_l = ActivationLayout(0, oh, ow, layer.out_channels, obits, layer.out_signed,
                              out_padding, word, ocpc)
-    w_bytes = blocks * tiles * rows * word
+    # With a bank beyond the four regions, the tiles' odd rows go there (at the even
+    # rows' offsets) and T0 reads a row pair a cycle: no other stream uses that bank.
+    pair = core.sram_banks > 4
+    w_rows = rows // 2 if pair else rows              # rows of a tile in each weight bank
+    w_bytes = blocks * tiles * w_rows * word
     c_bytes = blocks * 2 * word * math.ceil(rows * 2 / word)
     # The residual tensor shares the output's bank and layout, after it.
     out_bytes = out_l.size * (2 if layer.residual else 1)
-    code_base, w_base, in_base, out_base = _bank_regions(core, [
-        ("constants", c_bytes), ("weights", w_bytes),
-        ("input activations", in_l.size), ("output and residual activations", out_bytes)])
+    regions = [("constants", c_bytes), ("weights", w_bytes), ("input activations", in_l.size),
+               ("output and residual activations", out_bytes)]
+    if pair:
+        regions.append(("weights' odd rows", w_bytes))
+    code_base, w_base, in_base, out_base, *w_pair_base = _bank_regions(core, regions)
     in_l, out_l = replace(in_l, base=in_base), replace(out_l, base=out_base)
     res_l = replace(out_l, base=out_base + out_l.size) if layer.residual else None
     # Bank 0: the program image from its start, the constants at its end.
@@ -285,14 +292,18 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
     vec      = math.ceil(rows * 2 / word) * word       # bytes of a scale or bias vector
     toggle   = half if blocks % 2 == 0 else 0          # PSB half flip per block (mod size)
 
-    # T0: every block's weights, once per band.
-    t0 = [_instr(Op.AGBASE, g=0, base=w_base),
-          _instr(Op.AGDIM, g=0, d=0, count=tiles * rows, stride=word),
-          _instr(Op.AGDIM, g=0, d=1, count=blocks, stride=tiles * rows * word),
-          _instr(Op.LOOP, count=bands),
-          _instr(Op.WSTREAM, s=0, prec=Precision.from_bits(bits), act_signed=int(layer.in_signed)),
-          _instr(Op.ENDL),
-          _instr(Op.END)]
+    # T0: every block's weights, once per band (row pairs: the even rows at AG0, the odd
+    # ones at AG1).
+    t0 = []
+    for g, base in enumerate([w_base] + w_pair_base):
+        t0 += [_instr(Op.AGBASE, g=g, base=base),
+               _instr(Op.AGDIM, g=g, d=0, count=tiles * w_rows, stride=word),
+               _instr(Op.AGDIM, g=g, d=1, count=blocks, stride=tiles * w_rows * word)]
+    t0 += [_instr(Op.LOOP, count=bands),
+           _instr(Op.WSTREAM, s=0, d=1, prec=Precision.from_bits(bits),
+                  act_signed=int(layer.in_signed), pair=int(pair)),
+           _instr(Op.ENDL),
+           _instr(Op.END)]
 
     # T1: per block, every tile's steps over the band's positions.
     t1_block = [_instr(Op.WAIT, ctr=PSB_FREE),
@@ -388,8 +399,13 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
                            f"({c_bytes} bytes) do not fit a bank")
     cbytes = np.zeros((blocks, 2, vec), dtype=np.uint8)
     cbytes[..., :cmem.shape[-1]] = cmem
-    preload = [(code_base, image), (const_base, cbytes.tobytes()),
-               (w_base, wmem.tobytes())] + out_l.border()
+    if pair:
+        weight_preload = [(w_base, wmem[..., 0::2, :].tobytes()),
+                          (w_pair_base[0], wmem[..., 1::2, :].tobytes())]
+    else:
+        weight_preload = [(w_base, wmem.tobytes())]
+    preload = [(code_base, image), (const_base, cbytes.tobytes())] + weight_preload + \
+        out_l.border()
     return CompiledConv(layer, programs, preload, code_base, in_l, out_l, blocks, bands, P,
                         tiles, res_l)
 

@@ -6,8 +6,10 @@ tile buffers decide whether and when they finish.
 
 Each stream that sets up its generators streams in its thread's MEM bank (T0 bank 1,
 T1 bank 2, T2 bank 3, the NoC threads the upper half of bank 0, above the program image)
-with word-aligned bases and strides, and in the VBUF's first 140 entries; a stream
-may also use the generators as earlier instructions (or the start) left them. A draw
+with word-aligned bases and strides, and in the VBUF's first 140 entries; a pair
+WSTREAM's second rows (generator ``d``) come from the last eighth of bank 0, above the
+NoC threads' words. A stream may also use the generators as earlier instructions (or
+the start) left them. A draw
 that the static checks reject (an access out of range, unequal lockstep counts,
 counters waited on more often than signalled) is drawn again.
 """
@@ -37,19 +39,31 @@ def _rand_program(rng, core, p_thread, setup):
         base = mem_base[t] if t in mem_base else noc_base + 512 * (t - 4)
         return base + word * rng.randrange(-8, 8)
 
+    def pair_start():
+        return bank - bank // 8 + word * rng.randrange(-8, 8)
+
     def stream(t, code):
         """A stream instruction of thread t, often with its generators set up first."""
         count = rng.choice([1, 1, 2, 3, 4, 4, 5, 8])
-        if t == 0:   # whole tiles of vmm_rows rows, mostly
-            count = rng.choice([1, 2, 4, 4, 4, 8, 8, 12]) * core.vmm_rows // 4
+        pair = t == 0 and rng.random() < 0.4
+        if t == 0:   # whole tiles of vmm_rows rows, mostly; a pair point is two rows
+            count = rng.choice([1, 2, 2, 4, 4, 6] if pair else [1, 2, 4, 4, 4, 8, 8, 12]) \
+                * core.vmm_rows // 4
         dim = rng.randrange(2)
         s, d = rng.randrange(AGS), rng.randrange(AGS)
+        if pair:
+            d = rng.choice([g for g in range(AGS) if g != s])
         fresh = setup or rng.random() < 0.8
         if t == 0:
             if fresh:
-                ag_setup(code, s, mem_start(0), count, word * rng.choice([1, 1, -1, 2]), dim)
-            code.append(Instr(Op.WSTREAM, {"s": s, "prec": rng.randrange(3),
-                                           "act_signed": rng.randrange(2)}))
+                stride = word * rng.choice([1, 1, -1, 2])
+                ag_setup(code, s, mem_start(0), count, stride, dim)
+                if pair:
+                    ag_setup(code, d, pair_start(), count, rng.choice([stride, word]),
+                             rng.randrange(2))
+            code.append(Instr(Op.WSTREAM, {"s": s, "d": d, "prec": rng.randrange(3),
+                                           "act_signed": rng.randrange(2),
+                                           "pair": int(pair)}))
         elif t == 1:
             if fresh:
                 ag_setup(code, s, mem_start(1), count, word * rng.choice([1, 0, 2]), dim)
@@ -126,11 +140,15 @@ def _rand_program(rng, core, p_thread, setup):
         """T0's and T1's programs around a weight and a step loop whose tile counts are
         often equal (both finish), often not (a thread waits for the VMM forever)."""
         tiles, per = rng.choice([1, 2, 3]), rng.choice([1, 1, 2])
+        pair = rng.random() < 0.5   # two rows a point: MEM[s] and MEM[d]
+        points = per * core.vmm_rows // (2 if pair else 1)
         t0 = []
-        ag_setup(t0, 0, mem_start(0), per * core.vmm_rows, word)
+        ag_setup(t0, 0, mem_start(0), points, word)
+        if pair:
+            ag_setup(t0, 1, pair_start(), points, word)
         t0 += [Instr(Op.LOOP, {"count": tiles}),
-               Instr(Op.WSTREAM, {"s": 0, "prec": rng.randrange(3),
-                                  "act_signed": rng.randrange(2)}),
+               Instr(Op.WSTREAM, {"s": 0, "d": 1, "prec": rng.randrange(3),
+                                  "act_signed": rng.randrange(2), "pair": int(pair)}),
                Instr(Op.ENDL)]
         period = rng.choice([1, 2, 3])
         used = tiles * per + rng.choice([0, 0, 0, -1, 1, 2])

@@ -145,7 +145,8 @@ def test_core_signature():
     for name in NOC_PORTS:
         port = getattr(core.noc, name)
         assert port.o.signature == flits and port.i.signature == flits.flip()
-    assert REQUESTERS == ("host", "loader", "weights", "steps", "vector", *NOC_PORTS)
+    assert REQUESTERS == ("host", "loader", "weights", "weights_pair", "steps", "vector",
+                          *NOC_PORTS)
     # The FPGA harness walks the nested ports: a NoC stream's handshake is tied high.
     ports = DatapathHarness({"core": core}).port_map()
     for name in NOC_PORTS:
