@@ -242,8 +242,9 @@ class CycleModel:
                         avail[p] -= 1
                     if functional:
                         self._n_recv(th, p)
-            # VMM: a step uses the active tile; a weight beat needs the shadow not full, a
-            # switch needs it full, so the two never happen in one cycle.
+            # VMM: a step uses the active tile; a weight beat needs the shadow not full; a
+            # switch needs a full shadow, or the beat that completes it (its rows go
+            # straight to the active tile).
             tile_done = False
             if step_accept:
                 steps += 1
@@ -252,14 +253,13 @@ class CycleModel:
             else:
                 pipe.appendleft(None)
             pipe.pop()
-            swap = (not active_full or tile_done) and shadow_full
             if weight_accept:
                 shadow_rows.extend(w_queue.popleft())
                 if len(shadow_rows) >= rows:
                     shadow_full = True
                     shadow_tile = self._tile(shadow_rows[:rows]) if functional else None
                     shadow_rows = shadow_rows[rows:]
-            if swap:
+            if (not active_full or tile_done) and shadow_full:
                 active_full, shadow_full, active_tile = True, False, shadow_tile
             elif tile_done:
                 active_full = False

@@ -51,9 +51,9 @@ def _rand_program(rng, core, p_thread, setup):
                 * core.vmm_rows // 4
         dim = rng.randrange(2)
         s, d = rng.randrange(AGS), rng.randrange(AGS)
-        if pair:
-            d = rng.choice([g for g in range(AGS) if g != s])
         fresh = setup or rng.random() < 0.8
+        if pair or (t == 1 and fresh):   # (T1: else d's setup would move s to bank 0)
+            d = rng.choice([g for g in range(AGS) if g != s])
         if t == 0:
             if fresh:
                 stride = word * rng.choice([1, 1, -1, 2])

@@ -176,7 +176,7 @@ async def test_tile_switch(dut, case):
         if case == "single_step_tiles":
             n = 1
         else:   # enough to hide the next load
-            n = rng.randint((env.rows // 2 if pairs else env.rows) + 1, 4 * env.rows)
+            n = rng.randint(env.rows // 2 if pairs else env.rows, 4 * env.rows)
         tiles.append(tile)
         steps += random_steps(np_rng, env.rows, env.cols, tile, n)
     if case == "late_tiles":
