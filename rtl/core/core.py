@@ -20,9 +20,11 @@ from .weights import WeightEngine
 __all__ = ["REQUESTERS", "Core"]
 
 #: The unified memory's requesters, highest priority first: the host, the loader, T0's
-#: weight engine, T1's step engine, T2's vector engine (its reads and VSTOREs, then its
-#: VPOST stores), and T4..T7's NoC engines.
-REQUESTERS = ("host", "loader", "weights", "steps", "vector", "store", *NOC_PORTS)
+#: weight engine (``weights``, and ``weights_pair`` for the second rows of pair beats),
+#: T1's step engine, T2's vector engine (its reads and VSTOREs, then its VPOST stores),
+#: and T4..T7's NoC engines.
+REQUESTERS = ("host", "loader", "weights", "weights_pair", "steps", "vector", "store",
+              *NOC_PORTS)
 
 
 class Core(wiring.Component):
@@ -139,6 +141,7 @@ class Core(wiring.Component):
         for t, name in zip(NOC_THREADS, NOC_PORTS, strict=True):
             wiring.connect(m, engine=engines[t].mem, mem=getattr(mem, name))
         wiring.connect(m, engine=wgt.mem, mem=mem.weights)
+        wiring.connect(m, engine=wgt.mem_pair, mem=mem.weights_pair)
         wiring.connect(m, engine=stp.mem, mem=mem.steps)
         wiring.connect(m, engine=vec.mem, mem=mem.vector)
         wiring.connect(m, engine=vec.store, mem=mem.store)

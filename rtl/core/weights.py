@@ -1,7 +1,7 @@
 """T0's engine: weight rows from the unified memory to the VMM (WSTREAM)."""
 
 from amaranth import *
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec.codes import Precision
@@ -15,13 +15,16 @@ __all__ = ["WeightEngine"]
 
 class WeightEngine(wiring.Component):
     """T0: for each point of a WSTREAM, the MEM word at the point's source address is a
-    weight row of the instruction's precision and activation signedness, for the VMM.
+    weight row of the instruction's precision and activation signedness, for the VMM;
+    with ``pair`` set, the word at its destination address is the next row, read in the
+    same cycle through ``mem_pair``, and the two rows make one beat.
 
-    A point is taken when the row queue (4 entries) has room for it and for the read in
-    flight; its MEM word arrives the next cycle and is queued; ``weights`` offers the
-    oldest queued row.
+    A point is taken when the beat queue (4 entries) has room for it and for the read in
+    flight; its MEM word (or words) arrive the next cycle and are queued as one beat;
+    ``weights`` offers the oldest queued beat.
 
-    Latency: 2 cycles from a point to its row at ``weights``. Throughput: one row a cycle.
+    Latency: 2 cycles from a point to its beat at ``weights``. Throughput: one beat a
+    cycle: one row, or two with ``pair``.
 
     Parameters
     ----------
@@ -34,15 +37,19 @@ class WeightEngine(wiring.Component):
     -------
     thread : In(engine_signature())
     mem : Out(mem_port_signature(word_bytes))
+        The rows at the source addresses.
+    mem_pair : Out(mem_port_signature(word_bytes))
+        The second rows of pair beats, at the destination addresses.
     weights : Out(stream.Signature(weight_layout(cols)))
     """
 
     def __init__(self, word_bytes, cols):
         self._word, self._cols = word_bytes, cols
         super().__init__({
-            "thread":  In(engine_signature()),
-            "mem":     Out(mem_port_signature(word_bytes)),
-            "weights": Out(stream.Signature(weight_layout(cols))),
+            "thread":   In(engine_signature()),
+            "mem":      Out(mem_port_signature(word_bytes)),
+            "mem_pair": Out(mem_port_signature(word_bytes)),
+            "weights":  Out(stream.Signature(weight_layout(cols))),
         })
 
     @property
@@ -60,22 +67,28 @@ class WeightEngine(wiring.Component):
         points = self.thread.points
         wstream = points.p.instr.f.wstream
 
-        # Stage 0: the MEM read; the row's mode is registered beside it.
+        # Stage 0: the MEM reads; the beat's mode is registered beside them.
         inflight = Signal()
-        precision, act_signed = Signal(Precision), Signal()   # of the row in flight
+        mode = Signal(data.StructLayout({"precision": Precision, "act_signed": 1,
+                                         "pair": 1}))   # of the beat in flight
         room = queue.level + inflight < queue.depth
         take = points.valid & room
-        m.d.comb += [points.ready.eq(room), self.mem.en.eq(take),
-                     self.mem.addr.eq(points.p.src)]
+        m.d.comb += [points.ready.eq(room),
+                     self.mem.en.eq(take), self.mem.addr.eq(points.p.src),
+                     self.mem_pair.en.eq(take & wstream.pair),
+                     self.mem_pair.addr.eq(points.p.dst)]
         m.d.sync += inflight.eq(take)
         with m.If(take):
-            m.d.sync += [precision.eq(wstream.prec), act_signed.eq(wstream.act_signed)]
+            m.d.sync += [mode.precision.eq(wstream.prec), mode.act_signed.eq(wstream.act_signed),
+                         mode.pair.eq(wstream.pair)]
 
-        # Stage 1: the row is queued.
+        # Stage 1: the beat is queued.
         m.d.comb += [queue.w.valid.eq(inflight),
                      queue.w.p.data.eq(self.mem.rdata[:8 * self._cols]),
-                     queue.w.p.precision.eq(precision),
-                     queue.w.p.act_signed.eq(act_signed)]
+                     queue.w.p.pair_data.eq(self.mem_pair.rdata[:8 * self._cols]),
+                     queue.w.p.precision.eq(mode.precision),
+                     queue.w.p.act_signed.eq(mode.act_signed),
+                     queue.w.p.pair.eq(mode.pair)]
         wiring.connect(m, queue=queue.r, engine=wiring.flipped(self.weights))
         m.d.comb += self.thread.idle.eq(~inflight & ~queue.r.valid)
         return m

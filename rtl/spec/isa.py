@@ -16,7 +16,7 @@ from amaranth.lib import data, enum
 
 __all__ = ["Op", "OPCODE", "INSTR_BITS", "FORMATS", "STREAMS", "THREAD_OF", "NOC_PORTS",
            "NOC_THREADS", "Instr", "encode", "decode", "instr_layout", "AG_DIMS", "AGS",
-           "COUNTERS", "COUNTER_BITS", "THREADS", "LOOP_DEPTH", "ADDR_BITS"]
+           "COUNTERS", "COUNTER_BITS", "THREADS", "LOOP_DEPTH", "ADDR_BITS", "uses_d"]
 
 INSTR_BITS   = 64   # bits of an instruction
 OPCODE       = slice(59, 64)   # the opcode's bits in an instruction
@@ -44,7 +44,7 @@ class Op(enum.IntEnum, shape=OPCODE.stop - OPCODE.start):
     AGBASE  = 6   # address generator g: base = value, every dimension count 1 stride 0
     AGDIM   = 7   # address generator g, dimension d: count and stride
     AGADD   = 8   # address generator g: base += delta
-    WSTREAM = 9   # T0: weight rows MEM[s] -> VMM
+    WSTREAM = 9   # T0: weight rows MEM[s] (and MEM[d] with pair) -> VMM
     SSTREAM = 10  # T1: VMM steps: activations MEM[s], partial sums PSB[d] (signal: the
                   # thread goes on at once, counter ctr += 1 when the last result is in)
     VCVT    = 11  # T2: VBUF[d] = fp16(PSB[s] * 2**-shift)
@@ -71,7 +71,8 @@ FORMATS = {
     Op.AGDIM:   [("g", 2, False), ("d", 2, False), ("count", 16, False),
                  ("stride", 24, True)],
     Op.AGADD:   [("g", 2, False), ("delta", 24, True)],
-    Op.WSTREAM: [("s", 2, False), ("prec", 2, False), ("act_signed", 1, False)],
+    Op.WSTREAM: [("s", 2, False), ("d", 2, False), ("prec", 2, False),
+                 ("act_signed", 1, False), ("pair", 1, False)],
     Op.SSTREAM: [("s", 2, False), ("d", 2, False), ("zero", 16, False),
                  ("period", 16, False), ("signal", 1, False), ("ctr", 4, False)],
     Op.VCVT:    [("s", 2, False), ("d", 2, False), ("shift", 6, False)],
@@ -106,6 +107,15 @@ STREAMS = frozenset(THREAD_OF)
 assert all([name for name, _, _ in FORMATS[op]][:1] == ["s"] for op in STREAMS)
 assert all(("d", 2, False) not in FORMATS[op] or FORMATS[op][1] == ("d", 2, False)
            for op in STREAMS)
+
+
+def uses_d(instr):
+    """Whether the stream instruction ``instr`` (an :class:`Instr`) walks its destination
+    generator ``d`` in lockstep with ``s``: every stream format with a ``d``, except a
+    WSTREAM without ``pair`` (whose ``d`` is ignored: neither walked nor size-checked)."""
+    if instr.op == Op.WSTREAM:
+        return bool(instr["pair"])
+    return any(name == "d" for name, _, _ in FORMATS[instr.op])
 
 
 def instr_layout():

@@ -10,11 +10,15 @@ __all__ = ["weight_layout", "step_layout", "result_layout", "VMM"]
 
 
 def weight_layout(cols):
-    """One weight-tile row: ``cols`` bytes of packed signed weights and the tile's mode."""
+    """One weight beat: one or two consecutive tile rows of ``cols`` bytes of packed
+    signed weights each (``data``, then ``pair_data`` when ``pair`` is set) and the mode of
+    the tile the beat's last row completes."""
     return data.StructLayout({
         "data":       8 * cols,
         "precision":  Precision,
         "act_signed": 1,
+        "pair_data":  8 * cols,
+        "pair":       1,
     })
 
 
@@ -46,18 +50,28 @@ class VMM(wiring.Component):
     modulo 2**32. Narrower elements give 2x (int4) or 4x (int2) the multiply-accumulates
     per cycle on the same byte lanes, adder trees and buffers.
 
-    Weight tiles arrive row by row on ``weights``, row 0 first; the ``precision`` and
-    ``act_signed`` given with a tile's last row apply to the whole tile. A tile loads into
-    the shadow buffer while the active one computes. A step with ``last`` set is the last
-    served by the active tile: the next step uses the next tile, with no lost cycle when
-    that tile has fully arrived by then. ``weights`` is not ready while a loaded tile waits
-    for the active one to finish; ``steps`` is not ready until a tile has loaded.
+    Weight tiles arrive on ``weights`` as a sequence of rows, row 0 first, one row a beat
+    or two (``pair``: ``data`` then ``pair_data``); every ``rows`` rows make a tile,
+    whichever mix of beats brought them (a pair beat whose second row does not fit the
+    shadow buffer completes the tile with its first row, and its second row becomes the
+    next tile's row 0, held in the unit while the completed tile waits in the shadow
+    buffer). The
+    ``precision`` and ``act_signed`` given with the beat holding a tile's last row apply
+    to the whole tile. Pair beats need ``rows >= 2``. A tile loads into the shadow buffer
+    while the active one computes. A step with ``last`` set is the last served by the
+    active tile: the next step uses the next tile, with no lost cycle when that tile's
+    last beat has arrived by then (in the same cycle at the latest). ``weights`` is not
+    ready while a loaded tile waits for the active one to finish; ``steps`` is not ready
+    until a tile has loaded.
 
     Latency: 3 cycles from a ``steps`` transfer to its ``results`` being valid (lane
     products at every precision, precision select and row sums, accumulation).
 
     Throughput: one step per cycle while ``results`` is ready and tiles keep up; loading a
-    tile takes ``rows`` cycles, so a tile serving at least ``rows`` steps hides its load.
+    tile takes ``rows`` beats (``rows / 2`` pair beats), and a tile can become active in
+    the cycle of its last beat (that beat's rows go straight to the active buffer), so a
+    tile serving at least ``rows`` steps (``rows / 2`` with pair beats) hides the next
+    one's load.
     The pipeline compresses bubbles: a stage accepts when it is empty or draining.
 
     Parameters
@@ -73,15 +87,15 @@ class VMM(wiring.Component):
     Members
     -------
     weights : In(stream.Signature(weight_layout(cols)))
-        Weight-tile rows.
+        Weight beats of one or two tile rows.
     steps : In(stream.Signature(step_layout(rows, cols)))
         Activation vectors with partial sums.
     results : Out(stream.Signature(result_layout(rows)))
         Results, one per step, in order, with the step's ``last``.
     clear : In(1)
-        Only with ``clear=True``: a cycle of ``clear`` empties both tile buffers (the next
-        weight row starts a new tile). The core raises it as a run starts, so that a tile
-        left by an earlier run is never used.
+        Only with ``clear=True``: a cycle of ``clear`` empties both tile buffers and
+        drops a held second row (the next weight row starts a new tile). The core raises
+        it as a run starts, so that a tile left by an earlier run is never used.
     """
 
     def __init__(self, rows, cols, precisions=PRECISIONS, *, clear=False):
@@ -165,19 +179,6 @@ class VMM(wiring.Component):
         active_mode = Signal.like(shadow_mode)
         active_full = Signal()
 
-        m.d.comb += self.weights.ready.eq(~shadow_full)
-        with m.If(self.weights.valid & self.weights.ready):
-            for r in range(rows):
-                with m.If(load_row[r]):
-                    m.d.sync += shadow[r].eq(self.weights.p.data)
-            m.d.sync += [
-                shadow_mode.precision.eq(self.weights.p.precision),
-                shadow_mode.act_signed.eq(self.weights.p.act_signed),
-                load_row.eq(load_row.rotate_left(1)),
-            ]
-            with m.If(load_row[rows - 1]):
-                m.d.sync += shadow_full.eq(1)
-
         # Pipeline: s1 lane products, s2 row sums, s3 accumulated results (= output).
         s1_valid = Signal()
         s2_valid = Signal()
@@ -190,16 +191,65 @@ class VMM(wiring.Component):
         accept    = self.steps.valid & self.steps.ready
         tile_done = accept & self.steps.p.last
 
-        # Tile switch: the active tile is free (none yet, or its last step is accepted
-        # now) and the next one has fully loaded.
-        with m.If((~active_full | tile_done) & shadow_full):
-            m.d.sync += [a.eq(s) for a, s in zip(active, shadow, strict=True)]
-            m.d.sync += [active_mode.eq(shadow_mode), active_full.eq(1), shadow_full.eq(0)]
+        # Weight beats. A pair beat writes rows r and r + 1. The beat that writes a tile's
+        # last row completes it; if the active buffer is free then (no tile, or its last
+        # step accepted in this cycle) the tile switches in at once, the beat's rows going
+        # straight to the active buffer; otherwise the shadow buffer is full until the
+        # switch. A completing pair beat at r = rows - 1 has a second row for the next
+        # tile's row 0: written to the shadow buffer at once when the tile switches in,
+        # else held in ``carry`` until the switch (load_row has wrapped to row 1).
+        carry       = Signal(8 * cols)
+        carry_valid = Signal()
+        beat      = self.weights.valid & self.weights.ready
+        pair      = self.weights.p.pair
+        completes = beat & (load_row[rows - 1] | (pair & load_row[rows - 2]))
+        free      = ~active_full | tile_done
+        switch    = free & (shadow_full | completes)
+        m.d.comb += self.weights.ready.eq(~shadow_full)
+        incoming = list(shadow)   # the shadow rows with the beat's rows written over them
+        for r in range(rows):
+            written = load_row[r] | ((pair & load_row[r - 1]) if r else C(0))
+            if r >= rows - 2:
+                incoming[r] = Signal(8 * cols, name=f"incoming{r}")
+                m.d.comb += incoming[r].eq(shadow[r])
+                with m.If(beat & load_row[r]):
+                    m.d.comb += incoming[r].eq(self.weights.p.data)
+                if r:
+                    with m.If(beat & pair & load_row[r - 1]):
+                        m.d.comb += incoming[r].eq(self.weights.p.pair_data)
+            with m.If(beat & written):
+                m.d.sync += shadow[r].eq(Mux(load_row[r], self.weights.p.data,
+                                             self.weights.p.pair_data))
+        with m.If(beat):
+            m.d.sync += [
+                shadow_mode.precision.eq(self.weights.p.precision),
+                shadow_mode.act_signed.eq(self.weights.p.act_signed),
+                load_row.eq(Mux(pair, load_row.rotate_left(2), load_row.rotate_left(1))),
+            ]
+            with m.If(completes & ~free):
+                m.d.sync += shadow_full.eq(1)
+
+        # Tile switch: the active tile is free and the next one has loaded (or loads now).
+        with m.If(switch):
+            m.d.sync += [a.eq(s) for a, s in zip(active, incoming, strict=True)]
+            m.d.sync += [active_mode.precision.eq(Mux(shadow_full, shadow_mode.precision,
+                                                      self.weights.p.precision)),
+                         active_mode.act_signed.eq(Mux(shadow_full, shadow_mode.act_signed,
+                                                       self.weights.p.act_signed)),
+                         active_full.eq(1), shadow_full.eq(0)]
+            with m.If(carry_valid):
+                m.d.sync += [shadow[0].eq(carry), carry_valid.eq(0)]
         with m.Elif(tile_done):
             m.d.sync += active_full.eq(0)
+        with m.If(completes & pair & load_row[rows - 1]):
+            with m.If(free):
+                m.d.sync += shadow[0].eq(self.weights.p.pair_data)
+            with m.Else():
+                m.d.sync += [carry.eq(self.weights.p.pair_data), carry_valid.eq(1)]
         if self._clear:   # both buffers empty (the user keeps the streams idle then)
             with m.If(self.clear):
-                m.d.sync += [active_full.eq(0), shadow_full.eq(0), load_row.eq(1)]
+                m.d.sync += [active_full.eq(0), shadow_full.eq(0), load_row.eq(1),
+                             carry_valid.eq(0)]
 
         # Stage 1: each byte lane's products at every built precision (registered apart
         # so that the precision's selection does not follow the multipliers in one cycle).

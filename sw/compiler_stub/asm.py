@@ -20,7 +20,9 @@ A :class:`Program` is validated when it is built, whatever it is built from: tex
 the per-instruction rules (owner thread, loop nesting, END last, non-zero counts) the
 validation executes every thread statically (no instruction branches on data) and checks
 the address range of every stream against its memory (MEM bytes, VBUF entries; PSB
-indices wrap), its alignment, the point counts of generators walked in lockstep, and that
+indices wrap), its alignment, the point counts of generators walked in lockstep (a
+WSTREAM walks ``d`` only with ``pair``: :func:`rtl.spec.isa.uses_d`), that a pair
+WSTREAM's first two rows are in different MEM banks (the two reads of one cycle), and that
 no counter is waited on more often than it is signalled. Loops are not unrolled: a loop
 body's second iteration stands for all the later ones, which differ from it only by a
 constant shift of each generator's base (the body's AGADDs, or none when it sets the base
@@ -43,7 +45,7 @@ from dataclasses import dataclass, field
 
 from rtl.spec.codes import RESERVED_PRECISION, Precision, VloadMode
 from rtl.spec.isa import (AG_DIMS, AGS, COUNTERS, FORMATS, LOOP_DEPTH, THREAD_OF, THREADS,
-                           Instr, Op, decode, encode)
+                           Instr, Op, decode, encode, uses_d)
 from sw.golden.cycles import CoreError, CounterOverflow, CycleModel, Deadlock, Unfinished
 from sw.golden.thread import signals_when_done
 
@@ -62,9 +64,10 @@ _NUMBER = re.compile(r"[+-]?(?:0[xX][0-9a-fA-F]+|[0-9]+)")
 
 # The generators each data instruction walks: (field naming the generator, memory), where
 # "word" is whole MEM words and "lanes" a vector's packed lanes in MEM. VLOAD writes
-# VBUF[k + n] for its n-th point. Two generators are walked in lockstep.
+# VBUF[k + n] for its n-th point. Two generators are walked in lockstep. A WSTREAM walks
+# its d only with pair set (_access).
 _ACCESS = {
-    Op.WSTREAM: (("s", "word"),),
+    Op.WSTREAM: (("s", "word"), ("d", "word")),
     Op.SSTREAM: (("s", "word"), ("d", "PSB")),
     Op.VCVT:    (("s", "PSB"), ("d", "VBUF")),
     Op.VOP:     (("s", "VBUF"), ("d", "VBUF")),
@@ -77,6 +80,12 @@ _ACCESS = {
     Op.RECV:    (("s", "word"),),
 }
 _ROLE = {"s": "source", "d": "destination"}
+
+
+def _access(ins):
+    """The generators ``ins`` walks (the entries of ``_ACCESS`` that :func:`uses_d`
+    keeps)."""
+    return tuple(entry for entry in _ACCESS[ins.op] if entry[0] == "s" or uses_d(ins))
 
 
 class AsmError(ValueError):
@@ -321,7 +330,7 @@ class Program:
                 events.append(_Event(i))
             elif ins.op in _ACCESS:
                 patterns = tuple((ins[name], ags[ins[name]][0], tuple(ags[ins[name]][1]))
-                                 for name, _ in _ACCESS[ins.op])
+                                 for name, _ in _access(ins))
                 events.append(_Event(i, patterns=patterns))
             i += 1
 
@@ -339,7 +348,7 @@ class Program:
             raise self._error(t, i, f"its {points[0]} vectors reach VBUF entries "
                               f"{ins['k']}..{ins['k'] + points[0] - 1}, outside "
                               f"0..{core.vbuf_entries - 1}")
-        for (name, memory), (g, base, dims) in zip(_ACCESS[ins.op], event.patterns,
+        for (name, memory), (g, base, dims) in zip(_access(ins), event.patterns,
                                                     strict=True):
             ag = f"the {_ROLE[name]} AG{g}"
             low = base + sum(min(0, (count - 1) * stride) for count, stride in dims)
@@ -361,6 +370,12 @@ class Program:
                                 low + ins["res_off"], high + ins["res_off"],
                                 base + ins["res_off"], dims, size, memory)
             self._check_mem(t, i, ag, low, high, base, dims, size, memory)
+        if ins.op == Op.WSTREAM and ins["pair"]:
+            (_, s_base, _), (_, d_base, _) = event.patterns
+            if s_base // core.sram_bank_bytes == d_base // core.sram_bank_bytes:
+                raise self._error(t, i, f"its first two rows, MEM bytes {s_base} and "
+                                  f"{d_base}, are in one bank: the pair's two reads would "
+                                  f"conflict")
 
     def _check_mem(self, t, i, ag, low, high, base, dims, size, memory):
         """Check that the accesses of ``size`` bytes from ``low`` to ``high`` (a pattern

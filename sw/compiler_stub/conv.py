@@ -9,7 +9,8 @@ the height of least estimated cycles (:func:`_band_height`).
 Per band and output-channel block the threads do, overlapped:
 
 - T0 streams the block's weight tiles (``vmm_rows`` rows per tap and input chunk) to the
-  VMM (one WSTREAM per band covers every block);
+  VMM (one WSTREAM per band covers every block); on a core with a bank to spare the odd
+  rows of every tile sit in that bank and the WSTREAM reads a row pair a cycle;
 - T1 streams the band's activation vectors once per tap and chunk (one SSTREAM per
   block: the first tile starts from zero partial sums, each tile ends with ``last``),
   accumulating in one half of the PSB; the SSTREAM signals T2 when its last result is
@@ -199,9 +200,10 @@ def _band_height(oh, ow, half, blocks, tiles, rows):
     """The output rows of a band: of the heights that divide ``oh`` and fit half the PSB,
     the one of least estimated cycles. Per block of a band the VMM takes ``tiles * P``
     steps, T2's fused pass about ``P + 40`` cycles and T0's weights ``tiles * rows``
-    (a row a cycle), the slowest setting the pace, plus about 4 cycles a block and 10 a
-    band of fixed costs; after the VMM's last step comes the last block's pass, ``P``
-    plus a constant. Smaller bands shorten that tail and add fixed costs."""
+    (``rows``: a tile's points, one a cycle), the slowest setting the pace, plus about
+    4 cycles a block and 10 a band of fixed costs; after the VMM's last step comes the
+    last block's pass, ``P`` plus a constant. Smaller bands shorten that tail and add
+    fixed costs."""
     def cycles(h):
         p, bands = h * ow, oh // h
         return bands * blocks * (max(tiles * p, p + 40, tiles * rows) + 4) + 10 * bands + p
@@ -297,7 +299,11 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
                            f"vbuf_entries = {core.vbuf_entries}")
     if ow > half:
         raise CompileError(f"an output row of {ow} positions exceeds half the PSB ({half})")
-    band_h  = _band_height(oh, ow, half, blocks, tiles, rows)
+    # With a bank beyond the four regions, the tiles' odd rows go there (at the even
+    # rows' offsets) and T0 reads a row pair a cycle: no other stream uses that bank.
+    pair = core.sram_banks > 4
+    w_rows = rows // 2 if pair else rows              # rows of a tile in each weight bank
+    band_h  = _band_height(oh, ow, half, blocks, tiles, w_rows)
     bands   = oh // band_h
     P       = band_h * ow
 
@@ -305,11 +311,13 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
                             layer.padding, word, cpc)
     out_l = ActivationLayout(0, oh, ow, layer.out_channels, obits, layer.out_signed,
                              out_padding, word, ocpc)
-    w_bytes = blocks * tiles * rows * word
+    w_bytes = blocks * tiles * w_rows * word
     vec     = math.ceil(rows * 2 / word) * word       # bytes of a constant vector
     c_bytes = blocks * 3 * vec
     regions = [("constants", c_bytes), ("weights", w_bytes),
                ("input activations", in_l.size), ("output activations", out_l.size)]
+    if pair:
+        regions.append(("weights' odd rows", w_bytes))
     # The residual tensor has the output's layout. VPOST reads it while it stores the
     # output, so it needs a bank of its own: a spare one, or else bank 0 (the program
     # image and the constants, read only before the layer's vectors).
@@ -318,6 +326,7 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
         regions.append(("residual activations", out_l.size))
     bases = _bank_regions(core, regions)
     code_base, w_base, in_base, out_base = bases[:4]
+    w_pair_base = bases[4] if pair else None
     in_l, out_l = replace(in_l, base=in_base), replace(out_l, base=out_base)
     # Bank 0: the program image from its start, the constants at its end (and the
     # residual before them when it has no bank of its own).
@@ -325,7 +334,7 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
     code_end = const_base
     res_l = None
     if own_res:
-        res_l = replace(out_l, base=bases[4])
+        res_l = replace(out_l, base=bases[-1])
     elif layer.residual:
         code_end = (const_base - out_l.size) // word * word
         res_l = replace(out_l, base=code_end)
@@ -367,14 +376,18 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
     groups, tail = divmod(blocks, bpc)
     toggle   = half if blocks % 2 == 0 else 0          # PSB half flip per block (mod size)
 
-    # T0: every block's weights, once per band.
-    t0 = [_instr(Op.AGBASE, g=0, base=w_base),
-          _instr(Op.AGDIM, g=0, d=0, count=tiles * rows, stride=word),
-          _instr(Op.AGDIM, g=0, d=1, count=blocks, stride=tiles * rows * word),
-          _instr(Op.LOOP, count=bands),
-          _instr(Op.WSTREAM, s=0, prec=Precision.from_bits(bits), act_signed=int(layer.in_signed)),
-          _instr(Op.ENDL),
-          _instr(Op.END)]
+    # T0: every block's weights, once per band (row pairs: the even rows at AG0, the odd
+    # ones at AG1).
+    t0 = []
+    for g, base in enumerate([w_base] + ([w_pair_base] if pair else [])):
+        t0 += [_instr(Op.AGBASE, g=g, base=base),
+               _instr(Op.AGDIM, g=g, d=0, count=tiles * w_rows, stride=word),
+               _instr(Op.AGDIM, g=g, d=1, count=blocks, stride=tiles * w_rows * word)]
+    t0 += [_instr(Op.LOOP, count=bands),
+           _instr(Op.WSTREAM, s=0, d=1, prec=Precision.from_bits(bits),
+                  act_signed=int(layer.in_signed), pair=int(pair)),
+           _instr(Op.ENDL),
+           _instr(Op.END)]
 
     # T1: per block, every tile's steps over the band's positions.
     # (the SSTREAM signals PSB_READY when its last result is in the PSB, and T1 goes on
@@ -401,12 +414,12 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
         pre = [_instr(Op.AGBASE, g=2, base=half),
                _instr(Op.AGDIM, g=2, d=0, count=P, stride=1),
                _instr(Op.AGDIM, g=2, d=1, count=tiles, stride=0)]
-        pair = t1_block[:2] + [t1_block[0], replace_field(t1_block[1], d=2)]
+        two = t1_block[:2] + [t1_block[0], replace_field(t1_block[1], d=2)]
         if bands == 1:   # the halves start free: the first two blocks need not wait
             free = 0
-            body = [pair[1], pair[3]] + _repeat(blocks // 2 - 1, pair)
+            body = [two[1], two[3]] + _repeat(blocks // 2 - 1, two)
         else:
-            body = _repeat(blocks // 2, pair)
+            body = _repeat(blocks // 2, two)
         band_back = 0
     else:
         taps = [_instr(Op.AGDIM, g=0, d=2, count=k * chunks, stride=word)]
@@ -476,8 +489,13 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
                            f"({c_bytes} bytes){what} do not fit a bank of "
                            f"{core.sram_bank_bytes} bytes, by "
                            f"{len(image) - (code_end - code_base)} bytes")
-    preload = [(code_base, image), (const_base, cmem.tobytes()),
-               (w_base, wmem.tobytes())] + out_l.border()
+    if pair:
+        weight_preload = [(w_base, wmem[..., 0::2, :].tobytes()),
+                          (w_pair_base, wmem[..., 1::2, :].tobytes())]
+    else:
+        weight_preload = [(w_base, wmem.tobytes())]
+    preload = [(code_base, image), (const_base, cmem.tobytes())] + weight_preload + \
+        out_l.border()
     return CompiledConv(layer, programs, preload, code_base, in_l, out_l, blocks, bands, P,
                         tiles, res_l)
 

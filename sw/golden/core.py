@@ -122,10 +122,13 @@ class Core(CycleModel):
     # The data hooks of the cycle model.
 
     def _w_take(self, th):
-        a = th.src.addr
-        self._check_access(th, a, self.word, whole=True)
         ins = th.instr
-        return self.mem[a:a + self.cols].copy(), ins["prec"], bool(ins["act_signed"])
+        beat = []
+        for a in (th.src.addr, th.dst.addr) if ins["pair"] else (th.src.addr,):
+            self._check_access(th, a, self.word, whole=True)
+            beat.append((self.mem[a:a + self.cols].copy(), ins["prec"],
+                         bool(ins["act_signed"])))
+        return beat
 
     def _tile(self, rows):
         _, prec, act_signed = rows[-1]   # the mode of the tile's last row

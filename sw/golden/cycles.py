@@ -44,6 +44,7 @@ POST_LATENCY = 4 * VCU_LATENCY + AFU_LATENCY
 UNIT_ISSUE = 3
 VMM_LATENCY = 3           # a step accepted at cycle c has its result at c + 3
 QUEUE = 4                 # entries of the weight, step and flit queues (with the read in flight)
+_ONE_ROW, _TWO_ROWS = (None,), (None, None)   # a weight beat's rows when no data is moved
 TAGS = 12                 # VMM results awaited by the step engine
 COUNTER_MAX = (1 << COUNTER_BITS) - 1
 
@@ -122,9 +123,10 @@ class CycleModel:
         psb = self.core.psb_entries
         rows = self.rows
         avail = list(noc_in) if noc_in is not None else [None] * len(NOC_THREADS)
-        # Weight engine: the read in flight, the queue of rows.
+        # Weight engine: the read in flight, the queue of beats (each one or two rows).
         w_in, w_data, w_queue = False, None, deque()
-        # VMM: the shadow tile's rows, the two buffers, the pipeline (results or None).
+        # VMM: the shadow tile's rows (with a pair beat's second row held past a full
+        # tile, the next tile's row 0), the two buffers, the pipeline (results or None).
         shadow_rows, shadow_full, active_full = [], False, False
         shadow_tile = active_tile = None
         pipe = deque([None] * VMM_LATENCY)
@@ -272,8 +274,11 @@ class CycleModel:
                 phase = 0 if last else ph + 1
                 sig = (th.instr["ctr"], th.pc) \
                     if th.n == th.count - 1 and signals_when_done(th.instr) else None
-            # Weight engine: MEM is read as a point is taken.
-            w_read = self._w_take(take_w) if functional and take_w is not None else None
+            # Weight engine: MEM is read as a point is taken (two words for a pair beat).
+            w_read = None
+            if take_w is not None:
+                w_read = self._w_take(take_w) if functional else \
+                    _TWO_ROWS if take_w.instr["pair"] else _ONE_ROW
             # NoC engines: a SEND reads MEM; a RECV writes the flit to MEM.
             sent = [None] * len(NOC_THREADS)
             for th in noc_take:
@@ -285,8 +290,9 @@ class CycleModel:
                         avail[p] -= 1
                     if functional:
                         self._n_recv(th, p)
-            # VMM: a step uses the active tile; a weight beat needs the shadow not full, a
-            # switch needs it full, so the two never happen in one cycle.
+            # VMM: a step uses the active tile; a weight beat needs the shadow not full; a
+            # switch needs a full shadow, or the beat that completes it (its rows go
+            # straight to the active tile).
             tile_done = False
             if step_accept:
                 steps += 1
@@ -295,14 +301,13 @@ class CycleModel:
             else:
                 pipe.appendleft(None)
             pipe.pop()
-            swap = (not active_full or tile_done) and shadow_full
             if weight_accept:
-                shadow_rows.append(w_queue.popleft())
-                if len(shadow_rows) == rows:
+                shadow_rows.extend(w_queue.popleft())
+                if len(shadow_rows) >= rows:
                     shadow_full = True
-                    shadow_tile = self._tile(shadow_rows) if functional else None
-                    shadow_rows = []
-            if swap:
+                    shadow_tile = self._tile(shadow_rows[:rows]) if functional else None
+                    shadow_rows = shadow_rows[rows:]
+            if (not active_full or tile_done) and shadow_full:
                 active_full, shadow_full, active_tile = True, False, shadow_tile
             elif tile_done:
                 active_full = False
@@ -398,7 +403,8 @@ class CycleModel:
     # Data hooks: the golden core (sw/golden/core.py) moves the data here.
 
     def _w_take(self, th):
-        """T0's point taken: return the weight row read from MEM."""
+        """T0's point taken: return the beat read from MEM, a sequence of its one or two
+        weight rows."""
 
     def _tile(self, rows):
         """A tile's rows are complete: return the tile."""

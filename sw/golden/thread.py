@@ -23,16 +23,13 @@ END also waits until the thread's engine is idle (the scheduler holds it).
 from math import prod
 
 from rtl.spec.codes import RESERVED_PRECISION
-from rtl.spec.isa import AG_DIMS, AGS, COUNTER_BITS, FORMATS, LOOP_DEPTH, STREAMS, THREAD_OF, Op
+from rtl.spec.isa import AG_DIMS, AGS, COUNTER_BITS, LOOP_DEPTH, STREAMS, THREAD_OF, Op, uses_d
 
 __all__ = ["signals_when_done", "CoreError", "Deadlock", "CounterOverflow", "Unfinished",
            "AddressGenerator", "Walk", "Thread", "RUN", "STREAM", "DRAIN", "IDLE", "STATE_NAMES"]
 
 RUN, STREAM, DRAIN, IDLE = range(4)
 STATE_NAMES = ("RUN", "STREAM", "DRAIN", "IDLE")
-
-#: Stream opcodes whose format has a destination generator ``d``.
-_HAS_D = frozenset(op for op in STREAMS if any(name == "d" for name, _, _ in FORMATS[op]))
 
 
 def signals_when_done(ins):
@@ -149,7 +146,8 @@ class Thread:
     """One thread's sequencer. ``program`` is a list of :class:`~rtl.spec.isa.Instr`.
 
     In STREAM, the point on offer is ``src.addr``, ``dst.addr`` (``dst`` is ``None`` for
-    a format without a destination), its index ``n`` of ``count`` points, and ``instr``.
+    an instruction that does not walk a destination, :func:`rtl.spec.isa.uses_d`), its
+    index ``n`` of ``count`` points, and ``instr``.
     """
 
     __slots__ = ("index", "program", "state", "pc", "loops", "ags", "instr", "src", "dst",
@@ -231,7 +229,7 @@ class Thread:
         self.count = src.size
         self.src = src.walk()
         self.dst = None
-        if op in _HAS_D:
+        if uses_d(ins):
             dst = self.ags[ins["d"]]
             if dst.size != self.count:
                 raise self.error(f"{op.name} walks {self.count} source and {dst.size} "

@@ -266,13 +266,14 @@ async def test_random_programs_data(dut):
     thread's own bank): one golden core follows the RTL through all of them, and every
     MEM word the golden core writes (VSTOREs, from VLOAD, VCVT, VOP, VACT results over
     the VMM's, and VPOSTs) equals the RTL's, as do the outcome and cycles. Banks 1 to 3
-    and bank 0's upper half start with random data; the PSB and VBUF carry over from
-    program to program in both (a deadlock leaves nothing in flight, so the reset between
-    programs loses nothing)."""
+    and bank 0's upper half (pair WSTREAMs' second rows, VPOST residuals) start with
+    random data; the PSB and VBUF carry over from program to program in both (a deadlock
+    leaves nothing in flight, so the reset between programs loses nothing). The images
+    load at the top of bank 3 (tb/core/programs.py, ``data_entry``)."""
     import random
     from sw.compiler_stub.asm import assemble, disassemble
     from sw.golden.core import Core, Deadlock
-    from .programs import random_program
+    from .programs import data_entry, random_program
 
     class Recording(Core):
         """The golden core, recording the MEM words its T2 writes."""
@@ -289,7 +290,6 @@ async def test_random_programs_data(dut):
     await env.start()
     cfg, word = env.config, env.word
     golden = Recording(cfg)
-    # (bank 0's upper half too: VPOST residuals are read there)
     half = cfg.sram_bank_bytes // 2
     data = nrng.integers(0, 256, size=cfg.sram_bytes - half, dtype=np.uint8)
     golden.write(half, data.tobytes())
@@ -314,14 +314,16 @@ async def test_random_programs_data(dut):
     kinds, compared = {"finish": 0, "deadlock": 0}, 0
     for n in range(DATA_PROGRAMS):
         prog = dump if n % 8 == 7 else random_program(rng, cfg, noc=False, setup=True)
-        golden.write(0, prog.image())
+        entry = data_entry(cfg)
+        assert len(prog.image()) <= 2048, len(prog.image())
+        golden.write(entry, prog.image())
         golden.written = set()
         try:
-            expected = ("finish",) + golden.run(0)
+            expected = ("finish",) + golden.run(entry)
         except Deadlock as exc:
             expected = ("deadlock", exc.cycle)
-        await env.write(0, prog.image())
-        got = await run_until_flag(env, 0)
+        await env.write(entry, prog.image())
+        got = await run_until_flag(env, entry)
         assert got == expected, f"program {n}: RTL {got}, golden core {expected}\n" \
                                 f"{disassemble(prog)}"
         kinds[got[0]] += 1

@@ -5,11 +5,12 @@ streams on their owner threads, so that the grant rule, the queues and the VMM's
 tile buffers decide whether and when they finish.
 
 Each stream that sets up its generators streams in its thread's MEM bank (T0 bank 1,
-T1 bank 2, T2 bank 3, the NoC threads the upper half of bank 0, above the program image;
-a VPOST's residual, read while it stores to bank 3, in bank 0's upper half too, so the
-data fuzz, which has no NoC threads, never meets two accesses in one bank)
-with word-aligned bases and strides, and in the VBUF's first 140 entries; a stream
-may also use the generators as earlier instructions (or the start) left them. A draw
+T1 bank 2, T2 bank 3, the NoC threads the upper half of bank 0, above the program image)
+with word-aligned bases and strides, and in the VBUF's first 140 entries; a pair
+WSTREAM's second rows (generator ``d``) come from the last eighth of bank 0, above the
+NoC threads' words, and a VPOST's residual (read while it stores to bank 3) from bank
+0's upper half, below them. A stream may also use the generators as earlier
+instructions (or the start) left them. A draw
 that the static checks reject (an access out of range, unequal lockstep counts,
 counters waited on more often than signalled) is drawn again.
 """
@@ -17,14 +18,17 @@ counters waited on more often than signalled) is drawn again.
 from rtl.spec.isa import AGS, Instr, Op
 from sw.compiler_stub.asm import AsmError, Program
 
-__all__ = ["random_program", "random_programs"]
+__all__ = ["random_program", "random_programs", "data_entry"]
 
 #: Counters the programs use (a few, so that threads meet on them).
 CTRS = 3
 
 
 def _rand_program(rng, core, p_thread, setup):
-    """One draw: eight thread programs (maybe rejected by the static checks)."""
+    """One draw: eight thread programs (maybe rejected by the static checks). With
+    ``setup``, bank 0 serves either pair WSTREAMs' second rows or VPOST residuals, not
+    both (T0 and T2 would meet there)."""
+    spare = rng.choice(("pair", "residual")) if setup else None
     word = core.mem_port_bits // 8
     bank = core.sram_bank_bytes
     mem_base = {0: bank + bank // 2, 1: 2 * bank + bank // 2, 2: 3 * bank + bank // 2}
@@ -39,21 +43,31 @@ def _rand_program(rng, core, p_thread, setup):
         base = mem_base[t] if t in mem_base else noc_base + 512 * (t - 4)
         return base + word * rng.randrange(-8, 8)
 
+    def pair_start():
+        return bank - bank // 8 + word * rng.randrange(-8, 8)
+
     def stream(t, code):
         """A stream instruction of thread t, often with its generators set up first."""
         count = rng.choice([1, 1, 2, 3, 4, 4, 5, 8])
-        if t == 0:   # whole tiles of vmm_rows rows, mostly
-            count = rng.choice([1, 2, 4, 4, 4, 8, 8, 12]) * core.vmm_rows // 4
+        pair = t == 0 and spare != "residual" and rng.random() < 0.4
+        if t == 0:   # whole tiles of vmm_rows rows, mostly; a pair point is two rows
+            count = rng.choice([1, 2, 2, 4, 4, 6] if pair else [1, 2, 4, 4, 4, 8, 8, 12]) \
+                * core.vmm_rows // 4
         dim = rng.randrange(2)
         s, d = rng.randrange(AGS), rng.randrange(AGS)
-        if setup and t == 1 and d == s:   # one generator: the PSB set-up would make the
-            d = (s + 1) % AGS             # MEM source bank 0's, where programs load
         fresh = setup or rng.random() < 0.8
+        if pair or (t == 1 and fresh):   # (T1: else d's setup would move s to bank 0)
+            d = rng.choice([g for g in range(AGS) if g != s])
         if t == 0:
             if fresh:
-                ag_setup(code, s, mem_start(0), count, word * rng.choice([1, 1, -1, 2]), dim)
-            code.append(Instr(Op.WSTREAM, {"s": s, "prec": rng.randrange(3),
-                                           "act_signed": rng.randrange(2)}))
+                stride = word * rng.choice([1, 1, -1, 2])
+                ag_setup(code, s, mem_start(0), count, stride, dim)
+                if pair:
+                    ag_setup(code, d, pair_start(), count, rng.choice([stride, word]),
+                             rng.randrange(2))
+            code.append(Instr(Op.WSTREAM, {"s": s, "d": d, "prec": rng.randrange(3),
+                                           "act_signed": rng.randrange(2),
+                                           "pair": int(pair)}))
         elif t == 1:
             if fresh:
                 ag_setup(code, s, mem_start(1), count, word * rng.choice([1, 0, 2]), dim)
@@ -98,7 +112,7 @@ def _rand_program(rng, core, p_thread, setup):
             elif op == Op.VOPV:
                 args.update(op=rng.randrange(16), off=rng.randrange(1, 16))
             elif op == Op.VPOST:   # a residual, if any, in bank 0's upper half
-                res = rng.randrange(2)
+                res = rng.randrange(2) if spare != "pair" else 0
                 res_off = noc_base + word * rng.randrange(64) - mem_base[2] if res else 0
                 args.update(k=rng.randrange(0, 126), shift=rng.randrange(64),
                             act=rng.randrange(7), prec=rng.randrange(3),
@@ -138,11 +152,15 @@ def _rand_program(rng, core, p_thread, setup):
         """T0's and T1's programs around a weight and a step loop whose tile counts are
         often equal (both finish), often not (a thread waits for the VMM forever)."""
         tiles, per = rng.choice([1, 2, 3]), rng.choice([1, 1, 2])
+        pair = spare != "residual" and rng.random() < 0.5   # two rows a point
+        points = per * core.vmm_rows // (2 if pair else 1)
         t0 = []
-        ag_setup(t0, 0, mem_start(0), per * core.vmm_rows, word)
+        ag_setup(t0, 0, mem_start(0), points, word)
+        if pair:
+            ag_setup(t0, 1, pair_start(), points, word)
         t0 += [Instr(Op.LOOP, {"count": tiles}),
-               Instr(Op.WSTREAM, {"s": 0, "prec": rng.randrange(3),
-                                  "act_signed": rng.randrange(2)}),
+               Instr(Op.WSTREAM, {"s": 0, "d": 1, "prec": rng.randrange(3),
+                                  "act_signed": rng.randrange(2), "pair": int(pair)}),
                Instr(Op.ENDL)]
         period = rng.choice([1, 2, 3])
         used = tiles * per + rng.choice([0, 0, 0, -1, 1, 2])
@@ -171,6 +189,13 @@ def _rand_program(rng, core, p_thread, setup):
     return threads
 
 
+def data_entry(core):
+    """Where the data fuzz loads a ``setup=True`` program's image: the top 2 KiB of bank
+    3 (T2's bank: T2 starts only once every program has loaded), so that bank 0 is free
+    for T0's pair rows or T2's residuals while the threads run."""
+    return 4 * core.sram_bank_bytes - 2048
+
+
 #: The chance that each thread has a program (T0..T2 often, the NoC threads less).
 P_THREAD = (0.7, 0.7, 0.6, 0.3, 0.25, 0.25, 0.15, 0.15)
 
@@ -179,8 +204,10 @@ def random_program(rng, core, *, noc=True, setup=False, tries=200):
     """A random :class:`~sw.compiler_stub.asm.Program` (``rng``: a :class:`random.Random`)
     that the assembler's static checks accept. ``noc=False`` leaves the NoC threads out;
     ``setup=True`` sets up the generators of every stream right before it, so that each
-    thread streams only in its own bank, and leaves T3 to T7 without programs, so that no
-    program loads while the threads run (no two accesses ever meet in one bank)."""
+    thread streams only in its own bank, gives bank 0 to either T0's pair rows or T2's
+    residuals, and leaves T3 to T7 without programs: loaded at the top of bank 3 (see
+    :func:`data_entry`), the image is read while T0 and T1 run but before T2 starts, so
+    no two accesses ever meet in one bank."""
     p_thread = P_THREAD if noc else P_THREAD[:4] + (0,) * 4
     if setup:   # threads start as their programs load: no program loads after T2's, so
         p_thread = p_thread[:3] + (0,) * 5   # nothing meets the loader in bank 0

@@ -122,7 +122,7 @@ def test_layer_round_trip():
     assert again == prog == Program.from_image(image, CORE)
     assert again.image() == image
     assert disassemble(again) == text
-    assert "        WSTREAM s=0 prec=0 act_signed=1\n" in text  # loop bodies indented
+    assert "        WSTREAM s=0 d=0 prec=0 act_signed=1 pair=0\n" in text  # loop bodies indented
     assert "SEND s=0 tag=17" in text and "AGDIM g=2 d=1 count=2 stride=-32" in text
 
 
@@ -259,7 +259,10 @@ def brute_force_valid(threads, core):
                 ctrs[ins.op, ins["ctr"]] += 1
             elif ins.op in SPACES:
                 walked = []
-                for name, space in SPACES[ins.op]:
+                spaces = SPACES[ins.op]
+                if ins.op == Op.WSTREAM and ins["pair"]:   # second rows at d
+                    spaces = spaces + [("d", "word")]
+                for name, space in spaces:
                     base, dims = ags[ins[name]]
                     points = [base + sum(i * s for i, (_, s) in zip(idx, dims, strict=True))
                               for idx in itertools.product(*(range(c) for c, _ in dims))]
@@ -283,6 +286,10 @@ def brute_force_valid(threads, core):
                             return False
                 if len(walked) == 2 and len(walked[0]) != len(walked[1]):
                     return False
+                if ins.op == Op.WSTREAM and ins["pair"] and \
+                        walked[0][0] // core.sram_bank_bytes == \
+                        walked[1][0] // core.sram_bank_bytes:
+                    return False   # the first pair's two reads meet in one bank
                 if ins.op == Op.VLOAD and ins["k"] + len(walked[0]) > core.vbuf_entries:
                     return False
                 if ins.op == Op.SSTREAM and ins["signal"]:   # signals when done
@@ -355,7 +362,8 @@ def test_loop_shift_reaches_the_end_of_mem():
              "SSTREAM s=0 d=1 period=1", "END"]
     assemble(program((0, body), (1, steps)), CORE)
     with pytest.raises(AsmError, match=message(0, 2, 4, "WSTREAM s=0", r"deadlock at cycle "
-                                               r"\d+: T0 at 2: WSTREAM s=0 prec=0 act_signed=0 "
+                                               r"\d+: T0 at 2: WSTREAM s=0 d=0 prec=0 "
+                                               r"act_signed=0 pair=0 "
                                                r"\(the VMM holds two weight tiles\)")):
         assemble(program((0, body), (1, steps[2:])), CORE)
     body[1] = "LOOP count=1025"
@@ -448,6 +456,18 @@ def t2(*lines):
      (6, 1, 3, "SEND s=1 tag=3"), r"the source AG1 reaches MEM bytes 32768\.\.32775"),
     (program((7, ["LOOP count=3", "RECV s=0", "AGADD g=0 delta=12", "ENDL", "END"])),
      (7, 1, 3, "RECV s=0"), r"the source AG0 visits MEM byte 12"),
+    # pair WSTREAMs: d walked in lockstep, in range, in another bank than s
+    (t0("AGBASE g=1 base=8192", "AGDIM g=0 d=0 count=4 stride=8",
+        "AGDIM g=1 d=0 count=2 stride=8", "WSTREAM s=0 d=1 pair=1"),
+     (0, 3, 5, "WSTREAM s=0 d=1 pair=1"),
+     r"the source AG0 walks 4 points and the destination AG1 2"),
+    (t0("AGBASE g=1 base=32760", "AGDIM g=1 d=0 count=2 stride=8",
+        "AGDIM g=0 d=0 count=2 stride=8", "WSTREAM s=0 d=1 pair=1"),
+     (0, 3, 5, "WSTREAM s=0 d=1 pair=1"), r"the destination AG1 reaches MEM bytes 32760"),
+    (t0("AGBASE g=1 base=4", "AGBASE g=0 base=8192", "WSTREAM s=0 d=1 pair=1"),
+     (0, 2, 4, "WSTREAM s=0 d=1 pair=1"), r"the destination AG1 visits MEM byte 4"),
+    (t0("AGBASE g=1 base=4096", "WSTREAM s=0 d=1 pair=1"), (0, 1, 3, "WSTREAM s=0 d=1 pair=1"),
+     r"its first two rows, MEM bytes 0 and 4096, are in one bank"),
     # VBUF ranges
     (t2("AGBASE g=1 base=256", "VCVT s=0 d=1"), (2, 1, 3, "VCVT s=0 d=1"),
      r"the destination AG1 reaches VBUF entries 256\.\.256"),
@@ -552,7 +572,7 @@ def test_rejects_deadlocks():
              "SSTREAM s=0 d=1 period=1", "END"]
     assemble(program((0, wts), (1, steps)), CORE)
     with pytest.raises(AsmError, match=message(0, 1, 3, "WSTREAM s=0", re.escape(
-            "T0 at 1: WSTREAM s=0 prec=0 act_signed=0 (the VMM holds two weight tiles); "
+            "T0 at 1: WSTREAM s=0 d=0 prec=0 act_signed=0 pair=0 (the VMM holds two weight tiles); "
             "T1 at 0: WAIT ctr=3 (counter 3 is 0)"))):
         assemble(program((0, wts), (1, ["WAIT ctr=3", *steps])), CORE)
     assemble(program((0, wts), (1, ["WAIT ctr=3", *steps])), CORE, check_deadlock=False)
@@ -606,9 +626,24 @@ def test_rejects_by_config():
         assemble(t2("VOP kb=128"), small)
 
 
+def test_wstream_d_only_with_pair():
+    """A WSTREAM without ``pair`` ignores its ``d`` (any size, any range); with ``pair``
+    both generators are walked."""
+    prog = assemble(t0("AGBASE g=1 base=32768", "AGDIM g=0 d=0 count=4 stride=8",
+                       "WSTREAM s=0 d=1 prec=1"), CORE, check_deadlock=False)
+    assert prog.threads[0][-2]["d"] == 1
+    prog = assemble(program((0, ["AGBASE g=1 base=8192", "AGDIM g=0 d=0 count=2 stride=8",
+                                 "AGDIM g=1 d=0 count=2 stride=8", "WSTREAM s=0 d=1 pair=1",
+                                 "END"]),
+                            (1, ["AGDIM g=0 d=0 count=4 stride=0", "AGDIM g=1 d=0 count=4 stride=1",
+                                 "SSTREAM s=0 d=1 period=4", "END"])), CORE)
+    assert encode(prog.threads[0][-2]) >> 7 & 1 == 1   # pair: bit 7, after s, d, prec, act_signed
+
+
 def test_rejects_program_objects():
     # Without source text the message names the instruction as the disassembler writes it.
-    with pytest.raises(AsmError, match=message(2, 1, None, "WSTREAM s=0 prec=0 act_signed=0",
+    with pytest.raises(AsmError, match=message(2, 1, None,
+                                               "WSTREAM s=0 d=0 prec=0 act_signed=0 pair=0",
                                                r"WSTREAM runs only on thread 0")):
         Program(CORE, [[], [], [Instr(Op.NOP), Instr(Op.WSTREAM), Instr(Op.END)]])
 
@@ -630,7 +665,7 @@ END = Op.END << 59
     (bytes([1]) + bytes(7) + word_bytes((Op.WSTREAM << 59) | 0x8000),
      message(0, 0, None, "0x4800000000008000", r"WSTREAM: unused bits set")),
     (bytes([0, 1]) + bytes(6) + word_bytes(Op.WSTREAM << 59),
-     message(1, 0, None, "WSTREAM s=0 prec=0 act_signed=0", r"runs only on thread 0")),
+     message(1, 0, None, "WSTREAM s=0 d=0 prec=0 act_signed=0 pair=0", r"runs only on thread 0")),
     (bytes([0, 0, 0, 1]) + bytes(4) + word_bytes(Op.NOP << 59),
      message(3, 0, None, "NOP", r"the program does not end with END")),
     (bytes([2]) + bytes(7) + word_bytes(END), r"the header gives 2 instructions"),

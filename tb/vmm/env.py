@@ -31,6 +31,8 @@ class VmmEnv:
                       result_layout(self.rows))
         self._w_prec   = wl["precision"].offset
         self._w_signed = wl["act_signed"].offset
+        self._w_pair_data = wl["pair_data"].offset
+        self._w_pair   = wl["pair"].offset
         self._s_psum   = sl["psum"].offset
         self._s_last   = sl["last"].offset
         self._r_sums   = rl["sums"].offset
@@ -41,6 +43,9 @@ class VmmEnv:
         self.agents  = [self.weights, self.steps, self.results]
         self.cycle   = 0
         self.expected = []
+        self.pairs   = 0.0        # the chance that a weight beat carries two rows
+        self.pair_beats = 0       # pair beats sent, and those whose rows span two tiles
+        self.split_pairs = 0
 
     async def start(self):
         await start_clock(self.dut)
@@ -48,8 +53,31 @@ class VmmEnv:
     # Payload packing, with field offsets taken from the RTL layouts.
 
     def tile_payloads(self, tile):
+        """One single-row beat per row of ``tile``."""
         mode = (tile.precision << self._w_prec) | (int(tile.act_signed) << self._w_signed)
         return [int.from_bytes(row.tobytes(), "little") | mode for row in tile.data]
+
+    def weight_beats(self, tiles, rng):
+        """The rows of ``tiles`` in order, each beat one row or, with chance
+        :attr:`pairs`, two (a pair may join one tile's last row to the next tile's first);
+        a beat carries the mode of its first row's tile (the tile its last row
+        completes)."""
+        rows = [(row, tile) for tile in tiles for row in tile.data]
+        beats, i = [], 0
+        while i < len(rows):
+            row, tile = rows[i]
+            value = int.from_bytes(row.tobytes(), "little") | \
+                (tile.precision << self._w_prec) | (int(tile.act_signed) << self._w_signed)
+            if i + 1 < len(rows) and rng.random() < self.pairs:
+                value |= int.from_bytes(rows[i + 1][0].tobytes(), "little") << self._w_pair_data
+                value |= 1 << self._w_pair
+                self.pair_beats += 1
+                self.split_pairs += i % self.rows == self.rows - 1
+                i += 2
+            else:
+                i += 1
+            beats.append(value)
+        return beats
 
     def step_payload(self, step):
         value = int.from_bytes(step.data.tobytes(), "little")
@@ -66,12 +94,17 @@ class VmmEnv:
 
     # Running and checking.
 
-    def queue(self, tiles, steps, *, wrap=False):
-        """Queue tiles and steps on the streams and their expected results."""
+    def queue(self, tiles, steps, *, wrap=False, rng=None):
+        """Queue tiles and steps on the streams and their expected results. With ``rng``
+        (a :class:`random.Random`) and :attr:`pairs` set, weight beats carry one or two
+        rows (:meth:`weight_beats`); otherwise one row each."""
         tiles, steps = list(tiles), list(steps)
         self.expected += self.golden.run(tiles, steps, wrap=wrap)
-        for tile in tiles:
-            self.weights.send(self.tile_payloads(tile))
+        if rng is not None and self.pairs:
+            self.weights.send(self.weight_beats(tiles, rng))
+        else:
+            for tile in tiles:
+                self.weights.send(self.tile_payloads(tile))
         self.steps.send(self.step_payload(s) for s in steps)
 
     async def finish(self, *, max_cycles=None, settle=8):

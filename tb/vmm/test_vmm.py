@@ -4,8 +4,9 @@ import pytest
 
 from ..hdl import design
 
-TESTCASES = ["test_random", "test_mixed_precision", "test_extremes", "test_long_reduction",
-             "test_tile_switch", "test_reserved_precision", "test_wraparound"]
+TESTCASES = ["test_random", "test_mixed_precision", "test_pair_beats", "test_extremes",
+             "test_long_reduction", "test_tile_switch", "test_reserved_precision",
+             "test_wraparound"]
 
 
 @pytest.mark.parametrize("testcase", TESTCASES)
@@ -16,5 +17,6 @@ def test_vmm_sim(testcase, seed):
 def test_vmm_ulx3s(seed):
     """The FPGA configuration's VMM (4 x 4) on a shorter random run and the edge cases."""
     design("vmm", "ulx3s").run("tb.vmm.vmm_tests",
-                               ["test_random", "test_extremes", "test_tile_switch"], seed=seed,
+                               ["test_random", "test_pair_beats", "test_extremes",
+                                "test_tile_switch"], seed=seed,
                                extra_env={"VMM_STEPS": "2000"})

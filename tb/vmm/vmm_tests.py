@@ -76,6 +76,24 @@ async def test_mixed_precision(dut):
 
 
 @cocotb.test()
+@cocotb.parametrize(stalls=[False, True])
+async def test_pair_beats(dut, stalls):
+    """Weight beats of one or two rows at random, a pair often joining one tile's last row
+    to the next tile's first, at mixed precisions, with and without stalls."""
+    rng, np_rng = rngs(dut, "pairs", stalls)
+    env = VmmEnv(dut)
+    await env.start()
+    env.pairs = rng.uniform(0.3, 0.9)
+    if stalls:
+        stall(env, rng, rng.uniform(0.1, 0.6), rng.uniform(0.1, 0.6), rng.uniform(0.1, 0.6))
+    env.queue(*random_workload(env, rng, np_rng, STEPS // 2, [8, 4, 2]), rng=rng)
+    await env.drain()
+    dut._log.info("%d steps, %d pair beats (%d across tiles), %d cycles", len(env.expected),
+                  env.pair_beats, env.split_pairs, env.cycle)
+    assert env.split_pairs > 0, "no pair beat joined two tiles"
+
+
+@cocotb.test()
 async def test_extremes(dut):
     """All-extreme tiles and vectors; each result also checked against a closed form."""
     env = VmmEnv(dut)
@@ -141,30 +159,33 @@ async def test_long_reduction(dut):
 
 
 @cocotb.test()
-@cocotb.parametrize(case=["back_to_back", "single_step_tiles", "late_tiles", "late_steps"])
+@cocotb.parametrize(case=["back_to_back", "pairs_back_to_back", "single_step_tiles",
+                           "late_tiles", "late_steps"])
 async def test_tile_switch(dut, case):
-    """Tile switches: back to back with no lost cycle, one step per tile (load-bound), and
-    tiles or steps arriving late."""
+    """Tile switches: back to back with no lost cycle (one row a beat, or two), one step
+    per tile (load-bound), and tiles or steps arriving late."""
     rng, np_rng = rngs(dut, "switch", case)
     env = VmmEnv(dut)
     await env.start()
+    pairs = case == "pairs_back_to_back"
+    env.pairs = 1.0 if pairs else 0.0
     tiles, steps = [], []
     for _ in range(60):
         bits = rng.choice([8, 4, 2])
         tile = random_tile(np_rng, env.rows, env.cols, bits, rng.random() < 0.5)
         if case == "single_step_tiles":
             n = 1
-        else:
-            n = rng.randint(env.rows + 1, 4 * env.rows)  # enough to hide the next load
+        else:   # enough to hide the next load
+            n = rng.randint(env.rows // 2 if pairs else env.rows, 4 * env.rows)
         tiles.append(tile)
         steps += random_steps(np_rng, env.rows, env.cols, tile, n)
     if case == "late_tiles":
         env.weights.set_pause(burst_pause(rng, 0.05, 40))
     elif case == "late_steps":
         env.steps.set_pause(burst_pause(rng, 0.05, 40))
-    env.queue(tiles, steps)
+    env.queue(tiles, steps, rng=rng)
     await env.drain()
-    if case == "back_to_back":
+    if case in ("back_to_back", "pairs_back_to_back"):
         # Every tile serves more steps than a load takes, so no step may wait.
         span = env.steps.last_cycle - env.steps.first_cycle + 1
         assert span == len(steps), f"{len(steps)} steps took {span} cycles"
