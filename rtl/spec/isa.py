@@ -44,7 +44,7 @@ class Op(enum.IntEnum, shape=OPCODE.stop - OPCODE.start):
     AGBASE  = 6   # address generator g: base = value, every dimension count 1 stride 0
     AGDIM   = 7   # address generator g, dimension d: count and stride
     AGADD   = 8   # address generator g: base += delta
-    WSTREAM = 9   # T0: weight rows MEM[s] (and MEM[d] with pair) -> VMM
+    WSTREAM = 9   # T0: weight rows MEM[s] -> VMM
     SSTREAM = 10  # T1: VMM steps: activations MEM[s], partial sums PSB[d]
     VCVT    = 11  # T2: VBUF[d] = fp16(PSB[s] * 2**-shift)
     VOP     = 12  # T2: VBUF[d] = vcu_op(VBUF[s], VBUF[kb], VBUF[kc])

@@ -339,6 +339,12 @@ class Program:
             raise self._error(t, i, f"the source AG{ins['s']} walks {points[0]} points and "
                               f"the destination AG{ins['d']} {points[1]}; in lockstep they "
                               f"must be equal")
+        if ins.op == Op.WSTREAM and ins["pair"]:
+            (_, s_base, _), (_, d_base, _) = event.patterns
+            if s_base // core.sram_bank_bytes == d_base // core.sram_bank_bytes:
+                raise self._error(t, i, f"its first two rows, MEM bytes {s_base} and "
+                                  f"{d_base}, are in one bank: the pair's two reads would "
+                                  f"conflict")
         if ins.op == Op.VLOAD and ins["k"] + points[0] > core.vbuf_entries:
             raise self._error(t, i, f"its {points[0]} vectors reach VBUF entries "
                               f"{ins['k']}..{ins['k'] + points[0] - 1}, outside "
@@ -370,12 +376,6 @@ class Program:
                     what = "a whole word" if memory == "word" else "a vector"
                     raise self._error(t, i, f"{ag} visits MEM byte {address}, not a multiple "
                                       f"of {size} ({what} of {size} bytes)")
-        if ins.op == Op.WSTREAM and ins["pair"]:
-            (_, s_base, _), (_, d_base, _) = event.patterns
-            if s_base // core.sram_bank_bytes == d_base // core.sram_bank_bytes:
-                raise self._error(t, i, f"its first two rows, MEM bytes {s_base} and "
-                                  f"{d_base}, are in one bank: the pair's two reads would "
-                                  f"conflict")
 
     def _lane_bytes(self, ins):
         """Bytes of one VLOAD or VSTORE access: ``vmm_rows`` lanes of 16, 8, 4 or 2 bits."""

@@ -226,11 +226,10 @@ class CycleModel:
                 ph = 0 if th.n == 0 else phase
                 last = ph == th.instr["period"] - 1
                 phase = 0 if last else ph + 1
-            # Weight engine: MEM is read as a point is taken (two words for a pair beat).
-            w_read = None
-            if take_w is not None:
-                w_read = self._w_take(take_w) if functional else \
-                    _TWO_ROWS if take_w.instr["pair"] else _ONE_ROW
+            # Weight engine: MEM is read as a point is taken.
+            w_read = self._w_take(take_w) if functional and take_w is not None else None
+            if take_w is not None and not functional:   # the beat's rows, without data
+                w_read = _TWO_ROWS if take_w.instr["pair"] else _ONE_ROW
             # NoC engines: a SEND reads MEM; a RECV writes the flit to MEM.
             sent = [None] * len(NOC_THREADS)
             for th in noc_take:

@@ -267,8 +267,7 @@ async def test_random_programs_data(dut):
     MEM word the golden core writes (VSTOREs, from VLOAD, VCVT, VOP, VACT results over
     the VMM's) equals the RTL's, as do the outcome and cycles. Banks 1 to 3 start with
     random data; the PSB and VBUF carry over from program to program in both (a deadlock
-    leaves nothing in flight, so the reset between programs loses nothing). The upper
-    half of bank 0 (a pair WSTREAM's second rows) starts with random data too."""
+    leaves nothing in flight, so the reset between programs loses nothing)."""
     import random
     from sw.compiler_stub.asm import assemble, disassemble
     from sw.golden.core import Core, Deadlock
@@ -289,10 +288,9 @@ async def test_random_programs_data(dut):
     await env.start()
     cfg, word = env.config, env.word
     golden = Recording(cfg)
-    start = cfg.sram_bank_bytes // 2
-    data = nrng.integers(0, 256, size=cfg.sram_bytes - start, dtype=np.uint8)
-    golden.write(start, data.tobytes())
-    await env.write(start, data.tobytes())
+    data = nrng.integers(0, 256, size=cfg.sram_bytes - cfg.sram_bank_bytes, dtype=np.uint8)
+    golden.write(cfg.sram_bank_bytes, data.tobytes())
+    await env.write(cfg.sram_bank_bytes, data.tobytes())
     # Every 8 programs, T2 stores VBUF[0..128) and then fp16(PSB[0..256) * 2**-8) to
     # bank 3's first 1.5 KiB (the random programs stream in its middle): every word of
     # them is compared.

@@ -6,12 +6,15 @@ tile buffers decide whether and when they finish.
 
 Each stream that sets up its generators streams in its thread's MEM bank (T0 bank 1,
 T1 bank 2, T2 bank 3, the NoC threads the upper half of bank 0, above the program image)
-with word-aligned bases and strides, and in the VBUF's first 140 entries; a pair
-WSTREAM's second rows (generator ``d``) come from the last eighth of bank 0, above the
-NoC threads' words. A stream may also use the generators as earlier instructions (or
-the start) left them. A draw
+with word-aligned bases and strides, and in the VBUF's first 140 entries; a stream
+may also use the generators as earlier instructions (or the start) left them. A draw
 that the static checks reject (an access out of range, unequal lockstep counts,
 counters waited on more often than signalled) is drawn again.
+
+T0's WSTREAMs take one row or a row pair a point. A pair's second rows (generator ``d``)
+stream in the last eighth of bank 0; with set-up generators (no two accesses may meet in
+a bank) in bank 3 instead, in the programs (3 in 10) whose T2 then has no streams, so
+that bank 0 is left to the program image.
 """
 
 from rtl.spec.isa import AGS, Instr, Op
@@ -29,6 +32,7 @@ def _rand_program(rng, core, p_thread, setup):
     bank = core.sram_bank_bytes
     mem_base = {0: bank + bank // 2, 1: 2 * bank + bank // 2, 2: 3 * bank + bank // 2}
     noc_base = bank // 2
+    pairs = not setup or rng.random() < 0.3   # whether T0 may stream row pairs
 
     def ag_setup(code, g, base, count, stride, dim=0):
         code.append(Instr(Op.AGBASE, {"g": g, "base": base}))
@@ -40,21 +44,25 @@ def _rand_program(rng, core, p_thread, setup):
         return base + word * rng.randrange(-8, 8)
 
     def pair_start():
-        return bank - bank // 8 + word * rng.randrange(-8, 8)
+        """A base for a pair's second rows."""
+        return (3 * bank + bank // 8 if setup else bank - bank // 8) + \
+            word * rng.randrange(-8, 8)
 
     def stream(t, code):
         """A stream instruction of thread t, often with its generators set up first."""
         count = rng.choice([1, 1, 2, 3, 4, 4, 5, 8])
-        pair = t == 0 and rng.random() < 0.4
+        pair = t == 0 and pairs and rng.random() < 0.4
         if t == 0:   # whole tiles of vmm_rows rows, mostly; a pair point is two rows
             count = rng.choice([1, 2, 2, 4, 4, 6] if pair else [1, 2, 4, 4, 4, 8, 8, 12]) \
                 * core.vmm_rows // 4
         dim = rng.randrange(2)
         s, d = rng.randrange(AGS), rng.randrange(AGS)
+        if setup and t == 1 and d == s:   # one generator: the PSB set-up would make the
+            d = (s + 1) % AGS             # MEM source bank 0's, where programs load
         fresh = setup or rng.random() < 0.8
-        if pair or (t == 1 and fresh):   # (T1: else d's setup would move s to bank 0)
-            d = rng.choice([g for g in range(AGS) if g != s])
         if t == 0:
+            if pair:
+                d = rng.choice([g for g in range(AGS) if g != s])
             if fresh:
                 stride = word * rng.choice([1, 1, -1, 2])
                 ag_setup(code, s, mem_start(0), count, stride, dim)
@@ -127,7 +135,8 @@ def _rand_program(rng, core, p_thread, setup):
                 code.append(Instr(Op.ENDL))
             elif kind in ("signal", "wait"):
                 code.append(Instr(Op[kind.upper()], {"ctr": rng.randrange(CTRS)}))
-            elif kind == "data" and t != 3:
+            elif kind == "data" and t != 3 and not (t == 2 and setup and pairs):
+                # (with set-up generators T0's pairs may stream in T2's bank 3)
                 stream(t, code)
             elif kind == "add":
                 step = word if t != 2 else 1
@@ -140,7 +149,7 @@ def _rand_program(rng, core, p_thread, setup):
         """T0's and T1's programs around a weight and a step loop whose tile counts are
         often equal (both finish), often not (a thread waits for the VMM forever)."""
         tiles, per = rng.choice([1, 2, 3]), rng.choice([1, 1, 2])
-        pair = rng.random() < 0.5   # two rows a point: MEM[s] and MEM[d]
+        pair = pairs and rng.random() < 0.5   # two rows a point: MEM[s] and MEM[d]
         points = per * core.vmm_rows // (2 if pair else 1)
         t0 = []
         ag_setup(t0, 0, mem_start(0), points, word)
