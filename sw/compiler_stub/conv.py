@@ -220,7 +220,7 @@ def _repeat(count, body):
     return [_instr(Op.LOOP, count=count)] + list(body) + [_instr(Op.ENDL)]
 
 
-def replace_field(ins, **fields):
+def _with_fields(ins, **fields):
     """``ins`` with some fields changed."""
     return Instr(ins.op, {**ins.args, **fields})
 
@@ -414,7 +414,7 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
         pre = [_instr(Op.AGBASE, g=2, base=half),
                _instr(Op.AGDIM, g=2, d=0, count=P, stride=1),
                _instr(Op.AGDIM, g=2, d=1, count=tiles, stride=0)]
-        two = t1_block[:2] + [t1_block[0], replace_field(t1_block[1], d=2)]
+        two = t1_block[:2] + [t1_block[0], _with_fields(t1_block[1], d=2)]
         if bands == 1:   # the halves start free: the first two blocks need not wait
             free = 0
             body = [two[1], two[3]] + _repeat(blocks // 2 - 1, two)
