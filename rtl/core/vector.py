@@ -194,11 +194,15 @@ class VectorEngine(wiring.Component):
 
         # VSTORE: VBUF data (stage 1) to MEM bytes; the MEM port is free in stage 1, since
         # only a VLOAD reads MEM (in stage 0) and the passes of T2 run one at a time.
-        # (the reserved code, which the assembler rejects, stores as int8)
-        store_bits = Array(C(Precision(c).bits if c in tuple(Precision) else 8)
-                           for c in range(4))[s1_instr.f.vstore.prec]
+        def stored_bytes(prec):
+            """Bytes of a vector's integers of precision code ``prec`` (the reserved code,
+            which the assembler rejects, stores as int8)."""
+            bits = Array(C(Precision(c).bits if c in tuple(Precision) else 8)
+                         for c in range(4))[prec]
+            return (rows * bits) >> 3
+
         nbytes = Signal(range(word + 1))
-        m.d.comb += nbytes.eq((rows * store_bits) >> 3)
+        m.d.comb += nbytes.eq(stored_bytes(s1_instr.f.vstore.prec))
         obyte = s1_store_addr[:(word - 1).bit_length()] if word > 1 else C(0, 1)
         with m.If(s1_valid & (s1_op == Op.VSTORE)):
             m.d.comb += [self.mem.en.eq(1), self.mem.we.eq(1), self.mem.addr.eq(s1_store_addr),
@@ -289,10 +293,8 @@ class VectorEngine(wiring.Component):
         m.submodules.stores = stores = Queue(24, 32)
         m.d.comb += [stores.w.valid.eq(take & is_["VPOST"]), stores.w.p.eq(p.dst),
                      stores.r.ready.eq(chain.o.valid)]
-        post_bits = Array(C(Precision(c).bits if c in tuple(Precision) else 8)
-                          for c in range(4))[vpost.prec]
         post_bytes = Signal(range(word + 1))
-        m.d.comb += post_bytes.eq((rows * post_bits) >> 3)
+        m.d.comb += post_bytes.eq(stored_bytes(vpost.prec))
         sbyte = stores.r.p[:(word - 1).bit_length()] if word > 1 else C(0, 1)
         with m.If(chain.o.valid):
             m.d.comb += [self.store.en.eq(1), self.store.we.eq(1),

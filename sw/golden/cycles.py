@@ -167,7 +167,7 @@ class CycleModel:
             live = [th for th in started if th.state != IDLE]
             if not live and not waiting:
                 return max(cycle, all_started), steps
-            v_idle = not done_at and const_state == 0
+            v_idle = engine_idle(2)
             results = pipe[VMM_LATENCY - 1]
             step_accept = bool(s_queue) and active_full
             weight_accept = bool(w_queue) and not shadow_full
