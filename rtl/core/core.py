@@ -112,7 +112,7 @@ class Core(wiring.Component):
         m.submodules.loader = loader = Loader(word, cfg.program_len)
         m.submodules.counters = counters = Counters()
         m.d.comb += [loader.start.eq(self.start), loader.entry.eq(self.entry),
-                     self.busy.eq(loader.busy), counters.clear.eq(loader.launch)]
+                     self.busy.eq(loader.busy), counters.clear.eq(loader.image)]
         wiring.connect(m, loader=loader.mem, mem=mem.loader)
         threads = []
         for t in range(THREADS):
@@ -123,7 +123,7 @@ class Core(wiring.Component):
 
         # Engines.
         m.submodules.vmm = vmm = VMM.from_config(cfg, clear=True)
-        m.d.comb += vmm.clear.eq(loader.launch)   # every run starts with no tile
+        m.d.comb += vmm.clear.eq(loader.image)   # every image starts with no tile
         m.submodules.weights = wgt = WeightEngine(word, cfg.vmm_cols)
         m.submodules.steps = stp = StepEngine(word, rows, cfg.vmm_cols, cfg.psb_entries)
         m.submodules.vector = vec = VectorEngine(word, rows, cfg.psb_entries,

@@ -31,6 +31,12 @@ class Loader(wiring.Component):
     start, in which no thread is running, inclusive; ``run`` is high in the cycles after
     the last thread's start.
 
+    Chaining: a thread that executes NEXT names the image to run after this one (the last
+    NEXT executed wins; a launch forgets it). In the cycle in which this image would end,
+    the loader launches that image instead, as ``start`` would (``image`` is high), and
+    stays ``busy``: a chain of images is one run, whose cycles are the sum of the images'
+    own cycles.
+
     Latency: thread ``t`` starts ``2 + sum(len_u, u <= t)`` cycles after ``launch``
     (``len_u`` thread ``u``'s program length), the last one ``2 + sum(len_t)``.
     Throughput: one instruction a cycle.
@@ -48,6 +54,8 @@ class Loader(wiring.Component):
     entry : In(ADDR_BITS)
     launch : Out(1)
         ``start`` is taken (combinational).
+    image : Out(1)
+        An image is launched: by ``start`` or by a chain (combinational).
     busy : Out(1)
     run : Out(1)
     mem : Out(mem_port_signature(word_bytes))
@@ -64,6 +72,7 @@ class Loader(wiring.Component):
             "start":   In(1),
             "entry":   In(ADDR_BITS),
             "launch":  Out(1),
+            "image":   Out(1),
             "busy":    Out(1),
             "run":     Out(1),
             "mem":     Out(mem_port_signature(word_bytes)),
@@ -97,6 +106,18 @@ class Loader(wiring.Component):
         # (Arrays of the elements, not a view indexed by a value: that is a shift, which
         # Verilator's lint sees truncated.)
         cur_len = Array(lengths[t] for t in range(THREADS))[t_cur]
+        # The image a NEXT named, run when this one ends.
+        next_valid = Signal()
+        next_entry = Signal(ADDR_BITS)
+        for th in self.threads:   # the highest thread wins a tie
+            with m.If(th.next):
+                m.d.sync += [next_valid.eq(1), next_entry.eq(th.next_entry)]
+
+        def launch(entry):
+            m.d.comb += [self.image.eq(1), mem.en.eq(1), mem.addr.eq(entry)]
+            m.d.sync += [ptr.eq(entry + word), t_cur.eq(0), n_cur.eq(0),
+                         next_valid.eq(0)]
+            m.next = "HEADER"
 
         def first_program(header, after):
             """The first thread after ``after`` (-1: from T0) with a program in ``header``,
@@ -115,9 +136,8 @@ class Loader(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.comb += [self.launch.eq(1), mem.en.eq(1), mem.addr.eq(self.entry)]
-                    m.d.sync += [ptr.eq(self.entry + word), t_cur.eq(0), n_cur.eq(0)]
-                    m.next = "HEADER"
+                    m.d.comb += self.launch.eq(1)
+                    launch(self.entry)
             with m.State("HEADER"):
                 m.d.comb += self.busy.eq(1)
                 header = data.View(header_layout(), mem.rdata[:len(lengths.as_value())])
@@ -147,5 +167,8 @@ class Loader(wiring.Component):
             with m.State("RUN"):
                 m.d.comb += [self.busy.eq(1), self.run.eq(1)]
                 with m.If(~Cat(th.running for th in self.threads).any()):
-                    m.next = "IDLE"
+                    with m.If(next_valid):
+                        launch(next_entry)
+                    with m.Else():
+                        m.next = "IDLE"
         return m

@@ -37,13 +37,16 @@ def engine_signature():
 def control_signature(program_len):
     """The loader's link to a thread, seen from the loader: a write port into the
     thread's program buffer (``we``, ``addr``, ``data``), ``start`` (a one-cycle pulse that
-    starts the program at instruction 0) and ``running``."""
+    starts the program at instruction 0), ``running``, and ``next`` (one cycle: the thread
+    executes NEXT, naming the program image ``next_entry``)."""
     return wiring.Signature({
-        "we":      Out(1),
-        "addr":    Out((program_len - 1).bit_length()),
-        "data":    Out(instr_layout()),
-        "start":   Out(1),
-        "running": In(1),
+        "we":         Out(1),
+        "addr":       Out((program_len - 1).bit_length()),
+        "data":       Out(instr_layout()),
+        "start":      Out(1),
+        "running":    In(1),
+        "next":       In(1),
+        "next_entry": In(ADDR_BITS),
     })
 
 
@@ -238,6 +241,10 @@ class Thread(wiring.Component):
                                     ag_base[k] + instr.f.agadd.delta)
                         m.d.sync += pc.eq(pc + 1)
                     with m.Case(Op.NOP):
+                        m.d.sync += pc.eq(pc + 1)
+                    with m.Case(Op.NEXT):   # to the loader, which runs it after this image
+                        m.d.comb += [self.control.next.eq(1),
+                                     self.control.next_entry.eq(instr.f.next.entry)]
                         m.d.sync += pc.eq(pc + 1)
                     with m.Default():  # a stream instruction
                         s_sel, d_sel = instr.f.stream.s, instr.f.stream.d

@@ -56,6 +56,7 @@ class Op(enum.IntEnum, shape=OPCODE.stop - OPCODE.start):
     RECV    = 17  # T4..T7: MEM[s] <- NoC port in
     VOPV    = 18  # T2: VBUF[i] = vcu_op(VBUF[i + off], VBUF[i]) for each point i of s
     VPOST   = 19  # T2: MEM[d] bytes = the fused post-processing of PSB[s] (one pass)
+    NEXT    = 20  # when every thread has ended, run the program image at `entry`
 
 
 #: Fields of each opcode: (name, width, signed), packed from bit 0. Stream instructions
@@ -90,6 +91,7 @@ FORMATS = {
     Op.VPOST:   [("s", 2, False), ("d", 2, False), ("k", 12, False), ("shift", 6, False),
                  ("act", 3, False), ("prec", 2, False), ("out_signed", 1, False),
                  ("res", 1, False), ("res_shift", 6, False), ("res_off", 24, True)],
+    Op.NEXT:    [("entry", 24, False)],
 }
 
 #: The thread a data-moving opcode belongs to (control opcodes run on any thread).

@@ -157,6 +157,13 @@ class Program:
             source = [tuple(lines) for lines in self.source]
             object.__setattr__(self, "source", tuple(source + [()] * (THREADS - len(source))))
         matches = [self._check_structure(t) for t in range(THREADS)]
+        nexts = [(t, i) for t in range(THREADS) for i, ins in enumerate(self.threads[t])
+                 if ins.op == Op.NEXT]
+        if len(nexts) > 1:
+            (t0, i0), (t, i) = nexts[:2]
+            raise self._error(t, i, f"a second NEXT in the image (the first is T{t0}'s "
+                              f"instruction {i0}): which one runs last would depend on "
+                              f"timing")
         events = [self._execute(t, matches[t]) for t in range(THREADS)]
         for t in range(THREADS):
             for event in events[t]:
@@ -281,6 +288,11 @@ class Program:
                 raise self._error(t, i, "SSTREAM period must be at least 1")
             elif op in (Op.VSTORE, Op.VPOST) and ins["prec"] == RESERVED_PRECISION:
                 raise self._error(t, i, f"{op.name} prec 3 is reserved")
+            elif op == Op.NEXT and (ins["entry"] % (core.mem_port_bits // 8)
+                                    or ins["entry"] >= core.sram_banks * core.sram_bank_bytes):
+                raise self._error(t, i, f"NEXT entry={ins['entry']:#x} is not a word-aligned "
+                                  f"address in MEM (0 to "
+                                  f"{core.sram_banks * core.sram_bank_bytes - 1:#x})")
             elif op == Op.VPOST and ins["k"] + 2 >= core.vbuf_entries:
                 raise self._error(t, i, f"its constants VBUF[k..k+2] = {ins['k']}.."
                                   f"{ins['k'] + 2} are outside 0..{core.vbuf_entries - 1}")

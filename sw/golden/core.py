@@ -99,12 +99,14 @@ class Core(CycleModel):
         return programs
 
     def run(self, entry, *, max_cycles=50_000_000):
-        """Run the program image at ``entry`` until every thread has ended.
+        """Run the program image at ``entry`` until every thread has ended, then each
+        image a NEXT names in turn (a chain is one run).
 
         Returns
         -------
         (int, int)
-            The cycles and VMM steps, as the RTL counts them (the cycle model's figures).
+            The cycles and VMM steps, as the RTL counts them (the cycle model's figures,
+            summed over the chain's images).
 
         Raises
         ------
@@ -114,10 +116,18 @@ class Core(CycleModel):
             When a SIGNAL takes a counter past ``2**COUNTER_BITS - 1``.
         CoreError
             On anything else the hardware cannot do (an access outside a memory, ...).
+        Unfinished
+            When the run takes more than ``max_cycles`` cycles.
         """
-        programs = self.load_programs(entry)
-        return super().run(programs, noc_in=[len(q) for q in self.noc_in],
-                           max_cycles=max_cycles)
+        cycles = steps = 0
+        self.images = []   # the entries of the chain's images, in order
+        while entry is not None:
+            self.images.append(entry)
+            programs = self.load_programs(entry)
+            c, s = super().run(programs, noc_in=[len(q) for q in self.noc_in],
+                               max_cycles=max_cycles - cycles)
+            cycles, steps, entry = cycles + c, steps + s, self.next_entry
+        return cycles, steps
 
     # The data hooks of the cycle model.
 

@@ -102,12 +102,16 @@ class CycleModel:
         -------
         (int, int)
             ``(cycles, vmm_steps)`` as the RTL's ``cycles`` and ``vmm_steps`` count them.
+            Afterwards ``next_entry`` is the program image the last NEXT executed named
+            (None without one): the image that follows in a chain, which the golden core
+            (:meth:`sw.golden.core.Core.run`) runs; this model runs one image.
 
         Raises
         ------
         Deadlock, CounterOverflow, Unfinished, CoreError
         """
         load = load_cycles(programs)
+        self.next_entry = None   # the image the last NEXT named
         first_run = start_cycles(programs) + [None] * (THREADS - len(programs))
         # Deadlocks are detected once every thread has started (the loader's ``run``).
         all_started = max([c for c in first_run if c is not None], default=load + 1)
@@ -374,6 +378,8 @@ class CycleModel:
                         if grants.get(ins["ctr"]) is th:
                             th.execute(True)
                     elif th not in held:
+                        if ins.op == Op.NEXT:   # threads in order: the highest wins a tie
+                            self.next_entry = ins["entry"]
                         th.execute(False)
                 elif state == STREAM:
                     if th is take_w or th is take_s or th is take_v or th in noc_take:

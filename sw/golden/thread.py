@@ -213,7 +213,7 @@ class Thread:
             self._goto(self.pc + 1)
         elif op in STREAMS:
             self._start_stream(ins)
-        else:   # NOP, SIGNAL (the scheduler counts the SIGNAL)
+        else:   # NOP, SIGNAL, NEXT (the scheduler counts the SIGNAL, records the NEXT)
             self._goto(self.pc + 1)
 
     def _start_stream(self, ins):

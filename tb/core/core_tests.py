@@ -227,7 +227,8 @@ async def test_random_programs(dut):
     from rtl.spec.isa import NOC_PORTS
     from sw.compiler_stub.asm import disassemble
     from sw.golden.cycles import CycleModel, Deadlock
-    from .programs import random_program
+    from sw.compiler_stub.asm import Program
+    from .programs import chained, random_program
     nrng = rngs(dut, 5)
     rng = random.Random(int(nrng.integers(1 << 62)))
     env = CoreEnv(dut)
@@ -236,16 +237,42 @@ async def test_random_programs(dut):
         getattr(dut, f"noc__{name}__i__valid").value = 1
         getattr(dut, f"noc__{name}__i__payload").value = int(nrng.integers(1 << 62))
     kinds = {"finish": 0, "deadlock": 0}
+    chains = 0
     for n in range(PROGRAMS):
-        prog = random_program(rng, env.config)
-        try:
-            expected = ("finish",) + CycleModel(env.config).run(prog.threads)
-        except Deadlock as exc:
-            expected = ("deadlock", exc.cycle)
-        await env.write(0, prog.image())
+        # Every fourth run is a chain of two or three images (NEXT), in bank 0's lower
+        # half (above it the NoC threads' words): one run, the images' cycles summed.
+        images = None
+        if n % 4 == 3:
+            progs = [random_program(rng, env.config) for _ in range(rng.choice([2, 3]))]
+            entries = [0]
+            for prog in progs[:-1]:
+                entries.append(entries[-1] + len(prog.image()) + 8 * env.word)
+            images = chained(progs, entries)
+            if images and entries[-1] + len(images[-1][1]) > env.config.sram_bank_bytes // 2:
+                images = None
+        if images is None:
+            progs = [random_program(rng, env.config)]
+            images = [(0, progs[0].image())]
+        cycles = steps = 0
+        for i, (_, image) in enumerate(images):
+            model = CycleModel(env.config)
+            try:
+                c, s = model.run(Program.from_image(image, env.config,
+                                                    check_deadlock=False).threads)
+            except Deadlock as exc:
+                expected = ("deadlock", cycles + exc.cycle)
+                break
+            cycles, steps = cycles + c, steps + s
+            expected = ("finish", cycles, steps)
+            assert model.next_entry == (images[i + 1][0] if i + 1 < len(images) else None)
+        for entry, image in images:
+            await env.write(entry, image)
+        chains += len(images) > 1
         got = await run_until_flag(env, 0)
-        assert got == expected, f"program {n}: RTL {got}, cycle model {expected}\n" \
-                                f"{disassemble(prog)}"
+        assert got == expected, f"program {n}: RTL {got}, cycle model {expected}\n" + \
+            "\n".join(disassemble(Program.from_image(image, env.config,
+                                                     check_deadlock=False))
+                      for _, image in images)
         kinds[got[0]] += 1
         if got[0] == "deadlock":
             assert dut.busy.value
@@ -253,8 +280,9 @@ async def test_random_programs(dut):
         else:
             await FallingEdge(dut.clk)
             assert not dut.deadlock.value and not dut.overflow.value
-    dut._log.info("%d random programs: %s", PROGRAMS, kinds)
+    dut._log.info("%d random programs (%d chains of images): %s", PROGRAMS, chains, kinds)
     assert min(kinds.values()) > PROGRAMS // 5, kinds
+    assert chains > PROGRAMS // 8, chains
 
 
 DATA_PROGRAMS = int(os.environ.get("CORE_DATA_PROGRAMS", "400"))

@@ -18,7 +18,7 @@ counters waited on more often than signalled) is drawn again.
 from rtl.spec.isa import AGS, Instr, Op
 from sw.compiler_stub.asm import AsmError, Program
 
-__all__ = ["random_program", "random_programs", "data_entry"]
+__all__ = ["random_program", "random_programs", "data_entry", "chained"]
 
 #: Counters the programs use (a few, so that threads meet on them).
 CTRS = 3
@@ -225,3 +225,22 @@ def random_program(rng, core, *, noc=True, setup=False, tries=200):
 def random_programs(rng, core, n, **kwargs):
     """``n`` random programs (see :func:`random_program`)."""
     return [random_program(rng, core, **kwargs) for _ in range(n)]
+
+
+def chained(programs, entries):
+    """The program images of a chain: ``programs[i]`` (each with a thread program) at
+    byte address ``entries[i]``, its first thread's END preceded by ``NEXT`` to the
+    next one's entry (the last image has none). Returns ``[(entry, image bytes)]``, or
+    None when a NEXT does not fit (a full program buffer)."""
+    out = []
+    for i, (prog, entry) in enumerate(zip(programs, entries, strict=True)):
+        threads = [list(code) for code in prog.threads]
+        if i + 1 < len(programs):
+            t = next(t for t, code in enumerate(threads) if code)
+            threads[t].insert(len(threads[t]) - 1, Instr(Op.NEXT, {"entry": entries[i + 1]}))
+        try:
+            image = Program(prog.core, threads, check_deadlock=False).image()
+        except AsmError:
+            return None
+        out.append((entry, image))
+    return out

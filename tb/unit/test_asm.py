@@ -524,6 +524,14 @@ def t2(*lines):
      r"the source AG1 walks 1 points and the destination AG0 2"),
     (t2("AGDIM g=3 d=0 count=2 stride=4", "VSTORE s=0 d=3"), (2, 1, 3, "VSTORE s=0 d=3"),
      r"the source AG0 walks 1 points and the destination AG3 2"),
+    # NEXT: a word-aligned image in MEM, one NEXT an image
+    (t0("NEXT entry=4"), (0, 0, 2, "NEXT entry=4"),
+     r"NEXT entry=0x4 is not a word-aligned address in MEM \(0 to 0x7fff\)"),
+    (t0("NEXT entry=32768"), (0, 0, 2, "NEXT entry=32768"),
+     r"NEXT entry=0x8000 is not a word-aligned address in MEM"),
+    (program((0, ["NEXT entry=64", "END"]), (3, ["NEXT entry=64", "END"])),
+     (3, 0, 5, "NEXT entry=64"), r"a second NEXT in the image \(the first is T0's "
+     r"instruction 0\)"),
 ])
 def test_rejects(text, where, rest):
     with pytest.raises(AsmError, match=message(*where, rest)):
