@@ -41,8 +41,8 @@ from sw.golden.post import IDENTITY
 
 from .asm import AsmError, Program
 
-__all__ = ["CompileError", "ActivationLayout", "CompiledConv", "compile_conv2d", "CompiledPool",
-           "compile_pool2d"]
+__all__ = ["CompileError", "ActivationLayout", "Placement", "CompiledConv", "compile_conv2d",
+           "CompiledPool", "compile_pool2d"]
 
 
 # Counters: T2 -> T1 "a PSB half is free", T1 -> T2 "a PSB half is ready".
@@ -159,6 +159,50 @@ class CompiledConv:
     positions: int       # positions per band (VMM steps per tile)
     tiles: int           # weight tiles per block
     residual: ActivationLayout = None  # where the residual tensor goes, if any
+    sizes: dict = None   # bytes of each region: code, constants, weights(, weights_pair)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a layer's regions go, chosen by the caller (the network compiler) instead
+    of one bank each: byte addresses of the program image (``code``), the constant
+    vectors, the weights (and their odd rows when the core reads row pairs), and the
+    layouts of the input, output and residual tensors (a tensor's border may be wider
+    than the layer's padding; the residual has the output's layout). ``next_entry``:
+    the image to run after this one (a NEXT), or None. The caller keeps the streams
+    that run together in different banks (docs/architecture.md, 7.6)."""
+    code: int
+    constants: int
+    input: ActivationLayout
+    output: ActivationLayout
+    weights: int = None      # (a pooling layer has none)
+    weights_pair: int = None
+    residual: ActivationLayout = None
+    next_entry: int = None
+
+
+def _check_layout(what, got, want):
+    """``got`` (a caller's layout) holds the tensor of layout ``want`` (base ignored),
+    with a border at least ``want``'s."""
+    if not isinstance(got, ActivationLayout):
+        raise TypeError(f"placement's {what} must be an ActivationLayout, not "
+                        f"{type(got).__name__}")
+    for attr in ("height", "width", "channels", "bits", "signed", "word", "chunk_channels"):
+        if getattr(got, attr) != getattr(want, attr):
+            raise ValueError(f"placement's {what} has {attr} {getattr(got, attr)!r}, the "
+                             f"layer needs {getattr(want, attr)!r}")
+    if got.padding < want.padding:
+        raise ValueError(f"placement's {what} has a border of {got.padding}, the layer "
+                         f"needs at least {want.padding}")
+    if got.base % got.word:
+        raise ValueError(f"placement's {what} is at {got.base:#x}, not word-aligned")
+
+
+def _with_next(program, entry):
+    """``program`` with a NEXT to ``entry`` before its END (unchanged when None)."""
+    if entry is None:
+        return program
+    return program[:-1] + [_instr(Op.NEXT, entry=entry), program[-1]]
 
 
 def _instr(opcode, **args):
@@ -240,7 +284,8 @@ def _bank_regions(core, sizes):
     return bases
 
 
-def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padding=0):
+def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padding=0,
+                   placement=None):
     """Compile ``layer`` for an input of ``height x width`` on a core.
 
     Parameters
@@ -257,6 +302,11 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
     out_padding : int
         Zero border of the output tensor (the next layer's padding), at least 0. The
         preload writes the border's zeros.
+    placement : Placement or None
+        Where the regions go (the network compiler's choice). None: one bank each, the
+        program image and constants in bank 0, the weights in bank 1, the input in 2,
+        the output in 3 (with a spare bank, the weights' odd rows and the residual in the
+        next ones). With a placement, ``out_padding`` is the placed output's border.
 
     Raises
     ------
@@ -314,30 +364,51 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
     w_bytes = blocks * tiles * w_rows * word
     vec     = math.ceil(rows * 2 / word) * word       # bytes of a constant vector
     c_bytes = blocks * 3 * vec
-    regions = [("constants", c_bytes), ("weights", w_bytes),
-               ("input activations", in_l.size), ("output activations", out_l.size)]
-    if pair:
-        regions.append(("weights' odd rows", w_bytes))
-    # The residual tensor has the output's layout. VPOST reads it while it stores the
-    # output, so it needs a bank of its own: a spare one, or else bank 0 (the program
-    # image and the constants, read only before the layer's vectors).
-    own_res = layer.residual and core.sram_banks > len(regions)
-    if own_res:
-        regions.append(("residual activations", out_l.size))
-    bases = _bank_regions(core, regions)
-    code_base, w_base, in_base, out_base = bases[:4]
-    w_pair_base = bases[4] if pair else None
-    in_l, out_l = replace(in_l, base=in_base), replace(out_l, base=out_base)
-    # Bank 0: the program image from its start, the constants at its end (and the
-    # residual before them when it has no bank of its own).
-    const_base = code_base + core.sram_bank_bytes - c_bytes
-    code_end = const_base
-    res_l = None
-    if own_res:
-        res_l = replace(out_l, base=bases[-1])
-    elif layer.residual:
-        code_end = (const_base - out_l.size) // word * word
-        res_l = replace(out_l, base=code_end)
+    if placement is not None:
+        if not isinstance(placement, Placement):
+            raise TypeError(f"placement must be a Placement or None, not "
+                            f"{type(placement).__name__}")
+        _check_layout("input", placement.input, in_l)
+        _check_layout("output", placement.output, replace(out_l, padding=0))
+        in_l, out_l = placement.input, placement.output
+        if layer.residual != (placement.residual is not None):
+            raise ValueError("placement's residual must be given exactly when the layer "
+                             "has one")
+        if layer.residual and replace(placement.residual, base=0) != replace(out_l, base=0):
+            raise ValueError("placement's residual must have the output's layout")
+        if pair != (placement.weights_pair is not None):
+            raise ValueError(f"placement's weights_pair must be given exactly when the "
+                             f"core reads row pairs (sram_banks > 4: {pair})")
+        if placement.weights is None:
+            raise ValueError("placement's weights must be given for a convolution")
+        code_base, const_base, w_base = placement.code, placement.constants, placement.weights
+        w_pair_base, res_l = placement.weights_pair, placement.residual
+        code_end = None   # the caller sized the image's region
+    else:
+        regions = [("constants", c_bytes), ("weights", w_bytes),
+                   ("input activations", in_l.size), ("output activations", out_l.size)]
+        if pair:
+            regions.append(("weights' odd rows", w_bytes))
+        # The residual tensor has the output's layout. VPOST reads it while it stores the
+        # output, so it needs a bank of its own: a spare one, or else bank 0 (the program
+        # image and the constants, read only before the layer's vectors).
+        own_res = layer.residual and core.sram_banks > len(regions)
+        if own_res:
+            regions.append(("residual activations", out_l.size))
+        bases = _bank_regions(core, regions)
+        code_base, w_base, in_base, out_base = bases[:4]
+        w_pair_base = bases[4] if pair else None
+        in_l, out_l = replace(in_l, base=in_base), replace(out_l, base=out_base)
+        # Bank 0: the program image from its start, the constants at its end (and the
+        # residual before them when it has no bank of its own).
+        const_base = code_base + core.sram_bank_bytes - c_bytes
+        code_end = const_base
+        res_l = None
+        if own_res:
+            res_l = replace(out_l, base=bases[-1])
+        elif layer.residual:
+            code_end = (const_base - out_l.size) // word * word
+            res_l = replace(out_l, base=code_end)
 
     # Weight tiles: block, tap (ky, kx), input chunk; row r is output channel block*rows+r.
     if layer.depthwise:  # channel c's weight in its own lane of the block's chunk
@@ -474,6 +545,7 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
             t2 += _repeat(groups - 1, group) + _repeat(bpc - 1, block) + last
         t2 += [_instr(Op.END)]
 
+    t0 = _with_next(t0, placement.next_entry if placement else None)
     programs = [_simplify(t) for t in (t0, t1, t2)] + [[] for _ in range(5)]
     for t, program in enumerate(programs):
         if len(program) > core.program_len:
@@ -483,7 +555,7 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
         image = Program(core, programs).image()
     except AsmError as e:
         raise CompileError(f"the compiled programs are invalid: {e}") from e
-    if len(image) > code_end - code_base:
+    if code_end is not None and len(image) > code_end - code_base:
         what = " and the residual" if layer.residual and not own_res else ""
         raise CompileError(f"the program image ({len(image)} bytes), the constants "
                            f"({c_bytes} bytes){what} do not fit a bank of "
@@ -496,14 +568,18 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
         weight_preload = [(w_base, wmem.tobytes())]
     preload = [(code_base, image), (const_base, cmem.tobytes())] + weight_preload + \
         out_l.border()
+    sizes = {"code": len(image), "constants": c_bytes, "weights": w_bytes}
+    if pair:
+        sizes["weights_pair"] = w_bytes
     return CompiledConv(layer, programs, preload, code_base, in_l, out_l, blocks, bands, P,
-                        tiles, res_l)
+                        tiles, res_l, sizes)
 
 
 @dataclass
 class CompiledPool:
-    """A compiled pooling layer (T2 alone: no VMM). Its tensors have no border; as in
-    :class:`CompiledConv`, ``preload`` is all the layer needs besides its input."""
+    """A compiled pooling layer (T2 alone: no VMM). Without a placement its tensors have
+    no border; as in :class:`CompiledConv`, ``preload`` is all the layer needs besides
+    its input."""
     pool: object
     programs: list
     preload: list
@@ -511,15 +587,20 @@ class CompiledPool:
     input: ActivationLayout
     output: ActivationLayout
     residual: ActivationLayout = None
+    sizes: dict = None   # bytes of each region: code, constants
 
 
-def compile_pool2d(core, pool, height, width):
+def compile_pool2d(core, pool, height, width, *, placement=None):
     """Compile a :class:`~sw.golden.layers.Pool2d` for an input of ``height x width``.
 
     Each output-channel block's window maximum (or sum) builds up in the VBUF: the
     identity (-inf or +0) first, then for each tap a VLOAD of the tap's integers and a
     VOPV MAX (or ADD); an average is then multiplied by ``fp16(1 / kernel**2)``; the
     result is converted to the type and stored.
+
+    ``placement`` (a :class:`Placement` without weights, or None: the constants and the
+    program image in bank 0, the input in bank 2, the output in bank 3) places its
+    regions; T2 alone runs, one stream at a time, so any banks do.
 
     Raises
     ------
@@ -550,11 +631,22 @@ def compile_pool2d(core, pool, height, width):
     in_l = ActivationLayout(0, height, width, pool.channels, bits, pool.signed, 0, word, cpc)
     out_l = ActivationLayout(0, oh, ow, pool.channels, bits, pool.signed, 0, word, cpc)
     vec = math.ceil(rows * 2 / word) * word
-    code_base, _, in_base, out_base = _bank_regions(core, [
-        ("constants", 2 * vec), ("nothing", 0), ("input activations", in_l.size),
-        ("output activations", out_l.size)])
-    in_l, out_l = replace(in_l, base=in_base), replace(out_l, base=out_base)
-    const_base = code_base + core.sram_bank_bytes - 2 * vec
+    if placement is not None:
+        if not isinstance(placement, Placement):
+            raise TypeError(f"placement must be a Placement or None, not "
+                            f"{type(placement).__name__}")
+        _check_layout("input", placement.input, in_l)
+        _check_layout("output", placement.output, out_l)
+        if placement.weights is not None or placement.residual is not None:
+            raise ValueError("a pooling layer's placement has no weights and no residual")
+        in_l, out_l = placement.input, placement.output
+        code_base, const_base = placement.code, placement.constants
+    else:
+        code_base, _, in_base, out_base = _bank_regions(core, [
+            ("constants", 2 * vec), ("nothing", 0), ("input activations", in_l.size),
+            ("output activations", out_l.size)])
+        in_l, out_l = replace(in_l, base=in_base), replace(out_l, base=out_base)
+        const_base = code_base + core.sram_bank_bytes - 2 * vec
     identity = fp16.NEG_INF if pool.kind == "max" else 0
     consts = np.zeros((2, vec // 2), dtype="<u2")
     consts[0, :rows], consts[1, :rows] = identity, pool.inverse
@@ -600,7 +692,7 @@ def compile_pool2d(core, pool, height, width):
            _instr(Op.AGADD, g=3, delta=band_out - blocks * bb),
            _instr(Op.ENDL),
            _instr(Op.END)]
-    t2 = _simplify(t2)
+    t2 = _simplify(_with_next(t2, placement.next_entry if placement else None))
     programs = [[], [], t2] + [[] for _ in range(5)]
     if len(t2) > core.program_len:
         raise CompileError(f"T2's program needs {len(t2)} instructions, more than "
@@ -609,5 +701,6 @@ def compile_pool2d(core, pool, height, width):
         image = Program(core, programs).image()
     except AsmError as e:
         raise CompileError(f"the compiled programs are invalid: {e}") from e
-    preload = [(code_base, image), (const_base, consts.tobytes())]
-    return CompiledPool(pool, programs, preload, code_base, in_l, out_l)
+    preload = [(code_base, image), (const_base, consts.tobytes())] + out_l.border()
+    return CompiledPool(pool, programs, preload, code_base, in_l, out_l,
+                        sizes={"code": len(image), "constants": 2 * vec})

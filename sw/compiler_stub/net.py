@@ -1,0 +1,368 @@
+"""Compile a whole network (:class:`~sw.compiler_stub.network.Network`) for one core.
+
+Every layer's regions are placed in MEM at once: each tensor in a buffer of its own
+(written by one layer, read by later ones; its zero border, as wide as its widest
+reader's padding, is written once by the preload), each layer's weights, constant
+vectors and program image. The layers' program images are chained by NEXT (each names
+the next layer's image), so one start at :attr:`CompiledNetwork.entry` runs every layer
+of an image with no host action between layers (docs/architecture.md, 7.4 and 7.6).
+
+Placement: the streams that run together in a convolution never meet in one bank (a
+bank conflict is an error in the hardware): T0's weights, T1's input and T2's output
+and residual are four different banks, and the program image and the constants are in
+none of the first two (the loader and T2 read them while T0 and T1 run). A pooling
+layer runs on T2 alone, one stream at a time: any banks do. The regions are assigned to
+banks by a small search, largest first, each bank filled from its start.
+"""
+
+import io
+import json
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from sw.golden.cycles import predict
+
+from .conv import ActivationLayout, CompileError, Placement, compile_conv2d, compile_pool2d
+from .network import ConvNode, Network, NetworkError, Tensor
+
+__all__ = ["compile_network", "CompiledNetwork", "LayerReport", "CompileError"]
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """One layer's figures: cycles and VMM steps from the cycle model (equal to the
+    RTL's), utilization = steps / cycles, and the bytes of MEM it owns (its program
+    image, constants, weights and output tensor) and their banks."""
+    name: str
+    kind: str
+    cycles: int
+    vmm_steps: int
+    utilization: float
+    memory: dict
+    banks: dict
+
+
+@dataclass
+class CompiledNetwork:
+    """A network compiled for a core: ``preload`` (every byte besides the input tensor,
+    written once), ``entry`` (the first layer's program image), the layout of every
+    tensor by name, and the per-layer report."""
+    network: Network
+    core: object
+    layers: list
+    preload: list
+    entry: int
+    layouts: dict
+    report: list
+
+    @property
+    def input(self):
+        return self.network.input
+
+    @property
+    def output(self):
+        return self.network.output
+
+    @property
+    def cycles(self):
+        """Cycles of one run (every layer of one image), as the RTL counts them."""
+        return sum(r.cycles for r in self.report)
+
+    @property
+    def vmm_steps(self):
+        return sum(r.vmm_steps for r in self.report)
+
+    def memory_used(self):
+        """Bytes of MEM the network occupies."""
+        return sum(len(data) for _, data in self.preload if data) + sum(
+            lay.size for name, lay in self.layouts.items() if name == self.input.name)
+
+    def summary(self):
+        """The per-layer report as text."""
+        lines = [f"{'layer':<10} {'kind':<6} {'cycles':>8} {'steps':>8} {'util':>6} "
+                 f"{'bytes':>7}  banks"]
+        for r in self.report:
+            banks = " ".join(f"{k}:{v}" for k, v in r.banks.items())
+            lines.append(f"{r.name:<10} {r.kind:<6} {r.cycles:>8} {r.vmm_steps:>8} "
+                         f"{r.utilization:>6.3f} {sum(r.memory.values()):>7}  {banks}")
+        total = self.cycles
+        lines.append(f"{'total':<10} {'':<6} {total:>8} {self.vmm_steps:>8} "
+                     f"{self.vmm_steps / total:>6.3f}")
+        return "\n".join(lines)
+
+    # Saving and loading (what the runtime needs: no network weights, no programs).
+
+    def save(self, path):
+        """Write the compiled model to ``path`` (a ``.npz``): preload, entry, layouts."""
+        meta = {
+            "format": 1,
+            "name": self.network.name,
+            "core": {k: getattr(self.core, k) for k in self.core.__dataclass_fields__},
+            "entry": self.entry,
+            "input": self.input.name,
+            "output": self.output.name,
+            "cycles": self.cycles,
+            "tensors": {name: _tensor_meta(t, self.layouts[name])
+                        for name, t in self.network.tensors().items()},
+            "preload": [addr for addr, _ in self.preload],
+            "report": [r.__dict__ for r in self.report],
+        }
+        blobs = {f"p{i}": np.frombuffer(data, dtype=np.uint8)
+                 for i, (_, data) in enumerate(self.preload)}
+        with open(path, "wb") as f:
+            np.savez(f, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+                     **blobs)
+
+
+def _tensor_meta(t, layout):
+    return {"shape": list(t.shape), "bits": t.bits, "signed": t.signed, "scale": t.scale,
+            "layout": {k: getattr(layout, k) for k in layout.__dataclass_fields__}}
+
+
+def load_model(path):
+    """Read a model written by :meth:`CompiledNetwork.save`: a :class:`LoadedModel`."""
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        npz = np.load(io.BytesIO(data))
+        meta = json.loads(npz["meta"].tobytes().decode())
+        if meta.get("format") != 1:
+            raise ValueError(f"unknown format {meta.get('format')!r}")
+        preload = [(addr, npz[f"p{i}"].tobytes()) for i, addr in enumerate(meta["preload"])]
+    except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} is not a compiled model: {e}") from e
+    return LoadedModel(meta, preload)
+
+
+class LoadedModel:
+    """A compiled model as the runtime sees it: the core's configuration name-free
+    parameters, the preload, the entry, and each tensor's type and layout."""
+
+    def __init__(self, meta, preload):
+        from rtl.spec.config import CoreConfig
+        core = dict(meta["core"])
+        core["precisions"] = tuple(core["precisions"])
+        self.core = CoreConfig(**core)
+        self.name = meta["name"]
+        self.entry = meta["entry"]
+        self.preload = preload
+        self.cycles = meta["cycles"]
+        self.report = [LayerReport(**r) for r in meta["report"]]
+        self.tensors, self.layouts = {}, {}
+        for name, t in meta["tensors"].items():
+            self.tensors[name] = Tensor(name, tuple(t["shape"]), t["bits"], t["signed"],
+                                        t["scale"])
+            self.layouts[name] = ActivationLayout(**t["layout"])
+        self.input = self.tensors[meta["input"]]
+        self.output = self.tensors[meta["output"]]
+
+
+# Placement.
+
+@dataclass
+class _Region:
+    name: str
+    size: int
+    bank: int = None
+    addr: int = None
+
+
+def _place(core, regions, apart):
+    """Assign each region a bank (no two regions of a pair in ``apart`` in one bank, each
+    bank's regions within its size) and an address; raise CompileError when impossible,
+    saying what does not fit by how much."""
+    bank_bytes, nbanks, word = core.sram_bank_bytes, core.sram_banks, core.mem_port_bits // 8
+    sizes = {r.name: -(-r.size // word) * word for r in regions}
+    total, capacity = sum(sizes.values()), bank_bytes * nbanks
+    listing = ", ".join(f"{r.name} {sizes[r.name]}" for r in regions)
+    if total > capacity:
+        raise CompileError(f"the network needs {total} bytes of MEM, the core has {capacity}: "
+                           f"{total - capacity} bytes too many ({listing})")
+    for r in regions:
+        if sizes[r.name] > bank_bytes:
+            raise CompileError(f"{r.name} ({sizes[r.name]} bytes) exceeds a MEM bank "
+                               f"({bank_bytes} bytes) by {sizes[r.name] - bank_bytes} bytes")
+    others = {r.name: set() for r in regions}
+    for a, b in apart:
+        others[a].add(b)
+        others[b].add(a)
+    order = sorted(regions, key=lambda r: (-len(others[r.name]), -sizes[r.name], r.name))
+    free = [bank_bytes] * nbanks
+    where = {}
+    best = [0, None]   # the most regions placed, and the first one that then failed
+
+    def search(i):
+        if i == len(order):
+            return True
+        r = order[i]
+        if i >= best[0]:
+            best[:] = [i, r]
+        taken = {where[o] for o in others[r.name] if o in where}
+        # Fullest bank first that still fits: keeps room for the large regions.
+        for b in sorted(range(nbanks), key=lambda b: (free[b], b)):
+            if b in taken or free[b] < sizes[r.name]:
+                continue
+            where[r.name], free[b] = b, free[b] - sizes[r.name]
+            if search(i + 1):
+                return True
+            del where[r.name]
+            free[b] += sizes[r.name]
+        return False
+
+    if not search(0):
+        r = best[1]
+        raise CompileError(f"{r.name} ({sizes[r.name]} bytes) finds no MEM bank: it must not "
+                           f"share a bank with {', '.join(sorted(others[r.name]))}, and the "
+                           f"{nbanks} banks of {bank_bytes} bytes hold {total} bytes in all "
+                           f"({listing})")
+    top = [b * bank_bytes for b in range(nbanks)]
+    for r in regions:   # in the caller's order within each bank
+        r.bank = where[r.name]
+        r.addr = top[r.bank]
+        top[r.bank] += sizes[r.name]
+    return {r.name: r for r in regions}
+
+
+def _paddings(network):
+    """Each tensor's border: the widest padding of the convolutions reading it; a
+    residual and the output it is added to share one layout (so one border)."""
+    pad = {name: 0 for name in network.tensors()}
+    for node in network.nodes:
+        if isinstance(node, ConvNode):
+            pad[node.input] = max(pad[node.input], node.layer.padding)
+    changed = True
+    while changed:
+        changed = False
+        for node in network.nodes:
+            if isinstance(node, ConvNode) and node.residual is not None:
+                p = max(pad[node.residual], pad[node.output.name])
+                if (pad[node.residual], pad[node.output.name]) != (p, p):
+                    pad[node.residual] = pad[node.output.name] = p
+                    changed = True
+    return pad
+
+
+def _compile(core, node, x, placement):
+    h, w = x.shape[:2]
+    if isinstance(node, ConvNode):
+        return compile_conv2d(core, node.layer, h, w, node.weights, node.scale, node.bias,
+                              out_padding=placement.output.padding, placement=placement)
+    return compile_pool2d(core, node.pool, h, w, placement=placement)
+
+
+def compile_network(core, network):
+    """Compile ``network`` for ``core`` (a :class:`rtl.spec.config.CoreConfig`).
+
+    Raises
+    ------
+    TypeError
+        If ``network`` is not a :class:`Network`.
+    NetworkError
+        If the network is not well formed.
+    CompileError
+        If a layer cannot be mapped onto the core, or the network does not fit in MEM
+        (the message says what does not fit, by how much).
+    """
+    if not isinstance(network, Network):
+        raise TypeError(f"network must be a Network, not {type(network).__name__}")
+    network.validate()
+    if not network.nodes:
+        raise NetworkError(f"network {network.name} has no layers")
+    word = core.mem_port_bits // 8
+    tensors = network.tensors()
+    pad = _paddings(network)
+    layouts = {name: ActivationLayout(0, t.shape[0], t.shape[1], t.shape[2], t.bits,
+                                      t.signed, pad[name], word,
+                                      core.vmm_cols * 8 // t.bits)
+               for name, t in tensors.items()}
+    pair = core.sram_banks > 4
+
+    def T(name):   # a tensor's region
+        return f"tensor {name}"
+
+    def placement_of(node, addr, next_entry):
+        conv = isinstance(node, ConvNode)
+        res = node.residual if conv else None
+        return Placement(
+            code=addr[f"{node.name} code"], constants=addr[f"{node.name} constants"],
+            input=replace(layouts[node.input], base=addr[T(node.input)]),
+            output=replace(layouts[node.output.name], base=addr[T(node.output.name)]),
+            weights=addr[f"{node.name} weights"] if conv else None,
+            weights_pair=addr[f"{node.name} weights_pair"] if conv and pair else None,
+            residual=replace(layouts[res], base=addr[T(res)]) if res is not None else None,
+            next_entry=next_entry)
+
+    # Sizes: each layer compiled once with every region at 0 (a NEXT in all but the
+    # last, as in the final image).
+    zero = {T(name): 0 for name in tensors}
+    sizes = {}
+    for i, node in enumerate(network.nodes):
+        names = [f"{node.name} {k}" for k in ("code", "constants", "weights", "weights_pair")]
+        addr = dict(zero, **{k: 0 for k in names})
+        last = i == len(network.nodes) - 1
+        try:
+            c = _compile(core, node, tensors[node.input],
+                         placement_of(node, addr, None if last else 0))
+        except CompileError as e:
+            raise CompileError(f"layer {node.name}: {e}") from e
+        for k, v in c.sizes.items():
+            sizes[f"{node.name} {k}"] = v
+
+    # Regions and the banks they must not share.
+    regions = [_Region(T(name), layouts[name].size) for name in tensors]
+    regions += [_Region(k, v) for k, v in sizes.items()]
+    apart = []
+    for node in network.nodes:
+        if not isinstance(node, ConvNode):
+            continue
+        n = node.name
+        feeders = [f"{n} weights"] + ([f"{n} weights_pair"] if pair else []) + [T(node.input)]
+        for i, a in enumerate(feeders):   # T0's and T1's streams
+            apart += [(a, b) for b in feeders[i + 1:]]
+        stores = [T(node.output.name)] + ([T(node.residual)] if node.residual is not None
+                                          else [])
+        apart += [(a, b) for a in stores for b in feeders]           # T2's streams
+        if node.residual is not None:
+            apart.append((T(node.output.name), T(node.residual)))
+        apart += [(a, b) for a in (f"{n} code", f"{n} constants") for b in feeders]
+    placed = _place(core, regions, apart)
+    addr = {name: r.addr for name, r in placed.items()}
+
+    # The layers, chained.
+    layers = []
+    for i, node in enumerate(network.nodes):
+        nxt = addr[f"{network.nodes[i + 1].name} code"] if i + 1 < len(network.nodes) \
+            else None
+        c = _compile(core, node, tensors[node.input], placement_of(node, addr, nxt))
+        assert c.sizes == _own(sizes, node), "a layer's size changed"
+        layers.append(c)
+    preload = [item for c in layers for item in c.preload]
+    _check_disjoint(preload)
+
+    report = []
+    for node, c in zip(network.nodes, layers, strict=True):
+        cycles, steps = predict(core, c.programs)
+        own = _own(sizes, node)
+        banks = {k: placed[f"{node.name} {k}"].bank for k in own}
+        own["output"] = layouts[node.output.name].size
+        banks["input"] = placed[T(node.input)].bank
+        banks["output"] = placed[T(node.output.name)].bank
+        report.append(LayerReport(node.name, "conv" if isinstance(node, ConvNode) else
+                                  "pool", cycles, steps, steps / cycles, own, banks))
+    layouts = {name: replace(lay, base=addr[T(name)]) for name, lay in layouts.items()}
+    return CompiledNetwork(network, core, layers, preload, layers[0].entry, layouts, report)
+
+
+def _own(sizes, node):
+    """A layer's own regions' sizes, by kind."""
+    prefix = node.name + " "
+    return {k[len(prefix):]: v for k, v in sizes.items() if k.startswith(prefix)}
+
+
+def _check_disjoint(preload):
+    spans = sorted((a, a + len(d)) for a, d in preload if len(d))
+    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        if start < end:
+            raise AssertionError(f"preload regions overlap at {start:#x}")
+

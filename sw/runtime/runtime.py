@@ -1,0 +1,138 @@
+"""The runtime: run a compiled network on a core from a user's own script.
+
+    from sw.runtime import Runtime
+    rt = Runtime("build/sim/int8.npz", backend="rtl")     # or a CompiledNetwork
+    rt.write_tensor(x)          # integers of the input's shape and type
+    cycles = rt.run()           # every layer, chained on the core: no host action between
+    logits = rt.read_tensor()   # the output (any tensor of the network by name)
+
+Backends: ``golden`` (the golden core, :class:`sw.golden.core.Core`: bit- and
+cycle-exact with the hardware, slow) and ``rtl`` (the design under Verilator through a
+C++ harness, :class:`sw.runtime.verilated.VerilatedCore`, built once and reused). Both
+see the same protocol: the model's preload is written once, then each image's input
+tensor, one start at the model's entry, and the tensors read back.
+"""
+
+import os
+
+import numpy as np
+
+from sw.compiler_stub.net import CompiledNetwork, LoadedModel, load_model
+
+__all__ = ["Runtime", "BACKENDS"]
+
+BACKENDS = ("golden", "rtl")
+
+
+class _Golden:
+    def __init__(self, core):
+        from sw.golden.core import Core
+        self.core = Core(core)
+
+    def write(self, addr, data):
+        self.core.write(addr, data)
+
+    def read(self, addr, n):
+        return self.core.read(addr, n)
+
+    def run(self, entry, max_cycles):
+        cycles, self.vmm_steps = self.core.run(entry, max_cycles=max_cycles)
+        return cycles
+
+    def close(self):
+        pass
+
+
+def _config_name(core):
+    from rtl.spec.config import CONFIGS
+    for name, cfg in CONFIGS.items():
+        if cfg.core == core:
+            return name
+    raise ValueError("the rtl backend builds the named configurations only "
+                     f"({', '.join(CONFIGS)}); the model's core is none of them")
+
+
+class Runtime:
+    """A compiled model on a backend.
+
+    Parameters
+    ----------
+    model : CompiledNetwork, or a path to one saved by :meth:`CompiledNetwork.save`
+    backend : str
+        ``"golden"`` or ``"rtl"``.
+    build_dir : str or None
+        Where the rtl backend builds (default ``build/runtime/<config>``).
+    max_cycles : int
+        A run that takes longer raises (a guard: the model's own cycle count is known).
+    """
+
+    def __init__(self, model, backend="golden", *, build_dir=None, max_cycles=None):
+        if isinstance(model, (str, os.PathLike)):
+            model = load_model(model)
+        if not isinstance(model, (CompiledNetwork, LoadedModel)):
+            raise TypeError(f"model must be a CompiledNetwork, a LoadedModel or a path, not "
+                            f"{type(model).__name__}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+        self.model = model
+        self.backend = backend
+        self.tensors = model.network.tensors() if isinstance(model, CompiledNetwork) \
+            else model.tensors
+        self.layouts = model.layouts
+        self.max_cycles = max_cycles if max_cycles is not None else 4 * model.cycles + 10_000
+        if backend == "golden":
+            self._core = _Golden(model.core)
+        else:
+            from .verilated import VerilatedCore
+            self._core = VerilatedCore(_config_name(model.core), build_dir=build_dir)
+        for addr, data in model.preload:
+            if len(data):
+                self._core.write(addr, data)
+        self.cycles = None
+
+    def _tensor(self, name):
+        if name is None:
+            return self.model.input
+        if not isinstance(name, str) or name not in self.tensors:
+            raise KeyError(f"no tensor {name!r} in the model (it has "
+                           f"{', '.join(self.tensors)})")
+        return self.tensors[name]
+
+    def write_tensor(self, x, name=None):
+        """Write tensor ``name`` (default: the input): integers of its shape (height,
+        width, channels) and its type's range; anything else is rejected."""
+        t = self._tensor(name)
+        layout = self.layouts[t.name]
+        self._core.write(layout.base, layout.pack(t.check(x, f"tensor {t.name}")))
+
+    def run(self):
+        """Run every layer once (one start: the layers' images are chained); return the
+        cycles, as the hardware counts them."""
+        self.cycles = self._core.run(self.model.entry, self.max_cycles)
+        return self.cycles
+
+    def read_tensor(self, name=None):
+        """Tensor ``name`` (default: the output) as an int64 array (height, width,
+        channels)."""
+        if name is None:
+            t = self.model.output
+        else:
+            t = self._tensor(name)
+        layout = self.layouts[t.name]
+        return np.asarray(layout.unpack(self._core.read(layout.base, layout.size)),
+                          dtype=np.int64)
+
+    def infer(self, x):
+        """Write ``x``, run, and return the output."""
+        self.write_tensor(x)
+        self.run()
+        return self.read_tensor()
+
+    def close(self):
+        self._core.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
