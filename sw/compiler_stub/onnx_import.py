@@ -183,12 +183,16 @@ class _Importer:
             if id(node) in self.used or node.op_type == "Constant":
                 continue
             op = node.op_type
+            if op == "QuantizeLinear" and node.input[0] in self.consts:
+                continue  # quantized weights: folded where a layer reads them
             if op == "QuantizeLinear":
                 self._quantize(node)
             elif op in ("MaxPool", "Flatten", "Reshape") and node.input[0] in self.qvals:
                 self._integer_op(node)
         self._leftovers()
-        return self._finish()
+        network = self._finish()
+        self._validate()
+        return network
 
     def _sorted(self, nodes):
         known = {i.name for i in self.graph.input} | set(self.consts) | {""}
@@ -228,8 +232,10 @@ class _Importer:
         self._mark(node)
 
     def _shape_inference(self):
+        """Types and shapes of every value (lenient here: the per-node checks give the
+        precise reasons; :meth:`_validate` runs the checker and strict inference last)."""
         try:
-            inferred = self.onnx.shape_inference.infer_shapes(self.model, strict_mode=True)
+            inferred = self.onnx.shape_inference.infer_shapes(self.model)
         except Exception as e:
             raise OnnxImportError(f"ONNX shape inference fails on the model: "
                                   f"{str(e).strip().splitlines()[-1]}") from None
@@ -242,6 +248,16 @@ class _Importer:
             if tt.HasField("shape"):
                 self.shapes[vi.name] = tuple(
                     d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim)
+
+    def _validate(self):
+        """Strict, type-checking shape inference on a model that otherwise maps."""
+        try:
+            self.onnx.shape_inference.infer_shapes(self.model, check_type=True,
+                                                   strict_mode=True)
+        except Exception as e:
+            lines = [ln for ln in str(e).strip().splitlines() if ln.strip()]
+            raise OnnxImportError(f"the model is not valid ONNX (strict shape inference): "
+                                  f"{lines[-1] if lines else e}") from None
 
     def _mark(self, *nodes):
         for n in nodes:
@@ -674,6 +690,9 @@ class _Importer:
             _fail(node, f"its weights are {how}: dynamic weights are not supported (weights "
                         f"must be a DequantizeLinear of an integer initializer)")
         w_name = dq.input[0]
+        wq = self.producer.get(w_name)
+        if wq is not None and wq.op_type == "QuantizeLinear" and wq.input[0] in self.consts:
+            w_name = self._fold_quantize(wq)
         if w_name not in self.consts:
             how = (f"graph input {w_name!r}" if w_name not in self.producer else
                    f"the output of {_label(self.producer[w_name])}")
@@ -712,6 +731,48 @@ class _Importer:
         self._only_consumer(value, node, "the dequantized weights")
         self._mark(dq)
         return w, scale, wtype
+
+    def _fold_quantize(self, q):
+        """QuantizeLinear of a float initializer (weights exported as float with a Q/DQ
+        pair): the integers exactly as ONNX defines them, saturate(round_half_even(x /
+        scale)) in float32, as a new integer constant."""
+        x = np.asarray(self.consts[q.input[0]])
+        if self.const_types[q.input[0]] != 1:
+            _fail(q, f"quantizes a {_type_name(self.const_types[q.input[0]])} initializer: "
+                     f"only float32 models are supported")
+        attrs = self._attrs(q)
+        if attrs.get("block_size", 0):
+            _fail(q, "blocked quantization (block_size) is not supported")
+        scale = np.asarray(self._const(q, q.input[1], "the scale"))
+        if self.const_types[q.input[1]] != 1:
+            _fail(q, "only float32 scales are supported")
+        ztype = attrs.get("output_dtype", 0) or 2
+        if len(q.input) > 2 and q.input[2]:
+            zp = self._const(q, q.input[2], "the zero point")
+            ztype = self.const_types[q.input[2]]
+            if np.any(zp != 0):
+                _fail(q, "non-zero weight zero point: the machine's weights have zero point 0")
+        if ztype not in _INT_TYPES or not _INT_TYPES[ztype][1]:
+            _fail(q, f"quantizes weights to {_type_name(ztype)}: the machine's weights are "
+                     f"signed int8, int4 or int2")
+        bits, _, opset = _INT_TYPES[ztype]
+        if self.opset < opset:
+            _fail(q, f"{_type_name(ztype)} needs opset {opset} or later, the model imports "
+                     f"opset {self.opset}")
+        if scale.size != 1:
+            axis = attrs.get("axis", 1)
+            axis = axis + x.ndim if axis < 0 else axis
+            shape = [1] * x.ndim
+            shape[axis] = scale.size
+            scale = scale.reshape(shape)
+        with np.errstate(all="ignore"):
+            v = np.rint(x.astype(np.float32) / scale.astype(np.float32))
+        lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        name = q.output[0]
+        self.consts[name] = np.clip(v, lo, hi).astype(np.int64)
+        self.const_types[name] = ztype
+        self._mark(q)
+        return name
 
     def _bias(self, node, value, m):
         """The float64 bias (real units) of ``m`` channels, or zeros."""
@@ -969,6 +1030,9 @@ class _Importer:
                              f"QuantizeLinear after it?)")
                 _fail(node, "dequantizes a value that is not a network tensor")
             if node.op_type == "QuantizeLinear":
+                if node.input[0] in self.consts:
+                    _fail(node, f"quantizes the float initializer {node.input[0]!r}, which no "
+                                f"layer reads as weights")
                 continue
             _fail(node, "its output is not quantized by a QuantizeLinear the importer can "
                         "map (missing QDQ after it, or an unsupported position)")

@@ -357,6 +357,24 @@ def test_scales_map_to_shift_scale_bias():
                           .astype(np.float16).view(np.uint16))
 
 
+def test_quantized_float_weights(seed):
+    """Float weights through QuantizeLinear and DequantizeLinear (another export form):
+    the QuantizeLinear is folded exactly, saturate(round_half_even(w / scale))."""
+    rng = np.random.default_rng(seed)
+    g = Graph(opset=13)
+    x = g.input((3, 5, 5), 0.1, "int8")
+    w = rng.normal(0, 0.05, (4, 3, 3, 3)).astype(np.float32)
+    s_w = np.abs(w).reshape(4, -1).max(axis=1).astype(np.float32) / 100
+    s, z = g.const(s_w), g.const(np.zeros(4, int), T.INT8)
+    wq = g.node("QuantizeLinear", [g.const(w), s, z], name="qw", axis=0)
+    wd = g.node("DequantizeLinear", [wq, s, z], name="dqw", axis=0)
+    y = g.q(g.node("Conv", [x, wd], name="conv"), 0.05, "int8", name="q_conv")
+    net, agree, worst = compare(g.model(y, elem=T.INT8), rng, dequantized=False)
+    want = np.clip(np.rint(w / s_w[:, None, None, None]), -128, 127).transpose(0, 2, 3, 1)
+    assert np.array_equal(net.nodes[0].weights, want.astype(np.int64))
+    assert agree >= 0.95 and worst <= 1
+
+
 def test_path_and_name(tmp_path, seed):
     rng = np.random.default_rng(seed)
     g = Graph(opset=13)
@@ -600,6 +618,14 @@ def bad_two_outputs():
             "second graph output")
 
 
+def bad_two_consumers():
+    g, x, rng = base()
+    y = conv_layer(g, x, 3, 4, 3, rng, "int8", 0.1, 0.1, out_q=False)
+    a = g.q(y, 0.1, "int8", name="q_a")
+    g.q(g.node("Relu", [y], name="relu"), 0.1, "int8", name="q_b")
+    return g.model(a, elem=T.INT8), "q_a", "QuantizeLinear", "also read by node 'relu'"
+
+
 def bad_sigmoid_scale():
     g, x, rng = base()
     y = conv_layer(g, x, 3, 4, 3, rng, "int8", 0.1, 0.01, act="Sigmoid")
@@ -651,7 +677,7 @@ BAD = [bad_unsupported_op, bad_zero_point, bad_dilation, bad_group, bad_pads, ba
        bad_per_channel_activation, bad_quantize_before_add, bad_residual_ratio,
        bad_weight_range, bad_weight_precision, bad_fc_not_square, bad_fc_too_large,
        bad_float_weights, bad_float16, bad_dynamic_weights, bad_clip_bounds,
-       bad_two_outputs, bad_sigmoid_scale, bad_int4_opset, bad_pool_rescale,
+       bad_two_outputs, bad_two_consumers, bad_sigmoid_scale, bad_int4_opset, bad_pool_rescale,
        bad_avgpool_pads, bad_missing_quantize, bad_batch, bad_table_gelu_tanh]
 
 
