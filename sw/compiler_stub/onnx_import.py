@@ -185,10 +185,15 @@ class _Importer:
             op = node.op_type
             if op == "QuantizeLinear" and node.input[0] in self.consts:
                 continue  # quantized weights: folded where a layer reads them
-            if op == "QuantizeLinear":
-                self._quantize(node)
-            elif op in ("MaxPool", "Flatten", "Reshape") and node.input[0] in self.qvals:
-                self._integer_op(node)
+            try:
+                if op == "QuantizeLinear":
+                    self._quantize(node)
+                elif op in ("MaxPool", "Flatten", "Reshape") and node.input[0] in self.qvals:
+                    self._integer_op(node)
+            except OnnxImportError:
+                raise
+            except (ValueError, TypeError, IndexError) as e:  # e.g. a layer's own checks
+                _fail(node, f"cannot be mapped: {e}")
         self._leftovers()
         network = self._finish()
         self._validate()
@@ -342,8 +347,8 @@ class _Importer:
         if len(users) != 1 or q.op_type != "QuantizeLinear":
             bad = next((u for u in users if u.op_type != "QuantizeLinear"), users[1]
                        if len(users) > 1 else q)
-            _fail(bad, f"reads the float graph input {x.name!r}: the input must go to one "
-                       f"QuantizeLinear (missing QDQ)")
+            _fail(bad, f"reads the graph input {x.name!r}: the input must be float32 and go "
+                       f"to one QuantizeLinear (missing QDQ)")
         et = x.type.tensor_type.elem_type
         if et != 1:
             _fail(q, f"the graph input {x.name!r} is {_type_name(et)}: only float32 models "
@@ -703,6 +708,9 @@ class _Importer:
             _fail(node, f"its weights {w_name!r} are {_type_name(wtype)}: the machine's "
                         f"weights are signed int8, int4 or int2")
         w = self.consts[w_name]
+        if w.ndim < 2 or w.ndim <= out_axis:
+            _fail(node, f"weights of shape {w.shape}: a layer's weights have at least two "
+                        f"dimensions")
         attrs = self._attrs(dq)
         if attrs.get("block_size", 0):
             _fail(dq, "blocked quantization (block_size) is not supported")
@@ -923,6 +931,7 @@ class _Importer:
                 and i is not None and isinstance(self.ir_nodes[i], ConvNode)
                 and self.ir_nodes[i].layer.activation is None
                 and qname not in self.outputs and t.name == qname
+                and dq_node.output[0] not in self.outputs
                 and len(self.consumers.get(qname, [])) == 1
                 and len(self.consumers.get(dq_node.output[0], [])) == 1):
             # relu(round(v / s)) == round(relu(v) / s): the ReLU joins the layer.
@@ -969,8 +978,7 @@ class _Importer:
             while low * 2.0 ** shift < FP16_MIN_NORMAL and shift < 63:
                 shift += 1
             top = max(float(r) for r in ratio[live]) * 2.0 ** shift
-            if low * 2.0 ** shift < FP16_MIN_NORMAL or \
-                    not np.isfinite(np.float16(top)) or top > FP16_MAX:
+            if low * 2.0 ** shift < FP16_MIN_NORMAL or top > FP16_MAX:
                 _fail(node, f"its scale ratios s_x*s_w/s_y from {low:.3g} to "
                             f"{max(ratio[live]):.3g} cannot all be normal binary16 scales "
                             f"with one shift (0..63) that keeps the sums {bound} finite")
@@ -984,9 +992,12 @@ class _Importer:
         res_name, res_shift = None, 0
         h, w, c = t.shape
         kw = dict(geometry)
-        probe = Conv2d(c, m, kernel=kw["kernel"], stride=kw["stride"], padding=kw["padding"],
-                       depthwise=kw["depthwise"])
-        oh, ow = probe.out_size(h, w)
+        try:
+            probe = Conv2d(c, m, kernel=kw["kernel"], stride=kw["stride"],
+                           padding=kw["padding"], depthwise=kw["depthwise"])
+            oh, ow = probe.out_size(h, w)
+        except (TypeError, ValueError) as e:
+            _fail(node, f"cannot be mapped: {e}")
         if residual is not None:
             residual, where = residual
             r = self.tensors[residual.tensor]

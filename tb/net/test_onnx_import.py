@@ -700,12 +700,36 @@ def bad_table_gelu_tanh():
     return g.model(y, elem=T.INT8), "act", "Gelu", "approximate='tanh'"
 
 
+def bad_kernel_over_input():
+    g = Graph()
+    x = g.input((3, 5, 5), 0.1, "int8")
+    y = g.node("Conv", [x, g.weights(np.ones((4, 3, 7, 7), int), 0.01)], name="big")
+    return g.model(g.q(y, 0.1, "int8"), elem=T.INT8), "big", "Conv", "smaller than the kernel"
+
+
+def bad_scale_spread():
+    g, x, rng = base()
+    s_w = np.array([1e-12, 1, 1, 1], np.float32)
+    y = g.node("Conv", [x, g.weights(np.ones((4, 3, 3, 3), int), s_w)], name="spread")
+    return (g.model(g.q(y, 0.1, "int8"), elem=T.INT8), "spread", "Conv",
+            "cannot all be normal binary16 scales")
+
+
+def bad_integer_input():
+    g = Graph()
+    g.inputs.append(helper.make_tensor_value_info("x", T.INT8, ["N", 3, 5, 5]))
+    d = g.dq("x", 0.1, "int8", name="dq_in")
+    y = conv_layer(g, d, 3, 4, 3, np.random.default_rng(1), "int8", 0.1, 0.1)
+    return g.model(y, elem=T.INT8), "dq_in", "DequantizeLinear", "must be float32"
+
+
 BAD = [bad_unsupported_op, bad_zero_point, bad_dilation, bad_group, bad_pads, bad_ceil_mode,
        bad_per_channel_activation, bad_quantize_before_add, bad_residual_ratio,
        bad_weight_range, bad_weight_precision, bad_fc_not_square, bad_fc_too_large,
        bad_float_weights, bad_float16, bad_dynamic_weights, bad_clip_bounds,
        bad_two_outputs, bad_two_consumers, bad_sigmoid_scale, bad_int4_opset, bad_pool_rescale,
-       bad_avgpool_pads, bad_missing_quantize, bad_batch, bad_table_gelu_tanh]
+       bad_avgpool_pads, bad_missing_quantize, bad_batch, bad_table_gelu_tanh,
+       bad_kernel_over_input, bad_scale_spread, bad_integer_input]
 
 
 @pytest.mark.parametrize("make", BAD, ids=[f.__name__[4:] for f in BAD])
