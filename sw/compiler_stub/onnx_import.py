@@ -153,6 +153,7 @@ class _Importer:
         self.consts = {t.name: self._array(t) for t in g.initializer}
         self.const_types = {t.name: t.data_type for t in g.initializer}
         self.nodes = self._sorted(list(g.node))
+        self.used = set()          # ids of nodes accounted for
         for node in self.nodes:
             if node.domain not in ("", "ai.onnx"):
                 _fail(node, f"operator domain {node.domain!r} is not supported (only the "
@@ -173,7 +174,6 @@ class _Importer:
                     self.consumers.setdefault(i, []).append(node)
         self.outputs = [o.name for o in g.output]
         self._shape_inference()
-        self.used = set()          # ids of nodes accounted for
         self.qvals = {}            # integer ONNX value -> _Q
         self.tensors = {}          # IR tensor name -> Tensor
         self.made_by = {}          # IR tensor name -> index in self.ir_nodes

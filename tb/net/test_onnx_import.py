@@ -402,6 +402,39 @@ def test_quantized_float_weights(seed):
     assert agree >= 0.95 and worst <= 1
 
 
+def test_constant_nodes_and_clip_attributes(seed):
+    """Scales, zero points and weights from Constant nodes (as some exporters write them),
+    and Clip with min/max attributes (opset 10)."""
+    rng = np.random.default_rng(seed)
+    g = Graph(opset=10, ir=5)
+    consts = []
+
+    def const(array, dtype):
+        name = g.name("k")
+        a = np.asarray(array)
+        consts.append(helper.make_node("Constant", [], [name], name=name + "_node",
+                                       value=helper.make_tensor(name, dtype, a.shape,
+                                                                a.ravel().tolist())))
+        return name
+
+    g.inputs.append(helper.make_tensor_value_info("x", T.FLOAT, ["N", 3, 5, 5]))
+    s_x, z = const(np.float32(0.1), T.FLOAT), const(0, T.INT8)
+    x = g.node("DequantizeLinear", [g.node("QuantizeLinear", ["x", s_x, z], name="q_in"),
+                                    s_x, z], name="dq_in")
+    w = rng.integers(-128, 128, size=(4, 3, 3, 3))
+    s_w = const(np.float32(0.002), T.FLOAT)
+    wd = g.node("DequantizeLinear", [const(w, T.INT8), s_w, const(0, T.INT8)], name="dq_w")
+    y = g.node("Conv", [x, wd], name="conv")
+    y = g.node("Clip", [y], name="clip", min=0.0, max=3.0)
+    y = g.node("QuantizeLinear", [y, const(np.float32(0.05), T.FLOAT), z], name="q_out")
+    g.nodes[:0] = consts
+    net = import_onnx(g.model(y, elem=T.INT8))
+    layer = net.nodes[0].layer
+    assert np.array_equal(net.nodes[0].weights, w.transpose(0, 2, 3, 1))
+    assert layer.activation == AfuOp.CLAMP  # 3 / 0.05 = 60: inside the int8 range
+    assert (layer.act_p0, layer.act_p1) == (0, int(np.float16(60).view(np.uint16)))
+
+
 def test_path_and_name(tmp_path, seed):
     rng = np.random.default_rng(seed)
     g = Graph(opset=13)
