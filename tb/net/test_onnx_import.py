@@ -472,17 +472,15 @@ def float_model(rng):
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
 
 
-def test_quantize_static_model(tmp_path, seed):
-    """A float model quantized by onnxruntime (QDQ, symmetric int8 activations and
-    weights, per channel) imports; its argmax agrees with onnxruntime's."""
+def quantize(model, tmp_path, rng, shape, count=32):
+    """``model`` quantized by onnxruntime's quantize_static: QDQ, per channel, symmetric
+    int8 activations and weights, calibrated on ``count`` normal random inputs."""
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
                                           quantize_static)
-    print(f"model weights and calibration: seed {TOOL_SEED}; test inputs: seed {seed}")
-    rng = np.random.default_rng(TOOL_SEED)
     src, dst = tmp_path / "float.onnx", tmp_path / "qdq.onnx"
-    onnx.save(float_model(rng), src)
-    calibration = [{"x": rng.normal(0, 1, (1, 3, 8, 8)).astype(np.float32)}
-                   for _ in range(32)]
+    onnx.save(model, src)
+    calibration = [{"x": rng.normal(0, 1, (1,) + shape).astype(np.float32)}
+                   for _ in range(count)]
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -494,7 +492,15 @@ def test_quantize_static_model(tmp_path, seed):
     quantize_static(src, dst, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                     extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
-    model = onnx.load(dst)
+    return onnx.load(dst)
+
+
+def test_quantize_static_model(tmp_path, seed):
+    """A float model quantized by onnxruntime (QDQ, symmetric int8 activations and
+    weights, per channel) imports; its argmax agrees with onnxruntime's."""
+    print(f"model weights and calibration: seed {TOOL_SEED}; test inputs: seed {seed}")
+    rng = np.random.default_rng(TOOL_SEED)
+    model = quantize(float_model(rng), tmp_path, rng, (3, 8, 8))
     net = import_onnx(model)
     kinds = [type(n).__name__ for n in net.nodes]
     assert kinds == ["ConvNode", "PoolNode", "ConvNode"]
@@ -526,6 +532,27 @@ def test_quantize_static_model(tmp_path, seed):
           f"optimized session (float logits) {100 * argmax_fused / runs:.1f}% (onnxruntime's "
           f"own int8 output agrees with those logits on {100 * fused_vs_qdq / runs:.1f}%)")
     assert argmax >= 0.95 * runs
+
+
+def test_quantize_static_residual_block_is_rejected(tmp_path):
+    """onnxruntime quantizes a Conv's output before a residual Add: rejected, saying why."""
+    rng = np.random.default_rng(TOOL_SEED)
+    w1, w2 = (numpy_helper.from_array(rng.normal(0, 0.2, (4, 4, 3, 3)).astype(np.float32), n)
+              for n in ("w1", "w2"))
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], name="conv1", pads=[1] * 4),
+             helper.make_node("Relu", ["a"], ["ar"], name="relu1"),
+             helper.make_node("Conv", ["ar", "w2"], ["b"], name="conv2", pads=[1] * 4),
+             helper.make_node("Add", ["b", "ar"], ["s"], name="add"),
+             helper.make_node("Relu", ["s"], ["y"], name="relu2")]
+    g = helper.make_graph(nodes, "block",
+                          [helper.make_tensor_value_info("x", T.FLOAT, ["N", 4, 6, 6])],
+                          [helper.make_tensor_value_info("y", T.FLOAT, ["N", 4, 6, 6])],
+                          [w1, w2])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    model = quantize(model, tmp_path, rng, (4, 6, 6), count=8)
+    with pytest.raises(OnnxImportError, match=r"node 'add' \(Add\): a QuantizeLinear .* "
+                                              r"between node 'conv2' \(Conv\) and this Add"):
+        import_onnx(model)
 
 
 # ------------------------------------------------------------------ rejected models
