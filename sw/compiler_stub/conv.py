@@ -381,6 +381,11 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
                              f"core reads row pairs (sram_banks > 4: {pair})")
         if placement.weights is None:
             raise ValueError("placement's weights must be given for a convolution")
+        for what, size in (("weights", w_bytes), ("constants", c_bytes)):
+            if size > core.sram_bank_bytes:
+                raise CompileError(f"the {what} ({size} bytes) exceed a MEM bank "
+                                   f"({core.sram_bank_bytes} bytes) by "
+                                   f"{size - core.sram_bank_bytes} bytes")
         code_base, const_base, w_base = placement.code, placement.constants, placement.weights
         w_pair_base, res_l = placement.weights_pair, placement.residual
         code_end = None   # the caller sized the image's region

@@ -55,6 +55,7 @@ class CompiledNetwork:
     entry: int
     layouts: dict
     report: list
+    regions: dict = None   # region name -> (bank, address, bytes)
 
     @property
     def input(self):
@@ -74,9 +75,8 @@ class CompiledNetwork:
         return sum(r.vmm_steps for r in self.report)
 
     def memory_used(self):
-        """Bytes of MEM the network occupies."""
-        return sum(len(data) for _, data in self.preload if data) + sum(
-            lay.size for name, lay in self.layouts.items() if name == self.input.name)
+        """Bytes of MEM the network occupies (every region, word-aligned)."""
+        return sum(size for _, _, size in self.regions.values())
 
     def summary(self):
         """The per-layer report as text."""
@@ -107,6 +107,7 @@ class CompiledNetwork:
                         for name, t in self.network.tensors().items()},
             "preload": [addr for addr, _ in self.preload],
             "report": [r.__dict__ for r in self.report],
+            "memory_used": self.memory_used(),
         }
         blobs = {f"p{i}": np.frombuffer(data, dtype=np.uint8)
                  for i, (_, data) in enumerate(self.preload)}
@@ -220,6 +221,7 @@ def _place(core, regions, apart):
     for r in regions:   # in the caller's order within each bank
         r.bank = where[r.name]
         r.addr = top[r.bank]
+        r.size = sizes[r.name]
         top[r.bank] += sizes[r.name]
     return {r.name: r for r in regions}
 
@@ -351,7 +353,8 @@ def compile_network(core, network):
         report.append(LayerReport(node.name, "conv" if isinstance(node, ConvNode) else
                                   "pool", cycles, steps, steps / cycles, own, banks))
     layouts = {name: replace(lay, base=addr[T(name)]) for name, lay in layouts.items()}
-    return CompiledNetwork(network, core, layers, preload, layers[0].entry, layouts, report)
+    return CompiledNetwork(network, core, layers, preload, layers[0].entry, layouts, report,
+                           {name: (r.bank, r.addr, r.size) for name, r in placed.items()})
 
 
 def _own(sizes, node):

@@ -9,7 +9,7 @@ from sw.compiler_stub.network import ConvNode, Network, PoolNode, Tensor
 from sw.golden import fp16
 from sw.golden.layers import Conv2d, Pool2d
 
-__all__ = ["digits_like"]
+__all__ = ["digits_like", "conv_stack"]
 
 
 def _conv_node(rng, name, x, out, layer, res=None):
@@ -51,3 +51,16 @@ def digits_like(rng, bits=(8, 8, 8, 8), channels=16, classes=10):
     ]
     assert bf == b2, "the classifier reads the pooled tensor: its precision is conv1's output's"
     return Network("digits_like", x, nodes)
+
+
+def conv_stack(rng, layers, channels=16, bits=8, size=8):
+    """``layers`` 3 x 3 convolutions of ``channels`` channels, one after the other."""
+    x = Tensor("x", (size, size, channels), bits, False, 1.0)
+    nodes, prev = [], x
+    for i in range(layers):
+        out = Tensor(f"t{i}", (size, size, channels), bits, False, 1.0)
+        layer = Conv2d(channels, channels, 3, 1, 1, bits, False, bits, False,
+                       activation=AfuOp.RELU, name=f"conv{i}")
+        nodes.append(_conv_node(rng, f"conv{i}", prev, out, layer))
+        prev = out
+    return Network("conv_stack", x, nodes)

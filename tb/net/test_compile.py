@@ -1,0 +1,121 @@
+"""The network compiler and the runtime's golden backend: a whole network, chained on
+one core, gives the reference's every tensor bit-exact in the cycle model's cycles; what
+does not fit or is not a network is rejected with a message saying why."""
+
+import numpy as np
+import pytest
+
+from rtl.spec.config import get_config
+from sw.compiler_stub.conv import CompileError
+from sw.compiler_stub.net import compile_network, load_model
+from sw.compiler_stub.network import Network, NetworkError, run_reference
+from sw.runtime.runtime import Runtime
+
+from .nets import conv_stack, digits_like
+
+CORE = get_config("sim").core
+PRECISIONS = [(8, 8, 8, 8), (8, 4, 2, 4), (4, 4, 4, 4), (2, 2, 2, 2)]
+
+
+@pytest.mark.parametrize("bits", PRECISIONS, ids=lambda b: "-".join(map(str, b)))
+def test_golden_core_runs_the_network(bits, seed):
+    rng = np.random.default_rng([seed, *bits])
+    print(f"seed {seed}, bits {bits}")
+    net = digits_like(rng, bits)
+    model = compile_network(CORE, net)
+    assert [r.name for r in model.report] == ["conv1", "conv2", "conv3", "pool", "fc"]
+    rt = Runtime(model, "golden")
+    x = rng.integers(0, 1 << bits[0], (8, 8, 1))
+    rt.write_tensor(x)
+    cycles = rt.run()
+    ref = run_reference(net, x)
+    for name in ("a", "b", "c", "d", "logits"):
+        np.testing.assert_array_equal(rt.read_tensor(name), ref[name], err_msg=name)
+    # one run, every layer: the chain's cycles are the layers' (cycle model) cycles
+    assert cycles == model.cycles
+    assert rt._core.vmm_steps == model.vmm_steps
+    # a convolution's steps: blocks x taps x input chunks x output positions
+    chunks = [-(-c // (CORE.vmm_cols * 8 // b)) for c, b in ((1, bits[0]), (16, bits[1]),
+                                                            (16, bits[2]), (16, bits[1]))]
+    want = [4 * 9 * chunks[0] * 64, 4 * 9 * chunks[1] * 64, 4 * 9 * chunks[2] * 64, 0,
+            3 * 16 * chunks[3]]
+    assert [r.vmm_steps for r in model.report] == want
+
+
+def test_placement_keeps_streams_apart(seed):
+    """Each convolution's weights, input, output and residual are in four banks; its
+    program image and constants in neither of the first two."""
+    model = compile_network(CORE, digits_like(np.random.default_rng(seed)))
+    for r in model.report:
+        b = r.banks
+        if r.kind == "conv":
+            feeders = {b["weights"], b["input"]}
+            assert len(feeders) == 2 and b["output"] not in feeders
+            assert b["code"] not in feeders and b["constants"] not in feeders
+    conv3 = model.network.nodes[2]
+    assert model.layouts[conv3.residual].base // CORE.sram_bank_bytes not in (
+        model.report[2].banks["weights"], model.report[2].banks["input"],
+        model.report[2].banks["output"])
+
+
+def test_save_and_load(tmp_path, seed):
+    rng = np.random.default_rng(seed)
+    net = digits_like(rng, (8, 4, 2, 4))
+    model = compile_network(CORE, net)
+    path = tmp_path / "model.npz"
+    model.save(path)
+    loaded = load_model(path)
+    assert loaded.entry == model.entry and loaded.cycles == model.cycles
+    assert loaded.report == model.report
+    x = rng.integers(0, 256, (8, 8, 1))
+    with Runtime(path, "golden") as rt:
+        got = rt.infer(x)
+    np.testing.assert_array_equal(got, run_reference(net, x)["logits"])
+
+
+def test_rejects_what_does_not_fit():
+    # in all: eight layers of 4.6 KB of weights
+    with pytest.raises(CompileError, match=r"the network needs \d+ bytes of MEM, the core "
+                                           r"has 32768: \d+ bytes too many \(tensor x "):
+        compile_network(CORE, conv_stack(np.random.default_rng(0), 8))
+    # one region larger than a bank
+    with pytest.raises(CompileError, match=r"layer conv2: the weights \(36864 bytes\) exceed "
+                                           r"a MEM bank \(8192 bytes\) by 28672 bytes"):
+        compile_network(CORE, digits_like(np.random.default_rng(0), channels=64))
+    with pytest.raises(CompileError, match=r"tensor x \(10816 bytes\) exceeds a MEM bank "
+                                           r"\(8192 bytes\) by 2624 bytes"):
+        compile_network(CORE, conv_stack(np.random.default_rng(0), 1, size=24))
+    # room enough in all, but not in the banks the streams allow
+    with pytest.raises(CompileError, match=r"finds no MEM bank: it must not share a bank "
+                                           r"with .*conv1 weights"):
+        compile_network(CORE, digits_like(np.random.default_rng(0), (2, 2, 2, 2), channels=56))
+
+
+def test_rejects_bad_networks():
+    with pytest.raises(TypeError, match="network must be a Network, not list"):
+        compile_network(CORE, [])
+    net = digits_like(np.random.default_rng(0))
+    with pytest.raises(NetworkError, match="has no layers"):
+        compile_network(CORE, Network("empty", net.input, []))
+    with pytest.raises(NetworkError, match="node conv2: its input 'zz' is not an earlier"):
+        nodes = list(net.nodes)
+        from dataclasses import replace
+        nodes[1] = replace(nodes[1], input="zz")
+        Network("bad", net.input, nodes)
+
+
+def test_runtime_rejects_bad_input(seed):
+    model = compile_network(CORE, digits_like(np.random.default_rng(seed)))
+    rt = Runtime(model, "golden")
+    with pytest.raises(ValueError, match=r"tensor x"):
+        rt.write_tensor(np.full((8, 8, 1), 256))          # beyond uint8
+    with pytest.raises(TypeError):
+        rt.write_tensor(np.zeros((8, 8, 1)))              # floats
+    with pytest.raises(ValueError):
+        rt.write_tensor(np.zeros((8, 8, 2), dtype=int))   # shape
+    with pytest.raises(KeyError, match="no tensor 'nope'"):
+        rt.read_tensor("nope")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        Runtime(model, "fpga")
+    with pytest.raises(TypeError, match="model must be"):
+        Runtime(42)
