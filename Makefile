@@ -72,7 +72,7 @@ lint: setup
 	$(VENV)/bin/ruff check rtl sw tb fpga
 
 waves: setup
-	$(PY) -m tb.sim --config $(CONFIG) --waves
+	$(PY) -m tb.waves --config $(CONFIG) --waves
 
 # The FPGA flow runs the YoWASP (WebAssembly, from PyPI) Yosys, nextpnr-ecp5 and ecppack
 # selected by the variables Amaranth reads; openFPGALoader is never run (no board attached),
