@@ -195,17 +195,18 @@ def run_flow(config=DEFAULT_CONFIG, limit=None, clock_mhz=CLOCK_MHZ, verbose=Tru
 
 def report(s):
     """The summary as the short text ``make sim`` prints."""
+    clock = f"img/s@{s['clock_mhz']:g}MHz"
     lines = [f"digits network, {s['images']} held-out images, {s['config']} core "
              f"(RTL under Verilator)",
              f"{'config':<7} {'accuracy':>8} {'vs float':>8} {'onnxrt':>7} {'agree':>6} "
-             f"{'mismatch':>8} {'cycles':>7} {'util':>5} {'img/s@' + str(int(s['clock_mhz'])) + 'MHz':>12}"
-             f" {'RTL img/s':>9}",
+             f"{'mismatch':>8} {'cycles':>7} {'util':>5} {clock:>12} {'RTL img/s':>9}",
              f"{'float':<7} {s['float_accuracy']:>8.4f}"]
     for cfg, r in s["configs"].items():
         ort = "-" if r["onnxruntime_accuracy"] is None else f"{r['onnxruntime_accuracy']:.4f}"
         agree = "-" if r["onnxruntime_agreement"] is None else f"{r['onnxruntime_agreement']:.3f}"
-        lines.append(f"{cfg:<7} {r['accuracy']:>8.4f} {100 * (r['accuracy'] - s['float_accuracy']):>+7.2f}p"
-                     f" {ort:>7} {agree:>6} {r['rtl_golden_mismatches']:>8} "
+        delta = 100 * (r["accuracy"] - s["float_accuracy"])
+        lines.append(f"{cfg:<7} {r['accuracy']:>8.4f} {delta:>+7.2f}p {ort:>7} {agree:>6} "
+                     f"{r['rtl_golden_mismatches']:>8} "
                      f"{r['cycles_per_image']:>7} {r['vmm_utilization']:>5.3f} "
                      f"{r['images_per_s_at_clock']:>12.0f} {r['rtl_images_per_s']:>9.1f}")
     lines.append("per layer (int8): " + ", ".join(

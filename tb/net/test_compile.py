@@ -119,3 +119,24 @@ def test_runtime_rejects_bad_input(seed):
         Runtime(model, "fpga")
     with pytest.raises(TypeError, match="model must be"):
         Runtime(42)
+
+
+def test_quantize_static_model_runs_on_the_core(tmp_path, seed):
+    """A model quantized by another tool (onnxruntime's quantize_static) imports, compiles
+    and runs on the golden core bit-exact against the reference."""
+    from sw.compiler_stub.onnx_import import import_onnx
+
+    from .test_onnx_import import TOOL_SEED, float_model, quantize
+    print(f"model: seed {TOOL_SEED}; inputs: seed {seed}")
+    rng = np.random.default_rng(TOOL_SEED)
+    net = import_onnx(quantize(float_model(rng), tmp_path, rng, (3, 8, 8)))
+    model = compile_network(CORE, net)
+    rt = Runtime(model, "golden")
+    rng = np.random.default_rng(seed)
+    for _ in range(2):
+        x = rng.integers(-128, 128, (8, 8, 3))
+        rt.write_tensor(x)
+        assert rt.run() == model.cycles
+        ref = run_reference(net, x)
+        for name in ref:
+            np.testing.assert_array_equal(rt.read_tensor(name), ref[name], err_msg=name)
