@@ -107,14 +107,13 @@ def get_config(name):
 
 
 def input_step(bits):
-    """The input's power-of-two step for ``bits``-bit unsigned pixels: the finest one
-    whose range holds 16 / 16 = 1.0 (1/16 at 8 bits: the pixels exactly; 1/8 at 4 bits;
-    1/2 at 2 bits)."""
+    """The input's power-of-two step for ``bits``-bit unsigned pixels: 1/16 when the
+    range holds every pixel (8 bits: the integers are the pixels 0..16 themselves), else
+    the finest step whose range holds 16 / 16 = 1.0 (1/8 at 4 bits, 1/2 at 2 bits)."""
     high = lsq.qrange(bits, False)[1]
-    return float(2.0 ** np.ceil(np.log2(16.0 / high)) / 16.0)
+    return float(max(1.0 / 16.0, 2.0 ** np.ceil(np.log2(1.0 / high))))
 
 
-_CONVS = (("conv1", "w1", "b1"), ("conv2", "w2", "b2"), ("conv3", "w3", "b3"))
 _ACT = {"conv1": "sa1", "conv2": "sa2", "conv3": "sa3", "fc": "sl"}
 _WSTEP = {"conv1": "sw1", "conv2": "sw2", "conv3": "sw3", "fc": "swf"}
 _WEIGHT = {"conv1": "w1", "conv2": "w2", "conv3": "w3", "fc": "wf"}
