@@ -38,7 +38,7 @@ _SOURCES = sorted(pathlib.Path(__file__).resolve().parent.glob("*.py")) + [
 DEFAULTS = {
     "channels": 16, "seed": 0, "split_seed": 0, "test_size": 0.25,
     "float_epochs": 20, "float_lr": 3e-3, "weight_decay": 1e-4,
-    "qat_epochs": 10, "qat_lr": 1e-3, "step_lr_scale": 3.0,
+    "qat_epochs": 15, "qat_lr": 5e-4, "step_lr_scale": 3.0,
     "batch": 32, "calibration_images": 512,
 }
 
