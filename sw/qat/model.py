@@ -121,8 +121,10 @@ _BIAS = {"conv1": "b1", "conv2": "b2", "conv3": "b3", "fc": "bf"}
 
 
 class DigitsNet:
-    """The network's parameters (a dict of float64 arrays, see :meth:`init`) and its
-    forward and backward for one :class:`QuantConfig` (``config=None``: float)."""
+    """The network's parameters (a dict of arrays of ``dtype``: the weights and biases of
+    :meth:`init`, plus the log2 steps once quantized) and its forward and backward in its
+    current :class:`QuantConfig` (``self.config``; float at first, see
+    :meth:`quantize_config`)."""
 
     def __init__(self, channels=16, seed=0, dtype=np.float32):
         if isinstance(channels, bool) or not isinstance(channels, (int, np.integer)) \
