@@ -133,6 +133,10 @@ def test_maxpool(seed):
     d = rng.normal(size=out.shape)
     dx = maxpool2_backward(d, cache)
     assert dx.sum() == pytest.approx(d.sum()) and np.count_nonzero(dx) == d.size
+    # Each window's gradient goes to its maximum.
+    win = x.reshape(2, 2, 2, 3, 2, 3)
+    is_max = win == win.max(axis=(2, 4), keepdims=True)
+    assert np.array_equal(dx.reshape(win.shape) != 0, is_max)
 
 
 def test_float_network_gradient(seed):
