@@ -1,8 +1,15 @@
 """The training loop: mini-batch Adam with a cosine learning rate, shift augmentation,
 deterministic from a seed; the evaluation."""
 
+import contextlib
+
 import numpy as np
-from threadpoolctl import threadpool_limits
+
+try:  # scikit-learn's dependency: always there with requirements.txt
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover
+    def threadpool_limits(*args, **kwargs):
+        return contextlib.nullcontext()
 
 from .nn import Adam, softmax_cross_entropy
 
