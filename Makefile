@@ -4,6 +4,8 @@
 #   make sim     the main job: VMM demo under Verilator, checked against the golden model
 #   make test    the regression (CI runs this); SEED=N reproduces a run
 #   make bench   benchmarks into build/bench/results.json
+#   make train   quantization-aware training of the digits network in every configuration:
+#                ONNX models, held-out split and summary.json in build/train/ (cached)
 #   make lint    Verilator lint of every generated top, and ruff
 #   make waves   a short run that leaves an FST waveform
 #   make bitstream  ULX3S 85F bitstream of one ulx3s core, report in build/fpga/report.json
@@ -37,7 +39,7 @@ export OBJCACHE := $(shell command -v ccache >/dev/null && echo ccache)
 export CCACHE_DIR := $(CURDIR)/build/ccache
 export SEED
 
-.PHONY: setup sim test bench lint waves bitstream vectors clean distclean
+.PHONY: setup sim test bench train lint waves bitstream vectors clean distclean
 
 setup: $(STAMP)
 
@@ -66,6 +68,11 @@ test: setup
 
 bench: setup
 	$(PY) -m tb.bench
+
+# Float, int8, int4 and mixed 8/4/2 networks (docs/training.md); returns at once when the
+# sources and parameters are unchanged.
+train: setup
+	$(PY) -m sw.qat
 
 lint: setup
 	$(PY) -m tb.lint
