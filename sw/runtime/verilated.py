@@ -116,8 +116,9 @@ def build(config="sim", build_dir=None):
     """Build (or find) the harness library of the core of the named configuration; return
     its path.
 
-    ``build_dir`` defaults to ``build/runtime/<config>``. The Verilator output and its log
-    (``build.log``) stay there; the library is ``libcore-<hash>.so``.
+    ``build_dir`` defaults to ``build/runtime/<config>``. The Verilog (``core_<config>.v``),
+    Verilator's output (``obj_core_<config>``) and its log (``core_<config>.log``) stay
+    there; the library is ``libcore_<config>-<hash>.so`` (older ones are removed).
     """
     from tb.hdl import setup_env
     _check_config(config)
@@ -135,16 +136,17 @@ def build(config="sim", build_dir=None):
         for part in (verilog.read_bytes(), HARNESS.read_bytes(), version.encode(),
                      repr((_VERILATOR_FLAGS, _MAKE_FLAGS, cflags)).encode()):
             key.update(hashlib.sha256(part).digest())
-        library = directory / f"libcore-{key.hexdigest()[:16]}.so"
+        name = module_name("core", config)
+        library = directory / f"lib{name}-{key.hexdigest()[:16]}.so"
         if library.exists():
             return library
-        obj = directory / "obj"
-        cmd = ["verilator", "--cc", str(verilog), "--top-module", module_name("core", config),
+        obj = directory / f"obj_{name}"
+        cmd = ["verilator", "--cc", str(verilog), "--top-module", name,
                "--prefix", "Vcore", *_VERILATOR_FLAGS, "--exe", str(HARNESS),
                "--build", "-j", str(os.cpu_count() or 1), "--Mdir", str(obj),
                "-o", "libharness.so", "-CFLAGS", " ".join(cflags), "-LDFLAGS", "-shared",
                "-MAKEFLAGS", " ".join(_MAKE_FLAGS)]
-        log = directory / "build.log"
+        log = directory / f"{name}.log"
         with open(log, "w") as out:
             proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT)
         if proc.returncode:
@@ -154,7 +156,7 @@ def build(config="sim", build_dir=None):
         staged = directory / f".{library.name}.{os.getpid()}"
         staged.write_bytes((obj / "libharness.so").read_bytes())
         os.replace(staged, library)
-        for old in directory.glob("libcore-*.so"):
+        for old in directory.glob(f"lib{name}-*.so"):
             if old != library:
                 old.unlink()
         return library
