@@ -1,15 +1,17 @@
 // A C++ harness around the Verilated core (the `core` design of rtl/designs.py), for
 // ctypes: the clock runs here, so a run costs Python a handful of calls, not one per edge.
 //
-// Built by sw/runtime/verilated.py with the model's class named `Vcore` (Verilator's
-// `--prefix Vcore`) and two constants of the configuration:
+// Built by sw/runtime/verilated.py around the top it generates (`harness_core_<config>`:
+// the core with its NoC ports tied idle and its `rst` registered), with the model's class
+// named `Vcore` (Verilator's `--prefix Vcore`) and two constants of the configuration:
 //   HARNESS_WORD_BYTES  bytes of a MEM word (`mem_port_bits / 8`)
 //   HARNESS_MEM_BYTES   bytes of MEM (`sram_banks * sram_bank_bytes`)
 //
 // Timing follows the cocotb environment (tb/core/env.py): inputs change while the clock
 // is low (the environment's falling edge), a cycle is one rising edge, outputs are
-// sampled after it. Reset holds `rst` for three cycles. The NoC ports are idle: no input
-// flit (`i.valid` 0), every output flit taken (`o.ready` 1).
+// sampled after it. Reset holds the core's `rst` for three cycles. The NoC ports are idle,
+// as in the environment: no input flit (`i.valid` 0), every output flit taken
+// (`o.ready` 1).
 //
 // Host port (docs/architecture.md 7.5, rtl/core/memory.py): a write takes one cycle a
 // word; a read's data arrives on `host__rdata` one cycle after its request, so a read of
@@ -138,22 +140,18 @@ struct HarnessCore {
         top->host___05Fen = 0;
         top->host___05Fwe = 0;
         top->start = 0;
-        top->noc___05Fanoc___05Fi___05Fvalid = 0;
-        top->noc___05Fpnoc___05Fi___05Fvalid = 0;
-        top->noc___05Fmnoc___05Fi___05Fvalid = 0;
-        top->noc___05Finoc___05Fi___05Fvalid = 0;
-        top->noc___05Fanoc___05Fo___05Fready = 1;
-        top->noc___05Fpnoc___05Fo___05Fready = 1;
-        top->noc___05Fmnoc___05Fo___05Fready = 1;
-        top->noc___05Finoc___05Fo___05Fready = 1;
     }
 
+    // The core's rst is the top's, registered: it rises one cycle after the top's and
+    // falls one cycle after it, so holding the top's for kResetCycles cycles and one more
+    // cycle without resets the core for kResetCycles cycles, as the cocotb environment
+    // does.
     void reset() {
         idle_inputs();
         top->rst = 1;
         for (int i = 0; i < kResetCycles; ++i) tick();
         top->rst = 0;
-        top->eval();
+        tick();
     }
 };
 
