@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from rtl.designs import RESULTS, merge_results
+from rtl.spec.config import get_config
 
 from .fp16_reference import mismatches
 from .hdl import BUILD, design
@@ -62,10 +63,57 @@ def bench_core(config="sim"):
     return metrics
 
 
+def bench_runtime(config="sim", rounds=4, free_cycles=500_000, runs=5):
+    """The core's RTL in the C++ harness (:mod:`sw.runtime.verilated`), wall clock:
+
+    - ``sim.free_run_cycles_per_s``: the idle core, the clock toggled in the C++ loop (the
+      ceiling);
+    - ``sim.rtl_cycles_per_s``: ``core_bench``'s ``conv3x3_int8`` layer through
+      :meth:`~sw.runtime.verilated.VerilatedCore.run`, preload, input and output included
+      (every write and read call), as the core's cycles over the wall time.
+
+    The two alternate for ``rounds`` rounds (``free_cycles`` idle cycles, then ``runs``
+    layer runs), so that a change in the machine's load weighs on both alike. The layer's
+    output is checked against the reference and its cycles against the cycle model."""
+    from sw.compiler_stub.conv import compile_conv2d
+    from sw.golden.cycles import predict
+    from sw.golden.layers import conv2d_reference
+    from sw.runtime.verilated import VerilatedCore
+    from .core.core_bench import LAYERS
+    from .core.stimulus import random_tensors
+    layer, h, w = LAYERS["conv3x3_int8"]
+    x, wts, scale, bias = random_tensors(np.random.default_rng(1), layer, h, w)
+    with VerilatedCore(config) as core:
+        compiled = compile_conv2d(get_config(config).core, layer, h, w, wts, scale, bias)
+        image = [*compiled.preload, (compiled.input.base, compiled.input.pack(x))]
+        free_s = rtl_s = 0.0
+        rtl_cycles = 0
+        for _ in range(rounds):
+            start = time.perf_counter()
+            core.free_run(free_cycles)
+            free_s += time.perf_counter() - start
+            start = time.perf_counter()
+            for _ in range(runs):
+                for addr, data in image:
+                    core.write(addr, data)
+                rtl_cycles += core.run(compiled.entry)
+                out = core.read(compiled.output.base, compiled.output.size)
+            rtl_s += time.perf_counter() - start
+        got = compiled.output.unpack(out)
+    assert np.array_equal(got, conv2d_reference(layer, x, wts, scale, bias)[1])
+    predicted, _ = predict(get_config(config).core, compiled.programs)
+    assert rtl_cycles == rounds * runs * predicted, (rtl_cycles, predicted)
+    free = rounds * free_cycles / free_s
+    rtl = rtl_cycles / rtl_s
+    return {"sim.free_run_cycles_per_s": free, "sim.rtl_cycles_per_s": rtl,
+            "sim.rtl_to_free_run": rtl / free}
+
+
 def main():
     results = merge_results(bench_vmm())
     results = merge_results(bench_fp16())
     results = merge_results(bench_core())
+    results = merge_results(bench_runtime())
     print(json.dumps(results, indent=2, sort_keys=True))
     print(f"written to {RESULTS}")
     return 0

