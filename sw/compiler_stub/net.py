@@ -15,12 +15,14 @@ layer runs on T2 alone, one stream at a time: any banks do. The regions are assi
 banks by a small search, largest first, each bank filled from its start.
 """
 
+import collections
 import io
 import json
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from sw.golden import checks
 from sw.golden.cycles import predict
 
 from .conv import ActivationLayout, CompileError, Placement, compile_conv2d, compile_pool2d
@@ -56,6 +58,10 @@ class CompiledNetwork:
     layouts: dict
     report: list
     regions: dict = None   # region name -> (bank, address, bytes)
+    batch: int = 1
+    images: list = None    # per image of the batch: its input's and output's layouts
+    image_cycles: tuple = None   # cycle model figures of every layer image, in chain order
+    image_steps: tuple = None
 
     @property
     def input(self):
@@ -67,12 +73,24 @@ class CompiledNetwork:
 
     @property
     def cycles(self):
-        """Cycles of one run (every layer of one image), as the RTL counts them."""
-        return sum(r.cycles for r in self.report)
+        """Cycles of one run (every layer of every image of the batch), as the RTL counts
+        them."""
+        return sum(self.image_cycles)
 
     @property
     def vmm_steps(self):
-        return sum(r.vmm_steps for r in self.report)
+        return sum(self.image_steps)
+
+    @property
+    def cycles_per_image(self):
+        return sum(r.cycles for r in self.report)
+
+    def layout(self, name, index=0):
+        """Tensor ``name``'s layout: image ``index``'s buffer of the input or output, the
+        one shared buffer of any other tensor."""
+        if self.images and name in self.images[index]:
+            return self.images[index][name]
+        return self.layouts[name]
 
     def memory_used(self):
         """Bytes of MEM the network occupies (every region, word-aligned)."""
@@ -86,9 +104,11 @@ class CompiledNetwork:
             banks = " ".join(f"{k}:{v}" for k, v in r.banks.items())
             lines.append(f"{r.name:<10} {r.kind:<6} {r.cycles:>8} {r.vmm_steps:>8} "
                          f"{r.utilization:>6.3f} {sum(r.memory.values()):>7}  {banks}")
-        total = self.cycles
-        lines.append(f"{'total':<10} {'':<6} {total:>8} {self.vmm_steps:>8} "
-                     f"{self.vmm_steps / total:>6.3f}")
+        total = self.cycles_per_image
+        steps = sum(r.vmm_steps for r in self.report)
+        lines.append(f"{'an image':<10} {'':<6} {total:>8} {steps:>8} {steps / total:>6.3f}")
+        if self.batch > 1:
+            lines.append(f"a run: {self.batch} images, {self.cycles} cycles")
         return "\n".join(lines)
 
     # Saving and loading (what the runtime needs: no network weights, no programs).
@@ -103,6 +123,9 @@ class CompiledNetwork:
             "input": self.input.name,
             "output": self.output.name,
             "cycles": self.cycles,
+            "batch": self.batch,
+            "images": [{name: _layout_meta(lay) for name, lay in image.items()}
+                       for image in self.images],
             "tensors": {name: _tensor_meta(t, self.layouts[name])
                         for name, t in self.network.tensors().items()},
             "preload": [addr for addr, _ in self.preload],
@@ -116,9 +139,13 @@ class CompiledNetwork:
                      **blobs)
 
 
+def _layout_meta(layout):
+    return {k: getattr(layout, k) for k in layout.__dataclass_fields__}
+
+
 def _tensor_meta(t, layout):
     return {"shape": list(t.shape), "bits": t.bits, "signed": t.signed, "scale": t.scale,
-            "layout": {k: getattr(layout, k) for k in layout.__dataclass_fields__}}
+            "layout": _layout_meta(layout)}
 
 
 def load_model(path):
@@ -157,6 +184,11 @@ class LoadedModel:
             self.layouts[name] = ActivationLayout(**t["layout"])
         self.input = self.tensors[meta["input"]]
         self.output = self.tensors[meta["output"]]
+        self.batch = meta["batch"]
+        self.images = [{name: ActivationLayout(**lay) for name, lay in image.items()}
+                       for image in meta["images"]]
+
+    layout = CompiledNetwork.layout
 
 
 # Placement.
@@ -253,13 +285,20 @@ def _compile(core, node, x, placement):
     return compile_pool2d(core, node.pool, h, w, placement=placement)
 
 
-def compile_network(core, network):
+def compile_network(core, network, *, batch=1):
     """Compile ``network`` for ``core`` (a :class:`rtl.spec.config.CoreConfig`).
+
+    ``batch`` images run in one start: the network's input and output tensors get one
+    buffer per image, the other tensors, the weights and the constants are shared, and
+    each image has its own copy of every layer's program image, all chained by NEXT
+    (image ``b``'s last layer names image ``b + 1``'s first).
 
     Raises
     ------
     TypeError
-        If ``network`` is not a :class:`Network`.
+        If ``network`` is not a :class:`Network`, or ``batch`` not an integer.
+    ValueError
+        If ``batch`` is less than 1.
     NetworkError
         If the network is not well formed.
     CompileError
@@ -268,99 +307,125 @@ def compile_network(core, network):
     """
     if not isinstance(network, Network):
         raise TypeError(f"network must be a Network, not {type(network).__name__}")
+    batch = checks.integer(batch, "batch", low=1)
     network.validate()
     if not network.nodes:
         raise NetworkError(f"network {network.name} has no layers")
     word = core.mem_port_bits // 8
     tensors = network.tensors()
+    nodes = network.nodes
     pad = _paddings(network)
     layouts = {name: ActivationLayout(0, t.shape[0], t.shape[1], t.shape[2], t.bits,
                                       t.signed, pad[name], word,
                                       core.vmm_cols * 8 // t.bits)
                for name, t in tensors.items()}
     pair = core.sram_banks > 4
+    per_image = {network.input.name, network.output.name} if batch > 1 else set()
 
-    def T(name):   # a tensor's region
-        return f"tensor {name}"
+    def T(name, b=0):   # a tensor's region (image b's buffer of an input or output)
+        return f"tensor {name}[{b}]" if name in per_image else f"tensor {name}"
 
-    def placement_of(node, addr, next_entry):
+    def C(node, b=0):   # a layer's program image (image b's copy)
+        return f"{node.name}[{b}] code" if batch > 1 else f"{node.name} code"
+
+    def placement_of(node, b, addr, next_entry):
         conv = isinstance(node, ConvNode)
         res = node.residual if conv else None
         return Placement(
-            code=addr[f"{node.name} code"], constants=addr[f"{node.name} constants"],
-            input=replace(layouts[node.input], base=addr[T(node.input)]),
-            output=replace(layouts[node.output.name], base=addr[T(node.output.name)]),
+            code=addr[C(node, b)], constants=addr[f"{node.name} constants"],
+            input=replace(layouts[node.input], base=addr[T(node.input, b)]),
+            output=replace(layouts[node.output.name], base=addr[T(node.output.name, b)]),
             weights=addr[f"{node.name} weights"] if conv else None,
             weights_pair=addr[f"{node.name} weights_pair"] if conv and pair else None,
-            residual=replace(layouts[res], base=addr[T(res)]) if res is not None else None,
+            residual=replace(layouts[res], base=addr[T(res, b)]) if res is not None else None,
             next_entry=next_entry)
 
-    # Sizes: each layer compiled once with every region at 0 (a NEXT in all but the
-    # last, as in the final image).
-    zero = {T(name): 0 for name in tensors}
+    def successor(i, b, addr):
+        if i + 1 < len(nodes):
+            return addr[C(nodes[i + 1], b)]
+        return addr[C(nodes[0], b + 1)] if b + 1 < batch else None
+
+    # Sizes: each layer compiled with every region at 0 (with a NEXT, and the last layer
+    # also without: the last image's).
+    zero = collections.defaultdict(int)
     sizes = {}
-    for i, node in enumerate(network.nodes):
-        names = [f"{node.name} {k}" for k in ("code", "constants", "weights", "weights_pair")]
-        addr = dict(zero, **{k: 0 for k in names})
-        last = i == len(network.nodes) - 1
-        try:
-            c = _compile(core, node, tensors[node.input],
-                         placement_of(node, addr, None if last else 0))
-        except CompileError as e:
-            raise CompileError(f"layer {node.name}: {e}") from e
+    for i, node in enumerate(nodes):
+        variants = [0] + ([None] if i == len(nodes) - 1 else [])
+        code = []
+        for nxt in variants:
+            try:
+                c = _compile(core, node, tensors[node.input], placement_of(node, 0, zero, nxt))
+            except CompileError as e:
+                raise CompileError(f"layer {node.name}: {e}") from e
+            code.append(c.sizes["code"])
         for k, v in c.sizes.items():
-            sizes[f"{node.name} {k}"] = v
+            if k != "code":
+                sizes[f"{node.name} {k}"] = v
+        for b in range(batch):
+            last = i == len(nodes) - 1 and b == batch - 1
+            sizes[C(node, b)] = code[-1] if last else code[0]
 
     # Regions and the banks they must not share.
-    regions = [_Region(T(name), layouts[name].size) for name in tensors]
+    names = [T(name, b) for name in tensors for b in range(batch if name in per_image else 1)]
+    regions = [_Region(r, layouts[name].size) for r, name in
+               ((r, r.split(" ", 1)[1].split("[")[0]) for r in names)]
     regions += [_Region(k, v) for k, v in sizes.items()]
-    apart = []
-    for node in network.nodes:
+    apart = set()
+    for node in nodes:
         if not isinstance(node, ConvNode):
             continue
         n = node.name
-        feeders = [f"{n} weights"] + ([f"{n} weights_pair"] if pair else []) + [T(node.input)]
-        for i, a in enumerate(feeders):   # T0's and T1's streams
-            apart += [(a, b) for b in feeders[i + 1:]]
-        stores = [T(node.output.name)] + ([T(node.residual)] if node.residual is not None
-                                          else [])
-        apart += [(a, b) for a in stores for b in feeders]           # T2's streams
-        if node.residual is not None:
-            apart.append((T(node.output.name), T(node.residual)))
-        apart += [(a, b) for a in (f"{n} code", f"{n} constants") for b in feeders]
-    placed = _place(core, regions, apart)
+        for b in range(batch):
+            feeders = [f"{n} weights"] + ([f"{n} weights_pair"] if pair else []) + \
+                [T(node.input, b)]
+            for i, a in enumerate(feeders):   # T0's and T1's streams
+                apart |= {(a, f) for f in feeders[i + 1:]}
+            stores = [T(node.output.name, b)] + ([T(node.residual, b)]
+                                                 if node.residual is not None else [])
+            apart |= {(a, f) for a in stores for f in feeders}       # T2's streams
+            if node.residual is not None:
+                apart.add((T(node.output.name, b), T(node.residual, b)))
+            apart |= {(a, f) for a in (C(node, b), f"{n} constants") for f in feeders}
+    placed = _place(core, regions, sorted(apart))
     addr = {name: r.addr for name, r in placed.items()}
 
-    # The layers, chained.
+    # The layers, chained: image 0's layers, then image 1's, ...
     layers = []
-    for i, node in enumerate(network.nodes):
-        nxt = addr[f"{network.nodes[i + 1].name} code"] if i + 1 < len(network.nodes) \
-            else None
-        c = _compile(core, node, tensors[node.input], placement_of(node, addr, nxt))
-        assert c.sizes == _own(sizes, node), "a layer's size changed"
-        layers.append(c)
-    preload = [item for c in layers for item in c.preload]
+    for b in range(batch):
+        for i, node in enumerate(nodes):
+            c = _compile(core, node, tensors[node.input],
+                         placement_of(node, b, addr, successor(i, b, addr)))
+            want = dict(_own(sizes, node), code=sizes[C(node, b)])
+            assert c.sizes == want, "a layer's size changed"
+            layers.append(c)
+    # The shared regions' bytes (constants, weights, borders) once.
+    preload = list(dict.fromkeys((a, bytes(d)) for c in layers for a, d in c.preload))
     _check_disjoint(preload)
 
+    figures = [predict(core, c.programs) for c in layers]   # every image's copy
     report = []
-    for node, c in zip(network.nodes, layers, strict=True):
-        cycles, steps = predict(core, c.programs)
-        own = _own(sizes, node)
-        banks = {k: placed[f"{node.name} {k}"].bank for k in own}
+    for node, (cycles, steps) in zip(nodes, figures, strict=False):   # image 0's
+        own = dict(_own(sizes, node), code=sizes[C(node)])
+        banks = {k: placed[C(node) if k == "code" else f"{node.name} {k}"].bank for k in own}
         own["output"] = layouts[node.output.name].size
         banks["input"] = placed[T(node.input)].bank
         banks["output"] = placed[T(node.output.name)].bank
         report.append(LayerReport(node.name, "conv" if isinstance(node, ConvNode) else
                                   "pool", cycles, steps, steps / cycles, own, banks))
+    images = [{name: replace(layouts[name], base=addr[T(name, b)]) for name in per_image}
+              for b in range(batch)]
     layouts = {name: replace(lay, base=addr[T(name)]) for name, lay in layouts.items()}
     return CompiledNetwork(network, core, layers, preload, layers[0].entry, layouts, report,
-                           {name: (r.bank, r.addr, r.size) for name, r in placed.items()})
+                           {name: (r.bank, r.addr, r.size) for name, r in placed.items()},
+                           batch, images, tuple(f for f, _ in figures),
+                           tuple(s for _, s in figures))
 
 
 def _own(sizes, node):
     """A layer's own regions' sizes, by kind."""
     prefix = node.name + " "
-    return {k[len(prefix):]: v for k, v in sizes.items() if k.startswith(prefix)}
+    return {k[len(prefix):]: v for k, v in sizes.items()
+            if k.startswith(prefix) and k[len(prefix):] != "code"}
 
 
 def _check_disjoint(preload):

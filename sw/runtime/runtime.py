@@ -98,35 +98,51 @@ class Runtime:
                            f"{', '.join(self.tensors)})")
         return self.tensors[name]
 
-    def write_tensor(self, x, name=None):
-        """Write tensor ``name`` (default: the input): integers of its shape (height,
-        width, channels) and its type's range; anything else is rejected."""
+    def _layout(self, t, index):
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) \
+                or not 0 <= index < self.model.batch:
+            raise ValueError(f"index must be an image of the batch, 0 to "
+                             f"{self.model.batch - 1}, not {index!r}")
+        return self.model.layout(t.name, int(index))
+
+    def write_tensor(self, x, name=None, index=0):
+        """Write tensor ``name`` (default: the input) of image ``index`` of the batch:
+        integers of its shape (height, width, channels) and its type's range; anything
+        else is rejected."""
         t = self._tensor(name)
-        layout = self.layouts[t.name]
+        layout = self._layout(t, index)
         self._core.write(layout.base, layout.pack(t.check(x, f"tensor {t.name}")))
 
     def run(self):
-        """Run every layer once (one start: the layers' images are chained); return the
-        cycles, as the hardware counts them."""
+        """Run every layer of every image of the batch (one start: the layers' images are
+        chained); return the cycles, as the hardware counts them."""
         self.cycles = self._core.run(self.model.entry, self.max_cycles)
         return self.cycles
 
-    def read_tensor(self, name=None):
-        """Tensor ``name`` (default: the output) as an int64 array (height, width,
-        channels)."""
+    def read_tensor(self, name=None, index=0):
+        """Tensor ``name`` (default: the output) of image ``index`` as an int64 array
+        (height, width, channels). Tensors other than the input and output are shared by
+        the batch's images: they hold the last image's."""
         if name is None:
             t = self.model.output
         else:
             t = self._tensor(name)
-        layout = self.layouts[t.name]
+        layout = self._layout(t, index)
         return np.asarray(layout.unpack(self._core.read(layout.base, layout.size)),
                           dtype=np.int64)
 
-    def infer(self, x):
-        """Write ``x``, run, and return the output."""
-        self.write_tensor(x)
+    def infer(self, xs):
+        """Run a batch: ``xs`` holds ``batch`` input tensors (or one, for a batch of 1);
+        returns the outputs, one per image, in a list (or the one output)."""
+        single = self.model.batch == 1 and np.ndim(xs) == len(self.model.input.shape)
+        xs = [xs] if single else list(xs)
+        if len(xs) != self.model.batch:
+            raise ValueError(f"xs must hold {self.model.batch} input tensors, not {len(xs)}")
+        for b, x in enumerate(xs):
+            self.write_tensor(x, index=b)
         self.run()
-        return self.read_tensor()
+        out = [self.read_tensor(index=b) for b in range(self.model.batch)]
+        return out[0] if single else out
 
     def close(self):
         self._core.close()

@@ -140,3 +140,31 @@ def test_quantize_static_model_runs_on_the_core(tmp_path, seed):
         ref = run_reference(net, x)
         for name in ref:
             np.testing.assert_array_equal(rt.read_tensor(name), ref[name], err_msg=name)
+
+
+def test_batch_runs_in_one_start(tmp_path, seed):
+    """A batch of three images in one start: each image's input and output in buffers
+    of their own, the layer images chained across the images."""
+    rng = np.random.default_rng(seed)
+    print(f"seed {seed}")
+    net = digits_like(rng, (8, 4, 2, 4))
+    single = compile_network(CORE, net)
+    model = compile_network(CORE, net, batch=3)
+    # images 0 and 1 end with a NEXT to the next image: one more instruction to load
+    assert model.cycles == 3 * single.cycles + 2
+    assert len({model.layout("x", b).base for b in range(3)}) == 3
+    model.save(tmp_path / "batch.npz")
+    xs = [rng.integers(0, 256, (8, 8, 1)) for _ in range(3)]
+    with Runtime(tmp_path / "batch.npz", "golden") as rt:
+        outs = rt.infer(xs)
+        assert rt.cycles == model.cycles
+        with pytest.raises(ValueError, match="index must be an image of the batch, 0 to 2"):
+            rt.read_tensor(index=3)
+        with pytest.raises(ValueError, match="xs must hold 3 input tensors, not 2"):
+            rt.infer(xs[:2])
+    for x, out in zip(xs, outs, strict=True):
+        np.testing.assert_array_equal(out, run_reference(net, x)["logits"])
+    with pytest.raises(ValueError, match="batch must be positive, not 0"):
+        compile_network(CORE, net, batch=0)
+    with pytest.raises(CompileError, match="bytes too many"):
+        compile_network(CORE, net, batch=64)
