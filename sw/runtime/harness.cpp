@@ -30,7 +30,6 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
-#include <new>
 
 #include "Vcore.h"
 #include "Vcore___024root.h"  // the clock edge detector's state (tick())
@@ -123,8 +122,8 @@ struct HarnessCore {
     //
     // The falling edge is not evaluated: no logic is sensitive to it, and the evaluation
     // after the rising edge leaves every signal settled. Verilator re-evaluates all the
-    // logic fed by the inputs at every eval(), so a second eval() a cycle would cost up to
-    // a third of the cycle for nothing; instead the model's record of the clock's last
+    // logic fed by the inputs at every eval(), so a second eval() a cycle would cost time
+    // for nothing; instead the model's record of the clock's last
     // value (what its edge detection compares with at the next eval) is set to 0, as the
     // falling edge's eval() would set it. Inputs changed after tick() are evaluated at
     // the next rising edge, before it, as a real falling edge's would be.
@@ -156,8 +155,12 @@ struct HarnessCore {
 };
 
 HARNESS_API HarnessCore* harness_create(void) {
-    HarnessCore* core = new (std::nothrow) HarnessCore;
-    if (!core) return nullptr;
+    HarnessCore* core;
+    try {
+        core = new HarnessCore;
+    } catch (...) {  // no C++ exception may cross the C interface
+        return nullptr;
+    }
     core->top->clk = 0;
     core->idle_inputs();
     core->top->eval();
