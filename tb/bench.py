@@ -64,11 +64,12 @@ def bench_core(config="sim"):
 
 
 def bench_runtime(config="sim", rounds=4, free_cycles=500_000, runs=5):
-    """The core's RTL in the C++ harness (:mod:`sw.runtime.verilated`), wall clock:
+    """The core's RTL in the C++ harness (:mod:`sw.runtime.verilated`) on one layer, wall
+    clock (the network's figures are :func:`bench_net`'s):
 
-    - ``sim.free_run_cycles_per_s``: the idle core, the clock toggled in the C++ loop (the
-      ceiling);
-    - ``sim.rtl_cycles_per_s``: ``core_bench``'s ``conv3x3_int8`` layer through
+    - ``sim.layer.free_run_cycles_per_s``: the idle core, the clock toggled in the C++
+      loop (the ceiling);
+    - ``sim.layer.rtl_cycles_per_s``: ``core_bench``'s ``conv3x3_int8`` layer through
       :meth:`~sw.runtime.verilated.VerilatedCore.run`, preload, input and output included
       (every write and read call), as the core's cycles over the wall time.
 
@@ -105,8 +106,23 @@ def bench_runtime(config="sim", rounds=4, free_cycles=500_000, runs=5):
     assert rtl_cycles == rounds * runs * predicted, (rtl_cycles, predicted)
     free = rounds * free_cycles / free_s
     rtl = rtl_cycles / rtl_s
-    return {"sim.free_run_cycles_per_s": free, "sim.rtl_cycles_per_s": rtl,
-            "sim.rtl_to_free_run": rtl / free}
+    return {"sim.layer.free_run_cycles_per_s": free, "sim.layer.rtl_cycles_per_s": rtl,
+            "sim.layer.rtl_to_free_run": rtl / free}
+
+
+def bench_net(config="sim"):
+    """``make sim``'s flow (:func:`tb.sim.run_flow`): the digits network's accuracies, its
+    RTL/golden mismatches over every held-out image, cycles, utilization, and the RTL
+    backend's speed running it (``sim.rtl_cycles_per_s``) beside the free-running model
+    (``sim.free_run_cycles_per_s``), measured between the runs."""
+    from .sim import run_flow
+    s = run_flow(config, verbose=False)
+    keys = {k: v for k, v in s.items() if k.startswith(("net.", "sim."))}
+    keys["sim.rtl_to_free_run"] = keys["sim.rtl_cycles_per_s"] / keys["sim.free_run_cycles_per_s"]
+    for cfg, r in s["configs"].items():
+        keys[f"net.digits.{cfg}.cycles_per_image"] = r["cycles_per_image"]
+        keys[f"net.digits.{cfg}.vmm_utilization"] = r["vmm_utilization"]
+    return keys
 
 
 def main():
@@ -114,6 +130,7 @@ def main():
     results = merge_results(bench_fp16())
     results = merge_results(bench_core())
     results = merge_results(bench_runtime())
+    results = merge_results(bench_net())
     print(json.dumps(results, indent=2, sort_keys=True))
     print(f"written to {RESULTS}")
     return 0
