@@ -1,13 +1,14 @@
 # Make targets. `make sim` and `make test` install everything they need on a fresh machine.
 #
 #   make setup   .venv with the pinned packages, Debian packages when missing (idempotent)
-#   make sim     the main job: VMM demo under Verilator, checked against the golden model
+#   make sim     the main job: the digits network trained (cached), imported, compiled and
+#                run on the core's RTL under Verilator, checked against the golden model
 #   make test    the regression (CI runs this); SEED=N reproduces a run
 #   make bench   benchmarks into build/bench/results.json
 #   make train   quantization-aware training of the digits network in every configuration:
 #                ONNX models, held-out split and summary.json in build/train/ (cached)
 #   make lint    Verilator lint of every generated top, and ruff
-#   make waves   a short run that leaves an FST waveform
+#   make waves   the VMM demo under Verilator, leaving an FST waveform
 #   make bitstream  ULX3S 85F bitstream of one ulx3s core, report in build/fpga/report.json
 #   make vectors VECTORS_ARGS="vcu my.npz --build-dir DIR"  your own vectors through a unit
 #                and its golden model (python -m tb.vectors --help)
