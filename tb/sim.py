@@ -72,6 +72,9 @@ def _chart(results, path):
     for i, (cfg, res) in enumerate(results.items()):
         util = [r["utilization"] for r in res["layers"]]
         ax.bar(np.arange(len(names)) + (i - (len(results) - 1) / 2) * w, util, w, label=cfg)
+    for i, r in enumerate(results[QUANTIZED[0]]["layers"]):
+        if r["vmm_steps"] == 0:
+            ax.text(i, 0.03, "no VMM\n(T2 alone)", ha="center", fontsize=8)
     ax.set_xticks(np.arange(len(names)), names)
     ax.set_ylabel("VMM utilization (steps / cycles)")
     ax.set_ylim(0, 1)

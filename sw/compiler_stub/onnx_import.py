@@ -217,6 +217,15 @@ class _Importer:
             pending = rest
         return order
 
+    def _int_type(self, node, ztype):
+        """``(bits, signed)`` of quantized type ``ztype`` (one of ``_INT_TYPES``), which
+        ``node`` uses: the model's opset must have it."""
+        bits, signed, opset = _INT_TYPES[ztype]
+        if self.opset < opset:
+            _fail(node, f"{_type_name(ztype)} needs opset {opset} or later, the model imports "
+                        f"opset {self.opset}")
+        return bits, signed
+
     def _array(self, t):
         from onnx import numpy_helper
         try:
@@ -325,10 +334,7 @@ class _Importer:
         if ztype not in _INT_TYPES:
             _fail(node, f"quantized type {_type_name(ztype)} is not supported (int8, uint8, "
                         f"int4, uint4, int2, uint2)")
-        bits, signed, opset = _INT_TYPES[ztype]
-        if self.opset < opset:
-            _fail(node, f"{_type_name(ztype)} needs opset {opset} or later, the model imports "
-                        f"opset {self.opset}")
+        bits, signed = self._int_type(node, ztype)
         return bits, signed, s
 
     # ------------------------------------------------------------------------ input
@@ -763,10 +769,7 @@ class _Importer:
         if ztype not in _INT_TYPES or not _INT_TYPES[ztype][1]:
             _fail(q, f"quantizes weights to {_type_name(ztype)}: the machine's weights are "
                      f"signed int8, int4 or int2")
-        bits, _, opset = _INT_TYPES[ztype]
-        if self.opset < opset:
-            _fail(q, f"{_type_name(ztype)} needs opset {opset} or later, the model imports "
-                     f"opset {self.opset}")
+        bits, _ = self._int_type(q, ztype)
         if scale.size != 1:
             axis = attrs.get("axis", 1)
             axis = axis + x.ndim if axis < 0 else axis
