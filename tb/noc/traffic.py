@@ -109,6 +109,7 @@ class Scoreboard:
         self.remaining = {key: len(self.rect(p)) for key, p in self.packets.items()}
         self.injected = {}  # (src, seq) -> injection cycle, in injection order
         self.latencies = []  # (packet, node, head delivery cycle - injection cycle)
+        self.arrivals = []   # (packet, node, head delivery cycle)
         self.delivered = 0
 
     def rect(self, p):
@@ -139,6 +140,7 @@ class Scoreboard:
                 f"{where}: out of order, packet {flow[pos] if pos < len(flow) else None} due"
             self.flow_pos[(src, node)] = pos + 1
             self.latencies.append((p, node, cycle - self.injected[(src, seq)]))
+            self.arrivals.append((p, node, cycle))
         else:
             assert expect == (src, seq, k), f"{where}: expected {expect}"
         self.current[node] = None if flit.last else (src, seq, k + 1)
