@@ -36,13 +36,14 @@ class Router(wiring.Component):
 
     Every input has a FIFO of ``depth`` flits (ready while not full). The flit at a FIFO's
     head is routed in the same cycle: a head flit's rectangle gives its set of outputs
-    (XY dimension order, a tree for a rectangle: docs/architecture.md, 9.3); its input is
-    granted that whole set at once, when every output of it is free and no input earlier
-    in the router's round-robin order that is waiting for a head to be granted wants one
-    of them. The set is held until the packet's ``last`` flit has left (wormhole); each
-    flit leaves on every output of the set, each output taking it when ready (an eager
-    fork), and leaves its FIFO when all have taken it. The round-robin order starts at the
-    first input waiting for a grant, and moves past it once it is granted.
+    (XY dimension order, a tree for a rectangle: docs/architecture.md, 9.3). An input
+    whose set is all free (held by no packet in progress) claims it, and is granted the
+    whole set unless a claimant earlier in the router's round-robin order wants one of
+    those outputs; the order starts after the first input granted in the previous one.
+    The set is held until the packet's ``last`` flit has left (wormhole). Each flit leaves
+    on every output of the set, each output taking it when ready (an eager fork), and
+    leaves its FIFO once all have; an output that took a ``last`` flit is free at once.
+    A rectangle of more than one node must be a one-flit packet (9.4, 9.5).
 
     Latency: a flit accepted at an input at the end of cycle ``t`` is offered at its
     outputs in cycle ``t + 1`` when uncontended (one cycle per router). Throughput: one

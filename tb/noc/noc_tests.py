@@ -42,6 +42,22 @@ async def test_random(dut, pattern, stall):
                   env.cycle / seconds, max(lat for _, _, lat in board.latencies))
 
 
+@cocotb.test()
+async def test_saturation(dut):
+    """Every node offering one-flit packets to uniform random nodes every cycle (no
+    stalls): the accepted load, in the golden mesh's cycles."""
+    rng = rng_for(dut, "saturation")
+    env = MeshEnv(dut)
+    await env.start()
+    per_src = [[Packet(n, k, d % env.cols, d % env.cols, d // env.cols, d // env.cols, 1)
+                for k, d in enumerate(rng.randrange(env.nodes) for _ in range(PACKETS // 4 + 1))]
+               for n in range(env.nodes)]
+    start = env.cycle
+    board = await env.run(per_src, rng, settle=0)
+    dut._log.info("saturation: %d flits in %d cycles, %.3f flits/node/cycle", board.delivered,
+                  env.cycle - start, board.delivered / env.nodes / (env.cycle - start))
+
+
 def packet(src, seq, dst, cols, length=1):
     return Packet(src, seq, dst % cols, dst % cols, dst // cols, dst // cols, length)
 
