@@ -14,7 +14,7 @@ from sw.golden.noc import zero_load_latency
 
 from ..stream import seeded_rng
 from .env import MeshEnv
-from .traffic import NoProgress, Packet, TooOld, Watchdog, random_packets
+from .traffic import NoProgress, Packet, TooOld, Watchdog, random_packets, watchdog_for
 
 PACKETS = int(os.environ.get("NOC_PACKETS", "300"))
 
@@ -35,7 +35,8 @@ async def test_random(dut, pattern, stall):
     await env.start()
     per_src = random_packets(rng, env.rows, env.cols, PACKETS, pattern)
     start = time.perf_counter()
-    board = await env.run(per_src, rng, p_inject=stall, p_eject=stall)
+    board = await env.run(per_src, rng, p_inject=stall, p_eject=stall,
+                          watchdog=watchdog_for(pattern))
     seconds = time.perf_counter() - start
     dut._log.info("%s, stalls %.2f: %d packets, %d flit deliveries in %d cycles (%.0f cycles/s); "
                   "latency max %d", pattern, stall, PACKETS, board.delivered, env.cycle,

@@ -10,7 +10,7 @@ import pytest
 from sw.golden.noc import Flit, MeshModel, RouterModel, route, zero_load_latency
 
 from .test_noc import SHAPES
-from .traffic import Packet, random_packets, run_model
+from .traffic import Packet, random_packets, run_model, watchdog_for
 
 #: Packets per (shape, pattern, stall) run; ``make soak`` sets 50,000.
 PACKETS = int(os.environ.get("NOC_GOLDEN_PACKETS", "3000"))
@@ -23,7 +23,8 @@ def test_golden_random(shape, pattern, seed):
         rng = random.Random(f"{seed}:{shape}:{pattern}:{stall}")
         count = PACKETS if shape != (8, 8) else PACKETS // 3
         per_src = random_packets(rng, *shape, count, pattern)
-        board, _ = run_model(*shape, per_src, rng, p_inject=stall, p_eject=stall)
+        board, _ = run_model(*shape, per_src, rng, p_inject=stall, p_eject=stall,
+                             watchdog=watchdog_for(pattern))
         assert board.delivered >= count
 
 
