@@ -69,9 +69,10 @@ test: setup
 	if [ $$rc -eq 5 ]; then echo "make test: no tests ran" >&2; exit 1; fi; exit $$rc
 
 # The NoC's random runs with the issue's counts: 50,000 packets per shape, pattern and
-# stall rate on the RTL (in lockstep with the golden mesh) and on the golden mesh alone.
+# stall rate on the RTL (in lockstep with the golden mesh) and on the golden mesh alone;
+# 10,000 packets per input and stall rate on a router alone.
 soak: setup
-	NOC_PACKETS=50000 NOC_GOLDEN_PACKETS=50000 $(PY) -m pytest tb/noc $(PYTEST_ARGS)
+	NOC_PACKETS=50000 NOC_GOLDEN_PACKETS=50000 NOC_ROUTER_PACKETS=10000 $(PY) -m pytest tb/noc $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) -m tb.bench

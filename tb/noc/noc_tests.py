@@ -2,7 +2,7 @@
 
 Every random choice derives from the cocotb seed (``COCOTB_RANDOM_SEED``, printed at the
 start of each test), so a failure reruns exactly with ``make test SEED=<seed>``. Packet
-counts: ``NOC_PACKETS`` per random run (default 300; ``make soak`` sets 50,000).
+counts: ``NOC_PACKETS`` per random run (default 1,000; ``make soak`` sets 50,000).
 """
 
 import os
@@ -16,7 +16,7 @@ from ..stream import seeded_rng
 from .env import MeshEnv
 from .traffic import NoProgress, Packet, TooOld, Watchdog, random_packets, watchdog_for
 
-PACKETS = int(os.environ.get("NOC_PACKETS", "300"))
+PACKETS = int(os.environ.get("NOC_PACKETS", "1000"))
 
 
 def rng_for(dut, *salt):
@@ -45,13 +45,13 @@ async def test_random(dut, pattern, stall):
 
 @cocotb.test()
 async def test_saturation(dut):
-    """Every node offering one-flit packets to uniform random nodes every cycle (no
-    stalls): the accepted load, in the golden mesh's cycles."""
+    """Every node offering 250 one-flit packets to uniform random nodes, one every cycle
+    (no stalls): the accepted load, in the golden mesh's cycles."""
     rng = rng_for(dut, "saturation")
     env = MeshEnv(dut)
     await env.start()
     per_src = [[Packet(n, k, d % env.cols, d % env.cols, d // env.cols, d // env.cols, 1)
-                for k, d in enumerate(rng.randrange(env.nodes) for _ in range(PACKETS // 4 + 1))]
+                for k, d in enumerate(rng.randrange(env.nodes) for _ in range(250))]
                for n in range(env.nodes)]
     start = env.cycle
     board = await env.run(per_src, rng, settle=0)

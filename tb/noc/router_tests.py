@@ -1,7 +1,7 @@
 """cocotb tests of one router against the golden router (run from test_noc.py).
 
-Every random choice derives from the cocotb seed. Packet counts: ``NOC_PACKETS`` per
-input (default 300; ``make soak`` sets 10,000).
+Every random choice derives from the cocotb seed. Packet counts: ``NOC_ROUTER_PACKETS``
+per input (default 300; ``make soak`` sets 10,000).
 """
 
 import os
@@ -11,7 +11,7 @@ import cocotb
 from .noc_tests import rng_for
 from .router_env import RouterEnv
 
-PACKETS = int(os.environ.get("NOC_PACKETS", "300"))
+PACKETS = int(os.environ.get("NOC_ROUTER_PACKETS", "300"))
 
 
 @cocotb.test()
