@@ -20,9 +20,13 @@ from rtl.core.afu import ActivationUnit
 from rtl.core.core import Core
 from rtl.core.post import PostProcessor
 from rtl.core.vcu import VectorUnit
+from rtl.noc.flit import coord_bits
+from rtl.noc.mesh import Mesh
+from rtl.noc.router import Router
 from rtl.vmm import VMM
 
-__all__ = ["DesignEntry", "DESIGNS", "module_name", "tops", "RESULTS", "merge_results"]
+__all__ = ["DesignEntry", "DESIGNS", "module_name", "tops", "noc_payload_bits", "RESULTS",
+           "merge_results"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,25 @@ class DesignEntry:
 # unit longer) and linted in their sim and ulx3s builds.
 _SMALL = tuple(name for name in CONFIGS if name != "northpole")
 
+def noc_payload_bits(config):
+    """A NoC flit's payload in a configuration: the core's flit, one MEM word and a 16-bit
+    tag (:func:`rtl.core.noc.flit_layout`)."""
+    return config.core.mem_port_bits + 16
+
+
+def _router(config):
+    # A router inside the configuration's array (at (1, 1) when there is one), so that no
+    # port is an edge.
+    return Router(min(1, config.cols - 1), min(1, config.rows - 1),
+                  x_bits=coord_bits(config.cols), y_bits=coord_bits(config.rows),
+                  payload_bits=noc_payload_bits(config))
+
+
+def _mesh(rows=None, cols=None):
+    return lambda config: Mesh(rows or config.rows, cols or config.cols,
+                               payload_bits=noc_payload_bits(config))
+
+
 #: Every buildable design, by name.
 DESIGNS = {entry.name: entry for entry in [
     DesignEntry("vmm", "the weight-stationary vector-matrix multiply unit",
@@ -71,6 +94,13 @@ DESIGNS = {entry.name: entry for entry in [
                 lambda config: PostProcessor.from_config(config.core), ("sim",)),
     DesignEntry("core", "the core tile: memory, threads, VMM, vector and activation units",
                 lambda config: Core(config.core), _SMALL),
+    # The NoC: generated for sim only (a router and meshes of three shapes; the tests
+    # build more shapes with a 32-bit payload, tb/noc).
+    DesignEntry("noc_router", "one NoC router (XY, wormhole, one-flit multicast)", _router,
+                ("sim",)),
+    DesignEntry("noc_mesh", "the NoC mesh of the configuration's array", _mesh(), ("sim",)),
+    DesignEntry("noc_mesh2x3", "a 2 x 3 NoC mesh", _mesh(2, 3), ("sim",)),
+    DesignEntry("noc_mesh4x4", "a 4 x 4 NoC mesh", _mesh(4, 4), ("sim",)),
 ]}
 
 

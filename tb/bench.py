@@ -125,7 +125,17 @@ def bench_net(config="sim"):
     return keys
 
 
+def bench_noc():
+    """The NoC keys (:mod:`tb.noc.noc_bench`): saturation of the 4 x 4 and 8 x 8 meshes,
+    the zero-load latency's difference from the hop-count formula, and the load curve
+    ``build/bench/noc_load.png``, all from the cycle-exact golden mesh (the RTL equals it
+    cycle for cycle on the shorter runs of ``tb/noc``)."""
+    from .noc.noc_bench import run_bench
+    return run_bench(RESULTS.parent)
+
+
 def main():
+    results = merge_results(bench_noc())
     results = merge_results(bench_vmm())
     results = merge_results(bench_fp16())
     results = merge_results(bench_core())

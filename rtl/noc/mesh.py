@@ -1,0 +1,83 @@
+"""A rectangular mesh of :class:`~rtl.noc.router.Router`\\ s."""
+
+from amaranth import *
+from amaranth.lib import wiring
+from amaranth.lib.wiring import Out
+
+from .flit import coord_bits
+from .router import Router, port_signature
+
+__all__ = ["Mesh"]
+
+
+class Mesh(wiring.Component):
+    """``rows`` by ``cols`` routers; router ``(x, y)`` is at column ``x``, row ``y``, its
+    east port joined to the west port of ``(x + 1, y)`` and its south port to the north
+    port of ``(x, y + 1)``. The ports on the mesh's edge are tied off: no flit comes in,
+    none is taken (a flit routed off the mesh would wait there forever; routes to
+    rectangles inside the mesh never leave it).
+
+    Coordinates are ``coord_bits(cols)`` and ``coord_bits(rows)`` bits wide.
+
+    Latency: a flit accepted at ``node[y][x].i`` at the end of cycle ``t`` is offered at
+    ``node[y'][x'].o`` in cycle ``t + 1 + |x - x'| + |y - y'|`` with no contention.
+    Throughput: one flit per link and per node port per cycle.
+
+    Parameters
+    ----------
+    rows, cols : int
+        The mesh's size.
+    payload_bits : int
+        Bits of a flit's payload.
+    depth : int
+        Flits of each router input FIFO, at least 2.
+
+    Members
+    -------
+    node : Out(port_signature(...)).array(rows, cols)
+        ``node[y][x].i`` injects flits at router ``(x, y)``, ``node[y][x].o`` ejects the
+        flits delivered there.
+    """
+
+    def __init__(self, rows, cols, *, payload_bits, depth=2):
+        for name, value in (("rows", rows), ("cols", cols)):
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 64:
+                raise ValueError(f"{name} must be an integer from 1 to 64, not {value!r}")
+        self._rows, self._cols = rows, cols
+        self._payload_bits, self._depth = payload_bits, depth
+        self._x_bits, self._y_bits = coord_bits(cols), coord_bits(rows)
+        super().__init__({"node": Out(port_signature(self._x_bits, self._y_bits, payload_bits))
+                          .array(rows, cols)})
+
+    rows         = property(lambda self: self._rows)
+    cols         = property(lambda self: self._cols)
+    payload_bits = property(lambda self: self._payload_bits)
+    depth        = property(lambda self: self._depth)
+    x_bits       = property(lambda self: self._x_bits)
+    y_bits       = property(lambda self: self._y_bits)
+
+    def elaborate(self, platform):
+        m = Module()
+        routers = [[Router(x, y, x_bits=self._x_bits, y_bits=self._y_bits,
+                           payload_bits=self._payload_bits, depth=self._depth)
+                    for x in range(self._cols)] for y in range(self._rows)]
+        for y, row in enumerate(routers):
+            for x, router in enumerate(row):
+                m.submodules[f"router_{x}_{y}"] = router
+                wiring.connect(m, node=wiring.flipped(self.node[y][x]), router=router.local)
+                if x + 1 < self._cols:
+                    east = row[x + 1]
+                    wiring.connect(m, a=router.east.o, b=east.west.i)
+                    wiring.connect(m, a=east.west.o, b=router.east.i)
+                if y + 1 < self._rows:
+                    south = routers[y + 1][x]
+                    wiring.connect(m, a=router.south.o, b=south.north.i)
+                    wiring.connect(m, a=south.north.o, b=router.south.i)
+                # Edge ports: nothing comes in, nothing is taken.
+                edges = [(x == 0, router.west), (x + 1 == self._cols, router.east),
+                         (y == 0, router.north), (y + 1 == self._rows, router.south)]
+                for edge, port in edges:
+                    if edge:
+                        m.d.comb += [port.i.valid.eq(0), port.i.payload.eq(0),
+                                     port.o.ready.eq(0)]
+        return m

@@ -1,0 +1,219 @@
+"""One mesh router: five ports, XY dimension-order routing, wormhole switching, input
+buffers, one round-robin order per router, and one-flit multicast forks to rectangles."""
+
+from amaranth import *
+from amaranth.lib import enum, fifo, wiring
+from amaranth.lib.wiring import In, Out
+
+from .flit import flit_layout, flit_signature
+
+__all__ = ["Port", "PORTS", "port_signature", "Router"]
+
+
+class Port(enum.IntEnum, shape=3):
+    """A router's ports, in the order of its round-robin arbitration and of route masks.
+    ``NORTH`` is row ``y - 1``, ``SOUTH`` row ``y + 1``, ``EAST`` column ``x + 1``, ``WEST``
+    column ``x - 1``."""
+    LOCAL = 0
+    NORTH = 1
+    EAST  = 2
+    SOUTH = 3
+    WEST  = 4
+
+
+#: The ports' member names, in :class:`Port` order.
+PORTS = ("local", "north", "east", "south", "west")
+
+
+def port_signature(x_bits, y_bits, payload_bits):
+    """One router port, seen from the router: ``i``, flits in, and ``o``, flits out."""
+    return wiring.Signature({"i": In(flit_signature(x_bits, y_bits, payload_bits)),
+                             "o": Out(flit_signature(x_bits, y_bits, payload_bits))})
+
+
+class Router(wiring.Component):
+    """A mesh router at column ``x``, row ``y``.
+
+    Every input has a FIFO of ``depth`` flits (ready while not full). The flit at a FIFO's
+    head is routed in the same cycle: a head flit's rectangle gives its set of outputs
+    (XY dimension order, a tree for a rectangle: docs/architecture.md, 9.3). An input
+    whose set is all free (held by no packet in progress) claims it, and is granted the
+    whole set unless a claimant earlier in the router's round-robin order wants one of
+    those outputs; the order starts after the first input granted in the previous one.
+    The set is held until the packet's ``last`` flit has left (wormhole). Each flit leaves
+    on every output of the set, each output taking it when ready (an eager fork), and
+    leaves its FIFO once all have; an output that took a ``last`` flit is free at once.
+    A rectangle of more than one node must be a one-flit packet (9.4, 9.5).
+
+    Latency: a flit accepted at an input at the end of cycle ``t`` is offered at its
+    outputs in cycle ``t + 1`` when uncontended (one cycle per router). Throughput: one
+    flit per input and per output per cycle; with ``depth >= 2`` a chain of routers moves
+    one flit a cycle.
+
+    Parameters
+    ----------
+    x, y : int
+        The router's column and row.
+    x_bits, y_bits : int
+        Bits of a column and a row coordinate.
+    payload_bits : int
+        Bits of a flit's payload.
+    depth : int
+        Flits of each input FIFO, at least 2.
+
+    Members
+    -------
+    local, north, east, south, west : Out(port_signature(x_bits, y_bits, payload_bits))
+        ``i`` the flits coming in, ``o`` the flits going out.
+    """
+
+    def __init__(self, x, y, *, x_bits, y_bits, payload_bits, depth=2):
+        if not isinstance(depth, int) or isinstance(depth, bool) or depth < 2:
+            raise ValueError(f"depth must be an integer of at least 2, not {depth!r}")
+        for name, value, bits in (("x", x, x_bits), ("y", y, y_bits)):
+            if not isinstance(value, int) or not 0 <= value < 2 ** bits:
+                raise ValueError(f"{name} must be an integer from 0 to {2 ** bits - 1}, "
+                                 f"not {value!r}")
+        flit_layout(x_bits, y_bits, payload_bits)  # checks the widths
+        self._x, self._y = x, y
+        self._x_bits, self._y_bits, self._payload_bits = x_bits, y_bits, payload_bits
+        self._depth = depth
+        super().__init__({name: Out(port_signature(x_bits, y_bits, payload_bits))
+                          for name in PORTS})
+
+    x            = property(lambda self: self._x)
+    y            = property(lambda self: self._y)
+    x_bits       = property(lambda self: self._x_bits)
+    y_bits       = property(lambda self: self._y_bits)
+    payload_bits = property(lambda self: self._payload_bits)
+    depth        = property(lambda self: self._depth)
+
+    def route(self, port, dest):
+        """The output mask (bit ``p`` for :class:`Port` ``p``) of a head flit with
+        destination ``dest`` arriving at input ``port``: combinational."""
+        x, y = self._x, self._y
+        # Comparisons with this router's constant coordinates; those that a coordinate's
+        # range decides are written as constants (Verilator lints them otherwise).
+        def le(field, c):  # field <= c
+            return C(1, 1) if c >= 2 ** len(field) - 1 else field <= c
+        def ge(field, c):  # field >= c
+            return C(1, 1) if c == 0 else field >= c
+        def lt(field, c):  # field < c
+            return C(0, 1) if c == 0 else field < c
+        def gt(field, c):  # field > c
+            return C(0, 1) if c >= 2 ** len(field) - 1 else field > c
+        in_col = le(dest.x0, x) & ge(dest.x1, x)
+        in_row = le(dest.y0, y) & ge(dest.y1, y)
+        mask = [C(0, 1)] * 5
+        if port in (Port.LOCAL, Port.EAST, Port.WEST):  # travelling along the row
+            if port != Port.EAST:
+                mask[Port.EAST] = gt(dest.x1, x)
+            if port != Port.WEST:
+                mask[Port.WEST] = lt(dest.x0, x)
+            mask[Port.NORTH] = in_col & lt(dest.y0, y)
+            mask[Port.SOUTH] = in_col & gt(dest.y1, y)
+            mask[Port.LOCAL] = in_col & in_row
+        elif port == Port.NORTH:  # travelling south, in its column
+            mask[Port.SOUTH] = gt(dest.y1, y)
+            mask[Port.LOCAL] = in_row
+        else:                     # travelling north
+            mask[Port.NORTH] = lt(dest.y0, y)
+            mask[Port.LOCAL] = in_row
+        return Cat(*mask)
+
+    def elaborate(self, platform):
+        m = Module()
+        layout = flit_layout(self._x_bits, self._y_bits, self._payload_bits)
+        ports = [getattr(self, name) for name in PORTS]
+        n = len(ports)
+
+        # Input FIFOs: ready while not full, a flit readable the cycle after it is written.
+        heads, valid = [], []
+        for p, port in enumerate(ports):
+            queue = fifo.SyncFIFO(width=layout.size, depth=self._depth)
+            m.submodules[f"queue_{PORTS[p]}"] = queue
+            m.d.comb += [queue.w_data.eq(port.i.payload), queue.w_en.eq(port.i.valid),
+                         port.i.ready.eq(queue.w_rdy)]
+            heads.append(layout(queue.r_data))
+            valid.append(queue.r_rdy)
+        queues = [m.submodules[f"queue_{name}"] for name in PORTS]
+
+        # Per input: `active` while its packet holds its outputs (`held`); `done`, the
+        # outputs that took the flit at the head already.
+        active = [Signal(name=f"active_{PORTS[p]}") for p in range(n)]
+        held   = [Signal(n, name=f"held_{PORTS[p]}") for p in range(n)]
+        done   = [Signal(n, name=f"done_{PORTS[p]}") for p in range(n)]
+        pointer = Signal(range(n))
+
+        want = [Signal(n, name=f"want_{PORTS[p]}") for p in range(n)]
+        req  = [Signal(name=f"req_{PORTS[p]}") for p in range(n)]
+        for p in range(n):
+            m.d.comb += [want[p].eq(self.route(Port(p), heads[p].dest)),
+                         req[p].eq(valid[p] & ~active[p])]
+        # Outputs held by packets in progress; a fork's outputs that took a packet's last
+        # flit are free again at once (docs/architecture.md, 9.4).
+        busy = Signal(n)
+        busy_terms = [Mux(active[p], held[p] & ~Mux(valid[p] & heads[p].last, done[p], 0), 0)
+                      for p in range(n)]
+        m.d.comb += busy.eq(busy_terms[0] | busy_terms[1] | busy_terms[2] | busy_terms[3]
+                            | busy_terms[4])
+
+        # Allocation: a claimant is an input waiting for a grant whose outputs are all free;
+        # it is granted unless a claimant earlier in the order (from `pointer`) wants one of
+        # them. The first claimant in the order is always granted.
+        at = [pointer == q for q in range(n)]
+        def before(j, i):  # input j comes before input i in the order
+            terms = [at[q] for q in range(n) if (j - q) % n < (i - q) % n]
+            return Cat(*terms).any()
+        claim = [Signal(name=f"claim_{PORTS[p]}") for p in range(n)]
+        grant = [Signal(name=f"grant_{PORTS[p]}") for p in range(n)]
+        for i in range(n):
+            m.d.comb += claim[i].eq(req[i] & ~(want[i] & busy).any())
+        for i in range(n):
+            blocked = C(0, 1)
+            for j in range(n):
+                if j != i:
+                    blocked |= before(j, i) & claim[j] & (want[j] & want[i]).any()
+            m.d.comb += grant[i].eq(claim[i] & ~blocked)
+
+        # Switch: each output carries its owner's head flit while the owner has not
+        # handed it to this output yet.
+        route = [Signal(n, name=f"route_{PORTS[p]}") for p in range(n)]
+        owns  = [Signal(name=f"owns_{PORTS[p]}") for p in range(n)]
+        sent  = [Signal(n, name=f"sent_{PORTS[p]}") for p in range(n)]
+        for p in range(n):
+            m.d.comb += [route[p].eq(Mux(active[p], held[p], want[p])),
+                         owns[p].eq(active[p] | grant[p])]
+        for o, port in enumerate(ports):
+            offer = [Signal(name=f"offer_{PORTS[p]}_{PORTS[o]}") for p in range(n)]
+            for p in range(n):
+                m.d.comb += [offer[p].eq(owns[p] & route[p][o] & valid[p] & ~done[p][o]),
+                             sent[p][o].eq(offer[p] & port.o.ready)]
+            m.d.comb += port.o.valid.eq(Cat(*offer).any())
+            payload = 0
+            for p in range(n):
+                payload = payload | Mux(offer[p], queues[p].r_data, 0)
+            m.d.comb += port.o.payload.eq(payload)
+
+        # A flit leaves its FIFO when every output of its set has taken it; a packet's
+        # outputs are free again once its last flit has left.
+        for p in range(n):
+            pop = valid[p] & owns[p] & ((done[p] | sent[p]) == route[p])
+            m.d.comb += queues[p].r_en.eq(pop)
+            with m.If(pop):
+                m.d.sync += done[p].eq(0)
+                m.d.sync += active[p].eq(~heads[p].last)
+            with m.Elif(owns[p]):
+                m.d.sync += done[p].eq(done[p] | sent[p])
+                m.d.sync += active[p].eq(1)
+            with m.If(grant[p]):
+                m.d.sync += held[p].eq(want[p])
+
+        # Round robin: the order starts after the first input granted in it.
+        for q in range(n):
+            with m.If(pointer == q):
+                for k in reversed(range(n)):
+                    i = (q + k) % n
+                    with m.If(grant[i]):
+                        m.d.sync += pointer.eq((i + 1) % n)
+        return m
