@@ -366,9 +366,8 @@ def compile_network(core, network, *, batch=1):
             sizes[C(node, b)] = code[-1] if last else code[0]
 
     # Regions and the banks they must not share.
-    names = [T(name, b) for name in tensors for b in range(batch if name in per_image else 1)]
-    regions = [_Region(r, layouts[name].size) for r, name in
-               ((r, r.split(" ", 1)[1].split("[")[0]) for r in names)]
+    regions = [_Region(T(name, b), layouts[name].size) for name in tensors
+               for b in range(batch if name in per_image else 1)]
     regions += [_Region(k, v) for k, v in sizes.items()]
     apart = set()
     for node in nodes:
