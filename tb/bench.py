@@ -138,7 +138,7 @@ def bench_router_fpga(config="ulx3s"):
     """``noc.router.lut4``: the LUT4s of one router of the configuration on the ECP5, from
     Yosys's ``synth_ecp5`` of the FPGA flow's build of ``noc_router`` alone, its hierarchy
     kept (its own cells, none of the harness's; LUT RAM, carries and flip-flops apart:
-    build/fpga/noc_router_<config>/report.json). The build (about 40 s with place and
+    build/fpga/noc_router_<config>/report.json). The build (about 45 s with place and
     route) is redone only when the router's Verilog or the tools change
     (:func:`fpga.ulx3s.block_build`)."""
     from fpga.ulx3s import block_build
