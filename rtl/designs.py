@@ -18,6 +18,7 @@ from typing import Callable
 from rtl.spec.config import CONFIGS, get_config
 from rtl.core.afu import ActivationUnit
 from rtl.core.core import Core
+from rtl.core.noc import put_layout
 from rtl.core.post import PostProcessor
 from rtl.core.vcu import VectorUnit
 from rtl.noc.flit import coord_bits
@@ -62,9 +63,9 @@ class DesignEntry:
 _SMALL = tuple(name for name in CONFIGS if name != "northpole")
 
 def noc_payload_bits(config):
-    """A NoC flit's payload in a configuration: the core's flit, one MEM word and a 16-bit
-    tag (:func:`rtl.core.noc.flit_layout`)."""
-    return config.core.mem_port_bits + 16
+    """A NoC flit's payload in a configuration: a core's put, one MEM word, its address,
+    ``signal`` and ``ctr`` (:func:`rtl.core.noc.put_layout`)."""
+    return put_layout(config.core.mem_port_bits // 8).size
 
 
 def _router(config):
@@ -93,7 +94,7 @@ DESIGNS = {entry.name: entry for entry in [
     DesignEntry("post", "the fused post-processing block, with units of its own",
                 lambda config: PostProcessor.from_config(config.core), ("sim",)),
     DesignEntry("core", "the core tile: memory, threads, VMM, vector and activation units",
-                lambda config: Core(config.core), _SMALL),
+                lambda config: Core(config.core, rows=config.rows, cols=config.cols), _SMALL),
     # The NoC: generated for sim only (a router and meshes of three shapes; the tests
     # build more shapes with a 32-bit payload, tb/noc).
     DesignEntry("noc_router", "one NoC router (XY, wormhole, one-flit multicast)", _router,

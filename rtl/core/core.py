@@ -17,14 +17,39 @@ from .thread import Thread
 from .vector import VectorEngine
 from .weights import WeightEngine
 
-__all__ = ["REQUESTERS", "Core"]
+__all__ = ["REQUESTERS", "PUTS", "core_signature", "Core"]
+
+#: The unified memory's requesters that wait for their bank: the NoC ports' receive
+#: sides, writing the puts that arrive (``anoc_put`` ... ``inoc_put``).
+PUTS = tuple(f"{name}_put" for name in NOC_PORTS)
 
 #: The unified memory's requesters, highest priority first: the host, the loader, T0's
 #: weight engine (``weights``, and ``weights_pair`` for the second rows of pair beats),
 #: T1's step engine, T2's vector engine (its reads and VSTOREs, then its VPOST stores),
-#: and T4..T7's NoC engines.
+#: T4..T7's NoC engines' SEND reads, and last the puts (:data:`PUTS`).
 REQUESTERS = ("host", "loader", "weights", "weights_pair", "steps", "vector", "store",
-              *NOC_PORTS)
+              *NOC_PORTS, *PUTS)
+
+
+def core_signature(config, *, rows=1, cols=1):
+    """The ports of a :class:`Core` of ``config`` in an array of ``rows`` x ``cols`` (the
+    signature of its instances too: :class:`rtl.top.array.CoreArray`)."""
+    for name, value in (("rows", rows), ("cols", cols)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    word = config.mem_port_bits // 8
+    return wiring.Signature({
+        "host":      In(mem_port_signature(word)),
+        "start":     In(1),
+        "entry":     In(ADDR_BITS),
+        "busy":      Out(1),
+        "cycles":    Out(32),
+        "vmm_steps": Out(32),
+        "conflict":  Out(1),
+        "deadlock":  Out(1),
+        "overflow":  Out(1),
+        "noc":       Out(noc_signature(word, rows, cols)),
+    })
 
 
 class Core(wiring.Component):
@@ -36,22 +61,25 @@ class Core(wiring.Component):
 
     ``cycles`` counts the cycles of the last run (program load included); ``vmm_steps``
     counts the VMM steps it accepted (its busy cycles). ``conflict`` is sticky: two
-    accesses met in one MEM bank in one cycle.
+    accesses met in one MEM bank in one cycle (a put that arrives waits for its bank
+    instead).
 
     ``deadlock`` (sticky) rises after a cycle of a run in which nothing moved: every
     running thread blocked (a WAIT not granted, a stream point not accepted, an engine
-    not idle after its stream) and nothing in flight in an engine or the VMM. Nothing
-    inside the core can then ever move again (only a NoC port's handshake from outside
-    could: a RECV waiting for a flit that comes later also raises it); the core stays
-    busy until ``rst``. ``overflow`` (sticky) rises after a cycle in which SIGNALs took a
-    counter past ``2**COUNTER_BITS - 1`` (the counter wraps). A start clears both.
+    not idle after its stream), nothing in flight in an engine or the VMM, no flit taken
+    or written by a port. Nothing inside the core can then ever move again (only a flit
+    from outside could: a WAIT for a remote SIGNAL that comes later also raises it, so in
+    an array the flag of one core is no error by itself); the core stays busy until
+    ``rst``. ``overflow`` (sticky) rises after a cycle in which SIGNALs took a counter
+    past ``2**COUNTER_BITS - 1`` (the counter wraps), running or not. A start clears both.
     docs/architecture.md, 7.5.
 
     ``noc`` holds the four NoC ports by name (:data:`rtl.spec.isa.NOC_PORTS`): ``anoc``,
     ``pnoc``, ``mnoc`` and ``inoc``, owned by T4, T5, T6 and T7. Each has ``o``, the flits
     the core sends, and ``i``, the flits it receives, streams of
-    :func:`rtl.core.noc.flit_layout` (``data``: one MEM word, ``tag``: 16 bits). In
-    Verilog the members join with ``__``: ``noc__anoc__o__valid``, ``noc__inoc__i__payload``.
+    :func:`rtl.core.noc.core_flit_layout` (a mesh flit whose payload is a put: one MEM
+    word, the receiver's address, ``signal`` and ``ctr``). In Verilog the members join
+    with ``__``: ``noc__anoc__o__valid``, ``noc__inoc__i__payload``.
 
     Submodules: ``mem`` (:class:`UnifiedMemory`, requesters :data:`REQUESTERS`),
     ``loader`` (:class:`Loader`), ``counters`` (:class:`Counters`), ``thread0`` ...
@@ -65,6 +93,8 @@ class Core(wiring.Component):
     Parameters
     ----------
     config : CoreConfig
+    rows, cols : int
+        The size of the array the core sits in: the widths of its flits' coordinates.
 
     Members
     -------
@@ -75,24 +105,13 @@ class Core(wiring.Component):
     cycles, vmm_steps : Out(32)
     conflict : Out(1)
     deadlock, overflow : Out(1)
-    noc : Out(noc_signature(word_bytes))
+    noc : Out(noc_signature(word_bytes, rows, cols))
     """
 
-    def __init__(self, config):
+    def __init__(self, config, *, rows=1, cols=1):
         self._config = config
-        word = config.mem_port_bits // 8
-        super().__init__({
-            "host":      In(mem_port_signature(word)),
-            "start":     In(1),
-            "entry":     In(ADDR_BITS),
-            "busy":      Out(1),
-            "cycles":    Out(32),
-            "vmm_steps": Out(32),
-            "conflict":  Out(1),
-            "deadlock":  Out(1),
-            "overflow":  Out(1),
-            "noc":       Out(noc_signature(word)),
-        })
+        self._rows, self._cols = rows, cols
+        super().__init__(core_signature(config, rows=rows, cols=cols))
 
     @property
     def config(self):
@@ -105,12 +124,12 @@ class Core(wiring.Component):
         rows = cfg.vmm_rows
 
         m.submodules.mem = mem = UnifiedMemory(word, cfg.sram_bank_bytes, cfg.sram_banks,
-                                               REQUESTERS)
+                                               REQUESTERS, PUTS)
         wiring.connect(m, host=wiring.flipped(self.host), mem=mem.host)
 
         # Loader, threads and counters.
         m.submodules.loader = loader = Loader(word, cfg.program_len)
-        m.submodules.counters = counters = Counters()
+        m.submodules.counters = counters = Counters(engines=1 + len(NOC_PORTS))
         m.d.comb += [loader.start.eq(self.start), loader.entry.eq(self.entry),
                      self.busy.eq(loader.busy), counters.clear.eq(loader.image)]
         wiring.connect(m, loader=loader.mem, mem=mem.loader)
@@ -131,8 +150,13 @@ class Core(wiring.Component):
                                                  cfg.afu_lanes)
         engines = {0: wgt, 1: stp, 2: vec}
         for t, name in zip(NOC_THREADS, NOC_PORTS, strict=True):
-            m.submodules[name] = engines[t] = eng = NocEngine(word)
+            m.submodules[name] = engines[t] = eng = NocEngine(word, self._rows, self._cols)
             wiring.connect(m, engine=eng.port, port=wiring.flipped(getattr(self.noc, name)))
+            wiring.connect(m, engine=eng.put, mem=getattr(mem, f"{name}_put"))
+            wiring.connect(m, engine=eng.signal,
+                           counters=counters.engines[1 + NOC_PORTS.index(name)])
+            # Puts wait while the loader reads a program image (its header included).
+            m.d.comb += eng.hold.eq(loader.image | (loader.busy & ~loader.run))
         for t, th in enumerate(threads):
             if t in engines:
                 wiring.connect(m, thread=th.engine, engine=engines[t].thread)
@@ -148,7 +172,7 @@ class Core(wiring.Component):
         wiring.connect(m, engine=wgt.weights, vmm=vmm.weights)
         wiring.connect(m, engine=stp.steps, vmm=vmm.steps)
         wiring.connect(m, vmm=vmm.results, engine=stp.results)
-        wiring.connect(m, engine=stp.signal, counters=counters.engine)
+        wiring.connect(m, engine=stp.signal, counters=counters.engines[0])
 
         # Partial-sum buffer: written by VMM results, read by T1 (partial sums) and T2.
         m.submodules.psb = psb = Memory(shape=psb_layout(rows), depth=cfg.psb_entries,
@@ -180,7 +204,9 @@ class Core(wiring.Component):
                              & ~took & ~(vmm.weights.valid & vmm.weights.ready)
                              & ~(vmm.steps.valid & vmm.steps.ready) & (vmm_pending == 0)
                              & ~(~vmm.weights.ready & ~vmm.steps.ready) & vec.thread.idle
-                             & ~Cat(engines[t].port.o.valid & engines[t].port.o.ready
+                             & ~Cat(engines[t].port.o.valid | engines[t].port.i.valid
+                                    for t in NOC_THREADS).any()
+                             & ~Cat(engines[t].put.en & engines[t].put.ready
                                     for t in NOC_THREADS).any())
 
         # Status: the run's cycles and VMM steps, MEM bank conflicts while busy, and the
@@ -197,7 +223,7 @@ class Core(wiring.Component):
                 m.d.sync += self.vmm_steps.eq(self.vmm_steps + 1)
             with m.If(loader.run & quiet):
                 m.d.sync += deadlock.eq(1)
-            with m.If(loader.busy & counters.overflow):
+            with m.If(counters.overflow):
                 m.d.sync += overflow.eq(1)
         m.d.comb += [self.conflict.eq(conflict), self.deadlock.eq(deadlock),
                      self.overflow.eq(overflow)]

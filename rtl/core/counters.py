@@ -27,7 +27,8 @@ def counter_signature():
 
 def signal_signature():
     """An engine's SIGNAL, seen from the engine: ``signal`` adds one to counter ``ctr``
-    (T1's engine, at the end of an SSTREAM with ``signal`` set)."""
+    (T1's engine, at the end of an SSTREAM with ``signal`` set; a NoC port, when it
+    writes a put with ``signal`` set)."""
     return wiring.Signature({
         "signal": Out(1),
         "ctr":    Out(CTR_BITS),
@@ -51,18 +52,27 @@ class Counters(wiring.Component):
     -------
     threads : In(counter_signature()).array(THREADS)
         Thread ``t``'s requests at index ``t``.
-    engine : In(signal_signature())
-        T1's engine's SIGNALs (counted with the threads' of the same cycle).
+    engines : In(signal_signature()).array(engines)
+        The engines' SIGNALs (T1's engine, then the NoC ports'), counted with the
+        threads' of the same cycle.
     clear : In(1)
     overflow : Out(1)
         A SIGNAL takes a counter past ``2**COUNTER_BITS - 1`` this cycle (combinational);
         the counter wraps.
+
+    Parameters
+    ----------
+    engines : int
+        Engines that signal.
     """
 
-    threads:  In(counter_signature()).array(THREADS)
-    engine:   In(signal_signature())
-    clear:    In(1)
-    overflow: Out(1)
+    def __init__(self, engines=1):
+        super().__init__({
+            "threads":  In(counter_signature()).array(THREADS),
+            "engines":  In(signal_signature()).array(engines),
+            "clear":    In(1),
+            "overflow": Out(1),
+        })
 
     def elaborate(self, platform):
         m = Module()
@@ -80,9 +90,9 @@ class Counters(wiring.Component):
 
         overflows = []
         for c in range(COUNTERS):
-            inc = Signal(range(THREADS + 2), name=f"inc{c}")
+            inc = Signal(range(THREADS + len(self.engines) + 1), name=f"inc{c}")
             m.d.comb += inc.eq(sum(th.signal & (th.signal_ctr == c) for th in threads)
-                               + (self.engine.signal & (self.engine.ctr == c)))
+                               + sum(e.signal & (e.ctr == c) for e in self.engines))
             granted = positive[c] & Cat(th.wait & (th.wait_ctr == c) for th in threads).any()
             total = Signal(COUNTER_BITS + 4, name=f"total{c}")
             m.d.comb += total.eq(counters[c] + inc - granted)

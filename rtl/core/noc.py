@@ -1,68 +1,108 @@
-"""T4..T7's engines: the core's NoC ports (SEND, RECV), and the flit and port signatures."""
+"""T4..T7's engines: the core's NoC ports. SEND puts MEM words into other cores' MEM; the
+receive side writes the puts that arrive into this core's MEM."""
 
 from amaranth import *
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..spec.isa import NOC_PORTS, Op
+from ..noc.flit import coord_bits, flit_layout
+from ..spec.isa import ADDR_BITS, NOC_PORTS, Op
+from .counters import CTR_BITS, signal_signature
 from .memory import mem_port_signature
 from .queue import Queue
 from .thread import engine_signature
 
-__all__ = ["flit_layout", "noc_port_signature", "noc_signature", "NocEngine"]
+__all__ = ["IN_DEPTH", "put_layout", "core_flit_layout", "noc_port_signature",
+           "noc_signature", "NocEngine"]
+
+#: Flits of a port's input FIFO (:data:`sw.golden.cycles.NOC_IN_DEPTH`).
+IN_DEPTH = 4
 
 
-def flit_layout(word_bytes):
-    """A NoC flit at the core's ports: one MEM word and a 16-bit tag."""
-    return data.StructLayout({"data": 8 * word_bytes, "tag": 16})
-
-
-def noc_port_signature(word_bytes):
-    """One NoC port of a core, seen from the core: ``o``, the flits it sends, and ``i``,
-    the flits it receives."""
-    return wiring.Signature({
-        "o": Out(stream.Signature(flit_layout(word_bytes))),
-        "i": In(stream.Signature(flit_layout(word_bytes))),
+def put_layout(word_bytes):
+    """A flit's payload at a core's NoC port: a put of one MEM word. ``data``: the word;
+    ``addr``: the receiver's MEM address in words; ``signal``: the receiver counts its
+    counter ``ctr`` up when the word is written."""
+    return data.StructLayout({
+        "data":   8 * word_bytes,
+        "addr":   ADDR_BITS - (word_bytes - 1).bit_length(),
+        "signal": 1,
+        "ctr":    CTR_BITS,
     })
 
 
-def noc_signature(word_bytes):
+def core_flit_layout(word_bytes, rows=1, cols=1):
+    """A flit at a core's NoC port in an array of ``rows`` x ``cols`` cores: the mesh's
+    :func:`rtl.noc.flit.flit_layout` with a :func:`put_layout` payload. Every flit is a
+    one-flit packet (``last`` set)."""
+    return flit_layout(coord_bits(cols), coord_bits(rows), put_layout(word_bytes).size)
+
+
+def noc_port_signature(word_bytes, rows=1, cols=1):
+    """One NoC port of a core, seen from the core: ``o``, the flits it sends, and ``i``,
+    the flits it receives, streams of :func:`core_flit_layout`."""
+    layout = core_flit_layout(word_bytes, rows, cols)
+    return wiring.Signature({
+        "o": Out(stream.Signature(layout)),
+        "i": In(stream.Signature(layout)),
+    })
+
+
+def noc_signature(word_bytes, rows=1, cols=1):
     """The four NoC ports of a core, seen from the core, by name
     (:data:`rtl.spec.isa.NOC_PORTS`: ``anoc``, ``pnoc``, ``mnoc``, ``inoc``), each a
     :func:`noc_port_signature`."""
-    return wiring.Signature({name: Out(noc_port_signature(word_bytes)) for name in NOC_PORTS})
+    return wiring.Signature({name: Out(noc_port_signature(word_bytes, rows, cols))
+                             for name in NOC_PORTS})
 
 
 class NocEngine(wiring.Component):
-    """T4..T7: one NoC port's SEND (MEM words out as flits) and RECV (flits into MEM).
+    """T4..T7: one NoC port, its SEND and its receive side (docs/architecture.md, 7.5).
 
     SEND: a point is taken when the flit queue (4 entries) has room for it and for the
     read in flight; the MEM word at its source address arrives the next cycle and is
-    queued with the instruction's tag; ``port.o`` offers the oldest queued flit. RECV: a
-    point is taken with the flit at ``port.i``, whose data is written to the MEM word at
-    the point's source address in the same cycle.
+    queued as a flit: the word, the point's destination address (the receiver's MEM),
+    ``signal`` on the last point when the instruction sets it, and the instruction's
+    rectangle ``x0..x1``, ``y0..y1``; ``port.o`` offers the oldest queued flit.
 
-    Latency: 2 cycles from a SEND point to its flit at ``port.o``; a RECV writes MEM in
-    the cycle it takes a flit. Throughput: one flit a cycle.
+    Receive: ``port.i`` feeds a FIFO of :data:`IN_DEPTH` flits (ready while not full);
+    its head is written to MEM through ``put`` (a requester that waits for its bank)
+    unless ``hold`` (the loader is reading a program image); a written put with
+    ``signal`` counts its counter up through ``signal`` in the same cycle.
+
+    Latency: 2 cycles from a SEND point to its flit at ``port.o``; a flit taken at
+    ``port.i`` can be written to MEM the next cycle. Throughput: one flit a cycle each
+    way.
 
     Parameters
     ----------
     word_bytes : int
         Bytes of a MEM word (a flit's data).
+    rows, cols : int
+        The array's size (the flits' coordinate widths).
 
     Members
     -------
     thread : In(engine_signature())
     mem : Out(mem_port_signature(word_bytes))
-    port : Out(noc_port_signature(word_bytes))
+        SEND's reads.
+    put : Out(mem_port_signature(word_bytes, ready=True))
+        The receive side's writes.
+    signal : Out(signal_signature())
+    hold : In(1)
+    port : Out(noc_port_signature(word_bytes, rows, cols))
     """
 
-    def __init__(self, word_bytes):
+    def __init__(self, word_bytes, rows=1, cols=1):
         self._word = word_bytes
+        self._layout = core_flit_layout(word_bytes, rows, cols)
         super().__init__({
             "thread": In(engine_signature()),
             "mem":    Out(mem_port_signature(word_bytes)),
-            "port":   Out(noc_port_signature(word_bytes)),
+            "put":    Out(mem_port_signature(word_bytes, ready=True)),
+            "signal": Out(signal_signature()),
+            "hold":   In(1),
+            "port":   Out(noc_port_signature(word_bytes, rows, cols)),
         })
 
     @property
@@ -71,28 +111,40 @@ class NocEngine(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        word = self._word
+        wbits = (word - 1).bit_length()
         points = self.thread.points
         p = points.p
-        op = p.instr.op
-        port = self.port
-        m.submodules.queue = queue = Queue(flit_layout(self._word), 4)
-        inflight, tag = Signal(), Signal(16)
-        send = points.valid & (op == Op.SEND)
-        recv = points.valid & (op == Op.RECV)
-        room = queue.level + inflight < queue.depth
-        with m.If(send):
-            m.d.comb += [points.ready.eq(room), self.mem.en.eq(room),
-                         self.mem.addr.eq(p.src)]
-        with m.Elif(recv):
-            m.d.comb += [points.ready.eq(port.i.valid), port.i.ready.eq(1),
-                         self.mem.en.eq(port.i.valid), self.mem.we.eq(1),
-                         self.mem.addr.eq(p.src), self.mem.wdata.eq(port.i.p.data),
-                         self.mem.mask.eq((1 << self._word) - 1)]
-        m.d.sync += inflight.eq(send & room)
-        with m.If(send & room):
-            m.d.sync += tag.eq(p.instr.f.send.tag)
-        m.d.comb += [queue.w.valid.eq(inflight),
-                     queue.w.p.data.eq(self.mem.rdata), queue.w.p.tag.eq(tag)]
-        wiring.connect(m, queue=queue.r, engine=wiring.flipped(port.o))
+        send = p.instr.f.send
+
+        # SEND.
+        m.submodules.queue = queue = Queue(self._layout, 4)
+        inflight = Signal()
+        head = Signal(self._layout)   # the flit of the read in flight, but its data
+        head_put = put_layout(word)(head.payload)
+        take = points.valid & (p.instr.op == Op.SEND) & (queue.level + inflight < queue.depth)
+        m.d.comb += [points.ready.eq(take), self.mem.en.eq(take), self.mem.addr.eq(p.src)]
+        m.d.sync += inflight.eq(take)
+        with m.If(take):
+            m.d.sync += [head_put.addr.eq(p.dst[wbits:]),
+                         head_put.signal.eq(send.signal & p.last),
+                         head_put.ctr.eq(send.ctr),
+                         head.dest.x0.eq(send.x0), head.dest.x1.eq(send.x1),
+                         head.dest.y0.eq(send.y0), head.dest.y1.eq(send.y1)]
+        m.d.comb += [queue.w.valid.eq(inflight), queue.w.p.eq(head),
+                     put_layout(word)(queue.w.p.payload).data.eq(self.mem.rdata),
+                     queue.w.p.last.eq(1)]
+        wiring.connect(m, queue=queue.r, engine=wiring.flipped(self.port.o))
         m.d.comb += self.thread.idle.eq(~inflight & ~queue.r.valid)
+
+        # Receive.
+        m.submodules.inbox = inbox = Queue(self._layout, IN_DEPTH)
+        wiring.connect(m, port=wiring.flipped(self.port.i), inbox=inbox.w)
+        put = put_layout(word)(inbox.r.p.payload)
+        write = Signal()
+        m.d.comb += [self.put.en.eq(inbox.r.valid & ~self.hold), self.put.we.eq(1),
+                     self.put.addr.eq(put.addr << wbits), self.put.wdata.eq(put.data),
+                     self.put.mask.eq((1 << word) - 1),
+                     write.eq(self.put.en & self.put.ready), inbox.r.ready.eq(write),
+                     self.signal.signal.eq(write & put.signal), self.signal.ctr.eq(put.ctr)]
         return m

@@ -16,7 +16,7 @@ from amaranth.lib import data, enum
 
 __all__ = ["Op", "OPCODE", "INSTR_BITS", "FORMATS", "STREAMS", "THREAD_OF", "NOC_PORTS",
            "NOC_THREADS", "Instr", "encode", "decode", "instr_layout", "AG_DIMS", "AGS",
-           "COUNTERS", "COUNTER_BITS", "THREADS", "LOOP_DEPTH", "ADDR_BITS", "uses_d"]
+           "COUNTERS", "COUNTER_BITS", "THREADS", "LOOP_DEPTH", "ADDR_BITS", "COORD_BITS", "uses_d"]
 
 INSTR_BITS   = 64   # bits of an instruction
 OPCODE       = slice(59, 64)   # the opcode's bits in an instruction
@@ -27,6 +27,7 @@ AG_DIMS      = 4    # dimensions of an address generator
 AGS          = 4    # address generators per thread
 LOOP_DEPTH   = 4    # nested loops per thread
 ADDR_BITS    = 24   # an address generator's base and strides
+COORD_BITS   = 6    # a core's column or row in a SEND (arrays up to 64 x 64)
 
 #: The NoC ports of a core, in the order of the threads that own them (T4..T7).
 NOC_PORTS   = ("anoc", "pnoc", "mnoc", "inoc")
@@ -52,8 +53,8 @@ class Op(enum.IntEnum, shape=OPCODE.stop - OPCODE.start):
     VLOAD   = 13  # T2: VBUF[k + i] = MEM[s] (binary16 lanes, or unpacked integers)
     VACT    = 14  # T2: VBUF[d] = afu_op(VBUF[s], p0, p1)
     VSTORE  = 15  # T2: MEM[d] bytes = VBUF[s] packed integers
-    SEND    = 16  # T4..T7: NoC port out <- MEM[s]
-    RECV    = 17  # T4..T7: MEM[s] <- NoC port in
+    SEND    = 16  # T4..T7: puts MEM[s] to MEM[d] of the cores x0..x1, y0..y1 (code 17 is
+                  # free: a core receives without an instruction)
     VOPV    = 18  # T2: VBUF[i] = vcu_op(VBUF[i + off], VBUF[i]) for each point i of s
     VPOST   = 19  # T2: MEM[d] bytes = the fused post-processing of PSB[s] (one pass)
     NEXT    = 20  # when every thread has ended, run the program image at `entry`
@@ -85,8 +86,9 @@ FORMATS = {
     Op.VACT:    [("s", 2, False), ("d", 2, False), ("op", 3, False), ("p0", 16, False),
                  ("p1", 16, False)],
     Op.VSTORE:  [("s", 2, False), ("d", 2, False), ("prec", 2, False)],
-    Op.SEND:    [("s", 2, False), ("tag", 16, False)],
-    Op.RECV:    [("s", 2, False)],
+    Op.SEND:    [("s", 2, False), ("d", 2, False), ("x0", COORD_BITS, False),
+                 ("x1", COORD_BITS, False), ("y0", COORD_BITS, False),
+                 ("y1", COORD_BITS, False), ("signal", 1, False), ("ctr", 4, False)],
     Op.VOPV:    [("s", 2, False), ("op", 5, False), ("off", 12, False)],
     Op.VPOST:   [("s", 2, False), ("d", 2, False), ("k", 12, False), ("shift", 6, False),
                  ("act", 3, False), ("prec", 2, False), ("out_signed", 1, False),
@@ -99,7 +101,7 @@ THREAD_OF = {
     Op.WSTREAM: (0,), Op.SSTREAM: (1,),
     Op.VCVT: (2,), Op.VOP: (2,), Op.VLOAD: (2,), Op.VACT: (2,), Op.VSTORE: (2,),
     Op.VOPV: (2,), Op.VPOST: (2,),
-    Op.SEND: NOC_THREADS, Op.RECV: NOC_THREADS,
+    Op.SEND: NOC_THREADS,
 }
 
 #: The stream (data) instructions: every opcode that belongs to a thread's engine. Each

@@ -4,7 +4,9 @@ Text format: one instruction a line, ``MNEMONIC field=value ...`` with the field
 :data:`~rtl.spec.isa.FORMATS` by name, in any order (omitted fields are 0); values are
 decimal or ``0x`` hex, negative for signed fields; mnemonics and field names are
 case-insensitive. ``#`` and ``;`` start comments. A line ``.thread N`` starts thread
-``N``'s program (each thread has at most one); blank lines are ignored::
+``N``'s program (each thread has at most one); a line ``.remote ctr=C count=K`` declares
+that counter ``C`` receives ``K`` SIGNALs from other cores in the run (puts with
+``signal``; :class:`Program`'s ``remote``); blank lines are ignored::
 
     .thread 0
         AGBASE g=0 base=0
@@ -31,9 +33,9 @@ of the streams in its body.
 
 Programs are static, so the validation finally runs them on the cycle model
 (:mod:`sw.golden.cycles`, which needs no data) and rejects a program that deadlocks or
-overflows a counter, naming the waiting threads and the counters. The cycle model feeds
-every RECV at once (each NoC port always has a flit) and takes every SEND (each output
-always ready): a NoC program is checked as if its partners kept up. The check is skipped
+overflows a counter, naming the waiting threads and the counters. The cycle model takes
+every SEND (each output always ready) and counts the declared remote SIGNALs at the start:
+a NoC program is checked as if its partners kept up. The check is skipped
 (the program accepted) when a thread's static lower bound on its cycles (its stream
 points, SIGNALs and WAITs) exceeds :data:`DEADLOCK_CHECK_CYCLES`, or when the cycle model
 has not finished within that many cycles; ``check_deadlock=False`` skips it too.
@@ -76,8 +78,7 @@ _ACCESS = {
     Op.VACT:    (("s", "VBUF"), ("d", "VBUF")),
     Op.VSTORE:  (("s", "VBUF"), ("d", "lanes")),
     Op.VPOST:   (("s", "PSB"), ("d", "lanes")),
-    Op.SEND:    (("s", "word"),),
-    Op.RECV:    (("s", "word"),),
+    Op.SEND:    (("s", "word"), ("d", "word")),   # d: the receivers' MEM, same size
 }
 _ROLE = {"s": "source", "d": "destination"}
 
@@ -134,6 +135,11 @@ class Program:
     check_deadlock : bool
         Run the programs on the cycle model and reject a deadlock or a counter overflow
         (the default; see the module description). Not compared.
+    remote : dict, optional
+        ``{counter: count}``: the SIGNALs the core receives from other cores in the run
+        (puts with ``signal`` set, docs/architecture.md 7.5), counted with the local
+        ones by the counter check and assumed there from the start by the deadlock
+        check. Not compared, not in the image.
 
     Raises
     ------
@@ -145,6 +151,7 @@ class Program:
     threads: tuple
     source: tuple = field(default=None, compare=False, repr=False)
     check_deadlock: bool = field(default=True, compare=False, repr=False, kw_only=True)
+    remote: dict = field(default=None, compare=False, repr=False, kw_only=True)
 
     def __post_init__(self):
         threads = [tuple(Instr(ins.op, {name: ins[name] for name, _, _ in FORMATS[ins.op]})
@@ -153,6 +160,14 @@ class Program:
             raise AsmError(f"{len(threads)} thread programs; a core has {THREADS} threads")
         threads += [()] * (THREADS - len(threads))
         object.__setattr__(self, "threads", tuple(threads))
+        remote = dict(self.remote or {})
+        for ctr, count in remote.items():
+            if not isinstance(ctr, int) or isinstance(ctr, bool) or not 0 <= ctr < COUNTERS:
+                raise AsmError(f"remote: counter {ctr!r} is not one of 0..{COUNTERS - 1}")
+            if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+                raise AsmError(f"remote: counter {ctr}'s count must be a positive "
+                               f"integer, not {count!r}")
+        object.__setattr__(self, "remote", remote)
         if self.source is not None:
             source = [tuple(lines) for lines in self.source]
             object.__setattr__(self, "source", tuple(source + [()] * (THREADS - len(source))))
@@ -176,7 +191,7 @@ class Program:
     # Building and encoding.
 
     @classmethod
-    def from_image(cls, data, core, *, check_deadlock=True):
+    def from_image(cls, data, core, *, check_deadlock=True, remote=None):
         """Decode and validate a program image (docs/architecture.md, 7.4).
 
         Parameters
@@ -186,7 +201,7 @@ class Program:
             instructions of threads 0 to 7, 8 bytes each, little-endian. Bytes after the
             last instruction are ignored.
         core : rtl.spec.config.CoreConfig
-        check_deadlock : bool
+        check_deadlock, remote
             As for :class:`Program`.
 
         Returns
@@ -221,7 +236,7 @@ class Program:
                 except ValueError as exc:
                     raise AsmError(_where(t, i, None, f"{value:#018x}") + str(exc)) from None
             threads.append(code)
-        return cls(core, threads, check_deadlock=check_deadlock)
+        return cls(core, threads, check_deadlock=check_deadlock, remote=remote)
 
     def words(self):
         """Return each thread's program as a list of 64-bit instruction words."""
@@ -284,6 +299,10 @@ class Program:
                 ended = True
             elif op == Op.AGDIM and ins["count"] == 0:
                 raise self._error(t, i, "AGDIM count must be at least 1")
+            elif op == Op.SEND and (ins["x0"] > ins["x1"] or ins["y0"] > ins["y1"]):
+                raise self._error(t, i, f"SEND's rectangle is empty: columns x0={ins['x0']} "
+                                  f"to x1={ins['x1']}, rows y0={ins['y0']} to "
+                                  f"y1={ins['y1']} (x0 <= x1 and y0 <= y1)")
             elif op == Op.SSTREAM and ins["period"] == 0:
                 raise self._error(t, i, "SSTREAM period must be at least 1")
             elif op in (Op.VSTORE, Op.VPOST) and ins["prec"] == RESERVED_PRECISION:
@@ -414,6 +433,8 @@ class Program:
         """Reject a WAIT on a counter that is never signalled, or signalled fewer times
         over the whole execution than it is waited on."""
         signals, waits, first = [0] * COUNTERS, [0] * COUNTERS, {}
+        for ctr, count in self.remote.items():
+            signals[ctr] += count
         for t, thread_events in enumerate(events):
             for event in thread_events:
                 ins = self.threads[t][event.index]
@@ -424,7 +445,8 @@ class Program:
                     first.setdefault(ins["ctr"], (t, event.index))
         for ctr, (t, i) in sorted(first.items()):
             if not signals[ctr]:
-                raise self._error(t, i, f"no thread SIGNALs counter {ctr}")
+                raise self._error(t, i, f"no thread SIGNALs counter {ctr} (and no remote "
+                                  f"SIGNALs are declared for it)")
             if waits[ctr] > signals[ctr]:
                 raise self._error(t, i, f"counter {ctr} is waited on {waits[ctr]} times but "
                                   f"signalled only {signals[ctr]} times: the threads cannot "
@@ -439,7 +461,8 @@ class Program:
             if bound > DEADLOCK_CHECK_CYCLES:
                 return
         try:
-            CycleModel(self.core).run(self.threads, max_cycles=DEADLOCK_CHECK_CYCLES)
+            CycleModel(self.core).run(self.threads, credits=self.remote,
+                                      max_cycles=DEADLOCK_CHECK_CYCLES)
         except Unfinished:
             return
         except Deadlock as exc:
@@ -507,10 +530,21 @@ def assemble(text, core, *, check_deadlock=True):
     """
     threads = [[] for _ in range(THREADS)]
     source = [[] for _ in range(THREADS)]
-    current, seen = None, {}
+    current, seen, remote = None, {}, {}
     for number, raw in enumerate(text.splitlines(), 1):
         line = re.split(r"[#;]", raw, maxsplit=1)[0].strip()
         if not line:
+            continue
+        if line.lower().startswith(".remote"):
+            fields = dict(item.partition("=")[::2] for item in
+                          re.sub(r"\s*=\s*", "=", line).split()[1:])
+            if sorted(fields) != ["count", "ctr"] or not all(
+                    _NUMBER.fullmatch(v) for v in fields.values()):
+                raise AsmError(f'line {number} "{line}": expected ".remote ctr=C count=K"')
+            ctr, count = _number(fields["ctr"]), _number(fields["count"])
+            if ctr in remote:
+                raise AsmError(f'line {number} "{line}": counter {ctr} already declared')
+            remote[ctr] = count
             continue
         if line.startswith("."):
             parts = line.split()
@@ -533,7 +567,7 @@ def assemble(text, core, *, check_deadlock=True):
         except ValueError as exc:
             raise AsmError(_where(current, index, number, line) + str(exc)) from None
         source[current].append((number, line))
-    return Program(core, threads, source, check_deadlock=check_deadlock)
+    return Program(core, threads, source, check_deadlock=check_deadlock, remote=remote)
 
 
 def disassemble(program):
@@ -546,10 +580,11 @@ def disassemble(program):
     Returns
     -------
     str
-        One ``.thread N`` section per non-empty program, every field written in decimal,
-        loop bodies indented; :func:`assemble` turns it back into ``program``.
+        The ``.remote`` declarations, then one ``.thread N`` section per non-empty
+        program, every field written in decimal, loop bodies indented; :func:`assemble`
+        turns it back into ``program``.
     """
-    lines = []
+    lines = [f".remote ctr={ctr} count={count}" for ctr, count in sorted(program.remote.items())]
     for t, code in enumerate(program.threads):
         if not code:
             continue

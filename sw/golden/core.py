@@ -37,23 +37,23 @@ class Core(CycleModel):
         The unified memory, byte-addressed.
     psb : numpy.ndarray of int64, shape (psb_entries, vmm_rows)
     vbuf : numpy.ndarray of uint16, shape (vbuf_entries, vmm_rows)
-    noc_in, noc_out : list of list
-        Per port (0 ANoC, 1 PNoC, 2 MNoC, 3 INoC): flits ``(data bytes, tag)`` to deliver
-        (all there from the start; a RECV with none left waits) and flits sent (every
-        output is always ready).
+    noc_out : list of list
+        Per port (0 ANoC, 1 PNoC, 2 MNoC, 3 INoC): the flits sent
+        (:class:`sw.golden.noc.Flit` of a :class:`sw.golden.cycles.Put`), in order.
+    inbox : list of deque
+        Per port, the flits received and not yet written to MEM (the input FIFO).
     """
 
     functional = True
 
-    def __init__(self, core):
-        super().__init__(core)
+    def __init__(self, core, *, rows=None, cols=None):
+        super().__init__(core, rows=rows, cols=cols)
         self.config  = core
         self.cols    = core.vmm_cols
         self.word    = core.mem_port_bits // 8
         self.mem     = np.zeros(core.sram_bytes, dtype=np.uint8)
         self.psb     = np.zeros((core.psb_entries, self.rows), dtype=np.int64)
         self.vbuf    = np.zeros((core.vbuf_entries, self.rows), dtype=np.uint16)
-        self.noc_in  = [[] for _ in NOC_PORTS]
         self.noc_out = [[] for _ in NOC_PORTS]
         self._vmm_unit = VMM(self.rows, self.cols)
         # The vector unit has vcu_lanes lanes: lanes past a vector repeat its lanes, and
@@ -98,9 +98,11 @@ class Core(CycleModel):
             addr += 8 * length
         return programs
 
-    def run(self, entry, *, max_cycles=50_000_000):
+    def run(self, entry, *, arrivals=None, out_ready=None, max_cycles=50_000_000):
         """Run the program image at ``entry`` until every thread has ended, then each
-        image a NEXT names in turn (a chain is one run).
+        image a NEXT names in turn (a chain is one run). ``arrivals`` and ``out_ready``
+        are the NoC ports' outside, as for :meth:`sw.golden.cycles.CycleModel.run`
+        (cycles counted from the launch of the chain's first image).
 
         Returns
         -------
@@ -119,14 +121,24 @@ class Core(CycleModel):
         Unfinished
             When the run takes more than ``max_cycles`` cycles.
         """
+        return self._drive(self.chain(entry, max_cycles=max_cycles), arrivals, out_ready)
+
+    def chain(self, entry, *, deadlock=True, max_cycles=50_000_000):
+        """A generator of the run of the image at ``entry`` and of the images its NEXTs
+        name, cycle by cycle, with the protocol of
+        :meth:`sw.golden.cycles.CycleModel.image` (each chained image is launched in
+        its predecessor's last cycle). Returns ``(cycles, vmm_steps)``, summed; a
+        :class:`Deadlock`'s or :class:`CounterOverflow`'s cycle is counted from the
+        chain's start, as the RTL's ``cycles``."""
         cycles = steps = 0
         self.images = []   # the entries of the chain's images, in order
+        launch = True
         while entry is not None:
             self.images.append(entry)
             programs = self.load_programs(entry)
-            c, s = super().run(programs, noc_in=[len(q) for q in self.noc_in],
-                               max_cycles=max_cycles - cycles)
-            cycles, steps, entry = cycles + c, steps + s, self.next_entry
+            c, s = yield from self.image(programs, launch=launch, deadlock=deadlock,
+                                         offset=cycles, max_cycles=max_cycles - cycles)
+            cycles, steps, entry, launch = cycles + c, steps + s, self.next_entry, False
         return cycles, steps
 
     # The data hooks of the cycle model.
@@ -239,13 +251,15 @@ class Core(CycleModel):
     def _n_send(self, th):
         a = th.src.addr
         self._check_access(th, a, self.word, whole=True)
+        self._check_access(th, th.dst.addr, self.word, whole=True)   # the receiver's
         return self.mem[a:a + self.word].tobytes()
 
-    def _n_recv(self, th, port):
-        a = th.src.addr
-        self._check_access(th, a, self.word, whole=True)
-        data, _ = self.noc_in[port].pop(0)
-        self.mem[a:a + self.word] = np.frombuffer(bytes(data), dtype=np.uint8)
+    def _n_write(self, port, put):
+        a = put.addr
+        if a % self.word or not 0 <= a <= len(self.mem) - self.word:
+            raise CoreError(f"a put received on port {NOC_PORTS[port]} writes MEM byte "
+                            f"{a:#x}: not a word of MEM")
+        self.mem[a:a + self.word] = np.frombuffer(bytes(put.data), dtype=np.uint8)
 
     def _n_out(self, port, flit):
         self.noc_out[port].append(flit)

@@ -21,16 +21,17 @@ the first cycle in which nothing moved (then nothing ever will), or
 ``2**COUNTER_BITS - 1``.
 """
 
-from collections import deque
+from collections import deque, namedtuple
 
-from rtl.spec.isa import COUNTER_BITS, COUNTERS, NOC_THREADS, THREADS, Op
+from rtl.spec.isa import COUNTER_BITS, COUNTERS, NOC_PORTS, NOC_THREADS, THREADS, Op
+
+from .noc import Flit
 
 from .thread import (DRAIN, IDLE, RUN, STREAM, CoreError, CounterOverflow, Deadlock,
                      Thread, Unfinished, signals_when_done)
 
-__all__ = ["CycleModel", "predict", "load_cycles", "start_cycles", "CoreError", "Deadlock",
-           "CounterOverflow",
-           "Unfinished"]
+__all__ = ["CycleModel", "Put", "predict", "load_cycles", "start_cycles", "NOC_IN_DEPTH",
+           "CoreError", "Deadlock", "CounterOverflow", "Unfinished"]
 
 VCU_LATENCY = 4
 AFU_LATENCY = 5
@@ -47,6 +48,12 @@ QUEUE = 4                 # entries of the weight, step and flit queues (with th
 _ONE_ROW, _TWO_ROWS = (None,), (None, None)   # a weight beat's rows when no data is moved
 TAGS = 12                 # VMM results awaited by the step engine
 COUNTER_MAX = (1 << COUNTER_BITS) - 1
+NOC_IN_DEPTH = 4          # flits of a NoC port's input FIFO
+
+#: A flit's payload at a core's NoC port: a put of one MEM word. ``addr``: the receiver's
+#: MEM byte address (word-aligned); ``data``: the word (bytes; None in the cycle model);
+#: ``signal``: the receiver's counter ``ctr`` counts one when the word is written.
+Put = namedtuple("Put", "addr data signal ctr")
 
 _UNIT_OPS = frozenset({Op.VCVT, Op.VOP, Op.VOPV})
 #: T2 instructions that read constant vectors from the VBUF before their first point, and
@@ -76,24 +83,109 @@ def start_cycles(programs):
 
 
 class CycleModel:
-    """The timing of a core of a :class:`rtl.spec.config.CoreConfig`."""
+    """The timing of a core of a :class:`rtl.spec.config.CoreConfig`.
+
+    The NoC ports' receive side (an input FIFO of :data:`NOC_IN_DEPTH` flits per port,
+    whose head is written to MEM when its bank is free) and the counters outlive a run:
+    :meth:`idle_cycle` steps them while the core is not running (an array model steps
+    every core every cycle, running or not).
+    """
 
     #: Whether the data hooks are called (the golden core sets it).
     functional = False
 
-    def __init__(self, core):
+    def __init__(self, core, *, rows=None, cols=None):
         self.core = core
+        #: The array's size, or None: a SEND to a rectangle outside it is an error (the
+        #: RTL would keep only the coordinates' low bits).
+        self.mesh = (rows, cols) if rows is not None or cols is not None else None
         self.rows = core.vmm_rows
+        self.bank_bytes = core.sram_bank_bytes
+        #: Per NoC port, the flits in its input FIFO (:class:`sw.golden.noc.Flit` of a
+        #: :class:`Put`), oldest first.
+        self.inbox = [deque() for _ in NOC_PORTS]
+        self.counters = [0] * COUNTERS
+        self.next_entry = None
 
-    def run(self, programs, *, noc_in=None, max_cycles=50_000_000):
-        """Run ``programs`` (eight lists of :class:`~rtl.spec.isa.Instr`).
+    # ----- the NoC ports' receive side -----
+
+    def in_ready(self):
+        """Per port, whether its input FIFO takes a flit this cycle (not full)."""
+        return [len(box) < NOC_IN_DEPTH for box in self.inbox]
+
+    def _receive(self, inp, used, loading):
+        """The receive side's cycle: each FIFO's head is written to MEM unless the loader
+        is loading or a requester before it uses its bank (``used``, the banks taken this
+        cycle: extended); each offered flit in ``inp`` is taken when its FIFO was not
+        full at the cycle's start. Return ``(moved, signals)``: whether a flit was taken
+        or written, and the counters of the puts written with ``signal``, with their
+        ports' threads."""
+        moved, signals = False, []
+        for p, box in enumerate(self.inbox):
+            room = len(box) < NOC_IN_DEPTH
+            if box and not loading:
+                put = box[0].payload
+                bank = put.addr // self.bank_bytes
+                if bank not in used:
+                    used.add(bank)
+                    box.popleft()
+                    moved = True
+                    if self.functional:
+                        self._n_write(p, put)
+                    if put.signal:
+                        signals.append((put.ctr, (NOC_THREADS[p], None)))
+            if inp is not None and inp[p] is not None and room:
+                box.append(inp[p])
+                moved = True
+        return moved, signals
+
+    def _count(self, cycle, incs, grants=()):
+        """Add the cycle's SIGNALs (``incs``: counter -> list of signallers, a thread or
+        ``(thread, pc)``) and take its grants, at the cycle's end."""
+        counters = self.counters
+        for c, who in incs.items():
+            value = counters[c] + len(who) - (c in grants)
+            if value > COUNTER_MAX:
+                raise CounterOverflow(cycle, c, [w if isinstance(w, tuple) else
+                                                 (w.index, w.pc) for w in who], value)
+            counters[c] = value
+        for c in grants:
+            if c not in incs:
+                counters[c] -= 1
+
+    def idle_cycle(self, inp, *, launch=False):
+        """One cycle of a core that is not running: its ports' receive side (``inp``: per
+        port, the flit offered or ``None``; the offers must respect :meth:`in_ready`),
+        which waits in a ``launch`` cycle (the loader reads the image header). Return
+        whether anything moved."""
+        moved, signals = self._receive(inp, set(), launch)
+        incs = {}
+        for c, who in signals:
+            incs.setdefault(c, []).append(who)
+        if launch:
+            self.counters = [0] * COUNTERS
+        else:
+            self._count(None, incs)
+        return moved
+
+    # ----- a run -----
+
+    def run(self, programs, *, arrivals=None, out_ready=None, credits=None,
+            max_cycles=50_000_000):
+        """Run ``programs`` (eight lists of :class:`~rtl.spec.isa.Instr`) on a core alone.
 
         Parameters
         ----------
-        noc_in : sequence of int or None
-            Per NoC port (T4..T7), the flits there to receive: ``None`` for an unending
-            supply (the default: every port always has a flit). The outputs are always
-            ready.
+        arrivals : sequence of sequence of (int, Flit), or None
+            Per NoC port (T4..T7), the flits that arrive: ``(cycle, flit)``, in order, a
+            flit offered from its cycle (the launch cycle, in which ``start`` is taken,
+            is cycle 0; the header is cycle 1) until its port takes it. None: none.
+        out_ready : callable or None
+            ``out_ready(cycle, port)``: whether output ``port`` takes a flit in
+            ``cycle``; None: always.
+        credits : dict or None
+            Counter values at the start (after the launch clears them): remote SIGNALs
+            assumed there at once (the assembler's deadlock check).
         max_cycles : int
             Raise :class:`~sw.golden.thread.Unfinished` after this many cycles (a guard;
             a run ends or deadlocks on its own).
@@ -103,12 +195,56 @@ class CycleModel:
         (int, int)
             ``(cycles, vmm_steps)`` as the RTL's ``cycles`` and ``vmm_steps`` count them.
             Afterwards ``next_entry`` is the program image the last NEXT executed named
-            (None without one): the image that follows in a chain, which the golden core
-            (:meth:`sw.golden.core.Core.run`) runs; this model runs one image.
+            (None without one); this model runs one image (the golden core follows
+            chains), ``sent`` holds per port the flits sent with their cycles, and the
+            flits not yet taken stay in ``inbox`` (the receive side).
 
         Raises
         ------
         Deadlock, CounterOverflow, Unfinished, CoreError
+        """
+        return self._drive(self.image(programs, credits=credits, max_cycles=max_cycles),
+                           arrivals, out_ready)
+
+    def _drive(self, steps, arrivals, out_ready):
+        """Run the generator ``steps`` (:meth:`image`'s protocol) with the flits of
+        ``arrivals`` and the outputs' ``out_ready`` (see :meth:`run`); return its value."""
+        queues = [deque(a) for a in arrivals] if arrivals is not None else \
+            [deque() for _ in NOC_PORTS]
+        self.sent = [[] for _ in NOC_PORTS]
+        cycle = 0
+        try:
+            out, _ = next(steps)
+            while True:
+                inp = [q[0][1] if q and q[0][0] <= cycle else None for q in queues]
+                ready = [out_ready is None or bool(out_ready(cycle, p))
+                         for p in range(len(NOC_PORTS))]
+                taken = self.in_ready()
+                for p, q in enumerate(queues):
+                    if inp[p] is not None and taken[p]:
+                        q.popleft()
+                    if out[p] is not None and ready[p]:
+                        self.sent[p].append((cycle, out[p]))
+                out, _ = steps.send((ready, inp))
+                cycle += 1
+        except StopIteration as stop:
+            return stop.value
+
+    def image(self, programs, *, launch=True, deadlock=True, credits=None, offset=0,
+              max_cycles=50_000_000):
+        """A generator of one image's run, cycle by cycle, from the launch cycle (cycle 0;
+        with ``launch`` false the caller's previous image's last cycle was it, and the
+        generator starts at cycle 1) to the run's last cycle.
+
+        Each cycle it yields ``(out, in_ready)``: per NoC port the flit offered at the
+        output (a :class:`sw.golden.noc.Flit` or None) and whether its input takes a
+        flit, both from the state at the cycle's start; and is sent ``(out_ready, inp)``:
+        per port, whether the output takes its flit and the flit offered at the input
+        (None: none). With ``deadlock`` (a core alone) a cycle in which nothing moves
+        raises :class:`Deadlock`, as the RTL's ``deadlock`` rises; without it (an array,
+        where a put may come later) the caller decides. A deadlock's or an overflow's
+        cycle is reported plus ``offset`` (the cycles of a chain's earlier images).
+        Returns ``(cycles, vmm_steps)``.
         """
         load = load_cycles(programs)
         self.next_entry = None   # the image the last NEXT named
@@ -122,11 +258,11 @@ class CycleModel:
                          key=lambda th: first_run[th.index])
         started = []
         self.threads = threads
-        counters = self.counters = [0] * COUNTERS
         functional = self.functional
         psb = self.core.psb_entries
+        bank_bytes = self.bank_bytes
         rows = self.rows
-        avail = list(noc_in) if noc_in is not None else [None] * len(NOC_THREADS)
+        nports = len(NOC_PORTS)
         # Weight engine: the read in flight, the queue of beats (each one or two rows).
         w_in, w_data, w_queue = False, None, deque()
         # VMM: the shadow tile's rows (with a pair beat's second row held past a full
@@ -139,16 +275,17 @@ class CycleModel:
         # its counter and pc, else None).
         s_in, s_data, s_last_d, s_queue, tags, phase = False, None, False, deque(), deque(), 0
         tag_sig = deque()
-        # Vector engine: constant reads, points in flight (retire cycle, effect).
+        # Vector engine: constant reads, points in flight (retire cycle, effect, the MEM
+        # bank a VSTORE or VPOST writes then or None).
         const_state, consts_ready, done_at = 0, False, deque()
-        # NoC engines.
-        n_in = [False] * len(NOC_THREADS)
-        n_data = [None] * len(NOC_THREADS)
+        # NoC engines: the read in flight, the queue of flits to send.
+        n_in = [False] * nports
+        n_data = [None] * nports
         n_queue = [deque() for _ in NOC_THREADS]
         first_noc = NOC_THREADS[0]
         took_last = False
         steps = 0
-        cycle = min([all_started] + [first_run[th.index] for th in waiting]) - 1
+        cycle = 0 if launch else 1
 
         def engine_idle(k):
             """Whether thread k's engine has nothing in flight."""
@@ -162,23 +299,40 @@ class CycleModel:
                 return not n_in[k - first_noc] and not n_queue[k - first_noc]
             return True
 
+        if launch:   # cycle 0: the loader reads the header; the counters are cleared
+            out_ready, inp = yield [None] * nports, self.in_ready()
+            self.idle_cycle(inp, launch=True)
+            cycle = 1
+        else:
+            self.counters = [0] * COUNTERS
+        counters = self.counters
+        for c, value in (credits or {}).items():
+            counters[c] = value
+
         while cycle < max_cycles:
-            cycle += 1
             # ----- combinational -----
             while waiting and first_run[waiting[0].index] == cycle:
                 started.append(waiting.pop(0))
                 started.sort(key=lambda th: th.index)
             live = [th for th in started if th.state != IDLE]
-            if not live and not waiting:
-                return max(cycle, all_started), steps
+            final = not live and not waiting and cycle >= all_started
+            out_ready, inp = yield ([n_queue[p][0] if n_queue[p] else None
+                                     for p in range(nports)], self.in_ready())
+            if final:
+                # The run's last cycle (counted): the ports' receive side goes on; a
+                # chained image's launch (this cycle) holds it.
+                _, signals = self._receive(inp, set(), self.next_entry is not None)
+                incs = {}
+                for c, who in signals:
+                    incs.setdefault(c, []).append(who)
+                self._count(offset + cycle, incs)
+                return cycle, steps
             v_idle = engine_idle(2)
             results = pipe[VMM_LATENCY - 1]
             step_accept = bool(s_queue) and active_full
             weight_accept = bool(w_queue) and not shadow_full
             moved = took_last or step_accept or weight_accept or not v_idle or \
                 (shadow_full and not active_full) or any(x is not None for x in pipe)
-            if not moved:
-                moved = any(n_queue)
             grants = {}       # counter -> the granted thread
             incs = None       # counter -> the signalling threads
             take_w = take_s = take_v = None     # the thread whose point is taken
@@ -220,18 +374,44 @@ class CycleModel:
                             need_consts = True
                     else:
                         p = k - first_noc
-                        if th.instr.op == Op.SEND:
-                            if len(n_queue[p]) + n_in[p] < QUEUE:
-                                noc_take.append(th)
-                        elif avail[p] is None or avail[p] > 0:
+                        if len(n_queue[p]) + n_in[p] < QUEUE:
                             noc_take.append(th)
                 elif state == DRAIN:
                     if engine_idle(k):
                         drained.append(th)
             took = take_w is not None or take_s is not None or take_v is not None or \
                 bool(noc_take)
-            if not (moved or took or drained) and cycle >= all_started:
-                raise self._deadlock(cycle, live, avail, shadow_full, active_full,
+            # The MEM banks the requesters before the NoC ports' receive side use this
+            # cycle (the loader's reads hold it whole).
+            loading = cycle <= load
+            used = set()
+            if not loading:
+                if take_w is not None:
+                    used.add(take_w.src.addr // bank_bytes)
+                    if take_w.instr["pair"]:
+                        used.add(take_w.dst.addr // bank_bytes)
+                if take_s is not None:
+                    used.add(take_s.src.addr // bank_bytes)
+                if take_v is not None:
+                    ins = take_v.instr
+                    if ins.op == Op.VLOAD:
+                        used.add(take_v.src.addr // bank_bytes)
+                    elif ins.op == Op.VPOST and ins["res"]:
+                        used.add((take_v.dst.addr + ins["res_off"]) // bank_bytes)
+                for at, _, bank in done_at:
+                    if at != cycle:
+                        break
+                    if bank is not None:
+                        used.add(bank)
+                for th in noc_take:
+                    used.add(th.src.addr // bank_bytes)
+            received, signals = self._receive(inp, used, loading)
+            # A flit offered at a port, either way, is not stuck inside the core.
+            if any(n_queue) or any(f is not None for f in inp):
+                moved = True
+            if deadlock and not (moved or took or drained or received) and \
+                    cycle >= all_started:
+                raise self._deadlock(offset + cycle, live, shadow_full, active_full,
                                      consts_ready)
             took_last = took
             # ----- sequential: the reads of this cycle first, then its writes -----
@@ -256,17 +436,21 @@ class CycleModel:
                 op = ins.op
                 if th.n == th.count - 1:
                     new_consts_ready = False
+                bank = None
                 if op == Op.VACT:
                     at = cycle + UNIT_ISSUE + AFU_LATENCY
                 elif op == Op.VPOST:
                     at = cycle + UNIT_ISSUE + POST_LATENCY
+                    bank = th.dst.addr // bank_bytes
                 elif op in _UNIT_OPS or (op == Op.VLOAD and ins["mode"]):
                     at = cycle + UNIT_ISSUE + VCU_LATENCY
                 elif op == Op.VLOAD:
                     at = cycle + 2
                 else:
                     at = cycle + 1
-                done_at.append((at, self._v_take(th) if functional else None))
+                    if op == Op.VSTORE:
+                        bank = th.dst.addr // bank_bytes
+                done_at.append((at, self._v_take(th) if functional else None, bank))
             const_state, consts_ready = v_const_next, new_consts_ready
             # Step engine: MEM and the PSB are read as a point is taken.
             if take_s is not None:
@@ -283,17 +467,19 @@ class CycleModel:
             if take_w is not None:
                 w_read = self._w_take(take_w) if functional else \
                     _TWO_ROWS if take_w.instr["pair"] else _ONE_ROW
-            # NoC engines: a SEND reads MEM; a RECV writes the flit to MEM.
-            sent = [None] * len(NOC_THREADS)
+            # NoC engines: a SEND point reads MEM; its flit is queued the next cycle.
+            sent = [None] * nports
             for th in noc_take:
-                p = th.index - first_noc
-                if th.instr.op == Op.SEND:
-                    sent[p] = (self._n_send(th) if functional else None, th.instr["tag"])
-                else:
-                    if avail[p] is not None:
-                        avail[p] -= 1
-                    if functional:
-                        self._n_recv(th, p)
+                ins = th.instr
+                if self.mesh is not None and th.n == 0 and (
+                        ins["x1"] >= self.mesh[1] or ins["y1"] >= self.mesh[0]):
+                    raise th.error(f"SEND to columns {ins['x0']}..{ins['x1']}, rows "
+                                   f"{ins['y0']}..{ins['y1']}: outside the "
+                                   f"{self.mesh[0]} x {self.mesh[1]} array")
+                put = Put(th.dst.addr, self._n_send(th) if functional else None,
+                          bool(ins["signal"]) and th.n == th.count - 1, ins["ctr"])
+                sent[th.index - first_noc] = Flit(put, ins["x0"], ins["x1"], ins["y0"],
+                                                  ins["y1"], 1)
             # VMM: a step uses the active tile; a weight beat needs the shadow not full; a
             # switch needs a full shadow, or the beat that completes it (its rows go
             # straight to the active tile).
@@ -338,10 +524,10 @@ class CycleModel:
                 effect = done_at.popleft()[1]
                 if functional:
                     self._v_retire(effect)
-            # NoC queues: each output takes a flit a cycle (always ready).
-            for p in range(len(NOC_THREADS)):
+            # NoC queues: an output takes the oldest flit when ready.
+            for p in range(nports):
                 q = n_queue[p]
-                if q:
+                if q and out_ready[p]:
                     flit = q.popleft()
                     if functional:
                         self._n_out(p, flit)
@@ -349,26 +535,16 @@ class CycleModel:
                     q.append(n_data[p])
                 n_in[p] = sent[p] is not None
                 n_data[p] = sent[p]
-            # Counters: the SIGNALs (a thread's, or T1's engine's at the end of a
-            # signalling SSTREAM) and grants of the cycle at its end.
-            if engine_sig is not None:
+            # Counters: the SIGNALs (a thread's, T1's engine's at the end of a signalling
+            # SSTREAM, a received put's) and grants of the cycle at its end.
+            if engine_sig is not None or signals:
                 if incs is None:
                     incs = {}
-                incs.setdefault(engine_sig[0], []).append(engine_sig[1])
-            if incs:
-                for c, who in incs.items():
-                    value = counters[c] + len(who) - (c in grants)
-                    if value > COUNTER_MAX:
-                        raise CounterOverflow(cycle, c,
-                                              [(1, w) if isinstance(w, int) else
-                                               (w.index, w.pc) for w in who], value)
-                    counters[c] = value
-                for c in grants:
-                    if c not in incs:
-                        counters[c] -= 1
-            else:
-                for c in grants:
-                    counters[c] -= 1
+                if engine_sig is not None:
+                    incs.setdefault(engine_sig[0], []).append((1, engine_sig[1]))
+                for c, who in signals:
+                    incs.setdefault(c, []).append(who)
+            self._count(offset + cycle, incs or {}, grants)
             # Threads.
             for th in live:
                 state = th.state
@@ -386,9 +562,10 @@ class CycleModel:
                         th.accepted()
             for th in drained:
                 th.drained()
+            cycle += 1
         raise Unfinished(f"the program did not finish in {max_cycles} cycles")
 
-    def _deadlock(self, cycle, live, avail, shadow_full, active_full, consts_ready):
+    def _deadlock(self, cycle, live, shadow_full, active_full, consts_ready):
         reasons = []
         for th in live:
             ins = th.instr
@@ -398,8 +575,6 @@ class CycleModel:
                 reasons.append("the VMM holds two weight tiles")
             elif th.index == 1 and not active_full:
                 reasons.append("the VMM has no weight tile")
-            elif th.index in NOC_THREADS and th.state == STREAM and ins.op == Op.RECV:
-                reasons.append("no flit at its port")
             elif th.state == DRAIN or ins.op == Op.END:
                 reasons.append("its engine never finishes the stream")
             else:
@@ -438,13 +613,14 @@ class CycleModel:
     def _n_send(self, th):
         """A SEND point taken: return the MEM word read."""
 
-    def _n_recv(self, th, port):
-        """A RECV point taken: the port's next flit to MEM."""
+    def _n_write(self, port, put):
+        """A received :class:`Put` is written to MEM."""
 
     def _n_out(self, port, flit):
-        """A flit ``(data, tag)`` leaves through a port."""
+        """A flit leaves through a port."""
 
 
-def predict(core, programs, *, noc_in=None):
-    """``(cycles, vmm_steps)`` of ``programs`` on a core (see :class:`CycleModel`)."""
-    return CycleModel(core).run(programs, noc_in=noc_in)
+def predict(core, programs, **kwargs):
+    """``(cycles, vmm_steps)`` of ``programs`` on a core alone (see
+    :meth:`CycleModel.run`)."""
+    return CycleModel(core).run(programs, **kwargs)

@@ -79,13 +79,15 @@ class CounterOverflow(CoreError):
     cycle : int
         The core's ``cycles`` count in the cycle of the SIGNAL.
     counter : int
-    threads : list of (int, int)
-        The signalling threads and their ``pc``.
+    threads : list of (int, int or None)
+        The signalling threads and their ``pc``; ``(t, None)`` is a remote SIGNAL (a put
+        with ``signal`` set) received on the NoC port of thread ``t``.
     """
 
     def __init__(self, cycle, counter, threads, value):
         self.cycle, self.counter, self.threads = cycle, counter, threads
-        who = ", ".join(f"T{t} at {pc}" for t, pc in threads)
+        who = ", ".join(f"T{t} at {pc}" if pc is not None else f"a put on T{t}'s port"
+                        for t, pc in threads)
         super().__init__(f"counter overflow at cycle {cycle}: SIGNAL ctr={counter} by {who} "
                          f"takes counter {counter} to {value}, past its "
                          f"{COUNTER_BITS} bits")

@@ -124,58 +124,70 @@ async def test_one_layer(dut):
 
 @cocotb.test()
 async def test_noc_ports(dut):
-    """T4 receives flits on the ANoC into MEM and sends them back out with a tag; T5
-    sends a MEM region out of the PNoC. Random gaps on the input stream and backpressure
-    on the outputs; MEM and the flits match the golden core."""
+    """T4 puts a MEM region to core (1, 0) over the ANoC and signals its last word there;
+    T6 waits for two remote SIGNALs (puts that arrive on the MNoC and the INoC, at random
+    cycles, into banks that T5 streams from), then puts back what they wrote; T5 puts its
+    bank out of the PNoC. Random stalls on every output. The MEM the puts wrote, every
+    flit sent (cycle, destination, address, data, signal) and the cycles equal the golden
+    core's."""
     from sw.compiler_stub.asm import assemble
-    from ..stream import StreamSink, StreamSource, burst_pause, run_cycles
+    from sw.golden.cycles import Put
+    from sw.golden.noc import Flit
+    from .env import NocPorts, run_ports
+    from .programs import stalls
     rng = rngs(dut, 4)
+    pyrng = __import__("random").Random(int(rng.integers(1 << 30)))
     env = CoreEnv(dut)
     await env.start()
-    word, n = env.word, 24
+    cfg, word, n = env.config, env.word, 24
+    bank = cfg.sram_bank_bytes
     text = f"""
+    .remote ctr=2 count=2
     .thread 4
-        AGBASE g=0 base={2 * env.config.sram_bank_bytes}
+        AGBASE g=0 base={3 * bank}
         AGDIM g=0 d=0 count={n} stride={word}
-        RECV s=0
-        SEND s=0 tag=0x5A5A
+        AGBASE g=1 base={bank}
+        AGDIM g=1 d=0 count={n} stride={word}
+        SEND s=0 d=1 x0=1 x1=1 y0=0 y1=0 signal=1 ctr=9
         END
     .thread 5
-        AGBASE g=1 base={3 * env.config.sram_bank_bytes}
-        AGDIM g=1 d=0 count={n} stride={word}
-        SEND s=1 tag=7
+        AGBASE g=1 base={2 * bank}
+        AGDIM g=1 d=0 count={2 * n} stride={word}
+        SEND s=1 d=1 x0=0 x1=1 y0=0 y1=1
+        END
+    .thread 6
+        WAIT ctr=2
+        WAIT ctr=2
+        AGBASE g=0 base={2 * bank}
+        AGDIM g=0 d=0 count={n} stride={word}
+        SEND s=0 d=0 x0=0 x1=0 y0=0 y1=0
         END
     """
-    image = assemble(text, env.config).image()
-    flits = [rng.integers(0, 256, size=word, dtype=np.uint8).tobytes() for _ in range(n)]
-    region = rng.integers(0, 256, size=n * word, dtype=np.uint8).tobytes()
-    golden = Core(env.config)
+    image = assemble(text, cfg).image()
+    region = rng.integers(0, 256, size=4 * bank - bank // 2, dtype=np.uint8).tobytes()
+    # n puts on the MNoC and n on the INoC into bank 2, the last of each signalling.
+    arrivals = [[], [], [], []]
+    for p in (2, 3):
+        cycles = sorted(pyrng.randrange(40) for _ in range(n))   # while T4, T5 run
+        arrivals[p] = [(c, Flit(Put(2 * bank + word * (2 * k + p - 2),
+                                    pyrng.randbytes(word), k == n - 1, 2), 0, 0, 0, 0, 1))
+                       for k, c in enumerate(cycles)]
+    out_ready, table = stalls(pyrng, 0.3)
+    golden = Core(cfg, rows=env.mesh[0], cols=env.mesh[1])
     golden.write(0, image)
-    golden.write(3 * env.config.sram_bank_bytes, region)
-    golden.noc_in[0] = [(f, 0) for f in flits]
-    golden.run(0)
+    golden.write(bank // 2, region)
+    expected = golden.run(0, arrivals=arrivals, out_ready=out_ready)
     await env.write(0, image)
-    await env.write(3 * env.config.sram_bank_bytes, region)
-    pyrng = __import__("random").Random(int(rng.integers(1 << 30)))
-    src = StreamSource(dut, "noc__anoc__i", pause=burst_pause(pyrng, 0.3, 5))
-    anoc = StreamSink(dut, "noc__anoc__o", pause=burst_pause(pyrng, 0.3, 5))
-    pnoc = StreamSink(dut, "noc__pnoc__o", pause=burst_pause(pyrng, 0.3, 5))
-    src.send(int.from_bytes(f, "little") for f in flits)  # tag 0 in the high bits
-    dut.entry.value = 0
-    dut.start.value = 1
-    await FallingEdge(dut.clk)
-    dut.start.value = 0
-    await run_cycles(dut.clk, [src, anoc, pnoc], lambda c: c > 4 and not dut.busy.value,
-                     max_cycles=20000)
-    await FallingEdge(dut.clk)
+    await env.write(bank // 2, region)
+    ports = NocPorts(env, arrivals, table)
+    got = await run_ports(env, 0, ports)
+    assert got == ("finish", *expected), f"RTL {got}, golden {expected}"
     assert not dut.conflict.value
-    mask = (1 << (8 * word)) - 1
-    for port, sink in ((0, anoc), (1, pnoc)):
-        expected = [(int.from_bytes(d, "little"), tag) for d, tag in golden.noc_out[port]]
-        got = [(v & mask, v >> (8 * word)) for v in sink.items]
-        assert got == expected, f"port {port}: flits differ"
-    mem = await env.read(2 * env.config.sram_bank_bytes, n * word)
-    assert mem == golden.read(2 * env.config.sram_bank_bytes, n * word)
+    for p in range(4):
+        assert ports.sent[p] == golden.sent[p], f"port {p}: flits differ"
+    assert sum(map(len, ports.sent)) == 4 * n
+    mem = await env.read(bank // 2, len(region))
+    assert mem == golden.read(bank // 2, len(region))
 
 
 @cocotb.test(skip="VECTORS" not in os.environ)
@@ -220,24 +232,30 @@ async def reset(env):
 @cocotb.test()
 async def test_random_programs(dut):
     """Random programs that the assembler's static checks accept (tb/core/programs.py),
-    every NoC input always fed and every output always ready: each finishes on the RTL
-    in exactly the cycle model's cycles and VMM steps, or raises ``deadlock`` in the
-    cycle the model reports its deadlock (then the core is reset)."""
+    with random puts arriving at every NoC input (into the banks the threads stream in,
+    some signalling the counters the threads wait on) and random stalls of 0, 25 or 50 %
+    on every output: each finishes on the RTL in exactly the golden core's cycles and VMM
+    steps, sending the same flits in the same cycles, or raises ``deadlock`` in the cycle
+    the golden core reports its deadlock (then the core is reset). The golden core equals
+    the cycle model (tb/unit/test_core_fuzz.py)."""
     import random
-    from rtl.spec.isa import NOC_PORTS
     from sw.compiler_stub.asm import disassemble
-    from sw.golden.cycles import CycleModel, Deadlock
+    from sw.golden.cycles import Deadlock
     from sw.compiler_stub.asm import Program
-    from .programs import chained, random_program
+    from .env import NocPorts, run_ports
+    from .programs import chained, random_program, random_puts, stalls
     nrng = rngs(dut, 5)
     rng = random.Random(int(nrng.integers(1 << 62)))
+
+    def strip(sent):
+        """The flits sent, cycles and all, without their data."""
+        return [[(c, f._replace(payload=f.payload._replace(data=None))) for c, f in q]
+                for q in sent]
+
     env = CoreEnv(dut)
     await env.start()
-    for name in NOC_PORTS:
-        getattr(dut, f"noc__{name}__i__valid").value = 1
-        getattr(dut, f"noc__{name}__i__payload").value = int(nrng.integers(1 << 62))
     kinds = {"finish": 0, "deadlock": 0}
-    chains = 0
+    chains = flits = puts = 0
     for n in range(PROGRAMS):
         # Every fourth run is a chain of two or three images (NEXT), in bank 0's lower
         # half (above it the NoC threads' words): one run, the images' cycles summed.
@@ -253,34 +271,37 @@ async def test_random_programs(dut):
         if images is None:
             progs = [random_program(rng, env.config)]
             images = [(0, progs[0].image())]
-        cycles = steps = 0
-        for i, (_, image) in enumerate(images):
-            model = CycleModel(env.config)
-            try:
-                c, s = model.run(Program.from_image(image, env.config,
-                                                    check_deadlock=False).threads)
-            except Deadlock as exc:
-                expected = ("deadlock", cycles + exc.cycle)
-                break
-            cycles, steps = cycles + c, steps + s
-            expected = ("finish", cycles, steps)
-            assert model.next_entry == (images[i + 1][0] if i + 1 < len(images) else None)
+        arrivals = random_puts(rng, env.config)
+        out_ready, table = stalls(rng, rng.choice([0, 0.25, 0.5]))
+        golden = Core(env.config, rows=env.mesh[0], cols=env.mesh[1])
+        for entry, image in images:
+            golden.write(entry, image)
+        try:
+            expected = ("finish", *golden.run(0, arrivals=arrivals, out_ready=out_ready))
+        except Deadlock as exc:
+            expected = ("deadlock", exc.cycle)
         for entry, image in images:
             await env.write(entry, image)
         chains += len(images) > 1
-        got = await run_until_flag(env, 0)
-        assert got == expected, f"program {n}: RTL {got}, cycle model {expected}\n" + \
+        ports = NocPorts(env, arrivals, table)
+        got = await run_ports(env, 0, ports)
+        assert got == expected, f"program {n}: RTL {got}, golden core {expected}\n" + \
             "\n".join(disassemble(Program.from_image(image, env.config,
                                                      check_deadlock=False))
-                      for _, image in images)
+                      for _, image in images) + f"\narrivals {arrivals}"
         kinds[got[0]] += 1
         if got[0] == "deadlock":
             assert dut.busy.value
             await reset(env)
         else:
-            await FallingEdge(dut.clk)
+            # (the data differ: the RTL's MEM keeps what earlier programs wrote)
+            assert strip(ports.sent) == strip(golden.sent), \
+                f"program {n}: the flits sent differ"
             assert not dut.deadlock.value and not dut.overflow.value
-    dut._log.info("%d random programs (%d chains of images): %s", PROGRAMS, chains, kinds)
+            flits += sum(map(len, ports.sent))
+            puts += sum(map(len, arrivals)) - sum(map(len, ports.queues))
+    dut._log.info("%d random programs (%d chains of images): %s; %d flits sent, %d puts "
+                  "received in finished runs", PROGRAMS, chains, kinds, flits, puts)
     assert min(kinds.values()) > PROGRAMS // 5, kinds
     assert chains > PROGRAMS // 8, chains
 

@@ -2,8 +2,10 @@
 a program and waiting for its end."""
 
 import os
+from collections import deque
 
 import numpy as np
+from amaranth.lib import data
 from cocotb.triggers import FallingEdge, ReadOnly
 
 from rtl.spec.config import get_config
@@ -12,7 +14,7 @@ from sw.golden.core import Core
 
 from ..stream import start_clock
 
-__all__ = ["CoreEnv"]
+__all__ = ["CoreEnv", "NocPorts", "run_ports", "pack", "unpack"]
 
 
 class CoreEnv:
@@ -20,7 +22,9 @@ class CoreEnv:
 
     def __init__(self, dut):
         self.dut    = dut
-        self.config = get_config(os.environ.get("CORE_CONFIG", "sim")).core
+        array = get_config(os.environ.get("CORE_CONFIG", "sim"))
+        self.config = array.core
+        self.mesh   = (array.rows, array.cols)   # the array the core is built for
         self.word   = self.config.mem_port_bits // 8
 
     async def start(self):
@@ -96,3 +100,130 @@ class CoreEnv:
         mem = await self.read(0, self.config.sram_bytes)
         return {"mem": (np.frombuffer(mem, dtype=np.uint8), golden.mem),
                 "cycles": (np.array(cycles), None)}
+
+
+def pack(layout, fields):
+    """The integer of a :class:`amaranth.lib.data.StructLayout` value given as (nested)
+    dicts of its fields (missing fields 0; ``bytes`` little-endian)."""
+    value = 0
+    for name, field in layout:
+        v = fields.get(name, 0)
+        if isinstance(field.shape, data.StructLayout):
+            v = pack(field.shape, v)
+        elif isinstance(v, (bytes, bytearray)):
+            v = int.from_bytes(v, "little")
+        value |= (int(v) & ((1 << field.width) - 1)) << field.offset
+    return value
+
+
+def unpack(layout, value):
+    """The fields of the integer ``value`` of ``layout``, as (nested) dicts."""
+    out = {}
+    for name, field in layout:
+        v = (value >> field.offset) & ((1 << field.width) - 1)
+        out[name] = unpack(field.shape, v) if isinstance(field.shape, data.StructLayout) else v
+    return out
+
+
+class NocPorts:
+    """The outside of a core's four NoC ports, cycle by cycle, as
+    :meth:`sw.golden.cycles.CycleModel.run` describes it: each flit of ``arrivals[p]``
+    (``(cycle, flit)``) offered at input ``p`` from its cycle until taken, output ``p``
+    ready in ``cycle`` when ``ready[p][cycle % len(ready[p])]`` (``None``: always).
+    ``sent[p]`` collects ``(cycle, flit)`` of the flits taken from output ``p``, as the
+    model's ``sent``. Cycle 0 is the cycle in which ``start`` is taken."""
+
+    def __init__(self, env, arrivals=None, ready=None):
+        from rtl.core.noc import core_flit_layout, put_layout
+        self.dut = env.dut
+        self.word = env.word
+        self.layout = core_flit_layout(env.word, *env.mesh)
+        self.put = put_layout(env.word)
+        self.queues = [deque(a) for a in arrivals] if arrivals else [deque() for _ in NOC_PORTS]
+        self.ready = ready
+        self.sent = [[] for _ in NOC_PORTS]
+
+    def encode(self, flit):
+        put = flit.payload
+        payload = pack(self.put, {"data": put.data or bytes(self.word),
+                                  "addr": put.addr // self.word, "signal": put.signal,
+                                  "ctr": put.ctr})
+        return pack(self.layout, {"payload": payload, "dest": {"x0": flit.x0, "x1": flit.x1,
+                                                              "y0": flit.y0, "y1": flit.y1},
+                                  "last": flit.last})
+
+    def decode(self, value):
+        from sw.golden.cycles import Put
+        from sw.golden.noc import Flit
+        f = unpack(self.layout, value)
+        p = unpack(self.put, f["payload"])
+        put = Put(p["addr"] * self.word, p["data"].to_bytes(self.word, "little"),
+                  bool(p["signal"]), p["ctr"])
+        d = f["dest"]
+        return Flit(put, d["x0"], d["x1"], d["y0"], d["y1"], f["last"])
+
+    def drive(self, cycle):
+        """Set the ports' inputs of ``cycle`` (call after the falling edge in it)."""
+        d = self.dut
+        for p, name in enumerate(NOC_PORTS):
+            q = self.queues[p]
+            valid = bool(q) and q[0][0] <= cycle
+            getattr(d, f"noc__{name}__i__valid").value = int(valid)
+            if valid:
+                getattr(d, f"noc__{name}__i__payload").value = self.encode(q[0][1])
+            ready = 1 if self.ready is None else \
+                int(self.ready[p][cycle % len(self.ready[p])])
+            getattr(d, f"noc__{name}__o__ready").value = ready
+
+    def sample(self, cycle):
+        """Record the handshakes of ``cycle`` (call in its ``ReadOnly`` phase)."""
+        d = self.dut
+        for p, name in enumerate(NOC_PORTS):
+            if getattr(d, f"noc__{name}__i__valid").value and \
+                    getattr(d, f"noc__{name}__i__ready").value:
+                self.queues[p].popleft()
+            if getattr(d, f"noc__{name}__o__valid").value and \
+                    getattr(d, f"noc__{name}__o__ready").value:
+                value = getattr(d, f"noc__{name}__o__payload").value.to_unsigned()
+                self.sent[p].append((cycle, self.decode(value)))
+
+    def idle(self):
+        """Offer nothing and take everything (between runs)."""
+        for name in NOC_PORTS:
+            getattr(self.dut, f"noc__{name}__i__valid").value = 0
+            getattr(self.dut, f"noc__{name}__o__ready").value = 1
+
+
+async def run_ports(env, entry, ports, *, max_cycles=100_000, drain=8):
+    """Start the core at ``entry`` with its NoC ports driven by ``ports`` (a
+    :class:`NocPorts`) and run it until it is done: ``("finish", cycles, steps)``, or
+    ``("deadlock", cycles)`` in the first cycle ``deadlock`` is seen (``cycles`` read then:
+    the number of the cycle in which nothing moved). Then ``drain`` cycles with nothing
+    offered, so that the ports' input FIFOs are written out before the next run."""
+    d = env.dut
+    d.entry.value = entry
+    d.start.value = 1
+    ports.drive(0)
+    await ReadOnly()
+    ports.sample(0)
+    await FallingEdge(d.clk)
+    d.start.value = 0
+    result = None
+    for cycle in range(1, max_cycles):
+        ports.drive(cycle)
+        await ReadOnly()
+        if d.deadlock.value:
+            result = ("deadlock", int(d.cycles.value))
+        elif not d.busy.value:
+            result = ("finish", int(d.cycles.value), int(d.vmm_steps.value))
+        else:
+            ports.sample(cycle)
+        await FallingEdge(d.clk)
+        if result:
+            break
+    else:
+        raise TimeoutError(f"the core ran more than {max_cycles} cycles")
+    ports.idle()
+    for _ in range(drain):
+        await FallingEdge(d.clk)
+    return result

@@ -15,13 +15,16 @@ that the static checks reject (an access out of range, unequal lockstep counts,
 counters waited on more often than signalled) is drawn again.
 """
 
-from rtl.spec.isa import AGS, Instr, Op
+from rtl.spec.isa import AGS, COUNTERS, Instr, Op
 from sw.compiler_stub.asm import AsmError, Program
 
 __all__ = ["random_program", "random_programs", "data_entry", "chained"]
 
 #: Counters the programs use (a few, so that threads meet on them).
 CTRS = 3
+
+#: The array the programs' SENDs address: rows, columns (the sim and ulx3s arrays).
+MESH = (2, 2)
 
 
 def _rand_program(rng, core, p_thread, setup):
@@ -121,11 +124,16 @@ def _rand_program(rng, core, p_thread, setup):
             code.append(Instr(op, args))
         else:
             if fresh:
+                d = rng.choice([g for g in range(AGS) if g != s])
                 ag_setup(code, s, mem_start(t), count, word * rng.choice([1, 1, 2]), dim)
-            if rng.random() < 0.5:
-                code.append(Instr(Op.SEND, {"s": s, "tag": rng.randrange(1 << 16)}))
-            else:
-                code.append(Instr(Op.RECV, {"s": s}))
+                ag_setup(code, d, word * rng.randrange(core.sram_bytes // word - 64), count,
+                         word * rng.choice([1, 1, 3]), rng.randrange(2))
+            x0, y0 = rng.randrange(MESH[1]), rng.randrange(MESH[0])
+            code.append(Instr(Op.SEND, {"s": s, "d": d, "x0": x0,
+                                        "x1": rng.randrange(x0, MESH[1]),
+                                        "y0": y0, "y1": rng.randrange(y0, MESH[0]),
+                                        "signal": rng.randrange(2),
+                                        "ctr": rng.randrange(COUNTERS)}))
 
     def block(t, depth, code, budget):
         for _ in range(rng.randrange(1, 5)):
@@ -244,3 +252,32 @@ def chained(programs, entries):
             return None
         out.append((entry, image))
     return out
+
+
+def random_puts(rng, core, *, horizon=300, most=12, ctrs=CTRS):
+    """Random puts arriving at a core's four NoC ports, for :meth:`CycleModel.run`'s
+    ``arrivals``: per port up to ``most`` flits, each ``(cycle, flit)`` from a random
+    cycle below ``horizon`` (in order), to a random word of banks 1 to 3 or of bank 0's
+    upper half (never the program images in bank 0's lower half), with random data and,
+    one in three, ``signal`` on one of the first ``ctrs`` counters."""
+    from sw.golden.cycles import Put
+    from sw.golden.noc import Flit
+    word, bank = core.mem_port_bits // 8, core.sram_bank_bytes
+    low = bank // 2 // word
+    arrivals = []
+    for _ in range(4):
+        n = rng.choice([0, 0, 1, 2, most // 2, most])
+        cycles = sorted(rng.randrange(horizon) for _ in range(n))
+        arrivals.append([(c, Flit(Put(word * rng.randrange(low, core.sram_bytes // word),
+                                      rng.randbytes(word), rng.random() < 1 / 3,
+                                      rng.randrange(ctrs)), 0, 0, 0, 0, 1))
+                         for c in cycles])
+    return arrivals
+
+
+def stalls(rng, rate, period=257):
+    """``out_ready(cycle, port)`` for :meth:`CycleModel.run`: each port's output not ready
+    in about ``rate`` of the cycles, from a table of ``period`` cycles per port (so a
+    testbench can follow the same pattern)."""
+    table = [[rng.random() >= rate for _ in range(period)] for _ in range(4)]
+    return lambda cycle, port: table[port][cycle % period], table

@@ -76,18 +76,14 @@ LAYER = """
     SIGNAL ctr=3
     END
 
-.thread 4                               # send the 24 output words
+.thread 4                               # put the 24 output words to core (1, 0)
     WAIT ctr=3
     AGBASE g=0 base=24576
     AGDIM g=0 d=0 count=24 stride=8
-    SEND s=0 tag=0x11
-    END
-
-.thread 5                               # receive 8 words, the second 4 below the first
-    AGBASE g=2 base=0x7020
-    AGDIM g=2 d=0 count=4 stride=8
-    AGDIM g=2 d=1 count=2 stride=-32
-    RECV s=2
+    AGBASE g=1 base=0x7000              # at its 0x7000.., the second 12 below the first
+    AGDIM g=1 d=0 count=12 stride=8
+    AGDIM g=1 d=1 count=2 stride=-96
+    SEND s=0 d=1 x0=1 x1=1 y0=0 y1=0 signal=1 ctr=5
     END
 """
 
@@ -109,7 +105,7 @@ def program(*threads):
 def test_layer_round_trip():
     prog = assemble(LAYER, CORE)
     lengths = [len(code) for code in prog.threads]
-    assert lengths == [9, 15, 21, 0, 5, 5, 0, 0]
+    assert lengths == [9, 15, 21, 0, 8, 0, 0, 0]
     image = prog.image()
     assert image[:8] == bytes(lengths)
     assert len(image) == 8 + 8 * sum(lengths)
@@ -123,7 +119,8 @@ def test_layer_round_trip():
     assert again.image() == image
     assert disassemble(again) == text
     assert "        WSTREAM s=0 d=0 prec=0 act_signed=1 pair=0\n" in text  # loop bodies indented
-    assert "SEND s=0 tag=17" in text and "AGDIM g=2 d=1 count=2 stride=-32" in text
+    assert "SEND s=0 d=1 x0=1 x1=1 y0=0 y1=0 signal=1 ctr=5" in text
+    assert "AGDIM g=1 d=1 count=2 stride=-96" in text
 
 
 def test_image_layout_and_padding():
@@ -147,10 +144,12 @@ def test_empty():
 
 def test_text_syntax():
     prog = assemble(".THREAD 0x4\n  agbase G=3 base=0x7FF8  ; hex\nAgAdd g=3 delta=-0x10\n"
-                    "RECV s=3 # comment\nend\n", CORE)
+                    "SEND s=3 d=3 # comment\nend\n", CORE)
     assert prog.threads[4] == (Instr(Op.AGBASE, {"g": 3, "base": 0x7FF8}),
                                Instr(Op.AGADD, {"g": 3, "delta": -16}),
-                               Instr(Op.RECV, {"s": 3}), Instr(Op.END))
+                               Instr(Op.SEND, {"s": 3, "d": 3, "x0": 0, "x1": 0, "y0": 0,
+                                               "y1": 0, "signal": 0, "ctr": 0}),
+                               Instr(Op.END))
 
 
 def random_program(rng, core):
@@ -223,8 +222,8 @@ SPACES = {
     Op.WSTREAM: [("s", "word")], Op.SSTREAM: [("s", "word"), ("d", "PSB")],
     Op.VCVT: [("s", "PSB"), ("d", "VBUF")], Op.VOP: [("s", "VBUF"), ("d", "VBUF")],
     Op.VLOAD: [("s", "lanes")], Op.VACT: [("s", "VBUF"), ("d", "VBUF")],
-    Op.VSTORE: [("s", "VBUF"), ("d", "lanes")], Op.SEND: [("s", "word")],
-    Op.RECV: [("s", "word")], Op.VOPV: [("s", "VBUF")],
+    Op.VSTORE: [("s", "VBUF"), ("d", "lanes")], Op.SEND: [("s", "word"), ("d", "word")],
+    Op.VOPV: [("s", "VBUF")],
     Op.VPOST: [("s", "PSB"), ("d", "lanes")],
 }
 
@@ -257,6 +256,8 @@ def brute_force_valid(threads, core):
                 ags[ins["g"]] = (ags[ins["g"]][0] + ins["delta"], ags[ins["g"]][1])
             elif ins.op in (Op.SIGNAL, Op.WAIT):
                 ctrs[ins.op, ins["ctr"]] += 1
+            elif ins.op == Op.SEND and (ins["x0"] > ins["x1"] or ins["y0"] > ins["y1"]):
+                return False   # an empty rectangle
             elif ins.op in SPACES:
                 walked = []
                 spaces = SPACES[ins.op]
@@ -415,8 +416,14 @@ def t2(*lines):
     # owners, loops, END
     (program((1, ["WSTREAM s=0", "END"])), (1, 0, 2, "WSTREAM s=0"),
      r"WSTREAM runs only on thread 0"),
-    (program((3, ["RECV s=0", "END"])), (3, 0, 2, "RECV s=0"),
-     r"RECV runs only on thread 4, 5, 6, 7"),
+    (program((3, ["SEND s=0", "END"])), (3, 0, 2, "SEND s=0"),
+     r"SEND runs only on thread 4, 5, 6, 7"),
+    (program((4, ["SEND s=0 d=1 x0=2 x1=1", "END"])), (4, 0, 2, "SEND s=0 d=1 x0=2 x1=1"),
+     r"SEND's rectangle is empty: columns x0=2 to x1=1"),
+    (program((4, ["SEND s=0 d=1 y0=1", "END"])), (4, 0, 2, "SEND s=0 d=1 y0=1"),
+     r"SEND's rectangle is empty: .* rows y0=1 to y1=0"),
+    (program((4, ["SEND s=0 x1=64", "END"])), (4, 0, 2, "SEND s=0 x1=64"),
+     r"x1=64 is outside \[0, 63\]"),
     (t0("LOOP count=0", "ENDL"), (0, 0, 2, "LOOP count=0"), r"LOOP count must be at least 1"),
     (t0("NOP", "ENDL"), (0, 1, 3, "ENDL"), r"ENDL without LOOP"),
     (program((0, ["LOOP count=2", "LOOP count=3", "NOP", "ENDL"])), (0, 0, 2, "LOOP count=2"),
@@ -452,10 +459,12 @@ def t2(*lines):
      r"visits MEM byte 4, not a multiple of 8 \(a whole word"),
     (program((1, ["AGBASE g=0 base=4", "SSTREAM s=0 d=1 period=1", "END"])),
      (1, 1, 3, "SSTREAM s=0 d=1 period=1"), r"the source AG0 visits MEM byte 4"),
-    (program((6, ["AGBASE g=1 base=32768", "SEND s=1 tag=3", "END"])),
-     (6, 1, 3, "SEND s=1 tag=3"), r"the source AG1 reaches MEM bytes 32768\.\.32775"),
-    (program((7, ["LOOP count=3", "RECV s=0", "AGADD g=0 delta=12", "ENDL", "END"])),
-     (7, 1, 3, "RECV s=0"), r"the source AG0 visits MEM byte 12"),
+    (program((6, ["AGBASE g=1 base=32768", "SEND s=1 d=0", "END"])),
+     (6, 1, 3, "SEND s=1 d=0"), r"the source AG1 reaches MEM bytes 32768\.\.32775"),
+    (program((7, ["LOOP count=3", "SEND s=1 d=0", "AGADD g=0 delta=12", "ENDL", "END"])),
+     (7, 1, 3, "SEND s=1 d=0"), r"the destination AG0 visits MEM byte 12"),
+    (program((6, ["AGBASE g=1 base=32768", "SEND s=0 d=1", "END"])),
+     (6, 1, 3, "SEND s=0 d=1"), r"the destination AG1 reaches MEM bytes 32768\.\.32775"),
     # pair WSTREAMs: d walked in lockstep, in range, in another bank than s
     (t0("AGBASE g=1 base=8192", "AGDIM g=0 d=0 count=4 stride=8",
         "AGDIM g=1 d=0 count=2 stride=8", "WSTREAM s=0 d=1 pair=1"),

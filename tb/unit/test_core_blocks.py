@@ -9,10 +9,10 @@ from amaranth.sim import Simulator
 
 from fpga.harness import DatapathHarness
 
-from rtl.core.core import REQUESTERS, Core
+from rtl.core.core import PUTS, REQUESTERS, Core
 from rtl.core.counters import Counters
 from rtl.core.memory import UnifiedMemory
-from rtl.core.noc import flit_layout
+from rtl.core.noc import core_flit_layout
 from rtl.core.queue import Queue, RegisterQueue
 from rtl.spec.config import get_config
 from rtl.spec.isa import NOC_PORTS, THREADS
@@ -140,13 +140,14 @@ def test_core_signature():
     out and an in stream of flits; MEM requesters are named in priority order."""
     config = get_config("sim").core
     core = Core(config)
-    flits = stream.Signature(flit_layout(config.mem_port_bits // 8))
+    flits = stream.Signature(core_flit_layout(config.mem_port_bits // 8))
     assert tuple(core.noc.signature.members) == NOC_PORTS
     for name in NOC_PORTS:
         port = getattr(core.noc, name)
         assert port.o.signature == flits and port.i.signature == flits.flip()
     assert REQUESTERS == ("host", "loader", "weights", "weights_pair", "steps", "vector",
-                          "store", *NOC_PORTS)
+                          "store", *NOC_PORTS, *PUTS)
+    assert PUTS == tuple(f"{name}_put" for name in NOC_PORTS)
     # The FPGA harness walks the nested ports: a NoC stream's handshake is tied high.
     ports = DatapathHarness({"core": core}).port_map()
     for name in NOC_PORTS:

@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 
 from rtl.spec.config import get_config
-from rtl.spec.isa import NOC_PORTS
 from sw.compiler_stub.asm import disassemble
 from sw.golden.core import Core, Deadlock
 from sw.golden.cycles import CycleModel
 
-from ..core.programs import random_program
+from ..core.programs import random_program, random_puts, stalls
 
 #: Programs per run (CI: at least 10,000).
 PROGRAMS = int(os.environ.get("FUZZ_PROGRAMS", "10000"))
@@ -36,23 +35,29 @@ def test_golden_core_equals_cycle_model(config, share, seed):
     programs = PROGRAMS // share
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
-    word = core.mem_port_bits // 8
     bank = core.sram_bank_bytes
     data = nrng.integers(0, 256, size=core.sram_bytes, dtype=np.uint8)
     kinds = {"finish": 0, "deadlock": 0}
+    flits = 0
     for n in range(programs):
         prog = random_program(rng, core)
-        flits = [rng.choice([0, 1, 2, 8]) for _ in NOC_PORTS]
+        arrivals = random_puts(rng, core)
+        out_ready, _ = stalls(rng, rng.choice([0, 0.25, 0.5]))
         golden = Core(core)
         golden.write(bank, data[bank:].tobytes())   # weights, steps, vectors
         golden.write(0, prog.image())
-        golden.noc_in = [[(data[k * word:(k + 1) * word].tobytes(), k) for k in range(f)]
-                         for f in flits]
-        got = outcome(golden.run, 0)
-        expected = outcome(CycleModel(core).run, prog.threads, noc_in=flits)
-        assert got == expected, (f"seed {seed}, {config}, program {n} (NoC flits {flits}): golden "
-                                 f"{got}, cycle model {expected}\n{disassemble(prog)}")
+        got = outcome(golden.run, 0, arrivals=arrivals, out_ready=out_ready)
+        model = CycleModel(core)
+        expected = outcome(model.run, prog.threads, arrivals=arrivals, out_ready=out_ready)
+        context = (f"seed {seed}, {config}, program {n}: golden {got}, cycle model "
+                   f"{expected}\n{disassemble(prog)}\narrivals {arrivals}")
+        assert got == expected, context
+        if got[0] == "finish":   # the same flits out, in the same cycles
+            assert [[(c, f._replace(payload=f.payload._replace(data=None))) for c, f in q]
+                    for q in golden.sent] == model.sent, context
+            assert [len(q) for q in golden.inbox] == [len(q) for q in model.inbox], context
         kinds[got[0]] += 1
-    print(f"seed {seed}, {config}: {programs} programs, {kinds}")
+        flits += sum(map(len, golden.sent))
+    print(f"seed {seed}, {config}: {programs} programs, {kinds}, {flits} flits sent")
     # Both outcomes are well represented.
     assert min(kinds.values()) > programs // 5, kinds
