@@ -104,15 +104,19 @@ class Design:
     env : dict or None
         Environment variables of every run (a registry design's configuration, for its
         testbench environment: :func:`design`).
+    cflags : sequence of str
+        Extra flags for the C++ compiler (Verilator's ``-CFLAGS``), after Verilator's own
+        optimization flags, which they override.
     """
 
     _built = {}
 
-    def __init__(self, name, factory, *, build_dir=None, waves=False, env=None):
+    def __init__(self, name, factory, *, build_dir=None, waves=False, env=None, cflags=()):
         self.name = name
         self.factory = factory
         self.waves = waves
         self.env = dict(env or {})
+        self.cflags = tuple(cflags)
         self._own_dir = build_dir is not None
         if build_dir is None:
             build_dir = BUILD / "sim" / (name + ("_waves" if waves else ""))
@@ -137,6 +141,8 @@ class Design:
         build_args = ["-Wno-fatal", "-O3", "--no-public-flat-rw", str(control)]
         if self.waves:
             build_args += ["--trace-fst", "--trace-structs"]
+        for flag in self.cflags:
+            build_args += ["-CFLAGS", flag]
         runner.build(sources=[source], hdl_toplevel=self.name, build_dir=self.build_dir,
                      build_args=build_args, waves=self.waves, always=True,
                      log_file=self.build_dir / "build.log")
@@ -174,16 +180,18 @@ class Design:
         return tests, failed
 
 
-def design(name, config="sim", *, build_dir=None, waves=False):
+def design(name, config="sim", *, build_dir=None, waves=False, cflags=()):
     """The registry's design ``name`` (:data:`rtl.designs.DESIGNS`) of the named
     configuration, as a :class:`Design` named ``<name>_<config>``. Its runs tell the
     testbench environment the configuration (``<NAME>_CONFIG``, e.g. ``VCU_CONFIG=sim``),
-    so that the environment packs payloads for the layouts that were built."""
+    so that the environment packs payloads for the layouts that were built. ``cflags``: as
+    :class:`Design`'s."""
     if name not in DESIGNS:
         raise ValueError(f"design must be one of {sorted(DESIGNS)}, not {name!r}")
     entry = DESIGNS[name]
     return Design(module_name(name, config), lambda: entry.build(config),
-                  build_dir=build_dir, waves=waves, env={f"{name.upper()}_CONFIG": config})
+                  build_dir=build_dir, waves=waves, env={f"{name.upper()}_CONFIG": config},
+                  cflags=cflags)
 
 
 def lint(path):
