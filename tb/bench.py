@@ -134,6 +134,14 @@ def bench_noc():
     return run_bench(RESULTS.parent)
 
 
+def bench_pnoc():
+    """``noc.pnoc.flits_per_link_cycle`` (:mod:`tb.array.array_bench`): two neighbours
+    putting 512 words each to the other over the PNoC at once, from the golden array
+    (which the RTL array equals cycle for cycle: tb/array)."""
+    from .array.array_bench import run_bench
+    return run_bench()
+
+
 def bench_router_fpga(config="ulx3s"):
     """``noc.router.lut4``: the LUT4s of one router of the configuration on the ECP5, from
     Yosys's ``synth_ecp5`` of the FPGA flow's build of ``noc_router`` alone, its hierarchy
@@ -148,6 +156,7 @@ def bench_router_fpga(config="ulx3s"):
 
 def main():
     results = merge_results(bench_noc())
+    results = merge_results(bench_pnoc())
     results = merge_results(bench_router_fpga())
     results = merge_results(bench_vmm())
     results = merge_results(bench_fp16())

@@ -107,12 +107,17 @@ class Design:
     cflags : sequence of str
         Extra flags for the C++ compiler (Verilator's ``-CFLAGS``), after Verilator's own
         optimization flags, which they override.
+    modules : sequence of (callable, str)
+        Further Verilog modules the design instantiates by name (an array's cores):
+        ``(factory, name)``, each converted once (:func:`generate`) and built with it.
     """
 
     _built = {}
 
-    def __init__(self, name, factory, *, build_dir=None, waves=False, env=None, cflags=()):
+    def __init__(self, name, factory, *, build_dir=None, waves=False, env=None, cflags=(),
+                 modules=()):
         self.name = name
+        self.modules = tuple(modules)
         self.factory = factory
         self.waves = waves
         self.env = dict(env or {})
@@ -133,7 +138,9 @@ class Design:
         from cocotb_tools.runner import get_runner
         setup_env()
         start = time.monotonic()
-        source = generate(self.factory, self.name, self.build_dir if self._own_dir else None)
+        directory = self.build_dir if self._own_dir else None
+        source = generate(self.factory, self.name, directory)
+        others = [generate(factory, name, directory) for factory, name in self.modules]
         control = _public_ports(source, self.name)
         self.runner = runner = get_runner("verilator")
         # Only the ports need to be visible to cocotb: making every internal signal public
@@ -143,7 +150,7 @@ class Design:
             build_args += ["--trace-fst", "--trace-structs"]
         for flag in self.cflags:
             build_args += ["-CFLAGS", flag]
-        runner.build(sources=[source], hdl_toplevel=self.name, build_dir=self.build_dir,
+        runner.build(sources=[source, *others], hdl_toplevel=self.name, build_dir=self.build_dir,
                      build_args=build_args, waves=self.waves, always=True,
                      log_file=self.build_dir / "build.log")
         self.build_seconds = time.monotonic() - start

@@ -130,8 +130,7 @@ class Core(wiring.Component):
         # Loader, threads and counters.
         m.submodules.loader = loader = Loader(word, cfg.program_len)
         m.submodules.counters = counters = Counters(engines=1 + len(NOC_PORTS))
-        m.d.comb += [loader.start.eq(self.start), loader.entry.eq(self.entry),
-                     self.busy.eq(loader.busy), counters.clear.eq(loader.image)]
+        m.d.comb += [self.busy.eq(loader.busy), counters.clear.eq(loader.image)]
         wiring.connect(m, loader=loader.mem, mem=mem.loader)
         threads = []
         for t in range(THREADS):
@@ -150,7 +149,8 @@ class Core(wiring.Component):
                                                  cfg.afu_lanes)
         engines = {0: wgt, 1: stp, 2: vec}
         for t, name in zip(NOC_THREADS, NOC_PORTS, strict=True):
-            m.submodules[name] = engines[t] = eng = NocEngine(word, self._rows, self._cols)
+            m.submodules[name] = engines[t] = eng = NocEngine(word, self._rows, self._cols,
+                                                              starts=name == "inoc")
             wiring.connect(m, engine=eng.port, port=wiring.flipped(getattr(self.noc, name)))
             wiring.connect(m, engine=eng.put, mem=getattr(mem, f"{name}_put"))
             wiring.connect(m, engine=eng.signal,
@@ -173,6 +173,14 @@ class Core(wiring.Component):
         wiring.connect(m, engine=stp.steps, vmm=vmm.steps)
         wiring.connect(m, vmm=vmm.results, engine=stp.results)
         wiring.connect(m, engine=stp.signal, counters=counters.engines[0])
+
+        # Start: the host's, or the INoC's start put (written the cycle before, while the
+        # core was idle: it wins over a host start in the same cycle).
+        inoc = engines[NOC_THREADS[NOC_PORTS.index("inoc")]]
+        m.d.comb += [loader.start.eq(self.start | inoc.launch),
+                     loader.entry.eq(Mux(inoc.launch, inoc.entry, self.entry))]
+        for t in NOC_THREADS:
+            m.d.comb += engines[t].idle.eq(~loader.busy & ~loader.image & ~inoc.launch)
 
         # Partial-sum buffer: written by VMM results, read by T1 (partial sums) and T2.
         m.submodules.psb = psb = Memory(shape=psb_layout(rows), depth=cfg.psb_entries,

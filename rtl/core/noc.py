@@ -22,12 +22,14 @@ IN_DEPTH = 4
 def put_layout(word_bytes):
     """A flit's payload at a core's NoC port: a put of one MEM word. ``data``: the word;
     ``addr``: the receiver's MEM address in words; ``signal``: the receiver counts its
-    counter ``ctr`` up when the word is written."""
+    counter ``ctr`` up when the word is written; ``start`` (honoured on the INoC): the
+    receiver, once idle, writes the word and then runs the program image at ``addr``."""
     return data.StructLayout({
         "data":   8 * word_bytes,
         "addr":   ADDR_BITS - (word_bytes - 1).bit_length(),
         "signal": 1,
         "ctr":    CTR_BITS,
+        "start":  1,
     })
 
 
@@ -68,7 +70,10 @@ class NocEngine(wiring.Component):
     Receive: ``port.i`` feeds a FIFO of :data:`IN_DEPTH` flits (ready while not full);
     its head is written to MEM through ``put`` (a requester that waits for its bank)
     unless ``hold`` (the loader is reading a program image); a written put with
-    ``signal`` counts its counter up through ``signal`` in the same cycle.
+    ``signal`` counts its counter up through ``signal`` in the same cycle. With
+    ``starts`` (the INoC's engine), a put with ``start`` waits until ``idle`` (the core
+    is not running), is written, and the next cycle ``launch`` runs the image at its
+    address (``entry``); other engines write it as any put.
 
     Latency: 2 cycles from a SEND point to its flit at ``port.o``; a flit taken at
     ``port.i`` can be written to MEM the next cycle. Throughput: one flit a cycle each
@@ -80,6 +85,8 @@ class NocEngine(wiring.Component):
         Bytes of a MEM word (a flit's data).
     rows, cols : int
         The array's size (the flits' coordinate widths).
+    starts : bool
+        Honour ``start`` puts.
 
     Members
     -------
@@ -90,11 +97,15 @@ class NocEngine(wiring.Component):
         The receive side's writes.
     signal : Out(signal_signature())
     hold : In(1)
+    idle : In(1)
+    launch : Out(1)
+    entry : Out(ADDR_BITS)
     port : Out(noc_port_signature(word_bytes, rows, cols))
     """
 
-    def __init__(self, word_bytes, rows=1, cols=1):
+    def __init__(self, word_bytes, rows=1, cols=1, *, starts=False):
         self._word = word_bytes
+        self._starts = starts
         self._layout = core_flit_layout(word_bytes, rows, cols)
         super().__init__({
             "thread": In(engine_signature()),
@@ -102,6 +113,9 @@ class NocEngine(wiring.Component):
             "put":    Out(mem_port_signature(word_bytes, ready=True)),
             "signal": Out(signal_signature()),
             "hold":   In(1),
+            "idle":   In(1),
+            "launch": Out(1),
+            "entry":  Out(ADDR_BITS),
             "port":   Out(noc_port_signature(word_bytes, rows, cols)),
         })
 
@@ -129,6 +143,7 @@ class NocEngine(wiring.Component):
             m.d.sync += [head_put.addr.eq(p.dst[wbits:]),
                          head_put.signal.eq(send.signal & p.last),
                          head_put.ctr.eq(send.ctr),
+                         head_put.start.eq(send.start & p.last),
                          head.dest.x0.eq(send.x0), head.dest.x1.eq(send.x1),
                          head.dest.y0.eq(send.y0), head.dest.y1.eq(send.y1)]
         m.d.comb += [queue.w.valid.eq(inflight), queue.w.p.eq(head),
@@ -142,9 +157,12 @@ class NocEngine(wiring.Component):
         wiring.connect(m, port=wiring.flipped(self.port.i), inbox=inbox.w)
         put = put_layout(word)(inbox.r.p.payload)
         write = Signal()
-        m.d.comb += [self.put.en.eq(inbox.r.valid & ~self.hold), self.put.we.eq(1),
+        wait = put.start & ~self.idle if self._starts else C(0, 1)   # a start waits
+        m.d.comb += [self.put.en.eq(inbox.r.valid & ~self.hold & ~wait), self.put.we.eq(1),
                      self.put.addr.eq(put.addr << wbits), self.put.wdata.eq(put.data),
                      self.put.mask.eq((1 << word) - 1),
                      write.eq(self.put.en & self.put.ready), inbox.r.ready.eq(write),
                      self.signal.signal.eq(write & put.signal), self.signal.ctr.eq(put.ctr)]
+        if self._starts:   # the image at the start put's address runs the next cycle
+            m.d.sync += [self.launch.eq(write & put.start), self.entry.eq(put.addr << wbits)]
         return m

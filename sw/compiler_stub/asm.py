@@ -46,8 +46,8 @@ import re
 from dataclasses import dataclass, field
 
 from rtl.spec.codes import RESERVED_PRECISION, Precision, VloadMode
-from rtl.spec.isa import (AG_DIMS, AGS, COUNTERS, FORMATS, LOOP_DEPTH, THREAD_OF, THREADS,
-                           Instr, Op, decode, encode, uses_d)
+from rtl.spec.isa import (AG_DIMS, AGS, COUNTERS, FORMATS, LOOP_DEPTH, NOC_PORTS,
+                           NOC_THREADS, THREAD_OF, THREADS, Instr, Op, decode, encode, uses_d)
 from sw.golden.cycles import CoreError, CounterOverflow, CycleModel, Deadlock, Unfinished
 from sw.golden.thread import signals_when_done
 
@@ -299,6 +299,9 @@ class Program:
                 ended = True
             elif op == Op.AGDIM and ins["count"] == 0:
                 raise self._error(t, i, "AGDIM count must be at least 1")
+            elif op == Op.SEND and ins["start"] and t != NOC_THREADS[NOC_PORTS.index("inoc")]:
+                raise self._error(t, i, "SEND start=1 goes over the INoC: only thread "
+                                  f"{NOC_THREADS[NOC_PORTS.index('inoc')]} starts a core")
             elif op == Op.SEND and (ins["x0"] > ins["x1"] or ins["y0"] > ins["y1"]):
                 raise self._error(t, i, f"SEND's rectangle is empty: columns x0={ins['x0']} "
                                   f"to x1={ins['x1']}, rows y0={ins['y0']} to "

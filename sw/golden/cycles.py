@@ -52,8 +52,13 @@ NOC_IN_DEPTH = 4          # flits of a NoC port's input FIFO
 
 #: A flit's payload at a core's NoC port: a put of one MEM word. ``addr``: the receiver's
 #: MEM byte address (word-aligned); ``data``: the word (bytes; None in the cycle model);
-#: ``signal``: the receiver's counter ``ctr`` counts one when the word is written.
-Put = namedtuple("Put", "addr data signal ctr")
+#: ``signal``: the receiver's counter ``ctr`` counts one when the word is written;
+#: ``start`` (honoured on the INoC): the receiver, once idle, writes the word and runs the
+#: program image at ``addr`` from the next cycle.
+Put = namedtuple("Put", "addr data signal ctr start", defaults=(False,))
+
+#: The port whose puts can start a core.
+_INOC = NOC_PORTS.index("inoc")
 
 _UNIT_OPS = frozenset({Op.VCVT, Op.VOP, Op.VOPV})
 #: T2 instructions that read constant vectors from the VBUF before their first point, and
@@ -106,6 +111,9 @@ class CycleModel:
         self.inbox = [deque() for _ in NOC_PORTS]
         self.counters = [0] * COUNTERS
         self.next_entry = None
+        #: The entry of a start put written by :meth:`idle_cycle` in its last cycle (the
+        #: core launches that image the next cycle), else None.
+        self.start_entry = None
 
     # ----- the NoC ports' receive side -----
 
@@ -113,20 +121,21 @@ class CycleModel:
         """Per port, whether its input FIFO takes a flit this cycle (not full)."""
         return [len(box) < NOC_IN_DEPTH for box in self.inbox]
 
-    def _receive(self, inp, used, loading):
+    def _receive(self, inp, used, loading, idle=False):
         """The receive side's cycle: each FIFO's head is written to MEM unless the loader
         is loading or a requester before it uses its bank (``used``, the banks taken this
         cycle: extended); each offered flit in ``inp`` is taken when its FIFO was not
         full at the cycle's start. Return ``(moved, signals)``: whether a flit was taken
         or written, and the counters of the puts written with ``signal``, with their
-        ports' threads."""
+        ports' threads. A start put on the INoC waits unless ``idle``; written, it sets
+        ``start_entry``."""
         moved, signals = False, []
         for p, box in enumerate(self.inbox):
             room = len(box) < NOC_IN_DEPTH
             if box and not loading:
                 put = box[0].payload
                 bank = put.addr // self.bank_bytes
-                if bank not in used:
+                if bank not in used and (idle or p != _INOC or not put.start):
                     used.add(bank)
                     box.popleft()
                     moved = True
@@ -134,6 +143,8 @@ class CycleModel:
                         self._n_write(p, put)
                     if put.signal:
                         signals.append((put.ctr, (NOC_THREADS[p], None)))
+                    if p == _INOC and put.start:
+                        self.start_entry = put.addr
             if inp is not None and inp[p] is not None and room:
                 box.append(inp[p])
                 moved = True
@@ -156,9 +167,12 @@ class CycleModel:
     def idle_cycle(self, inp, *, launch=False):
         """One cycle of a core that is not running: its ports' receive side (``inp``: per
         port, the flit offered or ``None``; the offers must respect :meth:`in_ready`),
-        which waits in a ``launch`` cycle (the loader reads the image header). Return
-        whether anything moved."""
-        moved, signals = self._receive(inp, set(), launch)
+        which waits in a ``launch`` cycle (the loader reads the image header). A start put
+        on the INoC is written when the core is idle (not in a launch cycle) and sets
+        ``start_entry``: the caller launches that image the next cycle. Return whether
+        anything moved."""
+        self.start_entry = None
+        moved, signals = self._receive(inp, set(), launch, idle=not launch)
         incs = {}
         for c, who in signals:
             incs.setdefault(c, []).append(who)
@@ -476,8 +490,9 @@ class CycleModel:
                     raise th.error(f"SEND to columns {ins['x0']}..{ins['x1']}, rows "
                                    f"{ins['y0']}..{ins['y1']}: outside the "
                                    f"{self.mesh[0]} x {self.mesh[1]} array")
+                last = th.n == th.count - 1
                 put = Put(th.dst.addr, self._n_send(th) if functional else None,
-                          bool(ins["signal"]) and th.n == th.count - 1, ins["ctr"])
+                          bool(ins["signal"]) and last, ins["ctr"], bool(ins["start"]) and last)
                 sent[th.index - first_noc] = Flit(put, ins["x0"], ins["x1"], ins["y0"],
                                                   ins["y1"], 1)
             # VMM: a step uses the active tile; a weight beat needs the shadow not full; a

@@ -12,6 +12,7 @@ import os
 
 from cocotb.triggers import FallingEdge, ReadOnly
 
+from rtl.designs import noc_payload_bits
 from rtl.noc.flit import coord_bits, flit_layout
 from rtl.spec.config import get_config
 from sw.golden.noc import Flit, MeshModel
@@ -26,7 +27,7 @@ def mesh_shape():
     """``(rows, cols, depth, payload_bits)`` of the mesh under test, from the environment."""
     if os.environ.get("NOC_MESH_CONFIG"):
         config = get_config(os.environ["NOC_MESH_CONFIG"])
-        return config.rows, config.cols, 2, config.core.mem_port_bits + 16
+        return config.rows, config.cols, 2, noc_payload_bits(config)
     return (int(os.environ["NOC_ROWS"]), int(os.environ["NOC_COLS"]),
             int(os.environ.get("NOC_DEPTH", "2")),
             int(os.environ.get("NOC_PAYLOAD_BITS", str(PAYLOAD_BITS))))

@@ -33,7 +33,7 @@ def test_mesh(shape, seed):
 
 
 def test_mesh_registry_sim(seed):
-    """The registry's ``noc_mesh`` of the sim configuration (its array, the core's 80-bit
+    """The registry's ``noc_mesh`` of the sim configuration (its array, the core's 91-bit
     flit payload): random traffic and zero-load latency."""
     design("noc_mesh", "sim", cflags=CFLAGS).run(
         "tb.noc.noc_tests", ["test_random", "test_zero_load"], seed=seed,

@@ -148,7 +148,7 @@ def test_text_syntax():
     assert prog.threads[4] == (Instr(Op.AGBASE, {"g": 3, "base": 0x7FF8}),
                                Instr(Op.AGADD, {"g": 3, "delta": -16}),
                                Instr(Op.SEND, {"s": 3, "d": 3, "x0": 0, "x1": 0, "y0": 0,
-                                               "y1": 0, "signal": 0, "ctr": 0}),
+                                               "y1": 0, "signal": 0, "ctr": 0, "start": 0}),
                                Instr(Op.END))
 
 
@@ -422,6 +422,8 @@ def t2(*lines):
      r"SEND's rectangle is empty: columns x0=2 to x1=1"),
     (program((4, ["SEND s=0 d=1 y0=1", "END"])), (4, 0, 2, "SEND s=0 d=1 y0=1"),
      r"SEND's rectangle is empty: .* rows y0=1 to y1=0"),
+    (program((6, ["SEND s=0 d=1 start=1", "END"])), (6, 0, 2, "SEND s=0 d=1 start=1"),
+     r"SEND start=1 goes over the INoC: only thread 7 starts a core"),
     (program((4, ["SEND s=0 x1=64", "END"])), (4, 0, 2, "SEND s=0 x1=64"),
      r"x1=64 is outside \[0, 63\]"),
     (t0("LOOP count=0", "ENDL"), (0, 0, 2, "LOOP count=0"), r"LOOP count must be at least 1"),
@@ -697,3 +699,52 @@ def test_rejects_image_header():
     wide = CoreConfig(mem_port_bits=128)
     with pytest.raises(AsmError, match=r"header bytes 8\.\.15 must be zero"):
         Program.from_image(bytes(8) + bytes([1]) + bytes(7), wide)
+
+
+# Remote SIGNALs (puts with signal set, from other cores).
+
+REMOTE = """
+.remote ctr=3 count=2
+.thread 4
+    WAIT ctr=3
+    WAIT ctr=3
+    END
+"""
+
+
+def test_remote_signals():
+    """``.remote`` declares the SIGNALs other cores send: the counter check counts them,
+    the deadlock check assumes them there from the start; the text round-trips."""
+    prog = assemble(REMOTE, CORE)
+    assert prog.remote == {3: 2}
+    assert assemble(disassemble(prog), CORE).remote == {3: 2}
+    assert disassemble(prog).startswith(".remote ctr=3 count=2\n")
+    # Without the declaration, or with too few: rejected by the counter check.
+    with pytest.raises(AsmError, match="no thread SIGNALs counter 3"):
+        assemble(REMOTE.replace(".remote ctr=3 count=2", ""), CORE)
+    with pytest.raises(AsmError, match="waited on 2 times but signalled only 1"):
+        assemble(REMOTE.replace("count=2", "count=1"), CORE)
+    assert Program(CORE, prog.threads, remote={3: 2}).remote == {3: 2}
+
+
+@pytest.mark.parametrize("line, match", [
+    (".remote ctr=3", r'expected "\.remote ctr=C count=K"'),
+    (".remote ctr=3 count=2 extra=1", r'expected "\.remote ctr=C count=K"'),
+    (".remote ctr=x count=2", r'expected "\.remote ctr=C count=K"'),
+    (".remote ctr=16 count=2", r"remote: counter 16 is not one of 0\.\.15"),
+    (".remote ctr=3 count=0", r"remote: counter 3's count must be a positive integer"),
+])
+def test_remote_rejects(line, match):
+    with pytest.raises(AsmError, match=match):
+        assemble(line + "\n.thread 4\n    END\n", CORE)
+
+
+def test_remote_rejects_repeat():
+    with pytest.raises(AsmError, match="counter 3 already declared"):
+        assemble(".remote ctr=3 count=1\n.remote ctr=3 count=1\n", CORE)
+
+
+@pytest.mark.parametrize("remote", [{16: 1}, {"3": 1}, {3: 0}, {3: 1.0}, {3: True}])
+def test_remote_rejects_values(remote):
+    with pytest.raises(AsmError, match="remote: counter"):
+        Program(CORE, [], remote=remote)

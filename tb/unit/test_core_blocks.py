@@ -106,6 +106,55 @@ def test_unified_memory_rejects(requesters):
         UnifiedMemory(8, 64, 2, requesters)
 
 
+def test_unified_memory_waiting():
+    """A waiting requester (the last named) is served only when no earlier requester uses
+    its bank that cycle: ``ready`` low and no conflict when one does; two waiting
+    requesters in one bank: the first is served. Writes land only when served."""
+    dut = UnifiedMemory(8, 64, 2, ("engine", "put_a", "put_b"), ("put_a", "put_b"))
+
+    async def bench(ctx):
+        ctx.set(dut.engine.en, 1)
+        ctx.set(dut.engine.addr, 0)          # bank 0, a read
+        for port, value, addr in ((dut.put_a, 0xAA, 8), (dut.put_b, 0xBB, 72)):
+            ctx.set(port.en, 1)
+            ctx.set(port.we, 1)
+            ctx.set(port.mask, 0xFF)
+            ctx.set(port.addr, addr)
+            ctx.set(port.wdata, value)
+        assert ctx.get(dut.put_a.ready) == 0      # bank 0 is the engine's
+        assert ctx.get(dut.put_b.ready) == 1      # bank 1 is free
+        assert ctx.get(dut.conflict) == 0
+        await ctx.tick()
+        ctx.set(dut.engine.en, 0)
+        ctx.set(dut.put_b.addr, 16)              # both in bank 0 now
+        assert ctx.get(dut.put_a.ready) == 1 and ctx.get(dut.put_b.ready) == 0
+        assert ctx.get(dut.conflict) == 0
+        await ctx.tick()
+        ctx.set(dut.put_a.en, 0)
+        assert ctx.get(dut.put_b.ready) == 1
+        await ctx.tick()
+        ctx.set(dut.put_b.en, 0)
+        for addr, value in ((8, 0xAA), (16, 0xBB), (72, 0xBB)):
+            ctx.set(dut.engine.en, 1)
+            ctx.set(dut.engine.addr, addr)
+            await ctx.tick()
+            assert ctx.get(dut.engine.rdata) == value, addr
+
+    _run(dut, bench)
+
+
+@pytest.mark.parametrize("waiting", [("engine",), ("put_b", "put_a"), ("other",)])
+def test_unified_memory_rejects_waiting(waiting):
+    with pytest.raises(ValueError, match="waiting must be the last of the requesters"):
+        UnifiedMemory(8, 64, 2, ("engine", "put_a", "put_b"), waiting)
+
+
+@pytest.mark.parametrize("rows, cols", [(0, 1), (1, 0), (2.0, 1), (True, 1)])
+def test_core_rejects_array_size(rows, cols):
+    with pytest.raises(ValueError, match="must be a positive integer"):
+        Core(get_config("sim").core, rows=rows, cols=cols)
+
+
 def test_counters_grant_rule():
     """Of the threads waiting on a positive counter the lowest-numbered is granted, one a
     cycle; a SIGNAL counts from the end of its cycle; ``clear`` empties every counter."""

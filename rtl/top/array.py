@@ -1,0 +1,99 @@
+"""An array of cores joined by the networks-on-chip."""
+
+from amaranth import *
+from amaranth.lib import wiring
+from amaranth.lib.wiring import Out
+
+from ..core.core import Core, core_signature
+from ..core.noc import put_layout
+from ..noc.mesh import Mesh
+from ..spec.config import ArrayConfig
+from ..spec.isa import NOC_PORTS
+
+__all__ = ["CoreArray"]
+
+
+class CoreArray(wiring.Component):
+    """``rows`` x ``cols`` cores of an :class:`rtl.spec.config.ArrayConfig`, each NoC port
+    of every core joined to one mesh per port (docs/architecture.md, 9.8): core ``(x, y)``'s
+    port ``anoc`` to node ``(x, y)`` of the ANoC mesh, and so on. Until the PNoC's
+    point-to-point partial-sum links exist, the PNoC port is joined by a mesh too.
+
+    Each core's host side is brought out, indexed ``y * cols + x``: its MEM port, ``start``
+    and ``entry``, and its status. Submodules: ``core_<y>_<x>`` (:class:`Core`) and
+    ``anoc`` ... ``inoc`` (:class:`rtl.noc.mesh.Mesh`, FIFOs of ``depth`` flits).
+
+    With ``core_module``, each core is an instance of that Verilog module (the core
+    converted once, by name, with the ports of :class:`Core`'s signature: e.g. the
+    registry's ``core`` design of the same configuration) instead of a copy of its
+    elaborated logic: the array's Verilog then holds the core once, however many there
+    are, and converts in the time of the meshes.
+
+    Latency: a core's, plus the meshes' (one cycle a router). Throughput: a core's.
+
+    Parameters
+    ----------
+    config : ArrayConfig
+    depth : int
+        Flits of each router input FIFO.
+    core_module : str or None
+        The Verilog module name of the configuration's core, or None to elaborate the
+        cores here.
+
+    Members
+    -------
+    host : In(mem_port_signature(word_bytes)).array(cores)
+    start : In(1).array(cores)
+    entry : In(ADDR_BITS).array(cores)
+    busy, conflict, deadlock, overflow : Out(1).array(cores)
+    cycles, vmm_steps : Out(32).array(cores)
+    """
+
+    def __init__(self, config, *, depth=2, core_module=None):
+        if not isinstance(config, ArrayConfig):
+            raise TypeError(f"config must be an ArrayConfig, not {config!r}")
+        if core_module is not None and not (isinstance(core_module, str)
+                                            and core_module.isidentifier()):
+            raise ValueError(f"core_module must be a Verilog module name, not {core_module!r}")
+        self._config, self._depth, self._core_module = config, depth, core_module
+        # Every port of a core but its NoC ports, one per core.
+        core = core_signature(config.core, rows=config.rows, cols=config.cols)
+        super().__init__({name: member.array(config.cores)
+                          for name, member in core.members.items() if name != "noc"})
+
+    @property
+    def config(self):
+        return self._config
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        rows, cols = cfg.rows, cfg.cols
+        payload = put_layout(cfg.core.mem_port_bits // 8).size
+        meshes = {}
+        for name in NOC_PORTS:
+            m.submodules[name] = meshes[name] = Mesh(rows, cols, payload_bits=payload,
+                                                      depth=self._depth)
+        for y in range(rows):
+            for x in range(cols):
+                k = y * cols + x
+                if self._core_module is None:
+                    m.submodules[f"core_{y}_{x}"] = core = Core(cfg.core, rows=rows, cols=cols)
+                else:   # the same ports, on an instance of the converted core
+                    sig = core_signature(cfg.core, rows=rows, cols=cols)
+                    core = sig.create(path=(f"core_{y}_{x}",))
+                    ports = {f"{'o' if member.flow == Out else 'i'}_"
+                             f"{'__'.join(map(str, path))}": value
+                             for path, member, value in core.signature.flatten(core)}
+                    m.submodules[f"core_{y}_{x}"] = Instance(
+                        self._core_module, i_clk=ClockSignal(), i_rst=ResetSignal(), **ports)
+                wiring.connect(m, host=wiring.flipped(self.host[k]), core=core.host)
+                for name in ("start", "entry"):
+                    m.d.comb += getattr(core, name).eq(getattr(self, name)[k])
+                for name in ("busy", "cycles", "vmm_steps", "conflict", "deadlock", "overflow"):
+                    m.d.comb += getattr(self, name)[k].eq(getattr(core, name))
+                for name in NOC_PORTS:
+                    port, node = getattr(core.noc, name), meshes[name].node[y][x]
+                    wiring.connect(m, core=port.o, mesh=node.i)
+                    wiring.connect(m, mesh=node.o, core=port.i)
+        return m

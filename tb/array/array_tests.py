@@ -1,0 +1,221 @@
+"""cocotb tests of the core array (:class:`rtl.top.array.CoreArray`) against the golden
+array (:class:`sw.golden.array.ArrayModel`): cores putting MEM regions to each other over
+the four networks, every MEM word and every core's cycles bit- and cycle-exact."""
+
+import os
+import random
+
+import cocotb
+from cocotb.triggers import FallingEdge, ReadOnly
+
+from rtl.spec.config import get_config
+from sw.compiler_stub.asm import assemble
+from sw.golden.array import ArrayModel
+
+from ..stream import start_clock
+from .programs import inoc_start, random_exchange, send_text
+
+#: Random exchanges per run (CI).
+EXCHANGES = int(os.environ.get("ARRAY_EXCHANGES", "8"))
+
+
+class ArrayEnv:
+    """The array under test (configuration from ``ARRAY_CONFIG``, default ``sim``): host
+    access to each core's MEM and a start of chosen cores in one cycle."""
+
+    def __init__(self, dut):
+        self.dut = dut
+        self.config = get_config(os.environ.get("ARRAY_CONFIG", "sim"))
+        self.core = self.config.core
+        self.word = self.core.mem_port_bits // 8
+        self.n = self.config.cores
+
+    def sig(self, name, k):
+        return getattr(self.dut, f"{name}__{k}")
+
+    async def start(self):
+        for k in range(self.n):
+            getattr(self.dut, f"host__{k}__en").value = 0
+            self.sig("start", k).value = 0
+        await start_clock(self.dut)
+
+    async def write(self, k, addr, data):
+        """Write bytes (whole words) to core ``k``'s MEM."""
+        d, w = self.dut, self.word
+        data = bytes(data) + bytes(-len(data) % w)
+        getattr(d, f"host__{k}__we").value = 1
+        getattr(d, f"host__{k}__mask").value = (1 << w) - 1
+        for i in range(0, len(data), w):
+            getattr(d, f"host__{k}__en").value = 1
+            getattr(d, f"host__{k}__addr").value = addr + i
+            getattr(d, f"host__{k}__wdata").value = int.from_bytes(data[i:i + w], "little")
+            await FallingEdge(d.clk)
+        getattr(d, f"host__{k}__en").value = 0
+        getattr(d, f"host__{k}__we").value = 0
+
+    async def read(self, k, addr, length):
+        """Read bytes (whole words) of core ``k``'s MEM, a word a cycle: at each falling
+        edge the data of the word asked at the one before is there, and the next is
+        asked."""
+        d, w = self.dut, self.word
+        en, ad = getattr(d, f"host__{k}__en"), getattr(d, f"host__{k}__addr")
+        rdata = getattr(d, f"host__{k}__rdata")
+        getattr(d, f"host__{k}__we").value = 0
+        out = bytearray()
+        en.value = 1
+        for i in range(0, length, w):
+            ad.value = addr + i
+            await FallingEdge(d.clk)
+            out += rdata.value.to_unsigned().to_bytes(w, "little")
+        en.value = 0
+        return bytes(out[:length])
+
+    async def run(self, entries, settle, ran, max_cycles=100_000):
+        """Start core ``k`` at ``entries[k]`` (None: not by the host), all in one cycle;
+        wait until cycle ``settle`` from the start (the golden array's last put) with no
+        core busy; return, per core that ``ran`` (an INoC start counts), its last run's
+        ``(cycles, vmm_steps)``, else None."""
+        d = self.dut
+        for k, entry in enumerate(entries):
+            if entry is not None:
+                getattr(d, f"entry__{k}").value = entry
+                self.sig("start", k).value = 1
+        await FallingEdge(d.clk)
+        for k in range(self.n):
+            self.sig("start", k).value = 0
+        for cycle in range(1, max_cycles):
+            await ReadOnly()
+            if cycle >= settle and not any(self.sig("busy", k).value for k in range(self.n)):
+                break
+            await FallingEdge(d.clk)
+        else:
+            raise TimeoutError(f"the array ran more than {max_cycles} cycles")
+        done = [(int(self.sig("cycles", k).value), int(self.sig("vmm_steps", k).value))
+                if ran[k] else None for k in range(self.n)]
+        await FallingEdge(d.clk)
+        for k in range(self.n):
+            assert not self.sig("conflict", k).value, f"core {k}: a MEM bank conflict"
+            assert not self.sig("overflow", k).value, f"core {k}: a counter overflowed"
+        return done
+
+
+async def load(env, golden, images, data=None):
+    """Write ``images`` (per core, bytes or None) at 0 and, if given, ``data`` (per core,
+    the bytes from bank 1 on) to every core of the RTL and of the golden array."""
+    bank = env.core.sram_bank_bytes
+    for k, image in enumerate(images):
+        if data is not None:
+            golden.cores[k].write(bank, data[k])
+            await env.write(k, bank, data[k])
+        if image is not None:
+            golden.cores[k].write(0, image)
+            await env.write(k, 0, image)
+
+
+async def check_run(env, golden, images, label, entries=None):
+    """Run (the cores with an image, or those ``entries`` names) and compare every core's
+    cycles and banks 1 to 3 of its MEM (where the puts land) with the golden array's."""
+    cfg, bank = env.core, env.core.sram_bank_bytes
+    entries = [0 if image is not None else None for image in images] \
+        if entries is None else entries
+    expected = golden.run(entries)
+    got = await env.run(entries, golden.cycle, [bool(r) for r in golden.runs])
+    assert got == expected, f"{label}: RTL cycles {got}, golden {expected}"
+    for k in range(env.n):
+        mem = await env.read(k, bank, cfg.sram_bytes - bank)
+        want = golden.cores[k].read(bank, cfg.sram_bytes - bank)
+        if mem != want:
+            bad = [bank + a for a in range(0, len(mem), env.word)
+                   if mem[a:a + env.word] != want[a:a + env.word]]
+            raise AssertionError(f"{label}: core {k}'s MEM differs at {len(bad)} words, "
+                                 f"first {bad[:4]}")
+    return expected
+
+
+def seeded(dut, salt):
+    seed = int(os.environ.get("COCOTB_RANDOM_SEED", cocotb.RANDOM_SEED))
+    dut._log.info("seed %d (rerun with SEED=%d)", seed, seed)
+    return random.Random(seed * 7919 + salt)
+
+
+@cocotb.test()
+async def test_ping_pong(dut):
+    """Two neighbours in a row (a 1 x 2 arrangement): core (0, 0) puts 24 words to core
+    (1, 0) over each network in turn (ANoC, PNoC, MNoC, INoC), signalling the last; core
+    (1, 0) waits for it and puts the words back, one row below the originals, over the
+    same network; core (0, 0) waits for those before its next network. Every MEM word and
+    both cores' cycles equal the golden array's."""
+    env = ArrayEnv(dut)
+    await env.start()
+    rng = seeded(dut, 1)
+    cfg, word, bank, n = env.core, env.word, env.core.sram_bank_bytes, 24
+    a_text = "".join(f".remote ctr={4 + p} count=1\n" for p in range(4))
+    b_text = "".join(f".remote ctr={p} count=1\n" for p in range(4))
+    for p, t in enumerate((4, 5, 6, 7)):   # network p: thread t of both cores
+        src, there, back = bank + 256 * p, 2 * bank + 256 * p, 3 * bank + 256 * p
+        a_text += "\n".join([f".thread {t}", f"WAIT ctr={7 + p}" if p else "NOP",
+                             send_text(src, there, n, word, x=(1, 1), signal=1, ctr=p),
+                             f"WAIT ctr={4 + p}", f"SIGNAL ctr={8 + p}" if p < 3 else "NOP",
+                             "END", ""])
+        b_text += "\n".join([f".thread {t}", f"WAIT ctr={p}",
+                             send_text(there, back, n, word, signal=1, ctr=4 + p), "END", ""])
+    progs = [assemble(a_text, cfg), assemble(b_text, cfg)]
+    images = [progs[0].image(), progs[1].image()] + [None] * (env.n - 2)
+    data = [rng.randbytes(cfg.sram_bytes - bank) for _ in range(env.n)]
+    golden = ArrayModel(env.config)
+    await load(env, golden, images, data)
+    cycles = await check_run(env, golden, images, "ping-pong")
+    dut._log.info("ping-pong over the four networks: cycles %s", cycles)
+
+
+@cocotb.test()
+async def test_random_exchange(dut):
+    """``EXCHANGES`` rounds of random traffic (tb/array/programs.py): every core's NoC
+    threads put random regions to random rectangles (unicast, rows, columns, the whole
+    array) over all four networks, to addresses other cores stream from too, signalling
+    random counters; every core waits for its due SIGNALs. Every MEM word of every core
+    and every core's cycles equal the golden array's."""
+    env = ArrayEnv(dut)
+    await env.start()
+    rng = seeded(dut, 2)
+    cfg, bank = env.core, env.core.sram_bank_bytes
+    puts = 0
+    # One golden array for all rounds, as one RTL array: the routers' round-robin
+    # pointers (and every other state) carry over from round to round in both.
+    golden = ArrayModel(env.config)
+    await load(env, golden, [None] * env.n,
+               [rng.randbytes(cfg.sram_bytes - bank) for _ in range(env.n)])
+    for r in range(EXCHANGES):
+        progs, texts = random_exchange(rng, env.config)
+        images = [p.image() if any(p.threads) else None for p in progs]
+        await load(env, golden, images)
+        try:
+            await check_run(env, golden, images, f"exchange {r}")
+        except AssertionError:
+            dut._log.error("programs:\n%s", "\n".join(texts))
+            raise
+        puts = sum(len(q) for c in golden.cores for q in c.noc_out)
+    dut._log.info("%d random exchanges, %d flits sent", EXCHANGES, puts)
+
+
+@cocotb.test()
+async def test_inoc_start(dut):
+    """Core (0, 0) delivers a program image over the INoC to core (1, 1), which the host
+    never starts: T7 puts the image's words backwards, the header last with ``start``, so
+    that core (1, 1) runs it once it has landed. The program puts a region of core (1, 1)
+    back to core (0, 0) over the ANoC, whose T3 waits for its SIGNAL. MEM and cycles equal
+    the golden array's (which launches core (1, 1) in the same cycle)."""
+    env = ArrayEnv(dut)
+    await env.start()
+    rng = seeded(dut, 3)
+    cfg, bank = env.core, env.core.sram_bank_bytes
+    local, remote = inoc_start(env.config)
+    data = [rng.randbytes(cfg.sram_bytes - bank) for _ in range(env.n)]
+    data[0] = data[0][:bank] + remote + data[0][bank + len(remote):]   # at 2 * bank
+    golden = ArrayModel(env.config)
+    images = [local, None, None, None]
+    await load(env, golden, images, data)
+    cycles = await check_run(env, golden, images, "INoC start")
+    assert golden.starts[3] and golden.starts[3][0] > 0, golden.starts
+    dut._log.info("INoC start: core (1, 1) launched in cycle %d; cycles %s",
+                  golden.starts[3][0], cycles)

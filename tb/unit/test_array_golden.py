@@ -1,0 +1,146 @@
+"""The golden array (sw/golden/array.py) and the golden core's put endpoints on their own:
+puts land, multicast reaches every core of its rectangle, the models reject what the
+hardware cannot do. (The RTL array against it: tb/array.)"""
+
+import random
+from dataclasses import replace
+
+import pytest
+
+from rtl.spec.config import get_config
+from sw.compiler_stub.asm import assemble
+from sw.golden.array import ArrayModel
+from sw.golden.core import Core, CoreError
+from sw.golden.thread import Unfinished
+
+from ..array.programs import inoc_start, random_exchange, send_text
+
+SIM = get_config("sim")
+WORD = SIM.core.mem_port_bits // 8
+BANK = SIM.core.sram_bank_bytes
+
+
+def sender(x0, x1, y0, y1, count=4, signal=1, ctr=2):
+    return assemble(".thread 6\n" + send_text(BANK, 2 * BANK, count, WORD, x=(x0, x1),
+                                             y=(y0, y1), signal=signal, ctr=ctr) + "\nEND\n",
+                    SIM.core).image()
+
+
+def waiter(ctr=2, count=1):
+    return assemble(f".remote ctr={ctr} count={count}\n.thread 3\n"
+                    f"    LOOP count={count}\n    WAIT ctr={ctr}\n    ENDL\n    END\n",
+                    SIM.core).image()
+
+
+def test_multicast_reaches_the_rectangle():
+    """Core (0, 0) multicasts 4 words to the whole 2 x 2 array over the MNoC, signalling
+    counter 2 everywhere; every core (itself included) waits for it: each ends with the
+    words at the destination, the senders' region unchanged elsewhere."""
+    array = ArrayModel(SIM)
+    words = bytes(range(4 * WORD))
+    array.core(0, 0).write(BANK, words)
+    # (0, 0) both sends and waits: T6 sends, T3 waits.
+    both = assemble(".remote ctr=2 count=1\n.thread 3\nWAIT ctr=2\nEND\n.thread 6\n" +
+                    send_text(BANK, 2 * BANK, 4, WORD, x=(0, 1), y=(0, 1), signal=1, ctr=2) +
+                    "\nEND\n", SIM.core).image()
+    array.core(0, 0).write(0, both)
+    for x, y in ((1, 0), (0, 1), (1, 1)):
+        array.core(x, y).write(0, waiter())
+    results = array.run([0, 0, 0, 0])
+    assert all(r is not None for r in results)
+    for core in array.cores:
+        assert core.read(2 * BANK, 4 * WORD) == words
+    assert sum(map(len, array.core(0, 0).noc_out)) == 4   # one flit a word: multicast
+
+
+def test_random_exchange_lands():
+    """Random traffic (tb/array/programs.py) ends on the golden array with every put
+    written: each destination word holds the data of a put addressed to it."""
+    rng = random.Random(5)
+    for _ in range(5):
+        progs, _ = random_exchange(rng, SIM)
+        array = ArrayModel(SIM)
+        for k, core in enumerate(array.cores):
+            core.write(BANK, rng.randbytes(SIM.core.sram_bytes - BANK))
+            core.write(0, progs[k].image())
+        results = array.run([0] * 4)
+        assert all(results)
+        assert not any(box for core in array.cores for box in core.inbox)
+
+
+def test_send_outside_the_array():
+    """A SEND to a rectangle outside the array is an error of the models (the RTL would
+    keep the coordinates' low bits)."""
+    array = ArrayModel(SIM)
+    array.core(0, 0).write(0, sender(0, 2, 0, 0))
+    with pytest.raises(CoreError, match=r"SEND to columns 0\.\.2, rows 0\.\.0: outside the "
+                                        r"2 x 2 array"):
+        array.run([0, None, None, None])
+
+
+def test_put_outside_mem():
+    """A put whose address is not a word of the receiver's MEM is an error."""
+    from sw.golden.cycles import Put
+    from sw.golden.noc import Flit
+    core = Core(SIM.core)
+    core.write(0, waiter(count=1))
+    bad = Flit(Put(SIM.core.sram_bytes, bytes(WORD), True, 2), 0, 0, 0, 0, 1)
+    with pytest.raises(CoreError, match="writes MEM byte 0x8000: not a word of MEM"):
+        core.run(0, arrivals=[[(0, bad)], [], [], []])
+
+
+def test_waiting_forever():
+    """A core waiting for a remote SIGNAL nobody sends: the array does not finish."""
+    array = ArrayModel(SIM)
+    array.core(1, 1).write(0, waiter())
+    with pytest.raises(Unfinished, match=r"\[3\] still running"):
+        array.run([None, None, None, 0], max_cycles=2000)
+
+
+def test_array_rejects():
+    with pytest.raises(TypeError, match="config must be an ArrayConfig"):
+        ArrayModel(SIM.core)
+    with pytest.raises(ValueError, match="one entry \\(or None\\) per core, 4, not 3"):
+        ArrayModel(SIM).run([0, 0, 0])
+    with pytest.raises(IndexError, match=r"core \(2, 0\) is outside the 2 x 2 array"):
+        ArrayModel(SIM).core(2, 0)
+    one = ArrayModel(replace(SIM, rows=1, cols=2))
+    assert len(one.cores) == 2 and one.core(1, 0) is one.cores[1]
+
+
+def test_inoc_start():
+    """A program image put backwards over the INoC, its header last with ``start``, runs on
+    the receiver (never started by the host) once it has landed: it puts a region back,
+    whose SIGNAL the sender waits for."""
+    local, remote = inoc_start(SIM)
+    array = ArrayModel(SIM)
+    region = random.Random(3).randbytes(20 * WORD)
+    array.core(0, 0).write(2 * BANK, remote)
+    array.core(0, 0).write(0, local)
+    array.core(1, 1).write(BANK, region)
+    results = array.run([0, None, None, None])
+    assert results[1] is None and results[2] is None and results[3] is not None
+    assert len(array.starts[3]) == 1 and array.starts[3][0] > 0
+    assert array.core(1, 1).read(512, len(remote)) == remote
+    assert array.core(0, 0).read(3 * BANK, 20 * WORD) == region
+
+
+def test_start_put_elsewhere_is_a_put():
+    """``start`` is honoured on the INoC only: on another port the put is written, and no
+    run starts; on the INoC it waits while the core runs."""
+    from sw.golden.cycles import Put
+    from sw.golden.noc import Flit
+    core = Core(SIM.core)
+    flit = Flit(Put(BANK, bytes(range(WORD)), False, 0, True), 0, 0, 0, 0, 1)
+    core.idle_cycle([flit, None, None, None])
+    core.idle_cycle([None] * 4)
+    assert core.start_entry is None and core.read(BANK, WORD) == bytes(range(WORD))
+    core.idle_cycle([None, None, None, flit])
+    core.idle_cycle([None] * 4)
+    assert core.start_entry == BANK
+    # While the core runs, a start put waits at the INoC's head (the puts behind it too).
+    core = Core(SIM.core)
+    core.write(0, assemble(".thread 0\n" + "    NOP\n" * 20 + "    END\n", SIM.core).image())
+    other = Flit(Put(2 * BANK, bytes(WORD), False, 0), 0, 0, 0, 0, 1)
+    core.run(0, arrivals=[[], [], [], [(0, flit), (0, other)]])
+    assert list(core.inbox[3]) == [flit, other] and core.read(2 * BANK, WORD) == bytes(WORD)
