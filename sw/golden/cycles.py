@@ -490,9 +490,9 @@ class CycleModel:
                     raise th.error(f"SEND to columns {ins['x0']}..{ins['x1']}, rows "
                                    f"{ins['y0']}..{ins['y1']}: outside the "
                                    f"{self.mesh[0]} x {self.mesh[1]} array")
-                last = th.n == th.count - 1
+                end = th.n == th.count - 1   # (not ``last``: the step engine's, above)
                 put = Put(th.dst.addr, self._n_send(th) if functional else None,
-                          bool(ins["signal"]) and last, ins["ctr"], bool(ins["start"]) and last)
+                          bool(ins["signal"]) and end, ins["ctr"], bool(ins["start"]) and end)
                 sent[th.index - first_noc] = Flit(put, ins["x0"], ins["x1"], ins["y0"],
                                                   ins["y1"], 1)
             # VMM: a step uses the active tile; a weight beat needs the shadow not full; a
