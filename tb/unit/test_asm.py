@@ -233,7 +233,7 @@ def brute_force_valid(threads, core):
     counters valid (the oracle of the assembler's arithmetic loop handling)."""
     word = core.mem_port_bits // 8
     ctrs = Counter()
-    for code in threads:
+    for t, code in enumerate(threads):
         ags = [(0, [(1, 0)] * AG_DIMS) for _ in range(AGS)]
         loops, pc = [], 0
         while code and code[pc].op != Op.END:
@@ -258,6 +258,8 @@ def brute_force_valid(threads, core):
                 ctrs[ins.op, ins["ctr"]] += 1
             elif ins.op == Op.SEND and (ins["x0"] > ins["x1"] or ins["y0"] > ins["y1"]):
                 return False   # an empty rectangle
+            elif ins.op == Op.SEND and ins["start"] and t != 7:
+                return False   # only the INoC's thread starts cores
             elif ins.op in SPACES:
                 walked = []
                 spaces = SPACES[ins.op]
