@@ -78,7 +78,7 @@ class Core(wiring.Component):
     ``pnoc``, ``mnoc`` and ``inoc``, owned by T4, T5, T6 and T7. Each has ``o``, the flits
     the core sends, and ``i``, the flits it receives, streams of
     :func:`rtl.core.noc.core_flit_layout` (a mesh flit whose payload is a put: one MEM
-    word, the receiver's address, ``signal`` and ``ctr``). In Verilog the members join
+    word, the receiver's address, ``signal``, ``ctr`` and ``start``). In Verilog the members join
     with ``__``: ``noc__anoc__o__valid``, ``noc__inoc__i__payload``.
 
     Submodules: ``mem`` (:class:`UnifiedMemory`, requesters :data:`REQUESTERS`),
@@ -194,7 +194,8 @@ class Core(wiring.Component):
         # waiting for its engine (DRAIN, or END) while it is not idle; nothing is in
         # flight: no point taken the cycle before (a read in flight), no weight row or step
         # into the VMM, no VMM result pending, no tile switch pending (shadow full, active
-        # empty), the vector engine idle, no flit out of a NoC port.
+        # empty), the vector engine idle, no flit offered at a NoC port either way, no put
+        # written.
         blocked = [~th.control.running | (th.counters.wait & ~th.counters.grant)
                    | (th.engine.points.valid & ~th.engine.points.ready
                       & (engines.get(t) is not vec))

@@ -6,17 +6,15 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..noc.flit import coord_bits, flit_layout
-from ..spec.isa import ADDR_BITS, NOC_PORTS, Op
+from ..spec.isa import ADDR_BITS, NOC_IN_DEPTH, NOC_PORTS, Op
 from .counters import CTR_BITS, signal_signature
 from .memory import mem_port_signature
 from .queue import Queue
 from .thread import engine_signature
 
-__all__ = ["IN_DEPTH", "put_layout", "core_flit_layout", "noc_port_signature",
+__all__ = ["put_layout", "core_flit_layout", "noc_port_signature",
            "noc_signature", "NocEngine"]
 
-#: Flits of a port's input FIFO (:data:`sw.golden.cycles.NOC_IN_DEPTH`).
-IN_DEPTH = 4
 
 
 def put_layout(word_bytes):
@@ -67,9 +65,9 @@ class NocEngine(wiring.Component):
     ``signal`` on the last point when the instruction sets it, and the instruction's
     rectangle ``x0..x1``, ``y0..y1``; ``port.o`` offers the oldest queued flit.
 
-    Receive: ``port.i`` feeds a FIFO of :data:`IN_DEPTH` flits (ready while not full);
-    its head is written to MEM through ``put`` (a requester that waits for its bank)
-    unless ``hold`` (the loader is reading a program image); a written put with
+    Receive: ``port.i`` feeds a FIFO of :data:`rtl.spec.isa.NOC_IN_DEPTH` flits (ready
+    while not full); its head is written to MEM through ``put`` (a requester that waits
+    for its bank) unless ``hold`` (the loader is reading a program image); a written put with
     ``signal`` counts its counter up through ``signal`` in the same cycle. With
     ``starts`` (the INoC's engine), a put with ``start`` waits until ``idle`` (the core
     is not running), is written, and the next cycle ``launch`` runs the image at its
@@ -153,7 +151,7 @@ class NocEngine(wiring.Component):
         m.d.comb += self.thread.idle.eq(~inflight & ~queue.r.valid)
 
         # Receive.
-        m.submodules.inbox = inbox = Queue(self._layout, IN_DEPTH)
+        m.submodules.inbox = inbox = Queue(self._layout, NOC_IN_DEPTH)
         wiring.connect(m, port=wiring.flipped(self.port.i), inbox=inbox.w)
         put = put_layout(word)(inbox.r.p.payload)
         write = Signal()

@@ -15,7 +15,8 @@ from amaranth import hdl
 from amaranth.lib import data, enum
 
 __all__ = ["Op", "OPCODE", "INSTR_BITS", "FORMATS", "STREAMS", "THREAD_OF", "NOC_PORTS",
-           "NOC_THREADS", "Instr", "encode", "decode", "instr_layout", "AG_DIMS", "AGS",
+           "NOC_THREADS", "NOC_IN_DEPTH", "Instr", "encode", "decode", "instr_layout",
+           "AG_DIMS", "AGS",
            "COUNTERS", "COUNTER_BITS", "THREADS", "LOOP_DEPTH", "ADDR_BITS", "COORD_BITS", "uses_d"]
 
 INSTR_BITS   = 64   # bits of an instruction
@@ -32,6 +33,8 @@ COORD_BITS   = 6    # a core's column or row in a SEND (arrays up to 64 x 64)
 #: The NoC ports of a core, in the order of the threads that own them (T4..T7).
 NOC_PORTS   = ("anoc", "pnoc", "mnoc", "inoc")
 NOC_THREADS = tuple(range(THREADS - len(NOC_PORTS), THREADS))
+#: Flits of each NoC port's input FIFO (its receive side).
+NOC_IN_DEPTH = 4
 
 
 class Op(enum.IntEnum, shape=OPCODE.stop - OPCODE.start):

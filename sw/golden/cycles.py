@@ -23,7 +23,8 @@ the first cycle in which nothing moved (then nothing ever will), or
 
 from collections import deque, namedtuple
 
-from rtl.spec.isa import COUNTER_BITS, COUNTERS, NOC_PORTS, NOC_THREADS, THREADS, Op
+from rtl.spec.isa import (COUNTER_BITS, COUNTERS, NOC_IN_DEPTH, NOC_PORTS, NOC_THREADS,
+                          THREADS, Op)
 
 from .noc import Flit
 
@@ -48,7 +49,6 @@ QUEUE = 4                 # entries of the weight, step and flit queues (with th
 _ONE_ROW, _TWO_ROWS = (None,), (None, None)   # a weight beat's rows when no data is moved
 TAGS = 12                 # VMM results awaited by the step engine
 COUNTER_MAX = (1 << COUNTER_BITS) - 1
-NOC_IN_DEPTH = 4          # flits of a NoC port's input FIFO
 
 #: A flit's payload at a core's NoC port: a put of one MEM word. ``addr``: the receiver's
 #: MEM byte address (word-aligned); ``data``: the word (bytes; None in the cycle model);
