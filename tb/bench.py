@@ -135,9 +135,9 @@ def bench_noc():
 
 
 def bench_pnoc():
-    """``noc.pnoc.flits_per_link_cycle`` (:mod:`tb.array.array_bench`): two neighbours
-    putting 512 words each to the other over the PNoC at once, from the golden array
-    (which the RTL array equals cycle for cycle: tb/array)."""
+    """``noc.pnoc.flits_per_link_cycle`` (:mod:`tb.array.array_bench`): two reductions
+    passing 256 partial-sum vectors each over a PNoC link (east and west at once), from
+    the golden array (which the RTL array equals cycle for cycle: tb/array)."""
     from .array.array_bench import run_bench
     return run_bench()
 

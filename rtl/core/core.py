@@ -6,7 +6,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..spec.isa import ADDR_BITS, NOC_PORTS, NOC_THREADS, THREADS
+from ..spec.isa import ADDR_BITS, PUT_PORTS, PUT_THREADS, THREADS
 from ..vmm import VMM
 from .counters import Counters
 from .loader import Loader
@@ -19,16 +19,16 @@ from .weights import WeightEngine
 
 __all__ = ["REQUESTERS", "PUTS", "core_signature", "Core"]
 
-#: The unified memory's requesters that wait for their bank: the NoC ports' receive
-#: sides, writing the puts that arrive (``anoc_put`` ... ``inoc_put``).
-PUTS = tuple(f"{name}_put" for name in NOC_PORTS)
+#: The unified memory's requesters that wait for their bank: the put ports' receive
+#: sides, writing the puts that arrive (``anoc_put``, ``mnoc_put``, ``inoc_put``).
+PUTS = tuple(f"{name}_put" for name in PUT_PORTS)
 
 #: The unified memory's requesters, highest priority first: the host, the loader, T0's
 #: weight engine (``weights``, and ``weights_pair`` for the second rows of pair beats),
 #: T1's step engine, T2's vector engine (its reads and VSTOREs, then its VPOST stores),
-#: T4..T7's NoC engines' SEND reads, and last the puts (:data:`PUTS`).
+#: T4, T6 and T7's NoC engines' SEND reads, and last the puts (:data:`PUTS`).
 REQUESTERS = ("host", "loader", "weights", "weights_pair", "steps", "vector", "store",
-              *NOC_PORTS, *PUTS)
+              *PUT_PORTS, *PUTS)
 
 
 def core_signature(config, *, rows=1, cols=1):
@@ -48,7 +48,7 @@ def core_signature(config, *, rows=1, cols=1):
         "conflict":  Out(1),
         "deadlock":  Out(1),
         "overflow":  Out(1),
-        "noc":       Out(noc_signature(word, rows, cols)),
+        "noc":       Out(noc_signature(word, config.vmm_rows, rows, cols)),
     })
 
 
@@ -75,17 +75,20 @@ class Core(wiring.Component):
     docs/architecture.md, 7.5.
 
     ``noc`` holds the four NoC ports by name (:data:`rtl.spec.isa.NOC_PORTS`): ``anoc``,
-    ``pnoc``, ``mnoc`` and ``inoc``, owned by T4, T5, T6 and T7. Each has ``o``, the flits
-    the core sends, and ``i``, the flits it receives, streams of
-    :func:`rtl.core.noc.core_flit_layout` (a mesh flit whose payload is a put: one MEM
-    word, the receiver's address, ``signal``, ``ctr`` and ``start``). In Verilog the members join
-    with ``__``: ``noc__anoc__o__valid``, ``noc__inoc__i__payload``.
+    ``pnoc``, ``mnoc`` and ``inoc``. Each has ``o``, the flits the core sends, and ``i``,
+    the flits it receives. The put ports ``anoc``, ``mnoc`` and ``inoc`` (SEND on T4, T6
+    and T7) carry :func:`rtl.core.noc.core_flit_layout` (a mesh flit whose payload is a
+    put: one MEM word, the receiver's address, ``signal``, ``ctr`` and ``start``); the
+    PNoC, T1's link to its neighbours, carries partial-sum vectors
+    (:func:`rtl.core.steps.pnoc_port_signature`). In Verilog the members join with
+    ``__``: ``noc__anoc__o__valid``, ``noc__pnoc__i__payload``.
 
     Submodules: ``mem`` (:class:`UnifiedMemory`, requesters :data:`REQUESTERS`),
     ``loader`` (:class:`Loader`), ``counters`` (:class:`Counters`), ``thread0`` ...
     ``thread7`` (:class:`Thread`), ``vmm``, ``psb``, and the engines ``weights``
     (:class:`WeightEngine`, T0), ``steps`` (:class:`StepEngine`, T1), ``vector``
-    (:class:`VectorEngine`, T2) and ``anoc`` ... ``inoc`` (:class:`NocEngine`, T4..T7).
+    (:class:`VectorEngine`, T2) and ``anoc``, ``mnoc``, ``inoc`` (:class:`NocEngine`, T4,
+    T6, T7; T3 and T5 have no engine).
 
     Latency: see docs/architecture.md, "Microarchitecture and timing" (the cycle model
     :mod:`sw.golden.cycles` predicts every run's ``cycles`` and ``vmm_steps``).
@@ -105,7 +108,7 @@ class Core(wiring.Component):
     cycles, vmm_steps : Out(32)
     conflict : Out(1)
     deadlock, overflow : Out(1)
-    noc : Out(noc_signature(word_bytes, rows, cols))
+    noc : Out(noc_signature(word_bytes, vmm_rows, rows, cols))
     """
 
     def __init__(self, config, *, rows=1, cols=1):
@@ -129,7 +132,7 @@ class Core(wiring.Component):
 
         # Loader, threads and counters.
         m.submodules.loader = loader = Loader(word, cfg.program_len)
-        m.submodules.counters = counters = Counters(engines=1 + len(NOC_PORTS))
+        m.submodules.counters = counters = Counters(engines=1 + len(PUT_PORTS))
         m.d.comb += [self.busy.eq(loader.busy), counters.clear.eq(loader.image)]
         wiring.connect(m, loader=loader.mem, mem=mem.loader)
         threads = []
@@ -148,21 +151,22 @@ class Core(wiring.Component):
                                                  cfg.vbuf_entries, cfg.vcu_lanes,
                                                  cfg.afu_lanes)
         engines = {0: wgt, 1: stp, 2: vec}
-        for t, name in zip(NOC_THREADS, NOC_PORTS, strict=True):
+        wiring.connect(m, engine=stp.pnoc, port=wiring.flipped(self.noc.pnoc))
+        for t, name in zip(PUT_THREADS, PUT_PORTS, strict=True):
             m.submodules[name] = engines[t] = eng = NocEngine(word, self._rows, self._cols,
                                                               starts=name == "inoc")
             wiring.connect(m, engine=eng.port, port=wiring.flipped(getattr(self.noc, name)))
             wiring.connect(m, engine=eng.put, mem=getattr(mem, f"{name}_put"))
             wiring.connect(m, engine=eng.signal,
-                           counters=counters.engines[1 + NOC_PORTS.index(name)])
+                           counters=counters.engines[1 + PUT_PORTS.index(name)])
             # Puts wait while the loader reads a program image (its header included).
             m.d.comb += eng.hold.eq(loader.image | (loader.busy & ~loader.run))
         for t, th in enumerate(threads):
             if t in engines:
                 wiring.connect(m, thread=th.engine, engine=engines[t].thread)
-            else:   # T3 has no engine
+            else:   # T3 and T5 have no engine
                 m.d.comb += [th.engine.points.ready.eq(1), th.engine.idle.eq(1)]
-        for t, name in zip(NOC_THREADS, NOC_PORTS, strict=True):
+        for t, name in zip(PUT_THREADS, PUT_PORTS, strict=True):
             wiring.connect(m, engine=engines[t].mem, mem=getattr(mem, name))
         wiring.connect(m, engine=wgt.mem, mem=mem.weights)
         wiring.connect(m, engine=wgt.mem_pair, mem=mem.weights_pair)
@@ -176,10 +180,10 @@ class Core(wiring.Component):
 
         # Start: the host's, or the INoC's start put (written the cycle before, while the
         # core was idle: it wins over a host start in the same cycle).
-        inoc = engines[NOC_THREADS[NOC_PORTS.index("inoc")]]
+        inoc = engines[PUT_THREADS[PUT_PORTS.index("inoc")]]
         m.d.comb += [loader.start.eq(self.start | inoc.launch),
                      loader.entry.eq(Mux(inoc.launch, inoc.entry, self.entry))]
-        for t in NOC_THREADS:
+        for t in PUT_THREADS:
             m.d.comb += engines[t].idle.eq(~loader.busy & ~loader.image & ~inoc.launch)
 
         # Partial-sum buffer: written by VMM results, read by T1 (partial sums) and T2.
@@ -194,8 +198,8 @@ class Core(wiring.Component):
         # waiting for its engine (DRAIN, or END) while it is not idle; nothing is in
         # flight: no point taken the cycle before (a read in flight), no weight row or step
         # into the VMM, no VMM result pending, no tile switch pending (shadow full, active
-        # empty), the vector engine idle, no flit offered at a NoC port either way, no put
-        # written.
+        # empty), the vector engine idle, no flit offered at a NoC output or taken at an
+        # input, no put written.
         blocked = [~th.control.running | (th.counters.wait & ~th.counters.grant)
                    | (th.engine.points.valid & ~th.engine.points.ready
                       & (engines.get(t) is not vec))
@@ -213,10 +217,12 @@ class Core(wiring.Component):
                              & ~took & ~(vmm.weights.valid & vmm.weights.ready)
                              & ~(vmm.steps.valid & vmm.steps.ready) & (vmm_pending == 0)
                              & ~(~vmm.weights.ready & ~vmm.steps.ready) & vec.thread.idle
-                             & ~Cat(engines[t].port.o.valid | engines[t].port.i.valid
-                                    for t in NOC_THREADS).any()
+                             & ~Cat(engines[t].port.o.valid
+                                    | (engines[t].port.i.valid & engines[t].port.i.ready)
+                                    for t in PUT_THREADS).any()
+                             & ~stp.pnoc.o.valid & ~(stp.pnoc.i.valid & stp.pnoc.i.ready)
                              & ~Cat(engines[t].put.en & engines[t].put.ready
-                                    for t in NOC_THREADS).any())
+                                    for t in PUT_THREADS).any())
 
         # Status: the run's cycles and VMM steps, MEM bank conflicts while busy, and the
         # sticky deadlock and counter overflow flags.

@@ -1,5 +1,6 @@
-"""T4..T7's engines: the core's NoC ports. SEND puts MEM words into other cores' MEM; the
-receive side writes the puts that arrive into this core's MEM."""
+"""T4, T6 and T7's engines: the core's put ports (ANoC, MNoC, INoC). SEND puts MEM words
+into other cores' MEM; the receive side writes the puts that arrive into this core's MEM.
+(The PNoC port is T1's: :mod:`rtl.core.steps`.)"""
 
 from amaranth import *
 from amaranth.lib import data, stream, wiring
@@ -10,6 +11,7 @@ from ..spec.isa import ADDR_BITS, NOC_IN_DEPTH, NOC_PORTS, Op
 from .counters import CTR_BITS, signal_signature
 from .memory import mem_port_signature
 from .queue import Queue
+from .steps import pnoc_port_signature
 from .thread import engine_signature
 
 __all__ = ["put_layout", "core_flit_layout", "noc_port_signature",
@@ -48,16 +50,20 @@ def noc_port_signature(word_bytes, rows=1, cols=1):
     })
 
 
-def noc_signature(word_bytes, rows=1, cols=1):
+def noc_signature(word_bytes, vmm_rows, rows=1, cols=1):
     """The four NoC ports of a core, seen from the core, by name
-    (:data:`rtl.spec.isa.NOC_PORTS`: ``anoc``, ``pnoc``, ``mnoc``, ``inoc``), each a
-    :func:`noc_port_signature`."""
-    return wiring.Signature({name: Out(noc_port_signature(word_bytes, rows, cols))
-                             for name in NOC_PORTS})
+    (:data:`rtl.spec.isa.NOC_PORTS`: ``anoc``, ``pnoc``, ``mnoc``, ``inoc``): the put
+    ports (:data:`rtl.spec.isa.PUT_PORTS`) each a :func:`noc_port_signature`, the PNoC a
+    :func:`rtl.core.steps.pnoc_port_signature` of ``vmm_rows`` sums."""
+    return wiring.Signature({
+        name: Out(pnoc_port_signature(vmm_rows) if name == "pnoc"
+                  else noc_port_signature(word_bytes, rows, cols))
+        for name in NOC_PORTS})
 
 
 class NocEngine(wiring.Component):
-    """T4..T7: one NoC port, its SEND and its receive side (docs/architecture.md, 7.5).
+    """T4, T6 or T7: one put port, its SEND and its receive side (docs/architecture.md,
+    7.5).
 
     SEND: a point is taken when the flit queue (4 entries) has room for it and for the
     read in flight; the MEM word at its source address arrives the next cycle and is

@@ -1,18 +1,19 @@
-"""T1's engine: VMM steps from the unified memory and the partial-sum buffer, results
-back to the partial-sum buffer (SSTREAM)."""
+"""T1's engine: VMM steps from the unified memory and the partial-sum buffer or the PNoC,
+results back to the partial-sum buffer or out on the PNoC (SSTREAM)."""
 
 from amaranth import *
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 
+from ..spec.isa import PNOC_DEPTH
 from ..vmm import result_layout, step_layout
 from .counters import CTR_BITS, signal_signature
 from .memory import mem_port_signature
 from .queue import Queue, RegisterQueue
 from .thread import engine_signature
 
-__all__ = ["psb_layout", "StepEngine"]
+__all__ = ["psb_layout", "pnoc_flit_layout", "pnoc_port_signature", "StepEngine"]
 
 
 def psb_layout(rows):
@@ -20,24 +21,49 @@ def psb_layout(rows):
     return data.ArrayLayout(signed(32), rows)
 
 
+def pnoc_flit_layout(rows):
+    """A flit a core sends on its PNoC link: ``sums``, a VMM result (``rows`` int32), and
+    ``dir``, the neighbour it goes to (:data:`rtl.spec.isa.DIRECTIONS`: 0 north, 1 east,
+    2 south, 3 west)."""
+    return data.StructLayout({"sums": psb_layout(rows), "dir": 2})
+
+
+def pnoc_port_signature(rows):
+    """A core's PNoC port, seen from the core: ``o``, a stream of
+    :func:`pnoc_flit_layout` (to the neighbour each flit names), and ``i``, a stream of
+    :func:`psb_layout` (partial sums from a neighbour)."""
+    return wiring.Signature({
+        "o": Out(stream.Signature(pnoc_flit_layout(rows))),
+        "i": In(stream.Signature(psb_layout(rows))),
+    })
+
+
 class StepEngine(wiring.Component):
     """T1: for each point of an SSTREAM, a VMM step of the activations at the point's
     MEM source address and the partial sums of its PSB entry (the destination address,
-    modulo ``psb_entries``; zero for the instruction's first ``zero`` points); the step's
-    result is written back to that entry.
+    modulo ``psb_entries``), or with ``pin`` the next partial sums at the PNoC input; zero
+    for the instruction's first ``zero`` points. The step's result is written back to
+    that entry, or with ``pout`` queued at the PNoC output for neighbour ``dir``.
 
     A point is taken when the step queue (4 entries) has room for it and for the reads in
-    flight, fewer than 12 results are awaited, and no awaited result is for the same PSB
-    entry (the interlock: a step sees every earlier step's write). MEM and the PSB are
-    read as it is taken; the step is queued the next cycle; ``steps`` offers the oldest
-    queued step. Results are always accepted and written to the PSB as they arrive.
+    flight, fewer than 12 results are awaited, no awaited PSB write is for the same PSB
+    entry (the interlock: a step sees every earlier step's write), with ``pin`` (past the
+    first ``zero`` points) the PNoC input FIFO (:data:`rtl.spec.isa.PNOC_DEPTH` vectors)
+    is not empty, and with ``pout`` fewer than ``PNOC_DEPTH`` results are queued at or on
+    their way to the PNoC output FIFO (its room is reserved: results are always
+    accepted). MEM and the PSB are read, and the PNoC input's head taken, as it is taken;
+    the step is queued the next cycle; ``steps`` offers the oldest queued step. Results
+    are written to the PSB, or queued at the PNoC output, as they arrive; ``pnoc.o``
+    offers the oldest queued result. The engine is idle when nothing is in flight and
+    the PNoC output FIFO is empty.
 
     The last point of an SSTREAM with ``signal`` set raises ``signal`` (counter ``ctr``)
     in the cycle its result is written, so a thread waiting on the counter sees the whole
     stream's results in the PSB.
 
     Latency: 2 cycles from a point to its step at ``steps``; a result is written in the
-    cycle it arrives. Throughput: one step a cycle.
+    cycle it arrives (at ``pnoc.o`` the next cycle). Throughput: one step a cycle, one
+    vector a cycle each way on the PNoC.
 
     Parameters
     ----------
@@ -60,6 +86,8 @@ class StepEngine(wiring.Component):
         The PSB's write port (results).
     signal : Out(signal_signature())
         To the counters.
+    pnoc : Out(pnoc_port_signature(rows))
+        The PNoC link: partial sums out to a neighbour and in from one.
     """
 
     def __init__(self, word_bytes, rows, cols, psb_entries):
@@ -73,6 +101,7 @@ class StepEngine(wiring.Component):
             "psb_read":  In(ReadPort.Signature(addr_width=pbits, shape=psb_layout(rows))),
             "psb_write": In(WritePort.Signature(addr_width=pbits, shape=psb_layout(rows))),
             "signal":    Out(signal_signature()),
+            "pnoc":      Out(pnoc_port_signature(rows)),
         })
 
     @property
@@ -97,11 +126,20 @@ class StepEngine(wiring.Component):
         points = self.thread.points
         sstream = points.p.instr.f.sstream
         m.submodules.queue = queue = Queue(step_layout(self._rows, self._cols), 4)
-        # The PSB entries of the steps whose results are awaited, oldest first.
-        m.submodules.tags = tags = RegisterQueue(pbits, 12, searchable=True)
-        # Beside them: whether each result ends a signalling SSTREAM, and its counter.
-        sig_layout = data.StructLayout({"signal": 1, "ctr": CTR_BITS})
+        # The PSB entries of the steps whose results are awaited, oldest first, with
+        # whether the result is written there (not sent on the PNoC).
+        tag_layout = data.StructLayout({"entry": pbits, "psb": 1})
+        m.submodules.tags = tags = RegisterQueue(tag_layout, 12, searchable=True)
+        # Beside them: whether each result ends a signalling SSTREAM, and its counter;
+        # whether it goes out on the PNoC, and to which neighbour.
+        sig_layout = data.StructLayout({"signal": 1, "ctr": CTR_BITS, "pout": 1, "dir": 2})
         m.submodules.sigs = sigs = Queue(sig_layout, 12)
+        # The PNoC's FIFOs; ``reserved`` counts the output's entries queued or promised.
+        m.submodules.pin = pin = Queue(psb_layout(self._rows), PNOC_DEPTH)
+        m.submodules.pout = pout = Queue(pnoc_flit_layout(self._rows), PNOC_DEPTH)
+        wiring.connect(m, pnoc=wiring.flipped(self.pnoc.i), pin=pin.w)
+        wiring.connect(m, pout=pout.r, pnoc=wiring.flipped(self.pnoc.o))
+        reserved = Signal(range(PNOC_DEPTH + 1))
 
         # Stage 0: MEM and PSB reads; the step's flags are registered beside them.
         inflight = Signal()
@@ -110,37 +148,52 @@ class StepEngine(wiring.Component):
         phase = Signal(16)
         index = points.p.index
         phase_now = Mux(index == 0, 0, phase)
+        pin_d = Signal()
+        pin_sums = Signal(psb_layout(self._rows))
         entry = points.p.dst[:pbits]
-        room = (queue.level + inflight < queue.depth) & tags.w.ready & ~tags.holds
+        need_pin = sstream.pin & (index >= sstream.zero)
+        room = (queue.level + inflight < queue.depth) & tags.w.ready & ~tags.holds \
+            & (~sstream.pout | (reserved < PNOC_DEPTH)) & (~need_pin | pin.r.valid)
         take = points.valid & room
         m.d.comb += [points.ready.eq(room),
                      self.mem.en.eq(take), self.mem.addr.eq(points.p.src),
                      self.psb_read.addr.eq(entry),
-                     tags.probe.eq(entry), tags.w.valid.eq(take), tags.w.p.eq(entry),
+                     tags.probe.entry.eq(entry), tags.probe.psb.eq(1),
+                     tags.w.valid.eq(take), tags.w.p.entry.eq(entry),
+                     tags.w.p.psb.eq(~sstream.pout),
                      sigs.w.valid.eq(take),
                      sigs.w.p.signal.eq(points.p.last & sstream.signal),
-                     sigs.w.p.ctr.eq(sstream.ctr)]
-        m.d.sync += inflight.eq(take)
+                     sigs.w.p.ctr.eq(sstream.ctr),
+                     sigs.w.p.pout.eq(sstream.pout), sigs.w.p.dir.eq(sstream.dir),
+                     pin.r.ready.eq(take & need_pin)]
+        m.d.sync += [inflight.eq(take),
+                     reserved.eq(reserved + (take & sstream.pout)
+                                  - (self.pnoc.o.valid & self.pnoc.o.ready))]
         with m.If(take):
             is_last = phase_now == sstream.period - 1
-            m.d.sync += [zero_d.eq(index < sstream.zero),
+            m.d.sync += [zero_d.eq(index < sstream.zero), pin_d.eq(need_pin),
+                         pin_sums.eq(pin.r.p),
                          last_d.eq(is_last), phase.eq(Mux(is_last, 0, phase_now + 1))]
 
         # Stage 1: the step is queued.
         m.d.comb += [queue.w.valid.eq(inflight),
                      queue.w.p.data.eq(self.mem.rdata[:8 * self._cols]),
-                     queue.w.p.psum.eq(Mux(zero_d, 0, self.psb_read.data.as_value())),
+                     queue.w.p.psum.eq(Mux(zero_d, 0, Mux(pin_d, pin_sums.as_value(),
+                                                           self.psb_read.data.as_value()))),
                      queue.w.p.last.eq(last_d)]
         wiring.connect(m, queue=queue.r, engine=wiring.flipped(self.steps))
 
-        # Results back to the PSB, in order.
+        # Results back to the PSB or out on the PNoC, in order.
         m.d.comb += [self.results.ready.eq(1),
-                     self.psb_write.en.eq(self.results.valid),
-                     self.psb_write.addr.eq(tags.r.p),
+                     self.psb_write.en.eq(self.results.valid & ~sigs.r.p.pout),
+                     self.psb_write.addr.eq(tags.r.p.entry),
+                     pout.w.valid.eq(self.results.valid & sigs.r.p.pout),
+                     pout.w.p.sums.eq(self.results.p.sums), pout.w.p.dir.eq(sigs.r.p.dir),
                      self.psb_write.data.eq(self.results.p.sums),
                      tags.r.ready.eq(self.results.valid),
                      sigs.r.ready.eq(self.results.valid),
                      self.signal.signal.eq(self.results.valid & sigs.r.p.signal),
                      self.signal.ctr.eq(sigs.r.p.ctr)]
-        m.d.comb += self.thread.idle.eq(~inflight & ~queue.r.valid & ~tags.r.valid)
+        m.d.comb += self.thread.idle.eq(~inflight & ~queue.r.valid & ~tags.r.valid
+                                        & ~pout.r.valid)
         return m

@@ -15,7 +15,8 @@ from amaranth import hdl
 from amaranth.lib import data, enum
 
 __all__ = ["Op", "OPCODE", "INSTR_BITS", "FORMATS", "STREAMS", "THREAD_OF", "NOC_PORTS",
-           "NOC_THREADS", "NOC_IN_DEPTH", "Instr", "encode", "decode", "instr_layout",
+           "NOC_THREADS", "NOC_IN_DEPTH", "PUT_PORTS", "PUT_THREADS", "PNOC_DEPTH",
+           "DIRECTIONS", "OFFSETS", "pnoc_sources", "Instr", "encode", "decode", "instr_layout",
            "AG_DIMS", "AGS",
            "COUNTERS", "COUNTER_BITS", "THREADS", "LOOP_DEPTH", "ADDR_BITS", "COORD_BITS", "uses_d"]
 
@@ -33,8 +34,35 @@ COORD_BITS   = 6    # a core's column or row in a SEND (arrays up to 64 x 64)
 #: The NoC ports of a core, in the order of the threads that own them (T4..T7).
 NOC_PORTS   = ("anoc", "pnoc", "mnoc", "inoc")
 NOC_THREADS = tuple(range(THREADS - len(NOC_PORTS), THREADS))
-#: Flits of each NoC port's input FIFO (its receive side).
+#: The ports that carry puts (one MEM word to another core's MEM), sent by SEND on their
+#: threads (T4, T6, T7) through a mesh. The PNoC is the VMM's: point-to-point links to
+#: the four neighbours, a partial-sum vector a flit, sent and taken by T1's SSTREAM (T5 has
+#: no data instruction).
+PUT_PORTS   = ("anoc", "mnoc", "inoc")
+PUT_THREADS = tuple(NOC_THREADS[NOC_PORTS.index(name)] for name in PUT_PORTS)
+#: Flits of each put port's input FIFO (its receive side).
 NOC_IN_DEPTH = 4
+#: Partial-sum vectors of the PNoC's input FIFO and of its output FIFO. The output's room
+#: is reserved as a step is taken and freed when its result leaves, 7 cycles later at the
+#: earliest: 8 entries keep a link at one vector a cycle.
+PNOC_DEPTH = 8
+#: An SSTREAM's ``dir``: the neighbour its results go to over the PNoC (north is row
+#: ``y - 1``, east column ``x + 1``).
+DIRECTIONS = ("north", "east", "south", "west")
+#: The offset ``(dx, dy)`` of the neighbour in each of :data:`DIRECTIONS`.
+OFFSETS = ((0, -1), (1, 0), (0, 1), (-1, 0))
+
+
+def pnoc_sources(x, y, rows, cols):
+    """The neighbours that can send partial sums to core ``(x, y)`` of a ``rows`` x
+    ``cols`` array, in the order its PNoC input prefers them (north, east, south, west):
+    ``(sx, sy, dir)``, ``dir`` the direction the neighbour sends in."""
+    found = []
+    for dx, dy in OFFSETS:
+        sx, sy = x + dx, y + dy
+        if 0 <= sx < cols and 0 <= sy < rows:
+            found.append((sx, sy, OFFSETS.index((-dx, -dy))))
+    return found
 
 
 class Op(enum.IntEnum, shape=OPCODE.stop - OPCODE.start):
@@ -49,14 +77,15 @@ class Op(enum.IntEnum, shape=OPCODE.stop - OPCODE.start):
     AGDIM   = 7   # address generator g, dimension d: count and stride
     AGADD   = 8   # address generator g: base += delta
     WSTREAM = 9   # T0: weight rows MEM[s] (and MEM[d] with pair) -> VMM
-    SSTREAM = 10  # T1: VMM steps: activations MEM[s], partial sums PSB[d] (signal: the
-                  # thread goes on at once, counter ctr += 1 when the last result is in)
+    SSTREAM = 10  # T1: VMM steps: activations MEM[s], partial sums PSB[d] or the PNoC
+                  # (pin), results to PSB[d] or the PNoC (pout, to neighbour dir) (signal:
+                  # the thread goes on at once, counter ctr += 1 when the last result is in)
     VCVT    = 11  # T2: VBUF[d] = fp16(PSB[s] * 2**-shift)
     VOP     = 12  # T2: VBUF[d] = vcu_op(VBUF[s], VBUF[kb], VBUF[kc])
     VLOAD   = 13  # T2: VBUF[k + i] = MEM[s] (binary16 lanes, or unpacked integers)
     VACT    = 14  # T2: VBUF[d] = afu_op(VBUF[s], p0, p1)
     VSTORE  = 15  # T2: MEM[d] bytes = VBUF[s] packed integers
-    SEND    = 16  # T4..T7: puts MEM[s] to MEM[d] of the cores x0..x1, y0..y1 (code 17 is
+    SEND    = 16  # T4, T6, T7: puts MEM[s] to MEM[d] of the cores x0..x1, y0..y1 (code 17 is
                   # free: a core receives without an instruction)
     VOPV    = 18  # T2: VBUF[i] = vcu_op(VBUF[i + off], VBUF[i]) for each point i of s
     VPOST   = 19  # T2: MEM[d] bytes = the fused post-processing of PSB[s] (one pass)
@@ -79,7 +108,8 @@ FORMATS = {
     Op.WSTREAM: [("s", 2, False), ("d", 2, False), ("prec", 2, False),
                  ("act_signed", 1, False), ("pair", 1, False)],
     Op.SSTREAM: [("s", 2, False), ("d", 2, False), ("zero", 16, False),
-                 ("period", 16, False), ("signal", 1, False), ("ctr", 4, False)],
+                 ("period", 16, False), ("signal", 1, False), ("ctr", 4, False),
+                 ("pin", 1, False), ("pout", 1, False), ("dir", 2, False)],
     Op.VCVT:    [("s", 2, False), ("d", 2, False), ("shift", 6, False)],
     Op.VOP:     [("s", 2, False), ("d", 2, False), ("op", 5, False), ("kb", 12, False),
                  ("kc", 12, False), ("shift", 6, False), ("fmt", 2, False),
@@ -105,7 +135,7 @@ THREAD_OF = {
     Op.WSTREAM: (0,), Op.SSTREAM: (1,),
     Op.VCVT: (2,), Op.VOP: (2,), Op.VLOAD: (2,), Op.VACT: (2,), Op.VSTORE: (2,),
     Op.VOPV: (2,), Op.VPOST: (2,),
-    Op.SEND: NOC_THREADS,
+    Op.SEND: PUT_THREADS,
 }
 
 #: The stream (data) instructions: every opcode that belongs to a thread's engine. Each

@@ -8,20 +8,24 @@ from ..core.core import Core, core_signature
 from ..core.noc import put_layout
 from ..noc.mesh import Mesh
 from ..spec.config import ArrayConfig
-from ..spec.isa import NOC_PORTS
+from ..spec.isa import PUT_PORTS, pnoc_sources
 
 __all__ = ["CoreArray"]
 
 
 class CoreArray(wiring.Component):
-    """``rows`` x ``cols`` cores of an :class:`rtl.spec.config.ArrayConfig`, each NoC port
+    """``rows`` x ``cols`` cores of an :class:`rtl.spec.config.ArrayConfig`, each put port
     of every core joined to one mesh per port (docs/architecture.md, 9.8): core ``(x, y)``'s
-    port ``anoc`` to node ``(x, y)`` of the ANoC mesh, and so on. Until the PNoC's
-    point-to-point partial-sum links exist, the PNoC port is joined by a mesh too.
+    port ``anoc`` to node ``(x, y)`` of the ANoC mesh, and so on for the MNoC and the INoC;
+    the PNoC ports joined by point-to-point links between neighbours: a core's PNoC
+    output goes to the neighbour its flit names (``dir``), and a core's PNoC input takes,
+    of the neighbours offering it partial sums, the one from the north first, then east,
+    south, west (:func:`rtl.spec.isa.pnoc_sources`; the links are wires: a vector moves
+    in the cycle the input takes it; an output toward the array's edge is never taken).
 
     Each core's host side is brought out, indexed ``y * cols + x``: its MEM port, ``start``
     and ``entry``, and its status. Submodules: ``core_<y>_<x>`` (:class:`Core`) and
-    ``anoc`` ... ``inoc`` (:class:`rtl.noc.mesh.Mesh`, FIFOs of ``depth`` flits).
+    ``anoc``, ``mnoc``, ``inoc`` (:class:`rtl.noc.mesh.Mesh`, FIFOs of ``depth`` flits).
 
     With ``core_module``, each core is an instance of that Verilog module (the core
     converted once, by name, with the ports of :class:`Core`'s signature: e.g. the
@@ -29,7 +33,8 @@ class CoreArray(wiring.Component):
     elaborated logic: the array's Verilog then holds the core once, however many there
     are, and converts in the time of the meshes.
 
-    Latency: a core's, plus the meshes' (one cycle a router). Throughput: a core's.
+    Latency: a core's, plus the meshes' (one cycle a router); a PNoC link's is 0.
+    Throughput: a core's; a vector a cycle on each PNoC link.
 
     Parameters
     ----------
@@ -71,9 +76,10 @@ class CoreArray(wiring.Component):
         rows, cols = cfg.rows, cfg.cols
         payload = put_layout(cfg.core.mem_port_bits // 8).size
         meshes = {}
-        for name in NOC_PORTS:
+        for name in PUT_PORTS:
             m.submodules[name] = meshes[name] = Mesh(rows, cols, payload_bits=payload,
                                                       depth=self._depth)
+        cores = {}
         for y in range(rows):
             for x in range(cols):
                 k = y * cols + x
@@ -92,8 +98,33 @@ class CoreArray(wiring.Component):
                     m.d.comb += getattr(core, name).eq(getattr(self, name)[k])
                 for name in ("busy", "cycles", "vmm_steps", "conflict", "deadlock", "overflow"):
                     m.d.comb += getattr(self, name)[k].eq(getattr(core, name))
-                for name in NOC_PORTS:
+                for name in PUT_PORTS:
                     port, node = getattr(core.noc, name), meshes[name].node[y][x]
                     wiring.connect(m, core=port.o, mesh=node.i)
                     wiring.connect(m, mesh=node.o, core=port.i)
+                cores[x, y] = core
+        self._pnoc_links(m, cores)
         return m
+
+    def _pnoc_links(self, m, cores):
+        """Join the PNoC ports: each input takes from its first neighbour (north, east,
+        south, west) that offers it partial sums; a sender's output is taken when the
+        input it names takes it."""
+        rows, cols = self._config.rows, self._config.cols
+        takes = {xy: [] for xy in cores}   # per sender, the terms of its o.ready
+        for (x, y), core in cores.items():
+            inp = core.noc.pnoc.i
+            earlier = C(0, 1)
+            for sx, sy, d in pnoc_sources(x, y, rows, cols):
+                out = cores[sx, sy].noc.pnoc.o
+                offer = Signal(name=f"pnoc_{sx}_{sy}_to_{x}_{y}")
+                grant = Signal(name=f"pnoc_{x}_{y}_from_{sx}_{sy}")
+                m.d.comb += [offer.eq(out.valid & (out.p.dir == d)),
+                             grant.eq(offer & ~earlier)]
+                with m.If(grant):
+                    m.d.comb += inp.p.eq(out.p.sums)
+                takes[sx, sy].append(grant & inp.ready)
+                earlier = earlier | offer
+            m.d.comb += inp.valid.eq(earlier)
+        for xy, terms in takes.items():
+            m.d.comb += cores[xy].noc.pnoc.o.ready.eq(Cat(*terms).any() if terms else 0)

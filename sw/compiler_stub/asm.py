@@ -34,8 +34,9 @@ of the streams in its body.
 Programs are static, so the validation finally runs them on the cycle model
 (:mod:`sw.golden.cycles`, which needs no data) and rejects a program that deadlocks or
 overflows a counter, naming the waiting threads and the counters. The cycle model takes
-every SEND (each output always ready) and counts the declared remote SIGNALs at the start:
-a NoC program is checked as if its partners kept up. The check is skipped
+every SEND and partial-sum vector (each output always ready), offers partial sums at the
+PNoC input in every cycle, and counts the declared remote SIGNALs at the start: a NoC
+program is checked as if its partners kept up. The check is skipped
 (the program accepted) when a thread's static lower bound on its cycles (its stream
 points, SIGNALs and WAITs) exceeds :data:`DEADLOCK_CHECK_CYCLES`, or when the cycle model
 has not finished within that many cycles; ``check_deadlock=False`` skips it too.
@@ -48,7 +49,8 @@ from dataclasses import dataclass, field
 from rtl.spec.codes import RESERVED_PRECISION, Precision, VloadMode
 from rtl.spec.isa import (AG_DIMS, AGS, COUNTERS, FORMATS, LOOP_DEPTH, NOC_PORTS,
                            NOC_THREADS, THREAD_OF, THREADS, Instr, Op, decode, encode, uses_d)
-from sw.golden.cycles import CoreError, CounterOverflow, CycleModel, Deadlock, Unfinished
+from sw.golden.cycles import (CoreError, CounterOverflow, CycleModel, Deadlock, Unfinished,
+                              partners)
 from sw.golden.thread import signals_when_done
 
 __all__ = ["AsmError", "Program", "assemble", "disassemble", "disassemble_image",
@@ -464,7 +466,7 @@ class Program:
             if bound > DEADLOCK_CHECK_CYCLES:
                 return
         try:
-            CycleModel(self.core).run(self.threads, credits=self.remote,
+            CycleModel(self.core).run(self.threads, arrivals=partners(), credits=self.remote,
                                       max_cycles=DEADLOCK_CHECK_CYCLES)
         except Unfinished:
             return

@@ -1,25 +1,42 @@
 """Golden model of an array of cores joined by the networks-on-chip (mirrors
-``rtl/top/array.py``): the golden cores (:class:`sw.golden.core.Core`) and one cycle-exact
-mesh model (:class:`sw.golden.noc.MeshModel`) per NoC port, stepped together one clock
-cycle at a time, so every put reaches its receiver's MEM in the cycle the RTL writes it
-and every core's cycle count is the RTL's.
+``rtl/top/array.py``): the golden cores (:class:`sw.golden.core.Core`), one cycle-exact
+mesh model (:class:`sw.golden.noc.MeshModel`) per put port and the PNoC's point-to-point
+links, stepped together one clock cycle at a time, so every put reaches its receiver's MEM
+in the cycle the RTL writes it, every partial sum its neighbour's VMM step in the RTL's
+cycle, and every core's cycle count is the RTL's.
 
 Each cycle every core offers the flit at each of its outputs and says whether each input
 takes one (both from its state at the cycle's start); each mesh then takes the offered
-flits it has room for and delivers the flits whose ejection port is ready; each core then
-steps with what its ports did (a running core through its run generator,
+flits it has room for and delivers the flits whose ejection port is ready; each PNoC
+input takes the partial sums a neighbour offers it (of several, the one from the north
+first, then east, south, west) when it has room; each core then steps with what its ports
+did (a running core through its run generator,
 :meth:`sw.golden.core.Core.chain`; an idle core through
 :meth:`sw.golden.cycles.CycleModel.idle_cycle`).
 """
 
 from rtl.spec.config import ArrayConfig
-from rtl.spec.isa import NOC_PORTS
+from rtl.spec.isa import DIRECTIONS, NOC_PORTS, OFFSETS, PUT_PORTS, pnoc_sources
 
 from .core import Core
 from .noc import MeshModel
-from .thread import Unfinished
+from .thread import CoreError, Unfinished
 
-__all__ = ["ArrayModel"]
+__all__ = ["ArrayModel", "ArrayDeadlock"]
+
+
+class ArrayDeadlock(CoreError):
+    """Nothing in the array can ever move again: every running core is blocked inside
+    (its threads as :class:`~sw.golden.thread.Deadlock` describes them), the meshes are
+    empty and no flit moved in the cycle. ``cycle`` is the array's cycle (from the start,
+    0); ``cores`` maps each running core's ``(x, y)`` to its
+    :class:`~sw.golden.thread.Deadlock` (whose ``cycle`` counts as that core's
+    ``cycles``)."""
+
+    def __init__(self, cycle, cores):
+        self.cycle, self.cores = cycle, cores
+        super().__init__(f"the array is deadlocked at cycle {cycle}: " + " | ".join(
+            f"core {xy}: {exc}" for xy, exc in sorted(cores.items())))
 
 
 class ArrayModel:
@@ -34,7 +51,7 @@ class ArrayModel:
         self.rows, self.cols = config.rows, config.cols
         self.cores = [Core(config.core, rows=self.rows, cols=self.cols)
                       for _ in range(self.rows * self.cols)]
-        self.meshes = {name: MeshModel(self.rows, self.cols, depth) for name in NOC_PORTS}
+        self.meshes = {name: MeshModel(self.rows, self.cols, depth) for name in PUT_PORTS}
         self.cycle = 0
 
     def core(self, x, y):
@@ -61,9 +78,13 @@ class ArrayModel:
 
         Raises
         ------
+        ArrayDeadlock
+            In the first cycle in which nothing moved anywhere while a core runs: every
+            running core blocked inside (a WAIT for a remote SIGNAL that never comes, a
+            step waiting for partial sums no neighbour sends, say), no flit in a mesh or
+            taken anywhere, no put written.
         Unfinished
-            After ``max_cycles`` cycles (a deadlock between cores: a WAIT for a remote
-            SIGNAL that never comes, say).
+            After ``max_cycles`` cycles (a guard).
         CoreError, CounterOverflow
             As a core alone raises them.
         """
@@ -91,7 +112,9 @@ class ArrayModel:
                     offers[k] = ([None] * len(ports), core.in_ready())
             taken = [[False] * len(ports) for _ in range(n)]
             given = [[None] * len(ports) for _ in range(n)]
-            for p, name in enumerate(NOC_PORTS):
+            self._links(offers, taken, given)
+            for name in PUT_PORTS:
+                p = NOC_PORTS.index(name)
                 injected = {k: offers[k][0][p] for k in range(n) if offers[k][0][p] is not None}
                 accepted, delivered = self.meshes[name].step(
                     injected, [offers[k][1][p] for k in range(n)])
@@ -99,6 +122,8 @@ class ArrayModel:
                     taken[k][p] = True
                 for k, flit in delivered.items():
                     given[k][p] = flit
+            moved = any(any(t) for t in taken) or any(g is not None for row in given
+                                                      for g in row)
             for k, core in enumerate(self.cores):
                 if k in runs:
                     try:
@@ -107,13 +132,43 @@ class ArrayModel:
                         results[k] = stop.value
                         self.runs[k].append(stop.value)
                         del runs[k]
+                        moved = True
                 else:
-                    core.idle_cycle(given[k])
+                    moved |= core.idle_cycle(given[k])
                     if core.start_entry is not None:   # an INoC start: launched next cycle
                         launch(k, core.start_entry, cycle + 1)
+            if runs and not moved and all(self.cores[k].stuck for k in runs) and \
+                    all(m.idle() for m in self.meshes.values()):
+                raise ArrayDeadlock(cycle, {(k % self.cols, k // self.cols):
+                                            self.cores[k].stuck for k in runs})
             self.cycle = cycle + 1
             if not runs and all(m.idle() for m in self.meshes.values()) and \
-                    not any(box for core in self.cores for box in core.inbox):
+                    not any(core.inbox[NOC_PORTS.index(name)] for core in self.cores
+                            for name in PUT_PORTS):
                 return results
         raise Unfinished(f"the array did not finish in {max_cycles} cycles: "
                          f"{sorted(runs)} still running")
+
+    def _links(self, offers, taken, given):
+        """One cycle of the PNoC's links: each core's input takes the partial sums offered
+        to it by its first neighbour (north, east, south, west) when it has room."""
+        p = NOC_PORTS.index("pnoc")
+        rows, cols = self.rows, self.cols
+        for k, offer in enumerate(offers):
+            psum = offer[0][p]
+            if psum is not None:
+                dx, dy = OFFSETS[psum.dir]
+                x, y = k % cols + dx, k // cols + dy
+                if not (0 <= x < cols and 0 <= y < rows):
+                    raise CoreError(f"core ({k % cols}, {k // cols}) sends partial sums "
+                                    f"{DIRECTIONS[psum.dir]}, off the {rows} x {cols} array")
+        for k, offer in enumerate(offers):
+            if not offer[1][p]:
+                continue
+            for sx, sy, d in pnoc_sources(k % cols, k // cols, rows, cols):
+                s = sy * cols + sx
+                psum = offers[s][0][p]
+                if psum is not None and psum.dir == d:
+                    taken[s][p] = True
+                    given[k][p] = psum
+                    break

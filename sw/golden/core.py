@@ -38,10 +38,12 @@ class Core(CycleModel):
     psb : numpy.ndarray of int64, shape (psb_entries, vmm_rows)
     vbuf : numpy.ndarray of uint16, shape (vbuf_entries, vmm_rows)
     noc_out : list of list
-        Per port (0 ANoC, 1 PNoC, 2 MNoC, 3 INoC): the flits sent
-        (:class:`sw.golden.noc.Flit` of a :class:`sw.golden.cycles.Put`), in order.
+        Per port (0 ANoC, 1 PNoC, 2 MNoC, 3 INoC): the flits sent, in order
+        (:class:`sw.golden.noc.Flit` of a :class:`sw.golden.cycles.Put`; on the PNoC a
+        :class:`sw.golden.cycles.Psum`).
     inbox : list of deque
-        Per port, the flits received and not yet written to MEM (the input FIFO).
+        Per port, the flits received and not yet written to MEM (the input FIFO); on the
+        PNoC, the partial-sum vectors not yet taken by T1.
     """
 
     functional = True
@@ -156,11 +158,21 @@ class Core(CycleModel):
         _, prec, act_signed = rows[-1]   # the mode of the tile's last row
         return Tile(np.stack([row for row, _, _ in rows]), prec, act_signed)
 
-    def _s_take(self, th, entry):
+    def _s_take(self, th, entry, pin):
         a = th.src.addr
         self._check_access(th, a, self.word, whole=True)
-        zero = th.n < th.instr["zero"]
-        return self.mem[a:a + self.cols].copy(), None if zero else self.psb[entry].copy()
+        if th.n < th.instr["zero"]:
+            psum = None
+        elif pin is not None:   # from the PNoC input
+            psum = np.asarray(pin)
+            if psum.shape != (self.rows,) or psum.dtype.kind not in "iu" or \
+                    psum.min() < -(1 << 31) or psum.max() >= 1 << 31:
+                raise CoreError(f"T1 pc {th.pc}: partial sums from the PNoC must be "
+                                f"{self.rows} int32 values, not {pin!r}")
+            psum = psum.astype(np.int64)
+        else:
+            psum = self.psb[entry].copy()
+        return self.mem[a:a + self.cols].copy(), psum
 
     def _vmm(self, tile, operands):
         act, psum = operands

@@ -21,18 +21,19 @@ the first cycle in which nothing moved (then nothing ever will), or
 ``2**COUNTER_BITS - 1``.
 """
 
+import itertools
 from collections import deque, namedtuple
 
-from rtl.spec.isa import (COUNTER_BITS, COUNTERS, NOC_IN_DEPTH, NOC_PORTS, NOC_THREADS,
-                          THREADS, Op)
+from rtl.spec.isa import (COUNTER_BITS, COUNTERS, DIRECTIONS, NOC_IN_DEPTH, NOC_PORTS,
+                          NOC_THREADS, PNOC_DEPTH, THREADS, Op)
 
 from .noc import Flit
 
 from .thread import (DRAIN, IDLE, RUN, STREAM, CoreError, CounterOverflow, Deadlock,
                      Thread, Unfinished, signals_when_done)
 
-__all__ = ["CycleModel", "Put", "predict", "load_cycles", "start_cycles", "NOC_IN_DEPTH",
-           "CoreError", "Deadlock", "CounterOverflow", "Unfinished"]
+__all__ = ["CycleModel", "Put", "Psum", "predict", "partners", "load_cycles",
+           "start_cycles", "NOC_IN_DEPTH", "CoreError", "Deadlock", "CounterOverflow", "Unfinished"]
 
 VCU_LATENCY = 4
 AFU_LATENCY = 5
@@ -57,8 +58,15 @@ COUNTER_MAX = (1 << COUNTER_BITS) - 1
 #: program image at ``addr`` from the next cycle.
 Put = namedtuple("Put", "addr data signal ctr start", defaults=(False,))
 
-#: The port whose puts can start a core.
+#: A flit of the PNoC (a point-to-point link between neighbours): a VMM result vector
+#: (``sums``: ``vmm_rows`` int32, None in the cycle model) sent by an SSTREAM with
+#: ``pout`` to the neighbour in direction ``dir`` (an index of
+#: :data:`rtl.spec.isa.DIRECTIONS`); a core's PNoC input takes the ``sums``.
+Psum = namedtuple("Psum", "sums dir")
+
+#: The port whose puts can start a core, and the partial-sum port.
 _INOC = NOC_PORTS.index("inoc")
+_PNOC = NOC_PORTS.index("pnoc")
 
 _UNIT_OPS = frozenset({Op.VCVT, Op.VOP, Op.VOPV})
 #: T2 instructions that read constant vectors from the VBUF before their first point, and
@@ -119,7 +127,8 @@ class CycleModel:
 
     def in_ready(self):
         """Per port, whether its input FIFO takes a flit this cycle (not full)."""
-        return [len(box) < NOC_IN_DEPTH for box in self.inbox]
+        return [len(box) < (PNOC_DEPTH if p == _PNOC else NOC_IN_DEPTH)
+                for p, box in enumerate(self.inbox)]
 
     def _receive(self, inp, used, loading, idle=False):
         """The receive side's cycle: each FIFO's head is written to MEM unless the loader
@@ -130,9 +139,10 @@ class CycleModel:
         ports' threads. A start put on the INoC waits unless ``idle``; written, it sets
         ``start_entry``."""
         moved, signals = False, []
+        ready = self.in_ready()
         for p, box in enumerate(self.inbox):
-            room = len(box) < NOC_IN_DEPTH
-            if box and not loading:
+            room = ready[p]
+            if box and not loading and p != _PNOC:   # partial sums wait for T1
                 put = box[0].payload
                 bank = put.addr // self.bank_bytes
                 if bank not in used and (idle or p != _INOC or not put.start):
@@ -190,10 +200,13 @@ class CycleModel:
 
         Parameters
         ----------
-        arrivals : sequence of sequence of (int, Flit), or None
-            Per NoC port (T4..T7), the flits that arrive: ``(cycle, flit)``, in order, a
-            flit offered from its cycle (the launch cycle, in which ``start`` is taken,
-            is cycle 0; the header is cycle 1) until its port takes it. None: none.
+        arrivals : sequence of iterable of (int, flit), or None
+            Per NoC port (:data:`rtl.spec.isa.NOC_PORTS`), the flits that arrive:
+            ``(cycle, flit)``, in order, a flit offered from its cycle (the launch cycle,
+            in which ``start`` is taken, is cycle 0; the header is cycle 1) until its port
+            takes it; an iterable may be endless. A put port's flits are
+            :class:`sw.golden.noc.Flit` of a :class:`Put`, the PNoC's :class:`Psum`.
+            None: none.
         out_ready : callable or None
             ``out_ready(cycle, port)``: whether output ``port`` takes a flit in
             ``cycle``; None: always.
@@ -223,20 +236,28 @@ class CycleModel:
     def _drive(self, steps, arrivals, out_ready):
         """Run the generator ``steps`` (:meth:`image`'s protocol) with the flits of
         ``arrivals`` and the outputs' ``out_ready`` (see :meth:`run`); return its value."""
-        queues = [deque(a) for a in arrivals] if arrivals is not None else \
-            [deque() for _ in NOC_PORTS]
+        # Per port, the arrivals not yet offered (an iterator, maybe endless) and the one
+        # offered now or next.
+        arrivals = arrivals if arrivals is not None else [()] * len(NOC_PORTS)
+        # A partner's feed offers a flit only while the input holds fewer than ``keep``:
+        # it never fills the input (each take would count as a move).
+        keep = [a.keep if isinstance(a, _Partner) else None for a in arrivals]
+        queues = [iter(a) for a in arrivals]
+        heads = [next(q, None) for q in queues]
         self.sent = [[] for _ in NOC_PORTS]
         cycle = 0
         try:
             out, _ = next(steps)
             while True:
-                inp = [q[0][1] if q and q[0][0] <= cycle else None for q in queues]
+                taken = self.in_ready()
+                inp = [h[1] if h is not None and h[0] <= cycle and
+                       (keep[p] is None or len(self.inbox[p]) < keep[p])
+                       else None for p, h in enumerate(heads)]
                 ready = [out_ready is None or bool(out_ready(cycle, p))
                          for p in range(len(NOC_PORTS))]
-                taken = self.in_ready()
                 for p, q in enumerate(queues):
                     if inp[p] is not None and taken[p]:
-                        q.popleft()
+                        heads[p] = next(q, None)
                     if out[p] is not None and ready[p]:
                         self.sent[p].append((cycle, out[p]))
                 out, _ = steps.send((ready, inp))
@@ -287,16 +308,18 @@ class CycleModel:
         # Step engine: the read in flight, the queue of (last, operands), awaited entries
         # and beside them what each result signals (an SSTREAM's last with ``signal``:
         # its counter and pc, else None).
+        # A PSB entry awaited is None for a result that goes out on the PNoC (``pout``); beside
+        # it, the result's direction then. ``p_reserved``: the PNoC output FIFO's entries
+        # taken or promised to the ``pout`` steps in flight.
         s_in, s_data, s_last_d, s_queue, tags, phase = False, None, False, deque(), deque(), 0
-        tag_sig = deque()
+        tag_sig, tag_dir, p_reserved = deque(), deque(), 0
         # Vector engine: constant reads, points in flight (retire cycle, effect, the MEM
         # bank a VSTORE or VPOST writes then or None).
         const_state, consts_ready, done_at = 0, False, deque()
         # NoC engines: the read in flight, the queue of flits to send.
         n_in = [False] * nports
         n_data = [None] * nports
-        n_queue = [deque() for _ in NOC_THREADS]
-        first_noc = NOC_THREADS[0]
+        n_queue = [deque() for _ in NOC_PORTS]   # the PNoC's: T1's partial-sum output
         took_last = False
         steps = 0
         cycle = 0 if launch else 1
@@ -306,13 +329,15 @@ class CycleModel:
             if k == 0:
                 return not w_in and not w_queue
             if k == 1:
-                return not s_in and not s_queue and not tags
+                return not s_in and not s_queue and not tags and not n_queue[_PNOC]
             if k == 2:
                 return not done_at and const_state == 0
-            if k in NOC_THREADS:
-                return not n_in[k - first_noc] and not n_queue[k - first_noc]
+            if k in NOC_THREADS and k != NOC_THREADS[_PNOC]:
+                p = NOC_THREADS.index(k)
+                return not n_in[p] and not n_queue[p]
             return True
 
+        self.stuck = None
         if launch:   # cycle 0: the loader reads the header; the counters are cleared
             out_ready, inp = yield [None] * nports, self.in_ready()
             self.idle_cycle(inp, launch=True)
@@ -377,8 +402,11 @@ class CycleModel:
                         if len(w_queue) + w_in < QUEUE:
                             take_w = th
                     elif k == 1:
+                        ins = th.instr
                         if len(s_queue) + s_in < QUEUE and len(tags) < TAGS and \
-                                th.dst.addr % psb not in tags:
+                                th.dst.addr % psb not in tags and \
+                                (not ins["pout"] or p_reserved < PNOC_DEPTH) and \
+                                (not ins["pin"] or th.n < ins["zero"] or self.inbox[_PNOC]):
                             take_s = th
                     elif k == 2:    # the vector engine always goes on: never stuck
                         moved = True
@@ -387,7 +415,7 @@ class CycleModel:
                         elif th.n == 0:
                             need_consts = True
                     else:
-                        p = k - first_noc
+                        p = NOC_THREADS.index(k)
                         if len(n_queue[p]) + n_in[p] < QUEUE:
                             noc_take.append(th)
                 elif state == DRAIN:
@@ -420,13 +448,21 @@ class CycleModel:
                 for th in noc_take:
                     used.add(th.src.addr // bank_bytes)
             received, signals = self._receive(inp, used, loading)
-            # A flit offered at a port, either way, is not stuck inside the core.
-            if any(n_queue) or any(f is not None for f in inp):
+            # Nothing moved inside the core and no flit came in (a flit offered at an
+            # output may still leave): for an array model's deadlock (``stuck``).
+            self.stuck = None
+            if not (moved or took or drained or received) and cycle >= all_started:
+                self.stuck = self._deadlock(offset + cycle, live, shadow_full,
+                                            active_full, consts_ready, p_reserved)
+            # A flit offered at an output is not stuck inside the core (the outside may
+            # take it later); a flit offered at an input counts only once taken (in
+            # ``received``): a full PNoC input whose vectors T1 never takes is stuck.
+            if any(n_queue):
                 moved = True
             if deadlock and not (moved or took or drained or received) and \
                     cycle >= all_started:
                 raise self._deadlock(offset + cycle, live, shadow_full, active_full,
-                                     consts_ready)
+                                     consts_ready, p_reserved)
             took_last = took
             # ----- sequential: the reads of this cycle first, then its writes -----
             # Vector engine: a VOP's or VPOST's constant reads (states 1 READ_KB, 2
@@ -470,7 +506,9 @@ class CycleModel:
             if take_s is not None:
                 th = take_s
                 entry = th.dst.addr % psb
-                operands = self._s_take(th, entry) if functional else None
+                pin = self.inbox[_PNOC].popleft().sums \
+                    if th.instr["pin"] and th.n >= th.instr["zero"] else None
+                operands = self._s_take(th, entry, pin) if functional else None
                 ph = 0 if th.n == 0 else phase
                 last = ph == th.instr["period"] - 1
                 phase = 0 if last else ph + 1
@@ -493,7 +531,7 @@ class CycleModel:
                 end = th.n == th.count - 1   # (not ``last``: the step engine's, above)
                 put = Put(th.dst.addr, self._n_send(th) if functional else None,
                           bool(ins["signal"]) and end, ins["ctr"], bool(ins["start"]) and end)
-                sent[th.index - first_noc] = Flit(put, ins["x0"], ins["x1"], ins["y0"],
+                sent[NOC_THREADS.index(th.index)] = Flit(put, ins["x0"], ins["x1"], ins["y0"],
                                                   ins["y1"], 1)
             # VMM: a step uses the active tile; a weight beat needs the shadow not full; a
             # switch needs a full shadow, or the beat that completes it (its rows go
@@ -523,16 +561,22 @@ class CycleModel:
             # Step engine queue, and the VMM's results to the PSB.
             if s_in:
                 s_queue.append((s_last_d, s_data))
-            engine_sig = None
+            engine_sig = psum_out = None
             if results is not None:
                 done_entry = tags.popleft()
                 engine_sig = tag_sig.popleft()
-                if functional:
+                direction = tag_dir.popleft()
+                if done_entry is None:   # to the PNoC output FIFO (room was reserved)
+                    psum_out = Psum(results if functional else None, direction)
+                elif functional:
                     self._psb_write(done_entry, results)
             s_in = take_s is not None
             if s_in:
-                tags.append(entry)
+                pout = bool(take_s.instr["pout"])
+                tags.append(None if pout else entry)
                 tag_sig.append(sig)
+                tag_dir.append(take_s.instr["dir"] if pout else None)
+                p_reserved += pout
                 s_last_d, s_data = last, operands
             # Vector engine: the writes of the points retiring now.
             while done_at and done_at[0][0] == cycle:
@@ -544,12 +588,16 @@ class CycleModel:
                 q = n_queue[p]
                 if q and out_ready[p]:
                     flit = q.popleft()
+                    if p == _PNOC:
+                        p_reserved -= 1
                     if functional:
                         self._n_out(p, flit)
                 if n_in[p]:
                     q.append(n_data[p])
                 n_in[p] = sent[p] is not None
                 n_data[p] = sent[p]
+            if psum_out is not None:   # readable at the PNoC output from the next cycle
+                n_queue[_PNOC].append(psum_out)
             # Counters: the SIGNALs (a thread's, T1's engine's at the end of a signalling
             # SSTREAM, a received put's) and grants of the cycle at its end.
             if engine_sig is not None or signals:
@@ -580,12 +628,18 @@ class CycleModel:
             cycle += 1
         raise Unfinished(f"the program did not finish in {max_cycles} cycles")
 
-    def _deadlock(self, cycle, live, shadow_full, active_full, consts_ready):
+    def _deadlock(self, cycle, live, shadow_full, active_full, consts_ready, p_reserved):
         reasons = []
         for th in live:
             ins = th.instr
             if th.state == RUN and ins.op == Op.WAIT:
                 reasons.append(f"counter {ins['ctr']} is 0")
+            elif th.index == 1 and th.state == STREAM and ins["pin"] and \
+                    th.n >= ins["zero"] and not self.inbox[_PNOC]:
+                reasons.append("no partial sums at its PNoC input")
+            elif th.index == 1 and th.state == STREAM and ins["pout"] and \
+                    p_reserved >= PNOC_DEPTH:
+                reasons.append(f"its PNoC output ({DIRECTIONS[ins['dir']]}) is full")
             elif th.index == 0 and shadow_full and active_full:
                 reasons.append("the VMM holds two weight tiles")
             elif th.index == 1 and not active_full:
@@ -605,8 +659,9 @@ class CycleModel:
     def _tile(self, rows):
         """A tile's rows are complete: return the tile."""
 
-    def _s_take(self, th, entry):
-        """T1's point taken: return its operands (activations, partial sums)."""
+    def _s_take(self, th, entry, pin):
+        """T1's point taken: return its operands (activations, partial sums); ``pin``: the
+        partial sums taken from the PNoC input for this point, else None."""
 
     def _vmm(self, tile, operands):
         """The VMM accepts a step: return its result (written to the PSB 3 cycles on)."""
@@ -633,6 +688,24 @@ class CycleModel:
 
     def _n_out(self, port, flit):
         """A flit leaves through a port."""
+
+
+class _Partner:
+    """An endless feed of partial sums, offered only while the PNoC input holds fewer
+    than ``keep`` (:func:`partners`): two keep a step a cycle fed."""
+
+    keep = 2
+
+    def __iter__(self):
+        return itertools.repeat((0, Psum(None, 0)))
+
+
+def partners():
+    """``arrivals`` for :meth:`CycleModel.run` from partners that keep up: partial sums
+    offered at the PNoC input while it holds fewer than two (endless, but never filling
+    the input, so the deadlock cycle of a program that takes none is the same as without
+    them), no puts."""
+    return [_Partner() if p == _PNOC else () for p in range(len(NOC_PORTS))]
 
 
 def predict(core, programs, **kwargs):

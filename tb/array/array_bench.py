@@ -1,43 +1,52 @@
 """``make bench``'s array keys, from the cycle-exact golden array (the RTL array equals it
 cycle for cycle: tb/array)."""
 
+import random
+
 from rtl.spec.config import get_config
 from sw.compiler_stub.asm import assemble
 from sw.golden.array import ArrayModel
 
-from .programs import send_text
+from .programs import psum_chain
 
 __all__ = ["pnoc_link_rate", "run_bench"]
 
 
-def pnoc_link_rate(config="sim", words=512):
-    """Flits per cycle over one PNoC link: core (0, 0) puts ``words`` words to its east
-    neighbour over the PNoC while the neighbour puts as many back (both directions of the
-    link at once); the rate is the words that land at each receiver over the cycles from
-    its first put written to its last, inclusive. Returns the lower of the two."""
+def pnoc_link_rate(config="sim", steps=256):
+    """Partial-sum vectors per cycle over a PNoC link: two reductions at once, core (0, 0)
+    passing ``steps`` partial sums east to (1, 0) and core (1, 1) as many west to (0, 1)
+    (:func:`tb.array.programs.psum_chain`: each step's result goes out as the VMM makes
+    it, and the receiver's steps take them as they come). The rate of a link is the
+    vectors it carried over the cycles from its first to its last, inclusive. Returns the
+    lower of the two."""
     cfg = get_config(config)
     core = cfg.core
-    word, bank = core.mem_port_bits // 8, core.sram_bank_bytes
-    if words > bank // word:
-        raise ValueError(f"words must be at most {bank // word} (a bank), not {words!r}")
+    bank, word = core.sram_bank_bytes, core.mem_port_bits // 8
+    if not 1 <= steps <= bank // word:
+        raise ValueError(f"steps must be from 1 to {bank // word} (a bank of activations), "
+                         f"not {steps!r}")
+    rng = random.Random(0)
+    texts, data, _ = psum_chain(rng, cfg, [(0, 0), (1, 0)], steps)
+    west, west_data, _ = psum_chain(rng, cfg, [(1, 1), (0, 1)], steps)
+    for k in (2, 3):
+        texts[k], data[k] = west[k], west_data[k]
     array = ArrayModel(cfg)
-    written = {0: [], 1: []}
-    for k in (0, 1):
-        c = array.cores[k]
-        write = c._n_write
+    for k, core_model in enumerate(array.cores):
+        core_model.write(bank, data[k])
+        core_model.write(0, assemble(texts[k], core).image())
+    carried = {1: [], 2: []}   # receiver -> the cycles its PNoC input took a vector
+    links = array._links
 
-        def record(port, put, k=k, write=write):
-            written[k].append(array.cycle)
-            write(port, put)
+    def record(offers, taken, given):
+        links(offers, taken, given)
+        for k in carried:
+            if given[k][1] is not None:
+                carried[k].append(array.cycle)
 
-        c._n_write = record
-        c.write(0, assemble(".remote ctr=1 count=1\n.thread 3\nWAIT ctr=1\nEND\n.thread 5\n" +
-                            send_text(bank, 2 * bank, words, word, x=(1 - k, 1 - k), signal=1,
-                                      ctr=1) + "\nEND\n", core).image())
-    array.run([0, 0] + [None] * (cfg.cores - 2))
-    rates = [len(w) / (w[-1] - w[0] + 1) for w in written.values()]
-    assert all(len(w) == words for w in written.values())
-    return min(rates)
+    array._links = record
+    array.run([0] * 4)
+    assert all(len(c) == steps for c in carried.values()), carried
+    return min(len(c) / (c[-1] - c[0] + 1) for c in carried.values())
 
 
 def run_bench():

@@ -1,11 +1,13 @@
 """cocotb tests of the core array (:class:`rtl.top.array.CoreArray`) against the golden
 array (:class:`sw.golden.array.ArrayModel`): cores putting MEM regions to each other over
-the four networks, every MEM word and every core's cycles bit- and cycle-exact."""
+the ANoC, MNoC and INoC, a program delivered over the INoC, dot products reduced over the
+PNoC; every MEM word and every core's cycles bit- and cycle-exact."""
 
 import os
 import random
 
 import cocotb
+import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly
 
 from rtl.spec.config import get_config
@@ -13,7 +15,7 @@ from sw.compiler_stub.asm import assemble
 from sw.golden.array import ArrayModel
 
 from ..stream import start_clock
-from .programs import inoc_start, random_exchange, send_text
+from .programs import inoc_start, psum_chain, random_exchange, send_text
 
 #: Random exchanges per run (CI).
 EXCHANGES = int(os.environ.get("ARRAY_EXCHANGES", "8"))
@@ -141,7 +143,7 @@ def seeded(dut, salt):
 @cocotb.test()
 async def test_ping_pong(dut):
     """Two neighbours in a row (a 1 x 2 arrangement): core (0, 0) puts 24 words to core
-    (1, 0) over each network in turn (ANoC, PNoC, MNoC, INoC), signalling the last; core
+    (1, 0) over each put network in turn (ANoC, MNoC, INoC), signalling the last; core
     (1, 0) waits for it and puts the words back, one row below the originals, over the
     same network; core (0, 0) waits for those before its next network. Every MEM word and
     both cores' cycles equal the golden array's."""
@@ -149,13 +151,13 @@ async def test_ping_pong(dut):
     await env.start()
     rng = seeded(dut, 1)
     cfg, word, bank, n = env.core, env.word, env.core.sram_bank_bytes, 24
-    a_text = "".join(f".remote ctr={4 + p} count=1\n" for p in range(4))
-    b_text = "".join(f".remote ctr={p} count=1\n" for p in range(4))
-    for p, t in enumerate((4, 5, 6, 7)):   # network p: thread t of both cores
+    a_text = "".join(f".remote ctr={4 + p} count=1\n" for p in range(3))
+    b_text = "".join(f".remote ctr={p} count=1\n" for p in range(3))
+    for p, t in enumerate((4, 6, 7)):   # network p: thread t of both cores
         src, there, back = bank + 256 * p, 2 * bank + 256 * p, 3 * bank + 256 * p
         a_text += "\n".join([f".thread {t}", f"WAIT ctr={7 + p}" if p else "NOP",
                              send_text(src, there, n, word, x=(1, 1), signal=1, ctr=p),
-                             f"WAIT ctr={4 + p}", f"SIGNAL ctr={8 + p}" if p < 3 else "NOP",
+                             f"WAIT ctr={4 + p}", f"SIGNAL ctr={8 + p}" if p < 2 else "NOP",
                              "END", ""])
         b_text += "\n".join([f".thread {t}", f"WAIT ctr={p}",
                              send_text(there, back, n, word, signal=1, ctr=4 + p), "END", ""])
@@ -165,7 +167,7 @@ async def test_ping_pong(dut):
     golden = ArrayModel(env.config)
     await load(env, golden, images, data)
     cycles = await check_run(env, golden, images, "ping-pong")
-    dut._log.info("ping-pong over the four networks: cycles %s", cycles)
+    dut._log.info("ping-pong over the three put networks: cycles %s", cycles)
 
 
 @cocotb.test()
@@ -219,3 +221,41 @@ async def test_inoc_start(dut):
     assert golden.starts[3] and golden.starts[3][0] > 0, golden.starts
     dut._log.info("INoC start: core (1, 1) launched in cycle %d; cycles %s",
                   golden.starts[3][0], cycles)
+
+
+@cocotb.test()
+async def test_psum_reduction(dut):
+    """Dot products split over neighbouring cores, their partial sums passed over the
+    PNoC and summed on the fly (tb/array/programs.py ``psum_chain``): two neighbours (a
+    2 x 1 arrangement, random direction) and all four cores in a random order; then two
+    neighbours sending to one core at once (its input's arbitration). Each run's MEM and
+    cycles equal the golden array's, and a chain's results equal NumPy's."""
+    env = ArrayEnv(dut)
+    await env.start()
+    rng = seeded(dut, 4)
+    bank = env.core.sram_bank_bytes
+    cols = env.config.cols
+    golden = ArrayModel(env.config)
+    pairs = [[(0, 0), (1, 0)], [(1, 0), (0, 0)], [(0, 0), (0, 1)], [(0, 1), (0, 0)],
+             [(1, 1), (0, 1)], [(0, 1), (1, 1)]]
+    rings = [[(0, 0), (1, 0), (1, 1), (0, 1)], [(1, 1), (1, 0), (0, 0), (0, 1)]]
+    ring = rng.choice(rings)
+    shift = rng.randrange(4)
+    for label, path in (("pair", rng.choice(pairs)),
+                        ("four cores", ring[shift:] + ring[:shift])):
+        texts, data, expected = psum_chain(rng, env.config, path)
+        images = [assemble(t, env.core).image() if t is not None else None for t in texts]
+        await load(env, golden, images, data)
+        cycles = await check_run(env, golden, images, f"{label} {path}")
+        x, y = path[-1]
+        got = np.frombuffer(await env.read(y * cols + x, 3 * bank + 256, expected.size),
+                            dtype=np.int8).reshape(expected.shape)
+        np.testing.assert_array_equal(got, expected, err_msg=f"{label} {path}")
+        dut._log.info("reduction over %s: cycles %s", path, cycles)
+    texts, data, _ = psum_chain(rng, env.config, [(1, 1), (0, 1)], takes=2)
+    north, north_data, _ = psum_chain(rng, env.config, [(0, 0), (0, 1)])
+    texts[0], data[0] = north[0], north_data[0]
+    images = [assemble(t, env.core).image() if t is not None else None for t in texts]
+    await load(env, golden, images, data)
+    cycles = await check_run(env, golden, images, "two senders")
+    dut._log.info("two senders to one core: cycles %s", cycles)

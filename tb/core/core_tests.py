@@ -124,12 +124,13 @@ async def test_one_layer(dut):
 
 @cocotb.test()
 async def test_noc_ports(dut):
-    """T4 puts a MEM region to core (1, 0) over the ANoC and signals its last word there;
-    T6 waits for two remote SIGNALs (puts that arrive on the MNoC and the INoC, at random
-    cycles, into banks that T5 streams from), then puts back what they wrote; T5 puts its
-    bank out of the PNoC. Random stalls on every output. The MEM the puts wrote, every
-    flit sent (cycle, destination, address, data, signal) and the cycles equal the golden
-    core's."""
+    """T4 multicasts bank 2 to the whole array, then puts a MEM region to core (1, 0) over
+    the ANoC and signals its last word there; T6 waits for two remote SIGNALs (puts that
+    arrive on the MNoC and the INoC, at random cycles, into bank 2 while T4 streams from
+    it) and for T4's bank 2 stream, then puts back what they wrote. Random stalls on every
+    output. The MEM the puts
+    wrote, every flit sent (cycle, destination, address, data, signal) and the cycles
+    equal the golden core's."""
     from sw.compiler_stub.asm import assemble
     from sw.golden.cycles import Put
     from sw.golden.noc import Flit
@@ -144,20 +145,20 @@ async def test_noc_ports(dut):
     text = f"""
     .remote ctr=2 count=2
     .thread 4
+        AGBASE g=1 base={2 * bank}
+        AGDIM g=1 d=0 count={2 * n} stride={word}
+        SEND s=1 d=1 x0=0 x1=1 y0=0 y1=1
+        SIGNAL ctr=3
         AGBASE g=0 base={3 * bank}
         AGDIM g=0 d=0 count={n} stride={word}
         AGBASE g=1 base={bank}
         AGDIM g=1 d=0 count={n} stride={word}
         SEND s=0 d=1 x0=1 x1=1 y0=0 y1=0 signal=1 ctr=9
         END
-    .thread 5
-        AGBASE g=1 base={2 * bank}
-        AGDIM g=1 d=0 count={2 * n} stride={word}
-        SEND s=1 d=1 x0=0 x1=1 y0=0 y1=1
-        END
     .thread 6
         WAIT ctr=2
         WAIT ctr=2
+        WAIT ctr=3
         AGBASE g=0 base={2 * bank}
         AGDIM g=0 d=0 count={n} stride={word}
         SEND s=0 d=0 x0=0 x1=0 y0=0 y1=0
@@ -168,7 +169,7 @@ async def test_noc_ports(dut):
     # n puts on the MNoC and n on the INoC into bank 2, the last of each signalling.
     arrivals = [[], [], [], []]
     for p in (2, 3):
-        cycles = sorted(pyrng.randrange(40) for _ in range(n))   # while T4, T5 run
+        cycles = sorted(pyrng.randrange(40) for _ in range(n))   # while T4 runs
         arrivals[p] = [(c, Flit(Put(2 * bank + word * (2 * k + p - 2),
                                     pyrng.randbytes(word), k == n - 1, 2), 0, 0, 0, 0, 1))
                        for k, c in enumerate(cycles)]
@@ -240,7 +241,7 @@ async def test_random_programs(dut):
     the cycle model (tb/unit/test_core_fuzz.py)."""
     import random
     from sw.compiler_stub.asm import disassemble
-    from sw.golden.cycles import Deadlock
+    from sw.golden.cycles import Deadlock, Psum
     from sw.compiler_stub.asm import Program
     from .env import NocPorts, run_ports
     from .programs import chained, random_program, random_puts, stalls
@@ -248,8 +249,10 @@ async def test_random_programs(dut):
     rng = random.Random(int(nrng.integers(1 << 62)))
 
     def strip(sent):
-        """The flits sent, cycles and all, without their data."""
-        return [[(c, f._replace(payload=f.payload._replace(data=None))) for c, f in q]
+        """The flits sent, cycles and all, without their data (a put's word, a PNoC
+        vector's sums)."""
+        return [[(c, f._replace(sums=None) if isinstance(f, Psum) else
+                  f._replace(payload=f.payload._replace(data=None))) for c, f in q]
                 for q in sent]
 
     env = CoreEnv(dut)
@@ -300,6 +303,8 @@ async def test_random_programs(dut):
             assert not dut.deadlock.value and not dut.overflow.value
             flits += sum(map(len, ports.sent))
             puts += sum(map(len, arrivals)) - sum(map(len, ports.queues))
+            if golden.inbox[NocPorts.PNOC]:   # partial sums left in the PNoC input (the
+                await reset(env)             # golden core of the next program has none)
     dut._log.info("%d random programs (%d chains of images): %s; %d flits sent, %d puts "
                   "received in finished runs", PROGRAMS, chains, kinds, flits, puts)
     assert min(kinds.values()) > PROGRAMS // 5, kinds
@@ -476,3 +481,81 @@ async def test_program_file(dut):
         else:
             await FallingEdge(dut.clk)
     assert not differ, f"programs {differ} differ"
+
+
+@cocotb.test()
+async def test_pnoc_port(dut):
+    """T1's SSTREAMs over the PNoC, random stalls on every output: (1) partial sums from
+    the PNoC input (offered from random cycles; zero for the first two steps), results
+    out to a random neighbour; (2) partial sums from the PNoC, results to the PSB; (3)
+    partial sums from the PSB, results out to another random neighbour. Every vector
+    sent (cycle, sums, direction) and the cycles equal the golden core's, and the sums
+    equal NumPy's ``W @ a + p`` and ``2 W @ a + p`` (int32, wrapping)."""
+    import random
+    from sw.compiler_stub.asm import assemble
+    from sw.golden.cycles import Psum
+    from .env import NocPorts, run_ports
+    from .programs import stalls
+    rng = rngs(dut, 6)
+    pyrng = random.Random(int(rng.integers(1 << 30)))
+    env = CoreEnv(dut)
+    await env.start()
+    cfg, word, n = env.config, env.word, 12
+    rows, cols, bank = cfg.vmm_rows, cfg.vmm_cols, cfg.sram_bank_bytes
+    d1, d2 = pyrng.randrange(4), pyrng.randrange(4)
+    text = f"""
+    .thread 0
+        AGBASE g=0 base={bank}
+        AGDIM g=0 d=0 count={rows} stride={word}
+        LOOP count=3
+        WSTREAM s=0 prec=0 act_signed=1
+        ENDL
+        END
+    .thread 1
+        AGBASE g=0 base={2 * bank}
+        AGDIM g=0 d=0 count={n} stride={word}
+        AGBASE g=1 base=0
+        AGDIM g=1 d=0 count={n} stride=1
+        SSTREAM s=0 d=1 zero=2 period={n} pin=1 pout=1 dir={d1}
+        SSTREAM s=0 d=1 zero=0 period={n} pin=1 pout=0
+        SSTREAM s=0 d=1 zero=0 period={n} pin=0 pout=1 dir={d2}
+        END
+    """
+    image = assemble(text, cfg).image()
+    w = rng.integers(-128, 128, size=(rows, cols), dtype=np.int8)
+    a = rng.integers(-128, 128, size=(n, cols), dtype=np.int8)
+    region = bytearray(3 * bank)
+    region[0:w.size] = w.tobytes()
+    region[bank:bank + a.size] = a.tobytes()
+    # n - 2 vectors for the first SSTREAM, n for the second, near the int32 limits.
+    sums = [np.array([pyrng.randrange(-(1 << 31), 1 << 31) for _ in range(rows)])
+            for _ in range(2 * n - 2)]
+    # Offered early (from when on each waits at the input until taken): a core alone
+    # whose T1 waits for a vector that comes later raises ``deadlock`` (7.5).
+    cycles = sorted(pyrng.randrange(40) for _ in sums)
+    arrivals = [[], [(c, Psum(v, 0)) for c, v in zip(cycles, sums, strict=True)], [], []]
+    out_ready, table = stalls(pyrng, 0.4)
+    golden = Core(cfg, rows=env.mesh[0], cols=env.mesh[1])
+    golden.write(0, image)
+    golden.write(bank, bytes(region))
+    expected = golden.run(0, arrivals=arrivals, out_ready=out_ready)
+    await env.write(0, image)
+    await env.write(bank, bytes(region))
+    ports = NocPorts(env, arrivals, table)
+    got = await run_ports(env, 0, ports)
+    assert got == ("finish", *expected), f"RTL {got}, golden {expected}"
+    assert not dut.conflict.value
+
+    def plain(sent):
+        return [(c, tuple(int(v) for v in f.sums), f.dir) for c, f in sent]
+
+    assert plain(ports.sent[1]) == plain(golden.sent[1]), "the PNoC vectors differ"
+    assert not any(ports.sent[p] for p in (0, 2, 3))
+    # NumPy: W @ a + p, wrapped to int32; the second pass's PSB holds W @ a + p too.
+    prod = a.astype(np.int64) @ w.astype(np.int64).T
+    want = [prod[i] + (sums[i - 2] if i >= 2 else 0) for i in range(n)]
+    want += [prod[i] + sums[n - 2 + i] + prod[i] for i in range(n)]
+    want = [((v + (1 << 31)) % (1 << 32)) - (1 << 31) for v in want]
+    assert [s for _, s, _ in plain(ports.sent[1])] == [tuple(int(x) for x in v) for v in want]
+    assert [f.dir for _, f in ports.sent[1]] == [d1] * n + [d2] * n
+    dut._log.info("PNoC: %d vectors in, %d out, %s cycles", len(sums), 2 * n, expected)

@@ -131,7 +131,11 @@ class NocPorts:
     (``(cycle, flit)``) offered at input ``p`` from its cycle until taken, output ``p``
     ready in ``cycle`` when ``ready[p][cycle % len(ready[p])]`` (``None``: always).
     ``sent[p]`` collects ``(cycle, flit)`` of the flits taken from output ``p``, as the
-    model's ``sent``. Cycle 0 is the cycle in which ``start`` is taken."""
+    model's ``sent``. Cycle 0 is the cycle in which ``start`` is taken. The put ports'
+    flits are :class:`sw.golden.noc.Flit` of :class:`sw.golden.cycles.Put`; the PNoC's
+    are :class:`sw.golden.cycles.Psum` (``sums``: ``vmm_rows`` int32, None for zeros)."""
+
+    PNOC = NOC_PORTS.index("pnoc")
 
     def __init__(self, env, arrivals=None, ready=None):
         from rtl.core.noc import core_flit_layout, put_layout
@@ -139,11 +143,15 @@ class NocPorts:
         self.word = env.word
         self.layout = core_flit_layout(env.word, *env.mesh)
         self.put = put_layout(env.word)
+        self.rows = env.config.vmm_rows
         self.queues = [deque(a) for a in arrivals] if arrivals else [deque() for _ in NOC_PORTS]
         self.ready = ready
         self.sent = [[] for _ in NOC_PORTS]
 
-    def encode(self, flit):
+    def encode(self, flit, port):
+        if port == self.PNOC:   # the sums, int32 lanes from bit 0
+            sums = flit.sums if flit.sums is not None else [0] * self.rows
+            return sum((int(v) & 0xFFFFFFFF) << (32 * r) for r, v in enumerate(sums))
         put = flit.payload
         payload = pack(self.put, {"data": put.data or bytes(self.word),
                                   "addr": put.addr // self.word, "signal": put.signal,
@@ -152,9 +160,13 @@ class NocPorts:
                                                               "y0": flit.y0, "y1": flit.y1},
                                   "last": flit.last})
 
-    def decode(self, value):
-        from sw.golden.cycles import Put
+    def decode(self, value, port):
+        from sw.golden.cycles import Psum, Put
         from sw.golden.noc import Flit
+        if port == self.PNOC:   # sums, then dir
+            sums = [(value >> (32 * r)) & 0xFFFFFFFF for r in range(self.rows)]
+            return Psum(np.array([v - (v >> 31 << 32) for v in sums], dtype=np.int64),
+                        value >> (32 * self.rows))
         f = unpack(self.layout, value)
         p = unpack(self.put, f["payload"])
         put = Put(p["addr"] * self.word, p["data"].to_bytes(self.word, "little"),
@@ -170,7 +182,7 @@ class NocPorts:
             valid = bool(q) and q[0][0] <= cycle
             getattr(d, f"noc__{name}__i__valid").value = int(valid)
             if valid:
-                getattr(d, f"noc__{name}__i__payload").value = self.encode(q[0][1])
+                getattr(d, f"noc__{name}__i__payload").value = self.encode(q[0][1], p)
             ready = 1 if self.ready is None else \
                 int(self.ready[p][cycle % len(self.ready[p])])
             getattr(d, f"noc__{name}__o__ready").value = ready
@@ -185,7 +197,7 @@ class NocPorts:
             if getattr(d, f"noc__{name}__o__valid").value and \
                     getattr(d, f"noc__{name}__o__ready").value:
                 value = getattr(d, f"noc__{name}__o__payload").value.to_unsigned()
-                self.sent[p].append((cycle, self.decode(value)))
+                self.sent[p].append((cycle, self.decode(value, p)))
 
     def idle(self):
         """Offer nothing and take everything (between runs)."""

@@ -27,10 +27,10 @@ CTRS = 3
 MESH = (2, 2)
 
 
-def _rand_program(rng, core, p_thread, setup):
+def _rand_program(rng, core, p_thread, setup, noc=True):
     """One draw: eight thread programs (maybe rejected by the static checks). With
     ``setup``, bank 0 serves either pair WSTREAMs' second rows or VPOST residuals, not
-    both (T0 and T2 would meet there)."""
+    both (T0 and T2 would meet there). Without ``noc`` no SSTREAM uses the PNoC."""
     spare = rng.choice(("pair", "residual")) if setup else None
     word = core.mem_port_bits // 8
     bank = core.sram_bank_bytes
@@ -77,7 +77,8 @@ def _rand_program(rng, core, p_thread, setup):
                 ag_setup(code, d, rng.randrange(0, 300), count, rng.choice([1, 1, 0, 3]),
                          rng.randrange(2))
             code.append(Instr(Op.SSTREAM, {"s": s, "d": d, "zero": rng.choice([0, 0, 1, 4]),
-                                           "period": rng.choice([1, 1, 2, 2, 3, 4, 8])}))
+                                           "period": rng.choice([1, 1, 2, 2, 3, 4, 8]),
+                                           **psum_route()}))
         elif t == 2:
             op = rng.choice([Op.VCVT, Op.VOP, Op.VLOAD, Op.VACT, Op.VSTORE, Op.VOPV,
                              Op.VPOST] + [Op.VSTORE, Op.VPOST] * (2 * setup))
@@ -135,6 +136,14 @@ def _rand_program(rng, core, p_thread, setup):
                                         "signal": rng.randrange(2),
                                         "ctr": rng.randrange(COUNTERS)}))
 
+    def psum_route():
+        """An SSTREAM's PNoC fields: partial sums from the PNoC, results to it, or both,
+        each about one time in four."""
+        if not noc:
+            return {}
+        return {"pin": int(rng.random() < 0.25), "pout": int(rng.random() < 0.25),
+                "dir": rng.randrange(4)}
+
     def block(t, depth, code, budget):
         for _ in range(rng.randrange(1, 5)):
             if len(code) >= budget:
@@ -147,7 +156,7 @@ def _rand_program(rng, core, p_thread, setup):
                 code.append(Instr(Op.ENDL))
             elif kind in ("signal", "wait"):
                 code.append(Instr(Op[kind.upper()], {"ctr": rng.randrange(CTRS)}))
-            elif kind == "data" and t != 3:
+            elif kind == "data" and t not in (3, 5):   # T3 and T5 have no engine
                 stream(t, code)
             elif kind == "add":
                 step = word if t != 2 else 1
@@ -176,7 +185,7 @@ def _rand_program(rng, core, p_thread, setup):
         ag_setup(t1, 0, mem_start(1), max(used, 1) * period, word * rng.choice([0, 1]))
         ag_setup(t1, 1, rng.randrange(64), max(used, 1) * period, rng.choice([0, 1]))
         t1.append(Instr(Op.SSTREAM, {"s": 0, "d": 1, "zero": rng.choice([0, period]),
-                                     "period": period}))
+                                     "period": period, **psum_route()}))
         return t0, t1
 
     threads = []
@@ -220,7 +229,7 @@ def random_program(rng, core, *, noc=True, setup=False, tries=200):
     if setup:   # threads start as their programs load: no program loads after T2's, so
         p_thread = p_thread[:3] + (0,) * 5   # nothing meets the loader in bank 0
     for _ in range(tries):
-        threads = _rand_program(rng, core, p_thread, setup)
+        threads = _rand_program(rng, core, p_thread, setup, noc)
         if not any(threads):
             continue
         try:
@@ -255,19 +264,27 @@ def chained(programs, entries):
 
 
 def random_puts(rng, core, *, horizon=300, most=12, ctrs=CTRS):
-    """Random puts arriving at a core's four NoC ports, for :meth:`CycleModel.run`'s
+    """Random flits arriving at a core's four NoC ports, for :meth:`CycleModel.run`'s
     ``arrivals``: per port up to ``most`` flits, each ``(cycle, flit)`` from a random
-    cycle below ``horizon`` (in order), to a random word of banks 1 to 3 or of bank 0's
-    upper half (never the program images in bank 0's lower half), with random data and,
-    one in three, ``signal`` on one of the first ``ctrs`` counters."""
-    from sw.golden.cycles import Put
+    cycle below ``horizon`` (in order). On the put ports, puts to a random word of banks 1
+    to 3 or of bank 0's upper half (never the program images in bank 0's lower half),
+    with random data and, one in three, ``signal`` on one of the first ``ctrs`` counters;
+    on the PNoC, vectors of random int32 partial sums."""
+    import numpy as np
+    from rtl.spec.isa import NOC_PORTS
+    from sw.golden.cycles import Psum, Put
     from sw.golden.noc import Flit
     word, bank = core.mem_port_bits // 8, core.sram_bank_bytes
     low = bank // 2 // word
     arrivals = []
-    for _ in range(4):
+    for name in NOC_PORTS:
         n = rng.choice([0, 0, 1, 2, most // 2, most])
         cycles = sorted(rng.randrange(horizon) for _ in range(n))
+        if name == "pnoc":
+            arrivals.append([(c, Psum(np.array([rng.randrange(-(1 << 31), 1 << 31)
+                                                for _ in range(core.vmm_rows)]), 0))
+                             for c in cycles])
+            continue
         arrivals.append([(c, Flit(Put(word * rng.randrange(low, core.sram_bytes // word),
                                       rng.randbytes(word), rng.random() < 1 / 3,
                                       rng.randrange(ctrs)), 0, 0, 0, 0, 1))

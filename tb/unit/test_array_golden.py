@@ -5,15 +5,16 @@ hardware cannot do. (The RTL array against it: tb/array.)"""
 import random
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from rtl.spec.config import get_config
 from sw.compiler_stub.asm import assemble
-from sw.golden.array import ArrayModel
+from sw.golden.array import ArrayDeadlock, ArrayModel
 from sw.golden.core import Core, CoreError
 from sw.golden.thread import Unfinished
 
-from ..array.programs import inoc_start, random_exchange, send_text
+from ..array.programs import inoc_start, psum_chain, random_exchange, send_text
 
 SIM = get_config("sim")
 WORD = SIM.core.mem_port_bits // 8
@@ -90,11 +91,17 @@ def test_put_outside_mem():
 
 
 def test_waiting_forever():
-    """A core waiting for a remote SIGNAL nobody sends: the array does not finish."""
+    """A core waiting for a remote SIGNAL nobody sends: the array deadlocks (ArrayDeadlock
+    in the first cycle nothing moves); with a guard shorter than that, Unfinished."""
+    array = ArrayModel(SIM)
+    array.core(1, 1).write(0, waiter())
+    with pytest.raises(ArrayDeadlock, match=r"core \(1, 1\): deadlock at cycle \d+: T3 at "
+                                            r"1: WAIT ctr=2 \(counter 2 is 0\)"):
+        array.run([None, None, None, 0])
     array = ArrayModel(SIM)
     array.core(1, 1).write(0, waiter())
     with pytest.raises(Unfinished, match=r"\[3\] still running"):
-        array.run([None, None, None, 0], max_cycles=2000)
+        array.run([None, None, None, 0], max_cycles=5)
 
 
 def test_array_rejects():
@@ -144,3 +151,81 @@ def test_start_put_elsewhere_is_a_put():
     other = Flit(Put(2 * BANK, bytes(WORD), False, 0), 0, 0, 0, 0, 1)
     core.run(0, arrivals=[[], [], [], [(0, flit), (0, other)]])
     assert list(core.inbox[3]) == [flit, other] and core.read(2 * BANK, WORD) == bytes(WORD)
+
+
+def load_chain(array, texts, data):
+    """Write the chain's data and programs to the golden array; return the entries."""
+    for k, core in enumerate(array.cores):
+        if texts[k] is not None:
+            core.write(BANK, data[k])
+            core.write(0, assemble(texts[k], SIM.core).image())
+    return [0 if t is not None else None for t in texts]
+
+
+def run_chain(path, seed, steps=8):
+    """Run :func:`tb.array.programs.psum_chain` on the golden array; return the last
+    core's int8 results, the NumPy ones and the cores' ``(cycles, steps)``."""
+    texts, data, expected = psum_chain(random.Random(seed), SIM, path, steps)
+    array = ArrayModel(SIM)
+    results = array.run(load_chain(array, texts, data))
+    x, y = path[-1]
+    got = np.frombuffer(array.core(x, y).read(3 * BANK + 256, expected.size),
+                        dtype=np.int8).reshape(expected.shape)
+    return got, expected, results
+
+
+@pytest.mark.parametrize("path", [
+    [(0, 0), (1, 0)], [(1, 0), (0, 0)], [(0, 1), (0, 0)], [(0, 0), (0, 1)],
+    [(0, 0), (1, 0), (1, 1), (0, 1)], [(1, 1), (0, 1), (0, 0), (1, 0)]])
+def test_psum_chain_reduces(path):
+    """A dot product split over a path of 2 or 4 neighbouring cores (every direction of
+    the PNoC): the partial sums are summed on the fly along the path, and the last core's
+    results equal NumPy's."""
+    got, expected, results = run_chain(path, seed=len(path) * 10 + path[0][0])
+    np.testing.assert_array_equal(got, expected)
+    assert sum(r is not None for r in results) == len(path)
+
+
+def test_psum_off_the_array():
+    """Partial sums sent off the array's edge are an error of the golden array (the RTL's
+    output would never be taken)."""
+    texts, data, _ = psum_chain(random.Random(1), SIM, [(1, 0), (0, 0)])
+    assert "pout=1 dir=3" in texts[1]
+    texts[1] = texts[1].replace("pout=1 dir=3", "pout=1 dir=1")
+    texts[0] = None
+    array = ArrayModel(SIM)
+    with pytest.raises(CoreError, match=r"core \(1, 0\) sends partial sums east, off the "
+                                        r"2 x 2 array"):
+        array.run(load_chain(array, texts, data))
+
+
+def test_psum_arbitration():
+    """Two neighbours send 8 vectors each to core (0, 1), which takes 16 (two passes of its
+    SSTREAM): its PNoC input takes from the north first when both offer, the east's
+    otherwise; every vector is taken once and every core ends. (Which vectors each pass
+    sums depends on the timing: the RTL array is compared with this model, tb/array.)"""
+    texts, data, _ = psum_chain(random.Random(2), SIM, [(1, 1), (0, 1)], takes=2)
+    north, north_data, _ = psum_chain(random.Random(3), SIM, [(0, 0), (0, 1)])
+    texts[0], data[0] = north[0], north_data[0]
+    array = ArrayModel(SIM)
+    results = array.run(load_chain(array, texts, data))
+    assert [r is not None for r in results] == [True, False, True, True]
+    assert [len(array.cores[k].noc_out[1]) for k in range(4)] == [8, 0, 0, 8]
+    assert not any(core.inbox[1] for core in array.cores)
+
+
+def test_array_deadlock():
+    """A core whose steps wait for partial sums no neighbour sends, beside one waiting for
+    a remote SIGNAL that never comes: the golden array raises ArrayDeadlock in the first
+    cycle nothing moves anywhere, naming both cores' waiting threads."""
+    texts, data, _ = psum_chain(random.Random(4), SIM, [(0, 0), (1, 0)])
+    texts[0] = None   # (1, 0) waits for (0, 0)'s partial sums
+    array = ArrayModel(SIM)
+    entries = load_chain(array, texts, data)
+    array.core(1, 1).write(0, waiter())
+    entries[3] = 0
+    with pytest.raises(ArrayDeadlock, match=r"core \(1, 0\): deadlock at cycle \d+: .*no "
+                       r"partial sums at its PNoC input.* \| core \(1, 1\): .*counter 2 is "
+                       r"0") as info:
+        array.run(entries)
+    assert info.value.cycle < 100 and set(info.value.cores) == {(1, 0), (1, 1)}

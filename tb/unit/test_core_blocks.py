@@ -13,9 +13,10 @@ from rtl.core.core import PUTS, REQUESTERS, Core
 from rtl.core.counters import Counters
 from rtl.core.memory import UnifiedMemory
 from rtl.core.noc import core_flit_layout
+from rtl.core.steps import pnoc_flit_layout, psb_layout
 from rtl.core.queue import Queue, RegisterQueue
 from rtl.spec.config import get_config
-from rtl.spec.isa import NOC_PORTS, THREADS
+from rtl.spec.isa import NOC_PORTS, PUT_PORTS, THREADS
 
 
 def _run(dut, bench):
@@ -185,18 +186,24 @@ def test_counters_grant_rule():
 
 
 def test_core_signature():
-    """The NoC ports are one member, ``noc``, with a port per name of NOC_PORTS, each an
-    out and an in stream of flits; MEM requesters are named in priority order."""
+    """The NoC ports are one member, ``noc``, with a port per name of NOC_PORTS: the put
+    ports each an out and an in stream of flits, the PNoC an out stream of partial sums
+    with their direction and an in stream of partial sums; MEM requesters are named in
+    priority order."""
     config = get_config("sim").core
     core = Core(config)
     flits = stream.Signature(core_flit_layout(config.mem_port_bits // 8))
     assert tuple(core.noc.signature.members) == NOC_PORTS
-    for name in NOC_PORTS:
+    assert PUT_PORTS == ("anoc", "mnoc", "inoc")
+    for name in PUT_PORTS:
         port = getattr(core.noc, name)
         assert port.o.signature == flits and port.i.signature == flits.flip()
+    assert core.noc.pnoc.o.signature == stream.Signature(pnoc_flit_layout(config.vmm_rows))
+    assert core.noc.pnoc.i.signature == stream.Signature(psb_layout(config.vmm_rows)).flip()
+    assert len(core.noc.pnoc.o.payload.as_value()) == 32 * config.vmm_rows + 2
     assert REQUESTERS == ("host", "loader", "weights", "weights_pair", "steps", "vector",
-                          "store", *NOC_PORTS, *PUTS)
-    assert PUTS == tuple(f"{name}_put" for name in NOC_PORTS)
+                          "store", "anoc", "mnoc", "inoc", "anoc_put", "mnoc_put", "inoc_put")
+    assert PUTS == tuple(f"{name}_put" for name in PUT_PORTS)
     # The FPGA harness walks the nested ports: a NoC stream's handshake is tied high.
     ports = DatapathHarness({"core": core}).port_map()
     for name in NOC_PORTS:
