@@ -78,7 +78,8 @@ class Core(wiring.Component):
     ``pnoc``, ``mnoc`` and ``inoc``, owned by T4, T5, T6 and T7. Each has ``o``, the flits
     the core sends, and ``i``, the flits it receives, streams of
     :func:`rtl.core.noc.core_flit_layout` (a mesh flit whose payload is a put: one MEM
-    word, the receiver's address, ``signal``, ``ctr`` and ``start``). In Verilog the members join
+    word, the receiver's address, ``signal``, ``ctr``, ``start`` and ``weight``: the
+    MNoC's weight puts feed T0's WSTREAMs with ``noc`` instead of MEM). In Verilog the members join
     with ``__``: ``noc__anoc__o__valid``, ``noc__inoc__i__payload``.
 
     Submodules: ``mem`` (:class:`UnifiedMemory`, requesters :data:`REQUESTERS`),
@@ -150,7 +151,8 @@ class Core(wiring.Component):
         engines = {0: wgt, 1: stp, 2: vec}
         for t, name in zip(NOC_THREADS, NOC_PORTS, strict=True):
             m.submodules[name] = engines[t] = eng = NocEngine(word, self._rows, self._cols,
-                                                              starts=name == "inoc")
+                                                              starts=name == "inoc",
+                                                              weights=name == "mnoc")
             wiring.connect(m, engine=eng.port, port=wiring.flipped(getattr(self.noc, name)))
             wiring.connect(m, engine=eng.put, mem=getattr(mem, f"{name}_put"))
             wiring.connect(m, engine=eng.signal,
@@ -170,6 +172,9 @@ class Core(wiring.Component):
         wiring.connect(m, engine=vec.mem, mem=mem.vector)
         wiring.connect(m, engine=vec.store, mem=mem.store)
         wiring.connect(m, engine=wgt.weights, vmm=vmm.weights)
+        # The MNoC's weight puts go straight to T0 (WSTREAM with noc), not to MEM.
+        wiring.connect(m, mnoc=engines[NOC_THREADS[NOC_PORTS.index("mnoc")]].weight,
+                       engine=wgt.noc)
         wiring.connect(m, engine=stp.steps, vmm=vmm.steps)
         wiring.connect(m, vmm=vmm.results, engine=stp.results)
         wiring.connect(m, engine=stp.signal, counters=counters.engines[0])
