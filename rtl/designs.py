@@ -64,7 +64,7 @@ _SMALL = tuple(name for name in CONFIGS if name != "northpole")
 
 def noc_payload_bits(config):
     """A NoC flit's payload in a configuration: a core's put, one MEM word, its address,
-    ``signal`` and ``ctr`` (:func:`rtl.core.noc.put_layout`)."""
+    ``signal``, ``ctr``, ``start`` and ``weight`` (:func:`rtl.core.noc.put_layout`)."""
     return put_layout(config.core.mem_port_bits // 8).size
 
 

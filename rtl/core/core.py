@@ -78,8 +78,9 @@ class Core(wiring.Component):
     ``pnoc``, ``mnoc`` and ``inoc``. Each has ``o``, the flits the core sends, and ``i``,
     the flits it receives. The put ports ``anoc``, ``mnoc`` and ``inoc`` (SEND on T4, T6
     and T7) carry :func:`rtl.core.noc.core_flit_layout` (a mesh flit whose payload is a
-    put: one MEM word, the receiver's address, ``signal``, ``ctr`` and ``start``); the
-    PNoC, T1's link to its neighbours, carries partial-sum vectors
+    put: one MEM word, the receiver's address, ``signal``, ``ctr``, ``start`` and
+    ``weight``: the MNoC's weight puts feed T0's WSTREAMs with ``noc`` instead of MEM);
+    the PNoC, T1's link to its neighbours, carries partial-sum vectors
     (:func:`rtl.core.steps.pnoc_port_signature`). In Verilog the members join with
     ``__``: ``noc__anoc__o__valid``, ``noc__pnoc__i__payload``.
 
@@ -154,7 +155,8 @@ class Core(wiring.Component):
         wiring.connect(m, engine=stp.pnoc, port=wiring.flipped(self.noc.pnoc))
         for t, name in zip(PUT_THREADS, PUT_PORTS, strict=True):
             m.submodules[name] = engines[t] = eng = NocEngine(word, self._rows, self._cols,
-                                                              starts=name == "inoc")
+                                                              starts=name == "inoc",
+                                                              weights=name == "mnoc")
             wiring.connect(m, engine=eng.port, port=wiring.flipped(getattr(self.noc, name)))
             wiring.connect(m, engine=eng.put, mem=getattr(mem, f"{name}_put"))
             wiring.connect(m, engine=eng.signal,
@@ -174,6 +176,9 @@ class Core(wiring.Component):
         wiring.connect(m, engine=vec.mem, mem=mem.vector)
         wiring.connect(m, engine=vec.store, mem=mem.store)
         wiring.connect(m, engine=wgt.weights, vmm=vmm.weights)
+        # The MNoC's weight puts go straight to T0 (WSTREAM with noc), not to MEM.
+        wiring.connect(m, mnoc=engines[PUT_THREADS[PUT_PORTS.index("mnoc")]].weight,
+                       engine=wgt.noc)
         wiring.connect(m, engine=stp.steps, vmm=vmm.steps)
         wiring.connect(m, vmm=vmm.results, engine=stp.results)
         wiring.connect(m, engine=stp.signal, counters=counters.engines[0])

@@ -1,6 +1,7 @@
 """T4, T6 and T7's engines: the core's put ports (ANoC, MNoC, INoC). SEND puts MEM words
-into other cores' MEM; the receive side writes the puts that arrive into this core's MEM.
-(The PNoC port is T1's: :mod:`rtl.core.steps`.)"""
+into other cores' MEM; the receive side writes the puts that arrive into this core's MEM,
+except the MNoC's weight puts, which it hands to T0's weight engine (WSTREAM with
+``noc``). (The PNoC port is T1's: :mod:`rtl.core.steps`.)"""
 
 from amaranth import *
 from amaranth.lib import data, stream, wiring
@@ -23,13 +24,16 @@ def put_layout(word_bytes):
     """A flit's payload at a core's NoC port: a put of one MEM word. ``data``: the word;
     ``addr``: the receiver's MEM address in words; ``signal``: the receiver counts its
     counter ``ctr`` up when the word is written; ``start`` (honoured on the INoC): the
-    receiver, once idle, writes the word and then runs the program image at ``addr``."""
+    receiver, once idle, writes the word and then runs the program image at ``addr``;
+    ``weight`` (honoured on the MNoC): the word is not written but is a weight row for the
+    receiver's T0 (WSTREAM with ``noc``; ``addr`` is carried, not used)."""
     return data.StructLayout({
         "data":   8 * word_bytes,
         "addr":   ADDR_BITS - (word_bytes - 1).bit_length(),
         "signal": 1,
         "ctr":    CTR_BITS,
         "start":  1,
+        "weight": 1,
     })
 
 
@@ -68,8 +72,9 @@ class NocEngine(wiring.Component):
     SEND: a point is taken when the flit queue (4 entries) has room for it and for the
     read in flight; the MEM word at its source address arrives the next cycle and is
     queued as a flit: the word, the point's destination address (the receiver's MEM),
-    ``signal`` on the last point when the instruction sets it, and the instruction's
-    rectangle ``x0..x1``, ``y0..y1``; ``port.o`` offers the oldest queued flit.
+    ``signal`` (and ``start``) on the last point when the instruction sets it, ``weight``
+    on every point when it sets it, and the instruction's rectangle ``x0..x1``,
+    ``y0..y1``; ``port.o`` offers the oldest queued flit.
 
     Receive: ``port.i`` feeds a FIFO of :data:`rtl.spec.isa.NOC_IN_DEPTH` flits (ready
     while not full); its head is written to MEM through ``put`` (a requester that waits
@@ -77,11 +82,14 @@ class NocEngine(wiring.Component):
     ``signal`` counts its counter up through ``signal`` in the same cycle. With
     ``starts`` (the INoC's engine), a put with ``start`` waits until ``idle`` (the core
     is not running), is written, and the next cycle ``launch`` runs the image at its
-    address (``entry``); other engines write it as any put.
+    address (``entry``); other engines write it as any put. With ``weights`` (the MNoC's
+    engine), a put with ``weight`` at the FIFO's head is never written: ``weight`` offers
+    its data (valid while it is the head) and it leaves the FIFO when T0's weight engine
+    takes it; the flits behind it wait. Other engines write it as any put.
 
     Latency: 2 cycles from a SEND point to its flit at ``port.o``; a flit taken at
-    ``port.i`` can be written to MEM the next cycle. Throughput: one flit a cycle each
-    way.
+    ``port.i`` can be written to MEM, or offered at ``weight``, the next cycle.
+    Throughput: one flit a cycle each way (one weight a cycle to T0).
 
     Parameters
     ----------
@@ -91,6 +99,8 @@ class NocEngine(wiring.Component):
         The array's size (the flits' coordinate widths).
     starts : bool
         Honour ``start`` puts.
+    weights : bool
+        Honour ``weight`` puts: hand them to T0 through ``weight``.
 
     Members
     -------
@@ -105,13 +115,16 @@ class NocEngine(wiring.Component):
     launch : Out(1)
     entry : Out(ADDR_BITS)
     port : Out(noc_port_signature(word_bytes, rows, cols))
+    weight : Out(stream.Signature(8 * word_bytes))
+        Only with ``weights``: the data of the weight put at the FIFO's head.
     """
 
-    def __init__(self, word_bytes, rows=1, cols=1, *, starts=False):
+    def __init__(self, word_bytes, rows=1, cols=1, *, starts=False, weights=False):
         self._word = word_bytes
         self._starts = starts
+        self._weights = weights
         self._layout = core_flit_layout(word_bytes, rows, cols)
-        super().__init__({
+        members = {
             "thread": In(engine_signature()),
             "mem":    Out(mem_port_signature(word_bytes)),
             "put":    Out(mem_port_signature(word_bytes, ready=True)),
@@ -121,7 +134,10 @@ class NocEngine(wiring.Component):
             "launch": Out(1),
             "entry":  Out(ADDR_BITS),
             "port":   Out(noc_port_signature(word_bytes, rows, cols)),
-        })
+        }
+        if weights:
+            members["weight"] = Out(stream.Signature(8 * word_bytes))
+        super().__init__(members)
 
     @property
     def word_bytes(self):
@@ -148,6 +164,7 @@ class NocEngine(wiring.Component):
                          head_put.signal.eq(send.signal & p.last),
                          head_put.ctr.eq(send.ctr),
                          head_put.start.eq(send.start & p.last),
+                         head_put.weight.eq(send.weight),
                          head.dest.x0.eq(send.x0), head.dest.x1.eq(send.x1),
                          head.dest.y0.eq(send.y0), head.dest.y1.eq(send.y1)]
         m.d.comb += [queue.w.valid.eq(inflight), queue.w.p.eq(head),
@@ -162,11 +179,19 @@ class NocEngine(wiring.Component):
         put = put_layout(word)(inbox.r.p.payload)
         write = Signal()
         wait = put.start & ~self.idle if self._starts else C(0, 1)   # a start waits
-        m.d.comb += [self.put.en.eq(inbox.r.valid & ~self.hold & ~wait), self.put.we.eq(1),
+        weight = put.weight if self._weights else C(0, 1)            # never written
+        m.d.comb += [self.put.en.eq(inbox.r.valid & ~self.hold & ~wait & ~weight),
+                     self.put.we.eq(1),
                      self.put.addr.eq(put.addr << wbits), self.put.wdata.eq(put.data),
                      self.put.mask.eq((1 << word) - 1),
-                     write.eq(self.put.en & self.put.ready), inbox.r.ready.eq(write),
+                     write.eq(self.put.en & self.put.ready),
                      self.signal.signal.eq(write & put.signal), self.signal.ctr.eq(put.ctr)]
+        if self._weights:   # a weight put leaves the FIFO when T0 takes it
+            m.d.comb += [self.weight.valid.eq(inbox.r.valid & weight),
+                         self.weight.payload.eq(put.data),
+                         inbox.r.ready.eq(write | (self.weight.valid & self.weight.ready))]
+        else:
+            m.d.comb += inbox.r.ready.eq(write)
         if self._starts:   # the image at the start put's address runs the next cycle
             m.d.sync += [self.launch.eq(write & put.start), self.entry.eq(put.addr << wbits)]
         return m

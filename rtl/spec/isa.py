@@ -76,7 +76,8 @@ class Op(enum.IntEnum, shape=OPCODE.stop - OPCODE.start):
     AGBASE  = 6   # address generator g: base = value, every dimension count 1 stride 0
     AGDIM   = 7   # address generator g, dimension d: count and stride
     AGADD   = 8   # address generator g: base += delta
-    WSTREAM = 9   # T0: weight rows MEM[s] (and MEM[d] with pair) -> VMM
+    WSTREAM = 9   # T0: weight rows MEM[s] (and MEM[d] with pair), or with noc the MNoC's
+                  # weight flits, -> VMM
     SSTREAM = 10  # T1: VMM steps: activations MEM[s], partial sums PSB[d] or the PNoC
                   # (pin), results to PSB[d] or the PNoC (pout, to neighbour dir) (signal:
                   # the thread goes on at once, counter ctr += 1 when the last result is in)
@@ -86,7 +87,8 @@ class Op(enum.IntEnum, shape=OPCODE.stop - OPCODE.start):
     VACT    = 14  # T2: VBUF[d] = afu_op(VBUF[s], p0, p1)
     VSTORE  = 15  # T2: MEM[d] bytes = VBUF[s] packed integers
     SEND    = 16  # T4, T6, T7: puts MEM[s] to MEM[d] of the cores x0..x1, y0..y1 (code 17 is
-                  # free: a core receives without an instruction)
+                  # free: a core receives without an instruction); with weight (T6 only)
+                  # the puts go to the receivers' T0 (WSTREAM noc), not to MEM
     VOPV    = 18  # T2: VBUF[i] = vcu_op(VBUF[i + off], VBUF[i]) for each point i of s
     VPOST   = 19  # T2: MEM[d] bytes = the fused post-processing of PSB[s] (one pass)
     NEXT    = 20  # when every thread has ended, run the program image at `entry`
@@ -106,7 +108,7 @@ FORMATS = {
                  ("stride", 24, True)],
     Op.AGADD:   [("g", 2, False), ("delta", 24, True)],
     Op.WSTREAM: [("s", 2, False), ("d", 2, False), ("prec", 2, False),
-                 ("act_signed", 1, False), ("pair", 1, False)],
+                 ("act_signed", 1, False), ("pair", 1, False), ("noc", 1, False)],
     Op.SSTREAM: [("s", 2, False), ("d", 2, False), ("zero", 16, False),
                  ("period", 16, False), ("signal", 1, False), ("ctr", 4, False),
                  ("pin", 1, False), ("pout", 1, False), ("dir", 2, False)],
@@ -122,7 +124,7 @@ FORMATS = {
     Op.SEND:    [("s", 2, False), ("d", 2, False), ("x0", COORD_BITS, False),
                  ("x1", COORD_BITS, False), ("y0", COORD_BITS, False),
                  ("y1", COORD_BITS, False), ("signal", 1, False), ("ctr", 4, False),
-                 ("start", 1, False)],
+                 ("start", 1, False), ("weight", 1, False)],
     Op.VOPV:    [("s", 2, False), ("op", 5, False), ("off", 12, False)],
     Op.VPOST:   [("s", 2, False), ("d", 2, False), ("k", 12, False), ("shift", 6, False),
                  ("act", 3, False), ("prec", 2, False), ("out_signed", 1, False),

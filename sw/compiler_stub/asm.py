@@ -24,7 +24,9 @@ validation executes every thread statically (no instruction branches on data) an
 the address range of every stream against its memory (MEM bytes, VBUF entries; PSB
 indices wrap), its alignment, the point counts of generators walked in lockstep (a
 WSTREAM walks ``d`` only with ``pair``: :func:`rtl.spec.isa.uses_d`), that a pair
-WSTREAM's first two rows are in different MEM banks (the two reads of one cycle), and that
+WSTREAM's first two rows are in different MEM banks (the two reads of one cycle; a
+WSTREAM with ``noc`` walks ``s`` only to count its rows and cannot pair them), that only
+T6 SENDs weights (``weight``, without ``start`` or ``signal``), and that
 no counter is waited on more often than it is signalled. Loops are not unrolled: a loop
 body's second iteration stands for all the later ones, which differ from it only by a
 constant shift of each generator's base (the body's AGADDs, or none when it sets the base
@@ -34,8 +36,10 @@ of the streams in its body.
 Programs are static, so the validation finally runs them on the cycle model
 (:mod:`sw.golden.cycles`, which needs no data) and rejects a program that deadlocks or
 overflows a counter, naming the waiting threads and the counters. The cycle model takes
-every SEND and partial-sum vector (each output always ready), offers partial sums at the
-PNoC input in every cycle, and counts the declared remote SIGNALs at the start: a NoC
+every SEND and partial-sum vector (each output always ready), feeds partial sums to the
+PNoC input and weight puts to the MNoC's whenever a step or a WSTREAM with ``noc`` wants
+one (:func:`sw.golden.cycles.partners`), and counts the declared remote SIGNALs at the
+start: a NoC
 program is checked as if its partners kept up. The check is skipped
 (the program accepted) when a thread's static lower bound on its cycles (its stream
 points, SIGNALs and WAITs) exceeds :data:`DEADLOCK_CHECK_CYCLES`, or when the cycle model
@@ -83,11 +87,16 @@ _ACCESS = {
     Op.SEND:    (("s", "word"), ("d", "word")),   # d: the receivers' MEM, same size
 }
 _ROLE = {"s": "source", "d": "destination"}
+#: The thread that owns the MNoC: the only one whose SENDs may carry weights.
+_MNOC_THREAD = NOC_THREADS[NOC_PORTS.index("mnoc")]
 
 
 def _access(ins):
     """The generators ``ins`` walks (the entries of ``_ACCESS`` that :func:`uses_d`
-    keeps)."""
+    keeps). A WSTREAM with ``noc`` walks ``s`` only to count its points ("points": its
+    rows come from the MNoC, not MEM)."""
+    if ins.op == Op.WSTREAM and ins["noc"]:
+        return (("s", "points"),)
     return tuple(entry for entry in _ACCESS[ins.op] if entry[0] == "s" or uses_d(ins))
 
 
@@ -301,6 +310,15 @@ class Program:
                 ended = True
             elif op == Op.AGDIM and ins["count"] == 0:
                 raise self._error(t, i, "AGDIM count must be at least 1")
+            elif op == Op.SEND and ins["weight"] and (ins["start"] or ins["signal"]):
+                raise self._error(t, i, "SEND weight=1 puts go to the receivers' T0, not "
+                                  "to MEM: they can carry neither start nor signal")
+            elif op == Op.SEND and ins["weight"] and t != _MNOC_THREAD:
+                raise self._error(t, i, "SEND weight=1 goes over the MNoC: only thread "
+                                  f"{_MNOC_THREAD} sends weights")
+            elif op == Op.WSTREAM and ins["noc"] and ins["pair"]:
+                raise self._error(t, i, "WSTREAM noc=1 takes one row a point from the "
+                                  "MNoC: it cannot pair rows")
             elif op == Op.SEND and ins["start"] and t != NOC_THREADS[NOC_PORTS.index("inoc")]:
                 raise self._error(t, i, "SEND start=1 goes over the INoC: only thread "
                                   f"{NOC_THREADS[NOC_PORTS.index('inoc')]} starts a core")
@@ -389,8 +407,8 @@ class Program:
             ag = f"the {_ROLE[name]} AG{g}"
             low = base + sum(min(0, (count - 1) * stride) for count, stride in dims)
             high = base + sum(max(0, (count - 1) * stride) for count, stride in dims)
-            if memory == "PSB":
-                continue  # PSB indices are taken modulo psb_entries
+            if memory in ("PSB", "points"):
+                continue  # PSB indices are taken modulo psb_entries; "points": no memory
             if memory == "VBUF":
                 if low < 0 or high >= core.vbuf_entries:
                     raise self._error(t, i, f"{ag} reaches VBUF entries {low}..{high}, "
@@ -458,7 +476,9 @@ class Program:
                                   f"finish")
 
     def _check_deadlock(self, events):
-        """Run the programs on the cycle model; reject a deadlock or a counter overflow."""
+        """Run the programs on the cycle model; reject a deadlock or a counter overflow.
+        T0's WSTREAMs with ``noc`` find a weight put at the MNoC whenever they want one (as
+        if the senders kept up)."""
         for thread_events in events:
             bound = sum(event.times * math.prod(count for _, _, dims in event.patterns[:1]
                                                 for count, _ in dims[:AG_DIMS])

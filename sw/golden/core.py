@@ -145,8 +145,11 @@ class Core(CycleModel):
 
     # The data hooks of the cycle model.
 
-    def _w_take(self, th):
+    def _w_take(self, th, put=None):
         ins = th.instr
+        if ins["noc"]:   # the row is the low vmm_cols bytes of the MNoC's weight put
+            row = np.frombuffer(bytes(put.data), dtype=np.uint8)[:self.cols].copy()
+            return [(row, ins["prec"], bool(ins["act_signed"]))]
         beat = []
         for a in (th.src.addr, th.dst.addr) if ins["pair"] else (th.src.addr,):
             self._check_access(th, a, self.word, whole=True)

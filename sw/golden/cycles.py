@@ -55,8 +55,10 @@ COUNTER_MAX = (1 << COUNTER_BITS) - 1
 #: MEM byte address (word-aligned); ``data``: the word (bytes; None in the cycle model);
 #: ``signal``: the receiver's counter ``ctr`` counts one when the word is written;
 #: ``start`` (honoured on the INoC): the receiver, once idle, writes the word and runs the
-#: program image at ``addr`` from the next cycle.
-Put = namedtuple("Put", "addr data signal ctr start", defaults=(False,))
+#: program image at ``addr`` from the next cycle; ``weight`` (honoured on the MNoC): the
+#: word is not written to MEM but waits at the head of the port's input FIFO until T0's
+#: WSTREAM with ``noc`` takes it as a weight row (``addr`` is carried, not used).
+Put = namedtuple("Put", "addr data signal ctr start weight", defaults=(False, False))
 
 #: A flit of the PNoC (a point-to-point link between neighbours): a VMM result vector
 #: (``sums``: ``vmm_rows`` int32, None in the cycle model) sent by an SSTREAM with
@@ -67,6 +69,8 @@ Psum = namedtuple("Psum", "sums dir")
 #: The port whose puts can start a core, and the partial-sum port.
 _INOC = NOC_PORTS.index("inoc")
 _PNOC = NOC_PORTS.index("pnoc")
+#: The port whose weight puts feed T0 (WSTREAM noc).
+_MNOC = NOC_PORTS.index("mnoc")
 
 _UNIT_OPS = frozenset({Op.VCVT, Op.VOP, Op.VOPV})
 #: T2 instructions that read constant vectors from the VBUF before their first point, and
@@ -99,7 +103,8 @@ class CycleModel:
     """The timing of a core of a :class:`rtl.spec.config.CoreConfig`.
 
     The NoC ports' receive side (an input FIFO of :data:`NOC_IN_DEPTH` flits per port,
-    whose head is written to MEM when its bank is free) and the counters outlive a run:
+    whose head is written to MEM when its bank is free, or, a weight put on the MNoC, waits
+    for T0's WSTREAM with ``noc``) and the counters outlive a run:
     :meth:`idle_cycle` steps them while the core is not running (an array model steps
     every core every cycle, running or not).
     """
@@ -137,12 +142,14 @@ class CycleModel:
         full at the cycle's start. Return ``(moved, signals)``: whether a flit was taken
         or written, and the counters of the puts written with ``signal``, with their
         ports' threads. A start put on the INoC waits unless ``idle``; written, it sets
-        ``start_entry``."""
+        ``start_entry``. A weight put at the MNoC's head is never written: it waits there
+        (the port's later flits behind it) until T0 takes it (:meth:`image`)."""
         moved, signals = False, []
         ready = self.in_ready()
         for p, box in enumerate(self.inbox):
             room = ready[p]
-            if box and not loading and p != _PNOC:   # partial sums wait for T1
+            # partial sums wait for T1, a weight put for T0
+            if box and not loading and p != _PNOC and not self._weight_head(p):
                 put = box[0].payload
                 bank = put.addr // self.bank_bytes
                 if bank not in used and (idle or p != _INOC or not put.start):
@@ -159,6 +166,12 @@ class CycleModel:
                 box.append(inp[p])
                 moved = True
         return moved, signals
+
+    def _weight_head(self, p):
+        """Whether port ``p``'s input FIFO has a weight put at its head (only the MNoC
+        honours ``weight``; the other ports write such a put as any other)."""
+        box = self.inbox[p]
+        return p == _MNOC and bool(box) and bool(box[0].payload.weight)
 
     def _count(self, cycle, incs, grants=()):
         """Add the cycle's SIGNALs (``incs``: counter -> list of signallers, a thread or
@@ -399,7 +412,9 @@ class CycleModel:
                         moved = True
                 elif state == STREAM:
                     if k == 0:
-                        if len(w_queue) + w_in < QUEUE:
+                        # With noc, a point also needs a weight put at the MNoC's head.
+                        if len(w_queue) + w_in < QUEUE and (not th.instr["noc"] or
+                                                            self._weight_head(_MNOC)):
                             take_w = th
                     elif k == 1:
                         ins = th.instr
@@ -428,7 +443,7 @@ class CycleModel:
             loading = cycle <= load
             used = set()
             if not loading:
-                if take_w is not None:
+                if take_w is not None and not take_w.instr["noc"]:
                     used.add(take_w.src.addr // bank_bytes)
                     if take_w.instr["pair"]:
                         used.add(take_w.dst.addr // bank_bytes)
@@ -514,11 +529,15 @@ class CycleModel:
                 phase = 0 if last else ph + 1
                 sig = (th.instr["ctr"], th.pc) \
                     if th.n == th.count - 1 and signals_when_done(th.instr) else None
-            # Weight engine: MEM is read as a point is taken (two words for a pair beat).
+            # Weight engine: MEM is read as a point is taken (two words for a pair beat),
+            # or, with noc, the MNoC's head (a weight put) is popped (after the receive
+            # side's cycle above, which left it at the head).
             w_read = None
             if take_w is not None:
-                w_read = self._w_take(take_w) if functional else \
-                    _TWO_ROWS if take_w.instr["pair"] else _ONE_ROW
+                noc = take_w.instr["noc"]
+                put = self.inbox[_MNOC].popleft().payload if noc else None
+                w_read = self._w_take(take_w, put) if functional else \
+                    _ONE_ROW if noc else _TWO_ROWS if take_w.instr["pair"] else _ONE_ROW
             # NoC engines: a SEND point reads MEM; its flit is queued the next cycle.
             sent = [None] * nports
             for th in noc_take:
@@ -530,7 +549,8 @@ class CycleModel:
                                    f"{self.mesh[0]} x {self.mesh[1]} array")
                 end = th.n == th.count - 1   # (not ``last``: the step engine's, above)
                 put = Put(th.dst.addr, self._n_send(th) if functional else None,
-                          bool(ins["signal"]) and end, ins["ctr"], bool(ins["start"]) and end)
+                          bool(ins["signal"]) and end, ins["ctr"], bool(ins["start"]) and end,
+                          bool(ins["weight"]))
                 sent[NOC_THREADS.index(th.index)] = Flit(put, ins["x0"], ins["x1"], ins["y0"],
                                                   ins["y1"], 1)
             # VMM: a step uses the active tile; a weight beat needs the shadow not full; a
@@ -652,9 +672,10 @@ class CycleModel:
 
     # Data hooks: the golden core (sw/golden/core.py) moves the data here.
 
-    def _w_take(self, th):
+    def _w_take(self, th, put=None):
         """T0's point taken: return the beat read from MEM, a sequence of its one or two
-        weight rows."""
+        weight rows; with ``noc``, ``put`` is the weight put taken from the MNoC, whose
+        data is the row."""
 
     def _tile(self, rows):
         """A tile's rows are complete: return the tile."""
@@ -691,21 +712,27 @@ class CycleModel:
 
 
 class _Partner:
-    """An endless feed of partial sums, offered only while the PNoC input holds fewer
-    than ``keep`` (:func:`partners`): two keep a step a cycle fed."""
+    """An endless feed of ``flit``, offered only while its input holds fewer than
+    ``keep`` (:func:`partners`): two keep a stream a cycle fed."""
 
     keep = 2
 
+    def __init__(self, flit):
+        self.flit = flit
+
     def __iter__(self):
-        return itertools.repeat((0, Psum(None, 0)))
+        return itertools.repeat((0, self.flit))
 
 
 def partners():
-    """``arrivals`` for :meth:`CycleModel.run` from partners that keep up: partial sums
-    offered at the PNoC input while it holds fewer than two (endless, but never filling
-    the input, so the deadlock cycle of a program that takes none is the same as without
-    them), no puts."""
-    return [_Partner() if p == _PNOC else () for p in range(len(NOC_PORTS))]
+    """``arrivals`` for :meth:`CycleModel.run` from partners that keep up: partial sums at
+    the PNoC input and weight puts at the MNoC's, each offered while its input holds
+    fewer than two (endless, but never filling an input, so the deadlock cycle of a
+    program that takes none is the same as without them); no other puts."""
+    feed = [()] * len(NOC_PORTS)
+    feed[_PNOC] = _Partner(Psum(None, 0))
+    feed[_MNOC] = _Partner(Flit(Put(0, None, False, 0, False, True), 0, 0, 0, 0, 1))
+    return feed
 
 
 def predict(core, programs, **kwargs):

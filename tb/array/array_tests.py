@@ -202,25 +202,28 @@ async def test_random_exchange(dut):
 
 @cocotb.test()
 async def test_inoc_start(dut):
-    """Core (0, 0) delivers a program image over the INoC to core (1, 1), which the host
-    never starts: T7 puts the image's words backwards, the header last with ``start``, so
-    that core (1, 1) runs it once it has landed. The program puts a region of core (1, 1)
-    back to core (0, 0) over the ANoC, whose T3 waits for its SIGNAL. MEM and cycles equal
-    the golden array's (which launches core (1, 1) in the same cycle)."""
+    """Core (0, 0) delivers a program image over the INoC to its neighbour (1, 0) (a 2 x 1
+    arrangement), then to core (1, 1) across the array; the host never starts either:
+    T7 puts the image's words backwards, the header last with ``start``, so that the
+    receiver runs it once it has landed. The program puts a region of the receiver back
+    to core (0, 0) over the ANoC, whose T3 waits for its SIGNAL. MEM and cycles equal the
+    golden array's (which launches the receiver in the same cycle)."""
     env = ArrayEnv(dut)
     await env.start()
     rng = seeded(dut, 3)
     cfg, bank = env.core, env.core.sram_bank_bytes
-    local, remote = inoc_start(env.config)
-    data = [rng.randbytes(cfg.sram_bytes - bank) for _ in range(env.n)]
-    data[0] = data[0][:bank] + remote + data[0][bank + len(remote):]   # at 2 * bank
     golden = ArrayModel(env.config)
-    images = [local, None, None, None]
-    await load(env, golden, images, data)
-    cycles = await check_run(env, golden, images, "INoC start")
-    assert golden.starts[3] and golden.starts[3][0] > 0, golden.starts
-    dut._log.info("INoC start: core (1, 1) launched in cycle %d; cycles %s",
-                  golden.starts[3][0], cycles)
+    for to in ((1, 0), (1, 1)):
+        local, remote = inoc_start(env.config, to=to)
+        data = [rng.randbytes(cfg.sram_bytes - bank) for _ in range(env.n)]
+        data[0] = data[0][:bank] + remote + data[0][bank + len(remote):]   # at 2 * bank
+        images = [local, None, None, None]
+        k = to[1] * env.config.cols + to[0]
+        await load(env, golden, images, data)
+        cycles = await check_run(env, golden, images, f"INoC start of {to}")
+        assert len(golden.starts[k]) == 1 and golden.starts[k][0] > 0, golden.starts
+        dut._log.info("INoC start: core %s launched in cycle %d; cycles %s", to,
+                      golden.starts[k][0], cycles)
 
 
 @cocotb.test()
@@ -259,3 +262,91 @@ async def test_psum_reduction(dut):
     await load(env, golden, images, data)
     cycles = await check_run(env, golden, images, "two senders")
     dut._log.info("two senders to one core: cycles %s", cycles)
+
+
+@cocotb.test()
+async def test_mnoc_weights(dut):
+    """Core (0, 0)'s T6 multicasts a layer's weight tiles over the MNoC (SEND weight=1),
+    first to every core of the array (itself included), then to the row below it. Each
+    receiver's T0 takes them straight from its MNoC port (WSTREAM noc=1, no MEM), T1 runs
+    three steps a tile on activations of its own (signalling the last result) and T2
+    VPOSTs the results to MEM as int8 (scale 1, bias 0, identity). Every MEM word and
+    every core's cycles equal the golden array's, and every receiver's outputs equal a
+    NumPy matmul of the tiles and its activations."""
+    import numpy as np
+    env = ArrayEnv(dut)
+    await env.start()
+    rng = seeded(dut, 4)
+    nrng = np.random.default_rng(rng.randrange(1 << 30))
+    cfg, word, bank = env.core, env.word, env.core.sram_bank_bytes
+    rows, cols, xs, ys = cfg.vmm_rows, cfg.vmm_cols, env.config.cols, env.config.rows
+    tiles, per = 3, 3
+    steps = tiles * per
+    out_base, const_base = 3 * bank + 512, 3 * bank
+    golden = ArrayModel(env.config)
+    base = [rng.randbytes(cfg.sram_bytes - bank) for _ in range(env.n)]
+    await load(env, golden, [None] * env.n, base)
+    one = np.full(rows, 0x3C00, dtype="<u2").tobytes()
+    pad = bytes(-len(one) % word)
+    consts = one + pad + bytes(len(one) + len(pad)) + \
+        np.array([0x3C00] + [0] * (rows - 1), dtype="<u2").tobytes() + pad
+    for label, (y0, y1) in (("all cores", (0, ys - 1)), ("row 1", (1, 1))):
+        w = nrng.integers(-3, 4, size=(tiles, rows, cols)).astype(np.int8)
+        acts = nrng.integers(-3, 4, size=(env.n, steps, cols)).astype(np.int8)
+        receivers = [y * xs + x for y in range(y0, y1 + 1) for x in range(xs)]
+        texts = ["" for _ in range(env.n)]
+        for k in receivers:
+            texts[k] = f"""
+            .thread 0
+                AGDIM g=0 d=0 count={tiles * rows} stride=0
+                WSTREAM s=0 prec=0 act_signed=1 noc=1
+                END
+            .thread 1
+                AGBASE g=0 base={2 * bank}
+                AGDIM g=0 d=0 count={steps} stride={word}
+                AGDIM g=1 d=0 count={steps} stride=1
+                SSTREAM s=0 d=1 zero={steps} period={per} signal=1 ctr=0
+                END
+            .thread 2
+                AGBASE g=0 base={const_base}
+                AGDIM g=0 d=0 count=3 stride={word}
+                VLOAD s=0 k=0 mode=0
+                WAIT ctr=0
+                AGDIM g=1 d=0 count={steps} stride=1
+                AGBASE g=2 base={out_base}
+                AGDIM g=2 d=0 count={steps} stride={rows}
+                VPOST s=1 d=2 k=0 shift=0 act=2 prec=0 out_signed=1
+                END
+            """
+        texts[0] += f"""
+            .thread 6
+                AGBASE g=0 base={bank}
+                AGDIM g=0 d=0 count={tiles * rows} stride={word}
+                AGBASE g=1 base={bank + word * rng.randrange(64)}
+                AGDIM g=1 d=0 count={tiles * rows} stride={word}
+                SEND s=0 d=1 x0=0 x1={xs - 1} y0={y0} y1={y1} weight=1
+                END
+            """
+        images = [assemble(t, cfg).image() if t else None for t in texts]
+        # Core (0, 0): the tiles' rows in bank 1; every receiver: its activations in bank
+        # 2, the constants at the start of bank 3, random bytes under its outputs.
+        data = []
+        for k in range(env.n):
+            mem = bytearray(base[k])
+            if k == 0:
+                for i, row in enumerate(w.reshape(-1, cols)):
+                    mem[i * word:i * word + cols] = row.tobytes()
+            for i, a in enumerate(acts[k]):
+                mem[bank + i * word:bank + i * word + cols] = a.tobytes()
+            mem[2 * bank:2 * bank + len(consts)] = consts
+            data.append(bytes(mem))
+        await load(env, golden, images, data)
+        cycles = await check_run(env, golden, images, f"MNoC weights to {label}")
+        for k in receivers:
+            out = np.frombuffer(golden.cores[k].read(out_base, steps * rows),
+                                dtype=np.int8).reshape(steps, rows)
+            want = np.stack([w[i // per].astype(np.int64) @ acts[k][i].astype(np.int64)
+                             for i in range(steps)])
+            assert np.array_equal(out, want), f"{label}: core {k}'s outputs {out} != {want}"
+        assert all(not box for c in golden.cores for box in c.inbox)
+        dut._log.info("MNoC weights to %s: cycles %s", label, cycles)

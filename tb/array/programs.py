@@ -32,13 +32,13 @@ def send_text(src, dst, count, word, *, x=(0, 0), y=(0, 0), signal=0, ctr=0, sta
         f"start={start}"])
 
 
-def inoc_start(config, words=20, entry=512):
-    """Core (0, 0) delivers a program image over the INoC to core (1, 1) and starts it:
-    T7 puts the image's words backwards, the header last with ``start``, to ``entry``.
-    The image puts ``words`` words of core (1, 1)'s bank 1 back to core (0, 0)'s bank 3
-    over the ANoC, signalling counter 5 there, which core (0, 0)'s T3 waits for. Returns
-    ``(local, remote)``: core (0, 0)'s image, and the image it delivers (to be placed at
-    the start of its bank 2)."""
+def inoc_start(config, words=20, entry=512, to=(1, 1)):
+    """Core (0, 0) delivers a program image over the INoC to core ``to`` (``(x, y)``) and
+    starts it: T7 puts the image's words backwards, the header last with ``start``, to
+    ``entry``. The image puts ``words`` words of that core's bank 1 back to core (0, 0)'s
+    bank 3 over the ANoC, signalling counter 5 there, which core (0, 0)'s T3 waits for.
+    Returns ``(local, remote)``: core (0, 0)'s image, and the image it delivers (to be
+    placed at the start of its bank 2)."""
     core = config.core
     word, bank = core.mem_port_bits // 8, core.sram_bank_bytes
     remote = assemble(".thread 4\n" + send_text(bank, 3 * bank, words, word, signal=1,
@@ -46,7 +46,8 @@ def inoc_start(config, words=20, entry=512):
     n = len(remote) // word
     local = assemble(".remote ctr=5 count=1\n.thread 3\nWAIT ctr=5\nEND\n.thread 7\n" +
                      send_text(2 * bank + (n - 1) * word, entry + (n - 1) * word, n, word,
-                               x=(1, 1), y=(1, 1), start=1, step=-1) + "\nEND\n",
+                               x=(to[0], to[0]), y=(to[1], to[1]), start=1, step=-1) +
+                     "\nEND\n",
                      core).image()
     return local, remote
 

@@ -9,7 +9,7 @@ from cocotb.triggers import FallingEdge, ReadOnly
 
 from sw.compiler_stub.conv import CompileError, compile_conv2d, compile_pool2d
 from sw.golden.core import Core
-from sw.golden.cycles import predict
+from sw.golden.cycles import Deadlock, predict
 from sw.golden.layers import conv2d_reference, pool2d_reference
 
 from ..vectors import drive
@@ -189,6 +189,110 @@ async def test_noc_ports(dut):
     assert sum(map(len, ports.sent)) == 4 * n
     mem = await env.read(bank // 2, len(region))
     assert mem == golden.read(bank // 2, len(region))
+
+
+@cocotb.test()
+async def test_mnoc_weights(dut):
+    """T0 takes four weight tiles, the first and the last two as weight puts arriving on
+    the MNoC (with random gaps, ordinary puts into T0's bank among them, waiting behind
+    the weight puts), the second from MEM; T1 runs three steps on each tile (signalling
+    the last result); T2 loads its constants and VPOSTs the twelve results (scale 1,
+    bias 0, identity, int8) to MEM. The RTL's outputs, MEM and cycles equal the golden
+    core's, the outputs a NumPy matmul of the tiles and the activations, and no flit is
+    left in a FIFO."""
+    from sw.compiler_stub.asm import assemble
+    from sw.golden.cycles import Put
+    from sw.golden.noc import Flit
+    from .env import NocPorts, run_ports
+    rng = rngs(dut, 6)
+    pyrng = __import__("random").Random(int(rng.integers(1 << 30)))
+    env = CoreEnv(dut)
+    await env.start()
+    cfg, word = env.config, env.word
+    bank, rows, cols = cfg.sram_bank_bytes, cfg.vmm_rows, cfg.vmm_cols
+    tiles, per = 4, 3   # tiles, steps a tile
+    steps = tiles * per
+    out_base, const_base = 3 * bank + 512, 3 * bank
+    text = f"""
+    .thread 0
+        AGDIM g=0 d=0 count={rows} stride=0
+        WSTREAM s=0 prec=0 act_signed=1 noc=1
+        AGBASE g=1 base={bank}
+        AGDIM g=1 d=0 count={rows} stride={word}
+        WSTREAM s=1 prec=0 act_signed=1
+        AGDIM g=0 d=0 count={2 * rows} stride=0
+        WSTREAM s=0 prec=0 act_signed=1 noc=1
+        END
+    .thread 1
+        AGBASE g=0 base={2 * bank}
+        AGDIM g=0 d=0 count={steps} stride={word}
+        AGDIM g=1 d=0 count={steps} stride=1
+        SSTREAM s=0 d=1 zero={steps} period={per} signal=1 ctr=0
+        END
+    .thread 2
+        AGBASE g=0 base={const_base}
+        AGDIM g=0 d=0 count=3 stride={word}
+        VLOAD s=0 k=0 mode=0
+        WAIT ctr=0
+        AGDIM g=1 d=0 count={steps} stride=1
+        AGBASE g=2 base={out_base}
+        AGDIM g=2 d=0 count={steps} stride={rows}
+        VPOST s=1 d=2 k=0 shift=0 act=2 prec=0 out_signed=1
+        END
+    """
+    image = assemble(text, cfg).image()
+    w = rng.integers(-3, 4, size=(tiles, rows, cols)).astype(np.int8)
+    act = rng.integers(-3, 4, size=(steps, cols)).astype(np.int8)
+    # Bank 1: tile 1's rows (and puts' targets); bank 2: the activations; bank 3: the
+    # constants, VBUF[0] scale 1.0, VBUF[1] bias +0, VBUF[2] p0 = 1.0 (leaky ReLU x 1).
+    mem1 = bytearray(rng.integers(0, 256, size=bank, dtype=np.uint8).tobytes())
+    for r in range(rows):
+        mem1[r * word:r * word + cols] = w[1, r].tobytes()
+    mem2 = b"".join(a.tobytes() + bytes(word - cols) for a in act)
+    one = np.full(rows, 0x3C00, dtype="<u2").tobytes()
+    consts = (one + bytes(-len(one) % word)) + bytes(word) + \
+        (np.array([0x3C00] + [0] * (rows - 1), dtype="<u2").tobytes() + bytes(-len(one) % word))
+    weights = [w[t, r].tobytes() + pyrng.randbytes(word - cols)
+               for t in (0, 2, 3) for r in range(rows)]
+    flits = [Flit(Put(pyrng.randrange(1 << 10) * word, data, False, 0, False, True),
+                  0, 0, 0, 0, 1) for data in weights]
+    for _ in range(5):   # ordinary puts on the MNoC, behind weight puts, into bank 1
+        flits.insert(pyrng.randrange(1, len(flits) + 1),
+                     Flit(Put(bank + word * pyrng.randrange(64, bank // word),
+                              pyrng.randbytes(word), False, 0), 0, 0, 0, 0, 1))
+    tries = 0
+    while True:   # random gaps, until the core never waits quietly (a deadlock alone)
+        tries += 1
+        assert tries <= 100, "no arrival pattern without a quiet cycle"
+        cycles, cycle = [], pyrng.randrange(30)
+        for _ in flits:
+            cycle += pyrng.choice([0, 0, 1, 1, 2, 3, 5])
+            cycles.append(cycle)
+        arrivals = [[], [], list(zip(cycles, flits, strict=True)), []]
+        golden = Core(cfg, rows=env.mesh[0], cols=env.mesh[1])
+        for addr, data in ((0, image), (bank, mem1), (2 * bank, mem2), (const_base, consts)):
+            golden.write(addr, data)
+        try:
+            expected = golden.run(0, arrivals=arrivals)
+            break
+        except Deadlock:
+            continue
+    dut._log.info("gaps drawn %d times; arrivals at %s", tries, cycles)
+    for addr, data in ((0, image), (bank, mem1), (2 * bank, mem2), (const_base, consts)):
+        await env.write(addr, data)
+    ports = NocPorts(env, arrivals)
+    got = await run_ports(env, 0, ports)
+    assert got == ("finish", *expected), f"RTL {got}, golden {expected}"
+    assert expected[1] == steps
+    assert not dut.conflict.value
+    assert not any(ports.queues[2]) and not any(map(len, golden.inbox))
+    mem = await env.read(bank, 3 * bank)
+    assert mem == golden.read(bank, 3 * bank), "MEM differs"
+    out = np.frombuffer(golden.read(out_base, steps * rows), dtype=np.int8).reshape(steps, rows)
+    want = np.stack([w[i // per].astype(np.int64) @ act[i].astype(np.int64)
+                     for i in range(steps)])
+    assert np.array_equal(out, want), f"outputs {out} != NumPy {want}"
+    dut._log.info("MNoC weights: %d cycles, %d steps", *expected)
 
 
 @cocotb.test(skip="VECTORS" not in os.environ)

@@ -155,7 +155,8 @@ class NocPorts:
         put = flit.payload
         payload = pack(self.put, {"data": put.data or bytes(self.word),
                                   "addr": put.addr // self.word, "signal": put.signal,
-                                  "ctr": put.ctr, "start": put.start})
+                                  "ctr": put.ctr, "start": put.start,
+                                  "weight": put.weight})
         return pack(self.layout, {"payload": payload, "dest": {"x0": flit.x0, "x1": flit.x1,
                                                               "y0": flit.y0, "y1": flit.y1},
                                   "last": flit.last})
@@ -170,7 +171,7 @@ class NocPorts:
         f = unpack(self.layout, value)
         p = unpack(self.put, f["payload"])
         put = Put(p["addr"] * self.word, p["data"].to_bytes(self.word, "little"),
-                  bool(p["signal"]), p["ctr"], bool(p["start"]))
+                  bool(p["signal"]), p["ctr"], bool(p["start"]), bool(p["weight"]))
         d = f["dest"]
         return Flit(put, d["x0"], d["x1"], d["y0"], d["y1"], f["last"])
 

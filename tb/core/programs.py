@@ -6,7 +6,8 @@ tile buffers decide whether and when they finish.
 
 Each stream that sets up its generators streams in its thread's MEM bank (T0 bank 1,
 T1 bank 2, T2 bank 3, the NoC threads the upper half of bank 0, above the program image)
-with word-aligned bases and strides, and in the VBUF's first 140 entries; a pair
+with word-aligned bases and strides, and in the VBUF's first 140 entries (T6's SENDs
+without ``signal`` carry ``weight`` half the time: the flits sent, not the puts received); a pair
 WSTREAM's second rows (generator ``d``) come from the last eighth of bank 0, above the
 NoC threads' words, and a VPOST's residual (read while it stores to bank 3) from bank
 0's upper half, below them. A stream may also use the generators as earlier
@@ -130,11 +131,15 @@ def _rand_program(rng, core, p_thread, setup, noc=True):
                 ag_setup(code, d, word * rng.randrange(core.sram_bytes // word - 64), count,
                          word * rng.choice([1, 1, 3]), rng.randrange(2))
             x0, y0 = rng.randrange(MESH[1]), rng.randrange(MESH[0])
+            signal = rng.randrange(2)
             code.append(Instr(Op.SEND, {"s": s, "d": d, "x0": x0,
                                         "x1": rng.randrange(x0, MESH[1]),
                                         "y0": y0, "y1": rng.randrange(y0, MESH[0]),
-                                        "signal": rng.randrange(2),
-                                        "ctr": rng.randrange(COUNTERS)}))
+                                        "signal": signal,
+                                        "ctr": rng.randrange(COUNTERS),
+                                        # T6 (the MNoC) sometimes sends weights
+                                        "weight": int(t == 6 and not signal
+                                                      and rng.random() < 0.5)}))
 
     def psum_route():
         """An SSTREAM's PNoC fields: partial sums from the PNoC, results to it, or both,

@@ -5,8 +5,8 @@ import pytest
 from ..hdl import design
 
 TESTCASES = ["test_random_layers", "test_pooling", "test_noc_ports", "test_pnoc_port",
-             "test_random_programs",
-             "test_random_programs_data", "test_counter_overflow"]
+             "test_mnoc_weights", "test_random_programs", "test_random_programs_data",
+             "test_counter_overflow"]
 
 
 @pytest.mark.parametrize("testcase", TESTCASES)

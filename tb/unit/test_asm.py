@@ -118,7 +118,8 @@ def test_layer_round_trip():
     assert again == prog == Program.from_image(image, CORE)
     assert again.image() == image
     assert disassemble(again) == text
-    assert "        WSTREAM s=0 d=0 prec=0 act_signed=1 pair=0\n" in text  # loop bodies indented
+    # loop bodies indented
+    assert "        WSTREAM s=0 d=0 prec=0 act_signed=1 pair=0 noc=0\n" in text
     assert "SEND s=0 d=1 x0=1 x1=1 y0=0 y1=0 signal=1 ctr=5" in text
     assert "AGDIM g=1 d=1 count=2 stride=-96" in text
 
@@ -148,7 +149,8 @@ def test_text_syntax():
     assert prog.threads[4] == (Instr(Op.AGBASE, {"g": 3, "base": 0x7FF8}),
                                Instr(Op.AGADD, {"g": 3, "delta": -16}),
                                Instr(Op.SEND, {"s": 3, "d": 3, "x0": 0, "x1": 0, "y0": 0,
-                                               "y1": 0, "signal": 0, "ctr": 0, "start": 0}),
+                                               "y1": 0, "signal": 0, "ctr": 0, "start": 0,
+                                               "weight": 0}),
                                Instr(Op.END))
 
 
@@ -179,6 +181,10 @@ def random_program(rng, core):
             args["res_off"] = rng.choice([0, 8, -8, 4096, -4, 3])
         elif op == Op.SSTREAM:
             args["period"] = rng.randrange(1, 20)
+        elif op == Op.SEND:   # weights: T6 only, without start or signal
+            args["weight"] = int(rng.random() < 0.15)
+        elif op == Op.WSTREAM:   # rows from the MNoC: never paired
+            args["noc"] = int(rng.random() < 0.3)
         return Instr(op, args)
 
     def block(t, depth, code, budget):
@@ -260,6 +266,11 @@ def brute_force_valid(threads, core):
                 return False   # an empty rectangle
             elif ins.op == Op.SEND and ins["start"] and t != 7:
                 return False   # only the INoC's thread starts cores
+            elif ins.op == Op.SEND and ins["weight"] and (
+                    t != 6 or ins["start"] or ins["signal"]):
+                return False   # weights: over the MNoC (T6), neither start nor signal
+            elif ins.op == Op.WSTREAM and ins["noc"] and ins["pair"]:
+                return False   # one row a point from the MNoC
             elif ins.op in SPACES:
                 walked = []
                 spaces = SPACES[ins.op]
@@ -270,6 +281,8 @@ def brute_force_valid(threads, core):
                     points = [base + sum(i * s for i, (_, s) in zip(idx, dims, strict=True))
                               for idx in itertools.product(*(range(c) for c, _ in dims))]
                     walked.append(points)
+                    if ins.op == Op.WSTREAM and ins["noc"]:
+                        continue   # rows from the MNoC: s only counts the points
                     if space == "VBUF":
                         if any(not 0 <= p < core.vbuf_entries for p in points):
                             return False
@@ -321,7 +334,8 @@ def test_random_programs(seed):
         assert again.image() == prog.image()
         assert disassemble_image(again.image(), CORE, check_deadlock=False) == text
         # With the deadlock check: accepted exactly when the cycle model finishes (with
-        # partners that keep up: partial sums always at the PNoC input).
+        # partners that keep up: partial sums at the PNoC input, weight puts at the
+        # MNoC's for T0's noc WSTREAMs).
         try:
             predict(CORE, prog.threads, arrivals=partners())
             finishes = True
@@ -367,7 +381,7 @@ def test_loop_shift_reaches_the_end_of_mem():
     assemble(program((0, body), (1, steps)), CORE)
     with pytest.raises(AsmError, match=message(0, 2, 4, "WSTREAM s=0", r"deadlock at cycle "
                                                r"\d+: T0 at 2: WSTREAM s=0 d=0 prec=0 "
-                                               r"act_signed=0 pair=0 "
+                                               r"act_signed=0 pair=0 noc=0 "
                                                r"\(the VMM holds two weight tiles\)")):
         assemble(program((0, body), (1, steps[2:])), CORE)
     body[1] = "LOOP count=1025"
@@ -431,6 +445,21 @@ def t2(*lines):
      r"SEND's rectangle is empty: .* rows y0=1 to y1=0"),
     (program((6, ["SEND s=0 d=1 start=1", "END"])), (6, 0, 2, "SEND s=0 d=1 start=1"),
      r"SEND start=1 goes over the INoC: only thread 7 starts a core"),
+    # weights over the MNoC: T6 only, neither start nor signal; WSTREAM noc: no pair
+    (program((4, ["SEND s=0 d=1 weight=1", "END"])), (4, 0, 2, "SEND s=0 d=1 weight=1"),
+     r"SEND weight=1 goes over the MNoC: only thread 6 sends weights"),
+    (program((7, ["SEND s=0 d=1 weight=1", "END"])), (7, 0, 2, "SEND s=0 d=1 weight=1"),
+     r"SEND weight=1 goes over the MNoC: only thread 6 sends weights"),
+    (program((6, ["SEND s=0 d=1 weight=1 signal=1 ctr=2", "END"])),
+     (6, 0, 2, "SEND s=0 d=1 weight=1 signal=1 ctr=2"),
+     r"SEND weight=1 puts go to the receivers' T0, not to MEM: they can carry neither "
+     r"start nor signal"),
+    (program((7, ["SEND s=0 d=1 weight=1 start=1", "END"])),
+     (7, 0, 2, "SEND s=0 d=1 weight=1 start=1"),
+     r"SEND weight=1 puts go to the receivers' T0, not to MEM: they can carry neither "
+     r"start nor signal"),
+    (t0("WSTREAM s=0 d=1 pair=1 noc=1"), (0, 0, 2, "WSTREAM s=0 d=1 pair=1 noc=1"),
+     r"WSTREAM noc=1 takes one row a point from the MNoC: it cannot pair rows"),
     (program((4, ["SEND s=0 x1=64", "END"])), (4, 0, 2, "SEND s=0 x1=64"),
      r"x1=64 is outside \[0, 63\]"),
     (t0("LOOP count=0", "ENDL"), (0, 0, 2, "LOOP count=0"), r"LOOP count must be at least 1"),
@@ -598,7 +627,8 @@ def test_rejects_deadlocks():
              "SSTREAM s=0 d=1 period=1", "END"]
     assemble(program((0, wts), (1, steps)), CORE)
     with pytest.raises(AsmError, match=message(0, 1, 3, "WSTREAM s=0", re.escape(
-            "T0 at 1: WSTREAM s=0 d=0 prec=0 act_signed=0 pair=0 (the VMM holds two weight tiles); "
+            "T0 at 1: WSTREAM s=0 d=0 prec=0 act_signed=0 pair=0 noc=0 (the VMM holds two "
+            "weight tiles); "
             "T1 at 0: WAIT ctr=3 (counter 3 is 0)"))):
         assemble(program((0, wts), (1, ["WAIT ctr=3", *steps])), CORE)
     assemble(program((0, wts), (1, ["WAIT ctr=3", *steps])), CORE, check_deadlock=False)
@@ -666,10 +696,38 @@ def test_wstream_d_only_with_pair():
     assert encode(prog.threads[0][-2]) >> 7 & 1 == 1   # pair: bit 7, after s, d, prec, act_signed
 
 
+def test_weights_over_the_mnoc():
+    """A WSTREAM with ``noc`` walks ``s`` only to count its rows (any base, even outside
+    MEM) and the deadlock check assumes a weight put whenever it wants one; SEND
+    weight=1 on T6 is accepted, its ``d`` still checked as the receivers' MEM."""
+    wts = ["AGBASE g=0 base=0xfffff8", "AGDIM g=0 d=0 count=8 stride=8",
+           "WSTREAM s=0 noc=1", "END"]
+    steps = ["AGDIM g=0 d=0 count=2 stride=0", "AGDIM g=1 d=0 count=2 stride=1",
+             "SSTREAM s=0 d=1 period=1", "END"]
+    prog = assemble(program((0, wts), (1, steps)), CORE)
+    assert prog.threads[0][2]["noc"] == 1
+    assert encode(prog.threads[0][2]) >> 8 & 1 == 1   # noc: bit 8, after pair
+    # Without the MNoC's rows T0 never ends: the cycle model alone deadlocks.
+    with pytest.raises(Deadlock):
+        predict(CORE, prog.threads)
+    # Two tiles and then a third that the VMM cannot hold, with T1 waiting for T0.
+    wts3 = ["AGDIM g=0 d=0 count=12 stride=8", "WSTREAM s=0 noc=1", "SIGNAL ctr=3", "END"]
+    with pytest.raises(AsmError, match=r"the VMM holds two weight tiles"):
+        assemble(program((0, wts3), (1, ["WAIT ctr=3", *steps])), CORE)
+    send = assemble(program((6, ["AGDIM g=0 d=0 count=4 stride=8",
+                                 "AGDIM g=1 d=0 count=4 stride=8",
+                                 "SEND s=0 d=1 x1=1 y1=1 weight=1", "END"])), CORE)
+    assert encode(send.threads[6][2]) >> 34 & 1 == 1   # weight: bit 34, after start
+    with pytest.raises(AsmError, match=r"the destination AG1 reaches MEM bytes"):
+        assemble(program((6, ["AGBASE g=1 base=32760", "AGDIM g=1 d=0 count=2 stride=8",
+                              "AGDIM g=0 d=0 count=2 stride=8", "SEND s=0 d=1 weight=1",
+                              "END"])), CORE)
+
+
 def test_rejects_program_objects():
     # Without source text the message names the instruction as the disassembler writes it.
     with pytest.raises(AsmError, match=message(2, 1, None,
-                                               "WSTREAM s=0 d=0 prec=0 act_signed=0 pair=0",
+                                               "WSTREAM s=0 d=0 prec=0 act_signed=0 pair=0 noc=0",
                                                r"WSTREAM runs only on thread 0")):
         Program(CORE, [[], [], [Instr(Op.NOP), Instr(Op.WSTREAM), Instr(Op.END)]])
 
@@ -691,7 +749,8 @@ END = Op.END << 59
     (bytes([1]) + bytes(7) + word_bytes((Op.WSTREAM << 59) | 0x8000),
      message(0, 0, None, "0x4800000000008000", r"WSTREAM: unused bits set")),
     (bytes([0, 1]) + bytes(6) + word_bytes(Op.WSTREAM << 59),
-     message(1, 0, None, "WSTREAM s=0 d=0 prec=0 act_signed=0 pair=0", r"runs only on thread 0")),
+     message(1, 0, None, "WSTREAM s=0 d=0 prec=0 act_signed=0 pair=0 noc=0",
+             r"runs only on thread 0")),
     (bytes([0, 0, 0, 1]) + bytes(4) + word_bytes(Op.NOP << 59),
      message(3, 0, None, "NOP", r"the program does not end with END")),
     (bytes([2]) + bytes(7) + word_bytes(END), r"the header gives 2 instructions"),

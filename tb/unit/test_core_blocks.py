@@ -273,3 +273,52 @@ def test_core_row_pairs(seed):
     assert seen["run"] == predict(config, compiled.programs)
     got = compiled.output.unpack(seen["out"])
     assert np.array_equal(got, conv2d_reference(layer, x, wts, scale, bias)[1])
+
+
+@pytest.mark.parametrize("weights", [True, False])
+def test_noc_engine_weight_puts(weights):
+    """The MNoC's engine (``weights``) offers a weight put at its input FIFO's head at
+    ``weight`` the cycle after it arrives and never writes it to MEM; the put behind it
+    waits until ``weight`` is taken, then is written the next cycle. Another engine writes
+    a weight put as any put."""
+    from rtl.core.noc import NocEngine, put_layout
+    from tb.core.env import pack
+    word = 8
+    dut = NocEngine(word, weights=weights)
+    layout, put = core_flit_layout(word), put_layout(word)
+
+    def flit(addr, data, weight):
+        return pack(layout, {"payload": pack(put, {"data": data, "addr": addr,
+                                                     "weight": weight}),
+                              "dest": {}, "last": 1})
+
+    async def bench(ctx):
+        ctx.set(dut.put.ready, 1)
+        ctx.set(dut.idle, 1)
+        for n, f in enumerate((flit(3, 0x1234, 1), flit(5, 0x5678, 0))):
+            ctx.set(dut.port.i.valid, 1)
+            ctx.set(dut.port.i.payload.as_value(), f)
+            assert ctx.get(dut.port.i.ready)
+            if n:   # the weight put is at the head: written, or offered to T0
+                assert ctx.get(dut.put.en) == (not weights)
+                assert ctx.get(dut.weight.valid) if weights else ctx.get(dut.put.addr) == 24
+            await ctx.tick()
+        ctx.set(dut.port.i.valid, 0)
+        if not weights:   # then the next put
+            assert (ctx.get(dut.put.en), ctx.get(dut.put.addr)) == (1, 5 * word)
+            return
+        for _ in range(3):   # waits at the head, the ordinary put behind it
+            assert ctx.get(dut.weight.valid) == 1
+            assert ctx.get(dut.weight.payload) == 0x1234
+            assert ctx.get(dut.put.en) == 0
+            await ctx.tick()
+        ctx.set(dut.weight.ready, 1)   # T0 takes it
+        await ctx.tick()
+        ctx.set(dut.weight.ready, 0)
+        assert ctx.get(dut.weight.valid) == 0
+        assert (ctx.get(dut.put.en), ctx.get(dut.put.addr)) == (1, 5 * word)
+        assert ctx.get(dut.put.wdata) == 0x5678
+        await ctx.tick()
+        assert ctx.get(dut.put.en) == 0 and ctx.get(dut.weight.valid) == 0
+
+    _run(dut, bench)

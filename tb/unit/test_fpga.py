@@ -53,15 +53,15 @@ def test_board_top_elaborates():
 
 
 def test_router_block():
-    """``--blocks noc_router --keep-hierarchy`` selects the ulx3s router (91-bit payload: a put);
+    """``--blocks noc_router --keep-hierarchy`` selects the ulx3s router (92-bit payload: a put);
     the build keeps it a module of its own, counted apart, and every one of its outputs
     reaches the harness's register."""
     args, blocks = parse_args(["--blocks", "noc_router", "--keep-hierarchy"])
     assert args.keep_hierarchy and args.config == "ulx3s" and list(blocks) == ["noc_router"]
     router = blocks["noc_router"]
-    assert router.payload_bits == noc_payload_bits(get_config("ulx3s")) == 91
+    assert router.payload_bits == noc_payload_bits(get_config("ulx3s")) == 92
     ports = DatapathHarness(blocks).port_map()
-    flit = 91 + 4 + 1
+    flit = 92 + 4 + 1
     for name in PORTS:
         # Out: the flits leaving and the input's ready; In: the flits arriving (from an
         # LFSR) and, tied high, their valid and the output's ready.
