@@ -15,6 +15,7 @@ from sw.compiler_stub.asm import assemble
 from sw.golden.array import ArrayModel
 
 from ..stream import start_clock
+from ..core.programs import steps_and_post
 from .programs import inoc_start, psum_chain, random_exchange, send_text
 
 #: Random exchanges per run (CI).
@@ -301,23 +302,7 @@ async def test_mnoc_weights(dut):
                 AGDIM g=0 d=0 count={tiles * rows} stride=0
                 WSTREAM s=0 prec=0 act_signed=1 noc=1
                 END
-            .thread 1
-                AGBASE g=0 base={2 * bank}
-                AGDIM g=0 d=0 count={steps} stride={word}
-                AGDIM g=1 d=0 count={steps} stride=1
-                SSTREAM s=0 d=1 zero={steps} period={per} signal=1 ctr=0
-                END
-            .thread 2
-                AGBASE g=0 base={const_base}
-                AGDIM g=0 d=0 count=3 stride={word}
-                VLOAD s=0 k=0 mode=0
-                WAIT ctr=0
-                AGDIM g=1 d=0 count={steps} stride=1
-                AGBASE g=2 base={out_base}
-                AGDIM g=2 d=0 count={steps} stride={rows}
-                VPOST s=1 d=2 k=0 shift=0 act=2 prec=0 out_signed=1
-                END
-            """
+            """ + steps_and_post(word, rows, steps, per, 2 * bank, const_base, out_base)
         texts[0] += f"""
             .thread 6
                 AGBASE g=0 base={bank}

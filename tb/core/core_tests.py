@@ -204,6 +204,7 @@ async def test_mnoc_weights(dut):
     from sw.golden.cycles import Put
     from sw.golden.noc import Flit
     from .env import NocPorts, run_ports
+    from .programs import steps_and_post
     rng = rngs(dut, 6)
     pyrng = __import__("random").Random(int(rng.integers(1 << 30)))
     env = CoreEnv(dut)
@@ -223,23 +224,7 @@ async def test_mnoc_weights(dut):
         AGDIM g=0 d=0 count={2 * rows} stride=0
         WSTREAM s=0 prec=0 act_signed=1 noc=1
         END
-    .thread 1
-        AGBASE g=0 base={2 * bank}
-        AGDIM g=0 d=0 count={steps} stride={word}
-        AGDIM g=1 d=0 count={steps} stride=1
-        SSTREAM s=0 d=1 zero={steps} period={per} signal=1 ctr=0
-        END
-    .thread 2
-        AGBASE g=0 base={const_base}
-        AGDIM g=0 d=0 count=3 stride={word}
-        VLOAD s=0 k=0 mode=0
-        WAIT ctr=0
-        AGDIM g=1 d=0 count={steps} stride=1
-        AGBASE g=2 base={out_base}
-        AGDIM g=2 d=0 count={steps} stride={rows}
-        VPOST s=1 d=2 k=0 shift=0 act=2 prec=0 out_signed=1
-        END
-    """
+    """ + steps_and_post(word, rows, steps, per, 2 * bank, const_base, out_base)
     image = assemble(text, cfg).image()
     w = rng.integers(-3, 4, size=(tiles, rows, cols)).astype(np.int8)
     act = rng.integers(-3, 4, size=(steps, cols)).astype(np.int8)
@@ -600,7 +585,7 @@ async def test_pnoc_port(dut):
     from sw.golden.cycles import Psum
     from .env import NocPorts, run_ports
     from .programs import stalls
-    rng = rngs(dut, 6)
+    rng = rngs(dut, 7)
     pyrng = random.Random(int(rng.integers(1 << 30)))
     env = CoreEnv(dut)
     await env.start()

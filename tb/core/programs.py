@@ -268,6 +268,34 @@ def chained(programs, entries):
     return out
 
 
+def steps_and_post(word, rows, steps, per, acts, consts, out):
+    """The assembly of T1 and T2 of a layer whose weight tiles T0 brings: T1 runs
+    ``steps`` VMM steps on the activation vectors at MEM ``acts`` (one a word), ``per`` a
+    tile, into PSB entries ``0..steps - 1``, signalling counter 0 with the last result;
+    T2 loads three constant vectors from ``consts`` (a word apart: scale, bias, and the
+    activation's parameters) into VBUF 0..2, waits, and VPOSTs the results to ``out`` as
+    int8 (``rows`` bytes a vector) through activation 2 (LEAKY_RELU: with p0 = 1.0 the
+    identity)."""
+    return f"""
+    .thread 1
+        AGBASE g=0 base={acts}
+        AGDIM g=0 d=0 count={steps} stride={word}
+        AGDIM g=1 d=0 count={steps} stride=1
+        SSTREAM s=0 d=1 zero={steps} period={per} signal=1 ctr=0
+        END
+    .thread 2
+        AGBASE g=0 base={consts}
+        AGDIM g=0 d=0 count=3 stride={word}
+        VLOAD s=0 k=0 mode=0
+        WAIT ctr=0
+        AGDIM g=1 d=0 count={steps} stride=1
+        AGBASE g=2 base={out}
+        AGDIM g=2 d=0 count={steps} stride={rows}
+        VPOST s=1 d=2 k=0 shift=0 act=2 prec=0 out_signed=1
+        END
+    """
+
+
 def random_puts(rng, core, *, horizon=300, most=12, ctrs=CTRS):
     """Random flits arriving at a core's four NoC ports, for :meth:`CycleModel.run`'s
     ``arrivals``: per port up to ``most`` flits, each ``(cycle, flit)`` from a random
