@@ -140,7 +140,7 @@ class ArrayModel:
             if runs and not moved and all(self.cores[k].stuck for k in runs) and \
                     all(m.idle() for m in self.meshes.values()):
                 raise ArrayDeadlock(cycle, {(k % self.cols, k // self.cols):
-                                            self.cores[k].stuck for k in runs})
+                                            self.cores[k].stuck() for k in runs})
             self.cycle = cycle + 1
             if not runs and all(m.idle() for m in self.meshes.values()) and \
                     not any(core.inbox[NOC_PORTS.index(name)] for core in self.cores

@@ -21,6 +21,7 @@ the first cycle in which nothing moved (then nothing ever will), or
 ``2**COUNTER_BITS - 1``.
 """
 
+import functools
 import itertools
 from collections import deque, namedtuple
 
@@ -464,11 +465,13 @@ class CycleModel:
                     used.add(th.src.addr // bank_bytes)
             received, signals = self._receive(inp, used, loading)
             # Nothing moved inside the core and no flit came in (a flit offered at an
-            # output may still leave): for an array model's deadlock (``stuck``).
+            # output may still leave): for an array model's deadlock, ``stuck`` makes the
+            # core's Deadlock (built only if the array needs it).
             self.stuck = None
             if not (moved or took or drained or received) and cycle >= all_started:
-                self.stuck = self._deadlock(offset + cycle, live, shadow_full,
-                                            active_full, consts_ready, p_reserved)
+                self.stuck = functools.partial(self._deadlock, offset + cycle, list(live),
+                                               shadow_full, active_full, consts_ready,
+                                               p_reserved)
             # A flit offered at an output is not stuck inside the core (the outside may
             # take it later); a flit offered at an input counts only once taken (in
             # ``received``): a full PNoC input whose vectors T1 never takes is stuck.
