@@ -223,7 +223,13 @@ async def run_ports(env, entry, ports, *, max_cycles=100_000, drain=8):
     d.start.value = 0
     result = None
     for cycle in range(1, max_cycles):
-        ports.drive(cycle)
+        # ``busy`` follows registers only: read now, it tells whether this cycle is one
+        # of the run's. In the cycle the run is over nothing is offered (an input FIFO
+        # would otherwise take a flit the golden core's run never sees).
+        if d.busy.value:
+            ports.drive(cycle)
+        else:
+            ports.idle()
         await ReadOnly()
         if d.deadlock.value:
             result = ("deadlock", int(d.cycles.value))
