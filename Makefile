@@ -3,7 +3,8 @@
 #   make setup   .venv with the pinned packages, Debian packages when missing (idempotent)
 #   make sim     the main job: the digits network trained (cached), imported, compiled and
 #                run on the core's RTL under Verilator, checked against the golden model
-#   make test    the regression (CI runs this); SEED=N reproduces a run
+#   make test    the regression (CI runs this); SEED=N reproduces a run, TEST_JOBS=N sets
+#                the number of parallel test processes (default 2)
 #   make soak    the NoC benches with the full counts (50,000 random packets a run; hours)
 #   make bench   benchmarks into build/bench/results.json
 #   make train   quantization-aware training of the digits network in every configuration:
@@ -23,6 +24,9 @@ STAMP   := $(VENV)/.installed
 CONFIG  ?= sim
 SEED    ?=
 PYTEST_ARGS ?=
+# make test runs the test files on this many pytest-xdist workers (0: in this process),
+# each file's tests in one worker, so that every design is still built once per run.
+TEST_JOBS ?= 2
 FPGA_ARGS ?=
 VECTORS_ARGS ?= --help
 
@@ -65,7 +69,7 @@ sim: setup
 
 # pytest exits 5 when it collected no test: that is a failure, never a silent pass.
 test: setup
-	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no tests ran" >&2; exit 1; fi; exit $$rc
 
 # The NoC's random runs with the issue's counts: 50,000 packets per shape, pattern and

@@ -17,9 +17,17 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     value = config.getoption("--seed")
+    if value is None and hasattr(config, "workerinput"):   # a pytest-xdist worker: the
+        value = config.workerinput["tb_seed"]              # seed its controller chose
     if value is None:
         value = int(os.environ["SEED"]) if os.environ.get("SEED") else random.randrange(1 << 31)
     config.stash[_SEED] = value
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """pytest-xdist: every worker runs with the controller's seed (the one printed)."""
+    node.workerinput["tb_seed"] = node.config.stash[_SEED]
 
 
 _SEED = pytest.StashKey[int]()

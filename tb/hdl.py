@@ -66,9 +66,19 @@ def generate(component, name, directory=None):
     text = _generated[name]
     path = Path(directory if directory is not None else BUILD / "rtl") / f"{name}.v"
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists() or path.read_text() != text:
-        path.write_text(text)
+    _write_if_changed(path, text)
     return path
+
+
+def _write_if_changed(path, text):
+    """Write ``text`` to ``path`` unless it holds it already. The text goes to a
+    temporary file renamed over ``path``, so that another process (a pytest-xdist worker
+    building a design with the same module) never reads a half-written file."""
+    if path.exists() and path.read_text() == text:
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def _public_ports(source, name):
@@ -80,8 +90,7 @@ def _public_ports(source, name):
     lines = ["`verilator_config"]
     lines += [f'public_flat_rw -module "{name}" -var "{port}"' for port in ports]
     text = "\n".join(lines) + "\n"
-    if not path.exists() or path.read_text() != text:
-        path.write_text(text)
+    _write_if_changed(path, text)
     return path
 
 
