@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 
 __all__ = ["CELLS", "SYNTH_CELLS", "load_report", "summarize", "load_stats",
-           "synthesis_cells"]
+           "synthesis_cells", "block_table"]
 
 #: Summary name -> nextpnr cell type, for the resources the summary reports.
 CELLS = {
@@ -134,3 +134,19 @@ def synthesis_cells(stats, modules):
             by_type = entry.get("num_cells_by_type", {})
             cells[label] = {cell: int(by_type.get(cell, 0)) for cell in SYNTH_CELLS}
     return cells
+
+
+def block_table(cells):
+    """The per-block table of :func:`synthesis_cells` results: ``{label: {"lut4", "ff",
+    "dp16kd", "mult18x18d", "dpr16x4"}}``, where ``lut4`` counts the LUT4s and the two
+    LUT4s of each carry cell (``CCU2C``), ``dpr16x4`` the 16 x 4-bit LUT RAMs, and a
+    last row ``"total"`` sums them. Each block's figures are its own logic: a kept
+    submodule is counted in its own row, not its parent's."""
+    table = {label: {"lut4": c["LUT4"] + 2 * c["CCU2C"], "ff": c["TRELLIS_FF"],
+                     "dp16kd": c["DP16KD"], "mult18x18d": c["MULT18X18D"],
+                     "dpr16x4": c["TRELLIS_DPR16X4"]}
+             for label, c in cells.items()}
+    if table:
+        table["total"] = {key: sum(row[key] for row in table.values())
+                          for key in ("lut4", "ff", "dp16kd", "mult18x18d", "dpr16x4")}
+    return table

@@ -3,10 +3,13 @@
 The design under build is a :class:`fpga.harness.DatapathHarness` around the components
 given to :func:`build`: by default one core tile of the ``ulx3s`` configuration
 (:class:`rtl.core.core.Core`); ``--blocks vmm,vcu,afu`` builds its compute blocks alone
-instead. The clock is the board's 25 MHz ``clk25``,
-constrained for timing at :data:`CLOCK_HZ` (50 MHz, the project's target), so that the
-report tells whether the logic closes at the target. The bitstream itself is never loaded:
-no board is attached to the build machine.
+instead. An ``EHXPLLL`` makes the design's clock, :data:`CLOCK_HZ` (50 MHz, the project's
+target) unless told otherwise, from the board's 25 MHz ``clk25``; nextpnr derives the
+PLL output's constraint from the oscillator's, so the bitstream is timed at the clock it
+runs at. A core's build reports the Yosys cells of each of its blocks (its submodules,
+and those of its vector engine), each synthesized as a module of its own within the one
+synthesis of the whole design (:func:`core_blocks`). The bitstream itself is never
+loaded: no board is attached to the build machine.
 
 Run ``python -m fpga.ulx3s --help`` for the options.
 """
@@ -22,7 +25,6 @@ from pathlib import Path
 
 from amaranth import *
 from amaranth.back import verilog
-from amaranth.build import Attrs, Clock, Resource
 from amaranth.lib import io
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
@@ -30,19 +32,22 @@ from amaranth_boards.ulx3s import ULX3S_85F_Platform
 from rtl.designs import DESIGNS, RESULTS, merge_results, module_name
 
 from .harness import DatapathHarness
-from .report import load_report, load_stats, summarize, synthesis_cells
+from .report import block_table, load_report, load_stats, summarize, synthesis_cells
 
-__all__ = ["CLOCK_HZ", "BUILD_DIR", "DEVICE", "TOP", "DEFAULT_BLOCKS", "constrained_platform",
-           "BoardTop", "core_datapath", "tool_env", "nextpnr_options", "block_module",
-           "yosys_script", "prepare", "build", "block_source", "block_build", "bench_metrics",
-           "format_summary", "parse_args", "main"]
+__all__ = ["CLOCK_HZ", "OSC_HZ", "BUILD_DIR", "DEVICE", "TOP", "DEFAULT_BLOCKS",
+           "pll_dividers", "BoardTop", "core_datapath", "tool_env", "nextpnr_options",
+           "block_module", "core_blocks", "keep_script", "yosys_script", "prepare", "build",
+           "block_source", "block_build", "bench_metrics", "format_summary", "parse_args",
+           "main"]
 
 ROOT      = Path(__file__).resolve().parent.parent
 BUILD_DIR = ROOT / "build" / "fpga"
 CACHE_DIR = ROOT / "build" / "cache"
 CLOCK_HZ  = 50e6
+OSC_HZ    = 25e6      # the ULX3S oscillator on clk25
 TOP       = "top"
 STATS     = f"{TOP}.stat.json"
+KEEP      = f"{TOP}.keep.ys"   # the Yosys commands keeping a core's blocks apart
 DEVICE    = "LFE5U-85F-6BG381"
 
 #: The tools, selected by the environment variables Amaranth reads (a Debian Yosys on PATH
@@ -56,47 +61,77 @@ TOOLS = {
 }
 
 
-def constrained_platform(clock_hz=CLOCK_HZ, base=ULX3S_85F_Platform):
-    """Return an instance of ``base`` whose ``clk25`` carries a ``clock_hz`` constraint.
+def pll_dividers(clock_hz, input_hz=OSC_HZ):
+    """The ``EHXPLLL`` dividers that make ``clock_hz`` on ``CLKOP`` from ``input_hz`` on
+    ``CLKI``, with ``CLKOP`` fed back: ``{"clki_div", "clkfb_div", "clkop_div",
+    "clkop_cphase", "vco_hz", "clock_hz"}``, where ``clock_hz = input_hz / clki_div *
+    clkfb_div`` and ``vco_hz = clock_hz * clkop_div``.
 
-    The pin, its attributes and the 25 MHz oscillator are unchanged; only the frequency
-    nextpnr checks timing against is.
+    The ECP5's limits (Lattice TN1263): phase detector 3.125 to 400 MHz, VCO 400 to 800
+    MHz, output 3.125 to 400 MHz. Of the settings that make ``clock_hz`` exactly (within
+    1 Hz), the one with the fewest dividers is taken, its VCO nearest 600 MHz. Raises
+    ``ValueError`` when no setting makes it.
     """
-    def retime(resource):
-        if resource.name != base.default_clk:
-            return resource
-        return Resource(resource.name, resource.number, *resource.ios, Clock(clock_hz),
-                        Attrs(**resource.attrs))
-
-    cls = type(f"{base.__name__}_at_{clock_hz / 1e6:g}MHz", (base,),
-               {"resources": [retime(resource) for resource in base.resources]})
-    return cls()
+    for name, value in (("clock_hz", clock_hz), ("input_hz", input_hz)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                not 3.125e6 <= value <= 400e6:
+            raise ValueError(f"{name} must be a frequency from 3.125 to 400 MHz, not {value!r}")
+    best = None
+    for clki_div in range(1, 129):
+        pfd = input_hz / clki_div
+        if pfd < 3.125e6:
+            break
+        if pfd > 400e6:
+            continue
+        clkfb_div = round(clock_hz / pfd)
+        if not 1 <= clkfb_div <= 80 or abs(pfd * clkfb_div - clock_hz) > 1:
+            continue
+        for clkop_div in range(1, 129):
+            vco = clock_hz * clkop_div
+            if 400e6 <= vco <= 800e6:
+                key = (clki_div + clkfb_div, abs(vco - 600e6))
+                if best is None or key < best[0]:
+                    best = (key, clki_div, clkfb_div, clkop_div, vco)
+    if best is None:
+        raise ValueError(f"clock_hz {clock_hz / 1e6:g} MHz cannot be made from "
+                         f"{input_hz / 1e6:g} MHz by the ECP5 PLL")
+    _, clki_div, clkfb_div, clkop_div, vco = best
+    return {"clki_div": clki_div, "clkfb_div": clkfb_div, "clkop_div": clkop_div,
+            # The output's phase, 0 degrees, as Lattice's tools and ecppll set it.
+            "clkop_cphase": clkop_div // 2 - 1 if clkop_div > 1 else 0,
+            "vco_hz": vco, "clock_hz": input_hz / clki_div * clkfb_div}
 
 
 class BoardTop(Elaboratable):
     """Board top: clock, reset and LEDs around a harness with an ``out`` port.
 
-    ``sync`` runs on ``clk25``. Its reset is registered from a power-on counter (the
-    flip-flops start from their initial values at configuration) and a button, taken
-    through a two-stage synchronizer; the reset holds for ``por_cycles`` cycles after
-    configuration and while the button is pressed. ``harness.out`` drives the LEDs.
+    ``sync`` runs at ``clock_hz``: on ``clk25`` itself at 25 MHz, otherwise on the
+    ``CLKOP`` of an ``EHXPLLL`` fed by ``clk25`` (:func:`pll_dividers`). Its reset is
+    registered from a power-on counter (the flip-flops start from their initial values at
+    configuration) and a button, taken through a two-stage synchronizer; the reset holds
+    for ``por_cycles`` cycles after configuration (counted once the PLL has locked) and
+    while the button is pressed or the PLL is not locked. ``harness.out`` drives the LEDs.
 
     Parameters
     ----------
     harness : wiring.Component
         Has an ``out`` port of up to 8 bits.
+    clock_hz : float
+        The clock of ``sync`` (default :data:`CLOCK_HZ`).
     reset_button : tuple of (str, int)
         The resource name and number of the reset button (``button_fire`` 0, pin R1).
     por_cycles : int
         Cycles of power-on reset.
     """
 
-    def __init__(self, harness, *, reset_button=("button_fire", 0), por_cycles=16):
+    def __init__(self, harness, *, clock_hz=CLOCK_HZ, reset_button=("button_fire", 0),
+                 por_cycles=16):
         if len(harness.out) > 8:
             raise ValueError(f"the ULX3S has 8 LEDs, not {len(harness.out)}")
         if not isinstance(por_cycles, int) or por_cycles < 1:
             raise ValueError(f"por_cycles must be a positive integer, not {por_cycles!r}")
         self.harness = harness
+        self.pll = None if clock_hz == OSC_HZ else pll_dividers(clock_hz)
         self._reset_button = reset_button
         self._por_cycles = por_cycles
 
@@ -105,7 +140,32 @@ class BoardTop(Elaboratable):
 
         m.submodules.clk_buf = clk_buf = io.Buffer("i", platform.request("clk25", 0, dir="-"))
         m.domains.sync = ClockDomain("sync")
-        m.d.comb += ClockSignal("sync").eq(clk_buf.i)
+        locked = Signal()
+        if self.pll is None:
+            m.d.comb += [ClockSignal("sync").eq(clk_buf.i), locked.eq(1)]
+        else:
+            pll, clkop = self.pll, Signal()
+            m.submodules.pll = Instance(
+                "EHXPLLL",
+                a_FREQUENCY_PIN_CLKI=f"{OSC_HZ / 1e6:g}",
+                a_FREQUENCY_PIN_CLKOP=f"{pll['clock_hz'] / 1e6:g}",
+                a_ICP_CURRENT="12", a_LPF_RESISTOR="8", a_MFG_ENABLE_FILTEROPAMP="1",
+                a_MFG_GMCREF_SEL="2",
+                p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED",
+                p_DPHASE_SOURCE="DISABLED", p_OUTDIVIDER_MUXA="DIVA",
+                p_CLKOP_ENABLE="ENABLED", p_FEEDBK_PATH="CLKOP",
+                p_CLKI_DIV=pll["clki_div"], p_CLKFB_DIV=pll["clkfb_div"],
+                p_CLKOP_DIV=pll["clkop_div"], p_CLKOP_CPHASE=pll["clkop_cphase"],
+                p_CLKOP_FPHASE=0,
+                i_CLKI=clk_buf.i, i_CLKFB=clkop, o_CLKOP=clkop, o_LOCK=locked,
+                i_RST=C(0, 1), i_STDBY=C(0, 1), i_PHASESEL0=C(0, 1), i_PHASESEL1=C(0, 1),
+                i_PHASEDIR=C(1, 1), i_PHASESTEP=C(1, 1), i_PHASELOADREG=C(1, 1),
+                i_PLLWAKESYNC=C(0, 1), i_ENCLKOP=C(0, 1))
+            m.d.comb += ClockSignal("sync").eq(clkop)
+        # LOCK is asynchronous to CLKOP (it may fall while the clock wanders).
+        lock_sync = Signal()
+        m.submodules.lock_sync = FFSynchronizer(locked, lock_sync, o_domain="sync",
+                                                reset_less=True)
 
         name, number = self._reset_button
         m.submodules.button_buf = button_buf = io.Buffer(
@@ -116,10 +176,12 @@ class BoardTop(Elaboratable):
         # The reset generator is itself not reset: it starts from its initial values.
         por_count = Signal(range(self._por_cycles + 1), reset_less=True)
         por_done  = por_count == self._por_cycles
-        with m.If(~por_done):
+        with m.If(~lock_sync):
+            m.d.sync += por_count.eq(0)
+        with m.Elif(~por_done):
             m.d.sync += por_count.eq(por_count + 1)
         reset = Signal(init=1, reset_less=True)
-        m.d.sync += reset.eq(~por_done | button)
+        m.d.sync += reset.eq(~por_done | button | ~lock_sync)
         # The reset reaches every flip-flop of the design (about 15,000 LSR pins in the
         # core): through a DCCA it takes one of the global networks instead of the fabric
         # routing, which it would otherwise congest.
@@ -178,29 +240,80 @@ def block_module(name):
     return f"{TOP}.harness.{name}"
 
 
-def yosys_script(blocks=(), *, keep_hierarchy=False):
+#: The parts of a core whose submodules the per-block report keeps apart: the core itself
+#: (its engines, threads, memory, loader, counters, VMM, PSB) and its vector engine (the
+#: vector and activation units, the post-processing chain, VBUF and queues).
+CORE_PARENTS = ("", "vector")
+
+#: Submodules left in their parent's row. Yosys 0.70's ``synth_ecp5`` stops on an
+#: assertion (``GetSize(conn.first) == GetSize(conn.second)``, rtlil.cc, in abc9's
+#: reintegration) when the activation unit is a kept module inside a core or inside the
+#: fused post-processing block, though not when it is kept alone under the harness: it is
+#: counted in the vector engine's row.
+CORE_UNKEPT = ("vector.afu",)
+
+
+def core_blocks(rtlil, block="core", parents=CORE_PARENTS, skip=CORE_UNKEPT):
+    """The per-block report's blocks of the core ``block`` in the design's RTLIL text:
+    ``{label: module}``, the label a submodule's path under the core (``"vmm"``,
+    ``"vector.vcu"``), for every submodule of each of ``parents`` (paths under the core;
+    ``""`` the core itself) but those of ``skip``, and ``"core"`` for the core's own logic
+    (the PSB, the NoC ports' wiring, the status counters: what is not in a submodule)."""
+    import re
+    base = block_module(block)
+    found = set(re.findall(r"^module \\(\S+)$", rtlil, re.M))
+    if base not in found:
+        raise ValueError(f"the RTLIL holds no module {base!r}")
+    blocks = {block: base}
+    for parent in parents:
+        prefix = f"{base}.{parent}." if parent else f"{base}."
+        for module in sorted(found):
+            rest = module[len(prefix):] if module.startswith(prefix) else None
+            label = (f"{parent}." if parent else "") + (rest or "")
+            if rest and "." not in rest and label not in skip:
+                blocks[label] = module
+    return blocks
+
+
+def yosys_script(blocks=(), *, keep_hierarchy=False, include=None):
     """Yosys commands around ``synth_ecp5``: ``{"script_after_read": ...,
     "script_after_synth": ...}``.
 
     After synthesis the cell counts of every module go to :data:`STATS`. With
     ``keep_hierarchy`` each of ``blocks`` stays a module of its own (its submodules
     flattened into it): synthesized alone, it is counted apart from the harness, and the
-    harness's constant handshakes cannot trim its logic.
+    harness's constant handshakes cannot trim its logic. ``include`` names a script file
+    of further commands run after them (:data:`KEEP`: a core's blocks).
     """
     keep = [f"setattr -mod -set keep_hierarchy 1 {block_module(name)}"
             for name in blocks] if keep_hierarchy else []
+    if include is not None:
+        keep.append(f"script {include}")
     return {"script_after_read": "\n".join(keep) or "# (no kept hierarchy)",
             "script_after_synth": f"tee -q -o {STATS} stat -json"}
 
 
+def keep_script(modules):
+    """The Yosys commands keeping each of ``modules`` a module of its own."""
+    return "".join(f"setattr -mod -set keep_hierarchy 1 {module}\n" for module in modules)
+
+
 def prepare(blocks=None, *, clock_hz=CLOCK_HZ, seed=1, keep_hierarchy=False):
-    """Elaborate the board top; return the Amaranth build plan (no tool runs)."""
+    """Elaborate the board top; return the Amaranth build plan (no tool runs) and the
+    per-block report's modules (:func:`core_blocks` of a block named ``core``, else
+    empty): ``(plan, {label: module})``."""
     blocks = core_datapath() if blocks is None else blocks
-    platform = constrained_platform(clock_hz)
-    top = BoardTop(DatapathHarness(blocks, out_width=8))
-    return platform.build(top, name=TOP, do_build=False,
-                          nextpnr_opts=" ".join(nextpnr_options(seed)),
-                          **yosys_script(blocks, keep_hierarchy=keep_hierarchy))
+    top = BoardTop(DatapathHarness(blocks, out_width=8), clock_hz=clock_hz)
+    split = "core" in blocks
+    plan = ULX3S_85F_Platform().build(
+        top, name=TOP, do_build=False, nextpnr_opts=" ".join(nextpnr_options(seed)),
+        **yosys_script(blocks, keep_hierarchy=keep_hierarchy, include=KEEP if split else None))
+    parts = {}
+    if split:
+        il = plan.files[f"{TOP}.il"]
+        parts = core_blocks(il.decode() if isinstance(il, bytes) else il)
+        plan.add_file(KEEP, keep_script(parts.values()))
+    return plan, parts
 
 
 def build(blocks=None, *, build_dir=BUILD_DIR, clock_hz=CLOCK_HZ, seed=1,
@@ -214,19 +327,23 @@ def build(blocks=None, *, build_dir=BUILD_DIR, clock_hz=CLOCK_HZ, seed=1,
     build_dir = Path(build_dir)
     start = time.monotonic()
     plan_blocks = core_datapath() if blocks is None else dict(blocks)
-    plan = prepare(plan_blocks, clock_hz=clock_hz, seed=seed, keep_hierarchy=keep_hierarchy)
+    plan, parts = prepare(plan_blocks, clock_hz=clock_hz, seed=seed,
+                          keep_hierarchy=keep_hierarchy)
     for stale in (f"{TOP}.report.json", STATS, f"{TOP}.bit", "report.json"):
         (build_dir / stale).unlink(missing_ok=True)
     plan.execute_local(str(build_dir), env=tool_env())
     build_s = time.monotonic() - start
+    stats = load_stats(build_dir / STATS)
     summary = {
         "device": DEVICE,
-        "blocks": {name: type(block).__name__ for name, block in plan_blocks.items()},
+        "designs": {name: type(block).__name__ for name, block in plan_blocks.items()},
         "seed": seed,
+        "pll": None if clock_hz == OSC_HZ else pll_dividers(clock_hz),
         **summarize(load_report(build_dir / f"{TOP}.report.json"),
                     build_s=build_s, constraint_mhz=clock_hz / 1e6, root=ROOT),
-        "synthesis": synthesis_cells(load_stats(build_dir / STATS), {
+        "synthesis": synthesis_cells(stats, {
             TOP: TOP, **{name: block_module(name) for name in plan_blocks}}),
+        "blocks": block_table(synthesis_cells(stats, parts)),
     }
     summary["bitstream"] = str((build_dir / f"{TOP}.bit").relative_to(ROOT)) \
         if build_dir.is_relative_to(ROOT) else str(build_dir / f"{TOP}.bit")
@@ -298,6 +415,19 @@ def format_summary(summary, title="core"):
         lines.append(f"  Yosys, {label + ':':<12} {cells['LUT4']} LUT4, {cells['CCU2C']} CCU2C, "
                      f"{cells['TRELLIS_DPR16X4']} DPR16X4, {cells['TRELLIS_FF']} FF, "
                      f"{cells['MULT18X18D']} MULT18X18D, {cells['DP16KD']} DP16KD")
+    blocks = {label: row for label, row in summary.get("blocks", {}).items()
+              if isinstance(row, dict)}
+    if blocks:
+        lines.append(f"  per block (Yosys):  {'LUT4':>7} {'FF':>7} {'DP16KD':>6} "
+                     f"{'MULT18':>6} {'DPR16X4':>7}")
+        for label, row in blocks.items():
+            lines.append(f"    {label:<17} {row['lut4']:>7} {row['ff']:>7} {row['dp16kd']:>6} "
+                         f"{row['mult18x18d']:>6} {row['dpr16x4']:>7}")
+    if summary.get("pll"):
+        pll = summary["pll"]
+        lines.append(f"  PLL                 {OSC_HZ / 1e6:g} MHz / {pll['clki_div']} x "
+                     f"{pll['clkfb_div']} = {pll['clock_hz'] / 1e6:g} MHz (VCO "
+                     f"{pll['vco_hz'] / 1e6:g} MHz)")
     if summary["build_s"] is not None:
         lines.append(f"  build wall time     {summary['build_s']:.0f} s")
     return "\n".join(lines)

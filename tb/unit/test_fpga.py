@@ -13,10 +13,11 @@ from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from fpga.harness import DatapathHarness, Lfsr
-from fpga.report import load_report, load_stats, summarize, synthesis_cells
+from fpga.report import block_table, load_report, load_stats, summarize, synthesis_cells
 import fpga.ulx3s
 from fpga.ulx3s import DEFAULT_BLOCKS, STATS, TOP, bench_metrics, block_build, block_module, \
-    block_source, core_datapath, format_summary, nextpnr_options, parse_args, prepare
+    block_source, core_blocks, core_datapath, format_summary, keep_script, nextpnr_options, \
+    parse_args, pll_dividers, prepare
 from rtl.designs import noc_payload_bits
 from rtl.noc.router import PORTS
 from rtl.spec.config import get_config
@@ -29,7 +30,9 @@ def test_board_top_elaborates():
     assert DEFAULT_BLOCKS == ("core",)  # not elaborated here, to keep the test fast
     blocks = core_datapath(names=["vmm", "vcu", "afu"])
     assert list(blocks) == ["vmm", "vcu", "afu"]
-    files = prepare(blocks).files
+    plan, parts = prepare(blocks)
+    assert parts == {}   # no core: no per-block report
+    files = plan.files
     assert {f"{TOP}.il", f"{TOP}.lpf", f"{TOP}.ys", f"build_{TOP}.sh"} <= set(files)
     il = files[f"{TOP}.il"]
     il = il.decode() if isinstance(il, bytes) else il
@@ -39,9 +42,19 @@ def test_board_top_elaborates():
     dcc = il[il.index("cell \\DCCA \\reset_dcc"):]
     dcc = dcc[:dcc.index("end")]
     assert "connect \\CLKI \\reset [0]" in dcc and "connect \\CLKO \\rst" in dcc
+    # The clock of the design: 50 MHz from the PLL, fed back from CLKOP; the reset waits
+    # for its lock.
+    pll = il[il.index("cell \\EHXPLLL \\pll"):]
+    pll = pll[:pll.index("end")]
+    for line in ("parameter \\CLKI_DIV 1", "parameter \\CLKFB_DIV 2",
+                 "parameter \\CLKOP_DIV 12", 'parameter \\FEEDBK_PATH "CLKOP"',
+                 "connect \\CLKFB \\clk", "connect \\CLKOP \\clk",
+                 "connect \\LOCK \\locked"):
+        assert line in pll, line
     lpf = files[f"{TOP}.lpf"]
-    # clk25 (pin G2) is constrained at the 50 MHz target; the eight LEDs and the button.
-    assert 'FREQUENCY PORT "clk25_0__io" 50000000.0 HZ;' in lpf
+    # clk25 (pin G2) is constrained at the oscillator's 25 MHz (nextpnr derives the PLL
+    # output's 50 MHz); the eight LEDs and the button.
+    assert 'FREQUENCY PORT "clk25_0__io" 25000000.0 HZ;' in lpf
     assert 'LOCATE COMP "clk25_0__io" SITE "G2";' in lpf
     assert 'LOCATE COMP "button_fire_0__io" SITE "R1";' in lpf
     for i, pin in enumerate("B2 C2 C1 D2 D1 E2 E1 H3".split()):
@@ -70,11 +83,11 @@ def test_router_block():
         assert ports[f"noc_router.{name}.i.ready"] == (wiring.Flow.Out, True, 1)
         assert ports[f"noc_router.{name}.i.payload"] == (wiring.Flow.In, False, flit)
     assert len(ports) == 5 * 6
-    script = prepare(blocks, keep_hierarchy=True).files[f"{TOP}.ys"]
+    script = prepare(blocks, keep_hierarchy=True)[0].files[f"{TOP}.ys"]
     keep = f"setattr -mod -set keep_hierarchy 1 {block_module('noc_router')}"
     assert script.index("read_rtlil") < script.index(keep) < script.index("synth_ecp5")
     assert script.index("synth_ecp5") < script.index("stat -json") < script.index("write_json")
-    assert keep not in prepare(blocks).files[f"{TOP}.ys"]
+    assert keep not in prepare(blocks)[0].files[f"{TOP}.ys"]
 
 
 def test_block_build_cache(tmp_path, monkeypatch):
@@ -303,3 +316,99 @@ def test_report_parser_tolerates_missing_sections():
     assert summary["fmax_mhz"] is None and summary["timing_met"] is None
     assert summary["critical_paths"] == []
     assert summary["utilization"]["dsp"] == {"cell": "MULT18X18D", "used": 0, "available": 0}
+
+
+@pytest.mark.parametrize("mhz, divs", [
+    (50, (1, 2, 12)),      # 25 / 1 x 2, VCO 600 MHz
+    (25, (1, 1, 24)),
+    (100, (1, 4, 6)),
+    (40, (5, 8, 15)),      # 25 / 5 x 8, VCO 600 MHz
+    (62.5, (2, 5, 10)),
+])
+def test_pll_dividers(mhz, divs):
+    """Each setting makes the clock exactly, within the ECP5's phase detector, VCO and
+    divider ranges (checked here from the formula, not from the function's own values)."""
+    pll = pll_dividers(mhz * 1e6)
+    assert (pll["clki_div"], pll["clkfb_div"], pll["clkop_div"]) == divs
+    pfd = 25e6 / divs[0]
+    assert pfd >= 3.125e6 and 400e6 <= mhz * 1e6 * divs[2] <= 800e6
+    assert pll["clock_hz"] == pytest.approx(mhz * 1e6) == pfd * divs[1]
+    assert pll["vco_hz"] == pytest.approx(mhz * 1e6 * divs[2])
+
+
+@pytest.mark.parametrize("clock, message", [
+    (48e6, "cannot be made from 25 MHz"),       # 25 / 25 x 48: a 1 MHz phase detector
+    (1e6, "from 3.125 to 400 MHz"),
+    (500e6, "from 3.125 to 400 MHz"),
+    ("50e6", "from 3.125 to 400 MHz"),
+    (True, "from 3.125 to 400 MHz"),
+])
+def test_pll_dividers_reject(clock, message):
+    with pytest.raises(ValueError, match=message):
+        pll_dividers(clock)
+
+
+def test_board_top_rejects_unreachable_clock():
+    from types import SimpleNamespace
+    from amaranth.hdl import Signal
+    harness = SimpleNamespace(out=Signal(8))   # BoardTop reads only its width here
+    with pytest.raises(ValueError, match="cannot be made"):
+        fpga.ulx3s.BoardTop(harness, clock_hz=48e6)
+    assert fpga.ulx3s.BoardTop(harness, clock_hz=25e6).pll is None   # clk25 itself
+
+
+CORE_RTLIL = """module \\top
+end
+module \\top.harness
+end
+module \\top.harness.core
+end
+module \\top.harness.core.vmm
+end
+module \\top.harness.core.mem
+end
+module \\top.harness.core.mem.bank0
+end
+module \\top.harness.core.vector
+end
+module \\top.harness.core.vector.afu
+end
+module \\top.harness.core.vector.afu.table0
+end
+module \\top.harness.core_like
+end
+"""
+
+
+def test_core_blocks():
+    """The core's submodules and its vector engine's, never deeper, never a sibling whose
+    name only begins like the core's."""
+    parts = core_blocks(CORE_RTLIL, skip=())
+    assert parts == {"core": "top.harness.core", "mem": "top.harness.core.mem",
+                     "vector": "top.harness.core.vector", "vmm": "top.harness.core.vmm",
+                     "vector.afu": "top.harness.core.vector.afu"}
+    assert "vector.afu" not in core_blocks(CORE_RTLIL)   # left in the vector engine's row
+    script = keep_script(parts.values())
+    assert script.count("setattr -mod -set keep_hierarchy 1 ") == 5
+    assert "top.harness.core.mem\n" in script and "bank0" not in script
+    with pytest.raises(ValueError, match="no module 'top.harness.vmm'"):
+        core_blocks(CORE_RTLIL, block="vmm")
+
+
+def test_block_table(tmp_path):
+    """Per-block rows from Yosys's cells: carries count two LUT4s; the total sums the rows."""
+    path = tmp_path / STATS
+    path.write_text(YOSYS_STATS)
+    cells = synthesis_cells(load_stats(path), {"top": TOP, "noc_router":
+                                               block_module("noc_router")})
+    table = block_table(cells)
+    assert table["noc_router"] == {"lut4": 1373, "ff": 50, "dp16kd": 0, "mult18x18d": 0,
+                                   "dpr16x4": 110}
+    assert table["top"] == {"lut4": 234 + 2 * 3, "ff": 441, "dp16kd": 0, "mult18x18d": 0,
+                            "dpr16x4": 0}
+    assert table["total"]["lut4"] == 1373 + 240 and table["total"]["ff"] == 491
+    assert block_table({}) == {}
+    summary = summarize(SYNTHETIC_REPORT) | {"blocks": table, "pll": pll_dividers(50e6)}
+    text = format_summary(summary)
+    assert "    noc_router           1373      50      0      0     110" in text
+    assert "PLL                 25 MHz / 1 x 2 = 50 MHz (VCO 600 MHz)" in text
