@@ -30,7 +30,7 @@ HARNESS = Path(__file__).resolve().with_name("harness.cpp")
 
 #: Verilator's optimisation, then the C++ compiler's: none. Measured on the 8 x 8 mesh
 #: (2 shared cores, docs/architecture.md 9.7), ``-O0`` compiles in about half the time of
-#: ``-O1`` and runs the model about 3 times slower, which is still faster than the golden
+#: ``-O1`` and runs the model 2 to 3 times slower, which is still faster than the golden
 #: mesh the run is checked against; verilated.mk's default ``-Os`` compiles slower still.
 _VERILATOR_FLAGS = ["-O3", "-Wno-fatal", "-Wno-lint", "-Wno-style"]
 _MAKE_FLAGS      = ["OPT_FAST=-O0", "OPT_SLOW=-O0", "OPT_GLOBAL=-O0",
