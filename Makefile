@@ -5,7 +5,7 @@
 #                run on the core's RTL under Verilator, checked against the golden model
 #   make test    the regression (CI runs this); SEED=N reproduces a run, TEST_JOBS=N sets
 #                the number of parallel test processes (default 2)
-#   make soak    the NoC benches with the full counts (50,000 random packets a run; hours)
+#   make soak    the NoC benches with more packets (50,000 random packets a run; hours)
 #   make bench   benchmarks into build/bench/results.json
 #   make train   quantization-aware training of the digits network in every configuration:
 #                ONNX models, held-out split and summary.json in build/train/ (cached)
@@ -72,11 +72,13 @@ test: setup
 	@$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no tests ran" >&2; exit 1; fi; exit $$rc
 
-# The NoC's random runs with the issue's counts: 50,000 packets per shape, pattern and
-# stall rate on the RTL (in lockstep with the golden mesh) and on the golden mesh alone;
+# The NoC's random runs with more than the issue's counts: 50,000 packets per shape,
+# pattern and stall rate (450,000 per shape) on the RTL of the C++ harness (equal to the
+# golden mesh cycle for cycle), on the cocotb meshes and on the golden mesh alone;
 # 10,000 packets per input and stall rate on a router alone.
 soak: setup
-	NOC_PACKETS=50000 NOC_GOLDEN_PACKETS=50000 NOC_ROUTER_PACKETS=10000 $(PY) -m pytest tb/noc $(PYTEST_ARGS)
+	NOC_PACKETS=50000 NOC_COCOTB_PACKETS=50000 NOC_GOLDEN_PACKETS=50000 NOC_ROUTER_PACKETS=10000 \
+		$(PY) -m pytest tb/noc $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) -m tb.bench

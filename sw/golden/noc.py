@@ -21,6 +21,8 @@ Flit = namedtuple("Flit", "payload x0 x1 y0 y1 last")
 LOCAL, NORTH, EAST, SOUTH, WEST = range(5)  # rtl.noc.router.Port
 PORTS = ("local", "north", "east", "south", "west")
 _N = 5
+# The arbitration order from each pointer value.
+_ORDER = tuple(tuple((pointer + k) % _N for k in range(_N)) for pointer in range(_N))
 
 
 def route(x, y, port, flit):
@@ -80,6 +82,7 @@ class RouterModel:
         self.held    = [0] * _N
         self.done    = [0] * _N
         self.pointer = 0
+        self._routes = {}  # (input port, x0, x1, y0, y1) -> route()'s output mask
 
     def space(self, port):
         """Whether input ``port`` is ready this cycle (its FIFO is not full)."""
@@ -92,58 +95,92 @@ class RouterModel:
         """The combinational part of a cycle: given each output's ready (a sequence of
         five bools), return ``(sent, plan)``: ``sent[o]`` the flit leaving output ``o``
         this cycle (or ``None``), and ``plan`` for :meth:`commit`."""
+        rmask = 0
+        for o in range(_N):
+            if ready[o]:
+                rmask |= 1 << o
+        sent, _, plan = self._evaluate(rmask)
+        return sent, plan
+
+    def _evaluate(self, rmask):
+        """:meth:`evaluate` with the readies as a bit mask (bit ``o`` for output ``o``);
+        return ``(sent, sent_mask, plan)``, ``sent_mask`` the outputs sending a flit.
+
+        The hot path of every golden NoC run: inputs, grants, ownership and pops are bit
+        masks, and a head's route is looked up by its rectangle once per router."""
         fifo, active, held, done = self.fifo, self.active, self.held, self.done
+        routes = self._routes
         want = [0] * _N
-        req = [False] * _N
-        busy = 0
+        req = busy = 0
         for p in range(_N):
+            f = fifo[p]
             if active[p]:
                 # A fork's outputs that took a packet's last flit are free again at once.
-                last = fifo[p] and fifo[p][0].last
-                busy |= held[p] & ~(done[p] if last else 0)
-            elif fifo[p]:
-                want[p] = route(self.x, self.y, p, fifo[p][0])
-                req[p] = True
-        grant = [False] * _N
-        claimed = 0  # outputs wanted by claimants earlier in the order
+                busy |= held[p] & ~done[p] if f and f[0].last else held[p]
+            elif f:
+                h = f[0]
+                key = (p, h.x0, h.x1, h.y0, h.y1)
+                w = routes.get(key)
+                if w is None:
+                    w = routes[key] = route(self.x, self.y, p, h)
+                want[p] = w
+                req |= 1 << p
+        grant = 0
         first = None
-        for k in range(_N):
-            p = (self.pointer + k) % _N
-            if req[p] and not want[p] & busy:  # a claimant: every output it wants is free
-                grant[p] = not want[p] & claimed
-                claimed |= want[p]
-                if grant[p] and first is None:
-                    first = p
+        if req:
+            claimed = 0  # outputs wanted by claimants earlier in the order
+            for p in _ORDER[self.pointer]:
+                if req >> p & 1:
+                    w = want[p]
+                    if not w & busy:  # a claimant: every output it wants is free
+                        if not w & claimed:
+                            grant |= 1 << p
+                            if first is None:
+                                first = p
+                        claimed |= w
         sent = [None] * _N
         sent_mask = [0] * _N
-        pops = [False] * _N
-        owns = [False] * _N
+        pops = owns = all_sent = 0
         for p in range(_N):
-            owns[p] = active[p] or grant[p]
-            if not owns[p] or not fifo[p]:
+            if active[p]:
+                mask = held[p]
+            elif grant >> p & 1:
+                mask = want[p]
+            else:
                 continue
-            mask = held[p] if active[p] else want[p]
-            flit = fifo[p][0]
-            for o in range(_N):
-                if mask >> o & 1 and not done[p] >> o & 1 and ready[o]:
-                    sent[o] = flit
-                    sent_mask[p] |= 1 << o
-            pops[p] = (done[p] | sent_mask[p]) == mask
-        return sent, (want, grant, owns, sent_mask, pops, first)
+            owns |= 1 << p
+            f = fifo[p]
+            if not f:
+                continue
+            d = done[p]
+            s = mask & ~d & rmask
+            if s:
+                flit = f[0]
+                for o in range(_N):
+                    if s >> o & 1:
+                        sent[o] = flit
+                sent_mask[p] = s
+                all_sent |= s
+            if (d | s) == mask:
+                pops |= 1 << p
+        return sent, all_sent, (want, grant, owns, sent_mask, pops, first)
 
     def commit(self, plan):
         """The clock edge: pop the flits that left, update the grants and the pointer."""
         want, grant, owns, sent_mask, pops, first = plan
-        for p in range(_N):
-            if pops[p]:
-                flit = self.fifo[p].popleft()
-                self.done[p] = 0
-                self.active[p] = not flit.last
-            elif owns[p]:
-                self.done[p] |= sent_mask[p]
-                self.active[p] = True
-            if grant[p]:
-                self.held[p] = want[p]
+        if owns or grant:
+            fifo, active, held, done = self.fifo, self.active, self.held, self.done
+            for p in range(_N):
+                bit = 1 << p
+                if pops & bit:
+                    flit = fifo[p].popleft()
+                    done[p] = 0
+                    active[p] = not flit.last
+                elif owns & bit:
+                    done[p] |= sent_mask[p]
+                    active[p] = True
+                if grant & bit:
+                    held[p] = want[p]
         if first is not None:
             self.pointer = (first + 1) % _N
 
@@ -185,6 +222,11 @@ class MeshModel:
                 if 0 <= x < cols and 0 <= y < rows:
                     links[o] = (self.routers[y * cols + x], port)
             self._links.append(links)
+        # The same as (output bit, the neighbour's input FIFO) and (output, that FIFO).
+        self._out_fifos = [[(1 << o, link[0].fifo[link[1]]) for o, link in enumerate(links)
+                            if link is not None] for links in self._links]
+        self._out_moves = [[(o, link[0].fifo[link[1]]) for o, link in enumerate(links)
+                            if link is not None] for links in self._links]
 
     def idle(self):
         return all(r.idle() for r in self.routers)
@@ -194,28 +236,29 @@ class MeshModel:
         ``ready`` is each node's ejection ready (a sequence of bools). Return ``(accepted,
         delivered)``: the nodes whose offered flit was taken, and ``{node: flit}`` of the
         flits leaving ejection ports."""
-        accepted = [n for n, flit in offers.items() if self.routers[n].space(LOCAL)]
+        routers, depth = self.routers, self.depth
+        accepted = [n for n in offers if len(routers[n].fifo[LOCAL]) < depth]
         delivered, plans, moves = {}, [], []
-        for n, r in enumerate(self.routers):
-            if r.idle():
-                plans.append(None)
+        for n, r in enumerate(routers):
+            if not any(r.fifo) and not any(r.active):  # idle
                 continue
-            links = self._links[n]
-            out_ready = [ready[n]] + [links[o] is not None and links[o][0].space(links[o][1])
-                                      for o in range(1, _N)]
-            sent, plan = r.evaluate(out_ready)
-            plans.append(plan)
-            if sent[LOCAL] is not None:
-                delivered[n] = sent[LOCAL]
-            for o in range(1, _N):
-                if sent[o] is not None:
-                    moves.append((links[o], sent[o]))
-        for r, plan in zip(self.routers, plans, strict=True):
-            if plan is not None:
-                r.commit(plan)
-        for (r, port), flit in moves:
-            r.fifo[port].append(flit)
+            rmask = 1 if ready[n] else 0
+            for bit, q in self._out_fifos[n]:
+                if len(q) < depth:
+                    rmask |= bit
+            sent, sent_mask, plan = r._evaluate(rmask)
+            plans.append((r, plan))
+            if sent_mask:
+                if sent_mask & 1:
+                    delivered[n] = sent[LOCAL]
+                for o, q in self._out_moves[n]:
+                    if sent_mask >> o & 1:
+                        moves.append((q, sent[o]))
+        for r, plan in plans:
+            r.commit(plan)
+        for q, flit in moves:
+            q.append(flit)
         for n in accepted:
-            self.routers[n].fifo[LOCAL].append(offers[n])
+            routers[n].fifo[LOCAL].append(offers[n])
         self.cycle += 1
         return accepted, delivered

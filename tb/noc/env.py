@@ -13,12 +13,11 @@ import os
 from cocotb.triggers import FallingEdge, ReadOnly
 
 from rtl.designs import noc_payload_bits
-from rtl.noc.flit import coord_bits, flit_layout
 from rtl.spec.config import get_config
-from sw.golden.noc import Flit, MeshModel
+from sw.golden.noc import MeshModel
 
 from ..stream import start_clock
-from .traffic import PAYLOAD_BITS, Scoreboard, Stalls, Watchdog, flits
+from .traffic import PAYLOAD_BITS, FlitCodec, Scoreboard, Stalls, Watchdog, flits
 
 __all__ = ["mesh_shape", "MeshEnv"]
 
@@ -44,15 +43,8 @@ class MeshEnv:
         self.dut = dut
         self.rows, self.cols, self.depth, self.payload_bits = mesh_shape()
         self.nodes = self.rows * self.cols
-        layout = flit_layout(coord_bits(self.cols), coord_bits(self.rows), self.payload_bits)
-        dest = layout["dest"].shape
-        base = layout["dest"].offset
-        self._x0, self._x1 = base + dest["x0"].offset, base + dest["x1"].offset
-        self._y0, self._y1 = base + dest["y0"].offset, base + dest["y1"].offset
-        self._xmask = (1 << coord_bits(self.cols)) - 1
-        self._ymask = (1 << coord_bits(self.rows)) - 1
-        self._last = layout["last"].offset
-        self._pmask = (1 << self.payload_bits) - 1
+        codec = FlitCodec(self.rows, self.cols, self.payload_bits)
+        self.pack, self.unpack = codec.pack, codec.unpack
         self.model = MeshModel(self.rows, self.cols, self.depth)
         self.cycle = 0
         self.ports = []
@@ -67,15 +59,6 @@ class MeshEnv:
         for n in range(self.nodes):
             self.ports[n][0].value = 0
             self.ports[n][4].value = 0
-
-    def pack(self, f):
-        return (f.payload | f.x0 << self._x0 | f.x1 << self._x1 | f.y0 << self._y0
-                | f.y1 << self._y1 | f.last << self._last)
-
-    def unpack(self, v):
-        return Flit(v & self._pmask, v >> self._x0 & self._xmask, v >> self._x1 & self._xmask,
-                    v >> self._y0 & self._ymask, v >> self._y1 & self._ymask,
-                    v >> self._last & 1)
 
     async def run(self, per_src, rng, *, p_inject=0.0, p_eject=0.0, watchdog=None,
                   settle=16):

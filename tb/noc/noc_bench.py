@@ -1,10 +1,9 @@
 """NoC benchmarks from the cycle-exact golden mesh (:mod:`sw.golden.noc`), run by
 ``make bench`` through :func:`tb.bench.bench_noc`.
 
-The golden mesh accepts and delivers every flit in the RTL's cycle (the cocotb benches in
-``tb/noc`` check this cycle for cycle on random traffic with and without stalls, on 11
-shapes), so its figures are the RTL's; the model runs the long measurements much faster
-than the RTL under cocotb.
+The golden mesh accepts and delivers every flit in the RTL's cycle (``tb/noc`` checks this
+cycle for cycle on random traffic with and without stalls, on 11 shapes through the C++
+harness), so its figures are the RTL's.
 
 - ``noc.mesh<R>x<C>.saturation_flits_per_node_cycle``: uniform random traffic of one-flit
   packets, every node offering a flit every cycle (an unbounded source queue, every

@@ -2,7 +2,8 @@
 
 Every random choice derives from the cocotb seed (``COCOTB_RANDOM_SEED``, printed at the
 start of each test), so a failure reruns exactly with ``make test SEED=<seed>``. Packet
-counts: ``NOC_PACKETS`` per random run (default 1,000; ``make soak`` sets 50,000).
+counts: ``NOC_PACKETS`` per random run (default 1,000; test_noc.py passes its
+``NOC_COCOTB_PACKETS``, 300 unless set, or 200 on the registry's mesh).
 """
 
 import os
@@ -14,7 +15,8 @@ from sw.golden.noc import zero_load_latency
 
 from ..stream import seeded_rng
 from .env import MeshEnv
-from .traffic import NoProgress, Packet, TooOld, Watchdog, random_packets, watchdog_for
+from .traffic import (NoProgress, TooOld, Watchdog, equidistant_pair, random_packets,
+                      saturation_packets, unicast, watchdog_for, zero_load_cases)
 
 PACKETS = int(os.environ.get("NOC_PACKETS", "1000"))
 
@@ -50,17 +52,11 @@ async def test_saturation(dut):
     rng = rng_for(dut, "saturation")
     env = MeshEnv(dut)
     await env.start()
-    per_src = [[Packet(n, k, d % env.cols, d % env.cols, d // env.cols, d // env.cols, 1)
-                for k, d in enumerate(rng.randrange(env.nodes) for _ in range(250))]
-               for n in range(env.nodes)]
+    per_src = saturation_packets(rng, env.rows, env.cols)
     start = env.cycle
     board = await env.run(per_src, rng, settle=0)
     dut._log.info("saturation: %d flits in %d cycles, %.3f flits/node/cycle", board.delivered,
                   env.cycle - start, board.delivered / env.nodes / (env.cycle - start))
-
-
-def packet(src, seq, dst, cols, length=1):
-    return Packet(src, seq, dst % cols, dst % cols, dst // cols, dst // cols, length)
 
 
 @cocotb.test()
@@ -73,22 +69,19 @@ async def test_back_to_back(dut):
     await env.start()
     far = env.nodes - 1
     per_src = [[] for _ in range(env.nodes)]
-    per_src[0] = [packet(0, 0, far, env.cols), packet(0, 1, far, env.cols)]
+    per_src[0] = [unicast(0, 0, far, env.cols), unicast(0, 1, far, env.cols)]
     board = await env.run(per_src, rng)
     (_, _, a), (_, _, b) = board.latencies
     assert a == b == 1 + (env.rows - 1) + (env.cols - 1), board.latencies
     (_, _, first), (_, _, second) = board.arrivals
     assert second == first + 1, board.arrivals
 
-    def distance(s, d):
-        return abs(s % env.cols - d % env.cols) + abs(s // env.cols - d // env.cols)
-    pairs = [(s1, s2, d) for d in range(env.nodes) for s1 in range(env.nodes)
-             for s2 in range(s1 + 1, env.nodes) if distance(s1, d) == distance(s2, d) > 0]
-    if pairs:
-        s1, s2, d = rng.choice(pairs)
+    pair = equidistant_pair(rng, env.rows, env.cols)
+    if pair:
+        s1, s2, d = pair
         per_src = [[] for _ in range(env.nodes)]
-        per_src[s1] = [packet(s1, 0, d, env.cols)]
-        per_src[s2] = [packet(s2, 0, d, env.cols)]
+        per_src[s1] = [unicast(s1, 0, d, env.cols)]
+        per_src[s2] = [unicast(s2, 0, d, env.cols)]
         board = await env.run(per_src, rng)
         cycles = sorted(c for _, _, c in board.arrivals)
         assert cycles[1] == cycles[0] + 1, board.arrivals
@@ -101,18 +94,8 @@ async def test_zero_load(dut):
     rng = rng_for(dut, "zero")
     env = MeshEnv(dut)
     await env.start()
-    pairs = [(s, d) for s in range(env.nodes) for d in range(env.nodes)]
-    if len(pairs) > 200:
-        pairs = rng.sample(pairs, 200)
     errors = []
-    for seq, (s, d) in enumerate(pairs):
-        per_src = [[] for _ in range(env.nodes)]
-        if seq % 4 == 3:  # a rectangle
-            x0, x1 = sorted((rng.randrange(env.cols), rng.randrange(env.cols)))
-            y0, y1 = sorted((rng.randrange(env.rows), rng.randrange(env.rows)))
-            per_src[s] = [Packet(s, 0, x0, x1, y0, y1, 1)]
-        else:
-            per_src[s] = [packet(s, 0, d, env.cols, rng.randint(1, 4))]
+    for per_src in zero_load_cases(rng, env.rows, env.cols):
         board = await env.run(per_src, rng, settle=2)
         for p, node, latency in board.latencies:
             want = zero_load_latency(p.src % env.cols, p.src // env.cols, node % env.cols,
@@ -130,7 +113,7 @@ async def test_watchdog(dut):
     env = MeshEnv(dut)
     await env.start()
     per_src = [[] for _ in range(env.nodes)]
-    per_src[0] = [packet(0, 0, 0, env.cols)]
+    per_src[0] = [unicast(0, 0, 0, env.cols)]
     try:
         await env.run(per_src, rng, p_eject=1.0)
     except NoProgress as e:

@@ -6,13 +6,17 @@ A flit's payload (32 bits at least) names its packet: ``src << 24 | seq << 8 | i
 (source node, the packet's number at that source, the flit's number in the packet).
 """
 
+import numbers
 import random
 from collections import namedtuple
 
+from rtl.noc.flit import coord_bits, flit_layout
 from sw.golden.noc import Flit, MeshModel
 
-__all__ = ["PAYLOAD_BITS", "Packet", "PATTERNS", "random_packets", "flits", "Scoreboard",
-           "Watchdog", "watchdog_for", "Stalls", "run_model", "NoProgress", "TooOld"]
+__all__ = ["PAYLOAD_BITS", "Packet", "PATTERNS", "random_packets", "unicast",
+           "saturation_packets", "zero_load_cases", "equidistant_pair", "flits", "FlitCodec",
+           "Scoreboard", "Watchdog", "watchdog_for", "Stalls", "run_model", "NoProgress",
+           "TooOld"]
 
 PAYLOAD_BITS = 32
 
@@ -49,10 +53,83 @@ def random_packets(rng, rows, cols, count, pattern, *, max_len=4, hotspot_share=
     return per_src
 
 
+def unicast(src, seq, dst, cols, length=1):
+    """A ``length``-flit packet from node ``src`` to node ``dst``."""
+    return Packet(src, seq, dst % cols, dst % cols, dst // cols, dst // cols, length)
+
+
+def saturation_packets(rng, rows, cols, per_node=250):
+    """Every node's ``per_node`` one-flit packets to uniform random nodes (the saturation
+    run: with no stalls, every node offers a flit every cycle)."""
+    nodes = rows * cols
+    return [[unicast(n, k, d, cols) for k, d in
+             enumerate(rng.randrange(nodes) for _ in range(per_node))] for n in range(nodes)]
+
+
+def zero_load_cases(rng, rows, cols, limit=200):
+    """Single-packet runs (``per_src`` lists): from every node to every node (a sample of
+    ``limit`` pairs on larger meshes) with 1 to 4 flits, every fourth to a random
+    rectangle instead (one flit)."""
+    nodes = rows * cols
+    pairs = [(s, d) for s in range(nodes) for d in range(nodes)]
+    if len(pairs) > limit:
+        pairs = rng.sample(pairs, limit)
+    cases = []
+    for seq, (s, d) in enumerate(pairs):
+        per_src = [[] for _ in range(nodes)]
+        if seq % 4 == 3:  # a rectangle
+            x0, x1 = sorted((rng.randrange(cols), rng.randrange(cols)))
+            y0, y1 = sorted((rng.randrange(rows), rng.randrange(rows)))
+            per_src[s] = [Packet(s, 0, x0, x1, y0, y1, 1)]
+        else:
+            per_src[s] = [unicast(s, 0, d, cols, rng.randint(1, 4))]
+        cases.append(per_src)
+    return cases
+
+
+def equidistant_pair(rng, rows, cols):
+    """``(s1, s2, d)``: two distinct sources as far from a node ``d`` (both not ``d``),
+    chosen at random, or ``None`` when the mesh has none."""
+    nodes = rows * cols
+
+    def distance(s, d):
+        return abs(s % cols - d % cols) + abs(s // cols - d // cols)
+    pairs = [(s1, s2, d) for d in range(nodes) for s1 in range(nodes)
+             for s2 in range(s1 + 1, nodes) if distance(s1, d) == distance(s2, d) > 0]
+    return rng.choice(pairs) if pairs else None
+
+
 def flits(packet):
     """The flits of ``packet``."""
     return [Flit(packet.src << 24 | packet.seq << 8 | k, packet.x0, packet.x1, packet.y0,
                  packet.y1, int(k == packet.length - 1)) for k in range(packet.length)]
+
+
+class FlitCodec:
+    """Golden flits (:data:`sw.golden.noc.Flit`) to and from the RTL's flat flit vector
+    (:func:`rtl.noc.flit.flit_layout`) of a ``rows`` by ``cols`` mesh with
+    ``payload_bits`` of payload; ``bits`` is the vector's width."""
+
+    def __init__(self, rows, cols, payload_bits):
+        layout = flit_layout(coord_bits(cols), coord_bits(rows), payload_bits)
+        dest = layout["dest"].shape
+        base = layout["dest"].offset
+        self.bits = layout.size
+        self._x0, self._x1 = base + dest["x0"].offset, base + dest["x1"].offset
+        self._y0, self._y1 = base + dest["y0"].offset, base + dest["y1"].offset
+        self._xmask = (1 << coord_bits(cols)) - 1
+        self._ymask = (1 << coord_bits(rows)) - 1
+        self._last = layout["last"].offset
+        self._pmask = (1 << payload_bits) - 1
+
+    def pack(self, f):
+        return (f.payload | f.x0 << self._x0 | f.x1 << self._x1 | f.y0 << self._y0
+                | f.y1 << self._y1 | f.last << self._last)
+
+    def unpack(self, v):
+        return Flit(v & self._pmask, v >> self._x0 & self._xmask, v >> self._x1 & self._xmask,
+                    v >> self._y0 & self._ymask, v >> self._y1 & self._ymask,
+                    v >> self._last & 1)
 
 
 class NoProgress(AssertionError):
@@ -147,6 +224,8 @@ class Scoreboard:
             assert pos < len(flow) and flow[pos] == seq, \
                 f"{where}: out of order, packet {flow[pos] if pos < len(flow) else None} due"
             self.flow_pos[(src, node)] = pos + 1
+            assert (src, seq) in self.injected, \
+                f"{where}: the packet is not in the mesh (not injected yet)"
             self.latencies.append((p, node, cycle - self.injected[(src, seq)]))
             self.arrivals.append((p, node, cycle))
         else:
@@ -169,13 +248,40 @@ class Scoreboard:
         assert not any(self.current.values()), "a packet was cut short"
 
 
+def _probability(name, p):
+    if isinstance(p, bool) or not isinstance(p, numbers.Real):
+        raise TypeError(f"{name} must be a probability (a number in [0, 1]), not {p!r}")
+    if not 0 <= p <= 1:
+        raise ValueError(f"{name} must be a probability in [0, 1], not {p!r}")
+    return float(p)
+
+
 class Stalls:
     """Random stalls of every injection and ejection port: each cycle a port idles (an
-    injection port offers nothing new; an ejection port is not ready) with chance ``p``."""
+    injection port offers nothing new; an ejection port is not ready) with chance ``p``
+    (``p_inject``, ``p_eject``), drawn cycle by cycle (:meth:`inject`, :meth:`eject`) or
+    as cyclic tables (:meth:`tables`)."""
 
     def __init__(self, rng, nodes, p_inject, p_eject):
-        self.rng, self.nodes = rng, nodes
-        self.p_inject, self.p_eject = p_inject, p_eject
+        if isinstance(nodes, bool) or not isinstance(nodes, numbers.Integral) or nodes < 1:
+            raise ValueError(f"nodes must be a positive integer, not {nodes!r}")
+        self.rng, self.nodes = rng, int(nodes)
+        self.p_inject = _probability("p_inject", p_inject)
+        self.p_eject = _probability("p_eject", p_eject)
+
+    def tables(self, period):
+        """``(idle, ready)``: two ``nodes`` by ``period`` bool arrays, seeded from the
+        rng. Injection port ``n`` idles in cycle ``c`` when ``idle[n, c % period]``
+        (chance ``p_inject``), ejection port ``n`` is ready when ``ready[n, c % period]``
+        (chance ``1 - p_eject``); every port's table is drawn independently."""
+        import numpy as np
+        if isinstance(period, bool) or not isinstance(period, numbers.Integral) \
+                or period < 1:
+            raise ValueError(f"period must be a positive integer, not {period!r}")
+        gen = np.random.default_rng(self.rng.getrandbits(64))
+        idle = gen.random((self.nodes, period)) < self.p_inject
+        ready = ~(gen.random((self.nodes, period)) < self.p_eject)
+        return idle, ready
 
     def inject(self):
         r, p = self.rng.random, self.p_inject
