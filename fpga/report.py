@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 
 __all__ = ["CELLS", "SYNTH_CELLS", "load_report", "summarize", "load_stats",
-           "synthesis_cells", "block_table"]
+           "synthesis_cells", "block_table", "log_utilization", "log_error"]
 
 #: Summary name -> nextpnr cell type, for the resources the summary reports.
 CELLS = {
@@ -150,3 +150,29 @@ def block_table(cells):
         table["total"] = {key: sum(row[key] for row in table.values())
                           for key in ("lut4", "ff", "dp16kd", "mult18x18d", "dpr16x4")}
     return table
+
+
+def log_utilization(path):
+    """The utilization nextpnr printed to its log (``Info:  TRELLIS_COMB: 91175/ 83640
+    109%``), in the shape of its report's: ``{cell_type: {"used", "available"}}``; for a
+    build it could not place, which writes no report. Empty if there is no log."""
+    import re
+    path = Path(path)
+    if not path.exists():
+        return {}
+    found = {}
+    for cell, used, available in re.findall(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%",
+                                            path.read_text(errors="replace"), re.M):
+        found[cell] = {"used": int(used), "available": int(available)}
+    return found
+
+
+def log_error(path):
+    """The first ``ERROR:`` line of a nextpnr log, without the prefix; None if none."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith("ERROR:"):
+            return line[len("ERROR:"):].strip()
+    return None

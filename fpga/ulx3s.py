@@ -18,6 +18,7 @@ import argparse
 import hashlib
 import json
 import os
+import subprocess
 import sys
 import time
 from importlib.metadata import version
@@ -32,7 +33,8 @@ from amaranth_boards.ulx3s import ULX3S_85F_Platform
 from rtl.designs import DESIGNS, RESULTS, merge_results, module_name
 
 from .harness import DatapathHarness
-from .report import block_table, load_report, load_stats, summarize, synthesis_cells
+from .report import block_table, load_report, load_stats, log_error, log_utilization, \
+    summarize, synthesis_cells
 
 __all__ = ["CLOCK_HZ", "OSC_HZ", "BUILD_DIR", "DEVICE", "TOP", "DEFAULT_BLOCKS",
            "pll_dividers", "BoardTop", "core_datapath", "tool_env", "nextpnr_options",
@@ -298,13 +300,13 @@ def keep_script(modules):
     return "".join(f"setattr -mod -set keep_hierarchy 1 {module}\n" for module in modules)
 
 
-def prepare(blocks=None, *, clock_hz=CLOCK_HZ, seed=1, keep_hierarchy=False):
+def prepare(blocks=None, *, clock_hz=CLOCK_HZ, seed=1, keep_hierarchy=False, per_block=True):
     """Elaborate the board top; return the Amaranth build plan (no tool runs) and the
-    per-block report's modules (:func:`core_blocks` of a block named ``core``, else
-    empty): ``(plan, {label: module})``."""
+    per-block report's modules (with ``per_block``, :func:`core_blocks` of a block named
+    ``core`` if any; else empty): ``(plan, {label: module})``."""
     blocks = core_datapath() if blocks is None else blocks
     top = BoardTop(DatapathHarness(blocks, out_width=8), clock_hz=clock_hz)
-    split = "core" in blocks
+    split = per_block and "core" in blocks
     plan = ULX3S_85F_Platform().build(
         top, name=TOP, do_build=False, nextpnr_opts=" ".join(nextpnr_options(seed)),
         **yosys_script(blocks, keep_hierarchy=keep_hierarchy, include=KEEP if split else None))
@@ -317,35 +319,54 @@ def prepare(blocks=None, *, clock_hz=CLOCK_HZ, seed=1, keep_hierarchy=False):
 
 
 def build(blocks=None, *, build_dir=BUILD_DIR, clock_hz=CLOCK_HZ, seed=1,
-          keep_hierarchy=False):
+          keep_hierarchy=False, per_block=True):
     """Build the bitstream in ``build_dir``; write and return the summary (report.json).
 
     With ``keep_hierarchy`` each block is synthesized as a module of its own
     (:func:`yosys_script`) and the summary's ``synthesis`` holds its cells apart from the
-    harness's (the board top, the harness's LFSRs and output register).
+    harness's (the board top, the harness's LFSRs and output register). With
+    ``per_block`` a core's blocks are kept apart and counted (``blocks``; :func:`prepare`).
+
+    When nextpnr cannot place or route the design, the summary still holds Yosys's
+    counts and the utilization nextpnr printed (:func:`fpga.report.log_utilization`),
+    with ``placed`` false, ``error`` its message and no Fmax, and no bitstream.
     """
     build_dir = Path(build_dir)
     start = time.monotonic()
     plan_blocks = core_datapath() if blocks is None else dict(blocks)
     plan, parts = prepare(plan_blocks, clock_hz=clock_hz, seed=seed,
-                          keep_hierarchy=keep_hierarchy)
-    for stale in (f"{TOP}.report.json", STATS, f"{TOP}.bit", "report.json"):
+                          keep_hierarchy=keep_hierarchy, per_block=per_block)
+    for stale in (f"{TOP}.report.json", STATS, f"{TOP}.bit", f"{TOP}.tim", "report.json"):
         (build_dir / stale).unlink(missing_ok=True)
-    plan.execute_local(str(build_dir), env=tool_env())
+    error = None
+    try:
+        plan.execute_local(str(build_dir), env=tool_env())
+    except subprocess.CalledProcessError as exc:
+        if not (build_dir / STATS).exists():   # Yosys did not finish: nothing to report
+            raise
+        error = log_error(build_dir / f"{TOP}.tim") or f"the build script failed ({exc})"
     build_s = time.monotonic() - start
     stats = load_stats(build_dir / STATS)
+    if error is None:
+        report = load_report(build_dir / f"{TOP}.report.json")
+    else:
+        report = {"utilization": log_utilization(build_dir / f"{TOP}.tim")}
     summary = {
         "device": DEVICE,
         "designs": {name: type(block).__name__ for name, block in plan_blocks.items()},
         "seed": seed,
         "pll": None if clock_hz == OSC_HZ else pll_dividers(clock_hz),
-        **summarize(load_report(build_dir / f"{TOP}.report.json"),
-                    build_s=build_s, constraint_mhz=clock_hz / 1e6, root=ROOT),
+        "placed": error is None,
+        "error": error,
+        **summarize(report, build_s=build_s, constraint_mhz=clock_hz / 1e6, root=ROOT),
         "synthesis": synthesis_cells(stats, {
             TOP: TOP, **{name: block_module(name) for name in plan_blocks}}),
         "blocks": block_table(synthesis_cells(stats, parts)),
     }
-    summary["bitstream"] = str((build_dir / f"{TOP}.bit").relative_to(ROOT)) \
+    if error is not None:
+        summary["timing_met"] = False
+    summary["bitstream"] = None if error is not None else \
+        str((build_dir / f"{TOP}.bit").relative_to(ROOT)) \
         if build_dir.is_relative_to(ROOT) else str(build_dir / f"{TOP}.bit")
     (build_dir / "report.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
@@ -383,11 +404,13 @@ def block_build(name, config="ulx3s", *, build_dir=None, seed=1):
 
 
 def bench_metrics(summary, prefix="fpga.core"):
-    """The benchmark keys of a build summary."""
+    """The benchmark keys of a build summary (``fmax_mhz`` is None when the design was
+    not placed and routed)."""
     util = summary["utilization"]
     return {
         f"{prefix}.fmax_mhz": summary["fmax_mhz"],
         f"{prefix}.dsp_used": util["dsp"]["used"],
+        f"{prefix}.lut_used": util["logic_cells"]["used"],
         f"{prefix}.lut_util": util["logic_cells"]["used"] / util["logic_cells"]["available"],
         f"{prefix}.ebr_used": util["ebr"]["used"],
         f"{prefix}.build_s":  summary["build_s"],
@@ -402,6 +425,8 @@ def format_summary(summary, title="core"):
         cell = summary["utilization"][key]
         lines.append(f"  {label:<19} {cell['used']:>6} / {cell['available']:<6} "
                      f"({100 * cell['used'] / cell['available']:.1f}%)")
+    if summary.get("error"):
+        lines.append(f"  NOT PLACED/ROUTED   {summary['error']}")
     if summary["fmax_mhz"] is not None:
         verdict = "met" if summary["timing_met"] else "MISSED"
         lines.append(f"  Fmax                {summary['fmax_mhz']:.1f} MHz "
@@ -448,6 +473,9 @@ def parse_args(argv=None):
     parser.add_argument("--keep-hierarchy", action="store_true",
                         help="synthesize each block as a module of its own and report its "
                              "Yosys cells apart from the harness's")
+    parser.add_argument("--flat", action="store_true",
+                        help="synthesize a core flattened, without the per-block table "
+                             "(no module boundaries for Yosys to stop at)")
     parser.add_argument("--seed", type=int, default=1, help="nextpnr seed (default: 1)")
     parser.add_argument("--build-dir", type=Path, default=BUILD_DIR)
     parser.add_argument("--no-bench", action="store_true",
@@ -466,7 +494,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args, blocks = parse_args(argv)
     summary = build(blocks, build_dir=args.build_dir, clock_hz=args.clock_mhz * 1e6,
-                    seed=args.seed, keep_hierarchy=args.keep_hierarchy)
+                    seed=args.seed, keep_hierarchy=args.keep_hierarchy,
+                    per_block=not args.flat)
     print(format_summary(summary, title=f"{args.config}: {', '.join(blocks)}"))
     print(f"report: {args.build_dir / 'report.json'}")
     # The fpga.core.* benchmark keys describe one whole core of the ulx3s configuration.

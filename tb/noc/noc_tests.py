@@ -1,8 +1,8 @@
-"""cocotb tests of a NoC mesh against the golden mesh (run from test_noc.py).
+"""cocotb tests of a NoC mesh against the golden mesh (run from test_noc_cocotb.py).
 
 Every random choice derives from the cocotb seed (``COCOTB_RANDOM_SEED``, printed at the
 start of each test), so a failure reruns exactly with ``make test SEED=<seed>``. Packet
-counts: ``NOC_PACKETS`` per random run (default 1,000; test_noc.py passes its
+counts: ``NOC_PACKETS`` per random run (default 1,000; test_noc_cocotb.py passes its
 ``NOC_COCOTB_PACKETS``, 300 unless set, or 200 on the registry's mesh).
 """
 

@@ -1,4 +1,4 @@
-"""cocotb tests of one router against the golden router (run from test_noc.py).
+"""cocotb tests of one router against the golden router (run from test_noc_cocotb.py).
 
 Every random choice derives from the cocotb seed. Packet counts: ``NOC_ROUTER_PACKETS``
 per input (default 300; ``make soak`` sets 10,000).

@@ -1,7 +1,8 @@
-"""pytest entry of the NoC's RTL: every mesh shape of :data:`SHAPES` through the C++
-harness (:mod:`tb.noc.lockstep`: each run checked against the golden mesh cycle for
-cycle and by the scoreboard and the watchdog), and the cocotb benches (the registry's
-designs, the routers, and the cocotb mesh environment on two small shapes).
+"""pytest entry of the NoC's RTL meshes: every mesh shape of :data:`SHAPES` through the
+C++ harness (:mod:`tb.noc.lockstep`: each run checked against the golden mesh cycle for
+cycle and by the scoreboard and the watchdog). The cocotb benches (the registry's
+designs, the routers, the cocotb mesh environment on two small shapes) are in
+``test_noc_cocotb.py``, so that pytest-xdist can run them beside these.
 
 Every random choice derives from the session seed (``--seed``/``SEED``, printed in the
 session header and by each random test). Packet counts: ``NOC_PACKETS`` per shape,
@@ -15,12 +16,10 @@ import random
 
 import pytest
 
-from rtl.noc.router import Router
 from sw.golden.noc import zero_load_latency
 
-from ..hdl import Design, design
 from .lockstep import LockstepMesh
-from .traffic import (PAYLOAD_BITS, NoProgress, TooOld, Watchdog, equidistant_pair,
+from .traffic import (NoProgress, TooOld, Watchdog, equidistant_pair,
                       random_packets, saturation_packets, unicast, watchdog_for,
                       zero_load_cases)
 
@@ -29,19 +28,11 @@ SHAPES = [(1, 1), (1, 2), (1, 5), (5, 1), (2, 2), (2, 3), (3, 2), (3, 3), (2, 4)
           (8, 8)]
 IDS = [f"{r}x{c}" for r, c in SHAPES]
 
-#: Mesh shapes of the cocotb environment (tb/noc/env.py), none of :data:`SHAPES` (each
-#: design is built once a session); the registry's sim mesh (2 x 2) runs under it too.
-COCOTB_SHAPES = [(2, 1), (1, 3)]
-
 PATTERNS = ["uniform", "hotspot", "multicast"]
 STALLS = [0.0, 0.25, 0.5]
 
 #: Packets per shape, pattern and stall rate on the harness.
 PACKETS = int(os.environ.get("NOC_PACKETS", "5556"))
-
-#: C++ flags of the cocotb meshes and routers: no optimization. Their runs spend their
-#: time in Python (cocotb and the golden mesh), not in the model.
-CFLAGS = ("-O0",)
 
 _meshes = {}
 
@@ -154,42 +145,3 @@ def test_watchdog(shape, seed):
     with pytest.raises(TooOld, match="is older than 3 cycles"):
         mesh.run(per_src, rng, p_eject=0.5, watchdog=Watchdog(1024, max_age=3))
     mesh.run(random_packets(rng, *shape, 50, "uniform"), rng)  # the mesh still works
-
-
-def mesh_design(rows, cols, depth=2):
-    from rtl.noc.mesh import Mesh
-    return Design(f"noc_mesh{rows}x{cols}_d{depth}",
-                  lambda: Mesh(rows, cols, payload_bits=PAYLOAD_BITS, depth=depth),
-                  env={"NOC_ROWS": str(rows), "NOC_COLS": str(cols), "NOC_DEPTH": str(depth),
-                       "NOC_PAYLOAD_BITS": str(PAYLOAD_BITS)},
-                  cflags=CFLAGS)
-
-
-@pytest.mark.parametrize("shape", COCOTB_SHAPES, ids=[f"{r}x{c}" for r, c in COCOTB_SHAPES])
-def test_mesh_cocotb(shape, seed):
-    """The cocotb mesh environment (every test of tb/noc/noc_tests.py) on a small mesh."""
-    mesh_design(*shape).run("tb.noc.noc_tests", seed=seed, extra_env={
-        "NOC_PACKETS": os.environ.get("NOC_COCOTB_PACKETS", "300")})
-
-
-def test_mesh_registry_sim(seed):
-    """The registry's ``noc_mesh`` of the sim configuration (its array, the core's 91-bit
-    flit payload): random traffic and zero-load latency."""
-    design("noc_mesh", "sim", cflags=CFLAGS).run(
-        "tb.noc.noc_tests", ["test_random", "test_zero_load"], seed=seed,
-        extra_env={"NOC_PACKETS": "200"})
-
-
-def test_router_registry_sim(seed):
-    """The registry's ``noc_router`` of the sim configuration against the golden router."""
-    design("noc_router", "sim", cflags=CFLAGS).run("tb.noc.router_tests", seed=seed)
-
-
-@pytest.mark.parametrize("depth", [2, 3])
-def test_router(depth, seed):
-    """A router at (1, 1) of 2-bit coordinates, so that every route from every input
-    occurs, against the golden router."""
-    Design(f"noc_router_d{depth}",
-           lambda: Router(1, 1, x_bits=2, y_bits=2, payload_bits=PAYLOAD_BITS, depth=depth),
-           env={"NOC_ROUTER_X": "1", "NOC_ROUTER_Y": "1", "NOC_ROUTER_BITS": "2",
-                "NOC_DEPTH": str(depth)}, cflags=CFLAGS).run("tb.noc.router_tests", seed=seed)

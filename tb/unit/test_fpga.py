@@ -13,7 +13,8 @@ from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from fpga.harness import DatapathHarness, Lfsr
-from fpga.report import block_table, load_report, load_stats, summarize, synthesis_cells
+from fpga.report import block_table, load_report, load_stats, log_error, log_utilization, \
+    summarize, synthesis_cells
 import fpga.ulx3s
 from fpga.ulx3s import DEFAULT_BLOCKS, STATS, TOP, bench_metrics, block_build, block_module, \
     block_source, core_blocks, core_datapath, format_summary, keep_script, nextpnr_options, \
@@ -243,6 +244,7 @@ def test_report_parser(tmp_path):
     assert metrics == {
         "fpga.core.fmax_mhz": 45.5,
         "fpga.core.dsp_used": 72,
+        "fpga.core.lut_used": 20910,
         "fpga.core.lut_util": pytest.approx(20910 / 83640),
         "fpga.core.ebr_used": 44,
         "fpga.core.build_s":  123.4,
@@ -412,3 +414,60 @@ def test_block_table(tmp_path):
     text = format_summary(summary)
     assert "    noc_router           1373      50      0      0     110" in text
     assert "PLL                 25 MHz / 1 x 2 = 50 MHz (VCO 600 MHz)" in text
+
+
+FAILED_LOG = """Info: Device utilisation:
+Info: \t             DP16KD:      64/    208    30%
+Info: \t         MULT18X18D:      32/    156    20%
+Info: \t          TRELLIS_FF:   19425/  83640    23%
+Info: \t        TRELLIS_COMB:   91175/  83640   109%
+Info: Running main analytical placer, max placement attempts per cell = 478840264.
+ERROR: Unable to find legal placement for all cells, design is probably at utilisation limit.
+0 warnings, 1 error
+"""
+
+
+def test_log_parsers(tmp_path):
+    path = tmp_path / "top.tim"
+    path.write_text(FAILED_LOG)
+    assert log_utilization(path) == {
+        "DP16KD": {"used": 64, "available": 208}, "MULT18X18D": {"used": 32, "available": 156},
+        "TRELLIS_FF": {"used": 19425, "available": 83640},
+        "TRELLIS_COMB": {"used": 91175, "available": 83640}}
+    assert log_error(path).startswith("Unable to find legal placement")
+    assert log_utilization(tmp_path / "none") == {} and log_error(tmp_path / "none") is None
+
+
+def test_build_reports_an_unplaced_design(tmp_path, monkeypatch):
+    """A design nextpnr cannot place still gets its report: Yosys's cells, the
+    utilization from nextpnr's log, no Fmax, no bitstream; benchmark keys without Fmax."""
+    import subprocess
+
+    class FakePlan:
+        def execute_local(self, root, env):
+            (tmp_path / STATS).write_text(YOSYS_STATS)
+            (tmp_path / f"{TOP}.tim").write_text(FAILED_LOG)
+            raise subprocess.CalledProcessError(125, ["sh", "build_top.sh"])
+
+    monkeypatch.setattr(fpga.ulx3s, "prepare", lambda blocks, **kwargs: (
+        FakePlan(), {"noc_router": block_module("noc_router")}))
+    summary = fpga.ulx3s.build({"noc_router": object()}, build_dir=tmp_path)
+    assert summary["placed"] is False and summary["bitstream"] is None
+    assert summary["error"].startswith("Unable to find legal placement")
+    assert summary["utilization"]["logic_cells"] == {"cell": "TRELLIS_COMB", "used": 91175,
+                                                     "available": 83640}
+    assert summary["fmax_mhz"] is None and summary["timing_met"] is False
+    assert summary["blocks"]["noc_router"]["lut4"] == 1373
+    assert json.loads((tmp_path / "report.json").read_text())["placed"] is False
+    keys = bench_metrics(summary)
+    assert keys["fpga.core.fmax_mhz"] is None and keys["fpga.core.lut_used"] == 91175
+    assert "NOT PLACED/ROUTED   Unable to find legal placement" in format_summary(summary)
+
+    class BrokenPlan:   # Yosys itself failed: nothing to report
+        def execute_local(self, root, env):
+            (tmp_path / STATS).unlink(missing_ok=True)
+            raise subprocess.CalledProcessError(1, ["sh", "build_top.sh"])
+
+    monkeypatch.setattr(fpga.ulx3s, "prepare", lambda blocks, **kwargs: (BrokenPlan(), {}))
+    with pytest.raises(subprocess.CalledProcessError):
+        fpga.ulx3s.build({"noc_router": object()}, build_dir=tmp_path)
