@@ -4,36 +4,43 @@ The layer is lowered onto the VMM by address generation, not by copying im2col t
 activations stay in MEM in the layout of :class:`ActivationLayout`, and the steps' address
 generator walks the input positions under each kernel tap. Output channels go in blocks
 of ``vmm_rows``; output positions in bands of at most half the partial-sum buffer, of
-the height of least estimated cycles (:func:`_band_height`).
+heights (not necessarily equal: a shorter last band shortens the post-processing after
+the VMM's last step) of least estimated cycles (:func:`_band_plans`, :func:`_estimate`).
+A 1x1 layer of stride 1 whose input and output have no border walks its positions as one
+run, and its bands are of any number of positions.
 
-Per band and output-channel block the threads do, overlapped:
+Per band and output-channel block (an item) the threads do, overlapped:
 
 - T0 streams the block's weight tiles (``vmm_rows`` rows per tap and input chunk) to the
-  VMM (one WSTREAM per band covers every block); on a core with a bank to spare the odd
-  rows of every tile sit in that bank and the WSTREAM reads a row pair a cycle;
+  VMM (one WSTREAM covers every block of every band); on a core with a bank to spare the
+  odd rows of every tile sit in that bank and the WSTREAM reads a row pair a cycle;
 - T1 streams the band's activation vectors once per tap and chunk (one SSTREAM per
   block: the first tile starts from zero partial sums, each tile ends with ``last``),
   accumulating in one half of the PSB; the SSTREAM signals T2 when its last result is
   in, while T1 goes on to the next block;
-- T2 loads the block's constant vectors (scale, bias, activation parameters) into the
-  VBUF, then takes the PSB half through the fused post-processing pass (VPOST: conversion,
+- T2 takes the PSB half through the fused post-processing pass (VPOST: conversion,
   ``fma(x, scale, bias)``, the residual, the activation and the conversion to the output
-  type, one vector a cycle) into the output tensor, and releases the half to T1.
+  type, one vector a cycle) into the output tensor, with the block's constant vectors
+  (scale, bias, activation parameters) from the VBUF, and releases the half to T1. Every
+  block's constants are loaded into the VBUF once, at T2's start, when they and the
+  unrolled program fit; else T2 loads a block's before its pass.
 
-With an even number of blocks per band the two PSB halves alternate, so T1 never waits
-for T2 (it runs two blocks an iteration, one half through each of two generators); with
-an odd number one half is used and T1 waits while T2 post-processes it. The threads
-start as their programs load (T0, T1, then T2): T1 counts the free halves itself
-rather than wait for T2, and with one band T2's program ends right after its last VPOST.
+The blocks use the two PSB halves in turn (from band to band too, with an odd number of
+blocks), so T1 waits for T2 only when a pass is slower than the next block's steps
+(with an even number T1 runs two blocks an iteration, one half through each of two
+generators). The threads start as their programs load (T0, T1, then T2): the halves
+start free, so T1 does not wait for the first two blocks (a depthwise layer's T1 counts
+them free itself), and T2's program ends right after its last VPOST.
 """
 
+import itertools
 import math
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from rtl.spec.codes import Precision, VcuOp, VloadMode
-from rtl.spec.isa import AG_DIMS, Instr, Op
+from rtl.spec.isa import AG_DIMS, AGS, Instr, Op
 from sw.golden import checks, fp16
 from sw.golden.layers import Conv2d, Pool2d
 from sw.golden.packing import pack, unpack
@@ -156,10 +163,11 @@ class CompiledConv:
     output: ActivationLayout
     blocks: int          # output-channel blocks
     bands: int           # output-position bands
-    positions: int       # positions per band (VMM steps per tile)
+    positions: int       # positions of the first (largest) band (VMM steps per tile)
     tiles: int           # weight tiles per block
     residual: ActivationLayout = None  # where the residual tensor goes, if any
     sizes: dict = None   # bytes of each region: code, constants, weights(, weights_pair)
+    band_positions: tuple = None   # output positions of each band, in order
 
 
 @dataclass(frozen=True)
@@ -211,11 +219,15 @@ def _instr(opcode, **args):
 
 def _simplify(program):
     """``program`` without the instructions that do nothing (each costs a load cycle and
-    a run cycle): ``LOOP count=1`` with its ENDL (the body stays), ``AGADD delta=0``, and
-    an ``AGDIM count=1`` of a dimension that is count 1 already (set by an
-    ``AGBASE`` earlier in the same straight run of instructions, dimension untouched
-    since)."""
-    out, stack, fresh = [], [], {}   # fresh: generator -> dimensions untouched since AGBASE
+    a run cycle): ``LOOP count=1`` with its ENDL (the body stays), ``AGADD delta=0``, an
+    ``AGDIM count=1`` of a dimension that is count 1 already (set by an ``AGBASE``
+    earlier in the same straight run of instructions, or by the run's start, which sets
+    every dimension of every generator to count 1, dimension untouched since), and the
+    generator instructions just before the program's END (no stream follows them). (None
+    of these depends on the regions' addresses: a layer's program image has one size
+    wherever its regions are placed.)"""
+    fresh = {g: set(range(AG_DIMS)) for g in range(AGS)}   # generator -> dimensions untouched
+    out, stack = [], []
     for ins in program:
         op = ins.op
         if op == Op.LOOP:
@@ -236,23 +248,93 @@ def _simplify(program):
             if ins["count"] == 1 and ins["d"] in dims:
                 continue   # count 1: its stride is never used
             dims.discard(ins["d"])
+        elif op == Op.END and not stack:
+            while out and out[-1].op in (Op.AGBASE, Op.AGDIM, Op.AGADD):
+                out.pop()
         out.append(ins)
     return out
 
 
-def _band_height(oh, ow, half, blocks, tiles, rows):
-    """The output rows of a band: of the heights that divide ``oh`` and fit half the PSB,
-    the one of least estimated cycles. Per block of a band the VMM takes ``tiles * P``
-    steps, T2's fused pass about ``P + 40`` cycles and T0's weights ``tiles * rows``
-    (``rows``: a tile's points, one a cycle), the slowest setting the pace, plus about
-    4 cycles a block and 10 a band of fixed costs; after the VMM's last step comes the
-    last block's pass, ``P`` plus a constant. Smaller bands shorten that tail and add
-    fixed costs."""
-    def cycles(h):
-        p, bands = h * ow, oh // h
-        return bands * blocks * (max(tiles * p, p + 40, tiles * rows) + 4) + 10 * bands + p
-    fits = [h for h in range(1, oh + 1) if oh % h == 0 and h * ow <= half]
-    return min(reversed(fits), key=cycles)
+def _estimate(heights, ow, blocks, tiles, rows, pass_gap=36):
+    """Estimated cycles of bands of ``heights`` rows of ``ow`` positions (after T1's first
+    step), item by item (an item: a block of a band, ``P`` positions). T1 steps an item
+    in ``tiles * P`` cycles (at least ``tiles * rows``: T0's weights, ``rows`` a cycle),
+    2 cycles apart, 3 more at a band's end and 9 more where the height changes (the
+    generators' counts; 9 again for the longer program), and waits for its PSB half (the
+    blocks alternate halves), which T2 frees about ``P + 30`` cycles after its pass
+    starts. T2's pass starts 13 cycles after the item's last step, when T2 is free
+    (``P + pass_gap`` cycles after its previous pass started: 36 with every block's
+    constants in the VBUF, 45 loading them per block), and the run ends 26 cycles after
+    the last pass's last vector. (Fitted to the cycle model on benchmark layers of the
+    ``sim`` and ``northpole`` cores.)"""
+    free = [0, 0]                  # when each PSB half is free for T1
+    t = t2 = end = changes = 0     # T1's next step, T2 free, the run's end
+    for b, h in enumerate(heights):
+        p = h * ow
+        if b:
+            change = h != heights[b - 1]
+            changes += change
+            t += 3 + 9 * change
+        for i in range(blocks):
+            half = (b * blocks + i) % 2
+            start = max(t, free[half] + 3)
+            done = start + tiles * max(p, rows)
+            post = max(done + 13, t2)
+            free[half], t2, end = post + p + 30, post + p + pass_gap, post + p + 26
+            t = done + 2
+    return end + 9 * changes
+
+
+def _band_plans(oh, ow, half, blocks, tiles, rows, pass_gap=36):
+    """Band heights to try, the least estimated cycles (:func:`_estimate`) first (ties:
+    fewer bands): for each height ``H`` that fits half the PSB (the divisors of ``oh``
+    and the 32 largest, none under a 16th of the largest), as many bands of ``H`` as fit
+    and the rest in one band; for the three best ``H``, also one or two bands of ``H``
+    fewer, the rest split into one to three bands of near-equal heights (a shorter last
+    band shortens the last pass after the VMM's last step)."""
+    top = min(oh, half // ow)
+    # (bands under a 16th of the largest only add fixed costs, and estimating their many
+    # items would cost time)
+    heights = sorted({h for h in range(-(-top // 16), top + 1) if oh % h == 0} |
+                     set(range(max(1, top - 31), top + 1)), reverse=True)
+
+    def cost(plan):
+        return _estimate(plan, ow, blocks, tiles, rows, pass_gap), len(plan)
+
+    plans = {}
+    for h in heights:
+        n, r = divmod(oh, h)
+        plan = (h,) * n + ((r,) if r else ())
+        plans[plan] = cost(plan)
+    best = sorted(heights, key=lambda h: plans[(h,) * (oh // h) + ((oh % h,) if oh % h
+                                                                      else ())])[:3]
+    for h in best:
+        for m in range(max(0, oh // h - 2), oh // h):
+            rest = oh - m * h
+            for k in range(1, 4):
+                if k > rest or -(-rest // k) > h:
+                    continue
+                q, e = divmod(rest, k)
+                plan = (h,) * m + (q + 1,) * e + (q,) * (k - e)
+                plans.setdefault(plan, cost(plan))
+    return [list(p) for p in sorted(plans, key=plans.get)]
+
+
+def _check_band_heights(heights, oh, ow, half):
+    """``heights`` (a caller's band heights) as a list of ints, checked: positive, summing
+    to the output height ``oh``, each band of at most ``half`` positions."""
+    if not isinstance(heights, (list, tuple)):
+        raise TypeError(f"band_heights must be a list or tuple of integers or None, not "
+                        f"{type(heights).__name__}")
+    heights = [checks.integer(h, f"band_heights[{i}]", low=1) for i, h in enumerate(heights)]
+    if sum(heights) != oh:
+        raise ValueError(f"band_heights must sum to the output height {oh}, not "
+                         f"{sum(heights)}")
+    for i, h in enumerate(heights):
+        if h * ow > half:
+            raise ValueError(f"band_heights[{i}] = {h}: a band of {h} x {ow} positions "
+                             f"exceeds half the PSB ({half})")
+    return heights
 
 
 def _repeat(count, body):
@@ -285,7 +367,7 @@ def _bank_regions(core, sizes):
 
 
 def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padding=0,
-                   placement=None):
+                   placement=None, band_heights=None):
     """Compile ``layer`` for an input of ``height x width`` on a core.
 
     Parameters
@@ -307,6 +389,11 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
         program image and constants in bank 0, the weights in bank 1, the input in 2,
         the output in 3 (with a spare bank, the weights' odd rows and the residual in the
         next ones). With a placement, ``out_padding`` is the placed output's border.
+    band_heights : sequence of int or None
+        The output rows of each band, in order: positive, summing to the output height,
+        each band at most half the PSB (``psb_entries // 2`` positions). None: the
+        compiler's choice (:func:`_band_plans`), which may split a layer whose input and
+        output have no border, 1x1 of stride 1, into bands of any number of positions.
 
     Raises
     ------
@@ -324,6 +411,8 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
     scale = checks.binary16(scale, "scale", shape=(layer.out_channels,))
     bias = checks.binary16(bias, "bias", shape=(layer.out_channels,))
     out_padding = checks.integer(out_padding, "out_padding", low=0)
+    if band_heights is not None:
+        band_heights = _check_band_heights(band_heights, oh, ow, core.psb_entries // 2)
     a_max = (1 << bits) - 1 if not layer.in_signed else 1 << (bits - 1)
     worst = int(np.abs(weights.astype(np.int64)).sum(axis=(1, 2, 3)).max()) * a_max
     if worst >= 1 << 31:
@@ -353,9 +442,6 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
     # rows' offsets) and T0 reads a row pair a cycle: no other stream uses that bank.
     pair = core.sram_banks > 4
     w_rows = rows // 2 if pair else rows              # rows of a tile in each weight bank
-    band_h  = _band_height(oh, ow, half, blocks, tiles, w_rows)
-    bands   = oh // band_h
-    P       = band_h * ow
 
     in_l = ActivationLayout(0, height, width, layer.in_channels, bits, layer.in_signed,
                             layer.padding, word, cpc)
@@ -450,112 +536,208 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
     oblock   = rows * obits // 8                       # bytes of one block in a chunk
     bpc      = ocpc // rows                            # blocks per output chunk
     groups, tail = divmod(blocks, bpc)
-    toggle   = half if blocks % 2 == 0 else 0          # PSB half flip per block (mod size)
+    toggle   = half                                    # PSB half flip per block (mod size)
 
-    # T0: every block's weights, once per band (row pairs: the even rows at AG0, the odd
-    # ones at AG1).
-    t0 = []
-    for g, base in enumerate([w_base] + ([w_pair_base] if pair else [])):
-        t0 += [_instr(Op.AGBASE, g=g, base=base),
-               _instr(Op.AGDIM, g=g, d=0, count=tiles * w_rows, stride=word),
-               _instr(Op.AGDIM, g=g, d=1, count=blocks, stride=tiles * w_rows * word)]
-    t0 += [_instr(Op.LOOP, count=bands),
-           _instr(Op.WSTREAM, s=0, d=1, prec=Precision.from_bits(bits),
-                  act_signed=int(layer.in_signed), pair=int(pair)),
-           _instr(Op.ENDL),
-           _instr(Op.END)]
+    # A 1x1 convolution of stride 1 whose input and output have no border walks its
+    # positions as one run of words: its bands are of any number of positions (a band
+    # "row" of one position), not of whole rows.
+    flat = k == 1 and s == 1 and in_l.padding == 0 and out_l.padding == 0
+    bh, bw = (oh * ow, 1) if flat else (oh, ow)      # band rows, positions a band row
+    if flat:
+        row_step, ostep_y = act_step, ostep_x
 
-    # T1: per block, every tile's steps over the band's positions.
-    # (the SSTREAM signals PSB_READY when its last result is in the PSB, and T1 goes on
-    # at once: the next block's steps follow the VMM's last ones without a gap)
-    t1_block = [_instr(Op.WAIT, ctr=PSB_FREE),
-                _instr(Op.SSTREAM, s=0, d=1, zero=P, period=P, signal=1, ctr=PSB_READY),
-                _instr(Op.AGADD, g=1, delta=toggle)]
-    free = 2 if toggle else 1    # PSB halves T1 counts free at its start
-    pre = []                     # T1's set-up before its band loop
-    if layer.depthwise:  # taps only; the block's chunk steps every cpc / rows blocks
-        taps = [_instr(Op.AGDIM, g=0, d=2, count=k, stride=chunks * word)]
-        ibpc = cpc // rows
-        igroups, itail = divmod(blocks, ibpc)
-        body = []
-        if igroups:
-            body += [_instr(Op.LOOP, count=igroups), _instr(Op.LOOP, count=ibpc)] + \
-                t1_block + [_instr(Op.ENDL), _instr(Op.AGADD, g=0, delta=word),
-                            _instr(Op.ENDL)]
-        if itail:
-            body += [_instr(Op.LOOP, count=itail)] + t1_block + [_instr(Op.ENDL)]
-        band_back = -(igroups * word)
-    elif toggle:   # two blocks an iteration, one PSB half each (AG1 and AG2): no AGADD
-        taps = [_instr(Op.AGDIM, g=0, d=2, count=k * chunks, stride=word)]
-        pre = [_instr(Op.AGBASE, g=2, base=half),
-               _instr(Op.AGDIM, g=2, d=0, count=P, stride=1),
-               _instr(Op.AGDIM, g=2, d=1, count=tiles, stride=0)]
-        two = t1_block[:2] + [t1_block[0], _with_fields(t1_block[1], d=2)]
-        if bands == 1:   # the halves start free: the first two blocks need not wait
-            free = 0
-            body = [two[1], two[3]] + _repeat(blocks // 2 - 1, two)
-        else:
-            body = _repeat(blocks // 2, two)
-        band_back = 0
-    else:
-        taps = [_instr(Op.AGDIM, g=0, d=2, count=k * chunks, stride=word)]
-        body = [_instr(Op.LOOP, count=blocks)] + t1_block + [_instr(Op.ENDL)]
-        band_back = 0
-    # The PSB halves start free: T1 counts them itself (T2 starts last, after every
-    # program has loaded; T1 need not wait for it).
-    t1 = [_instr(Op.SIGNAL, ctr=PSB_FREE)] * free + pre + [
-          _instr(Op.AGBASE, g=0, base=in_l.address(-layer.padding, -layer.padding)),
-          _instr(Op.AGDIM, g=0, d=0, count=ow, stride=act_step),
-          _instr(Op.AGDIM, g=0, d=1, count=band_h, stride=row_step)] + taps + [
-          _instr(Op.AGDIM, g=0, d=3, count=k, stride=in_l.padded_width * chunks * word),
-          _instr(Op.AGBASE, g=1, base=0),
-          _instr(Op.AGDIM, g=1, d=0, count=P, stride=1),
-          _instr(Op.AGDIM, g=1, d=1, count=tiles, stride=0),
-          _instr(Op.LOOP, count=bands)] + body + [
-          _instr(Op.AGADD, g=0, delta=band_h * row_step + band_back),
-          _instr(Op.ENDL),
-          _instr(Op.END)]
+    def build(heights):
+        """The eight threads' programs for bands of ``heights`` rows."""
+        runs = [(h, len(list(g))) for h, g in itertools.groupby(heights)]
+        bands, band_h = len(heights), heights[0]
+        P = band_h * bw
+        # T0: every block's weights, once per band (row pairs: the even rows at AG0, the odd
+        # ones at AG1), in one WSTREAM: the blocks' tiles are contiguous, and a dimension of
+        # stride 0 repeats them for each band.
+        t0 = []
+        span = blocks * tiles * w_rows
+        for g, base in enumerate([w_base] + ([w_pair_base] if pair else [])):
+            t0.append(_instr(Op.AGBASE, g=g, base=base))
+            if span < 1 << 16:
+                t0 += [_instr(Op.AGDIM, g=g, d=0, count=span, stride=word),
+                       _instr(Op.AGDIM, g=g, d=1, count=bands, stride=0)]
+            else:
+                t0 += [_instr(Op.AGDIM, g=g, d=0, count=tiles * w_rows, stride=word),
+                       _instr(Op.AGDIM, g=g, d=1, count=blocks, stride=tiles * w_rows * word),
+                       _instr(Op.AGDIM, g=g, d=2, count=bands, stride=0)]
+        t0 += [_instr(Op.WSTREAM, s=0, d=1, prec=Precision.from_bits(bits),
+                      act_signed=int(layer.in_signed), pair=int(pair)),
+               _instr(Op.END)]
 
-    # T2: per block, the block's constants into VBUF[0..2] (while T1 fills the PSB half),
-    # then one fused pass over the half.
-    block = [_instr(Op.VLOAD, s=2, k=0, mode=VloadMode.FP16),
-             _instr(Op.AGADD, g=2, delta=3 * vec),
-             _instr(Op.WAIT, ctr=PSB_READY),
-             _instr(Op.VPOST, s=0, d=3, k=0, shift=layer.shift, act=act,
-                    prec=Precision.from_bits(obits), out_signed=int(layer.out_signed),
-                    res=int(layer.residual), res_shift=layer.res_shift if layer.residual else 0,
-                    res_off=res_l.base - out_l.base if layer.residual else 0),
-             _instr(Op.SIGNAL, ctr=PSB_FREE),
-             _instr(Op.AGADD, g=0, delta=toggle),
-             _instr(Op.AGADD, g=3, delta=oblock)]
-    t2 = [
-        _instr(Op.AGBASE, g=0, base=0),
-        _instr(Op.AGDIM, g=0, d=0, count=P, stride=1),
-        _instr(Op.AGBASE, g=2, base=const_base),
-        _instr(Op.AGDIM, g=2, d=0, count=3, stride=vec),
-        _instr(Op.AGBASE, g=3, base=out_l.address(0, 0)),
-        _instr(Op.AGDIM, g=3, d=0, count=ow, stride=ostep_x),
-        _instr(Op.AGDIM, g=3, d=1, count=band_h, stride=ostep_y)]
-    group = _repeat(bpc, block) + [_instr(Op.AGADD, g=3, delta=word - bpc * oblock)]
-    if bands > 1:
+        # T1: per block, every tile's steps over the band's positions.
+        # (the SSTREAM signals PSB_READY when its last result is in the PSB, and T1 goes on
+        # at once: the next block's steps follow the VMM's last ones without a gap)
+        # Bands of one height run in a loop; between runs of different heights the
+        # generators' counts change.
+        def t1_block(p):
+            return [_instr(Op.WAIT, ctr=PSB_FREE),
+                    _instr(Op.SSTREAM, s=0, d=1, zero=p, period=p, signal=1, ctr=PSB_READY),
+                    _instr(Op.AGADD, g=1, delta=toggle)]
+
+        free = 2                     # PSB halves T1 counts free at its start
+        pre = []                     # T1's set-up before its band loop
+        two_halves = blocks % 2 == 0 and not layer.depthwise
+        if layer.depthwise:  # taps only; the block's chunk steps every cpc / rows blocks
+            taps = [_instr(Op.AGDIM, g=0, d=2, count=k, stride=chunks * word)]
+            ibpc = cpc // rows
+            igroups, itail = divmod(blocks, ibpc)
+            band_back = -(igroups * word)
+
+            def body(p, first):
+                out = []
+                if igroups:
+                    out += [_instr(Op.LOOP, count=igroups), _instr(Op.LOOP, count=ibpc)] + \
+                        t1_block(p) + [_instr(Op.ENDL), _instr(Op.AGADD, g=0, delta=word),
+                                       _instr(Op.ENDL)]
+                if itail:
+                    out += [_instr(Op.LOOP, count=itail)] + t1_block(p) + [_instr(Op.ENDL)]
+                return out
+        elif two_halves:   # two blocks an iteration, one PSB half each (AG1 and AG2): no AGADD
+            taps = [_instr(Op.AGDIM, g=0, d=2, count=k * chunks, stride=word)]
+            pre = [_instr(Op.AGBASE, g=2, base=half),
+                   _instr(Op.AGDIM, g=2, d=0, count=P, stride=1),
+                   _instr(Op.AGDIM, g=2, d=1, count=tiles, stride=0)]
+            band_back = 0
+            free = 0    # the halves start free: the first band's first two blocks need not wait
+
+            def body(p, first):
+                blk = t1_block(p)
+                two = blk[:2] + [blk[0], _with_fields(blk[1], d=2)]
+                if first:
+                    return [two[1], two[3]] + _repeat(blocks // 2 - 1, two)
+                return _repeat(blocks // 2, two)
+        else:   # one PSB part after another (AG1 moves on a part a block)
+            taps = [_instr(Op.AGDIM, g=0, d=2, count=k * chunks, stride=word)]
+            band_back = 0
+            unwaited = min(2, blocks)   # the first band's first blocks need not wait
+            free = 2 - unwaited
+
+            def body(p, first):
+                blk = t1_block(p)
+                if first:
+                    return _repeat(unwaited, blk[1:]) + _repeat(blocks - unwaited, blk)
+                return _repeat(blocks, blk)
+
+        def t1_band(h, first=False):
+            return body(h * bw, first) + [_instr(Op.AGADD, g=0, delta=h * row_step + band_back)]
+
+        # The PSB halves start free: T1 counts them itself (T2 starts last, after every
+        # program has loaded; T1 need not wait for it).
+        t1 = [_instr(Op.SIGNAL, ctr=PSB_FREE)] * free + pre + [
+              _instr(Op.AGBASE, g=0, base=in_l.address(-layer.padding, -layer.padding)),
+              _instr(Op.AGDIM, g=0, d=0, count=bw, stride=act_step),
+              _instr(Op.AGDIM, g=0, d=1, count=band_h, stride=row_step)] + taps + [
+              _instr(Op.AGDIM, g=0, d=3, count=k, stride=in_l.padded_width * chunks * word),
+              # (AG1, the first PSB half, starts at 0: a run starts every generator there)
+              _instr(Op.AGDIM, g=1, d=0, count=P, stride=1),
+              _instr(Op.AGDIM, g=1, d=1, count=tiles, stride=0)]
+        for i, (h, n) in enumerate(runs):
+            if i:
+                t1 += [_instr(Op.AGDIM, g=0, d=1, count=h, stride=row_step),
+                       _instr(Op.AGDIM, g=1, d=0, count=h * bw, stride=1)]
+                if two_halves:
+                    t1.append(_instr(Op.AGDIM, g=2, d=0, count=h * bw, stride=1))
+            if i == 0 and not layer.depthwise:   # the first band apart: no WAITs first
+                t1 += t1_band(h, first=True)
+                n -= 1
+            t1 += _repeat(n, t1_band(h))
+        t1.append(_instr(Op.END))
+
+        # T2: per block, the block's constants into VBUF[0..2] (while T1 fills the PSB half),
+        # then one fused pass over the half.
+        block = [_instr(Op.VLOAD, s=2, k=0, mode=VloadMode.FP16),
+                 _instr(Op.AGADD, g=2, delta=3 * vec),
+                 _instr(Op.WAIT, ctr=PSB_READY),
+                 _instr(Op.VPOST, s=0, d=3, k=0, shift=layer.shift, act=act,
+                        prec=Precision.from_bits(obits), out_signed=int(layer.out_signed),
+                        res=int(layer.residual), res_shift=layer.res_shift if layer.residual else 0,
+                        res_off=res_l.base - out_l.base if layer.residual else 0),
+                 _instr(Op.SIGNAL, ctr=PSB_FREE),
+                 _instr(Op.AGADD, g=0, delta=toggle),
+                 _instr(Op.AGADD, g=3, delta=oblock)]
+        # (AG0, the PSB, starts at 0 as every generator does in a run)
+        psb_ag = [_instr(Op.AGDIM, g=0, d=0, count=P, stride=1)]
+        out_ag = [_instr(Op.AGBASE, g=3, base=out_l.address(0, 0)),
+                  _instr(Op.AGDIM, g=3, d=0, count=bw, stride=ostep_x),
+                  _instr(Op.AGDIM, g=3, d=1, count=band_h, stride=ostep_y)]
+        t2 = psb_ag + [_instr(Op.AGBASE, g=2, base=const_base),
+                       _instr(Op.AGDIM, g=2, d=0, count=3, stride=vec)] + out_ag
+        group = _repeat(bpc, block) + [_instr(Op.AGADD, g=3, delta=word - bpc * oblock)]
+        blocks_code = _repeat(groups, group) + _repeat(tail, block)
         advance = groups * word + tail * oblock
-        t2 += _repeat(bands, _repeat(groups, group) + _repeat(tail, block) + [
-            _instr(Op.AGADD, g=3, delta=band_h * ostep_y - advance),
-            _instr(Op.AGADD, g=2, delta=-3 * vec * blocks)]) + [_instr(Op.END)]
-    else:   # the last block ends the program: nothing after its VPOST (END drains it)
+        # The last band's last block ends the program: nothing after its VPOST (END drains it).
         last = block[:block.index(next(i for i in block if i.op == Op.VPOST)) + 1]
         if tail:
-            t2 += _repeat(groups, group) + _repeat(tail - 1, block) + last
+            last_band = _repeat(groups, group) + _repeat(tail - 1, block) + last
         else:
-            t2 += _repeat(groups - 1, group) + _repeat(bpc - 1, block) + last
-        t2 += [_instr(Op.END)]
+            last_band = _repeat(groups - 1, group) + _repeat(bpc - 1, block) + last
+        for i, (h, n) in enumerate(runs):
+            if i:
+                t2 += [_instr(Op.AGDIM, g=0, d=0, count=h * bw, stride=1),
+                       _instr(Op.AGDIM, g=3, d=1, count=h, stride=ostep_y)]
+            band = blocks_code + [_instr(Op.AGADD, g=3, delta=h * ostep_y - advance),
+                                  _instr(Op.AGADD, g=2, delta=-3 * vec * blocks)]
+            if i == len(runs) - 1:
+                t2 += _repeat(n - 1, band) + last_band
+            else:
+                t2 += _repeat(n, band)
+        t2.append(_instr(Op.END))
+        if 3 * blocks <= core.vbuf_entries:
+            # Every block's constants loaded once, at the start (VBUF[3 b .. 3 b + 2] for
+            # block b): a block's pass is then its WAIT, VPOST, SIGNAL and two AGADDs,
+            # the blocks of a band unrolled (the VPOST's k is the block's).
+            vpost = block[3]
+            offs = [(b // bpc) * word + (b % bpc) * oblock for b in range(blocks)]
 
-    t0 = _with_next(t0, placement.next_entry if placement else None)
-    programs = [_simplify(t) for t in (t0, t1, t2)] + [[] for _ in range(5)]
-    for t, program in enumerate(programs):
-        if len(program) > core.program_len:
-            raise CompileError(f"T{t}'s program needs {len(program)} instructions, more "
-                               f"than program_len = {core.program_len}")
+            def band_once(h, final):
+                out = []
+                for b in range(blocks):
+                    out += [block[2], _with_fields(vpost, k=3 * b)]
+                    if final and b == blocks - 1:
+                        break
+                    step = offs[b + 1] - offs[b] if b < blocks - 1 else h * ostep_y - offs[-1]
+                    out += [block[4], block[5], _instr(Op.AGADD, g=3, delta=step)]
+                return out
+
+            once = psb_ag + [_instr(Op.AGBASE, g=2, base=const_base),
+                             _instr(Op.AGDIM, g=2, d=0, count=3 * blocks, stride=vec),
+                             _instr(Op.VLOAD, s=2, k=0, mode=VloadMode.FP16)] + out_ag
+            for i, (h, n) in enumerate(runs):
+                if i:
+                    once += [_instr(Op.AGDIM, g=0, d=0, count=h * bw, stride=1),
+                             _instr(Op.AGDIM, g=3, d=1, count=h, stride=ostep_y)]
+                if i == len(runs) - 1:
+                    once += _repeat(n - 1, band_once(h, False)) + band_once(h, True)
+                else:
+                    once += _repeat(n, band_once(h, False))
+            once.append(_instr(Op.END))
+            if len(_simplify(once)) <= core.program_len:
+                t2 = once
+
+        t0 = _with_next(t0, placement.next_entry if placement else None)
+        programs = [_simplify(t) for t in (t0, t1, t2)] + [[] for _ in range(5)]
+        return programs
+
+    if band_heights is not None:
+        plans = [[h * ow for h in band_heights] if flat else band_heights]
+    else:
+        plans = _band_plans(bh, bw, half, blocks, tiles, w_rows,
+                            36 if 3 * blocks <= core.vbuf_entries else 45)
+    for heights in plans:   # the fastest estimate whose programs fit
+        programs = build(heights)
+        long = [(t, len(p)) for t, p in enumerate(programs) if len(p) > core.program_len]
+        if not long:
+            break
+    else:
+        t, n = long[0]
+        raise CompileError(f"T{t}'s program needs {n} instructions, more than "
+                           f"program_len = {core.program_len}")
+    bands, P = len(heights), heights[0] * bw
     try:  # the assembler's checks: ranges, alignment, loops, counters, no deadlock
         image = Program(core, programs).image()
     except AsmError as e:
@@ -577,7 +759,7 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
     if pair:
         sizes["weights_pair"] = w_bytes
     return CompiledConv(layer, programs, preload, code_base, in_l, out_l, blocks, bands, P,
-                        tiles, res_l, sizes)
+                        tiles, res_l, sizes, tuple(h * bw for h in heights))
 
 
 @dataclass

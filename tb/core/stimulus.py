@@ -92,10 +92,11 @@ def dirty_core(core, rng):
 
 
 def run_layer(core, layer, h, w, x, wts, scale, bias, res=None, *, out_padding=0,
-              dirty=None):
+              dirty=None, band_heights=None):
     """Compile and run a layer on a golden core (its MEM random bytes from the generator
     ``dirty``, if given, else zeros); check the output's border is zero."""
-    compiled = compile_conv2d(core, layer, h, w, wts, scale, bias, out_padding=out_padding)
+    compiled = compile_conv2d(core, layer, h, w, wts, scale, bias, out_padding=out_padding,
+                              band_heights=band_heights)
     golden = Core(core) if dirty is None else dirty_core(core, dirty)
     for addr, data in compiled.preload:
         golden.write(addr, data)

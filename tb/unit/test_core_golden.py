@@ -116,6 +116,41 @@ def test_multiple_bands_and_blocks(seed):
     assert np.array_equal(got, conv2d_reference(layer, x, wts, scale, bias)[1])
 
 
+def test_unequal_bands(seed):
+    """Bands of unequal heights: random layers on random memory, in random band heights
+    (whose blocks, an odd number too, alternate the PSB halves from band to band), stay
+    bit-exact; a 1x1 layer without borders is split into bands of positions that are
+    not whole rows (the compiler's choice for the benchmark's northpole layer)."""
+    core = get_config("sim").core
+    rng = np.random.default_rng(seed)
+    mem = np.random.default_rng([seed, 3])
+    for _ in range(8):
+        layer, h, w, tensors = fitting_layer(core, rng, 10)
+        oh, ow = layer.out_size(h, w)
+        # Bands of a random height, the last two of random heights (at most three
+        # heights, so that the programs fit).
+        top = min(oh, core.psb_entries // 2 // ow)
+        first = int(rng.integers(1, top + 1))
+        heights = [first] * (oh // first)
+        rest = oh - sum(heights[:-1])
+        if rest > 1:
+            a = int(rng.integers(max(1, rest - top), min(rest - 1, top) + 1))
+            heights[-1:] = [a, rest - a]
+        else:
+            heights[-1] = rest
+        compiled, got = run_layer(core, layer, h, w, *tensors, dirty=mem,
+                                  band_heights=heights)
+        assert compiled.band_positions == tuple(b * ow for b in heights)
+        assert np.array_equal(got, conv2d_reference(layer, *tensors)[1]), (layer, heights)
+    northpole = get_config("northpole").core
+    layer = Conv2d(256, 64, 1, bits=2, out_bits=2, activation=AfuOp.RELU)
+    tensors = random_tensors(rng, layer, 14, 14)
+    compiled, got = run_layer(northpole, layer, 14, 14, *tensors, dirty=mem)
+    assert sum(compiled.band_positions) == 196
+    assert any(p % 14 for p in compiled.band_positions), compiled.band_positions
+    assert np.array_equal(got, conv2d_reference(layer, *tensors)[1])
+
+
 def test_fully_connected_is_1x1(seed):
     """A fully connected layer over a batch of 12 vectors."""
     core = get_config("sim").core

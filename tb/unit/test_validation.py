@@ -161,6 +161,21 @@ def test_references(call, error, message):
     (compile_(out_padding=-1),            ValueError, r"out_padding must be at least 0, not -1"),
     (compile_(out_padding=1.0),           TypeError,  r"out_padding must be an integer"),
     (compile_(out_padding=True),          TypeError,  r"out_padding must be an integer"),
+    (compile_(band_heights=5),            TypeError,  r"band_heights must be a list or tuple of "
+                                                      r"integers or None, not int"),
+    (compile_(band_heights=np.array([5])), TypeError, r"band_heights must be a list or tuple"),
+    (compile_(band_heights=[2.0, 3]),     TypeError,  r"band_heights\[0\] must be an integer, "
+                                                      r"not 2\.0"),
+    (compile_(band_heights=(4, True)),    TypeError,  r"band_heights\[1\] must be an integer, "
+                                                      r"not True"),
+    (compile_(band_heights=[5, 0]),       ValueError, r"band_heights\[1\] must be positive, not 0"),
+    (compile_(band_heights=[2, 2]),       ValueError, r"band_heights must sum to the output "
+                                                      r"height 5, not 4"),
+    (compile_(band_heights=[]),           ValueError, r"band_heights must sum to the output "
+                                                      r"height 5, not 0"),
+    (compile_(width=40, band_heights=[1, 4]), ValueError, r"band_heights\[1\] = 4: a band of "
+                                                          r"4 x 40 positions exceeds half the "
+                                                          r"PSB \(128\)"),
     (lambda: compile_pool2d(CORE, LAYER, 4, 4), TypeError, r"pool must be a Pool2d, not Conv2d"),
     (lambda: compile_pool2d(CORE, POOL, 4, 4.5), TypeError, r"width must be an integer"),
 ])
