@@ -6,10 +6,11 @@ given to :func:`build`: by default one core tile of the ``ulx3s`` configuration
 instead. An ``EHXPLLL`` makes the design's clock, :data:`CLOCK_HZ` (50 MHz, the project's
 target) unless told otherwise, from the board's 25 MHz ``clk25``; nextpnr derives the
 PLL output's constraint from the oscillator's, so the bitstream is timed at the clock it
-runs at. A core's build reports the Yosys cells of each of its blocks (its submodules,
-and those of its vector engine), each synthesized as a module of its own within the one
-synthesis of the whole design (:func:`core_blocks`). The bitstream itself is never
-loaded: no board is attached to the build machine.
+runs at. A core's build also reports the Yosys cells of each of its blocks (its
+submodules, and those of its vector engine), from a second synthesis of the whole design,
+run beside the first, in which each is kept a module of its own (:func:`core_blocks`);
+the bitstream, utilization and timing come from the flattened synthesis. The bitstream
+itself is never loaded: no board is attached to the build machine.
 
 Run ``python -m fpga.ulx3s --help`` for the options.
 """
@@ -38,7 +39,8 @@ from .report import block_table, load_report, load_stats, log_error, log_utiliza
 
 __all__ = ["CLOCK_HZ", "OSC_HZ", "BUILD_DIR", "DEVICE", "TOP", "DEFAULT_BLOCKS",
            "pll_dividers", "BoardTop", "core_datapath", "tool_env", "nextpnr_options",
-           "block_module", "core_blocks", "keep_script", "yosys_script", "prepare", "build",
+           "block_module", "core_blocks", "keep_script", "yosys_script", "prepare",
+           "block_synthesis_files", "build",
            "block_source", "block_build", "bench_metrics", "format_summary", "parse_args",
            "main"]
 
@@ -50,6 +52,7 @@ OSC_HZ    = 25e6      # the ULX3S oscillator on clk25
 TOP       = "top"
 STATS     = f"{TOP}.stat.json"
 KEEP      = f"{TOP}.keep.ys"   # the Yosys commands keeping a core's blocks apart
+BLOCKS_DIR = "blocks"          # the per-block synthesis, under the build folder
 DEVICE    = "LFE5U-85F-6BG381"
 
 #: The tools, selected by the environment variables Amaranth reads (a Debian Yosys on PATH
@@ -277,20 +280,17 @@ def core_blocks(rtlil, block="core", parents=CORE_PARENTS, skip=CORE_UNKEPT):
     return blocks
 
 
-def yosys_script(blocks=(), *, keep_hierarchy=False, include=None):
+def yosys_script(blocks=(), *, keep_hierarchy=False):
     """Yosys commands around ``synth_ecp5``: ``{"script_after_read": ...,
     "script_after_synth": ...}``.
 
     After synthesis the cell counts of every module go to :data:`STATS`. With
     ``keep_hierarchy`` each of ``blocks`` stays a module of its own (its submodules
     flattened into it): synthesized alone, it is counted apart from the harness, and the
-    harness's constant handshakes cannot trim its logic. ``include`` names a script file
-    of further commands run after them (:data:`KEEP`: a core's blocks).
+    harness's constant handshakes cannot trim its logic.
     """
     keep = [f"setattr -mod -set keep_hierarchy 1 {block_module(name)}"
             for name in blocks] if keep_hierarchy else []
-    if include is not None:
-        keep.append(f"script {include}")
     return {"script_after_read": "\n".join(keep) or "# (no kept hierarchy)",
             "script_after_synth": f"tee -q -o {STATS} stat -json"}
 
@@ -303,19 +303,33 @@ def keep_script(modules):
 def prepare(blocks=None, *, clock_hz=CLOCK_HZ, seed=1, keep_hierarchy=False, per_block=True):
     """Elaborate the board top; return the Amaranth build plan (no tool runs) and the
     per-block report's modules (with ``per_block``, :func:`core_blocks` of a block named
-    ``core`` if any; else empty): ``(plan, {label: module})``."""
+    ``core`` if any; else empty): ``(plan, {label: module})``. The plan itself
+    synthesizes the design flattened (but for ``keep_hierarchy``);
+    :func:`block_synthesis_files` gives the per-block synthesis of the same RTLIL."""
     blocks = core_datapath() if blocks is None else blocks
     top = BoardTop(DatapathHarness(blocks, out_width=8), clock_hz=clock_hz)
-    split = per_block and "core" in blocks
     plan = ULX3S_85F_Platform().build(
         top, name=TOP, do_build=False, nextpnr_opts=" ".join(nextpnr_options(seed)),
-        **yosys_script(blocks, keep_hierarchy=keep_hierarchy, include=KEEP if split else None))
+        **yosys_script(blocks, keep_hierarchy=keep_hierarchy))
     parts = {}
-    if split:
+    if per_block and "core" in blocks:
         il = plan.files[f"{TOP}.il"]
         parts = core_blocks(il.decode() if isinstance(il, bytes) else il)
-        plan.add_file(KEEP, keep_script(parts.values()))
     return plan, parts
+
+
+def block_synthesis_files(plan, parts):
+    """The files of the per-block synthesis: the plan's RTLIL and Yosys script, with each
+    module of ``parts`` kept apart (:data:`KEEP`, run right after ``read_rtlil``) and no
+    netlist written (nothing is placed from it): ``{file name: text}``."""
+    script = plan.files[f"{TOP}.ys"]
+    read = f"read_rtlil {TOP}.il\n"
+    if read not in script or f"write_json {TOP}.json" not in script:
+        raise ValueError("the build plan's Yosys script has no read_rtlil or write_json")
+    script = script.replace(read, read + f"script {KEEP}\n", 1)
+    script = script.replace(f"write_json {TOP}.json", "# (no netlist: synthesis only)")
+    return {f"{TOP}.il": plan.files[f"{TOP}.il"], f"{TOP}.ys": script,
+            KEEP: keep_script(parts.values())}
 
 
 def build(blocks=None, *, build_dir=BUILD_DIR, clock_hz=CLOCK_HZ, seed=1,
@@ -325,7 +339,10 @@ def build(blocks=None, *, build_dir=BUILD_DIR, clock_hz=CLOCK_HZ, seed=1,
     With ``keep_hierarchy`` each block is synthesized as a module of its own
     (:func:`yosys_script`) and the summary's ``synthesis`` holds its cells apart from the
     harness's (the board top, the harness's LFSRs and output register). With
-    ``per_block`` a core's blocks are kept apart and counted (``blocks``; :func:`prepare`).
+    ``per_block``, a core's blocks are counted (``blocks``) in a second Yosys run on the
+    same RTLIL, in ``build_dir/blocks``, with each kept apart (:func:`prepare`,
+    :func:`block_synthesis_files`); ``blocks_flat_total`` is the flattened synthesis's
+    total, for comparison.
 
     When nextpnr cannot place or route the design, the summary still holds Yosys's
     counts and the utilization nextpnr printed (:func:`fpga.report.log_utilization`),
@@ -338,15 +355,32 @@ def build(blocks=None, *, build_dir=BUILD_DIR, clock_hz=CLOCK_HZ, seed=1,
                           keep_hierarchy=keep_hierarchy, per_block=per_block)
     for stale in (f"{TOP}.report.json", STATS, f"{TOP}.bit", f"{TOP}.tim", "report.json"):
         (build_dir / stale).unlink(missing_ok=True)
+    env = tool_env()
+    # The per-block synthesis runs beside the build (Yosys takes one core).
+    block_dir = build_dir / BLOCKS_DIR
+    blocks_yosys = None
+    if parts:
+        block_dir.mkdir(parents=True, exist_ok=True)
+        (block_dir / STATS).unlink(missing_ok=True)
+        for name, content in block_synthesis_files(plan, parts).items():
+            (block_dir / name).write_bytes(content.encode() if isinstance(content, str)
+                                           else content)
+        blocks_yosys = subprocess.Popen([env["YOSYS"], "-q", "-l", f"{TOP}.rpt", f"{TOP}.ys"],
+                                        cwd=block_dir, env=env, stdout=subprocess.DEVNULL)
     error = None
     try:
-        plan.execute_local(str(build_dir), env=tool_env())
+        plan.execute_local(str(build_dir), env=env)
     except subprocess.CalledProcessError as exc:
         if not (build_dir / STATS).exists():   # Yosys did not finish: nothing to report
+            if blocks_yosys is not None:
+                blocks_yosys.kill()
             raise
         error = log_error(build_dir / f"{TOP}.tim") or f"the build script failed ({exc})"
+    if blocks_yosys is not None and blocks_yosys.wait() != 0:
+        raise RuntimeError(f"the per-block synthesis failed: see {block_dir / (TOP + '.rpt')}")
     build_s = time.monotonic() - start
     stats = load_stats(build_dir / STATS)
+    block_cells = synthesis_cells(load_stats(block_dir / STATS), parts) if parts else {}
     if error is None:
         report = load_report(build_dir / f"{TOP}.report.json")
     else:
@@ -361,8 +395,11 @@ def build(blocks=None, *, build_dir=BUILD_DIR, clock_hz=CLOCK_HZ, seed=1,
         **summarize(report, build_s=build_s, constraint_mhz=clock_hz / 1e6, root=ROOT),
         "synthesis": synthesis_cells(stats, {
             TOP: TOP, **{name: block_module(name) for name in plan_blocks}}),
-        "blocks": block_table(synthesis_cells(stats, parts)),
+        "blocks": block_table(block_cells),
     }
+    if parts:   # what keeping the blocks apart cost, against the flattened synthesis
+        flat = block_table(synthesis_cells(stats, {TOP: TOP}))["total"]
+        summary["blocks_flat_total"] = flat
     if error is not None:
         summary["timing_met"] = False
     summary["bitstream"] = None if error is not None else \
@@ -448,6 +485,10 @@ def format_summary(summary, title="core"):
         for label, row in blocks.items():
             lines.append(f"    {label:<17} {row['lut4']:>7} {row['ff']:>7} {row['dp16kd']:>6} "
                          f"{row['mult18x18d']:>6} {row['dpr16x4']:>7}")
+        flat = summary.get("blocks_flat_total")
+        if flat:
+            lines.append(f"    {'(flattened)':<17} {flat['lut4']:>7} {flat['ff']:>7} "
+                         f"{flat['dp16kd']:>6} {flat['mult18x18d']:>6} {flat['dpr16x4']:>7}")
     if summary.get("pll"):
         pll = summary["pll"]
         lines.append(f"  PLL                 {OSC_HZ / 1e6:g} MHz / {pll['clki_div']} x "

@@ -449,15 +449,14 @@ def test_build_reports_an_unplaced_design(tmp_path, monkeypatch):
             (tmp_path / f"{TOP}.tim").write_text(FAILED_LOG)
             raise subprocess.CalledProcessError(125, ["sh", "build_top.sh"])
 
-    monkeypatch.setattr(fpga.ulx3s, "prepare", lambda blocks, **kwargs: (
-        FakePlan(), {"noc_router": block_module("noc_router")}))
+    monkeypatch.setattr(fpga.ulx3s, "prepare", lambda blocks, **kwargs: (FakePlan(), {}))
     summary = fpga.ulx3s.build({"noc_router": object()}, build_dir=tmp_path)
     assert summary["placed"] is False and summary["bitstream"] is None
     assert summary["error"].startswith("Unable to find legal placement")
     assert summary["utilization"]["logic_cells"] == {"cell": "TRELLIS_COMB", "used": 91175,
                                                      "available": 83640}
     assert summary["fmax_mhz"] is None and summary["timing_met"] is False
-    assert summary["blocks"]["noc_router"]["lut4"] == 1373
+    assert summary["synthesis"]["noc_router"]["LUT4"] == 1373 and summary["blocks"] == {}
     assert json.loads((tmp_path / "report.json").read_text())["placed"] is False
     keys = bench_metrics(summary)
     assert keys["fpga.core.fmax_mhz"] is None and keys["fpga.core.lut_used"] == 91175
@@ -471,3 +470,55 @@ def test_build_reports_an_unplaced_design(tmp_path, monkeypatch):
     monkeypatch.setattr(fpga.ulx3s, "prepare", lambda blocks, **kwargs: (BrokenPlan(), {}))
     with pytest.raises(subprocess.CalledProcessError):
         fpga.ulx3s.build({"noc_router": object()}, build_dir=tmp_path)
+
+
+def test_per_block_synthesis(tmp_path, monkeypatch):
+    """A core's build runs a second Yosys on the same RTLIL with each block kept (its
+    script: read, keep, synthesize, count; no netlist), beside the flattened build, and
+    reports that run's cells per block and the flattened total."""
+    script = (f"read_rtlil {TOP}.il\n# (no kept hierarchy)\nsynth_ecp5 -top {TOP}\n"
+              f"tee -q -o {STATS} stat -json\nwrite_json {TOP}.json\n")
+
+    class FakePlan:
+        files = {f"{TOP}.il": "module \\top\nend\n", f"{TOP}.ys": script}
+
+        def execute_local(self, root, env):
+            (tmp_path / STATS).write_text(YOSYS_STATS.replace("top.harness.noc_router", "x"))
+            (tmp_path / f"{TOP}.report.json").write_text(json.dumps(SYNTHETIC_REPORT))
+
+    runs = []
+
+    class FakeYosys:
+        def __init__(self, cmd, cwd, env, stdout):
+            runs.append((cmd, cwd, (cwd / f"{TOP}.ys").read_text(),
+                         (cwd / fpga.ulx3s.KEEP).read_text()))
+            (cwd / STATS).write_text(YOSYS_STATS)
+
+        def wait(self):
+            return 0
+
+    parts = {"noc_router": block_module("noc_router")}
+    monkeypatch.setattr(fpga.ulx3s, "prepare", lambda blocks, **kwargs: (FakePlan(), parts))
+    monkeypatch.setattr(fpga.ulx3s.subprocess, "Popen", FakeYosys)
+    summary = fpga.ulx3s.build({"core": object()}, build_dir=tmp_path)
+    (cmd, cwd, ys, keep), = runs
+    assert cmd[-1] == f"{TOP}.ys" and cwd == tmp_path / "blocks"
+    assert ys.index("read_rtlil") < ys.index(f"script {fpga.ulx3s.KEEP}") < ys.index("synth")
+    assert "write_json" not in ys and "stat -json" in ys
+    assert keep == f"setattr -mod -set keep_hierarchy 1 {block_module('noc_router')}\n"
+    assert summary["blocks"]["noc_router"]["lut4"] == 1373
+    assert summary["blocks"]["total"]["lut4"] == 1373
+    # The flattened build's own count: the whole design in the top module.
+    assert summary["blocks_flat_total"]["lut4"] == 234 + 2 * 3
+    assert "(flattened)" in format_summary(summary)
+    with pytest.raises(ValueError, match="no read_rtlil or write_json"):
+        fpga.ulx3s.block_synthesis_files(type("P", (), {"files": {f"{TOP}.ys": "",
+                                                                  f"{TOP}.il": ""}})(), parts)
+
+    class FailingYosys(FakeYosys):
+        def wait(self):
+            return 1
+
+    monkeypatch.setattr(fpga.ulx3s.subprocess, "Popen", FailingYosys)
+    with pytest.raises(RuntimeError, match="the per-block synthesis failed"):
+        fpga.ulx3s.build({"core": object()}, build_dir=tmp_path)
