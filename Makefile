@@ -25,7 +25,9 @@ CONFIG  ?= sim
 SEED    ?=
 PYTEST_ARGS ?=
 # make test runs the test files on this many pytest-xdist workers (0: in this process),
-# each file's tests in one worker, so that every design is still built once per run.
+# each file's tests in one worker, so that every design is still built once per run. The
+# files go out in collection order (xdist would otherwise send the files with the most
+# tests first and leave the array's, one long test, to the end).
 TEST_JOBS ?= 2
 FPGA_ARGS ?=
 VECTORS_ARGS ?= --help
@@ -69,7 +71,7 @@ sim: setup
 
 # pytest exits 5 when it collected no test: that is a failure, never a silent pass.
 test: setup
-	@$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS); rc=$$?; \
+	@$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no tests ran" >&2; exit 1; fi; exit $$rc
 
 # The NoC's random runs with more than the issue's counts: 50,000 packets per shape,
