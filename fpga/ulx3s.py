@@ -376,6 +376,10 @@ def build(blocks=None, *, build_dir=BUILD_DIR, clock_hz=CLOCK_HZ, seed=1,
                 blocks_yosys.kill()
             raise
         error = log_error(build_dir / f"{TOP}.tim") or f"the build script failed ({exc})"
+    except BaseException:      # interrupted: leave no Yosys running
+        if blocks_yosys is not None:
+            blocks_yosys.kill()
+        raise
     if blocks_yosys is not None and blocks_yosys.wait() != 0:
         raise RuntimeError(f"the per-block synthesis failed: see {block_dir / (TOP + '.rpt')}")
     build_s = time.monotonic() - start
