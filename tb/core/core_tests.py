@@ -383,7 +383,10 @@ async def test_random_programs(dut):
                       for _, image in images) + f"\narrivals {arrivals}"
         kinds[got[0]] += 1
         if got[0] == "deadlock":
-            assert dut.busy.value
+            assert dut.busy.value, f"program {n}: the core left a deadlock by itself\n" + \
+                "\n".join(disassemble(Program.from_image(image, env.config,
+                                                         check_deadlock=False))
+                          for _, image in images) + f"\narrivals {arrivals}"
             await reset(env)
         else:
             # (the data differ: the RTL's MEM keeps what earlier programs wrote)

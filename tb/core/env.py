@@ -223,10 +223,12 @@ async def run_ports(env, entry, ports, *, max_cycles=100_000, drain=8):
     d.start.value = 0
     result = None
     for cycle in range(1, max_cycles):
-        # ``busy`` follows registers only: read now, it tells whether this cycle is one
-        # of the run's. In the cycle the run is over nothing is offered (an input FIFO
-        # would otherwise take a flit the golden core's run never sees).
-        if d.busy.value:
+        # ``busy`` and ``deadlock`` follow registers only: read now, they tell whether
+        # this cycle is one of the run's. In the cycle the run is over (finished, or
+        # deadlocked in the cycle before) nothing is offered: an input FIFO would
+        # otherwise take a flit the golden core's run never sees, and a SIGNAL in it
+        # could even let the deadlocked core finish.
+        if d.busy.value and not d.deadlock.value:
             ports.drive(cycle)
         else:
             ports.idle()
