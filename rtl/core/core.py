@@ -138,7 +138,7 @@ class Core(wiring.Component):
         wiring.connect(m, loader=loader.mem, mem=mem.loader)
         threads = []
         for t in range(THREADS):
-            m.submodules[f"thread{t}"] = th = Thread(cfg.program_len)
+            m.submodules[f"thread{t}"] = th = Thread(cfg.program_len, loader.slots)
             wiring.connect(m, loader=loader.threads[t], thread=th.control)
             wiring.connect(m, thread=th.counters, counters=counters.threads[t])
             threads.append(th)

@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec.isa import ADDR_BITS, INSTR_BITS, THREADS, instr_layout
 from .memory import mem_port_signature
-from .thread import control_signature
+from .thread import control_signature, write_ports
 
 __all__ = ["header_layout", "Loader"]
 
@@ -23,13 +23,14 @@ class Loader(wiring.Component):
 
     ``start`` with ``entry`` (a word-aligned byte address), while not ``busy``, is taken
     (``launch`` is high in that cycle): the header word is read, then the instructions
-    are streamed, in thread order, one a cycle: each cycle reads the next instruction from
-    MEM and writes the one read the cycle before into its thread's buffer (a thread with
-    no program costs nothing); each thread with a program is started in the cycle its last
-    instruction is written, so it runs while the later threads' programs load. ``busy``
-    is high from the cycle after ``launch`` until the first cycle, after the last thread's
-    start, in which no thread is running, inclusive; ``run`` is high in the cycles after
-    the last thread's start.
+    are streamed, in thread order, a MEM word a cycle: each cycle reads the next word and
+    writes the instructions of the word read the cycle before (``word_bytes / 8`` of them,
+    through as many write ports of the threads' buffers) into their threads' buffers (a
+    thread with no program costs nothing); each thread with a program is started in the
+    cycle its last instruction is written, so it runs while the later threads' programs
+    load. ``busy`` is high from the cycle after ``launch`` until the first cycle, after the
+    load, in which no thread is running, inclusive; ``run`` is high in the cycles after
+    the load (the cycle that writes the last word).
 
     Chaining: a thread that executes NEXT names the image to run after this one (the last
     NEXT executed wins; a launch forgets it). In the cycle in which this image would end,
@@ -37,9 +38,12 @@ class Loader(wiring.Component):
     stays ``busy``: a chain of images is one run, whose cycles are the sum of the images'
     own cycles.
 
-    Latency: thread ``t`` starts ``2 + sum(len_u, u <= t)`` cycles after ``launch``
-    (``len_u`` thread ``u``'s program length), the last one ``2 + sum(len_t)``.
-    Throughput: one instruction a cycle.
+    Latency: with ``s = word_bytes / 8`` instructions a word, instruction ``i`` of the
+    image (from 0, all threads' programs in order) is written ``3 + i // s`` cycles after
+    ``launch``, so thread ``t`` starts ``3 + (sum(len_u, u <= t) - 1) // s`` cycles after
+    it (``len_u`` thread ``u``'s program length) and the load ends (its last write)
+    ``2 + ceil(sum(len_t) / s)`` cycles after it. Throughput: a word (``s``
+    instructions) a cycle.
 
     Parameters
     ----------
@@ -59,7 +63,7 @@ class Loader(wiring.Component):
     busy : Out(1)
     run : Out(1)
     mem : Out(mem_port_signature(word_bytes))
-    threads : Out(control_signature(program_len)).array(THREADS)
+    threads : Out(control_signature(program_len, word_bytes // 8)).array(THREADS)
         Thread ``t``'s buffer, start and state at index ``t``.
     """
 
@@ -68,6 +72,7 @@ class Loader(wiring.Component):
             raise ValueError(f"word_bytes must be a multiple of {INSTR_BITS // 8}, "
                              f"not {word_bytes!r}")
         self._word, self._program_len = word_bytes, program_len
+        self.slots = 8 * word_bytes // INSTR_BITS   # instructions of a MEM word
         super().__init__({
             "start":   In(1),
             "entry":   In(ADDR_BITS),
@@ -76,7 +81,7 @@ class Loader(wiring.Component):
             "busy":    Out(1),
             "run":     Out(1),
             "mem":     Out(mem_port_signature(word_bytes)),
-            "threads": Out(control_signature(program_len)).array(THREADS),
+            "threads": Out(control_signature(program_len, self.slots)).array(THREADS),
         })
 
     @property
@@ -89,23 +94,17 @@ class Loader(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        word = self._word
+        word, slots = self._word, self.slots
         mem = self.mem
+        index = range(THREADS * 255 + slots + 1)   # an instruction's index in the image
         lengths = Signal(header_layout())
-        ptr     = Signal(ADDR_BITS)             # the next instruction's byte address
-        t_cur   = Signal(range(THREADS + 1))    # the next instruction's thread (THREADS:
-        n_cur   = Signal(8)                     # none left) and index in its program
-        w_valid = Signal()                      # the instruction read the cycle before,
-        w_t     = Signal(range(THREADS))        # to be written: its thread and index
-        w_n     = Signal(8)
-        # The instruction read the cycle before, in the word read: its slot in the word.
-        slots = 8 * word // INSTR_BITS
-        words = data.ArrayLayout(instr_layout(), slots)(mem.rdata)
-        w_slot = Signal(max((slots - 1).bit_length(), 1))
-        instr = Array(words[k] for k in range(slots))[w_slot]
-        # (Arrays of the elements, not a view indexed by a value: that is a shift, which
-        # Verilator's lint sees truncated.)
-        cur_len = Array(lengths[t] for t in range(THREADS))[t_cur]
+        first   = [Signal(index, name=f"first{t}") for t in range(THREADS)]
+        total   = Signal(index)                 # instructions of the image
+        ptr     = Signal(ADDR_BITS)             # the next word's byte address
+        r_index = Signal(index)                 # the next word's first instruction
+        w_valid = Signal()                      # the word read the cycle before, to be
+        w_index = Signal(index)                 # written: its first instruction
+        instrs = data.ArrayLayout(instr_layout(), slots)(mem.rdata)
         # The image a NEXT named, run when this one ends.
         next_valid = Signal()
         next_entry = Signal(ADDR_BITS)
@@ -115,23 +114,9 @@ class Loader(wiring.Component):
 
         def launch(entry):
             m.d.comb += [self.image.eq(1), mem.en.eq(1), mem.addr.eq(entry)]
-            m.d.sync += [ptr.eq(entry + word), t_cur.eq(0), n_cur.eq(0),
+            m.d.sync += [ptr.eq(entry + word), r_index.eq(0), w_valid.eq(0),
                          next_valid.eq(0)]
             m.next = "HEADER"
-
-        def first_program(header, after):
-            """The first thread after ``after`` (-1: from T0) with a program in ``header``,
-            or THREADS: a priority encoder, no chain through the cycles."""
-            value = C(THREADS, range(THREADS + 1))
-            for t in reversed(range(THREADS)):
-                if isinstance(after, int):
-                    later = t > after
-                elif t == 0:   # no thread number is below 0
-                    continue
-                else:
-                    later = after < t
-                value = Mux((header[t] != 0) & later, t, value)
-            return value
 
         with m.FSM():
             with m.State("IDLE"):
@@ -141,28 +126,34 @@ class Loader(wiring.Component):
             with m.State("HEADER"):
                 m.d.comb += self.busy.eq(1)
                 header = data.View(header_layout(), mem.rdata[:len(lengths.as_value())])
-                m.d.sync += [lengths.eq(header), t_cur.eq(first_program(header, -1)),
-                             w_valid.eq(0)]
+                m.d.sync += lengths.eq(header)
+                offset = C(0, index)   # each program's first instruction in the image
+                for t in range(THREADS):
+                    m.d.sync += first[t].eq(offset)
+                    offset = (offset + header[t])[:len(total)]
+                m.d.sync += total.eq(offset)
                 m.next = "LOAD"
             with m.State("LOAD"):
                 m.d.comb += self.busy.eq(1)
-                # Write the instruction read the cycle before; a thread's last starts it.
+                # Write the word read the cycle before; a thread's last instruction
+                # starts it.
                 for t, th in enumerate(self.threads):
-                    with m.If(w_valid & (w_t == t)):
-                        m.d.comb += [th.we.eq(1), th.addr.eq(w_n), th.data.eq(instr),
-                                     th.start.eq(w_n + 1 == lengths[t])]
-                # Read the next one, if any.
-                with m.If(t_cur != THREADS):
+                    last = []
+                    for k, port in enumerate(write_ports(th)):
+                        i = (w_index + k)[:len(total)]
+                        n = (i - first[t])[:len(total)]
+                        hit = w_valid & (i >= first[t]) & (n < lengths[t])
+                        m.d.comb += [port.en.eq(hit), port.addr.eq(n),
+                                     port.data.eq(instrs[k])]
+                        last.append(hit & (n + 1 == lengths[t]))
+                    m.d.comb += th.start.eq(Cat(last).any())
+                # Read the next word, if any.
+                with m.If(r_index < total):
                     m.d.comb += [mem.en.eq(1), mem.addr.eq(ptr)]
-                    m.d.sync += [ptr.eq(ptr + 8), w_valid.eq(1), w_t.eq(t_cur),
-                                 w_n.eq(n_cur)]
-                    if slots > 1:
-                        m.d.sync += w_slot.eq(ptr[3:3 + (slots - 1).bit_length()])
-                    with m.If(n_cur + 1 == cur_len):
-                        m.d.sync += [t_cur.eq(first_program(lengths, t_cur)), n_cur.eq(0)]
-                    with m.Else():
-                        m.d.sync += n_cur.eq(n_cur + 1)
+                    m.d.sync += [ptr.eq(ptr + word), r_index.eq(r_index + slots),
+                                 w_valid.eq(1), w_index.eq(r_index)]
                 with m.Else():  # the last write (if any): every thread has started
+                    m.d.sync += w_valid.eq(0)
                     m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += [self.busy.eq(1), self.run.eq(1)]

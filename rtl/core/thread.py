@@ -10,7 +10,8 @@ from amaranth.lib.wiring import In, Out
 from ..spec.isa import ADDR_BITS, AG_DIMS, AGS, LOOP_DEPTH, Op, instr_layout
 from .counters import counter_signature
 
-__all__ = ["point_layout", "engine_signature", "control_signature", "Thread"]
+__all__ = ["point_layout", "engine_signature", "write_signature", "control_signature",
+           "write_ports", "Thread"]
 
 
 def point_layout():
@@ -34,20 +35,37 @@ def engine_signature():
     })
 
 
-def control_signature(program_len):
-    """The loader's link to a thread, seen from the loader: a write port into the
-    thread's program buffer (``we``, ``addr``, ``data``), ``start`` (a one-cycle pulse that
-    starts the program at instruction 0), ``running``, and ``next`` (one cycle: the thread
-    executes NEXT, naming the program image ``next_entry``)."""
+def write_signature(program_len):
+    """One write port into a thread's program buffer, seen from the loader."""
     return wiring.Signature({
-        "we":         Out(1),
-        "addr":       Out((program_len - 1).bit_length()),
-        "data":       Out(instr_layout()),
+        "en":   Out(1),
+        "addr": Out((program_len - 1).bit_length()),
+        "data": Out(instr_layout()),
+    })
+
+
+def control_signature(program_len, slots=1):
+    """The loader's link to a thread, seen from the loader: ``slots`` write ports into
+    the thread's program buffer (``write0``, ``write1``, ...: ``en``, ``addr``, ``data``;
+    the loader writes up to a MEM word of instructions a cycle, each to a different
+    address; :func:`write_ports` lists them), ``start`` (a one-cycle pulse that starts
+    the program at instruction 0), ``running``, and ``next`` (one cycle: the thread
+    executes NEXT, naming the program image ``next_entry``)."""
+    # (Numbered members, not an array: ``wiring.connect`` of an array member of a
+    # flipped signature fails in Amaranth 0.5.)
+    return wiring.Signature({
+        **{f"write{k}": Out(write_signature(program_len)) for k in range(slots)},
         "start":      Out(1),
         "running":    In(1),
         "next":       In(1),
         "next_entry": In(ADDR_BITS),
     })
+
+
+def write_ports(control):
+    """The write ports of a :func:`control_signature` interface, in slot order."""
+    return [getattr(control, name) for name in control.signature.members
+            if name.startswith("write")]
 
 
 class _Walker:
@@ -101,11 +119,13 @@ class Thread(wiring.Component):
     ----------
     program_len : int
         Instructions of the program buffer.
+    slots : int
+        Write ports of the program buffer (instructions of a MEM word).
 
     Members
     -------
-    control : In(control_signature(program_len))
-        From the loader: the program buffer's write port, ``start`` (the program starts
+    control : In(control_signature(program_len, slots))
+        From the loader: the program buffer's write ports, ``start`` (the program starts
         at instruction 0, with every address generator at base 0, every dimension count
         1, stride 0) and ``running``.
     engine : Out(engine_signature())
@@ -116,10 +136,12 @@ class Thread(wiring.Component):
         The thread waits for ``engine.idle`` (after a stream, or at END) this cycle.
     """
 
-    def __init__(self, program_len):
-        self._program_len = program_len
+    def __init__(self, program_len, slots=1):
+        if not isinstance(slots, int) or isinstance(slots, bool) or slots < 1:
+            raise ValueError(f"slots must be a positive integer, not {slots!r}")
+        self._program_len, self._slots = program_len, slots
         super().__init__({
-            "control":  In(control_signature(program_len)),
+            "control":  In(control_signature(program_len, slots)),
             "engine":   Out(engine_signature()),
             "counters": Out(counter_signature()),
             "draining": Out(1),
@@ -135,10 +157,10 @@ class Thread(wiring.Component):
 
         m.submodules.prog = prog = Memory(shape=instr_layout(), depth=self._program_len,
                                           init=[])
-        wr = prog.write_port()
+        for port in write_ports(self.control):   # never two at one address in a cycle
+            wr = prog.write_port()
+            m.d.comb += [wr.en.eq(port.en), wr.addr.eq(port.addr), wr.data.eq(port.data)]
         rd = prog.read_port(domain="comb")
-        m.d.comb += [wr.en.eq(self.control.we), wr.addr.eq(self.control.addr),
-                     wr.data.eq(self.control.data)]
 
         pc    = Signal(abits)
         instr = rd.data

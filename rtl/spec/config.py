@@ -56,8 +56,8 @@ class CoreConfig:
     mem_port_bits : int
         Width of one unified-memory port in bits. A VMM vector (``8 * vmm_cols`` bits) must
         fit in one port, so that one vector is fetched per cycle, and so must an
-        instruction (64 bits): the loader reads one a cycle, and a program image's header
-        word holds the eight threads' program lengths.
+        instruction (64 bits): the loader reads a word of instructions a cycle, and a
+        program image's header word holds the eight threads' program lengths.
     sram_bank_bytes : int
         Size of one unified-memory bank in bytes. Power of two, and at least one port wide.
     sram_banks : int

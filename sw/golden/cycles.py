@@ -25,8 +25,8 @@ import functools
 import itertools
 from collections import deque, namedtuple
 
-from rtl.spec.isa import (COUNTER_BITS, COUNTERS, DIRECTIONS, NOC_IN_DEPTH, NOC_PORTS,
-                          NOC_THREADS, PNOC_DEPTH, THREADS, Op)
+from rtl.spec.isa import (COUNTER_BITS, COUNTERS, DIRECTIONS, INSTR_BITS, NOC_IN_DEPTH,
+                          NOC_PORTS, NOC_THREADS, PNOC_DEPTH, THREADS, Op)
 
 from .noc import Flit
 
@@ -82,21 +82,22 @@ _CONSTS = {
 }
 
 
-def load_cycles(programs):
+def load_cycles(programs, slots=1):
     """Cycles of a run's program load (``rtl/core/loader.py``): the header word, then one
-    cycle per instruction (each reads one and writes the one before), then the cycle of
-    the last write, which starts the last thread."""
-    return 2 + sum(len(p) for p in programs)
+    cycle per MEM word of ``slots`` instructions (each reads one and writes the one
+    before), then the cycle of the last write, which starts the last thread."""
+    return 2 + -(-sum(len(p) for p in programs) // slots)
 
 
-def start_cycles(programs):
+def start_cycles(programs, slots=1):
     """Per thread, the first cycle it runs (counted as the RTL's ``cycles``: the header
-    is cycle 1), or ``None`` without a program: each thread starts in the cycle its last
-    instruction is written, ``2 + sum(len_u for u <= t)``, and runs from the next."""
+    is cycle 1), or ``None`` without a program: instruction ``i`` of the image is written
+    in cycle ``3 + i // slots`` (``slots`` instructions a MEM word), and each thread
+    starts in the cycle its last instruction is written and runs from the next."""
     starts, total = [], 0
     for p in programs:
         total += len(p)
-        starts.append(3 + total if p else None)
+        starts.append(4 + (total - 1) // slots if p else None)
     return starts
 
 
@@ -295,11 +296,13 @@ class CycleModel:
         cycle is reported plus ``offset`` (the cycles of a chain's earlier images).
         Returns ``(cycles, vmm_steps)``.
         """
-        load = load_cycles(programs)
+        slots = self.core.mem_port_bits // INSTR_BITS
+        load = load_cycles(programs, slots)
         self.next_entry = None   # the image the last NEXT named
-        first_run = start_cycles(programs) + [None] * (THREADS - len(programs))
-        # Deadlocks are detected once every thread has started (the loader's ``run``).
-        all_started = max([c for c in first_run if c is not None], default=load + 1)
+        first_run = start_cycles(programs, slots) + [None] * (THREADS - len(programs))
+        # Deadlocks are detected once every thread has started (the loader's ``run``,
+        # from the cycle after the load's last write).
+        all_started = load + 1
         threads = [Thread(t, list(p)) for t, p in enumerate(programs)]
         threads += [Thread(t, []) for t in range(len(threads), THREADS)]
         # Threads not started yet, by start cycle.
