@@ -50,8 +50,11 @@ class ActivationUnit(wiring.Component):
     Parameters
     ----------
     lanes : int
-        Lanes; a power of two. Each lane has its own table ROM
-        (``len(rom()[0])`` 32-bit words).
+        Lanes; a power of two. Lanes ``2k`` and ``2k + 1`` share one table ROM
+        (submodule ``table{k}``, ``len(rom()[0])`` words of 33 bits: the 32-bit entry
+        and c1's hidden bit) through its two synchronous read ports, so that a true
+        dual-port block RAM (the ECP5's DP16KD) serves two lanes; a single lane has a
+        ROM with one port.
 
     Members
     -------
@@ -95,6 +98,17 @@ class ActivationUnit(wiring.Component):
         leaky1 = op1 == AfuOp.LEAKY_RELU
         table1 = op1.matches(*_TABLE_OPS.values())
 
+        # One ROM for each pair of lanes, read by both through its two ports (a true
+        # dual-port block RAM holds it once for the two); an odd last lane has a ROM of its
+        # own. Each word carries c1's hidden bit (bit 32), so that the multiplier's operand
+        # comes from the block RAM through one multiplexer.
+        init = [int(w) | int((int(w) >> 26) & 0x1F != 0) << 32 for w in words]
+        ports = []
+        for t in range((self._lanes + 1) // 2):
+            mem = Memory(shape=33, depth=len(words), init=init)
+            m.submodules[f"table{t}"] = mem
+            ports += [mem.read_port(domain="sync") for _ in range(min(2, self._lanes - 2 * t))]
+
         for i in range(self._lanes):
             x = p.x[i]
             dx = fp16.decode(x)
@@ -111,12 +125,7 @@ class ActivationUnit(wiring.Component):
                 addr_v = Mux(hit, e.addr, addr_v)
                 d_sig_v = Mux(hit & e.in_table, e.d_sig, d_sig_v)
             m.d.comb += [addr.eq(addr_v), d_sig.eq(d_sig_v)]
-            # Each word carries c1's hidden bit (bit 32), so that the multiplier's operand
-            # comes from the block RAM through one multiplexer.
-            mem = Memory(shape=33, depth=len(words),
-                         init=[int(w) | int((int(w) >> 26) & 0x1F != 0) << 32 for w in words])
-            m.submodules[f"table{i}"] = mem
-            port = mem.read_port(domain="sync")
+            port = ports[i]
             m.d.comb += [port.addr.eq(addr), port.en.eq(load1)]
 
             direct = Signal(16, name=f"direct{i}")
