@@ -88,12 +88,17 @@ def fma_operands(a, b, c):
     )
 
 
-def fma_sum(m, ps, psh, sign_p, sc, csh, sign_c):
+def fma_sum(m, ps, psh, sign_p, sc, csh, sign_c, *, p_base=0):
     """Stage 2: align product and addend in the 2**-48 window and add them exactly.
 
     ``psh`` places the product's lsb at 2**(pe - 50) (window bit 0..58 for finite
     operands), ``csh`` the addend's at 2**(ec - 25) (window bit ``ADDEND_LSB + csh``,
-    24..53). Below bit 24 only the product has bits, so the carry chains start there;
+    24..53). A caller whose product never has a bit below window bit ``p_base`` may give
+    it shifted by ``p_base`` instead (window bit ``p_base + psh``): a product ``a * 1``
+    is ``a``'s significand with ``p_base = ADDEND_LSB`` and ``psh = ea - 1``, and the
+    window bits below ``p_base`` are then constant zeros that synthesis removes.
+
+    Below bit 24 only the product has bits, so the carry chains start there;
     ``p - c`` and ``c - p`` are computed side by side (not one after the other), and an
     exact zero is recognized from the operands (``p == c``), not from the sum, so the
     stage holds one 58-bit carry chain. Returns ``(mag, sign)``: the 81-bit magnitude of
@@ -103,7 +108,8 @@ def fma_sum(m, ps, psh, sign_p, sc, csh, sign_c):
     hi = WINDOW - ADDEND_LSB
     p = Signal(WINDOW)
     c_hi = Signal(hi)   # the addend, from bit ADDEND_LSB of the window
-    m.d.comb += [p.eq(shift_left(zx(ps, WINDOW), psh)), c_hi.eq(shift_left(zx(sc, hi), csh))]
+    m.d.comb += [p.eq(Cat(C(0, p_base), shift_left(zx(ps, WINDOW - p_base), psh))),
+                 c_hi.eq(shift_left(zx(sc, hi), csh))]
     p_lo, p_hi = p[:ADDEND_LSB], p[ADDEND_LSB:]
     total = Signal(hi + 1)   # high bits of p + c
     p_sub = Signal(hi + 1)   # high bits of p - c, two's complement (low bits: p_lo)
