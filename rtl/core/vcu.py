@@ -76,11 +76,13 @@ class VectorUnit(wiring.Component):
 
     A unit may be built for a subset of the operations (``ops``): it then holds only the
     datapaths those operations need (the fused multiply-add for ADD/SUB/MUL/FMA, without
-    its multiplier when only ADD and SUB are built; the int32 window for CVT_I32; the
-    integer conversion and packing for CVT_INT; the comparators and selects of the direct
-    operations), and gives exactly the full unit's results for them, with the same
-    latency. An operation left out behaves as a reserved opcode: canonical NaN in every
-    lane and an empty mask (well defined, never a stale or partial result).
+    its multiplier when only ADD and SUB are built; the int32 window for CVT_I32, or with no
+    FMA-class op a narrow int32 path of its own: a 32-bit leading-zero count, one 44-bit
+    right shift with a sticky bit, an 11-bit rounding; the integer conversion and packing
+    for CVT_INT; the comparators and selects of the direct operations), and gives exactly
+    the full unit's results for them, with the same latency. An operation left out
+    behaves as a reserved opcode: canonical NaN in every lane and an empty mask (well
+    defined, never a stale or partial result).
 
     Latency: 4 cycles for every operation (decode and multiply, align and add,
     leading-zero count, normalize and round), whatever ``ops``. Throughput: one
@@ -249,6 +251,27 @@ class VectorUnit(wiring.Component):
                     m.d.sync += [abs32.eq(Mux(x32[31], C(0, 32) - x32, x32)),
                                  sign32.eq(x32[31])]
 
+            if has_i32 and not fma_ops:
+                # A unit with no FMA converts the int32 in its own narrow path (normalize
+                # the 32 bits, one right shift, round): no 81-bit window to share.
+                rs, fm1 = fp16.int_normalize(abs32, shift1)
+                s2 = [Signal(32, name=f"s2_abs32_{i}"), Signal(6, name=f"s2_rs{i}"),
+                      Signal(6, name=f"s2_fm1_{i}"), Signal(name=f"s2_sign{i}")]
+                with m.If(load2):
+                    m.d.sync += [reg.eq(val) for reg, val in zip(
+                        s2, [abs32, rs, fm1, sign32], strict=True)]
+                s2_abs32, s2_rs, s2_fm1, s2_sign = s2
+                q, guard, sticky = fp16.int_extract(s2_abs32, s2_rs)
+                s3 = [Signal(11, name=f"s3_q{i}"), Signal(name=f"s3_guard{i}"),
+                      Signal(name=f"s3_sticky{i}"), Signal(6, name=f"s3_fm1_{i}"),
+                      Signal(name=f"s3_sign{i}")]
+                with m.If(load3):
+                    m.d.sync += [reg.eq(val) for reg, val in zip(
+                        s3, [q, guard, sticky, s2_fm1, s2_sign], strict=True)]
+                rounded = fp16.round_small(m, s3[4], s3[3], *s3[:3])
+                lane_values.append(Mux(rounded3, rounded, s3_direct))
+                continue
+
             # --- Stage 2: exact sum (or the int32 in the window). ---
             s2_mag, s2_sign = Signal(fp16.WINDOW, name=f"s2_mag{i}"), Signal(name=f"s2_sign{i}")
             s2_nan, s2_inf, s2_inf_sign = (Signal(name=f"s2_nan{i}"), Signal(name=f"s2_inf{i}"),
@@ -260,7 +283,7 @@ class VectorUnit(wiring.Component):
             if has_i32:
                 imag = fp16.int_window(m, abs32, shift1)
             with m.If(load2):
-                if fma_ops and has_i32:
+                if has_i32:
                     m.d.sync += [
                         s2_mag.eq(Mux(is_i32_1, imag, fmag)),
                         s2_sign.eq(Mux(is_i32_1, sign32, fsign)),
@@ -268,11 +291,9 @@ class VectorUnit(wiring.Component):
                         s2_inf.eq(~is_i32_1 & s1["inf"]),
                         s2_inf_sign.eq(s1["inf_sign"]),
                     ]
-                elif fma_ops:
+                else:
                     m.d.sync += [s2_mag.eq(fmag), s2_sign.eq(fsign), s2_nan.eq(s1["nan"]),
                                  s2_inf.eq(s1["inf"]), s2_inf_sign.eq(s1["inf_sign"])]
-                else:
-                    m.d.sync += [s2_mag.eq(imag), s2_sign.eq(sign32)]
 
             # --- Stage 3: leading-zero count. ---
             shl = fp16.normalize_shift(m, s2_mag)
