@@ -76,7 +76,8 @@ class VectorUnit(wiring.Component):
 
     A unit may be built for a subset of the operations (``ops``): it then holds only the
     datapaths those operations need (the fused multiply-add for ADD/SUB/MUL/FMA, without
-    its multiplier when only ADD and SUB are built; the int32 window for CVT_I32, or with no
+    its multiplier when only ADD and SUB are built, and then with only window bits 24..65
+    registered, the others being constant zeros; the int32 window for CVT_I32, or with no
     FMA-class op a narrow int32 path of its own: a 32-bit leading-zero count, one 44-bit
     right shift with a sticky bit, an 11-bit rounding; the integer conversion and packing
     for CVT_INT; the comparators and selects of the direct operations), and gives exactly
@@ -273,7 +274,13 @@ class VectorUnit(wiring.Component):
                 continue
 
             # --- Stage 2: exact sum (or the int32 in the window). ---
-            s2_mag, s2_sign = Signal(fp16.WINDOW, name=f"s2_mag{i}"), Signal(name=f"s2_sign{i}")
+            # Without a multiplier or CVT_I32 the sum ``a + b`` only has window bits
+            # ADDEND_LSB..65 (each term is below 2**64, an infinity's below 2**65): only
+            # those are registered, the rest are constant zeros.
+            lo, hi = (fp16.ADDEND_LSB, 66) if not multiplies and not has_i32 \
+                else (0, fp16.WINDOW)
+            s2_bits, s2_sign = Signal(hi - lo, name=f"s2_mag{i}"), Signal(name=f"s2_sign{i}")
+            s2_mag = Cat(C(0, lo), s2_bits, C(0, fp16.WINDOW - hi))
             s2_nan, s2_inf, s2_inf_sign = (Signal(name=f"s2_nan{i}"), Signal(name=f"s2_inf{i}"),
                                            Signal(name=f"s2_inf_sign{i}"))
             if fma_ops:
@@ -285,25 +292,27 @@ class VectorUnit(wiring.Component):
             with m.If(load2):
                 if has_i32:
                     m.d.sync += [
-                        s2_mag.eq(Mux(is_i32_1, imag, fmag)),
+                        s2_bits.eq(Mux(is_i32_1, imag, fmag)),
                         s2_sign.eq(Mux(is_i32_1, sign32, fsign)),
                         s2_nan.eq(~is_i32_1 & s1["nan"]),
                         s2_inf.eq(~is_i32_1 & s1["inf"]),
                         s2_inf_sign.eq(s1["inf_sign"]),
                     ]
                 else:
-                    m.d.sync += [s2_mag.eq(fmag), s2_sign.eq(fsign), s2_nan.eq(s1["nan"]),
+                    m.d.sync += [s2_bits.eq(fmag[lo:hi]), s2_sign.eq(fsign),
+                                 s2_nan.eq(s1["nan"]),
                                  s2_inf.eq(s1["inf"]), s2_inf_sign.eq(s1["inf_sign"])]
 
             # --- Stage 3: leading-zero count. ---
             shl = fp16.normalize_shift(m, s2_mag)
-            s3 = [Signal(fp16.WINDOW, name=f"s3_mag{i}"), Signal(6, name=f"s3_shl{i}"),
+            s3 = [Signal(hi - lo, name=f"s3_mag{i}"), Signal(6, name=f"s3_shl{i}"),
                   Signal(name=f"s3_sign{i}"), Signal(name=f"s3_nan{i}"),
                   Signal(name=f"s3_inf{i}"), Signal(name=f"s3_inf_sign{i}")]
             with m.If(load3):
                 m.d.sync += [reg.eq(val) for reg, val in zip(
-                    s3, [s2_mag, shl, s2_sign, s2_nan, s2_inf, s2_inf_sign], strict=True)]
-            s3_mag, s3_shl, s3_sign, s3_nan, s3_inf, s3_inf_sign = s3
+                    s3, [s2_bits, shl, s2_sign, s2_nan, s2_inf, s2_inf_sign], strict=True)]
+            s3_bits, s3_shl, s3_sign, s3_nan, s3_inf, s3_inf_sign = s3
+            s3_mag = Cat(C(0, lo), s3_bits, C(0, fp16.WINDOW - hi))
 
             # --- Stage 4: normalize, round, select the result. ---
             rounded = fp16.round_pack(m, s3_sign, s3_mag, s3_shl,
