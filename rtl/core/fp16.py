@@ -20,7 +20,8 @@ from amaranth import *
 
 __all__ = ["CANONICAL_NAN", "ONE", "NEG_ZERO", "POS_INF", "WINDOW", "MAX_SHIFT", "ADDEND_LSB",
            "zx", "shift_left", "shift_right", "decode", "fma_operands", "fma_sum",
-           "int_window", "normalize_shift", "round_pack", "total_key", "compare"]
+           "int_window", "int_normalize", "int_extract", "round_small", "normalize_shift",
+           "round_pack", "total_key", "compare"]
 
 CANONICAL_NAN = 0x7E00
 ONE           = 0x3C00
@@ -88,12 +89,17 @@ def fma_operands(a, b, c):
     )
 
 
-def fma_sum(m, ps, psh, sign_p, sc, csh, sign_c):
+def fma_sum(m, ps, psh, sign_p, sc, csh, sign_c, *, p_base=0):
     """Stage 2: align product and addend in the 2**-48 window and add them exactly.
 
     ``psh`` places the product's lsb at 2**(pe - 50) (window bit 0..58 for finite
     operands), ``csh`` the addend's at 2**(ec - 25) (window bit ``ADDEND_LSB + csh``,
-    24..53). Below bit 24 only the product has bits, so the carry chains start there;
+    24..53). A caller whose product never has a bit below window bit ``p_base`` may give
+    it shifted by ``p_base`` instead (window bit ``p_base + psh``): a product ``a * 1``
+    is ``a``'s significand with ``p_base = ADDEND_LSB`` and ``psh = ea - 1``, and the
+    window bits below ``p_base`` are then constant zeros that synthesis removes.
+
+    Below bit 24 only the product has bits, so the carry chains start there;
     ``p - c`` and ``c - p`` are computed side by side (not one after the other), and an
     exact zero is recognized from the operands (``p == c``), not from the sum, so the
     stage holds one 58-bit carry chain. Returns ``(mag, sign)``: the 81-bit magnitude of
@@ -103,7 +109,8 @@ def fma_sum(m, ps, psh, sign_p, sc, csh, sign_c):
     hi = WINDOW - ADDEND_LSB
     p = Signal(WINDOW)
     c_hi = Signal(hi)   # the addend, from bit ADDEND_LSB of the window
-    m.d.comb += [p.eq(shift_left(zx(ps, WINDOW), psh)), c_hi.eq(shift_left(zx(sc, hi), csh))]
+    m.d.comb += [p.eq(Cat(C(0, p_base), shift_left(zx(ps, WINDOW - p_base), psh))),
+                 c_hi.eq(shift_left(zx(sc, hi), csh))]
     p_lo, p_hi = p[:ADDEND_LSB], p[ADDEND_LSB:]
     total = Signal(hi + 1)   # high bits of p + c
     p_sub = Signal(hi + 1)   # high bits of p - c, two's complement (low bits: p_lo)
@@ -139,6 +146,52 @@ def int_window(m, mag, shift):
     below  = Signal(16)  # mask of the bits of mag shifted out of the window
     m.d.comb += below.eq(Mux(shift > C(48, 6), shift_right(C(0x7FFF, 16), excess), 0))
     return Cat(wide[0] | (mag[:16] & below).any(), wide[1:])
+
+
+def int_normalize(mag, shift):
+    """Stage 2 of a narrow int32 conversion (:func:`int_window` and the FMA's window
+    rounding, for a unit with no FMA): ``(rs, fm1)`` for a 32-bit integer magnitude
+    ``mag`` times ``2**-shift`` (``shift`` 6 bits).
+
+    With ``lz`` the leading zeros of ``mag``, the leading one weighs ``2**(31 - lz -
+    shift)``, so the biased exponent is ``46 - lz - shift``. ``fm1`` is that exponent less
+    one, or 0 for a subnormal result or zero (6 bits, at most 45; 30 and up overflow);
+    ``rs`` is the right shift of ``mag * 2**12`` that leaves the result's 11-bit
+    significand at bits 2..12 and its guard bit at 1 (``31 - lz``, or ``shift - 14`` for a
+    subnormal result, at most 44: then only the sticky bit is left).
+    """
+    count, zero = _lzc(mag)
+    lz = count[:5]
+    t = zx(lz, 7) + zx(shift, 7)   # a normal result when at most 45
+    normal = t <= C(45, 7)
+    rs_sub = zx(shift, 7) - C(14, 7)   # >= 0 when not normal
+    rs = Mux(normal, zx(C(31, 5) - lz, 6), Mux(rs_sub > C(44, 7), C(44, 6), rs_sub[:6]))
+    fm1 = Mux(zero | ~normal, C(0, 6), (C(45, 7) - t)[:6])
+    return rs, fm1
+
+
+def int_extract(mag, rs):
+    """Stage 3 of the narrow int32 conversion: ``(q, guard, sticky)`` of ``mag * 2**12``
+    shifted right by ``rs`` (see :func:`int_normalize`), the bits shifted out kept in
+    ``sticky``."""
+    z = shift_right(Cat(C(0, 12), mag), rs)
+    below = Cat(rs > C(12 + j, 6) for j in range(len(mag)))   # bit j of mag shifted out
+    return z[2:13], z[1], z[0] | (Value.cast(mag) & below).any()
+
+
+def round_small(m, sign, fm1, q, guard, sticky):
+    """Stage 4 of the narrow int32 conversion: round ``q`` (a significand with its
+    hidden bit, or a subnormal's, exponent field less one ``fm1``) to nearest even and
+    encode, overflowing to infinity (:func:`round_pack`'s encoding)."""
+    up = guard & (sticky | q[0])
+    packed = Signal(17)
+    m.d.comb += packed.eq(Cat(C(0, 10), fm1, C(0, 1)) + zx(q, 17) + zx(up, 17))
+    out = Signal(16)
+    with m.If(packed >= C(POS_INF, 17)):
+        m.d.comb += out.eq(Cat(C(POS_INF, 15), sign))
+    with m.Else():
+        m.d.comb += out.eq(Cat(packed[:15], sign))
+    return out
 
 
 def _lzc(v):

@@ -14,7 +14,10 @@ rounded as the separate passes round it (docs/architecture.md, "Fused post-proce
 Steps 2 and 4 run on the core's general vector and activation units, which this chain
 borrows through its ``fma_*`` and ``act_*`` ports (T2 runs one instruction at a time, so a
 fused pass and the separate passes never need them in the same cycle); steps 1, 3 and 5
-have small vector units of their own, each built for one fixed operation.
+have small vector units of their own, each built for its one fixed operation
+(``VectorUnit(rows, ops=...)``: CVT_I32 for step 1 and the residual, ADD for step 3,
+CVT_INT for step 5), so that none holds the general unit's multiplier, comparators or
+other operations' datapaths.
 """
 
 from amaranth import *
@@ -116,13 +119,19 @@ class PostChain(wiring.Component):
 
     latency = 4 * VectorUnit.latency + ActivationUnit.latency
 
+    #: The chain's own vector units and the one operation each is built for (step 1, step
+    #: 3's conversion, step 3, step 5): only that operation's datapath is elaborated.
+    UNIT_OPS = {"cvt": (VcuOp.CVT_I32,), "cvt_res": (VcuOp.CVT_I32,), "add": (VcuOp.ADD,),
+                "quant": (VcuOp.CVT_INT,)}
+
     def elaborate(self, platform):
         m = Module()
         rows, cfg = self._rows, self.params
-        m.submodules.cvt = cvt = VectorUnit(rows)      # step 1
-        m.submodules.cvt_res = cvt_res = VectorUnit(rows)  # step 3's conversion
-        m.submodules.add = add = VectorUnit(rows)      # step 3
-        m.submodules.quant = quant = VectorUnit(rows)  # step 5
+        # Each unit is built for the one operation it is given (PostChain.UNIT_OPS).
+        units = {name: VectorUnit(rows, ops=ops) for name, ops in self.UNIT_OPS.items()}
+        for name, unit in units.items():
+            m.submodules[name] = unit
+        cvt, cvt_res, add, quant = (units[name] for name in ("cvt", "cvt_res", "add", "quant"))
         for unit in (cvt, cvt_res, add, quant):
             m.d.comb += unit.results.ready.eq(1)
         m.d.comb += [self.fma_results.ready.eq(1), self.act_results.ready.eq(1)]

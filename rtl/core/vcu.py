@@ -36,6 +36,31 @@ def vcu_result_layout(lanes):
     })
 
 
+#: The operations sharing the fused multiply-add datapath.
+FMA_OPS = frozenset({VcuOp.ADD, VcuOp.SUB, VcuOp.MUL, VcuOp.FMA})
+#: The operations that need no rounding (min/max, comparisons, abs/neg, select).
+DIRECT_OPS = frozenset({VcuOp.MIN, VcuOp.MAX, VcuOp.EQ, VcuOp.LT, VcuOp.LE, VcuOp.ABS,
+                        VcuOp.NEG, VcuOp.SEL})
+
+
+def _check_ops(ops):
+    """``ops`` as a frozenset of :class:`VcuOp` (all of them for ``None``); raise
+    :class:`ValueError` naming the values that are not operations."""
+    if ops is None:
+        return frozenset(VcuOp)
+    if isinstance(ops, (str, bytes)) or not hasattr(ops, "__iter__"):
+        raise ValueError(f"ops must be an iterable of VcuOp members, not {ops!r}")
+    ops = list(ops)
+    bad = [op for op in ops if not isinstance(op, VcuOp) and
+           (type(op) is not int or op not in {int(o) for o in VcuOp})]
+    if bad:
+        raise ValueError(f"ops must be VcuOp members; not operations: "
+                         f"{', '.join(repr(op) for op in bad)}")
+    if not ops:
+        raise ValueError("ops must name at least one VcuOp")
+    return frozenset(VcuOp(op) for op in ops)
+
+
 class VectorUnit(wiring.Component):
     """FP16 vector unit: one operation on ``lanes`` binary16 lanes per cycle.
 
@@ -49,14 +74,29 @@ class VectorUnit(wiring.Component):
     of ``r`` (the VMM's activation format), zeroing the rest. Reserved opcodes give
     canonical NaN in every lane and an empty mask.
 
+    A unit may be built for a subset of the operations (``ops``): it then holds only the
+    datapaths those operations need (the fused multiply-add for ADD/SUB/MUL/FMA, without
+    its multiplier when only ADD and SUB are built, and then with only window bits 24..65
+    registered, the others being constant zeros; the int32 window for CVT_I32, or with no
+    FMA-class op a narrow int32 path of its own: a 32-bit leading-zero count, one 44-bit
+    right shift with a sticky bit, an 11-bit rounding; the integer conversion and packing
+    for CVT_INT; the comparators and selects of the direct operations), and gives exactly
+    the full unit's results for them, with the same latency. An operation left out
+    behaves as a reserved opcode: canonical NaN in every lane and an empty mask (well
+    defined, never a stale or partial result).
+
     Latency: 4 cycles for every operation (decode and multiply, align and add,
-    leading-zero count, normalize and round). Throughput: one instruction per cycle while
-    ``results`` is ready; stages accept when empty or draining.
+    leading-zero count, normalize and round), whatever ``ops``. Throughput: one
+    instruction per cycle while ``results`` is ready; stages accept when empty or
+    draining.
 
     Parameters
     ----------
     lanes : int
         Lanes; a power of two, at least 4 (so that int2 results fill whole bytes).
+    ops : iterable of VcuOp, optional
+        The operations to build (by default all); a non-empty set of :class:`VcuOp`
+        members (or their codes).
 
     Members
     -------
@@ -66,10 +106,11 @@ class VectorUnit(wiring.Component):
 
     latency = 4
 
-    def __init__(self, lanes):
+    def __init__(self, lanes, ops=None):
         if not isinstance(lanes, int) or lanes < 4 or lanes & (lanes - 1):
             raise ValueError(f"lanes must be a power of two of at least 4, not {lanes!r}")
         self._lanes = lanes
+        self._ops = _check_ops(ops)
         super().__init__({
             "instrs":  In(stream.Signature(vcu_instr_layout(lanes))),
             "results": Out(stream.Signature(vcu_result_layout(lanes))),
@@ -78,6 +119,11 @@ class VectorUnit(wiring.Component):
     @property
     def lanes(self):
         return self._lanes
+
+    @property
+    def ops(self):
+        """The operations built, a frozenset of :class:`VcuOp`."""
+        return self._ops
 
     @classmethod
     def from_config(cls, core):
@@ -91,19 +137,36 @@ class VectorUnit(wiring.Component):
         m.d.comb += self.instrs.ready.eq(pipe.i_ready)
         load1, load2, load3, load4 = pipe.load
 
+        ops       = self._ops
+        fma_ops   = sorted(ops & FMA_OPS)
+        has_i32   = VcuOp.CVT_I32 in ops
+        has_int   = VcuOp.CVT_INT in ops
+        has_round = bool(fma_ops) or has_i32
+        has_direct = bool(ops & DIRECT_OPS)
+        # The multiplier is needed unless every FMA-class op built multiplies by one.
+        multiplies = not set(fma_ops) <= {VcuOp.ADD, VcuOp.SUB}
+
         # Instruction-wide decode, carried down the pipeline.
         op        = p.op
-        fma_class = op <= VcuOp.FMA  # ADD, SUB, MUL, FMA
-        is_i32    = op == VcuOp.CVT_I32
-        is_cvt    = op == VcuOp.CVT_INT
+        if set(fma_ops) == FMA_OPS:
+            fma_class = op <= VcuOp.FMA  # ADD, SUB, MUL, FMA
+        else:
+            fma_class = Cat(op == code for code in fma_ops).any() if fma_ops else C(0)
+        is_i32    = op == VcuOp.CVT_I32 if has_i32 else C(0)
+        is_cvt    = op == VcuOp.CVT_INT if has_int else C(0)
         rounded1, rounded2, rounded3 = (Signal(name=f"rounded{k}") for k in range(1, 4))
         fmt1, fmt2, fmt3 = (Signal(2, name=f"fmt{k}") for k in range(1, 4))
         cvt1, cvt2, cvt3 = (Signal(name=f"cvt_int{k}") for k in range(1, 4))
         is_i32_1 = Signal()
         shift1   = Signal(6)
         with m.If(load1):
-            m.d.sync += [rounded1.eq(fma_class | is_i32), is_i32_1.eq(is_i32),
-                         shift1.eq(p.shift), fmt1.eq(p.fmt), cvt1.eq(is_cvt)]
+            m.d.sync += [rounded1.eq(fma_class | is_i32), cvt1.eq(is_cvt)]
+            if fma_ops and has_i32:
+                m.d.sync += is_i32_1.eq(is_i32)
+            if has_i32:
+                m.d.sync += shift1.eq(p.shift)
+            if has_int:
+                m.d.sync += fmt1.eq(p.fmt)
         with m.If(load2):
             m.d.sync += [rounded2.eq(rounded1), fmt2.eq(fmt1), cvt2.eq(cvt1)]
         with m.If(load3):
@@ -117,98 +180,165 @@ class VectorUnit(wiring.Component):
             c = p.c[i]
             da, db = fp16.decode(a), fp16.decode(b)
 
-            # --- Stage 1: FMA operands, direct results, int conversions. ---
-            fa, fb, fc = Signal(16, name=f"fa{i}"), Signal(16, name=f"fb{i}"), \
-                Signal(16, name=f"fc{i}")
-            with m.Switch(op):
-                with m.Case(VcuOp.ADD):
-                    m.d.comb += [fa.eq(a), fb.eq(fp16.ONE), fc.eq(b)]
-                with m.Case(VcuOp.SUB):
-                    m.d.comb += [fa.eq(a), fb.eq(fp16.ONE), fc.eq(b ^ 0x8000)]
-                with m.Case(VcuOp.MUL):
-                    m.d.comb += [fa.eq(a), fb.eq(b), fc.eq(fp16.NEG_ZERO)]
-                with m.Default():
-                    m.d.comb += [fa.eq(a), fb.eq(b), fc.eq(c)]
-            ops = fp16.fma_operands(fp16.decode(fa), fp16.decode(fb), fp16.decode(fc))
-            s1 = {name: Signal.like(getattr(ops, name), name=f"s1_{name}{i}")
-                  for name in ("ps", "psh", "sign_p", "sc", "csh", "sign_c",
-                               "nan", "inf", "inf_sign")}
-            # int32 for CVT_I32: b holds the high half.
-            x32    = Cat(a, b)
-            abs32  = Signal(32, name=f"s1_abs32_{i}")
-            sign32 = Signal(name=f"s1_sign32_{i}")
+            # --- Stage 1: direct results, int conversions. ---
+            if has_direct:
+                direct = Signal(16, name=f"direct{i}")
+                dmask  = Signal(name=f"dmask{i}")
+                self._direct(m, op, ops, a, b, da, db, p.mask[i], direct, dmask)
+                s1_direct, s1_mask = (Signal(16, name=f"s1_direct{i}"),
+                                      Signal(name=f"s1_mask{i}"))
+                s2_direct, s2_mask = (Signal(16, name=f"s2_direct{i}"),
+                                      Signal(name=f"s2_mask{i}"))
+                s3_direct, s3_mask = (Signal(16, name=f"s3_direct{i}"),
+                                      Signal(name=f"s3_mask{i}"))
+                with m.If(load1):
+                    m.d.sync += [s1_direct.eq(direct), s1_mask.eq(dmask)]
+                with m.If(load2):
+                    m.d.sync += [s2_direct.eq(s1_direct), s2_mask.eq(s1_mask)]
+                with m.If(load3):
+                    m.d.sync += [s3_direct.eq(s2_direct), s3_mask.eq(s2_mask)]
+                with m.If(load4):
+                    m.d.sync += self.results.p.mask[i].eq(s3_mask)
+            else:  # every other op gives canonical NaN and an empty mask
+                s3_direct = C(fp16.CANONICAL_NAN, 16)
+            if has_int:
+                intv = Signal(8, name=f"int{i}")
+                self._to_int(m, da, p.fmt, p.out_signed, intv)
+                s1_int, s2_int, s3_int = (Signal(8, name=f"s{k}_int{i}") for k in (1, 2, 3))
+                with m.If(load1):
+                    m.d.sync += s1_int.eq(intv)
+                with m.If(load2):
+                    m.d.sync += s2_int.eq(s1_int)
+                with m.If(load3):
+                    m.d.sync += s3_int.eq(s2_int)
+                ints.append(s3_int)
+            if not has_round:
+                lane_values.append(s3_direct)
+                continue
 
-            direct = Signal(16, name=f"direct{i}")
-            dmask  = Signal(name=f"dmask{i}")
-            self._direct(m, op, a, b, da, db, p.mask[i], direct, dmask)
-            intv = Signal(8, name=f"int{i}")
-            self._to_int(m, da, p.fmt, p.out_signed, intv)
+            # --- Stage 1: FMA operands (or the int32 magnitude). ---
+            if fma_ops:
+                fa, fb, fc = Signal(16, name=f"fa{i}"), Signal(16, name=f"fb{i}"), \
+                    Signal(16, name=f"fc{i}")
+                operands = {VcuOp.ADD: (a, fp16.ONE, b), VcuOp.SUB: (a, fp16.ONE, b ^ 0x8000),
+                            VcuOp.MUL: (a, b, fp16.NEG_ZERO), VcuOp.FMA: (a, b, c)}
+                # The last op built is the default case (any op does when it is alone).
+                with m.Switch(op):
+                    for code in fma_ops[:-1]:
+                        with m.Case(code):
+                            m.d.comb += [fa.eq(operands[code][0]), fb.eq(operands[code][1]),
+                                         fc.eq(operands[code][2])]
+                    with m.Default():
+                        last = operands[fma_ops[-1]]
+                        m.d.comb += [fa.eq(last[0]), fb.eq(last[1]), fc.eq(last[2])]
+                dfa = fp16.decode(fa)
+                fops = fp16.fma_operands(dfa, fp16.decode(fb), fp16.decode(fc))
+                if not multiplies:
+                    # a * 1: the product is a itself, placed like an addend in the window
+                    # (fma_sum's p_base), so no window bit below ADDEND_LSB is ever set.
+                    fops.ps  = dfa.sig
+                    fops.psh = (zx(dfa.e, 6) - C(1, 6))[:6]
+                s1 = {name: Signal.like(getattr(fops, name), name=f"s1_{name}{i}")
+                      for name in ("ps", "psh", "sign_p", "sc", "csh", "sign_c",
+                                   "nan", "inf", "inf_sign")}
+                with m.If(load1):
+                    m.d.sync += [s1[name].eq(getattr(fops, name)) for name in s1]
+            if has_i32:
+                # int32 for CVT_I32: b holds the high half.
+                x32    = Cat(a, b)
+                abs32  = Signal(32, name=f"s1_abs32_{i}")
+                sign32 = Signal(name=f"s1_sign32_{i}")
+                with m.If(load1):
+                    m.d.sync += [abs32.eq(Mux(x32[31], C(0, 32) - x32, x32)),
+                                 sign32.eq(x32[31])]
 
-            s1_direct, s1_mask, s1_int = (Signal(16, name=f"s1_direct{i}"),
-                                          Signal(name=f"s1_mask{i}"),
-                                          Signal(8, name=f"s1_int{i}"))
-            with m.If(load1):
-                m.d.sync += [s1[name].eq(getattr(ops, name)) for name in s1]
-                m.d.sync += [abs32.eq(Mux(x32[31], C(0, 32) - x32, x32)), sign32.eq(x32[31]),
-                             s1_direct.eq(direct), s1_mask.eq(dmask), s1_int.eq(intv)]
+            if has_i32 and not fma_ops:
+                # A unit with no FMA converts the int32 in its own narrow path (normalize
+                # the 32 bits, one right shift, round): no 81-bit window to share.
+                rs, fm1 = fp16.int_normalize(abs32, shift1)
+                s2 = [Signal(32, name=f"s2_abs32_{i}"), Signal(6, name=f"s2_rs{i}"),
+                      Signal(6, name=f"s2_fm1_{i}"), Signal(name=f"s2_sign{i}")]
+                with m.If(load2):
+                    m.d.sync += [reg.eq(val) for reg, val in zip(
+                        s2, [abs32, rs, fm1, sign32], strict=True)]
+                s2_abs32, s2_rs, s2_fm1, s2_sign = s2
+                q, guard, sticky = fp16.int_extract(s2_abs32, s2_rs)
+                s3 = [Signal(11, name=f"s3_q{i}"), Signal(name=f"s3_guard{i}"),
+                      Signal(name=f"s3_sticky{i}"), Signal(6, name=f"s3_fm1_{i}"),
+                      Signal(name=f"s3_sign{i}")]
+                with m.If(load3):
+                    m.d.sync += [reg.eq(val) for reg, val in zip(
+                        s3, [q, guard, sticky, s2_fm1, s2_sign], strict=True)]
+                rounded = fp16.round_small(m, s3[4], s3[3], *s3[:3])
+                lane_values.append(Mux(rounded3, rounded, s3_direct))
+                continue
 
             # --- Stage 2: exact sum (or the int32 in the window). ---
-            fmag, fsign = fp16.fma_sum(m, s1["ps"], s1["psh"], s1["sign_p"],
-                                       s1["sc"], s1["csh"], s1["sign_c"])
-            imag = fp16.int_window(m, abs32, shift1)
-            s2_mag, s2_sign = Signal(fp16.WINDOW, name=f"s2_mag{i}"), Signal(name=f"s2_sign{i}")
+            # Without a multiplier or CVT_I32 the sum ``a + b`` only has window bits
+            # ADDEND_LSB..65 (each term is below 2**64, an infinity's below 2**65): only
+            # those are registered, the rest are constant zeros.
+            lo, hi = (fp16.ADDEND_LSB, 66) if not multiplies and not has_i32 \
+                else (0, fp16.WINDOW)
+            s2_bits, s2_sign = Signal(hi - lo, name=f"s2_mag{i}"), Signal(name=f"s2_sign{i}")
+            s2_mag = Cat(C(0, lo), s2_bits, C(0, fp16.WINDOW - hi))
             s2_nan, s2_inf, s2_inf_sign = (Signal(name=f"s2_nan{i}"), Signal(name=f"s2_inf{i}"),
                                            Signal(name=f"s2_inf_sign{i}"))
-            s2_direct, s2_mask, s2_int = (Signal(16, name=f"s2_direct{i}"),
-                                          Signal(name=f"s2_mask{i}"),
-                                          Signal(8, name=f"s2_int{i}"))
+            if fma_ops:
+                fmag, fsign = fp16.fma_sum(m, s1["ps"], s1["psh"], s1["sign_p"],
+                                           s1["sc"], s1["csh"], s1["sign_c"],
+                                           p_base=0 if multiplies else fp16.ADDEND_LSB)
+            if has_i32:
+                imag = fp16.int_window(m, abs32, shift1)
             with m.If(load2):
-                m.d.sync += [
-                    s2_mag.eq(Mux(is_i32_1, imag, fmag)),
-                    s2_sign.eq(Mux(is_i32_1, sign32, fsign)),
-                    s2_nan.eq(~is_i32_1 & s1["nan"]),
-                    s2_inf.eq(~is_i32_1 & s1["inf"]),
-                    s2_inf_sign.eq(s1["inf_sign"]),
-                    s2_direct.eq(s1_direct), s2_mask.eq(s1_mask), s2_int.eq(s1_int),
-                ]
+                if has_i32:
+                    m.d.sync += [
+                        s2_bits.eq(Mux(is_i32_1, imag, fmag)),
+                        s2_sign.eq(Mux(is_i32_1, sign32, fsign)),
+                        s2_nan.eq(~is_i32_1 & s1["nan"]),
+                        s2_inf.eq(~is_i32_1 & s1["inf"]),
+                        s2_inf_sign.eq(s1["inf_sign"]),
+                    ]
+                else:
+                    m.d.sync += [s2_bits.eq(fmag[lo:hi]), s2_sign.eq(fsign),
+                                 s2_nan.eq(s1["nan"]),
+                                 s2_inf.eq(s1["inf"]), s2_inf_sign.eq(s1["inf_sign"])]
 
             # --- Stage 3: leading-zero count. ---
             shl = fp16.normalize_shift(m, s2_mag)
-            s3 = [Signal(fp16.WINDOW, name=f"s3_mag{i}"), Signal(6, name=f"s3_shl{i}"),
+            s3 = [Signal(hi - lo, name=f"s3_mag{i}"), Signal(6, name=f"s3_shl{i}"),
                   Signal(name=f"s3_sign{i}"), Signal(name=f"s3_nan{i}"),
-                  Signal(name=f"s3_inf{i}"), Signal(name=f"s3_inf_sign{i}"),
-                  Signal(16, name=f"s3_direct{i}"), Signal(name=f"s3_mask{i}"),
-                  Signal(8, name=f"s3_int{i}")]
+                  Signal(name=f"s3_inf{i}"), Signal(name=f"s3_inf_sign{i}")]
             with m.If(load3):
                 m.d.sync += [reg.eq(val) for reg, val in zip(
-                    s3, [s2_mag, shl, s2_sign, s2_nan, s2_inf, s2_inf_sign,
-                         s2_direct, s2_mask, s2_int], strict=True)]
-            s3_mag, s3_shl, s3_sign, s3_nan, s3_inf, s3_inf_sign, \
-                s3_direct, s3_mask, s3_int = s3
+                    s3, [s2_bits, shl, s2_sign, s2_nan, s2_inf, s2_inf_sign], strict=True)]
+            s3_bits, s3_shl, s3_sign, s3_nan, s3_inf, s3_inf_sign = s3
+            s3_mag = Cat(C(0, lo), s3_bits, C(0, fp16.WINDOW - hi))
 
             # --- Stage 4: normalize, round, select the result. ---
             rounded = fp16.round_pack(m, s3_sign, s3_mag, s3_shl,
                                       s3_nan, s3_inf, s3_inf_sign)
             lane_values.append(Mux(rounded3, rounded, s3_direct))
-            with m.If(load4):
-                m.d.sync += self.results.p.mask[i].eq(s3_mask)
-            ints.append(s3_int)
 
         # CVT_INT packs the lanes' integers from bit 0 of r instead of the lane results.
-        packed = Signal(16 * self._lanes)
-        with m.Switch(fmt3):
-            for code, bits in enumerate(PRECISIONS):
-                with m.Case(code):
-                    m.d.comb += packed.eq(Cat(v[:bits] for v in ints))
-            with m.Default():
-                m.d.comb += packed.eq(0)
+        if has_int:
+            packed = Signal(16 * self._lanes)
+            with m.Switch(fmt3):
+                for code, bits in enumerate(PRECISIONS):
+                    with m.Case(code):
+                        m.d.comb += packed.eq(Cat(v[:bits] for v in ints))
+                with m.Default():
+                    m.d.comb += packed.eq(0)
+            result = Mux(cvt3, packed, Cat(lane_values))
+        else:
+            result = Cat(lane_values)
         with m.If(load4):
-            m.d.sync += self.results.p.r.as_value().eq(Mux(cvt3, packed, Cat(lane_values)))
+            m.d.sync += self.results.p.r.as_value().eq(result)
         return m
 
     @staticmethod
-    def _direct(m, op, a, b, da, db, mask_in, out, mask):
-        """Results that need no rounding: min/max, comparisons, abs/neg, select."""
+    def _direct(m, op, ops, a, b, da, db, mask_in, out, mask):
+        """Results that need no rounding: min/max, comparisons, abs/neg, select (those of
+        ``ops``; any other op gives canonical NaN and an empty mask)."""
         nan_a, nan_b = da.nan, db.nan
         ta, tb = fp16.total_key(a), fp16.total_key(b)
         eq, lt, le = fp16.compare(a, b, da, db)
@@ -220,29 +350,28 @@ class VectorUnit(wiring.Component):
             return Mux(nan_a & nan_b, fp16.CANONICAL_NAN,
                        Mux(nan_a, b, Mux(nan_b, a, Mux(take_a, a, b))))
 
-        def result(flag):
-            m.d.comb += out.eq(Mux(flag, fp16.ONE, 0))
+        flags = {VcuOp.EQ: eq, VcuOp.LT: lt, VcuOp.LE: le}
+        mask_value = C(0)
+        for code in (VcuOp.LE, VcuOp.LT, VcuOp.EQ):
+            if code in ops:
+                mask_value = Mux(op == code, flags[code], mask_value)
+        m.d.comb += mask.eq(mask_value)
 
-        m.d.comb += mask.eq(Mux(op == VcuOp.EQ, eq,
-                                Mux(op == VcuOp.LT, lt, Mux(op == VcuOp.LE, le, 0))))
-
+        values = {
+            VcuOp.MIN: pick(ta <= tb),
+            VcuOp.MAX: pick(ta >= tb),
+            VcuOp.EQ:  Mux(eq, fp16.ONE, 0),
+            VcuOp.LT:  Mux(lt, fp16.ONE, 0),
+            VcuOp.LE:  Mux(le, fp16.ONE, 0),
+            VcuOp.ABS: canon(Cat(a[:15], 0), nan_a),
+            VcuOp.NEG: canon(Cat(a[:15], ~a[15]), nan_a),
+            VcuOp.SEL: Mux(mask_in, canon(a, nan_a), canon(b, nan_b)),
+        }
         with m.Switch(op):
-            with m.Case(VcuOp.MIN):
-                m.d.comb += out.eq(pick(ta <= tb))
-            with m.Case(VcuOp.MAX):
-                m.d.comb += out.eq(pick(ta >= tb))
-            with m.Case(VcuOp.EQ):
-                result(eq)
-            with m.Case(VcuOp.LT):
-                result(lt)
-            with m.Case(VcuOp.LE):
-                result(le)
-            with m.Case(VcuOp.ABS):
-                m.d.comb += out.eq(canon(Cat(a[:15], 0), nan_a))
-            with m.Case(VcuOp.NEG):
-                m.d.comb += out.eq(canon(Cat(a[:15], ~a[15]), nan_a))
-            with m.Case(VcuOp.SEL):
-                m.d.comb += out.eq(Mux(mask_in, canon(a, nan_a), canon(b, nan_b)))
+            for code, value in values.items():
+                if code in ops:
+                    with m.Case(code):
+                        m.d.comb += out.eq(value)
             with m.Default():
                 m.d.comb += out.eq(fp16.CANONICAL_NAN)
 

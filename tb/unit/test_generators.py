@@ -16,6 +16,7 @@ from amaranth.lib import wiring
 import rtl
 import sw
 import tb
+from rtl.spec.codes import AfuOp, VcuOp
 from rtl.spec.config import CONFIGS
 from rtl.core.afu import ActivationUnit
 from rtl.core.vcu import VectorUnit
@@ -44,6 +45,28 @@ def test_vmm_rejects(kwargs, message):
 def test_fp16_units_reject(cls, lanes, message):
     with pytest.raises(ValueError, match=message):
         cls(lanes)
+
+
+@pytest.mark.parametrize("ops, message", [
+    ([VcuOp.ADD, "FMA", 99], r"not operations: 'FMA', 99$"),
+    ([AfuOp.RELU], r"not operations: <AfuOp.RELU: 0>$"),
+    ([], r"ops must name at least one VcuOp"),
+    ("ADD", r"ops must be an iterable of VcuOp members, not 'ADD'"),
+    (VcuOp.ADD, r"ops must be an iterable of VcuOp members, not <VcuOp.ADD: 0>"),
+])
+def test_vector_unit_rejects_ops(ops, message):
+    with pytest.raises(ValueError, match=message):
+        VectorUnit(4, ops=ops)
+
+
+def test_vector_unit_ops():
+    """``ops`` defaults to every operation, takes codes as well as members, and a unit of
+    a subset elaborates with the full unit's ports."""
+    assert VectorUnit(4).ops == frozenset(VcuOp)
+    unit = VectorUnit(4, ops=[12, VcuOp.ADD, VcuOp.ADD])
+    assert unit.ops == {VcuOp.CVT_I32, VcuOp.ADD}
+    assert unit.signature == VectorUnit(4).signature
+    Fragment.get(unit, None)
 
 
 @pytest.mark.parametrize("name", list(DESIGNS))

@@ -5,13 +5,15 @@ import os
 
 import numpy as np
 
+from rtl.spec.codes import VcuOp
 from rtl.spec.config import get_config
 from rtl.core.vcu import vcu_instr_layout, vcu_result_layout
+from sw.golden import fp16
 from sw.golden.vcu import VectorUnit
 
 from ..stream import StreamEnv
 
-__all__ = ["VcuEnv", "lanes_int", "int_lanes"]
+__all__ = ["VcuEnv", "built_ops", "lanes_int", "int_lanes"]
 
 
 def lanes_int(values):
@@ -25,13 +27,24 @@ def int_lanes(value, lanes):
     return np.frombuffer((value & mask).to_bytes(2 * lanes, "little"), dtype="<u2").copy()
 
 
+def built_ops(text):
+    """The operations of a unit built for ``VCU_OPS`` (comma-separated :class:`VcuOp`
+    names; empty or unset: all)."""
+    names = [name.strip() for name in (text or "").split(",") if name.strip()]
+    return frozenset(VcuOp[name] for name in names) if names else frozenset(VcuOp)
+
+
 class VcuEnv(StreamEnv):
     """The vector unit under test with its stream agents and golden model
-    (configuration from ``VCU_CONFIG``, default ``sim``)."""
+    (configuration from ``VCU_CONFIG``, default ``sim``). A unit built for a subset of
+    the operations (``VCU_OPS``, see :func:`built_ops`) must give the golden results for
+    them and, for every other operation, canonical NaN in every lane and an empty mask,
+    as for a reserved opcode."""
 
     def __init__(self, dut):
         super().__init__(dut, "instrs", "results")
         self.lanes = get_config(os.environ.get("VCU_CONFIG", "sim")).core.vcu_lanes
+        self.ops = built_ops(os.environ.get("VCU_OPS"))
         self.golden = VectorUnit(self.lanes)
         il, rl = vcu_instr_layout(self.lanes), vcu_result_layout(self.lanes)
         self._off = {name: il[name].offset for name in
@@ -53,6 +66,9 @@ class VcuEnv(StreamEnv):
         result, rmask = self.golden.execute(op, a, b, c, scalar=scalar, bcast=bcast,
                                             shift=shift, fmt=fmt, out_signed=out_signed,
                                             mask=mask)
+        if op in set(VcuOp) - self.ops:   # left out of the unit: as a reserved opcode
+            result = np.full_like(result, fp16.CANONICAL_NAN)
+            rmask = np.zeros_like(rmask)
         o = self._off
         weights = 1 << np.arange(self.lanes, dtype=object)
         for i in range(n):
