@@ -70,7 +70,11 @@ def write_ports(control):
 
 class _Walker:
     """Registers walking one address generator's points: running addresses per
-    dimension (``run[k] = base + sum_{j >= k} i_j * s_j``) and indices."""
+    dimension (``run[k] = base + sum_{j >= k} i_j * s_j``) and indices.
+
+    The generator's dimensions come as ``lasts`` (each ``count - 1``, 17 bits: a count of
+    0 gives ``2**17 - 1``, which no 16-bit index reaches: that dimension never ends) and
+    ``strides``."""
 
     def __init__(self, name):
         self.idx = [Signal(16, name=f"{name}_i{k}") for k in range(AG_DIMS)]
@@ -83,18 +87,18 @@ class _Walker:
     def start(self, m, base):
         m.d.sync += [i.eq(0) for i in self.idx] + [r.eq(base) for r in self.run]
 
-    def last(self, counts):
-        return Cat(i == c - 1 for i, c in zip(self.idx, counts, strict=True)).all()
+    def last(self, lasts):
+        return Cat(i == n for i, n in zip(self.idx, lasts, strict=True)).all()
 
-    def advance(self, m, counts, strides):
+    def advance(self, m, lasts, strides):
         """Step to the next point: the innermost dimension that has not reached its end
         moves on, the ones inside it restart."""
-        with m.If(self.idx[0] != counts[0] - 1):
+        with m.If(self.idx[0] != lasts[0]):
             m.d.sync += [self.idx[0].eq(self.idx[0] + 1),
                          self.run[0].eq(self.run[0] + strides[0])]
         for k in range(1, AG_DIMS):
-            inner_done = Cat(self.idx[j] == counts[j] - 1 for j in range(k)).all()
-            with m.Elif(inner_done & (self.idx[k] != counts[k] - 1)):
+            inner_done = Cat(self.idx[j] == lasts[j] for j in range(k)).all()
+            with m.Elif(inner_done & (self.idx[k] != lasts[k])):
                 nxt = Signal(ADDR_BITS, name=f"next_run{k}")
                 m.d.comb += nxt.eq(self.run[k] + strides[k])
                 m.d.sync += [self.idx[k].eq(self.idx[k] + 1), self.run[k].eq(nxt)]
@@ -174,9 +178,10 @@ class Thread(wiring.Component):
         top_start  = Array(loop_start)[depth - 1]
         top_left   = Array(loop_left)[depth - 1]
 
-        # Address generators.
+        # Address generators. A dimension's count is held as ``count - 1`` (17 bits, see
+        # :class:`_Walker`): the walkers compare their indices with it directly.
         ag_base   = [Signal(ADDR_BITS, name=f"ag{g}_base") for g in range(AGS)]
-        ag_count  = [[Signal(16, name=f"ag{g}_c{d}", init=1) for d in range(AG_DIMS)]
+        ag_last   = [[Signal(17, name=f"ag{g}_n{d}") for d in range(AG_DIMS)]
                      for g in range(AGS)]
         ag_stride = [[Signal(ADDR_BITS, name=f"ag{g}_s{d}") for d in range(AG_DIMS)]
                      for g in range(AGS)]
@@ -184,9 +189,9 @@ class Thread(wiring.Component):
         src, dst = _Walker("src"), _Walker("dst")
         sel_s = Signal(2)  # generators of the stream in progress
         sel_d = Signal(2)
-        counts_s  = [Array(ag_count[g][d] for g in range(AGS))[sel_s] for d in range(AG_DIMS)]
+        lasts_s   = [Array(ag_last[g][d] for g in range(AGS))[sel_s] for d in range(AG_DIMS)]
         strides_s = [Array(ag_stride[g][d] for g in range(AGS))[sel_s] for d in range(AG_DIMS)]
-        counts_d  = [Array(ag_count[g][d] for g in range(AGS))[sel_d] for d in range(AG_DIMS)]
+        lasts_d   = [Array(ag_last[g][d] for g in range(AGS))[sel_d] for d in range(AG_DIMS)]
         strides_d = [Array(ag_stride[g][d] for g in range(AGS))[sel_d] for d in range(AG_DIMS)]
         index = Signal(32)
         cur   = Signal(instr_layout())  # the stream instruction in progress
@@ -195,7 +200,7 @@ class Thread(wiring.Component):
             self.engine.points.p.src.eq(src.addr),
             self.engine.points.p.dst.eq(dst.addr),
             self.engine.points.p.index.eq(index),
-            self.engine.points.p.last.eq(src.last(counts_s)),
+            self.engine.points.p.last.eq(src.last(lasts_s)),
             self.engine.points.p.instr.eq(cur),
         ]
 
@@ -204,7 +209,7 @@ class Thread(wiring.Component):
                 with m.If(self.control.start):   # every run starts with fresh generators
                     m.d.sync += [pc.eq(0), depth.eq(0)]
                     m.d.sync += [b.eq(0) for b in ag_base]
-                    m.d.sync += [c.eq(1) for counts in ag_count for c in counts]
+                    m.d.sync += [n.eq(0) for lasts in ag_last for n in lasts]
                     m.d.sync += [s.eq(0) for strides in ag_stride for s in strides]
                     m.next = "RUN"
             with m.State("RUN"):
@@ -242,7 +247,7 @@ class Thread(wiring.Component):
                         for k in range(AGS):
                             with m.If(g == k):
                                 m.d.sync += ag_base[k].eq(instr.f.agbase.base)
-                                m.d.sync += [c.eq(1) for c in ag_count[k]]
+                                m.d.sync += [n.eq(0) for n in ag_last[k]]
                                 m.d.sync += [s.eq(0) for s in ag_stride[k]]
                         m.d.sync += pc.eq(pc + 1)
                     with m.Case(Op.AGDIM):
@@ -251,7 +256,7 @@ class Thread(wiring.Component):
                             for j in range(AG_DIMS):
                                 with m.If((g == k) & (d == j)):
                                     m.d.sync += [
-                                        ag_count[k][j].eq(instr.f.agdim.count),
+                                        ag_last[k][j].eq(instr.f.agdim.count - 1),
                                         ag_stride[k][j].eq(instr.f.agdim.stride),
                                     ]
                         m.d.sync += pc.eq(pc + 1)
@@ -279,8 +284,8 @@ class Thread(wiring.Component):
                 m.d.comb += [self.control.running.eq(1), self.engine.points.valid.eq(1)]
                 with m.If(self.engine.points.ready):
                     m.d.sync += index.eq(index + 1)
-                    src.advance(m, counts_s, strides_s)
-                    dst.advance(m, counts_d, strides_d)
+                    src.advance(m, lasts_s, strides_s)
+                    dst.advance(m, lasts_d, strides_d)
                     with m.If(self.engine.points.p.last):
                         with m.If((cur.op == Op.SSTREAM) & cur.f.sstream.signal):
                             m.d.sync += pc.eq(pc + 1)
