@@ -7,8 +7,12 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..spec.isa import ADDR_BITS, AG_DIMS, AGS, LOOP_DEPTH, Op, instr_layout
+from ..spec.isa import ADDR_BITS, AG_DIMS, AGS, FORMATS, LOOP_DEPTH, Op, instr_layout
 from .counters import counter_signature
+
+# The generator a control instruction names is in the same bits as a stream's source
+# generator ``s`` (``instr.f.stream.s``): one read port of the bases serves both.
+assert all(FORMATS[op][0][:2] == ("g", 2) for op in (Op.AGBASE, Op.AGDIM, Op.AGADD))
 
 __all__ = ["point_layout", "engine_signature", "write_signature", "control_signature",
            "write_ports", "Thread"]
@@ -178,21 +182,63 @@ class Thread(wiring.Component):
         top_start  = Array(loop_start)[depth - 1]
         top_left   = Array(loop_left)[depth - 1]
 
-        # Address generators. A dimension's count is held as ``count - 1`` (17 bits, see
-        # :class:`_Walker`): the walkers compare their indices with it directly.
-        ag_base   = [Signal(ADDR_BITS, name=f"ag{g}_base") for g in range(AGS)]
-        ag_last   = [[Signal(17, name=f"ag{g}_n{d}") for d in range(AG_DIMS)]
-                     for g in range(AGS)]
-        ag_stride = [[Signal(ADDR_BITS, name=f"ag{g}_s{d}") for d in range(AG_DIMS)]
-                     for g in range(AGS)]
+        # Address generators, in LUT RAM: the bases in one memory, each dimension's
+        # ``(count - 1, stride)`` in a memory of its own (a dimension's count is held as
+        # ``count - 1``, 17 bits, see :class:`_Walker`: the walkers compare their indices
+        # with it directly). Generator ``g`` is entry ``g``; entry ``AGS`` is never written
+        # and holds the reset value (base 0; count 1, stride 0). A flag per base and per
+        # dimension says whether its entry was written since ``start`` (or, for a
+        # dimension, since its generator's AGBASE); a read of an entry not written reads
+        # entry ``AGS`` instead. So ``start`` and AGBASE reset many entries in one cycle by
+        # clearing flags, and every memory is written at most one entry a cycle (AGBASE,
+        # AGADD: a base; AGDIM: one dimension). The memories are read combinationally,
+        # like registers: a write shows in the next cycle.
+        fresh = AGS                                # the reset entry
+        dim_layout = data.StructLayout({"last": 17, "stride": ADDR_BITS})
+        m.submodules.ag_base = base_mem = Memory(shape=ADDR_BITS, depth=AGS + 1, init=[])
+        dim_mems = []
+        for d in range(AG_DIMS):
+            m.submodules[f"ag_dim{d}"] = mem = Memory(shape=dim_layout, depth=AGS + 1,
+                                                     init=[])
+            dim_mems.append(mem)
+        base_set = Signal(AGS)                     # bit g: base of generator g written
+        dim_set  = [Signal(AG_DIMS, name=f"ag{g}_set") for g in range(AGS)]   # bit d
+
+        def entry(g, written):
+            """The entry to read for generator ``g``: ``g`` if ``written``, else the
+            reset entry."""
+            return Mux(written, g, fresh)
+
+        # The base of generator ``instr.f.stream.s``, which is also the ``g`` of AGBASE
+        # and AGADD (every format begins with it), and of ``instr.f.stream.d``: the
+        # walkers' start, and AGADD's sum.
+        g_ins, d_ins = instr.f.stream.s, instr.f.stream.d
+        base_g = base_mem.read_port(domain="comb")
+        base_d = base_mem.read_port(domain="comb")
+        m.d.comb += [base_g.addr.eq(entry(g_ins, base_set.bit_select(g_ins, 1))),
+                     base_d.addr.eq(entry(d_ins, base_set.bit_select(d_ins, 1)))]
+        base_wr = base_mem.write_port()
+        m.d.comb += base_wr.addr.eq(g_ins)
 
         src, dst = _Walker("src"), _Walker("dst")
         sel_s = Signal(2)  # generators of the stream in progress
         sel_d = Signal(2)
-        lasts_s   = [Array(ag_last[g][d] for g in range(AGS))[sel_s] for d in range(AG_DIMS)]
-        strides_s = [Array(ag_stride[g][d] for g in range(AGS))[sel_s] for d in range(AG_DIMS)]
-        lasts_d   = [Array(ag_last[g][d] for g in range(AGS))[sel_d] for d in range(AG_DIMS)]
-        strides_d = [Array(ag_stride[g][d] for g in range(AGS))[sel_d] for d in range(AG_DIMS)]
+        set_s = Array(dim_set)[sel_s]
+        set_d = Array(dim_set)[sel_d]
+        lasts_s, strides_s, lasts_d, strides_d = [], [], [], []
+        dim_wr = []
+        for d, mem in enumerate(dim_mems):
+            rs, rd = mem.read_port(domain="comb"), mem.read_port(domain="comb")
+            m.d.comb += [rs.addr.eq(entry(sel_s, set_s[d])), rd.addr.eq(entry(sel_d, set_d[d]))]
+            lasts_s.append(rs.data.last)
+            strides_s.append(rs.data.stride)
+            lasts_d.append(rd.data.last)
+            strides_d.append(rd.data.stride)
+            wr = mem.write_port()
+            m.d.comb += [wr.addr.eq(instr.f.agdim.g),
+                         wr.data.last.eq(instr.f.agdim.count - 1),
+                         wr.data.stride.eq(instr.f.agdim.stride)]
+            dim_wr.append(wr)
         index = Signal(32)
         cur   = Signal(instr_layout())  # the stream instruction in progress
 
@@ -207,10 +253,8 @@ class Thread(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.control.start):   # every run starts with fresh generators
-                    m.d.sync += [pc.eq(0), depth.eq(0)]
-                    m.d.sync += [b.eq(0) for b in ag_base]
-                    m.d.sync += [n.eq(0) for lasts in ag_last for n in lasts]
-                    m.d.sync += [s.eq(0) for strides in ag_stride for s in strides]
+                    m.d.sync += [pc.eq(0), depth.eq(0), base_set.eq(0)]
+                    m.d.sync += [flags.eq(0) for flags in dim_set]
                     m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += self.control.running.eq(1)
@@ -244,28 +288,25 @@ class Thread(wiring.Component):
                             m.d.sync += pc.eq(pc + 1)
                     with m.Case(Op.AGBASE):
                         g = instr.f.agbase.g
+                        m.d.comb += [base_wr.en.eq(1), base_wr.data.eq(instr.f.agbase.base)]
+                        m.d.sync += base_set.bit_select(g, 1).eq(1)
                         for k in range(AGS):
                             with m.If(g == k):
-                                m.d.sync += ag_base[k].eq(instr.f.agbase.base)
-                                m.d.sync += [n.eq(0) for n in ag_last[k]]
-                                m.d.sync += [s.eq(0) for s in ag_stride[k]]
+                                m.d.sync += dim_set[k].eq(0)
                         m.d.sync += pc.eq(pc + 1)
                     with m.Case(Op.AGDIM):
                         g, d = instr.f.agdim.g, instr.f.agdim.d
-                        for k in range(AGS):
-                            for j in range(AG_DIMS):
-                                with m.If((g == k) & (d == j)):
-                                    m.d.sync += [
-                                        ag_last[k][j].eq(instr.f.agdim.count - 1),
-                                        ag_stride[k][j].eq(instr.f.agdim.stride),
-                                    ]
-                        m.d.sync += pc.eq(pc + 1)
-                    with m.Case(Op.AGADD):
-                        g = instr.f.agadd.g
+                        for j in range(AG_DIMS):
+                            with m.If(d == j):
+                                m.d.comb += dim_wr[j].en.eq(1)
                         for k in range(AGS):
                             with m.If(g == k):
-                                m.d.sync += ag_base[k].eq(
-                                    ag_base[k] + instr.f.agadd.delta)
+                                m.d.sync += dim_set[k].bit_select(d, 1).eq(1)
+                        m.d.sync += pc.eq(pc + 1)
+                    with m.Case(Op.AGADD):
+                        m.d.comb += [base_wr.en.eq(1),
+                                     base_wr.data.eq(base_g.data + instr.f.agadd.delta)]
+                        m.d.sync += base_set.bit_select(instr.f.agadd.g, 1).eq(1)
                         m.d.sync += pc.eq(pc + 1)
                     with m.Case(Op.NOP):
                         m.d.sync += pc.eq(pc + 1)
@@ -277,8 +318,8 @@ class Thread(wiring.Component):
                         s_sel, d_sel = instr.f.stream.s, instr.f.stream.d
                         m.d.sync += [sel_s.eq(s_sel), sel_d.eq(d_sel), cur.eq(instr),
                                      index.eq(0)]
-                        src.start(m, Array(ag_base)[s_sel])
-                        dst.start(m, Array(ag_base)[d_sel])
+                        src.start(m, base_g.data)
+                        dst.start(m, base_d.data)
                         m.next = "STREAM"
             with m.State("STREAM"):
                 m.d.comb += [self.control.running.eq(1), self.engine.points.valid.eq(1)]
