@@ -77,37 +77,49 @@ class _Walker:
     dimension (``run[k] = base + sum_{j >= k} i_j * s_j``) and indices.
 
     The generator's dimensions come as ``lasts`` (each ``count - 1``, 17 bits: a count of
-    0 gives ``2**17 - 1``, which no 16-bit index reaches: that dimension never ends) and
-    ``strides``."""
+    0 gives ``2**17 - 1``, which no 16-bit index reaches: that dimension never ends). A
+    step moves the innermost dimension that has not reached its end (:attr:`dim`), with
+    one adder: ``run[dim] + stride``, ``stride`` being that dimension's stride (read by
+    the caller at :attr:`dim`; a dimension of count 1 never moves, so its stride is never
+    used)."""
 
-    def __init__(self, name):
+    def __init__(self, name, lasts):
         self.idx = [Signal(16, name=f"{name}_i{k}") for k in range(AG_DIMS)]
         self.run = [Signal(ADDR_BITS, name=f"{name}_r{k}") for k in range(AG_DIMS)]
+        self.done = [Signal(name=f"{name}_done{k}") for k in range(AG_DIMS)]
+        self.dim = Signal(range(AG_DIMS), name=f"{name}_dim")
+        self._lasts = lasts
 
     @property
     def addr(self):
         return self.run[0]
 
+    def elaborate(self, m):
+        """The comparisons (``done``: dimension ``k`` at its end) and :attr:`dim`."""
+        m.d.comb += [d.eq(i == n) for d, i, n in zip(self.done, self.idx, self._lasts,
+                                                       strict=True)]
+        for k in reversed(range(AG_DIMS)):   # the innermost not done (0 when all are)
+            with m.If(~self.done[k]):
+                m.d.comb += self.dim.eq(k)
+
     def start(self, m, base):
         m.d.sync += [i.eq(0) for i in self.idx] + [r.eq(base) for r in self.run]
 
-    def last(self, lasts):
-        return Cat(i == n for i, n in zip(self.idx, lasts, strict=True)).all()
+    @property
+    def last(self):
+        return Cat(self.done).all()
 
-    def advance(self, m, lasts, strides):
-        """Step to the next point: the innermost dimension that has not reached its end
-        moves on, the ones inside it restart."""
-        with m.If(self.idx[0] != lasts[0]):
-            m.d.sync += [self.idx[0].eq(self.idx[0] + 1),
-                         self.run[0].eq(self.run[0] + strides[0])]
-        for k in range(1, AG_DIMS):
-            inner_done = Cat(self.idx[j] == lasts[j] for j in range(k)).all()
-            with m.Elif(inner_done & (self.idx[k] != lasts[k])):
-                nxt = Signal(ADDR_BITS, name=f"next_run{k}")
-                m.d.comb += nxt.eq(self.run[k] + strides[k])
-                m.d.sync += [self.idx[k].eq(self.idx[k] + 1), self.run[k].eq(nxt)]
-                m.d.sync += [self.idx[j].eq(0) for j in range(k)]
-                m.d.sync += [self.run[j].eq(nxt) for j in range(k)]
+    def advance(self, m, stride):
+        """Step to the next point: dimension :attr:`dim` moves on by ``stride`` (its
+        stride), the ones inside it restart; after the last point nothing moves."""
+        nxt = Signal(ADDR_BITS, name="next_run")
+        m.d.comb += nxt.eq(Array(self.run)[self.dim] + stride)
+        with m.If(~self.last):
+            for k in range(AG_DIMS):
+                with m.If(self.dim == k):
+                    m.d.sync += [self.idx[k].eq(self.idx[k] + 1)]
+                    m.d.sync += [self.idx[j].eq(0) for j in range(k)]
+                    m.d.sync += [self.run[j].eq(nxt) for j in range(k + 1)]
 
 
 class Thread(wiring.Component):
@@ -194,13 +206,15 @@ class Thread(wiring.Component):
         # AGADD: a base; AGDIM: one dimension). The memories are read combinationally,
         # like registers: a write shows in the next cycle.
         fresh = AGS                                # the reset entry
-        dim_layout = data.StructLayout({"last": 17, "stride": ADDR_BITS})
         m.submodules.ag_base = base_mem = Memory(shape=ADDR_BITS, depth=AGS + 1, init=[])
         dim_mems = []
         for d in range(AG_DIMS):
-            m.submodules[f"ag_dim{d}"] = mem = Memory(shape=dim_layout, depth=AGS + 1,
-                                                     init=[])
+            m.submodules[f"ag_last{d}"] = mem = Memory(shape=17, depth=AGS + 1, init=[])
             dim_mems.append(mem)
+        # The strides, entry ``4 * g + d``; never reset (a dimension not written since
+        # its generator's reset has count 1: it never moves, its stride is never read).
+        m.submodules.ag_stride = stride_mem = Memory(shape=ADDR_BITS, depth=AGS * AG_DIMS,
+                                                     init=[])
         base_set = Signal(AGS)                     # bit g: base of generator g written
         dim_set  = [Signal(AG_DIMS, name=f"ag{g}_set") for g in range(AGS)]   # bit d
 
@@ -220,25 +234,30 @@ class Thread(wiring.Component):
         base_wr = base_mem.write_port()
         m.d.comb += base_wr.addr.eq(g_ins)
 
-        src, dst = _Walker("src"), _Walker("dst")
         sel_s = Signal(2)  # generators of the stream in progress
         sel_d = Signal(2)
         set_s = Array(dim_set)[sel_s]
         set_d = Array(dim_set)[sel_d]
-        lasts_s, strides_s, lasts_d, strides_d = [], [], [], []
+        lasts_s, lasts_d = [], []
         dim_wr = []
         for d, mem in enumerate(dim_mems):
             rs, rd = mem.read_port(domain="comb"), mem.read_port(domain="comb")
             m.d.comb += [rs.addr.eq(entry(sel_s, set_s[d])), rd.addr.eq(entry(sel_d, set_d[d]))]
-            lasts_s.append(rs.data.last)
-            strides_s.append(rs.data.stride)
-            lasts_d.append(rd.data.last)
-            strides_d.append(rd.data.stride)
+            lasts_s.append(rs.data)
+            lasts_d.append(rd.data)
             wr = mem.write_port()
-            m.d.comb += [wr.addr.eq(instr.f.agdim.g),
-                         wr.data.last.eq(instr.f.agdim.count - 1),
-                         wr.data.stride.eq(instr.f.agdim.stride)]
+            m.d.comb += [wr.addr.eq(instr.f.agdim.g), wr.data.eq(instr.f.agdim.count - 1)]
             dim_wr.append(wr)
+        src, dst = _Walker("src", lasts_s), _Walker("dst", lasts_d)
+        src.elaborate(m)
+        dst.elaborate(m)
+        stride_wr = stride_mem.write_port()
+        m.d.comb += [stride_wr.addr.eq(Cat(instr.f.agdim.d, instr.f.agdim.g)),
+                     stride_wr.data.eq(instr.f.agdim.stride)]
+        stride_s = stride_mem.read_port(domain="comb")
+        stride_d = stride_mem.read_port(domain="comb")
+        m.d.comb += [stride_s.addr.eq(Cat(src.dim, sel_s)),
+                     stride_d.addr.eq(Cat(dst.dim, sel_d))]
         index = Signal(32)
         cur   = Signal(instr_layout())  # the stream instruction in progress
 
@@ -246,7 +265,7 @@ class Thread(wiring.Component):
             self.engine.points.p.src.eq(src.addr),
             self.engine.points.p.dst.eq(dst.addr),
             self.engine.points.p.index.eq(index),
-            self.engine.points.p.last.eq(src.last(lasts_s)),
+            self.engine.points.p.last.eq(src.last),
             self.engine.points.p.instr.eq(cur),
         ]
 
@@ -299,6 +318,7 @@ class Thread(wiring.Component):
                         for j in range(AG_DIMS):
                             with m.If(d == j):
                                 m.d.comb += dim_wr[j].en.eq(1)
+                        m.d.comb += stride_wr.en.eq(1)
                         for k in range(AGS):
                             with m.If(g == k):
                                 m.d.sync += dim_set[k].bit_select(d, 1).eq(1)
@@ -325,8 +345,8 @@ class Thread(wiring.Component):
                 m.d.comb += [self.control.running.eq(1), self.engine.points.valid.eq(1)]
                 with m.If(self.engine.points.ready):
                     m.d.sync += index.eq(index + 1)
-                    src.advance(m, lasts_s, strides_s)
-                    dst.advance(m, lasts_d, strides_d)
+                    src.advance(m, stride_s.data)
+                    dst.advance(m, stride_d.data)
                     with m.If(self.engine.points.p.last):
                         with m.If((cur.op == Op.SSTREAM) & cur.f.sstream.signal):
                             m.d.sync += pc.eq(pc + 1)
