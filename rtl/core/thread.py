@@ -133,7 +133,13 @@ class Thread(wiring.Component):
     raises ``counters.signal`` for one cycle (:class:`rtl.core.counters.Counters` decides
     grants). Latency: a control instruction takes one cycle, a stream instruction one
     cycle to start, then one point a cycle while accepted, then one cycle after its
-    engine's ``idle``.
+    engine's ``idle``. Throughput: one instruction or one point a cycle.
+
+    Storage: the program buffer, the loop stack and the address generators (bases,
+    counts as ``count - 1``, strides) are LUT RAM read combinationally, so a write shows
+    in the next cycle, as in a register; ``start`` and AGBASE reset generators by
+    clearing per-entry flags (a reset entry reads as base 0, count 1, stride 0). A
+    stream's source and destination are walked by one adder each (:class:`_Walker`).
 
     Parameters
     ----------
@@ -188,11 +194,18 @@ class Thread(wiring.Component):
         m.d.comb += rd.addr.eq(pc)
 
         # Loop stack.
-        loop_start = [Signal(abits, name=f"loop_start{k}") for k in range(LOOP_DEPTH)]
-        loop_left  = [Signal(16, name=f"loop_left{k}") for k in range(LOOP_DEPTH)]
-        depth      = Signal(range(LOOP_DEPTH + 1))
-        top_start  = Array(loop_start)[depth - 1]
-        top_left   = Array(loop_left)[depth - 1]
+        # Loop stack, in LUT RAM: entry ``k`` holds loop ``k``'s first instruction and
+        # the iterations left; ``depth`` loops are open, the top is entry ``depth - 1``
+        # (none when ``depth`` is 0 or, after an overflow, past ``LOOP_DEPTH``: then ENDL
+        # leaves, and a LOOP writes no entry).
+        m.submodules.loops = loops = Memory(
+            shape=data.StructLayout({"start": abits, "left": 16}), depth=LOOP_DEPTH, init=[])
+        depth  = Signal(range(LOOP_DEPTH + 1))
+        top    = loops.read_port(domain="comb")
+        loop_w = loops.write_port()
+        m.d.comb += top.addr.eq(depth - 1)
+        repeat = Signal()   # ENDL goes back to the top loop's start
+        m.d.comb += repeat.eq((depth >= 1) & (depth <= LOOP_DEPTH) & (top.data.left > 1))
 
         # Address generators, in LUT RAM: the bases in one memory, each dimension's
         # ``(count - 1, stride)`` in a memory of its own (a dimension's count is held as
@@ -283,17 +296,16 @@ class Thread(wiring.Component):
                         with m.If(self.engine.idle):
                             m.next = "IDLE"
                     with m.Case(Op.LOOP):
-                        for k in range(LOOP_DEPTH):
-                            with m.If(depth == k):
-                                m.d.sync += [loop_start[k].eq(pc + 1),
-                                             loop_left[k].eq(instr.f.loop.count)]
+                        m.d.comb += [loop_w.en.eq(depth < LOOP_DEPTH), loop_w.addr.eq(depth),
+                                     loop_w.data.start.eq(pc + 1),
+                                     loop_w.data.left.eq(instr.f.loop.count)]
                         m.d.sync += [depth.eq(depth + 1), pc.eq(pc + 1)]
                     with m.Case(Op.ENDL):
-                        with m.If(top_left > 1):
-                            for k in range(LOOP_DEPTH):
-                                with m.If(depth == k + 1):
-                                    m.d.sync += loop_left[k].eq(loop_left[k] - 1)
-                            m.d.sync += pc.eq(top_start)
+                        with m.If(repeat):
+                            m.d.comb += [loop_w.en.eq(1), loop_w.addr.eq(depth - 1),
+                                         loop_w.data.start.eq(top.data.start),
+                                         loop_w.data.left.eq(top.data.left - 1)]
+                            m.d.sync += pc.eq(top.data.start)
                         with m.Else():
                             m.d.sync += [depth.eq(depth - 1), pc.eq(pc + 1)]
                     with m.Case(Op.SIGNAL):
