@@ -242,8 +242,9 @@ class Thread(wiring.Component):
         g_ins, d_ins = instr.f.stream.s, instr.f.stream.d
         base_g = base_mem.read_port(domain="comb")
         base_d = base_mem.read_port(domain="comb")
-        m.d.comb += [base_g.addr.eq(entry(g_ins, base_set.bit_select(g_ins, 1))),
-                     base_d.addr.eq(entry(d_ins, base_set.bit_select(d_ins, 1)))]
+        base_written = Array(base_set[g] for g in range(AGS))
+        m.d.comb += [base_g.addr.eq(entry(g_ins, base_written[g_ins])),
+                     base_d.addr.eq(entry(d_ins, base_written[d_ins]))]
         base_wr = base_mem.write_port()
         m.d.comb += base_wr.addr.eq(g_ins)
 
