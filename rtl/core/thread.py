@@ -7,8 +7,12 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..spec.isa import ADDR_BITS, AG_DIMS, AGS, LOOP_DEPTH, Op, instr_layout
+from ..spec.isa import ADDR_BITS, AG_DIMS, AGS, FORMATS, LOOP_DEPTH, Op, instr_layout
 from .counters import counter_signature
+
+# The generator a control instruction names is in the same bits as a stream's source
+# generator ``s`` (``instr.f.stream.s``): one read port of the bases serves both.
+assert all(FORMATS[op][0][:2] == ("g", 2) for op in (Op.AGBASE, Op.AGDIM, Op.AGADD))
 
 __all__ = ["point_layout", "engine_signature", "write_signature", "control_signature",
            "write_ports", "Thread"]
@@ -70,36 +74,52 @@ def write_ports(control):
 
 class _Walker:
     """Registers walking one address generator's points: running addresses per
-    dimension (``run[k] = base + sum_{j >= k} i_j * s_j``) and indices."""
+    dimension (``run[k] = base + sum_{j >= k} i_j * s_j``) and indices.
 
-    def __init__(self, name):
+    The generator's dimensions come as ``lasts`` (each ``count - 1``, 17 bits: a count of
+    0 gives ``2**17 - 1``, which no 16-bit index reaches: that dimension never ends). A
+    step moves the innermost dimension that has not reached its end (:attr:`dim`), with
+    one adder: ``run[dim] + stride``, ``stride`` being that dimension's stride (read by
+    the caller at :attr:`dim`; a dimension of count 1 never moves, so its stride is never
+    used)."""
+
+    def __init__(self, name, lasts):
         self.idx = [Signal(16, name=f"{name}_i{k}") for k in range(AG_DIMS)]
         self.run = [Signal(ADDR_BITS, name=f"{name}_r{k}") for k in range(AG_DIMS)]
+        self.done = [Signal(name=f"{name}_done{k}") for k in range(AG_DIMS)]
+        self.dim = Signal(range(AG_DIMS), name=f"{name}_dim")
+        self._lasts = lasts
 
     @property
     def addr(self):
         return self.run[0]
 
+    def elaborate(self, m):
+        """The comparisons (``done``: dimension ``k`` at its end) and :attr:`dim`."""
+        m.d.comb += [d.eq(i == n) for d, i, n in zip(self.done, self.idx, self._lasts,
+                                                       strict=True)]
+        for k in reversed(range(AG_DIMS)):   # the innermost not done (0 when all are)
+            with m.If(~self.done[k]):
+                m.d.comb += self.dim.eq(k)
+
     def start(self, m, base):
         m.d.sync += [i.eq(0) for i in self.idx] + [r.eq(base) for r in self.run]
 
-    def last(self, counts):
-        return Cat(i == c - 1 for i, c in zip(self.idx, counts, strict=True)).all()
+    @property
+    def last(self):
+        return Cat(self.done).all()
 
-    def advance(self, m, counts, strides):
-        """Step to the next point: the innermost dimension that has not reached its end
-        moves on, the ones inside it restart."""
-        with m.If(self.idx[0] != counts[0] - 1):
-            m.d.sync += [self.idx[0].eq(self.idx[0] + 1),
-                         self.run[0].eq(self.run[0] + strides[0])]
-        for k in range(1, AG_DIMS):
-            inner_done = Cat(self.idx[j] == counts[j] - 1 for j in range(k)).all()
-            with m.Elif(inner_done & (self.idx[k] != counts[k] - 1)):
-                nxt = Signal(ADDR_BITS, name=f"next_run{k}")
-                m.d.comb += nxt.eq(self.run[k] + strides[k])
-                m.d.sync += [self.idx[k].eq(self.idx[k] + 1), self.run[k].eq(nxt)]
-                m.d.sync += [self.idx[j].eq(0) for j in range(k)]
-                m.d.sync += [self.run[j].eq(nxt) for j in range(k)]
+    def advance(self, m, stride):
+        """Step to the next point: dimension :attr:`dim` moves on by ``stride`` (its
+        stride), the ones inside it restart; after the last point nothing moves."""
+        nxt = Signal(ADDR_BITS, name="next_run")
+        m.d.comb += nxt.eq(Array(self.run)[self.dim] + stride)
+        with m.If(~self.last):
+            for k in range(AG_DIMS):
+                with m.If(self.dim == k):
+                    m.d.sync += [self.idx[k].eq(self.idx[k] + 1)]
+                    m.d.sync += [self.idx[j].eq(0) for j in range(k)]
+                    m.d.sync += [self.run[j].eq(nxt) for j in range(k + 1)]
 
 
 class Thread(wiring.Component):
@@ -113,7 +133,13 @@ class Thread(wiring.Component):
     raises ``counters.signal`` for one cycle (:class:`rtl.core.counters.Counters` decides
     grants). Latency: a control instruction takes one cycle, a stream instruction one
     cycle to start, then one point a cycle while accepted, then one cycle after its
-    engine's ``idle``.
+    engine's ``idle``. Throughput: one instruction or one point a cycle.
+
+    Storage: the program buffer, the loop stack and the address generators (bases,
+    counts as ``count - 1``, strides) are LUT RAM read combinationally, so a write shows
+    in the next cycle, as in a register; ``start`` and AGBASE reset generators by
+    clearing per-entry flags (a reset entry reads as base 0, count 1, stride 0). A
+    stream's source and destination are walked by one adder each (:class:`_Walker`).
 
     Parameters
     ----------
@@ -168,26 +194,84 @@ class Thread(wiring.Component):
         m.d.comb += rd.addr.eq(pc)
 
         # Loop stack.
-        loop_start = [Signal(abits, name=f"loop_start{k}") for k in range(LOOP_DEPTH)]
-        loop_left  = [Signal(16, name=f"loop_left{k}") for k in range(LOOP_DEPTH)]
-        depth      = Signal(range(LOOP_DEPTH + 1))
-        top_start  = Array(loop_start)[depth - 1]
-        top_left   = Array(loop_left)[depth - 1]
+        # Loop stack, in LUT RAM: entry ``k`` holds loop ``k``'s first instruction and
+        # the iterations left; ``depth`` loops are open, the top is entry ``depth - 1``
+        # (none when ``depth`` is 0 or, after an overflow, past ``LOOP_DEPTH``: then ENDL
+        # leaves, and a LOOP writes no entry).
+        m.submodules.loops = loops = Memory(
+            shape=data.StructLayout({"start": abits, "left": 16}), depth=LOOP_DEPTH, init=[])
+        depth  = Signal(range(LOOP_DEPTH + 1))
+        top    = loops.read_port(domain="comb")
+        loop_w = loops.write_port()
+        m.d.comb += top.addr.eq(depth - 1)
+        repeat = Signal()   # ENDL goes back to the top loop's start
+        m.d.comb += repeat.eq((depth >= 1) & (depth <= LOOP_DEPTH) & (top.data.left > 1))
 
-        # Address generators.
-        ag_base   = [Signal(ADDR_BITS, name=f"ag{g}_base") for g in range(AGS)]
-        ag_count  = [[Signal(16, name=f"ag{g}_c{d}", init=1) for d in range(AG_DIMS)]
-                     for g in range(AGS)]
-        ag_stride = [[Signal(ADDR_BITS, name=f"ag{g}_s{d}") for d in range(AG_DIMS)]
-                     for g in range(AGS)]
+        # Address generators, in LUT RAM: the bases in one memory, each dimension's
+        # ``(count - 1, stride)`` in a memory of its own (a dimension's count is held as
+        # ``count - 1``, 17 bits, see :class:`_Walker`: the walkers compare their indices
+        # with it directly). Generator ``g`` is entry ``g``; entry ``AGS`` is never written
+        # and holds the reset value (base 0; count 1, stride 0). A flag per base and per
+        # dimension says whether its entry was written since ``start`` (or, for a
+        # dimension, since its generator's AGBASE); a read of an entry not written reads
+        # entry ``AGS`` instead. So ``start`` and AGBASE reset many entries in one cycle by
+        # clearing flags, and every memory is written at most one entry a cycle (AGBASE,
+        # AGADD: a base; AGDIM: one dimension). The memories are read combinationally,
+        # like registers: a write shows in the next cycle.
+        fresh = AGS                                # the reset entry
+        m.submodules.ag_base = base_mem = Memory(shape=ADDR_BITS, depth=AGS + 1, init=[])
+        dim_mems = []
+        for d in range(AG_DIMS):
+            m.submodules[f"ag_last{d}"] = mem = Memory(shape=17, depth=AGS + 1, init=[])
+            dim_mems.append(mem)
+        # The strides, entry ``4 * g + d``; never reset (a dimension not written since
+        # its generator's reset has count 1: it never moves, its stride is never read).
+        m.submodules.ag_stride = stride_mem = Memory(shape=ADDR_BITS, depth=AGS * AG_DIMS,
+                                                     init=[])
+        base_set = Signal(AGS)                     # bit g: base of generator g written
+        dim_set  = [Signal(AG_DIMS, name=f"ag{g}_set") for g in range(AGS)]   # bit d
 
-        src, dst = _Walker("src"), _Walker("dst")
+        def entry(g, written):
+            """The entry to read for generator ``g``: ``g`` if ``written``, else the
+            reset entry."""
+            return Mux(written, g, fresh)
+
+        # The base of generator ``instr.f.stream.s``, which is also the ``g`` of AGBASE
+        # and AGADD (every format begins with it), and of ``instr.f.stream.d``: the
+        # walkers' start, and AGADD's sum.
+        g_ins, d_ins = instr.f.stream.s, instr.f.stream.d
+        base_g = base_mem.read_port(domain="comb")
+        base_d = base_mem.read_port(domain="comb")
+        base_written = Array(base_set[g] for g in range(AGS))
+        m.d.comb += [base_g.addr.eq(entry(g_ins, base_written[g_ins])),
+                     base_d.addr.eq(entry(d_ins, base_written[d_ins]))]
+        base_wr = base_mem.write_port()
+        m.d.comb += base_wr.addr.eq(g_ins)
+
         sel_s = Signal(2)  # generators of the stream in progress
         sel_d = Signal(2)
-        counts_s  = [Array(ag_count[g][d] for g in range(AGS))[sel_s] for d in range(AG_DIMS)]
-        strides_s = [Array(ag_stride[g][d] for g in range(AGS))[sel_s] for d in range(AG_DIMS)]
-        counts_d  = [Array(ag_count[g][d] for g in range(AGS))[sel_d] for d in range(AG_DIMS)]
-        strides_d = [Array(ag_stride[g][d] for g in range(AGS))[sel_d] for d in range(AG_DIMS)]
+        set_s = Array(dim_set)[sel_s]
+        set_d = Array(dim_set)[sel_d]
+        lasts_s, lasts_d = [], []
+        dim_wr = []
+        for d, mem in enumerate(dim_mems):
+            rs, rd = mem.read_port(domain="comb"), mem.read_port(domain="comb")
+            m.d.comb += [rs.addr.eq(entry(sel_s, set_s[d])), rd.addr.eq(entry(sel_d, set_d[d]))]
+            lasts_s.append(rs.data)
+            lasts_d.append(rd.data)
+            wr = mem.write_port()
+            m.d.comb += [wr.addr.eq(instr.f.agdim.g), wr.data.eq(instr.f.agdim.count - 1)]
+            dim_wr.append(wr)
+        src, dst = _Walker("src", lasts_s), _Walker("dst", lasts_d)
+        src.elaborate(m)
+        dst.elaborate(m)
+        stride_wr = stride_mem.write_port()
+        m.d.comb += [stride_wr.addr.eq(Cat(instr.f.agdim.d, instr.f.agdim.g)),
+                     stride_wr.data.eq(instr.f.agdim.stride)]
+        stride_s = stride_mem.read_port(domain="comb")
+        stride_d = stride_mem.read_port(domain="comb")
+        m.d.comb += [stride_s.addr.eq(Cat(src.dim, sel_s)),
+                     stride_d.addr.eq(Cat(dst.dim, sel_d))]
         index = Signal(32)
         cur   = Signal(instr_layout())  # the stream instruction in progress
 
@@ -195,17 +279,15 @@ class Thread(wiring.Component):
             self.engine.points.p.src.eq(src.addr),
             self.engine.points.p.dst.eq(dst.addr),
             self.engine.points.p.index.eq(index),
-            self.engine.points.p.last.eq(src.last(counts_s)),
+            self.engine.points.p.last.eq(src.last),
             self.engine.points.p.instr.eq(cur),
         ]
 
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.control.start):   # every run starts with fresh generators
-                    m.d.sync += [pc.eq(0), depth.eq(0)]
-                    m.d.sync += [b.eq(0) for b in ag_base]
-                    m.d.sync += [c.eq(1) for counts in ag_count for c in counts]
-                    m.d.sync += [s.eq(0) for strides in ag_stride for s in strides]
+                    m.d.sync += [pc.eq(0), depth.eq(0), base_set.eq(0)]
+                    m.d.sync += [flags.eq(0) for flags in dim_set]
                     m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += self.control.running.eq(1)
@@ -215,17 +297,16 @@ class Thread(wiring.Component):
                         with m.If(self.engine.idle):
                             m.next = "IDLE"
                     with m.Case(Op.LOOP):
-                        for k in range(LOOP_DEPTH):
-                            with m.If(depth == k):
-                                m.d.sync += [loop_start[k].eq(pc + 1),
-                                             loop_left[k].eq(instr.f.loop.count)]
+                        m.d.comb += [loop_w.en.eq(depth < LOOP_DEPTH), loop_w.addr.eq(depth),
+                                     loop_w.data.start.eq(pc + 1),
+                                     loop_w.data.left.eq(instr.f.loop.count)]
                         m.d.sync += [depth.eq(depth + 1), pc.eq(pc + 1)]
                     with m.Case(Op.ENDL):
-                        with m.If(top_left > 1):
-                            for k in range(LOOP_DEPTH):
-                                with m.If(depth == k + 1):
-                                    m.d.sync += loop_left[k].eq(loop_left[k] - 1)
-                            m.d.sync += pc.eq(top_start)
+                        with m.If(repeat):
+                            m.d.comb += [loop_w.en.eq(1), loop_w.addr.eq(depth - 1),
+                                         loop_w.data.start.eq(top.data.start),
+                                         loop_w.data.left.eq(top.data.left - 1)]
+                            m.d.sync += pc.eq(top.data.start)
                         with m.Else():
                             m.d.sync += [depth.eq(depth - 1), pc.eq(pc + 1)]
                     with m.Case(Op.SIGNAL):
@@ -239,28 +320,26 @@ class Thread(wiring.Component):
                             m.d.sync += pc.eq(pc + 1)
                     with m.Case(Op.AGBASE):
                         g = instr.f.agbase.g
+                        m.d.comb += [base_wr.en.eq(1), base_wr.data.eq(instr.f.agbase.base)]
+                        m.d.sync += base_set.bit_select(g, 1).eq(1)
                         for k in range(AGS):
                             with m.If(g == k):
-                                m.d.sync += ag_base[k].eq(instr.f.agbase.base)
-                                m.d.sync += [c.eq(1) for c in ag_count[k]]
-                                m.d.sync += [s.eq(0) for s in ag_stride[k]]
+                                m.d.sync += dim_set[k].eq(0)
                         m.d.sync += pc.eq(pc + 1)
                     with m.Case(Op.AGDIM):
                         g, d = instr.f.agdim.g, instr.f.agdim.d
-                        for k in range(AGS):
-                            for j in range(AG_DIMS):
-                                with m.If((g == k) & (d == j)):
-                                    m.d.sync += [
-                                        ag_count[k][j].eq(instr.f.agdim.count),
-                                        ag_stride[k][j].eq(instr.f.agdim.stride),
-                                    ]
-                        m.d.sync += pc.eq(pc + 1)
-                    with m.Case(Op.AGADD):
-                        g = instr.f.agadd.g
+                        for j in range(AG_DIMS):
+                            with m.If(d == j):
+                                m.d.comb += dim_wr[j].en.eq(1)
+                        m.d.comb += stride_wr.en.eq(1)
                         for k in range(AGS):
                             with m.If(g == k):
-                                m.d.sync += ag_base[k].eq(
-                                    ag_base[k] + instr.f.agadd.delta)
+                                m.d.sync += dim_set[k].bit_select(d, 1).eq(1)
+                        m.d.sync += pc.eq(pc + 1)
+                    with m.Case(Op.AGADD):
+                        m.d.comb += [base_wr.en.eq(1),
+                                     base_wr.data.eq(base_g.data + instr.f.agadd.delta)]
+                        m.d.sync += base_set.bit_select(instr.f.agadd.g, 1).eq(1)
                         m.d.sync += pc.eq(pc + 1)
                     with m.Case(Op.NOP):
                         m.d.sync += pc.eq(pc + 1)
@@ -272,15 +351,15 @@ class Thread(wiring.Component):
                         s_sel, d_sel = instr.f.stream.s, instr.f.stream.d
                         m.d.sync += [sel_s.eq(s_sel), sel_d.eq(d_sel), cur.eq(instr),
                                      index.eq(0)]
-                        src.start(m, Array(ag_base)[s_sel])
-                        dst.start(m, Array(ag_base)[d_sel])
+                        src.start(m, base_g.data)
+                        dst.start(m, base_d.data)
                         m.next = "STREAM"
             with m.State("STREAM"):
                 m.d.comb += [self.control.running.eq(1), self.engine.points.valid.eq(1)]
                 with m.If(self.engine.points.ready):
                     m.d.sync += index.eq(index + 1)
-                    src.advance(m, counts_s, strides_s)
-                    dst.advance(m, counts_d, strides_d)
+                    src.advance(m, stride_s.data)
+                    dst.advance(m, stride_d.data)
                     with m.If(self.engine.points.p.last):
                         with m.If((cur.op == Op.SSTREAM) & cur.f.sstream.signal):
                             m.d.sync += pc.eq(pc + 1)
