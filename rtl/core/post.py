@@ -131,8 +131,8 @@ class PostChain(wiring.Component):
         units = {name: VectorUnit(rows, ops=ops) for name, ops in self.UNIT_OPS.items()}
         for name, unit in units.items():
             m.submodules[name] = unit
-        cvt, cvt_res, add, quant = (units[name] for name in ("cvt", "cvt_res", "add", "quant"))
-        for unit in (cvt, cvt_res, add, quant):
+        cvt, cvt_res, add, quant = units.values()   # in UNIT_OPS's order
+        for unit in units.values():
             m.d.comb += unit.results.ready.eq(1)
         m.d.comb += [self.fma_results.ready.eq(1), self.act_results.ready.eq(1)]
 

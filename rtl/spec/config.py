@@ -122,6 +122,11 @@ class CoreConfig:
         return self.sram_bank_bytes * self.sram_banks
 
     @property
+    def word_instrs(self):
+        """Instructions of a MEM word: the loader writes this many a cycle."""
+        return self.mem_port_bits // INSTR_BITS
+
+    @property
     def vmm_macs(self):
         """int8 multiply-accumulates per cycle of the VMM."""
         return self.vmm_rows * self.vmm_cols

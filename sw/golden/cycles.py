@@ -25,8 +25,8 @@ import functools
 import itertools
 from collections import deque, namedtuple
 
-from rtl.spec.isa import (COUNTER_BITS, COUNTERS, DIRECTIONS, INSTR_BITS, NOC_IN_DEPTH,
-                          NOC_PORTS, NOC_THREADS, PNOC_DEPTH, THREADS, Op)
+from rtl.spec.isa import (COUNTER_BITS, COUNTERS, DIRECTIONS, NOC_IN_DEPTH, NOC_PORTS,
+                          NOC_THREADS, PNOC_DEPTH, THREADS, Op)
 
 from .noc import Flit
 
@@ -296,7 +296,7 @@ class CycleModel:
         cycle is reported plus ``offset`` (the cycles of a chain's earlier images).
         Returns ``(cycles, vmm_steps)``.
         """
-        slots = self.core.mem_port_bits // INSTR_BITS
+        slots = self.core.word_instrs
         load = load_cycles(programs, slots)
         self.next_entry = None   # the image the last NEXT named
         first_run = start_cycles(programs, slots) + [None] * (THREADS - len(programs))

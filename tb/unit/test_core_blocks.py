@@ -236,7 +236,7 @@ def test_core_compiled_other_configs(seed, banks, port_bits):
     compiled = compile_conv2d(config, layer, 1, 3, wts, scale, bias)
     pairs = [ins["pair"] for ins in compiled.programs[0] if ins["pair"]]
     assert pairs == ([1] if banks == 5 else [])
-    slots = port_bits // 64
+    slots = config.word_instrs
     if slots > 1:   # some program starts mid-word
         assert any(sum(map(len, compiled.programs[:t])) % slots for t in range(1, 8)
                    if compiled.programs[t])

@@ -169,7 +169,7 @@ def test_weight_row_pairs(seed):
     have rows gets faster."""
 
     def run_cycles(core, programs):
-        return predict(core, programs)[0] - load_cycles(programs, core.mem_port_bits // 64)
+        return predict(core, programs)[0] - load_cycles(programs, core.word_instrs)
 
     four = get_config("sim").core
     five = replace(four, sram_banks=5)
