@@ -57,7 +57,8 @@ class Core(wiring.Component):
 
     ``start`` (one cycle, with ``entry``, the program image's byte address) loads the
     threads' programs from MEM and runs them; ``busy`` stays high until every thread has
-    ended. While the core is not busy the ``host`` port reads and writes MEM.
+    ended. While the core is not busy the ``host`` port reads and writes MEM (read data
+    ``config.mem_latency`` cycles after its request).
 
     ``cycles`` counts the cycles of the last run (program load included); ``vmm_steps``
     counts the VMM steps it accepted (its busy cycles). ``conflict`` is sticky: two
@@ -127,12 +128,13 @@ class Core(wiring.Component):
         word = cfg.mem_port_bits // 8
         rows = cfg.vmm_rows
 
+        lat = cfg.mem_latency
         m.submodules.mem = mem = UnifiedMemory(word, cfg.sram_bank_bytes, cfg.sram_banks,
-                                               REQUESTERS, PUTS)
+                                               REQUESTERS, PUTS, latency=lat)
         wiring.connect(m, host=wiring.flipped(self.host), mem=mem.host)
 
         # Loader, threads and counters.
-        m.submodules.loader = loader = Loader(word, cfg.program_len)
+        m.submodules.loader = loader = Loader(word, cfg.program_len, lat)
         m.submodules.counters = counters = Counters(engines=1 + len(PUT_PORTS))
         m.d.comb += [self.busy.eq(loader.busy), counters.clear.eq(loader.image)]
         wiring.connect(m, loader=loader.mem, mem=mem.loader)
@@ -146,17 +148,18 @@ class Core(wiring.Component):
         # Engines.
         m.submodules.vmm = vmm = VMM.from_config(cfg, clear=True)
         m.d.comb += vmm.clear.eq(loader.image)   # every image starts with no tile
-        m.submodules.weights = wgt = WeightEngine(word, cfg.vmm_cols)
-        m.submodules.steps = stp = StepEngine(word, rows, cfg.vmm_cols, cfg.psb_entries)
+        m.submodules.weights = wgt = WeightEngine(word, cfg.vmm_cols, lat)
+        m.submodules.steps = stp = StepEngine(word, rows, cfg.vmm_cols, cfg.psb_entries, lat)
         m.submodules.vector = vec = VectorEngine(word, rows, cfg.psb_entries,
                                                  cfg.vbuf_entries, cfg.vcu_lanes,
-                                                 cfg.afu_lanes)
+                                                 cfg.afu_lanes, lat)
         engines = {0: wgt, 1: stp, 2: vec}
         wiring.connect(m, engine=stp.pnoc, port=wiring.flipped(self.noc.pnoc))
         for t, name in zip(PUT_THREADS, PUT_PORTS, strict=True):
             m.submodules[name] = engines[t] = eng = NocEngine(word, self._rows, self._cols,
                                                               starts=name == "inoc",
-                                                              weights=name == "mnoc")
+                                                              weights=name == "mnoc",
+                                                              mem_latency=lat)
             wiring.connect(m, engine=eng.port, port=wiring.flipped(getattr(self.noc, name)))
             wiring.connect(m, engine=eng.put, mem=getattr(mem, f"{name}_put"))
             wiring.connect(m, engine=eng.signal,
@@ -201,18 +204,21 @@ class Core(wiring.Component):
         # Deadlock: a cycle in which nothing moves. A thread is blocked on a WAIT not
         # granted, a point its engine does not take (the vector engine always goes on), or
         # waiting for its engine (DRAIN, or END) while it is not idle; nothing is in
-        # flight: no point taken the cycle before (a read in flight), no weight row or step
-        # into the VMM, no VMM result pending, no tile switch pending (shadow full, active
-        # empty), the vector engine idle, no flit offered at a NoC output or taken at an
-        # input, no put written.
+        # flight: no point taken in the last ``mem_latency`` cycles (a read in flight), no
+        # weight row or step into the VMM, no VMM result pending, no tile switch pending
+        # (shadow full, active empty), the vector engine idle, no flit offered at a NoC
+        # output or taken at an input, no put written.
         blocked = [~th.control.running | (th.counters.wait & ~th.counters.grant)
                    | (th.engine.points.valid & ~th.engine.points.ready
                       & (engines.get(t) is not vec))
                    | (th.draining & ~th.engine.idle)
                    for t, th in enumerate(threads)]
-        took = Signal()
-        m.d.sync += took.eq(Cat(th.engine.points.valid & th.engine.points.ready
-                                for th in threads).any())
+        took = Signal()   # a point taken in the last mem_latency cycles (a read in flight)
+        taken = [Signal(name=f"took{k + 1}") for k in range(lat)]
+        m.d.sync += taken[0].eq(Cat(th.engine.points.valid & th.engine.points.ready
+                                    for th in threads).any())
+        m.d.sync += [later.eq(earlier) for earlier, later in zip(taken, taken[1:], strict=False)]
+        m.d.comb += took.eq(Cat(taken).any())
         vmm_pending = Signal(range(VMM.latency + 2))
         m.d.sync += vmm_pending.eq(vmm_pending + (vmm.steps.valid & vmm.steps.ready)
                                    - vmm.results.valid)

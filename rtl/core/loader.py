@@ -38,12 +38,14 @@ class Loader(wiring.Component):
     stays ``busy``: a chain of images is one run, whose cycles are the sum of the images'
     own cycles.
 
-    Latency: with ``s = word_bytes / 8`` instructions a word, instruction ``i`` of the
-    image (from 0, all threads' programs in order) is written ``3 + i // s`` cycles after
-    ``launch``, so thread ``t`` starts ``3 + (sum(len_u, u <= t) - 1) // s`` cycles after
-    it (``len_u`` thread ``u``'s program length) and the load ends (its last write)
-    ``2 + ceil(sum(len_t) / s)`` cycles after it. Throughput: a word (``s``
-    instructions) a cycle.
+    Latency: with ``s = word_bytes / 8`` instructions a word and ``d = 2 * (mem_latency
+    - 1)`` (the header's read and the words' reads each wait a cycle longer for their
+    data with ``mem_latency`` 2), instruction ``i`` of the image (from 0, all threads'
+    programs in order) is written ``3 + d + i // s`` cycles after ``launch``, so thread
+    ``t`` starts ``3 + d + (sum(len_u, u <= t) - 1) // s`` cycles after it (``len_u``
+    thread ``u``'s program length) and the load ends (its last write) ``2 + d +
+    ceil(sum(len_t) / s)`` cycles after it. Throughput: a word (``s`` instructions) a
+    cycle.
 
     Parameters
     ----------
@@ -51,6 +53,8 @@ class Loader(wiring.Component):
         Bytes of a MEM word: a multiple of an instruction's 8.
     program_len : int
         Instructions of a thread's program buffer.
+    mem_latency : int
+        Cycles from a MEM read to its data (the unified memory's ``latency``).
 
     Members
     -------
@@ -67,11 +71,12 @@ class Loader(wiring.Component):
         Thread ``t``'s buffer, start and state at index ``t``.
     """
 
-    def __init__(self, word_bytes, program_len):
+    def __init__(self, word_bytes, program_len, mem_latency=1):
         if 8 * word_bytes % INSTR_BITS:
             raise ValueError(f"word_bytes must be a multiple of {INSTR_BITS // 8}, "
                              f"not {word_bytes!r}")
         self._word, self._program_len = word_bytes, program_len
+        self._latency = mem_latency
         self.slots = 8 * word_bytes // INSTR_BITS   # instructions of a MEM word
         super().__init__({
             "start":   In(1),
@@ -102,8 +107,11 @@ class Loader(wiring.Component):
         total   = Signal(index)                 # instructions of the image
         ptr     = Signal(ADDR_BITS)             # the next word's byte address
         r_index = Signal(index)                 # the next word's first instruction
-        w_valid = Signal()                      # the word read the cycle before, to be
-        w_index = Signal(index)                 # written: its first instruction
+        # The words read and not yet written (stage k: read k + 1 cycles before): whether
+        # valid, the word's first instruction. The last stage's is written.
+        stages = [(Signal(name=f"w_valid{k}"), Signal(index, name=f"w_index{k}"))
+                  for k in range(self._latency)]
+        w_valid, w_index = stages[-1]
         instrs = data.ArrayLayout(instr_layout(), slots)(mem.rdata)
         # The image a NEXT named, run when this one ends.
         next_valid = Signal()
@@ -114,15 +122,18 @@ class Loader(wiring.Component):
 
         def launch(entry):
             m.d.comb += [self.image.eq(1), mem.en.eq(1), mem.addr.eq(entry)]
-            m.d.sync += [ptr.eq(entry + word), r_index.eq(0), w_valid.eq(0),
-                         next_valid.eq(0)]
-            m.next = "HEADER"
+            m.d.sync += [ptr.eq(entry + word), r_index.eq(0), next_valid.eq(0)]
+            m.d.sync += [valid.eq(0) for valid, _ in stages]
+            m.next = "HEADER" if self._latency == 1 else "HEADER_WAIT"
 
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.comb += self.launch.eq(1)
                     launch(self.entry)
+            with m.State("HEADER_WAIT"):   # (mem_latency 2) the header's read data comes
+                m.d.comb += self.busy.eq(1)
+                m.next = "HEADER"
             with m.State("HEADER"):
                 m.d.comb += self.busy.eq(1)
                 header = data.View(header_layout(), mem.rdata[:len(lengths.as_value())])
@@ -148,13 +159,17 @@ class Loader(wiring.Component):
                         last.append(hit & (n + 1 == lengths[t]))
                     m.d.comb += th.start.eq(Cat(last).any())
                 # Read the next word, if any.
+                for (valid, idx), (prev_valid, prev_idx) in zip(stages[1:], stages, strict=False):
+                    m.d.sync += [valid.eq(prev_valid), idx.eq(prev_idx)]
                 with m.If(r_index < total):
                     m.d.comb += [mem.en.eq(1), mem.addr.eq(ptr)]
                     m.d.sync += [ptr.eq(ptr + word), r_index.eq(r_index + slots),
-                                 w_valid.eq(1), w_index.eq(r_index)]
-                with m.Else():  # the last write (if any): every thread has started
-                    m.d.sync += w_valid.eq(0)
-                    m.next = "RUN"
+                                 stages[0][0].eq(1), stages[0][1].eq(r_index)]
+                with m.Else():
+                    m.d.sync += stages[0][0].eq(0)
+                    # The last write (if any): every thread has started.
+                    with m.If(~Cat(valid for valid, _ in stages[:-1]).any()):
+                        m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += [self.busy.eq(1), self.run.eq(1)]
                 with m.If(~Cat(th.running for th in self.threads).any()):

@@ -5,11 +5,12 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["mem_port_signature", "UnifiedMemory"]
+__all__ = ["mem_port_signature", "UnifiedMemory", "read_stages"]
 
 
 def mem_port_signature(word_bytes, addr_bits=24, *, ready=False):
-    """A requester's port: one word access a cycle; read data the next cycle.
+    """A requester's port: one word access a cycle; read data the memory's ``latency``
+    (1 or 2) cycles later.
 
     ``addr`` is a byte address (its low bits, inside the word, are ignored); ``mask``
     enables the written bytes. With ``ready`` the port also has ``ready``
@@ -26,6 +27,29 @@ def mem_port_signature(word_bytes, addr_bits=24, *, ready=False):
     if ready:
         members["ready"] = In(1)
     return wiring.Signature(members)
+
+
+def read_stages(m, take, payload, latency, name):
+    """Carry a requester's reads to the cycle their data arrives: ``take`` (a read is
+    requested this cycle) and ``payload`` (a value: what the read is for) are registered
+    ``latency`` times (each stage loads only when the one before is valid).
+
+    Returns ``(valid, value, inflight)``: whether a read's data is on ``rdata`` this cycle,
+    its payload, and how many reads are in flight: requested in the last ``latency``
+    cycles, the one whose data arrives this cycle included."""
+    payload = Value.cast(payload)
+    valid, value, valids = take, payload, []
+    for k in range(latency):
+        v = Signal(name=f"{name}_valid{k + 1}")
+        d = Signal(payload.shape(), name=f"{name}_payload{k + 1}", reset_less=True)
+        m.d.sync += v.eq(valid)
+        with m.If(valid):
+            m.d.sync += d.eq(value)
+        valid, value = v, d
+        valids.append(v)
+    inflight = Signal(range(latency + 1), name=f"{name}_inflight")
+    m.d.comb += inflight.eq(sum(valids))
+    return valid, value, inflight
 
 
 def _and_or(onehot, values):
@@ -50,9 +74,17 @@ class UnifiedMemory(wiring.Component):
     and an AND-OR multiplexer, not by a priority chain through the requesters (an FPGA
     timing fix: docs/fpga.md, "timing closure").
 
-    Latency: read data arrives on the requester's ``rdata`` 1 cycle after its request; a
-    write is done at the end of the request's cycle. Throughput: one access per bank a
-    cycle.
+    With ``latency`` 2 every request (the served ones: a waiting requester's only when
+    ``ready``) is registered before the banks' grants and multiplexers, so that the wires
+    from the requesters to the memory and the paths into the block RAMs are in different
+    cycles (the FPGA's 50 MHz: docs/fpga.md). The grant, ``ready`` and ``conflict`` are
+    still decided in the request's cycle, by the same rule, so the accesses happen in the
+    order of their requests and a read sees every write requested in an earlier cycle;
+    only the read data comes a cycle later.
+
+    Latency: read data arrives on the requester's ``rdata`` ``latency`` cycles after its
+    request; a write is done at the end of the request's cycle (``latency`` 1) or of the
+    next (2). Throughput: one access per bank a cycle.
 
     Parameters
     ----------
@@ -62,6 +94,8 @@ class UnifiedMemory(wiring.Component):
     waiting : tuple of str
         The last of ``requesters``, which wait for their bank: their ports have
         ``ready``.
+    latency : int
+        Cycles from a read request to its data: 1, or 2 with the register stage.
 
     Members
     -------
@@ -70,8 +104,11 @@ class UnifiedMemory(wiring.Component):
     conflict : Out(1)
     """
 
-    def __init__(self, word_bytes, bank_bytes, banks, requesters, waiting=()):
+    def __init__(self, word_bytes, bank_bytes, banks, requesters, waiting=(), *, latency=1):
         requesters, waiting = tuple(requesters), tuple(waiting)
+        if type(latency) is not int or latency not in (1, 2):
+            raise ValueError(f"latency must be 1 or 2, not {latency!r}")
+        self._latency = latency
         if not requesters or len(set(requesters)) != len(requesters) or not all(
                 isinstance(name, str) and name.isidentifier() and name != "conflict"
                 for name in requesters):
@@ -93,20 +130,51 @@ class UnifiedMemory(wiring.Component):
     def requesters(self):
         return self._requesters
 
+    @property
+    def latency(self):
+        return self._latency
+
     def elaborate(self, platform):
         m = Module()
         wbits = (self._word - 1).bit_length()
         dbits = (self._depth - 1).bit_length()
         names = self._requesters
         ports = [getattr(self, name) for name in names]
-        bank_of = []
-        for name, p in zip(names, ports, strict=True):
-            b = Signal(8, name=f"bank_of_{name}")
-            m.d.comb += b.eq(p.addr[wbits + dbits:])
-            bank_of.append(b)
-        last_bank = [Signal(8, name=f"last_bank_{name}") for name in names]
-        rdatas = []
+        nwait = len(self._waiting)
+
+        def bank_of(addr):   # (8 bits: a bank's number)
+            return addr[wbits + dbits:wbits + dbits + 8]
+
+        # The request's cycle: which requesters ask for each bank, the conflicts among the
+        # ones that never wait, a waiting requester's ``ready``.
+        asks = [Cat(p.en & (bank_of(p.addr) == b) for p in ports) for b in range(self._banks)]
         conflicts = []
+        for b in range(self._banks):
+            served = asks[b][:len(ports) - nwait]   # the ones that never wait
+            conflicts.append((served & (served - 1)).any())
+        for i, (name, p) in enumerate(zip(names, ports, strict=True)):
+            if name in self._waiting:   # served unless an earlier requester has the bank
+                m.d.comb += p.ready.eq(~Cat(q.en & (bank_of(q.addr) == bank_of(p.addr))
+                                            for q in ports[:i]).any())
+        m.d.comb += self.conflict.eq(Cat(conflicts).any())
+
+        # The requests the banks serve: these, or (latency 2) these registered, a waiting
+        # requester's only when ready (so the same one is served a cycle later).
+        if self._latency == 1:
+            reqs = [(p.en, p.we, p.addr, p.wdata, p.mask) for p in ports]
+        else:
+            reqs = []
+            for name, p in zip(names, ports, strict=True):
+                en = Signal(name=f"{name}_en_q")
+                we = Signal(name=f"{name}_we_q", reset_less=True)
+                addr = Signal(len(p.addr), name=f"{name}_addr_q", reset_less=True)
+                wdata = Signal(len(p.wdata), name=f"{name}_wdata_q", reset_less=True)
+                mask = Signal(len(p.mask), name=f"{name}_mask_q", reset_less=True)
+                m.d.sync += [en.eq(p.en & (p.ready if name in self._waiting else 1)),
+                             we.eq(p.we), addr.eq(p.addr), wdata.eq(p.wdata),
+                             mask.eq(p.mask)]
+                reqs.append((en, we, addr, wdata, mask))
+        rdatas = []
         for b in range(self._banks):
             mem = Memory(shape=8 * self._word, depth=self._depth, init=[])
             m.submodules[f"bank{b}"] = mem
@@ -117,26 +185,24 @@ class UnifiedMemory(wiring.Component):
             # (read-first costs a delayed write and a bypass on the read data).
             rd = mem.read_port(transparent_for=(wr,))
             rdatas.append(rd.data)
-            requests = Cat(p.en & (bank_of[i] == b) for i, p in enumerate(ports))
-            served = requests[:len(ports) - len(self._waiting)]   # the ones that never wait
-            conflicts.append((served & (served - 1)).any())
+            requests = asks[b] if self._latency == 1 else \
+                Cat(en & (bank_of(addr) == b) for en, _, addr, _, _ in reqs)
             # The first requester wins: a one-hot grant formed side by side, then an
             # AND-OR multiplexer (not a priority chain through the requesters).
             grant = Signal(len(ports), name=f"grant{b}")
             m.d.comb += grant.eq(Cat(requests[i] & ~requests[:i].any() if i else requests[0]
                                      for i in range(len(ports))))
             addr = Signal(dbits, name=f"addr{b}")   # one address for both ports
-            m.d.comb += [addr.eq(_and_or(grant, [p.addr[wbits:wbits + dbits] for p in ports])),
+            m.d.comb += [addr.eq(_and_or(grant, [a[wbits:wbits + dbits]
+                                                 for _, _, a, _, _ in reqs])),
                          rd.addr.eq(addr), wr.addr.eq(addr),
-                         wr.data.eq(_and_or(grant, [p.wdata for p in ports])),
-                         rd.en.eq(_and_or(grant, [~p.we for p in ports])),
-                         wr.en.eq(_and_or(grant, [Mux(p.we, p.mask, 0) for p in ports]))]
-        for i, (name, p) in enumerate(zip(names, ports, strict=True)):
-            if name in self._waiting:   # served unless an earlier requester has the bank
-                m.d.comb += p.ready.eq(~Cat(q.en & (bank_of[j] == bank_of[i])
-                                            for j, q in enumerate(ports[:i])).any())
-        for i, p in enumerate(ports):
-            m.d.sync += last_bank[i].eq(bank_of[i])
-            m.d.comb += p.rdata.eq(Array(rdatas)[last_bank[i]])
-        m.d.comb += self.conflict.eq(Cat(conflicts).any())
+                         wr.data.eq(_and_or(grant, [d for _, _, _, d, _ in reqs])),
+                         rd.en.eq(_and_or(grant, [~we for _, we, _, _, _ in reqs])),
+                         wr.en.eq(_and_or(grant, [Mux(we, mk, 0)
+                                                  for _, we, _, _, mk in reqs]))]
+        # Each requester's read data: from the bank it addressed ``latency`` cycles before.
+        for name, p, (_, _, addr, _, _) in zip(names, ports, reqs, strict=True):
+            last_bank = Signal(8, name=f"last_bank_{name}")
+            m.d.sync += last_bank.eq(bank_of(addr))
+            m.d.comb += p.rdata.eq(Array(rdatas)[last_bank])
         return m

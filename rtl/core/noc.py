@@ -10,7 +10,7 @@ from amaranth.lib.wiring import In, Out
 from ..noc.flit import coord_bits, flit_layout
 from ..spec.isa import ADDR_BITS, NOC_IN_DEPTH, NOC_PORTS, Op
 from .counters import CTR_BITS, signal_signature
-from .memory import mem_port_signature
+from .memory import mem_port_signature, read_stages
 from .queue import Queue
 from .steps import pnoc_port_signature
 from .thread import engine_signature
@@ -70,8 +70,8 @@ class NocEngine(wiring.Component):
     7.5).
 
     SEND: a point is taken when the flit queue (4 entries) has room for it and for the
-    read in flight; the MEM word at its source address arrives the next cycle and is
-    queued as a flit: the word, the point's destination address (the receiver's MEM),
+    reads in flight; the MEM word at its source address arrives ``mem_latency`` cycles
+    later and is queued as a flit: the word, the point's destination address (the receiver's MEM),
     ``signal`` (and ``start``) on the last point when the instruction sets it, ``weight``
     on every point when it sets it, and the instruction's rectangle ``x0..x1``,
     ``y0..y1``; ``port.o`` offers the oldest queued flit.
@@ -87,7 +87,7 @@ class NocEngine(wiring.Component):
     its data (valid while it is the head) and it leaves the FIFO when T0's weight engine
     takes it; the flits behind it wait. Other engines write it as any put.
 
-    Latency: 2 cycles from a SEND point to its flit at ``port.o``; a flit taken at
+    Latency: ``mem_latency + 1`` cycles from a SEND point to its flit at ``port.o``; a flit taken at
     ``port.i`` can be written to MEM, or offered at ``weight``, the next cycle.
     Throughput: one flit a cycle each way (one weight a cycle to T0).
 
@@ -101,6 +101,8 @@ class NocEngine(wiring.Component):
         Honour ``start`` puts.
     weights : bool
         Honour ``weight`` puts: hand them to T0 through ``weight``.
+    mem_latency : int
+        Cycles from a MEM read to its data (the unified memory's ``latency``).
 
     Members
     -------
@@ -119,8 +121,10 @@ class NocEngine(wiring.Component):
         Only with ``weights``: the data of the weight put at the FIFO's head.
     """
 
-    def __init__(self, word_bytes, rows=1, cols=1, *, starts=False, weights=False):
+    def __init__(self, word_bytes, rows=1, cols=1, *, starts=False, weights=False,
+                 mem_latency=1):
         self._word = word_bytes
+        self._latency = mem_latency
         self._starts = starts
         self._weights = weights
         self._layout = core_flit_layout(word_bytes, rows, cols)
@@ -153,25 +157,26 @@ class NocEngine(wiring.Component):
 
         # SEND.
         m.submodules.queue = queue = Queue(self._layout, 4)
-        inflight = Signal()
-        head = Signal(self._layout)   # the flit of the read in flight, but its data
-        head_put = put_layout(word)(head.payload)
-        take = points.valid & (p.instr.op == Op.SEND) & (queue.level + inflight < queue.depth)
-        m.d.comb += [points.ready.eq(take), self.mem.en.eq(take), self.mem.addr.eq(p.src)]
-        m.d.sync += inflight.eq(take)
-        with m.If(take):
-            m.d.sync += [head_put.addr.eq(p.dst[wbits:]),
-                         head_put.signal.eq(send.signal & p.last),
-                         head_put.ctr.eq(send.ctr),
-                         head_put.start.eq(send.start & p.last),
-                         head_put.weight.eq(send.weight),
-                         head.dest.x0.eq(send.x0), head.dest.x1.eq(send.x1),
-                         head.dest.y0.eq(send.y0), head.dest.y1.eq(send.y1)]
-        m.d.comb += [queue.w.valid.eq(inflight), queue.w.p.eq(head),
+        flit = Signal(self._layout)    # the point's flit, but its data
+        flit_put = put_layout(word)(flit.payload)
+        take = Signal()
+        arrived, head_bits, inflight = read_stages(m, take, flit, self._latency, "read")
+        m.d.comb += [take.eq(points.valid & (p.instr.op == Op.SEND)
+                             & (queue.level + inflight < queue.depth)),
+                     points.ready.eq(take), self.mem.en.eq(take), self.mem.addr.eq(p.src),
+                     flit_put.addr.eq(p.dst[wbits:]),
+                     flit_put.signal.eq(send.signal & p.last),
+                     flit_put.ctr.eq(send.ctr),
+                     flit_put.start.eq(send.start & p.last),
+                     flit_put.weight.eq(send.weight),
+                     flit.dest.x0.eq(send.x0), flit.dest.x1.eq(send.x1),
+                     flit.dest.y0.eq(send.y0), flit.dest.y1.eq(send.y1)]
+        head = self._layout(head_bits)   # the flit whose data arrives
+        m.d.comb += [queue.w.valid.eq(arrived), queue.w.p.eq(head),
                      put_layout(word)(queue.w.p.payload).data.eq(self.mem.rdata),
                      queue.w.p.last.eq(1)]
         wiring.connect(m, queue=queue.r, engine=wiring.flipped(self.port.o))
-        m.d.comb += self.thread.idle.eq(~inflight & ~queue.r.valid)
+        m.d.comb += self.thread.idle.eq((inflight == 0) & ~queue.r.valid)
 
         # Receive.
         m.submodules.inbox = inbox = Queue(self._layout, NOC_IN_DEPTH)

@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from ..spec.isa import PNOC_DEPTH
 from ..vmm import result_layout, step_layout
 from .counters import CTR_BITS, signal_signature
-from .memory import mem_port_signature
+from .memory import mem_port_signature, read_stages
 from .queue import Queue, RegisterQueue
 from .thread import engine_signature
 
@@ -51,8 +51,9 @@ class StepEngine(wiring.Component):
     first ``zero`` points) the PNoC input FIFO (:data:`rtl.spec.isa.PNOC_DEPTH` vectors)
     is not empty, and with ``pout`` fewer than ``PNOC_DEPTH`` results are queued at or on
     their way to the PNoC output FIFO (its room is reserved: results are always
-    accepted). MEM and the PSB are read, and the PNoC input's head taken, as it is taken;
-    the step is queued the next cycle; ``steps`` offers the oldest queued step. Results
+    accepted). MEM is read, and the PNoC input's head taken, as it is taken, and the PSB
+    ``mem_latency - 1`` cycles later; the step is queued when the MEM data arrives,
+    ``mem_latency`` cycles after it is taken; ``steps`` offers the oldest queued step. Results
     are written to the PSB, or queued at the PNoC output, as they arrive; ``pnoc.o``
     offers the oldest queued result. The engine is idle when nothing is in flight and
     the PNoC output FIFO is empty.
@@ -61,9 +62,9 @@ class StepEngine(wiring.Component):
     in the cycle its result is written, so a thread waiting on the counter sees the whole
     stream's results in the PSB.
 
-    Latency: 2 cycles from a point to its step at ``steps``; a result is written in the
-    cycle it arrives (at ``pnoc.o`` the next cycle). Throughput: one step a cycle, one
-    vector a cycle each way on the PNoC.
+    Latency: ``mem_latency + 1`` cycles from a point to its step at ``steps``; a result
+    is written in the cycle it arrives (at ``pnoc.o`` the next cycle). Throughput: one
+    step a cycle, one vector a cycle each way on the PNoC.
 
     Parameters
     ----------
@@ -73,6 +74,8 @@ class StepEngine(wiring.Component):
         The VMM's rows and byte columns.
     psb_entries : int
         Entries of the partial-sum buffer.
+    mem_latency : int
+        Cycles from a MEM read to its data (the unified memory's ``latency``).
 
     Members
     -------
@@ -90,8 +93,9 @@ class StepEngine(wiring.Component):
         The PNoC link: partial sums out to a neighbour and in from one.
     """
 
-    def __init__(self, word_bytes, rows, cols, psb_entries):
+    def __init__(self, word_bytes, rows, cols, psb_entries, mem_latency=1):
         self._word, self._rows, self._cols, self._psb = word_bytes, rows, cols, psb_entries
+        self._latency = mem_latency
         pbits = (psb_entries - 1).bit_length()
         super().__init__({
             "thread":    In(engine_signature()),
@@ -141,23 +145,31 @@ class StepEngine(wiring.Component):
         wiring.connect(m, pout=pout.r, pnoc=wiring.flipped(self.pnoc.o))
         reserved = Signal(range(PNOC_DEPTH + 1))
 
-        # Stage 0: MEM and PSB reads; the step's flags are registered beside them.
-        inflight = Signal()
-        zero_d = Signal()
-        last_d = Signal()
+        # Stage 0: the MEM read; the step's flags (and the PNoC input's head) travel beside
+        # it to its data. The PSB is read in the cycle before the data arrives.
+        step_layout_ = data.StructLayout({"zero": 1, "pin": 1, "last": 1,
+                                          "pin_sums": psb_layout(self._rows)})
+        step_now = Signal(step_layout_)
+        take = Signal()
+        arrived, step_bits, inflight = read_stages(m, take, step_now, self._latency, "read")
+        step = step_layout_(step_bits)   # of the step whose data arrives
         phase = Signal(16)
         index = points.p.index
         phase_now = Mux(index == 0, 0, phase)
-        pin_d = Signal()
-        pin_sums = Signal(psb_layout(self._rows))
         entry = points.p.dst[:pbits]
+        if self._latency == 1:
+            m.d.comb += self.psb_read.addr.eq(entry)
+        else:   # the entry of the point taken the cycle before
+            entry_q = Signal(pbits)
+            with m.If(take):
+                m.d.sync += entry_q.eq(entry)
+            m.d.comb += self.psb_read.addr.eq(entry_q)
         need_pin = sstream.pin & (index >= sstream.zero)
         room = (queue.level + inflight < queue.depth) & tags.w.ready & ~tags.holds \
             & (~sstream.pout | (reserved < PNOC_DEPTH)) & (~need_pin | pin.r.valid)
-        take = points.valid & room
-        m.d.comb += [points.ready.eq(room),
+        is_last = phase_now == sstream.period - 1
+        m.d.comb += [take.eq(points.valid & room), points.ready.eq(room),
                      self.mem.en.eq(take), self.mem.addr.eq(points.p.src),
-                     self.psb_read.addr.eq(entry),
                      tags.probe.entry.eq(entry), tags.probe.psb.eq(1),
                      tags.w.valid.eq(take), tags.w.p.entry.eq(entry),
                      tags.w.p.psb.eq(~sstream.pout),
@@ -165,22 +177,21 @@ class StepEngine(wiring.Component):
                      sigs.w.p.signal.eq(points.p.last & sstream.signal),
                      sigs.w.p.ctr.eq(sstream.ctr),
                      sigs.w.p.pout.eq(sstream.pout), sigs.w.p.dir.eq(sstream.dir),
-                     pin.r.ready.eq(take & need_pin)]
-        m.d.sync += [inflight.eq(take),
-                     reserved.eq(reserved + (take & sstream.pout)
-                                  - (self.pnoc.o.valid & self.pnoc.o.ready))]
+                     pin.r.ready.eq(take & need_pin),
+                     step_now.zero.eq(index < sstream.zero), step_now.pin.eq(need_pin),
+                     step_now.last.eq(is_last), step_now.pin_sums.eq(pin.r.p)]
+        m.d.sync += reserved.eq(reserved + (take & sstream.pout)
+                                - (self.pnoc.o.valid & self.pnoc.o.ready))
         with m.If(take):
-            is_last = phase_now == sstream.period - 1
-            m.d.sync += [zero_d.eq(index < sstream.zero), pin_d.eq(need_pin),
-                         pin_sums.eq(pin.r.p),
-                         last_d.eq(is_last), phase.eq(Mux(is_last, 0, phase_now + 1))]
+            m.d.sync += phase.eq(Mux(is_last, 0, phase_now + 1))
 
-        # Stage 1: the step is queued.
-        m.d.comb += [queue.w.valid.eq(inflight),
+        # The step is queued as its data arrives.
+        m.d.comb += [queue.w.valid.eq(arrived),
                      queue.w.p.data.eq(self.mem.rdata[:8 * self._cols]),
-                     queue.w.p.psum.eq(Mux(zero_d, 0, Mux(pin_d, pin_sums.as_value(),
-                                                           self.psb_read.data.as_value()))),
-                     queue.w.p.last.eq(last_d)]
+                     queue.w.p.psum.eq(Mux(step.zero, 0,
+                                           Mux(step.pin, step.pin_sums.as_value(),
+                                               self.psb_read.data.as_value()))),
+                     queue.w.p.last.eq(step.last)]
         wiring.connect(m, queue=queue.r, engine=wiring.flipped(self.steps))
 
         # Results back to the PSB or out on the PNoC, in order.
@@ -194,6 +205,6 @@ class StepEngine(wiring.Component):
                      sigs.r.ready.eq(self.results.valid),
                      self.signal.signal.eq(self.results.valid & sigs.r.p.signal),
                      self.signal.ctr.eq(sigs.r.p.ctr)]
-        m.d.comb += self.thread.idle.eq(~inflight & ~queue.r.valid & ~tags.r.valid
+        m.d.comb += self.thread.idle.eq((inflight == 0) & ~queue.r.valid & ~tags.r.valid
                                         & ~pout.r.valid)
         return m

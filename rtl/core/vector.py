@@ -38,10 +38,14 @@ class VectorEngine(wiring.Component):
     instructions, or a VPOST vector into the chain; the units' results are written to the
     VBUF ``latency`` cycles later, the chain's packed integers to MEM through ``store``.
 
+    With ``mem_latency`` 2 (MEM read data a cycle later) stage 1 is two cycles: the VBUF
+    and PSB read data are registered once more, to meet the MEM data.
+
     Latency: a point's result is written 1 cycle after the point is taken (VSTORE), 2
     cycles after (VLOAD of binary16), 7 cycles after (VCVT, VOP, VOPV, VLOAD of integers:
     the vector unit's 4), 8 cycles after (VACT: the activation unit's 5) or 24 cycles
-    after (VPOST: the chain's 21). Throughput: one point a cycle.
+    after (VPOST: the chain's 21); with ``mem_latency`` 2, each but VSTORE's a cycle
+    later. Throughput: one point a cycle.
 
     Parameters
     ----------
@@ -54,6 +58,8 @@ class VectorEngine(wiring.Component):
     vcu_lanes, afu_lanes : int
         Lanes of the units (at least ``rows``; lanes beyond ``rows`` repeat the vector's
         lanes, and their results are dropped).
+    mem_latency : int
+        Cycles from a MEM read to its data (the unified memory's ``latency``).
 
     Members
     -------
@@ -66,8 +72,10 @@ class VectorEngine(wiring.Component):
         A synchronous read port of the PSB (VCVT).
     """
 
-    def __init__(self, word_bytes, rows, psb_entries, vbuf_entries, vcu_lanes, afu_lanes):
+    def __init__(self, word_bytes, rows, psb_entries, vbuf_entries, vcu_lanes, afu_lanes,
+                 mem_latency=1):
         self._word, self._rows = word_bytes, rows
+        self._latency = mem_latency
         self._psb, self._vbuf = psb_entries, vbuf_entries
         self._vcu_lanes, self._afu_lanes = vcu_lanes, afu_lanes
         pbits = (psb_entries - 1).bit_length()
@@ -209,6 +217,24 @@ class VectorEngine(wiring.Component):
                          self.mem.wdata.eq(rd.data.as_value() << (obyte * 8)),
                          self.mem.mask.eq(((C(1, word + 1) << nbytes) - 1) << obyte)]
 
+        # With mem_latency 2, the VBUF and PSB read data and what they are for are
+        # registered once more, to meet the MEM read data a cycle later.
+        t_valid = s1_valid & (s1_op != Op.VSTORE)
+        t_instr, t_dst, t_byte = s1_instr, s1_dst, s1_byte
+        t_psb, t_vb, t_vb2 = self.psb_read.data, rd.data, rd2.data
+        if self._latency == 2:
+            u_valid = Signal()
+            u_instr = Signal(instr_layout(), reset_less=True)
+            u_dst   = Signal(vbits, reset_less=True)
+            u_byte  = Signal(range(word), reset_less=True)
+            u_psb   = Signal(psb_layout(rows), reset_less=True)
+            u_vb    = Signal(vbuf_layout(rows), reset_less=True)
+            u_vb2   = Signal(vbuf_layout(rows), reset_less=True)
+            m.d.sync += [u_valid.eq(t_valid), u_instr.eq(t_instr), u_dst.eq(t_dst),
+                         u_byte.eq(t_byte), u_psb.eq(t_psb), u_vb.eq(t_vb), u_vb2.eq(t_vb2)]
+            t_valid, t_instr, t_dst, t_byte = u_valid, u_instr, u_dst, u_byte
+            t_psb, t_vb, t_vb2 = u_psb, u_vb, u_vb2
+
         # Stage 2 registers: the read data (block RAM outputs) of every pass but VSTORE,
         # with what it is for; the unpacking and operand selection work from these.
         s2_valid = Signal()
@@ -219,9 +245,9 @@ class VectorEngine(wiring.Component):
         s2_psb   = Signal(psb_layout(rows), reset_less=True)
         s2_vb    = Signal(vbuf_layout(rows), reset_less=True)
         s2_vb2   = Signal(vbuf_layout(rows), reset_less=True)
-        m.d.sync += [s2_valid.eq(s1_valid & (s1_op != Op.VSTORE)), s2_instr.eq(s1_instr),
-                     s2_dst.eq(s1_dst), s2_byte.eq(s1_byte), s2_mem.eq(self.mem.rdata),
-                     s2_psb.eq(self.psb_read.data), s2_vb.eq(rd.data), s2_vb2.eq(rd2.data)]
+        m.d.sync += [s2_valid.eq(t_valid), s2_instr.eq(t_instr),
+                     s2_dst.eq(t_dst), s2_byte.eq(t_byte), s2_mem.eq(self.mem.rdata),
+                     s2_psb.eq(t_psb), s2_vb.eq(t_vb), s2_vb2.eq(t_vb2)]
         s2_op = s2_instr.op
 
         # VLOAD data (or a VPOST's residual, of the output's type): the n bytes at the
@@ -288,7 +314,7 @@ class VectorEngine(wiring.Component):
                      chain.params.act.eq(vpost.act), chain.params.p0.eq(kp[0]),
                      chain.params.p1.eq(kp[1]), chain.params.prec.eq(vpost.prec),
                      chain.params.out_signed.eq(vpost.out_signed)]
-        # At most 24 VPOST points are in flight (a point is stored 24 cycles after it is
+        # At most 25 VPOST points are in flight (a point is stored 24 or 25 cycles after it is
         # taken), so the queue is never full.
         m.submodules.stores = stores = Queue(24, 32)
         m.d.comb += [stores.w.valid.eq(take & is_["VPOST"]), stores.w.p.eq(p.dst),

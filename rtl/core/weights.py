@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec.codes import Precision
 from ..vmm import weight_layout
-from .memory import mem_port_signature
+from .memory import mem_port_signature, read_stages
 from .queue import Queue
 from .thread import engine_signature
 
@@ -22,12 +22,13 @@ class WeightEngine(wiring.Component):
     is instead the data of the weight put offered at ``noc`` (the MNoC's input FIFO's
     head), and MEM is not read (the source generator only counts the points).
 
-    A point is taken when the beat queue (4 entries) has room for it and for the read in
+    A point is taken when the beat queue (4 entries) has room for it and for the reads in
     flight and, with ``noc``, a weight put is offered (it is taken with the point); its
-    MEM word (or words, or the put's data, registered) arrive the next cycle and are
-    queued as one beat; ``weights`` offers the oldest queued beat.
+    MEM word (or words, or the put's data, registered) arrive ``mem_latency`` cycles
+    later and are queued as one beat; ``weights`` offers the oldest queued beat.
 
-    Latency: 2 cycles from a point to its beat at ``weights`` (with ``noc`` too).
+    Latency: ``mem_latency + 1`` cycles from a point to its beat at ``weights`` (with
+    ``noc`` too).
     Throughput: one beat a cycle: one row, or two with ``pair``.
 
     Parameters
@@ -36,6 +37,8 @@ class WeightEngine(wiring.Component):
         Bytes of a MEM word.
     cols : int
         Byte columns of the VMM: a row is the word's low ``cols`` bytes.
+    mem_latency : int
+        Cycles from a MEM read to its data (the unified memory's ``latency``).
 
     Members
     -------
@@ -49,8 +52,8 @@ class WeightEngine(wiring.Component):
         The MNoC's weight puts (their data: a row is its low ``cols`` bytes).
     """
 
-    def __init__(self, word_bytes, cols):
-        self._word, self._cols = word_bytes, cols
+    def __init__(self, word_bytes, cols, mem_latency=1):
+        self._word, self._cols, self._latency = word_bytes, cols, mem_latency
         super().__init__({
             "thread":   In(engine_signature()),
             "mem":      Out(mem_port_signature(word_bytes)),
@@ -74,34 +77,34 @@ class WeightEngine(wiring.Component):
         points = self.thread.points
         wstream = points.p.instr.f.wstream
 
-        # Stage 0: the MEM reads; the beat's mode is registered beside them.
+        # Stage 0: the MEM reads; the beat's mode travels beside them to their data.
         # A noc point takes the MNoC's weight put with it, instead of reading MEM.
-        inflight = Signal()
-        mode = Signal(data.StructLayout({"precision": Precision, "act_signed": 1,
-                                         "pair": 1, "noc": 1}))   # of the beat in flight
-        noc_row = Signal(8 * self._cols)                           # its row, with noc
+        mode_layout = data.StructLayout({"precision": Precision, "act_signed": 1,
+                                         "pair": 1, "noc": 1, "row": 8 * self._cols})
+        mode_now = Signal(mode_layout)
+        take = Signal()
+        arrived, mode_bits, inflight = read_stages(m, take, mode_now, self._latency, "read")
+        mode = mode_layout(mode_bits)   # of the beat whose data arrives
         room = queue.level + inflight < queue.depth
         ready = room & (~wstream.noc | self.noc.valid)
-        take = points.valid & ready
-        m.d.comb += [points.ready.eq(ready),
+        m.d.comb += [take.eq(points.valid & ready), points.ready.eq(ready),
                      self.noc.ready.eq(points.valid & room & wstream.noc),
                      self.mem.en.eq(take & ~wstream.noc), self.mem.addr.eq(points.p.src),
                      self.mem_pair.en.eq(take & wstream.pair & ~wstream.noc),
-                     self.mem_pair.addr.eq(points.p.dst)]
-        m.d.sync += inflight.eq(take)
-        with m.If(take):
-            m.d.sync += [mode.precision.eq(wstream.prec), mode.act_signed.eq(wstream.act_signed),
-                         mode.pair.eq(wstream.pair & ~wstream.noc), mode.noc.eq(wstream.noc),
-                         noc_row.eq(self.noc.payload[:8 * self._cols])]
+                     self.mem_pair.addr.eq(points.p.dst),
+                     mode_now.precision.eq(wstream.prec),
+                     mode_now.act_signed.eq(wstream.act_signed),
+                     mode_now.pair.eq(wstream.pair & ~wstream.noc), mode_now.noc.eq(wstream.noc),
+                     mode_now.row.eq(self.noc.payload[:8 * self._cols])]
 
-        # Stage 1: the beat is queued.
-        m.d.comb += [queue.w.valid.eq(inflight),
-                     queue.w.p.data.eq(Mux(mode.noc, noc_row,
+        # The beat is queued as its data arrives.
+        m.d.comb += [queue.w.valid.eq(arrived),
+                     queue.w.p.data.eq(Mux(mode.noc, mode.row,
                                            self.mem.rdata[:8 * self._cols])),
                      queue.w.p.pair_data.eq(self.mem_pair.rdata[:8 * self._cols]),
                      queue.w.p.precision.eq(mode.precision),
                      queue.w.p.act_signed.eq(mode.act_signed),
                      queue.w.p.pair.eq(mode.pair)]
         wiring.connect(m, queue=queue.r, engine=wiring.flipped(self.weights))
-        m.d.comb += self.thread.idle.eq(~inflight & ~queue.r.valid)
+        m.d.comb += self.thread.idle.eq((inflight == 0) & ~queue.r.valid)
         return m

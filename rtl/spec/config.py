@@ -75,6 +75,10 @@ class CoreConfig:
         binary16 values. Power of two.
     program_len : int
         Instructions each thread's program buffer holds. Power of two.
+    mem_latency : int
+        Cycles from a unified-memory read request to its data: 1, or 2 with a register
+        stage between the requesters and the banks (the FPGA core's 50 MHz; every read
+        comes a cycle later, docs/architecture.md 7.5).
 
     The VMM's ``vmm_rows`` results of one step are one vector of the vector and activation
     units: ``vmm_rows`` must be at least 4 (an int2 vector fills whole bytes) and at most
@@ -92,6 +96,7 @@ class CoreConfig:
     psb_entries:     int = 256
     vbuf_entries:    int = 256
     program_len:     int = 64
+    mem_latency:     int = 1
 
     def __post_init__(self):
         _check_pow2("vmm_rows", self.vmm_rows, low=4, high=1024)
@@ -115,6 +120,8 @@ class CoreConfig:
         _check_pow2("psb_entries", self.psb_entries, low=2)
         _check_pow2("vbuf_entries", self.vbuf_entries, low=2)
         _check_pow2("program_len", self.program_len, low=2)
+        if type(self.mem_latency) is not int or self.mem_latency not in (1, 2):
+            raise ValueError(f"mem_latency must be 1 or 2, not {self.mem_latency!r}")
 
     @property
     def sram_bytes(self):
@@ -188,7 +195,8 @@ CONFIGS = {
         # 16 int8 MACs per core: 64 of the 156 MULT18X18D for the 2 x 2 array.
         core=CoreConfig(vmm_rows=4, vmm_cols=4, mem_port_bits=64,
                         sram_bank_bytes=4096, sram_banks=4,
-                        vcu_lanes=4, afu_lanes=4, psb_entries=128, vbuf_entries=128),
+                        vcu_lanes=4, afu_lanes=4, psb_entries=128, vbuf_entries=128,
+                        mem_latency=2),
         framebuffer_bytes=32 * 1024),
     "northpole": ArrayConfig(
         name="northpole", rows=16, cols=16,

@@ -43,11 +43,13 @@ AFU_LATENCY = 5
 POST_LATENCY = 4 * VCU_LATENCY + AFU_LATENCY
 #: Cycles from a T2 point's acceptance to its instruction entering a unit: the engine's
 #: stages 1 (read data registered), 2 (operand selection) and 3 (the registered unit
-#: instruction; for a VPOST, the chain's registered input). A VSTORE retires 1 cycle after
-#: its acceptance, a plain VLOAD 2, a VPOST (its store) ``UNIT_ISSUE + POST_LATENCY``.
+#: instruction; for a VPOST, the chain's registered input), with a MEM latency of 1 (each
+#: cycle more of it adds one). A VSTORE retires 1 cycle after its acceptance, a plain VLOAD
+#: ``1 + mem_latency``, a VPOST (its store) ``UNIT_ISSUE + mem_latency - 1 +
+#: POST_LATENCY``.
 UNIT_ISSUE = 3
 VMM_LATENCY = 3           # a step accepted at cycle c has its result at c + 3
-QUEUE = 4                 # entries of the weight, step and flit queues (with the read in flight)
+QUEUE = 4                 # entries of the weight, step and flit queues (with the reads in flight)
 _ONE_ROW, _TWO_ROWS = (None,), (None, None)   # a weight beat's rows when no data is moved
 TAGS = 12                 # VMM results awaited by the step engine
 COUNTER_MAX = (1 << COUNTER_BITS) - 1
@@ -82,22 +84,25 @@ _CONSTS = {
 }
 
 
-def load_cycles(programs, slots=1):
+def load_cycles(programs, slots=1, latency=1):
     """Cycles of a run's program load (``rtl/core/loader.py``): the header word, then one
     cycle per MEM word of ``slots`` instructions (each reads one and writes the one
-    before), then the cycle of the last write, which starts the last thread."""
-    return 2 + -(-sum(len(p) for p in programs) // slots)
+    read ``latency`` cycles before), then the cycle of the last write, which starts the
+    last thread; with a MEM ``latency`` of 2 the header and the last word each take a
+    cycle more."""
+    return 2 * latency + -(-sum(len(p) for p in programs) // slots)
 
 
-def start_cycles(programs, slots=1):
+def start_cycles(programs, slots=1, latency=1):
     """Per thread, the first cycle it runs (counted as the RTL's ``cycles``: the header
     is cycle 1), or ``None`` without a program: instruction ``i`` of the image is written
-    in cycle ``3 + i // slots`` (``slots`` instructions a MEM word), and each thread
-    starts in the cycle its last instruction is written and runs from the next."""
+    in cycle ``1 + 2 * latency + i // slots`` (``slots`` instructions a MEM word, a MEM
+    read's data ``latency`` cycles after it), and each thread starts in the cycle its last
+    instruction is written and runs from the next."""
     starts, total = [], 0
     for p in programs:
         total += len(p)
-        starts.append(4 + (total - 1) // slots if p else None)
+        starts.append(2 + 2 * latency + (total - 1) // slots if p else None)
     return starts
 
 
@@ -297,9 +302,10 @@ class CycleModel:
         Returns ``(cycles, vmm_steps)``.
         """
         slots = self.core.word_instrs
-        load = load_cycles(programs, slots)
+        lat = self.core.mem_latency
+        load = load_cycles(programs, slots, lat)
         self.next_entry = None   # the image the last NEXT named
-        first_run = start_cycles(programs, slots) + [None] * (THREADS - len(programs))
+        first_run = start_cycles(programs, slots, lat) + [None] * (THREADS - len(programs))
         # Deadlocks are detected once every thread has started (the loader's ``run``,
         # from the cycle after the load's last write).
         all_started = load + 1
@@ -315,43 +321,46 @@ class CycleModel:
         bank_bytes = self.bank_bytes
         rows = self.rows
         nports = len(NOC_PORTS)
-        # Weight engine: the read in flight, the queue of beats (each one or two rows).
-        w_in, w_data, w_queue = False, None, deque()
+        # Weight engine: the reads in flight (one a cycle of the MEM latency, oldest first:
+        # whether a point was taken, its beat), the queue of beats (each one or two rows).
+        w_fl, w_queue = deque([(False, None)] * lat), deque()
         # VMM: the shadow tile's rows (with a pair beat's second row held past a full
         # tile, the next tile's row 0), the two buffers, the pipeline (results or None).
         shadow_rows, shadow_full, active_full = [], False, False
         shadow_tile = active_tile = None
         pipe = deque([None] * VMM_LATENCY)
-        # Step engine: the read in flight, the queue of (last, operands), awaited entries
+        # Step engine: the reads in flight (as T0's: taken, last, operands), the queue of
+        # (last, operands), awaited entries
         # and beside them what each result signals (an SSTREAM's last with ``signal``:
         # its counter and pc, else None).
         # A PSB entry awaited is None for a result that goes out on the PNoC (``pout``); beside
         # it, the result's direction then. ``p_reserved``: the PNoC output FIFO's entries
         # taken or promised to the ``pout`` steps in flight.
-        s_in, s_data, s_last_d, s_queue, tags, phase = False, None, False, deque(), deque(), 0
+        s_fl, s_queue, tags, phase = deque([(False, False, None)] * lat), deque(), deque(), 0
         tag_sig, tag_dir, p_reserved = deque(), deque(), 0
         # Vector engine: constant reads, points in flight (retire cycle, effect, the MEM
         # bank a VSTORE or VPOST writes then or None).
         const_state, consts_ready, done_at = 0, False, deque()
-        # NoC engines: the read in flight, the queue of flits to send.
-        n_in = [False] * nports
-        n_data = [None] * nports
+        # NoC engines: the reads in flight (as T0's: taken, flit), the queue of flits to send.
+        n_fl = [deque([(False, None)] * lat) for _ in NOC_PORTS]
         n_queue = [deque() for _ in NOC_PORTS]   # the PNoC's: T1's partial-sum output
-        took_last = False
+        took_last = deque([False] * lat)   # whether a point was taken, the last cycles
+        unit_issue = UNIT_ISSUE + lat - 1
         steps = 0
         cycle = 0 if launch else 1
 
         def engine_idle(k):
             """Whether thread k's engine has nothing in flight."""
             if k == 0:
-                return not w_in and not w_queue
+                return not any(v for v, _ in w_fl) and not w_queue
             if k == 1:
-                return not s_in and not s_queue and not tags and not n_queue[_PNOC]
+                return not any(v for v, _, _ in s_fl) and not s_queue and not tags \
+                    and not n_queue[_PNOC]
             if k == 2:
                 return not done_at and const_state == 0
             if k in NOC_THREADS and k != NOC_THREADS[_PNOC]:
                 p = NOC_THREADS.index(k)
-                return not n_in[p] and not n_queue[p]
+                return not any(v for v, _ in n_fl[p]) and not n_queue[p]
             return True
 
         self.stuck = None
@@ -387,7 +396,7 @@ class CycleModel:
             results = pipe[VMM_LATENCY - 1]
             step_accept = bool(s_queue) and active_full
             weight_accept = bool(w_queue) and not shadow_full
-            moved = took_last or step_accept or weight_accept or not v_idle or \
+            moved = any(took_last) or step_accept or weight_accept or not v_idle or \
                 (shadow_full and not active_full) or any(x is not None for x in pipe)
             grants = {}       # counter -> the granted thread
             incs = None       # counter -> the signalling threads
@@ -417,12 +426,14 @@ class CycleModel:
                 elif state == STREAM:
                     if k == 0:
                         # With noc, a point also needs a weight put at the MNoC's head.
-                        if len(w_queue) + w_in < QUEUE and (not th.instr["noc"] or
+                        if len(w_queue) + sum(v for v, _ in w_fl) < QUEUE and (
+                                not th.instr["noc"] or
                                                             self._weight_head(_MNOC)):
                             take_w = th
                     elif k == 1:
                         ins = th.instr
-                        if len(s_queue) + s_in < QUEUE and len(tags) < TAGS and \
+                        if len(s_queue) + sum(v for v, _, _ in s_fl) < QUEUE and \
+                                len(tags) < TAGS and \
                                 th.dst.addr % psb not in tags and \
                                 (not ins["pout"] or p_reserved < PNOC_DEPTH) and \
                                 (not ins["pin"] or th.n < ins["zero"] or self.inbox[_PNOC]):
@@ -435,7 +446,7 @@ class CycleModel:
                             need_consts = True
                     else:
                         p = NOC_THREADS.index(k)
-                        if len(n_queue[p]) + n_in[p] < QUEUE:
+                        if len(n_queue[p]) + sum(v for v, _ in n_fl[p]) < QUEUE:
                             noc_take.append(th)
                 elif state == DRAIN:
                     if engine_idle(k):
@@ -484,7 +495,8 @@ class CycleModel:
                     cycle >= all_started:
                 raise self._deadlock(offset + cycle, live, shadow_full, active_full,
                                      consts_ready, p_reserved)
-            took_last = took
+            took_last.popleft()
+            took_last.append(took)
             # ----- sequential: the reads of this cycle first, then its writes -----
             # Vector engine: a VOP's or VPOST's constant reads (states 1 READ_KB, 2
             # READ_KC, then 3 CAPTURE_KC for a VOP, or 4 READ_KP and 5 CAPTURE_KP for a
@@ -509,14 +521,14 @@ class CycleModel:
                     new_consts_ready = False
                 bank = None
                 if op == Op.VACT:
-                    at = cycle + UNIT_ISSUE + AFU_LATENCY
+                    at = cycle + unit_issue + AFU_LATENCY
                 elif op == Op.VPOST:
-                    at = cycle + UNIT_ISSUE + POST_LATENCY
+                    at = cycle + unit_issue + POST_LATENCY
                     bank = th.dst.addr // bank_bytes
                 elif op in _UNIT_OPS or (op == Op.VLOAD and ins["mode"]):
-                    at = cycle + UNIT_ISSUE + VCU_LATENCY
+                    at = cycle + unit_issue + VCU_LATENCY
                 elif op == Op.VLOAD:
-                    at = cycle + 2
+                    at = cycle + 1 + lat
                 else:
                     at = cycle + 1
                     if op == Op.VSTORE:
@@ -580,12 +592,14 @@ class CycleModel:
                 active_full, shadow_full, active_tile = True, False, shadow_tile
             elif tile_done:
                 active_full = False
-            # Weight engine queue.
-            if w_in:
-                w_queue.append(w_data)
-            w_in, w_data = take_w is not None, w_read
+            # Weight engine queue: the beat whose data arrives.
+            arrived, beat = w_fl.popleft()
+            if arrived:
+                w_queue.append(beat)
+            w_fl.append((take_w is not None, w_read))
             # Step engine queue, and the VMM's results to the PSB.
-            if s_in:
+            arrived, s_last_d, s_data = s_fl.popleft()
+            if arrived:
                 s_queue.append((s_last_d, s_data))
             engine_sig = psum_out = None
             if results is not None:
@@ -596,14 +610,15 @@ class CycleModel:
                     psum_out = Psum(results if functional else None, direction)
                 elif functional:
                     self._psb_write(done_entry, results)
-            s_in = take_s is not None
-            if s_in:
+            if take_s is not None:
                 pout = bool(take_s.instr["pout"])
                 tags.append(None if pout else entry)
                 tag_sig.append(sig)
                 tag_dir.append(take_s.instr["dir"] if pout else None)
                 p_reserved += pout
-                s_last_d, s_data = last, operands
+                s_fl.append((True, last, operands))
+            else:
+                s_fl.append((False, False, None))
             # Vector engine: the writes of the points retiring now.
             while done_at and done_at[0][0] == cycle:
                 effect = done_at.popleft()[1]
@@ -618,10 +633,10 @@ class CycleModel:
                         p_reserved -= 1
                     if functional:
                         self._n_out(p, flit)
-                if n_in[p]:
-                    q.append(n_data[p])
-                n_in[p] = sent[p] is not None
-                n_data[p] = sent[p]
+                arrived, flit = n_fl[p].popleft()
+                if arrived:
+                    q.append(flit)
+                n_fl[p].append((sent[p] is not None, sent[p]))
             if psum_out is not None:   # readable at the PNoC output from the next cycle
                 n_queue[_PNOC].append(psum_out)
             # Counters: the SIGNALs (a thread's, T1's engine's at the end of a signalling

@@ -14,8 +14,9 @@
 // (`o.ready` 1).
 //
 // Host port (docs/architecture.md 7.5, rtl/core/memory.py): a write takes one cycle a
-// word; a read's data arrives on `host__rdata` one cycle after its request, so a read of
-// n words takes n cycles (each word's request in the cycle after the previous one's).
+// word; a read's data arrives on `host__rdata` HARNESS_MEM_LATENCY (1 or 2) cycles after
+// its request, so a read of n words takes n + HARNESS_MEM_LATENCY - 1 cycles (each word's
+// request in the cycle after the previous one's).
 // MEM is reached only while the core is not busy.
 //
 // A run (harness_run) is CoreEnv.run: `start` with `entry` for one cycle, one more cycle,
@@ -41,6 +42,9 @@
 #ifndef HARNESS_MEM_BYTES
 #error "HARNESS_MEM_BYTES must be defined (bytes of MEM)"
 #endif
+#ifndef HARNESS_MEM_LATENCY
+#error "HARNESS_MEM_LATENCY must be defined (cycles from a MEM read to its data)"
+#endif
 
 #define HARNESS_API extern "C" __attribute__((visibility("default")))
 
@@ -48,6 +52,8 @@ namespace {
 
 constexpr uint64_t kWord = HARNESS_WORD_BYTES;
 constexpr uint64_t kMem  = HARNESS_MEM_BYTES;
+constexpr int kLatency   = HARNESS_MEM_LATENCY;
+static_assert(kLatency == 1 || kLatency == 2, "MEM read latency is 1 or 2 cycles");
 constexpr int kResetCycles = 3;
 static_assert(kWord >= 8 && kWord <= 64, "the host port's mask must fit 64 bits");
 
@@ -210,12 +216,17 @@ HARNESS_API int harness_read(HarnessCore* core, uint64_t addr, uint8_t* buf, uin
     Vcore* top = core->top.get();
     top->host___05Fwe = 0;
     top->host___05Fen = 1;
-    for (uint64_t k = 0; k < n; k += kWord) {
-        top->host___05Faddr = static_cast<uint32_t>(addr + k);
+    // Word k's request is made in cycle k; its data is read after edge k + kLatency - 1
+    // (registered at that edge; the requests set after it cannot change it).
+    constexpr uint64_t kLag = (kLatency - 1) * kWord;   // bytes requested ahead of the data
+    for (uint64_t k = 0; k < n + kLag; k += kWord) {
+        if (k < n) {
+            top->host___05Faddr = static_cast<uint32_t>(addr + k);
+        } else {
+            top->host___05Fen = 0;
+        }
         core->tick();
-        // The request's data, registered at this edge; the next request (set below,
-        // before the next edge) cannot change it.
-        get_bytes(top->host___05Frdata, buf + k);
+        if (k >= kLag) get_bytes(top->host___05Frdata, buf + k - kLag);
     }
     top->host___05Fen = 0;
     return 0;

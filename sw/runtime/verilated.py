@@ -131,7 +131,8 @@ def _cflags(config):
     core = get_config(config).core
     return ["-fPIC", "-fvisibility=hidden",
             f"-DHARNESS_WORD_BYTES={core.mem_port_bits // 8}",
-            f"-DHARNESS_MEM_BYTES={core.sram_banks * core.sram_bank_bytes}"]
+            f"-DHARNESS_MEM_BYTES={core.sram_banks * core.sram_bank_bytes}",
+            f"-DHARNESS_MEM_LATENCY={core.mem_latency}"]
 
 
 def build(config="sim", build_dir=None):

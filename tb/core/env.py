@@ -60,6 +60,8 @@ class CoreEnv:
             d.host__addr.value = addr + k
             await FallingEdge(d.clk)
             d.host__en.value = 0
+            for _ in range(self.config.mem_latency - 1):   # the data comes later
+                await FallingEdge(d.clk)
             await ReadOnly()
             out += d.host__rdata.value.to_unsigned().to_bytes(w, "little")
             await FallingEdge(d.clk)

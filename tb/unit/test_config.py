@@ -32,6 +32,8 @@ def test_unknown_config():
     ({"psb_entries": 100},      r"psb_entries must be a power of two"),
     ({"vbuf_entries": 0},       r"vbuf_entries must be a power of two"),
     ({"program_len": 1},        r"program_len must be a power of two from 2"),
+    ({"mem_latency": 3},        r"mem_latency must be 1 or 2, not 3"),
+    ({"mem_latency": 1.0},      r"mem_latency must be 1 or 2, not 1.0"),
     ({"vmm_cols": 12},          r"vmm_cols must be a power of two"),
     ({"vmm_cols": True},        r"vmm_cols must be a power of two"),
     ({"precisions": (8, 3)},    r"precisions must be a non-empty tuple of distinct values "

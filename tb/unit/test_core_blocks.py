@@ -144,6 +144,56 @@ def test_unified_memory_waiting():
     _run(dut, bench)
 
 
+def test_unified_memory_register_stage():
+    """With ``latency`` 2 the grants, ``ready`` and ``conflict`` are decided in the
+    request's cycle as with 1, the accesses happen in the requests' order (a read sees the
+    write requested the cycle before it, not one requested after it), a waiting
+    requester's refused request is not served a cycle later, and read data comes two
+    cycles after its request."""
+    dut = UnifiedMemory(8, 64, 2, ("engine", "put"), ("put",), latency=2)
+    assert dut.latency == 2
+
+    async def bench(ctx):
+        def req(port, en, addr=0, we=0, value=0):
+            ctx.set(port.en, en)
+            ctx.set(port.we, we)
+            ctx.set(port.mask, 0xFF)
+            ctx.set(port.addr, addr)
+            ctx.set(port.wdata, value)
+
+        req(dut.engine, 1, 8, 1, 0x11)            # cycle 0: write 0x11 at 8
+        req(dut.put, 1, 16, 1, 0x22)              # same bank: refused
+        assert ctx.get(dut.put.ready) == 0 and ctx.get(dut.conflict) == 0
+        await ctx.tick()
+        req(dut.engine, 1, 8)                     # cycle 1: read 8 (sees cycle 0's write)
+        req(dut.put, 1, 8, 1, 0x33)               # refused again: the engine has bank 0
+        assert ctx.get(dut.put.ready) == 0
+        await ctx.tick()
+        req(dut.engine, 1, 16)                    # cycle 2: read 16 (never written: 0)
+        req(dut.put, 0)
+        await ctx.tick()
+        assert ctx.get(dut.engine.rdata) == 0x11  # cycle 1's read, two cycles later
+        req(dut.engine, 0)
+        req(dut.put, 1, 8, 1, 0x44)               # cycle 3: the put is served
+        assert ctx.get(dut.put.ready) == 1
+        await ctx.tick()
+        assert ctx.get(dut.engine.rdata) == 0     # cycle 2's read: no refused put landed
+        req(dut.put, 0)
+        req(dut.engine, 1, 8)                     # cycle 4: read 8 (the put's 0x44)
+        await ctx.tick()
+        req(dut.engine, 0)
+        await ctx.tick()
+        assert ctx.get(dut.engine.rdata) == 0x44
+
+    _run(dut, bench)
+
+
+@pytest.mark.parametrize("latency", [0, 3, 2.0, True])
+def test_unified_memory_rejects_latency(latency):
+    with pytest.raises(ValueError, match="latency must be 1 or 2"):
+        UnifiedMemory(8, 64, 2, ("a",), latency=latency)
+
+
 @pytest.mark.parametrize("waiting", [("engine",), ("put_b", "put_a"), ("other",)])
 def test_unified_memory_rejects_waiting(waiting):
     with pytest.raises(ValueError, match="waiting must be the last of the requesters"):
@@ -212,14 +262,15 @@ def test_core_signature():
         assert ports[f"core.noc.{name}.o.payload"][:2] == (Flow.Out, False)
 
 
-@pytest.mark.parametrize("banks, port_bits", [(5, 64), (4, 256)])
-def test_core_compiled_other_configs(seed, banks, port_bits):
+@pytest.mark.parametrize("banks, port_bits, latency", [(5, 64, 1), (4, 256, 1), (4, 64, 2)])
+def test_core_compiled_other_configs(seed, banks, port_bits, latency):
     """Cores no named configuration simulates (the sim core's other parameters): with a
     fifth MEM bank a compiled fully connected layer's weights come as row pairs (odd rows
     in bank 4); with a wider MEM port the loader writes 4 instructions a cycle, and
-    the threads' programs begin and end mid-word. The output is the reference's, the
-    cycles and VMM steps are the cycle model's, and no two accesses meet in a bank. The
-    Amaranth simulator runs them."""
+    the threads' programs begin and end mid-word; with the MEM register stage (the
+    ulx3s core's ``mem_latency`` 2) every read's data comes a cycle later. The output is
+    the reference's, the cycles and VMM steps are the cycle model's, and no two accesses
+    meet in a bank. The Amaranth simulator runs them."""
     from dataclasses import replace
 
     import numpy as np
@@ -230,7 +281,8 @@ def test_core_compiled_other_configs(seed, banks, port_bits):
 
     from ..core.stimulus import random_tensors
 
-    config = replace(get_config("sim").core, sram_banks=banks, mem_port_bits=port_bits)
+    config = replace(get_config("sim").core, sram_banks=banks, mem_port_bits=port_bits,
+                     mem_latency=latency)
     layer = Conv2d(16, 8, 1, bits=8, shift=6)
     x, wts, scale, bias = random_tensors(np.random.default_rng(seed), layer, 1, 3)
     compiled = compile_conv2d(config, layer, 1, 3, wts, scale, bias)
@@ -273,6 +325,9 @@ def test_core_compiled_other_configs(seed, banks, port_bits):
             ctx.set(dut.host.en, 1)
             ctx.set(dut.host.addr, compiled.output.base + k)
             await ctx.tick()
+            ctx.set(dut.host.en, 0)
+            for _ in range(latency - 1):   # the read data comes later
+                await ctx.tick()
             out += ctx.get(dut.host.rdata).to_bytes(word, "little")
         seen["out"] = bytes(out)
 
