@@ -41,10 +41,9 @@ class ActivationUnit(wiring.Component):
     ``x`` select a coefficient pair from a ROM holding the tables of
     :mod:`rtl.spec.afu_tables`, and one rounding of ``d * c1 + c0`` on the vector unit's
     fused multiply-add datapath gives the result, bit-exact with the golden model (errors
-    against float64 in docs/architecture.md). ``d``'s significand is unnormalized and some
-    ``c1`` are subnormal, so the window keeps :data:`~rtl.core.fp16.BELOW_ANY` bits below
-    the product (49 bits; see :mod:`rtl.core.fp16`). A NaN input gives ``0x7E00``; the
-    reserved opcode gives ``0x7E00`` in every lane.
+    against float64 in docs/architecture.md); its window is the vector unit's, 39 bits,
+    as long as the tables allow it (:meth:`window_below`). A NaN input gives ``0x7E00``;
+    the reserved opcode gives ``0x7E00`` in every lane.
 
     Latency: 5 cycles (table read, multiply, add, leading-zero count, normalize and
     round). Throughput: one instruction per cycle while ``results`` is ready.
@@ -92,6 +91,7 @@ class ActivationUnit(wiring.Component):
         load1, load2, load3, load4, load5 = pipe.load
         words, bases = rom()
         abits = (len(words) - 1).bit_length()
+        below = self.window_below()
 
         op1 = Signal(AfuOp)
         p0_1 = Signal(16)
@@ -160,11 +160,10 @@ class ActivationUnit(wiring.Component):
                 m.d.sync += [s2[name].eq(getattr(ops, name)) for name in s2]
                 m.d.sync += [s2_use.eq(use_fma), s2_alt.eq(result2), s2_xnan.eq(x1.nan)]
 
-            # --- Stage 3: the window's sum (d's significand may be unnormalized, and c1
-            # subnormal: the window holds BELOW_ANY bits below the product). ---
-            width = fp16.window_bits(fp16.BELOW_ANY)
+            # --- Stage 3: the window's sum. ---
+            width = fp16.window_bits(below)
             mag, sign = fp16.fma_sum(m, s2["ps"], s2["sc"], s2["rsh"], s2["sign_p"],
-                                     s2["sign_c"], below=fp16.BELOW_ANY)
+                                     s2["sign_c"], below=below)
             s3 = [Signal(width, name=f"s3_mag{i}"), Signal(name=f"s3_sign{i}"),
                   Signal(6, name=f"s3_max{i}"),
                   Signal(name=f"s3_nan{i}"), Signal(name=f"s3_inf{i}"),
@@ -199,6 +198,23 @@ class ActivationUnit(wiring.Component):
                 m.d.sync += self.results.p.y[i].eq(
                     Mux(s4_xnan, fp16.CANONICAL_NAN, Mux(s4_use, rounded, s4_alt)))
         return m
+
+    @staticmethod
+    def window_below():
+        """The FMA window's bits below the product (:func:`rtl.core.fp16.fma_sum`).
+
+        A table segment's ``d`` has an unnormalized significand (``x``'s low mantissa
+        bits) and some ``c1`` are subnormal, so a product may have no bit at or above
+        ``psh + 10``; but such a product has its lsb at ``psh = e - 1 <= e_hi - 1``, and
+        with ``e_hi <= 26`` for every table the window's bit 1 is at most ``2**-25``,
+        below every result's guard bit: :data:`~rtl.core.fp16.BELOW_NORMAL` bits suffice
+        (every other product, LEAKY_RELU's too, has a normal significand or both factors
+        subnormal, or a zero addend). Tables reaching higher exponents take
+        :data:`~rtl.core.fp16.BELOW_ANY`.
+        """
+        if max(spec.e_hi for spec in SPECS.values()) - 1 <= 23 + fp16.BELOW_NORMAL:
+            return fp16.BELOW_NORMAL
+        return fp16.BELOW_ANY
 
     @staticmethod
     def _entry(m, x, spec, base, abits, lane, name):

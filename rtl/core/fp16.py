@@ -3,19 +3,24 @@
 The fused multiply-add works on a narrow window, as standard FMA datapaths do, with one
 rounding of an integer that rounds like the exact sum. A finite binary16 value is
 ``sig * 2**(e - 25)`` with an 11-bit integer significand ``sig`` and ``1 <= e <= 30``; in
-units of ``2**-48`` a product ``sa * sb`` (22 bits) has its lsb at ``psh = ea + eb - 2``
-and an addend ``sc`` (11 bits) at ``24 + csh``, ``csh = ec - 1``. The window
-(:func:`window_bits`, ``below + 37`` bits) holds the product at a fixed place, bits
-``below + 1 .. below + 22``, and the addend shifted right from bits ``below + 25 ..
-below + 35`` by ``psh - csh``: its bits that fall below bit 1 are ORed into bit 0, a sticky
-bit below every kept bit, so that the window's sum lies in the same open interval between
-multiples of 2**1 as the exact sum, and rounds like it as long as the result's guard bit
-is not below bit 1. That holds when the product has a bit at or above ``psh + 12 -
-below`` (``below = 2`` for significands of which one at least is normal, as the vector
-unit's; ``below = 12`` for any unnormalized significands, as the activation unit's). An
-addend 24 or more places above the product (``csh >= psh``: the product is below a
-quarter of the addend's ulp and only decides a direction of rounding that never changes
-the result) is placed 24 places above it; so is the addend of a zero product.
+units of ``2**-48`` a product ``sa * sb`` (``pbits = 22`` bits) has its lsb at ``psh = ea
++ eb - 2`` and an addend ``sc`` (11 bits) at ``24 + csh``, ``csh = ec - 1``. The window
+(:func:`window_bits`: ``below + pbits + 15`` bits, 39 for ``below = 2``) holds the
+product at a fixed place, bits ``below + 1 .. below + pbits``, and the addend shifted
+right from bits ``below + pbits + 3 ..`` (``pbits + 2`` places above the product's lsb)
+by ``psh - csh`` (as :func:`fma_operands` computes it). The addend's bits that fall below
+bit 1 are ORed into bit 0, a sticky bit below every kept bit, so that the window's sum lies
+in the same open interval between multiples of 2 as the exact sum (scaled), and rounds
+like it as long as the result's guard bit is not below bit 1. That holds when the
+product has a bit at or above ``psh + 12 - below``, or when ``psh <= 23 + below`` (bit 1
+then weighs at most ``2**-25``, below every result's guard bit): :data:`BELOW_NORMAL`
+(2) bits suffice when one significand at least is normal or both factors are subnormal
+(the vector unit, and the activation unit given its tables' exponents), and
+:data:`BELOW_ANY` (12) for any significands. An addend ``pbits + 2`` or more places
+above the product (the product is then below a quarter of the addend's ulp and the sum
+rounds to the addend, normal there, either way) is placed exactly ``pbits + 2`` places
+above it; so is the addend of a zero product. ``a * 1.0`` without a multiplier has an
+11-bit product (``a``'s significand) and a 28-bit window.
 
 The stages, registered by the blocks that use them: :func:`fma_operands` (decode,
 multiply and the alignment shift), :func:`fma_sum` (align and add), :func:`normalize_shift`
@@ -46,11 +51,12 @@ BELOW_NORMAL = 2
 BELOW_ANY = 12
 
 
-def window_bits(below):
+def window_bits(below, pbits=22):
     """Width of the FMA window with ``below`` bits between the sticky bit and the
-    product: the sticky bit, ``below`` bits, the 22-bit product, a gap of 2 bits, the
-    11-bit addend at its highest and a carry bit."""
-    return below + 37
+    product: the sticky bit, ``below`` bits, the ``pbits``-bit product (22 bits, or 11 for
+    ``a * 1.0`` with no multiplier), a gap of 2 bits, the 11-bit addend at its highest and
+    a carry bit."""
+    return below + pbits + 15
 
 
 def zx(v, width):
@@ -87,41 +93,47 @@ def decode(x):
     )
 
 
-def fma_operands(a, b, c):
+def fma_operands(a, b, c, *, one_bits=11):
     """Stage 1 of ``a * b + c``: the exact product, the addend's alignment and the
     special cases.
 
     ``a``, ``b`` and ``c`` are decoded operands (see :func:`decode`; ``a`` and ``b`` may
     carry unnormalized significands); ``b`` may be ``None`` for ``b = 1.0`` with no
-    multiplier (the product is ``a``'s significand times 2**10, its low bits constant
-    zeros). Returns a namespace of values to register: ``ps`` (22-bit product
-    significand), ``sc`` (the addend's significand), ``rsh`` (the addend's right shift in
-    the window, ``psh - csh`` when positive and the product is not zero, else 0; 6 bits),
-    ``maxshift`` (the normalizing shift beyond which the result is subnormal,
-    ``max(psh, csh) + 1``, or ``csh + 1`` for a zero product: window bit ``j`` weighs
-    ``2**(j + maxshift - below - 50)``; 6 bits), ``sign_p``, ``sign_c``, and
-    ``nan``/``inf``/``inf_sign`` for results decided by special operands.
+    multiplier: the product is then ``a``'s significand, widened to ``one_bits`` bits
+    (11 to 22) by constant zeros below it. Returns a namespace of values to register:
+    ``ps`` (the product's significand, 22 bits, or ``one_bits`` without a multiplier:
+    ``len(ps)`` sets the window of :func:`fma_sum`), ``sc`` (the addend's significand),
+    ``rsh`` (the addend's right shift in the window, ``psh - csh + len(ps) - 22`` when
+    positive and the product is not zero, else 0; 6 bits), ``maxshift`` (the
+    normalizing shift beyond which the result is subnormal: ``psh + len(ps) - 21`` when
+    the addend is shifted, else ``csh + 1``; window bit ``j`` weighs ``2**(j + maxshift -
+    below - 50)``; 6 bits), ``sign_p``, ``sign_c``, and ``nan``/``inf``/``inf_sign`` for
+    results decided by special operands.
     """
     if b is None:
         b = decode(C(ONE, 16))
-        ps  = Cat(C(0, 10), a.sig)
-        psh = zx(a.e, 6) + C(13, 6)           # ea + 15 - 2
+        ps  = Cat(C(0, one_bits - 11), a.sig)
+        psh = zx(a.e, 6) + C(23 - (one_bits - 11), 6)   # a's lsb, less the zeros below
         pzero = ~a.sig.any()
     else:
         ps  = a.sig * b.sig
         psh = zx(a.e, 6) + zx(b.e, 6) - C(2, 6)
         pzero = ~a.sig.any() | ~b.sig.any()
+    pbits = len(ps)
     psh = psh[:6]
     csh = (zx(c.e, 6) - C(1, 6))[:6]
     sign_p  = a.sign ^ b.sign
     invalid = (a.inf & b.zero) | (b.inf & a.zero)
     p_inf   = (a.inf | b.inf) & ~invalid
     nan     = a.nan | b.nan | c.nan | invalid | (p_inf & c.inf & (sign_p != c.sign))
-    diff = (zx(psh, 7) - zx(csh, 7))[:7]   # psh - csh, two's complement
+    # psh - csh + pbits - 22, two's complement: how far the addend's lsb lies below the
+    # place pbits + 2 bits above the product's lsb.
+    diff = (zx(psh, 7) - zx(csh, 7) - C(22 - pbits, 7))[:7]
     far  = ~diff[6] & diff.any() & ~pzero   # the addend is shifted right
     return SimpleNamespace(
         ps=ps, sc=c.sig, rsh=Mux(far, diff[:6], C(0, 6)),
-        maxshift=(Mux(far, psh, csh) + C(1, 6))[:6], sign_p=sign_p, sign_c=c.sign,
+        maxshift=Mux(far, (psh + C((pbits - 21) % 64, 6))[:6], (csh + C(1, 6))[:6]),
+        sign_p=sign_p, sign_c=c.sign,
         nan=nan, inf=~nan & (p_inf | c.inf), inf_sign=Mux(p_inf, sign_p, c.sign),
     )
 
@@ -130,15 +142,17 @@ def fma_sum(m, ps, sc, rsh, sign_p, sign_c, *, below=BELOW_NORMAL):
     """Stage 2: place product and addend in the window (see the module's description)
     and add them.
 
-    The product sits at bits ``below + 1 .. below + 22``; the addend is shifted right by
-    ``rsh`` from bits ``below + 25 ..`` (no shifter for the product), the bits it loses
-    below bit 1 ORed into bit 0. ``p + c``, ``p - c`` and ``c - p`` are computed side by
-    side, and an exact zero is recognized from the operands (``p == c``). Returns ``(mag,
-    sign)``: the :func:`window_bits` magnitude of the sum and its sign. An exact zero is
-    negative only when both terms are negative zeros (round to nearest even).
+    With ``pbits = len(ps)``, the product sits at bits ``below + 1 .. below + pbits``;
+    the addend is shifted right by ``rsh`` from bits ``below + pbits + 3 ..`` (no shifter
+    for the product), the bits it loses below bit 1 ORed into bit 0. ``p + c``, ``p - c``
+    and ``c - p`` are computed side by side, and an exact zero is recognized from the
+    operands (``p == c``). Returns ``(mag, sign)``: the ``window_bits(below, pbits)``-bit
+    magnitude of the sum and its sign. An exact zero is negative only when both terms
+    are negative zeros (round to nearest even).
     """
-    width = window_bits(below)
-    top = below + 25   # the unshifted addend's lsb
+    pbits = len(Value.cast(ps))
+    width = window_bits(below, pbits)
+    top = below + pbits + 3   # the unshifted addend's lsb
     p = Signal(width)
     c = Signal(width)
     shifted = Signal(width - 1)
@@ -255,7 +269,7 @@ def normalize_shift(m, mag, maxshift):
     count, zero = _lzc(Cat(C(0, pad), mag))   # leading zeros as in mag
     shl = Signal(6)
     fm1 = Signal(6)
-    m.d.comb += [shl.eq(Mux(zero | (count > zx(maxshift, len(count))), maxshift, count)),
+    m.d.comb += [shl.eq(Mux(zero | (zx(count, 7) > zx(maxshift, 7)), maxshift, count)),
                  fm1.eq(maxshift - shl)]
     return shl, fm1
 

@@ -69,8 +69,8 @@ class VectorUnit(wiring.Component):
     one fused multiply-add datapath per lane (``a + b`` is ``a * 1 + b``, ``a * b`` is
     ``a * b + (-0)``), so each rounds once: a 39-bit window (the 22-bit product, the
     aligned addend and a sticky bit, see :mod:`rtl.core.fp16`) that rounds like the exact
-    sum. Comparisons are quiet (false with a NaN,
-    ``-0 == +0``) and set ``mask``, with ``r`` 1.0 or +0. MIN/MAX are IEEE 754-2019
+    sum. Comparisons are quiet (false with a NaN, ``-0 == +0``) and set ``mask``, with
+    ``r`` 1.0 or +0. MIN/MAX are IEEE 754-2019
     minimumNumber/maximumNumber. CVT_I32 rounds ``int32 * 2**-shift`` once; CVT_INT rounds
     to nearest even, saturates (NaN gives 0) and packs the lanes little-endian from bit 0
     of ``r`` (the VMM's activation format), zeroing the rest. Reserved opcodes give
@@ -79,7 +79,7 @@ class VectorUnit(wiring.Component):
     A unit may be built for a subset of the operations (``ops``): it then holds only the
     datapaths those operations need (the fused multiply-add for ADD/SUB/MUL/FMA, without
     its multiplier when only ADD and SUB are built, the product then being ``a``'s
-    significand times 2**10; the int32 in the window for CVT_I32, or with no
+    significand in a 28-bit window; the int32 in the window for CVT_I32, or with no
     FMA-class op a narrow int32 path of its own: a 32-bit leading-zero count, one 44-bit
     right shift with a sticky bit, an 11-bit rounding; the integer conversion and packing
     for CVT_INT; the comparators and selects of the direct operations), and gives exactly
@@ -233,10 +233,12 @@ class VectorUnit(wiring.Component):
                     with m.Default():
                         last = operands[fma_ops[-1]]
                         m.d.comb += [fa.eq(last[0]), fb.eq(last[1]), fc.eq(last[2])]
-                # Without a multiplier (only ADD and SUB built) the product is a * 1.0.
+                # Without a multiplier (only ADD and SUB built) the product is a * 1.0:
+                # a's 11-bit significand, in a window of 28 bits (39 when CVT_I32 shares
+                # it, its product then widened to 22 bits by zeros).
                 fops = fp16.fma_operands(fp16.decode(fa),
                                          fp16.decode(fb) if multiplies else None,
-                                         fp16.decode(fc))
+                                         fp16.decode(fc), one_bits=22 if has_i32 else 11)
                 s1 = {name: Signal.like(getattr(fops, name), name=f"s1_{name}{i}")
                       for name in ("ps", "sc", "rsh", "maxshift", "sign_p", "sign_c",
                                    "nan", "inf", "inf_sign")}
@@ -273,7 +275,7 @@ class VectorUnit(wiring.Component):
                 continue
 
             # --- Stage 2: the window's sum (or the int32 in the window). ---
-            width = fp16.window_bits(fp16.BELOW_NORMAL)
+            width = fp16.window_bits(fp16.BELOW_NORMAL, len(s1["ps"]) if fma_ops else 22)
             s2_mag, s2_sign = Signal(width, name=f"s2_mag{i}"), Signal(name=f"s2_sign{i}")
             s2_max = Signal(6, name=f"s2_max{i}")
             s2_nan, s2_inf, s2_inf_sign = (Signal(name=f"s2_nan{i}"), Signal(name=f"s2_inf{i}"),
