@@ -130,9 +130,10 @@ def fma_operands(a, b, c, *, one_bits=11):
     # place pbits + 2 bits above the product's lsb.
     diff = (zx(psh, 7) - zx(csh, 7) - C(22 - pbits, 7))[:7]
     far  = ~diff[6] & diff.any() & ~pzero   # the addend is shifted right
+    psh_top = psh if pbits == 22 else (psh - C(22 - pbits, 6))[:6]   # psh + pbits - 22
     return SimpleNamespace(
         ps=ps, sc=c.sig, rsh=Mux(far, diff[:6], C(0, 6)),
-        maxshift=Mux(far, (psh + C((pbits - 21) % 64, 6))[:6], (csh + C(1, 6))[:6]),
+        maxshift=(Mux(far, psh_top, csh) + C(1, 6))[:6],
         sign_p=sign_p, sign_c=c.sign,
         nan=nan, inf=~nan & (p_inf | c.inf), inf_sign=Mux(p_inf, sign_p, c.sign),
     )
