@@ -7,7 +7,7 @@ import numpy as np
 from sw.golden import fp16
 
 __all__ = ["EDGES", "random_operands", "fma_operands_hard", "fma_ties", "halfway_adds",
-           "int32_edges"]
+           "fma_window_cases", "add_window_cases", "int32_edges"]
 
 #: Edge classes: signed zeros, smallest and largest subnormals, smallest normal, largest
 #: finite, infinities, NaNs (quiet, signalling, negative, all-ones payload), units.
@@ -76,6 +76,60 @@ def halfway_adds(rng, count):
     b = (exp - 11) << 10   # half an ulp of a
     sign = rng.integers(0, 2, size=count).astype(np.uint16) << 15
     return a | sign, b | sign
+
+
+def _significands(rng, shape):
+    """Mantissa fields biased to the extremes: 0 (powers of two), 1, all ones, random."""
+    man = rng.integers(0, 1024, size=shape)
+    pick = rng.integers(0, 6, size=shape)
+    return np.where(pick == 0, 0, np.where(pick == 1, 1, np.where(pick == 2, 1023, man)))
+
+
+def fma_window_cases(rng, count):
+    """``(a, b, c)`` for the narrow FMA window (rtl/core/fp16.py): the addend's exponent
+    within 30 binades either side of the product's (the window's edges, where its bits
+    start to fall into the sticky bit or the product does), powers of two and all-ones
+    significands, near-total cancellation (``c`` within 3 ulps of ``-a * b``), one factor
+    subnormal (a product with few significant bits), tiny and huge addends."""
+    def signs():
+        return rng.integers(0, 2, size=count).astype(np.int64) << 15
+
+    def finite(exp):
+        return signs() | (np.clip(exp, 0, 30) << 10) | _significands(rng, count)
+
+    ea, eb = rng.integers(1, 31, size=count), rng.integers(1, 31, size=count)
+    a, b = finite(ea), finite(eb)
+    # One factor subnormal (or a tiny normal) in a third of the triples.
+    sub = signs() | rng.integers(0, 0x0800, size=count)
+    which = rng.integers(0, 6, size=count)
+    a = np.where(which == 0, sub, a)
+    b = np.where(which == 1, sub, b)
+    a, b = a.astype(np.uint16), b.astype(np.uint16)
+    pexp = ((a >> 10) & 31).astype(np.int64) + ((b >> 10) & 31) - 15
+    c = finite(pexp + rng.integers(-30, 31, size=count))
+    cancel = (fp16.mul(a, b).astype(np.int64) + rng.integers(-3, 4, size=count)) & 0xFFFF
+    tiny = signs() | rng.integers(0, 0x0400, size=count)    # zeros and subnormals
+    huge = finite(rng.integers(24, 31, size=count))
+    kind = rng.integers(0, 8, size=count)
+    c = np.where(kind < 2, cancel ^ 0x8000, np.where(kind == 2, tiny,
+                                                     np.where(kind == 3, huge, c)))
+    return a, b, c.astype(np.uint16)
+
+
+def add_window_cases(rng, count):
+    """``(a, b)`` for ADD in the narrow window: exponents within 16 binades of each
+    other, powers of two and all-ones significands, near-total cancellation and
+    subnormals."""
+    def finite(exp):
+        return (rng.integers(0, 2, size=count).astype(np.int64) << 15) \
+            | (np.clip(exp, 0, 30) << 10) | _significands(rng, count)
+
+    ea = rng.integers(0, 31, size=count)
+    a = finite(ea)
+    b = finite(ea + rng.integers(-16, 17, size=count))
+    cancel = (a ^ 0x8000) + rng.integers(-3, 4, size=count)
+    b = np.where(rng.integers(0, 4, size=count) == 0, cancel & 0xFFFF, b)
+    return a.astype(np.uint16), b.astype(np.uint16)
 
 
 def int32_edges():

@@ -39,10 +39,11 @@ class ActivationUnit(wiring.Component):
     RELU, CLAMP (IEEE minimumNumber/maximumNumber) and LEAKY_RELU (one rounding of
     ``x * p0``) are exact. GELU, SIGMOID, TANH and EXP are piecewise-linear: the bits of
     ``x`` select a coefficient pair from a ROM holding the tables of
-    :mod:`rtl.spec.afu_tables`, and one rounding of ``d * c1 + c0`` on the same exact
-    fused multiply-add datapath as the vector unit gives the result, bit-exact with the
-    golden model (errors against float64 in docs/architecture.md). A NaN input gives
-    ``0x7E00``; the reserved opcode gives ``0x7E00`` in every lane.
+    :mod:`rtl.spec.afu_tables`, and one rounding of ``d * c1 + c0`` on the vector unit's
+    fused multiply-add datapath gives the result, bit-exact with the golden model (errors
+    against float64 in docs/architecture.md); its window is the vector unit's, 39 bits,
+    as long as the tables allow it (:meth:`window_below`). A NaN input gives ``0x7E00``;
+    the reserved opcode gives ``0x7E00`` in every lane.
 
     Latency: 5 cycles (table read, multiply, add, leading-zero count, normalize and
     round). Throughput: one instruction per cycle while ``results`` is ready.
@@ -90,6 +91,7 @@ class ActivationUnit(wiring.Component):
         load1, load2, load3, load4, load5 = pipe.load
         words, bases = rom()
         abits = (len(words) - 1).bit_length()
+        below = self.window_below()
 
         op1 = Signal(AfuOp)
         p0_1 = Signal(16)
@@ -150,7 +152,7 @@ class ActivationUnit(wiring.Component):
             use_fma = leaky1 & x1.sign | table1 & c1.any()
             result2 = Mux(table1, c0, s1_direct)  # the result when no FMA is needed
             s2 = {name: Signal.like(getattr(ops, name), name=f"s2_{name}{i}")
-                  for name in ("ps", "psh", "sign_p", "sc", "csh", "sign_c",
+                  for name in ("ps", "sc", "rsh", "maxshift", "sign_p", "sign_c",
                                "nan", "inf", "inf_sign")}
             s2_use, s2_alt, s2_xnan = (Signal(name=f"s2_use{i}"), Signal(16, name=f"s2_alt{i}"),
                                        Signal(name=f"s2_xnan{i}"))
@@ -158,40 +160,61 @@ class ActivationUnit(wiring.Component):
                 m.d.sync += [s2[name].eq(getattr(ops, name)) for name in s2]
                 m.d.sync += [s2_use.eq(use_fma), s2_alt.eq(result2), s2_xnan.eq(x1.nan)]
 
-            # --- Stage 3: exact sum. ---
-            mag, sign = fp16.fma_sum(m, s2["ps"], s2["psh"], s2["sign_p"],
-                                     s2["sc"], s2["csh"], s2["sign_c"])
-            s3 = [Signal(fp16.WINDOW, name=f"s3_mag{i}"), Signal(name=f"s3_sign{i}"),
+            # --- Stage 3: the window's sum. ---
+            width = fp16.window_bits(below)
+            mag, sign = fp16.fma_sum(m, s2["ps"], s2["sc"], s2["rsh"], s2["sign_p"],
+                                     s2["sign_c"], below=below)
+            s3 = [Signal(width, name=f"s3_mag{i}"), Signal(name=f"s3_sign{i}"),
+                  Signal(6, name=f"s3_max{i}"),
                   Signal(name=f"s3_nan{i}"), Signal(name=f"s3_inf{i}"),
                   Signal(name=f"s3_inf_sign{i}"), Signal(name=f"s3_use{i}"),
                   Signal(16, name=f"s3_alt{i}"), Signal(name=f"s3_xnan{i}")]
             with m.If(load3):
                 m.d.sync += [r.eq(v) for r, v in zip(
-                    s3, [mag, sign, s2["nan"], s2["inf"], s2["inf_sign"], s2_use, s2_alt,
-                         s2_xnan], strict=True)]
-            s3_mag, s3_sign, s3_nan, s3_inf, s3_inf_sign, s3_use, s3_alt, s3_xnan = s3
+                    s3, [mag, sign, s2["maxshift"], s2["nan"], s2["inf"], s2["inf_sign"],
+                         s2_use, s2_alt, s2_xnan], strict=True)]
+            s3_mag, s3_sign, s3_max, s3_nan, s3_inf, s3_inf_sign, s3_use, s3_alt, \
+                s3_xnan = s3
 
             # --- Stage 4: leading-zero count. ---
-            shl = fp16.normalize_shift(m, s3_mag)
-            s4 = [Signal(fp16.WINDOW, name=f"s4_mag{i}"), Signal(6, name=f"s4_shl{i}"),
+            shl, fm1 = fp16.normalize_shift(m, s3_mag, s3_max)
+            s4 = [Signal(width, name=f"s4_mag{i}"), Signal(6, name=f"s4_shl{i}"),
+                  Signal(6, name=f"s4_fm1_{i}"),
                   Signal(name=f"s4_sign{i}"), Signal(name=f"s4_nan{i}"),
                   Signal(name=f"s4_inf{i}"), Signal(name=f"s4_inf_sign{i}"),
                   Signal(name=f"s4_use{i}"), Signal(16, name=f"s4_alt{i}"),
                   Signal(name=f"s4_xnan{i}")]
             with m.If(load4):
                 m.d.sync += [r.eq(v) for r, v in zip(
-                    s4, [s3_mag, shl, s3_sign, s3_nan, s3_inf, s3_inf_sign, s3_use, s3_alt,
-                         s3_xnan], strict=True)]
-            s4_mag, s4_shl, s4_sign, s4_nan, s4_inf, s4_inf_sign, s4_use, s4_alt, \
+                    s4, [s3_mag, shl, fm1, s3_sign, s3_nan, s3_inf, s3_inf_sign, s3_use,
+                         s3_alt, s3_xnan], strict=True)]
+            s4_mag, s4_shl, s4_fm1, s4_sign, s4_nan, s4_inf, s4_inf_sign, s4_use, s4_alt, \
                 s4_xnan = s4
 
             # --- Stage 5: normalize, round and select. ---
-            rounded = fp16.round_pack(m, s4_sign, s4_mag, s4_shl, s4_nan, s4_inf,
+            rounded = fp16.round_pack(m, s4_sign, s4_mag, s4_shl, s4_fm1, s4_nan, s4_inf,
                                       s4_inf_sign)
             with m.If(load5):
                 m.d.sync += self.results.p.y[i].eq(
                     Mux(s4_xnan, fp16.CANONICAL_NAN, Mux(s4_use, rounded, s4_alt)))
         return m
+
+    @staticmethod
+    def window_below():
+        """The FMA window's bits below the product (:func:`rtl.core.fp16.fma_sum`).
+
+        A table segment's ``d`` has an unnormalized significand (``x``'s low mantissa
+        bits) and some ``c1`` are subnormal, so a product may have no bit at or above
+        ``psh + 10``; but such a product has its lsb at ``psh = e - 1 <= e_hi - 1``, and
+        with ``e_hi <= 26`` for every table the window's bit 1 is at most ``2**-25``,
+        below every result's guard bit: :data:`~rtl.core.fp16.BELOW_NORMAL` bits suffice
+        (every other product, LEAKY_RELU's too, has a normal significand or both factors
+        subnormal, or a zero addend). Tables reaching higher exponents take
+        :data:`~rtl.core.fp16.BELOW_ANY`.
+        """
+        if max(spec.e_hi for spec in SPECS.values()) - 1 <= 23 + fp16.BELOW_NORMAL:
+            return fp16.BELOW_NORMAL
+        return fp16.BELOW_ANY
 
     @staticmethod
     def _entry(m, x, spec, base, abits, lane, name):

@@ -1,16 +1,31 @@
 """Combinational building blocks of IEEE-754 binary16 arithmetic.
 
-The fused multiply-add works on an exact fixed-point window: a finite binary16 value is
-``sig * 2**(e - 25)`` with an 11-bit integer significand ``sig`` and ``1 <= e <= 30``, so a
-product is ``sa * sb * 2**(ea + eb - 50)`` and every product and addend is a whole
-multiple of ``2**-48``. In units of ``2**-48`` a product is below ``2**80`` and an addend
-below ``2**64``: their exact sum fits 81 bits, and one rounding of that integer gives the
-correctly rounded result. Significands need not be normalized (the activation unit feeds
-unnormalized ones).
+The fused multiply-add works on a narrow window, as standard FMA datapaths do, with one
+rounding of an integer that rounds like the exact sum. A finite binary16 value is
+``sig * 2**(e - 25)`` with an 11-bit integer significand ``sig`` and ``1 <= e <= 30``; in
+units of ``2**-48`` a product ``sa * sb`` (``pbits = 22`` bits) has its lsb at ``psh = ea
++ eb - 2`` and an addend ``sc`` (11 bits) at ``24 + csh``, ``csh = ec - 1``. The window
+(:func:`window_bits`: ``below + pbits + 15`` bits, 39 for ``below = 2``) holds the
+product at a fixed place, bits ``below + 1 .. below + pbits``, and the addend shifted
+right from bits ``below + pbits + 3 ..`` (``pbits + 2`` places above the product's lsb)
+by ``psh - csh`` (as :func:`fma_operands` computes it). The addend's bits that fall below
+bit 1 are ORed into bit 0, a sticky bit below every kept bit, so that the window's sum lies
+in the same open interval between multiples of 2 as the exact sum (scaled), and rounds
+like it as long as the result's guard bit is not below bit 1. That holds when the
+product has a bit at or above ``psh + 12 - below``, or when ``psh <= 23 + below`` (bit 1
+then weighs at most ``2**-25``, below every result's guard bit): :data:`BELOW_NORMAL`
+(2) bits suffice when one significand at least is normal or both factors are subnormal
+(the vector unit, and the activation unit given its tables' exponents), and
+:data:`BELOW_ANY` (12) for any significands. An addend ``pbits + 2`` or more places
+above the product (the product is then below a quarter of the addend's ulp and the sum
+rounds to the addend, normal there, either way) is placed exactly ``pbits + 2`` places
+above it; so is the addend of a zero product. ``a * 1.0`` without a multiplier has an
+11-bit product (``a``'s significand) and a 28-bit window.
 
-The stages, registered by the blocks that use them: :func:`fma_operands` (decode and
-multiply), :func:`fma_sum` (align and add), :func:`normalize_shift` (leading-zero count),
-:func:`round_pack` (normalizing shift, round to nearest even and encode).
+The stages, registered by the blocks that use them: :func:`fma_operands` (decode,
+multiply and the alignment shift), :func:`fma_sum` (align and add), :func:`normalize_shift`
+(leading-zero count), :func:`round_pack` (normalizing shift, round to nearest even and
+encode).
 
 """
 
@@ -18,8 +33,9 @@ from types import SimpleNamespace
 
 from amaranth import *
 
-__all__ = ["CANONICAL_NAN", "ONE", "NEG_ZERO", "POS_INF", "WINDOW", "MAX_SHIFT", "ADDEND_LSB",
-           "zx", "shift_left", "shift_right", "decode", "fma_operands", "fma_sum",
+__all__ = ["CANONICAL_NAN", "ONE", "NEG_ZERO", "POS_INF", "BELOW_NORMAL", "BELOW_ANY",
+           "window_bits", "zx", "shift_left", "shift_right", "decode", "fma_operands",
+           "fma_sum",
            "int_window", "int_normalize", "int_extract", "round_small", "normalize_shift",
            "round_pack", "total_key", "compare"]
 
@@ -28,9 +44,19 @@ ONE           = 0x3C00
 NEG_ZERO      = 0x8000
 POS_INF       = 0x7C00
 
-WINDOW    = 81  # bits of the exact fixed-point sum, in units of 2**-48
-MAX_SHIFT = 46  # normalizing shift beyond which the result is subnormal (lsb at 2**-24)
-ADDEND_LSB = 24  # lowest window bit an addend can occupy (2**-24, a subnormal's lsb)
+#: Window bits below the product's lsb (above the sticky bit) when one factor at least
+#: has a normal significand (or both are subnormal).
+BELOW_NORMAL = 2
+#: Window bits below the product's lsb for any significands (unnormalized ones too).
+BELOW_ANY = 12
+
+
+def window_bits(below, pbits=22):
+    """Width of the FMA window with ``below`` bits between the sticky bit and the
+    product: the sticky bit, ``below`` bits, the ``pbits``-bit product (22 bits, or 11 for
+    ``a * 1.0`` with no multiplier), a gap of 2 bits, the 11-bit addend at its highest and
+    a carry bit."""
+    return below + pbits + 15
 
 
 def zx(v, width):
@@ -67,85 +93,114 @@ def decode(x):
     )
 
 
-def fma_operands(a, b, c):
-    """Stage 1 of ``a * b + c``: the exact product and the special cases.
+def fma_operands(a, b, c, *, one_bits=11):
+    """Stage 1 of ``a * b + c``: the exact product, the addend's alignment and the
+    special cases.
 
-    ``a``, ``b`` and ``c`` are decoded operands (see :func:`decode`; ``a`` may carry an
-    unnormalized significand). Returns a namespace of values to register: ``ps`` (22-bit
-    product significand), ``psh`` (``ea + eb - 2``, the product's shift into the window,
-    6 bits), ``sign_p``, ``sc``, ``csh`` (``ec - 1``, the addend's shift above bit
-    :data:`ADDEND_LSB` of the window), ``sign_c``, and ``nan``/``inf``/``inf_sign`` for
-    results decided by special operands. The shift amounts are computed here so that
-    stage 2 starts with its shifters.
+    ``a``, ``b`` and ``c`` are decoded operands (see :func:`decode`; ``a`` and ``b`` may
+    carry unnormalized significands); ``b`` may be ``None`` for ``b = 1.0`` with no
+    multiplier: the product is then ``a``'s significand, widened to ``one_bits`` bits
+    (11 to 22) by constant zeros below it. Returns a namespace of values to register:
+    ``ps`` (the product's significand, 22 bits, or ``one_bits`` without a multiplier:
+    ``len(ps)`` sets the window of :func:`fma_sum`), ``sc`` (the addend's significand),
+    ``rsh`` (the addend's right shift in the window, ``psh - csh + len(ps) - 22`` when
+    positive and the product is not zero, else 0; 6 bits), ``maxshift`` (the
+    normalizing shift beyond which the result is subnormal: ``psh + len(ps) - 21`` when
+    the addend is shifted, else ``csh + 1``; window bit ``j`` weighs ``2**(j + maxshift -
+    below - 50)``; 6 bits), ``sign_p``, ``sign_c``, and ``nan``/``inf``/``inf_sign`` for
+    results decided by special operands.
     """
+    if b is None:
+        b = decode(C(ONE, 16))
+        ps  = Cat(C(0, one_bits - 11), a.sig)
+        psh = zx(a.e, 6) + C(23 - (one_bits - 11), 6)   # a's lsb, less the zeros below
+        pzero = ~a.sig.any()
+    else:
+        ps  = a.sig * b.sig
+        psh = zx(a.e, 6) + zx(b.e, 6) - C(2, 6)
+        pzero = ~a.sig.any() | ~b.sig.any()
+    pbits = len(ps)
+    psh = psh[:6]
+    csh = (zx(c.e, 6) - C(1, 6))[:6]
     sign_p  = a.sign ^ b.sign
     invalid = (a.inf & b.zero) | (b.inf & a.zero)
     p_inf   = (a.inf | b.inf) & ~invalid
     nan     = a.nan | b.nan | c.nan | invalid | (p_inf & c.inf & (sign_p != c.sign))
+    # psh - csh + pbits - 22, two's complement: how far the addend's lsb lies below the
+    # place pbits + 2 bits above the product's lsb.
+    diff = (zx(psh, 7) - zx(csh, 7) - C(22 - pbits, 7))[:7]
+    far  = ~diff[6] & diff.any() & ~pzero   # the addend is shifted right
+    psh_top = psh if pbits == 22 else (psh - C(22 - pbits, 6))[:6]   # psh + pbits - 22
     return SimpleNamespace(
-        ps=a.sig * b.sig, psh=(zx(a.e, 6) + zx(b.e, 6) - C(2, 6))[:6], sign_p=sign_p,
-        sc=c.sig, csh=(zx(c.e, 6) - C(1, 6))[:6], sign_c=c.sign,
+        ps=ps, sc=c.sig, rsh=Mux(far, diff[:6], C(0, 6)),
+        maxshift=(Mux(far, psh_top, csh) + C(1, 6))[:6],
+        sign_p=sign_p, sign_c=c.sign,
         nan=nan, inf=~nan & (p_inf | c.inf), inf_sign=Mux(p_inf, sign_p, c.sign),
     )
 
 
-def fma_sum(m, ps, psh, sign_p, sc, csh, sign_c, *, p_base=0):
-    """Stage 2: align product and addend in the 2**-48 window and add them exactly.
+def fma_sum(m, ps, sc, rsh, sign_p, sign_c, *, below=BELOW_NORMAL):
+    """Stage 2: place product and addend in the window (see the module's description)
+    and add them.
 
-    ``psh`` places the product's lsb at 2**(pe - 50) (window bit 0..58 for finite
-    operands), ``csh`` the addend's at 2**(ec - 25) (window bit ``ADDEND_LSB + csh``,
-    24..53). A caller whose product never has a bit below window bit ``p_base`` may give
-    it shifted by ``p_base`` instead (window bit ``p_base + psh``): a product ``a * 1``
-    is ``a``'s significand with ``p_base = ADDEND_LSB`` and ``psh = ea - 1``, and the
-    window bits below ``p_base`` are then constant zeros that synthesis removes.
-
-    Below bit 24 only the product has bits, so the carry chains start there;
-    ``p - c`` and ``c - p`` are computed side by side (not one after the other), and an
-    exact zero is recognized from the operands (``p == c``), not from the sum, so the
-    stage holds one 58-bit carry chain. Returns ``(mag, sign)``: the 81-bit magnitude of
-    the exact sum and its sign. An exact zero is negative only when both terms are
-    negative zeros (round to nearest even).
+    With ``pbits = len(ps)``, the product sits at bits ``below + 1 .. below + pbits``;
+    the addend is shifted right by ``rsh`` from bits ``below + pbits + 3 ..`` (no shifter
+    for the product), the bits it loses below bit 1 ORed into bit 0. ``p + c``, ``p - c``
+    and ``c - p`` are computed side by side, and an exact zero is recognized from the
+    operands (``p == c``). Returns ``(mag, sign)``: the ``window_bits(below, pbits)``-bit
+    magnitude of the sum and its sign. An exact zero is negative only when both terms
+    are negative zeros (round to nearest even).
     """
-    hi = WINDOW - ADDEND_LSB
-    p = Signal(WINDOW)
-    c_hi = Signal(hi)   # the addend, from bit ADDEND_LSB of the window
-    m.d.comb += [p.eq(Cat(C(0, p_base), shift_left(zx(ps, WINDOW - p_base), psh))),
-                 c_hi.eq(shift_left(zx(sc, hi), csh))]
-    p_lo, p_hi = p[:ADDEND_LSB], p[ADDEND_LSB:]
-    total = Signal(hi + 1)   # high bits of p + c
-    p_sub = Signal(hi + 1)   # high bits of p - c, two's complement (low bits: p_lo)
-    c_sub = Signal(hi + 1)   # high bits of c - p (low bits: -p_lo, borrowing when not 0)
-    borrow = p_lo.any()
-    m.d.comb += [total.eq(zx(p_hi, hi + 1) + zx(c_hi, hi + 1)),
-                 p_sub.eq(zx(p_hi, hi + 1) - zx(c_hi, hi + 1)),
-                 c_sub.eq(zx(c_hi, hi + 1) - zx(p_hi, hi + 1) - zx(borrow, hi + 1))]
-    neg_lo = (C(0, ADDEND_LSB) - p_lo)[:ADDEND_LSB]
+    pbits = len(Value.cast(ps))
+    width = window_bits(below, pbits)
+    top = below + pbits + 3   # the unshifted addend's lsb
+    p = Signal(width)
+    c = Signal(width)
+    shifted = Signal(width - 1)
+    m.d.comb += shifted.eq(shift_right(Cat(C(0, top), sc), rsh))
+    sticky = Cat(Value.cast(sc)[j] & (rsh > C(top - 1 + j, 6)) for j in range(len(sc))).any()
+    m.d.comb += [p.eq(Cat(C(0, below + 1), ps)), c.eq(Cat(sticky, shifted[1:]))]
+    total = Signal(width)       # p + c (no carry out: the sum is below 2**(width - 1))
+    p_sub = Signal(width + 1)   # p - c, two's complement
+    c_sub = Signal(width)       # c - p (used when p < c)
+    m.d.comb += [total.eq(p + c), p_sub.eq(zx(p, width + 1) - zx(c, width + 1)),
+                 c_sub.eq(c - p)]
     same = sign_p == sign_c
-    zero = Mux(same, ~p.any() & ~c_hi.any(), ~borrow & (p_hi == c_hi))
-    mag  = Signal(WINDOW)
+    zero = Mux(same, ~p.any() & ~c.any(), p == c)
+    mag  = Signal(width)
     sign = Signal()
     with m.If(same):
-        m.d.comb += [mag.eq(Cat(p_lo, total)), sign.eq(sign_p)]
+        m.d.comb += [mag.eq(total), sign.eq(sign_p)]
     with m.Elif(p_sub[-1]):
-        m.d.comb += [mag.eq(Cat(neg_lo, c_sub)), sign.eq(sign_c)]
+        m.d.comb += [mag.eq(c_sub), sign.eq(sign_c)]
     with m.Else():
-        m.d.comb += [mag.eq(Cat(p_lo, p_sub)), sign.eq(sign_p)]
+        m.d.comb += [mag.eq(p_sub[:width]), sign.eq(sign_p)]
     return mag, Mux(zero, sign_p & sign_c, sign)
 
 
-def int_window(m, mag, shift):
-    """Place a 32-bit integer magnitude times ``2**-shift`` (``shift`` 6 bits) in the
-    2**-48 window, with the bits shifted out (``shift > 48``) kept as a sticky bit 0.
+def int_window(m, mag, shift, *, below=BELOW_NORMAL):
+    """Place a 32-bit integer magnitude times ``2**-shift`` (``shift`` 6 bits) in the FMA
+    window (``below`` as for :func:`fma_sum`, at least 1): ``(bits, maxshift)`` with
+    ``maxshift`` as :func:`fma_operands` gives it.
 
-    Rounding never looks below bit 23 of the window, so the sticky bit is exact.
+    The integer fills the window's top 32 bits with ``maxshift = 45 - shift`` (its lsb
+    then weighs ``2**-shift``) up to ``shift = 45``; beyond, ``maxshift`` is 0 (the result
+    is subnormal or zero) and the integer is shifted right by ``shift - 45`` (at most 18),
+    the bits it loses below bit 1 ORed into bit 0, below the guard bit (bit ``width -
+    12``).
     """
-    wide = Signal(WINDOW)
-    m.d.comb += wide.eq(shift_right(zx(Cat(C(0, 48), mag), WINDOW), shift))
-    excess = Signal(4)   # 15 - (shift - 48) when shift > 48
-    m.d.comb += excess.eq(C(63, 6) - shift)
-    below  = Signal(16)  # mask of the bits of mag shifted out of the window
-    m.d.comb += below.eq(Mux(shift > C(48, 6), shift_right(C(0x7FFF, 16), excess), 0))
-    return Cat(wide[0] | (mag[:16] & below).any(), wide[1:])
+    width = window_bits(below)
+    low = width - 32   # the unshifted integer's lsb
+    over = Signal(5)   # shift - 45 when shift > 45
+    m.d.comb += over.eq((shift - C(45, 6))[:5])
+    right = Mux(shift > C(45, 6), over, C(0, 5))
+    shifted = Signal(width)
+    m.d.comb += shifted.eq(shift_right(Cat(C(0, low), mag), right))
+    lost = [j for j in range(32) if low + j - 18 < 1]   # bits that can fall below bit 1
+    sticky = Cat(Value.cast(mag)[j] & (right > C(low - 1 + j, 5)) for j in lost).any() \
+        if lost else C(0)
+    maxshift = Mux(shift > C(45, 6), C(0, 6), (C(45, 6) - shift)[:6])
+    return Cat(shifted[0] | sticky, shifted[1:]), maxshift
 
 
 def int_normalize(mag, shift):
@@ -205,38 +260,43 @@ def _lzc(v):
     return Cat(Mux(hi_zero, lo_count, hi_count), hi_zero), hi_zero & lo_zero
 
 
-def normalize_shift(m, mag):
-    """Stage 3: the left shift that brings the leading one of ``mag`` to bit 80, at most
-    :data:`MAX_SHIFT` (subnormal results and zero)."""
-    count, zero = _lzc(Cat(C(0, 128 - WINDOW), mag))  # leading zeros as in mag
+def normalize_shift(m, mag, maxshift):
+    """Stage 3: ``(shl, fm1)``: the left shift that brings the leading one of ``mag`` (a
+    window, see :func:`fma_sum`) to its top bit, at most ``maxshift`` (subnormal results
+    and zero), and the result's exponent field less one, ``maxshift - shl`` (0 for a
+    subnormal result or zero; 6 bits each)."""
+    width = len(mag)
+    pad = (1 << max(1, (width - 1).bit_length())) - width
+    count, zero = _lzc(Cat(C(0, pad), mag))   # leading zeros as in mag
     shl = Signal(6)
-    m.d.comb += shl.eq(Mux(zero | (count > C(MAX_SHIFT, 7)), MAX_SHIFT, count[:6]))
-    return shl
+    fm1 = Signal(6)
+    m.d.comb += [shl.eq(Mux(zero | (zx(count, 7) > zx(maxshift, 7)), maxshift, count)),
+                 fm1.eq(maxshift - shl)]
+    return shl, fm1
 
 
-def round_pack(m, sign, mag, shl, nan=0, inf=0, inf_sign=0):
-    """Stage 4: normalize ``mag`` by ``shl``, round to nearest even and encode,
-    overflowing to infinity.
+def round_pack(m, sign, mag, shl, fm1, nan=0, inf=0, inf_sign=0):
+    """Stage 4: normalize ``mag`` by ``shl``, round to nearest even and encode with the
+    exponent field less one ``fm1`` (see :func:`normalize_shift`), overflowing to infinity.
 
-    The kept significand is bits 70..80 of ``mag << shl``; its lsb weighs
-    ``2**(70 - shl - 48)``, so the biased exponent field is ``46 - shl`` plus the carry of
-    a significand that reached 2**10 (or 2**11 after rounding), which the sum below makes
-    exact for normal and subnormal results alike. Only those 11 bits and the guard bit
-    (69) of the shifted value are formed; the sticky bit is the OR of the bits of ``mag``
-    that the shift leaves below bit 69 (bit ``j`` when ``j + shl < 69``; no bit leaves
-    the top, since ``shl`` never exceeds the leading zeros).
+    The kept significand is the top 11 bits of ``mag << shl`` (``width = len(mag)``); the
+    biased exponent field is ``fm1`` plus the carry of a significand that reached 2**10
+    (or 2**11 after rounding), which the sum below makes exact for normal and subnormal
+    results alike. Only those 11 bits and the guard bit below them are formed; the sticky
+    bit is the OR of the bits of ``mag`` that the shift leaves below the guard bit (bit
+    ``j`` when ``j + shl < width - 12``; no bit leaves the top, since ``shl`` never
+    exceeds the leading zeros).
     """
+    width = len(mag)
     top = Signal(12)
-    m.d.comb += top.eq(shift_left(mag, shl)[69:81])
+    m.d.comb += top.eq(shift_left(mag, shl)[width - 12:])
     q      = top[1:12]
     guard  = top[0]
-    below  = Cat(shl < C(69 - j, 7) for j in range(69))
-    sticky = (mag[:69] & below).any()
+    below  = Cat(shl < C(width - 12 - j, 7) for j in range(width - 12))
+    sticky = (mag[:width - 12] & below).any()
     up     = guard & (sticky | q[0])
-    field  = Signal(6)
-    m.d.comb += field.eq(C(MAX_SHIFT, 6) - shl)
     packed = Signal(17)
-    m.d.comb += packed.eq(Cat(C(0, 10), field, C(0, 1)) + zx(q, 17) + zx(up, 17))
+    m.d.comb += packed.eq(Cat(C(0, 10), fm1, C(0, 1)) + zx(q, 17) + zx(up, 17))
     out = Signal(16)
     with m.If(nan):
         m.d.comb += out.eq(CANONICAL_NAN)

@@ -66,9 +66,11 @@ class VectorUnit(wiring.Component):
 
     Every operation is IEEE-754 binary16, correctly rounded to nearest even, subnormals
     kept, overflow to infinity, every NaN result ``0x7E00``. ADD, SUB, MUL and FMA share
-    one exact fused multiply-add datapath per lane (``a + b`` is ``a * 1 + b``, ``a * b``
-    is ``a * b + (-0)``), so each rounds once. Comparisons are quiet (false with a NaN,
-    ``-0 == +0``) and set ``mask``, with ``r`` 1.0 or +0. MIN/MAX are IEEE 754-2019
+    one fused multiply-add datapath per lane (``a + b`` is ``a * 1 + b``, ``a * b`` is
+    ``a * b + (-0)``), so each rounds once: a 39-bit window (the 22-bit product, the
+    aligned addend and a sticky bit, see :mod:`rtl.core.fp16`) that rounds like the exact
+    sum. Comparisons are quiet (false with a NaN, ``-0 == +0``) and set ``mask``, with
+    ``r`` 1.0 or +0. MIN/MAX are IEEE 754-2019
     minimumNumber/maximumNumber. CVT_I32 rounds ``int32 * 2**-shift`` once; CVT_INT rounds
     to nearest even, saturates (NaN gives 0) and packs the lanes little-endian from bit 0
     of ``r`` (the VMM's activation format), zeroing the rest. Reserved opcodes give
@@ -76,8 +78,8 @@ class VectorUnit(wiring.Component):
 
     A unit may be built for a subset of the operations (``ops``): it then holds only the
     datapaths those operations need (the fused multiply-add for ADD/SUB/MUL/FMA, without
-    its multiplier when only ADD and SUB are built, and then with only window bits 24..65
-    registered, the others being constant zeros; the int32 window for CVT_I32, or with no
+    its multiplier when only ADD and SUB are built, the product then being ``a``'s
+    significand in a 28-bit window; the int32 in the window for CVT_I32, or with no
     FMA-class op a narrow int32 path of its own: a 32-bit leading-zero count, one 44-bit
     right shift with a sticky bit, an 11-bit rounding; the integer conversion and packing
     for CVT_INT; the comparators and selects of the direct operations), and gives exactly
@@ -231,15 +233,14 @@ class VectorUnit(wiring.Component):
                     with m.Default():
                         last = operands[fma_ops[-1]]
                         m.d.comb += [fa.eq(last[0]), fb.eq(last[1]), fc.eq(last[2])]
-                dfa = fp16.decode(fa)
-                fops = fp16.fma_operands(dfa, fp16.decode(fb), fp16.decode(fc))
-                if not multiplies:
-                    # a * 1: the product is a itself, placed like an addend in the window
-                    # (fma_sum's p_base), so no window bit below ADDEND_LSB is ever set.
-                    fops.ps  = dfa.sig
-                    fops.psh = (zx(dfa.e, 6) - C(1, 6))[:6]
+                # Without a multiplier (only ADD and SUB built) the product is a * 1.0:
+                # a's 11-bit significand, in a window of 28 bits (39 when CVT_I32 shares
+                # it, its product then widened to 22 bits by zeros).
+                fops = fp16.fma_operands(fp16.decode(fa),
+                                         fp16.decode(fb) if multiplies else None,
+                                         fp16.decode(fc), one_bits=22 if has_i32 else 11)
                 s1 = {name: Signal.like(getattr(fops, name), name=f"s1_{name}{i}")
-                      for name in ("ps", "psh", "sign_p", "sc", "csh", "sign_c",
+                      for name in ("ps", "sc", "rsh", "maxshift", "sign_p", "sign_c",
                                    "nan", "inf", "inf_sign")}
                 with m.If(load1):
                     m.d.sync += [s1[name].eq(getattr(fops, name)) for name in s1]
@@ -254,7 +255,7 @@ class VectorUnit(wiring.Component):
 
             if has_i32 and not fma_ops:
                 # A unit with no FMA converts the int32 in its own narrow path (normalize
-                # the 32 bits, one right shift, round): no 81-bit window to share.
+                # the 32 bits, one right shift, round): no FMA window to share.
                 rs, fm1 = fp16.int_normalize(abs32, shift1)
                 s2 = [Signal(32, name=f"s2_abs32_{i}"), Signal(6, name=f"s2_rs{i}"),
                       Signal(6, name=f"s2_fm1_{i}"), Signal(name=f"s2_sign{i}")]
@@ -273,49 +274,46 @@ class VectorUnit(wiring.Component):
                 lane_values.append(Mux(rounded3, rounded, s3_direct))
                 continue
 
-            # --- Stage 2: exact sum (or the int32 in the window). ---
-            # Without a multiplier or CVT_I32 the sum ``a + b`` only has window bits
-            # ADDEND_LSB..65 (each term is below 2**64, an infinity's below 2**65): only
-            # those are registered, the rest are constant zeros.
-            lo, hi = (fp16.ADDEND_LSB, 66) if not multiplies and not has_i32 \
-                else (0, fp16.WINDOW)
-            s2_bits, s2_sign = Signal(hi - lo, name=f"s2_mag{i}"), Signal(name=f"s2_sign{i}")
-            s2_mag = Cat(C(0, lo), s2_bits, C(0, fp16.WINDOW - hi))
+            # --- Stage 2: the window's sum (or the int32 in the window). ---
+            width = fp16.window_bits(fp16.BELOW_NORMAL, len(s1["ps"]) if fma_ops else 22)
+            s2_mag, s2_sign = Signal(width, name=f"s2_mag{i}"), Signal(name=f"s2_sign{i}")
+            s2_max = Signal(6, name=f"s2_max{i}")
             s2_nan, s2_inf, s2_inf_sign = (Signal(name=f"s2_nan{i}"), Signal(name=f"s2_inf{i}"),
                                            Signal(name=f"s2_inf_sign{i}"))
             if fma_ops:
-                fmag, fsign = fp16.fma_sum(m, s1["ps"], s1["psh"], s1["sign_p"],
-                                           s1["sc"], s1["csh"], s1["sign_c"],
-                                           p_base=0 if multiplies else fp16.ADDEND_LSB)
+                fmag, fsign = fp16.fma_sum(m, s1["ps"], s1["sc"], s1["rsh"], s1["sign_p"],
+                                           s1["sign_c"], below=fp16.BELOW_NORMAL)
             if has_i32:
-                imag = fp16.int_window(m, abs32, shift1)
+                imag, imax = fp16.int_window(m, abs32, shift1, below=fp16.BELOW_NORMAL)
             with m.If(load2):
                 if has_i32:
                     m.d.sync += [
-                        s2_bits.eq(Mux(is_i32_1, imag, fmag)),
+                        s2_mag.eq(Mux(is_i32_1, imag, fmag)),
                         s2_sign.eq(Mux(is_i32_1, sign32, fsign)),
+                        s2_max.eq(Mux(is_i32_1, imax, s1["maxshift"])),
                         s2_nan.eq(~is_i32_1 & s1["nan"]),
                         s2_inf.eq(~is_i32_1 & s1["inf"]),
                         s2_inf_sign.eq(s1["inf_sign"]),
                     ]
                 else:
-                    m.d.sync += [s2_bits.eq(fmag[lo:hi]), s2_sign.eq(fsign),
-                                 s2_nan.eq(s1["nan"]),
+                    m.d.sync += [s2_mag.eq(fmag), s2_sign.eq(fsign),
+                                 s2_max.eq(s1["maxshift"]), s2_nan.eq(s1["nan"]),
                                  s2_inf.eq(s1["inf"]), s2_inf_sign.eq(s1["inf_sign"])]
 
             # --- Stage 3: leading-zero count. ---
-            shl = fp16.normalize_shift(m, s2_mag)
-            s3 = [Signal(hi - lo, name=f"s3_mag{i}"), Signal(6, name=f"s3_shl{i}"),
-                  Signal(name=f"s3_sign{i}"), Signal(name=f"s3_nan{i}"),
-                  Signal(name=f"s3_inf{i}"), Signal(name=f"s3_inf_sign{i}")]
+            shl, fm1 = fp16.normalize_shift(m, s2_mag, s2_max)
+            s3 = [Signal(width, name=f"s3_mag{i}"), Signal(6, name=f"s3_shl{i}"),
+                  Signal(6, name=f"s3_fm1_{i}"), Signal(name=f"s3_sign{i}"),
+                  Signal(name=f"s3_nan{i}"), Signal(name=f"s3_inf{i}"),
+                  Signal(name=f"s3_inf_sign{i}")]
             with m.If(load3):
                 m.d.sync += [reg.eq(val) for reg, val in zip(
-                    s3, [s2_bits, shl, s2_sign, s2_nan, s2_inf, s2_inf_sign], strict=True)]
-            s3_bits, s3_shl, s3_sign, s3_nan, s3_inf, s3_inf_sign = s3
-            s3_mag = Cat(C(0, lo), s3_bits, C(0, fp16.WINDOW - hi))
+                    s3, [s2_mag, shl, fm1, s2_sign, s2_nan, s2_inf, s2_inf_sign],
+                    strict=True)]
+            s3_mag, s3_shl, s3_fm1, s3_sign, s3_nan, s3_inf, s3_inf_sign = s3
 
             # --- Stage 4: normalize, round, select the result. ---
-            rounded = fp16.round_pack(m, s3_sign, s3_mag, s3_shl,
+            rounded = fp16.round_pack(m, s3_sign, s3_mag, s3_shl, s3_fm1,
                                       s3_nan, s3_inf, s3_inf_sign)
             lane_values.append(Mux(rounded3, rounded, s3_direct))
 

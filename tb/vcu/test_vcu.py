@@ -10,15 +10,16 @@ from rtl.spec.config import get_config
 
 from ..hdl import Design, design
 
-TESTCASES = ["test_edge_classes", "test_rounding_cases", "test_random", "test_cvt_i32",
-             "test_cvt_int", "test_reserved_opcodes"]
+TESTCASES = ["test_edge_classes", "test_rounding_cases", "test_fma_window", "test_random",
+             "test_cvt_i32", "test_cvt_int", "test_reserved_opcodes"]
 
 #: Units of a subset of the operations: the fused post-processing chain's three, and one
 #: of several operations (several FMA-class ops with the multiplier, direct ops), each with
 #: the tests that exercise its operations (test_random runs every op; the left-out ones
 #: must give canonical NaN).
 SPECIALIZED = {
-    "add":     ((VcuOp.ADD,), ["test_edge_classes", "test_rounding_cases", "test_random"]),
+    "add":     ((VcuOp.ADD,), ["test_edge_classes", "test_rounding_cases", "test_fma_window",
+                               "test_random"]),
     "cvt_i32": ((VcuOp.CVT_I32,), ["test_cvt_i32", "test_random"]),
     "cvt_int": ((VcuOp.CVT_INT,), ["test_cvt_int", "test_random", "test_reserved_opcodes"]),
     "mixed":   ((VcuOp.SUB, VcuOp.MUL, VcuOp.LE, VcuOp.SEL, VcuOp.NEG),

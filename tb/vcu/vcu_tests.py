@@ -13,13 +13,15 @@ import cocotb
 from sw.golden import fp16
 from rtl.spec.codes import VcuOp
 
-from ..fp16_stimulus import (EDGES, fma_operands_hard, fma_ties, halfway_adds, int32_edges,
-                             random_operands)
+from ..fp16_stimulus import (EDGES, add_window_cases, fma_operands_hard, fma_ties,
+                             fma_window_cases, halfway_adds, int32_edges, random_operands)
 from ..stream import burst_pause, random_pause, seeded_rng
 from ..vectors import drive
 from .env import VcuEnv, lanes_int
 
 OPERANDS = int(os.environ.get("VCU_OPERANDS", "100000"))  # random operand sets per op
+#: Triples (and ADD pairs) of test_fma_window; ``make test VCU_WINDOW=2000000`` for more.
+WINDOW_CASES = int(os.environ.get("VCU_WINDOW", "200000"))
 
 BINARY = [VcuOp.ADD, VcuOp.SUB, VcuOp.MUL, VcuOp.MIN, VcuOp.MAX, VcuOp.EQ, VcuOp.LT,
           VcuOp.LE, VcuOp.SEL]
@@ -86,6 +88,26 @@ async def test_rounding_cases(dut):
     ta, tb, tc = (v.reshape(-1, L) for v in fma_ties(np_rng, 500 * L))
     env.queue(VcuOp.FMA, ta, tb, tc)
     await env.drain()
+
+
+@cocotb.test()
+async def test_fma_window(dut):
+    """The narrow FMA window's hard cases (tb.fp16_stimulus.fma_window_cases and
+    add_window_cases): addends around the window's edges, cancellation, products of a
+    subnormal, tiny and huge addends; FMA triples, then ADD and SUB pairs."""
+    rng, np_rng = rngs(dut, "fma_window")
+    env = await started(dut, rng)
+    L = env.lanes
+    n = -(-WINDOW_CASES // L)
+    if VcuOp.FMA in env.ops:
+        a, b, c = (v.reshape(n, L) for v in fma_window_cases(np_rng, n * L))
+        env.queue(VcuOp.FMA, a, b, c)
+    for op in (VcuOp.ADD, VcuOp.SUB):
+        if op in env.ops:
+            a, b = (v.reshape(n, L) for v in add_window_cases(np_rng, n * L))
+            env.queue(op, a, b, a)
+    await env.drain()
+    dut._log.info("%d window cases in %d cycles", WINDOW_CASES, env.cycle)
 
 
 @cocotb.test()
