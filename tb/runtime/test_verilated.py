@@ -201,27 +201,3 @@ def test_closed(core):
     with pytest.raises(ValueError, match="closed"):
         other.read(0, 8)
 
-
-def test_ulx3s_core(seed):
-    """The ulx3s core (``mem_latency`` 2: the host port's read data two cycles after its
-    request) through the harness: the whole MEM written and read back, and random layers
-    equal to the reference in the cycle model's cycles and VMM steps."""
-    print(f"seed {seed}")
-    config = get_config("ulx3s").core
-    rng = np.random.default_rng([seed, 3])
-    with VerilatedCore("ulx3s") as core:
-        assert core.mem_bytes == config.sram_bytes
-        data = rng.integers(0, 256, core.mem_bytes, np.uint8).tobytes()
-        core.write(0, data)
-        assert core.read(0, core.mem_bytes) == data
-        w = core.word_bytes
-        assert core.read(w, w) == data[w:2 * w]           # one word alone
-        for _ in range(3):
-            layer, h, wd, (x, wts, scale, bias, *res) = fitting_layer(config, rng, 6)
-            res = res[0] if layer.residual else None
-            compiled = compile_conv2d(config, layer, h, wd, wts, scale, bias)
-            got, cycles = run_compiled(core, compiled, x, res)
-            want = conv2d_reference(layer, x, wts, scale, bias, res)[1]
-            assert np.array_equal(got, want), f"seed {seed}: {layer} {h}x{wd}: output differs"
-            assert (cycles, core.vmm_steps) == predict(config, compiled.programs), \
-                f"seed {seed}: {layer} {h}x{wd}: RTL {(cycles, core.vmm_steps)}"
