@@ -207,7 +207,7 @@ class Core(wiring.Component):
         # flight: no point taken in the last ``mem_latency`` cycles (a read in flight), no
         # weight row or step into the VMM, no VMM result pending, no tile switch pending
         # (shadow full, active empty), the vector engine idle, no flit offered at a NoC
-        # output or taken at an input, no put written.
+        # output or taken at an input, no put written, no put's SIGNAL counted.
         blocked = [~th.control.running | (th.counters.wait & ~th.counters.grant)
                    | (th.engine.points.valid & ~th.engine.points.ready
                       & (engines.get(t) is not vec))
@@ -233,7 +233,8 @@ class Core(wiring.Component):
                                     for t in PUT_THREADS).any()
                              & ~stp.pnoc.o.valid & ~(stp.pnoc.i.valid & stp.pnoc.i.ready)
                              & ~Cat(engines[t].put.en & engines[t].put.ready
-                                    for t in PUT_THREADS).any())
+                                    for t in PUT_THREADS).any()
+                             & ~Cat(engines[t].signal.signal for t in PUT_THREADS).any())
 
         # Status: the run's cycles and VMM steps, MEM bank conflicts while busy, and the
         # sticky deadlock and counter overflow flags.

@@ -79,7 +79,9 @@ class NocEngine(wiring.Component):
     Receive: ``port.i`` feeds a FIFO of :data:`rtl.spec.isa.NOC_IN_DEPTH` flits (ready
     while not full); its head is written to MEM through ``put`` (a requester that waits
     for its bank) unless ``hold`` (the loader is reading a program image); a written put with
-    ``signal`` counts its counter up through ``signal`` in the same cycle. With
+    ``signal`` counts its counter up through ``signal`` in the same cycle, or with
+    ``mem_latency`` 2 in the next (when the registered write is done; this also keeps the
+    puts' ``ready``, decided against every other requester, out of the counters' paths). With
     ``starts`` (the INoC's engine), a put with ``start`` waits until ``idle`` (the core
     is not running), is written, and the next cycle ``launch`` runs the image at its
     address (``entry``); other engines write it as any put. With ``weights`` (the MNoC's
@@ -189,8 +191,11 @@ class NocEngine(wiring.Component):
                      self.put.we.eq(1),
                      self.put.addr.eq(put.addr << wbits), self.put.wdata.eq(put.data),
                      self.put.mask.eq((1 << word) - 1),
-                     write.eq(self.put.en & self.put.ready),
-                     self.signal.signal.eq(write & put.signal), self.signal.ctr.eq(put.ctr)]
+                     write.eq(self.put.en & self.put.ready)]
+        if self._latency == 1:
+            m.d.comb += [self.signal.signal.eq(write & put.signal), self.signal.ctr.eq(put.ctr)]
+        else:   # the write is done, and counts, at the end of the next cycle
+            m.d.sync += [self.signal.signal.eq(write & put.signal), self.signal.ctr.eq(put.ctr)]
         if self._weights:   # a weight put leaves the FIFO when T0 takes it
             m.d.comb += [self.weight.valid.eq(inbox.r.valid & weight),
                          self.weight.payload.eq(put.data),

@@ -134,6 +134,10 @@ class CycleModel:
         #: The entry of a start put written by :meth:`idle_cycle` in its last cycle (the
         #: core launches that image the next cycle), else None.
         self.start_entry = None
+        #: With the MEM register stage (``mem_latency`` 2) a put's write is done, and its
+        #: SIGNAL counted, a cycle after the receive side takes it: the SIGNALs of the
+        #: puts taken last cycle.
+        self._put_signals = []
 
     # ----- the NoC ports' receive side -----
 
@@ -174,6 +178,15 @@ class CycleModel:
                 moved = True
         return moved, signals
 
+    def _counted(self, signals):
+        """The puts' SIGNALs counted this cycle, given those of the puts written this
+        cycle (:meth:`_receive`): these, or with ``mem_latency`` 2 the last cycle's (the
+        write is done, and counts, at the end of the next cycle)."""
+        if self.core.mem_latency == 1:
+            return signals
+        counted, self._put_signals = self._put_signals, signals
+        return counted
+
     def _weight_head(self, p):
         """Whether port ``p``'s input FIFO has a weight put at its head (only the MNoC
         honours ``weight``; the other ports write such a put as any other)."""
@@ -203,6 +216,8 @@ class CycleModel:
         anything moved."""
         self.start_entry = None
         moved, signals = self._receive(inp, set(), launch, idle=not launch)
+        signals = self._counted(signals)
+        moved = moved or bool(signals)
         incs = {}
         for c, who in signals:
             incs.setdefault(c, []).append(who)
@@ -387,6 +402,7 @@ class CycleModel:
                 # The run's last cycle (counted): the ports' receive side goes on; a
                 # chained image's launch (this cycle) holds it.
                 _, signals = self._receive(inp, set(), self.next_entry is not None)
+                signals = self._counted(signals)
                 incs = {}
                 for c, who in signals:
                     incs.setdefault(c, []).append(who)
@@ -478,6 +494,8 @@ class CycleModel:
                 for th in noc_take:
                     used.add(th.src.addr // bank_bytes)
             received, signals = self._receive(inp, used, loading)
+            signals = self._counted(signals)
+            received = received or bool(signals)   # (a SIGNAL counted: something moved)
             # Nothing moved inside the core and no flit came in (a flit offered at an
             # output may still leave): for an array model's deadlock, ``stuck`` makes the
             # core's Deadlock (built only if the array needs it).
