@@ -164,7 +164,11 @@ class StepEngine(wiring.Component):
             with m.If(take):
                 m.d.sync += entry_q.eq(entry)
             m.d.comb += self.psb_read.addr.eq(entry_q)
-        need_pin = sstream.pin & (index >= sstream.zero)
+        # index >= zero, compared on zero's 16 bits (a short carry chain on the path to
+        # ``take``) and the index's high bits
+        zbits = len(sstream.zero)
+        past_zero = index[zbits:].any() | (index[:zbits] >= sstream.zero)
+        need_pin = sstream.pin & past_zero
         room = (queue.level + inflight < queue.depth) & tags.w.ready & ~tags.holds \
             & (~sstream.pout | (reserved < PNOC_DEPTH)) & (~need_pin | pin.r.valid)
         is_last = phase_now == sstream.period - 1
@@ -178,7 +182,7 @@ class StepEngine(wiring.Component):
                      sigs.w.p.ctr.eq(sstream.ctr),
                      sigs.w.p.pout.eq(sstream.pout), sigs.w.p.dir.eq(sstream.dir),
                      pin.r.ready.eq(take & need_pin),
-                     step_now.zero.eq(index < sstream.zero), step_now.pin.eq(need_pin),
+                     step_now.zero.eq(~past_zero), step_now.pin.eq(need_pin),
                      step_now.last.eq(is_last), step_now.pin_sums.eq(pin.r.p)]
         m.d.sync += reserved.eq(reserved + (take & sstream.pout)
                                 - (self.pnoc.o.valid & self.pnoc.o.ready))
