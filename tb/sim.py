@@ -236,12 +236,17 @@ def main(argv=None):
                         help="run only the first N held-out images")
     parser.add_argument("--clock-mhz", type=float, default=CLOCK_MHZ)
     args = parser.parse_args(argv)
+    from sw.compiler_stub.conv import CompileError
     if args.config == "northpole":
         parser.error("the northpole config is elaborated, never simulated; use sim or ulx3s")
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be at least 1")
     t = time.perf_counter()
-    s = run_flow(args.config, args.limit, args.clock_mhz)
+    try:
+        s = run_flow(args.config, args.limit, args.clock_mhz)
+    except CompileError as e:   # (the ulx3s core's 4 KiB banks hold no digits conv2 weights)
+        parser.exit(2, f"make sim: the digits network does not compile for the "
+                       f"{args.config} core: {e}\n")
     print(report(s))
     print(f"make sim took {time.perf_counter() - t:.0f} s")
     return 0 if s["net.digits.rtl_golden_mismatches"] == 0 else 1

@@ -257,3 +257,27 @@ def test_tensors_of_any_integer_dtype():
     assert np.array_equal(conv2d_reference(LAYER, X.astype(np.uint8), W.astype(np.int8),
                                            ONES, ZEROS)[1], ref)
     assert COMPILED.input.pack(X.astype(np.uint8)) == COMPILED.input.pack(X.tolist())
+
+
+def test_make_sim_network_that_does_not_fit(capsys, monkeypatch):
+    """``make sim`` for a core the digits network does not fit (the ulx3s core: 4 KiB
+    banks, conv2's int8 weights take 4,608 bytes) stops with the compiler's message and
+    exit status 2, not a traceback."""
+    import tb.sim
+    from sw.compiler_stub.conv import CompileError
+    from sw.compiler_stub.net import compile_network
+    from tb.net.nets import digits_like
+
+    net = digits_like(np.random.default_rng(0))
+    with pytest.raises(CompileError, match=r"exceed a MEM bank \(4096 bytes\)") as info:
+        compile_network(get_config("ulx3s").core, net)
+
+    def run_flow(config, limit, clock_mhz):
+        raise info.value
+    monkeypatch.setattr(tb.sim, "run_flow", run_flow)
+    with pytest.raises(SystemExit) as exited:
+        tb.sim.main(["--config", "ulx3s"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("make sim: the digits network does not compile for the ulx3s core: ")
+    assert "exceed a MEM bank (4096 bytes)" in err
