@@ -120,6 +120,23 @@ class Loader(wiring.Component):
             with m.If(th.next):
                 m.d.sync += [next_valid.eq(1), next_entry.eq(th.next_entry)]
 
+        # Each program's first instruction in the image and the image's instructions:
+        # sums of the lengths, registered from the registered header (a tree of adders,
+        # not a chain through the eight), so they are ready from the second LOAD cycle.
+        # The first LOAD cycle reads the first word if any length is not 0; its data is
+        # written (``first`` and ``lengths`` used) from the second LOAD cycle on.
+        nonempty = Signal()   # the header names an instruction
+        load0 = Signal()      # the first LOAD cycle
+
+        def tree(terms):
+            while len(terms) > 1:
+                terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
+                         for i in range(0, len(terms), 2)]
+            return terms[0]
+        for t in range(THREADS):
+            m.d.sync += first[t].eq(tree([C(0, index)] + [lengths[u] for u in range(t)]))
+        m.d.sync += total.eq(tree([lengths[u] for u in range(THREADS)]))
+
         def launch(entry):
             m.d.comb += [self.image.eq(1), mem.en.eq(1), mem.addr.eq(entry)]
             m.d.sync += [ptr.eq(entry + word), r_index.eq(0), next_valid.eq(0)]
@@ -136,15 +153,11 @@ class Loader(wiring.Component):
                 m.next = "HEADER"
             with m.State("HEADER"):
                 m.d.comb += self.busy.eq(1)
-                header = data.View(header_layout(), mem.rdata[:len(lengths.as_value())])
-                m.d.sync += lengths.eq(header)
-                offset = C(0, index)   # each program's first instruction in the image
-                for t in range(THREADS):
-                    m.d.sync += first[t].eq(offset)
-                    offset = (offset + header[t])[:len(total)]
-                m.d.sync += total.eq(offset)
+                header = mem.rdata[:len(lengths.as_value())]
+                m.d.sync += [lengths.eq(header), nonempty.eq(header.any()), load0.eq(1)]
                 m.next = "LOAD"
             with m.State("LOAD"):
+                m.d.sync += load0.eq(0)
                 m.d.comb += self.busy.eq(1)
                 # Write the word read the cycle before; a thread's last instruction
                 # starts it.
@@ -161,7 +174,7 @@ class Loader(wiring.Component):
                 # Read the next word, if any.
                 for (valid, idx), (prev_valid, prev_idx) in zip(stages[1:], stages, strict=False):
                     m.d.sync += [valid.eq(prev_valid), idx.eq(prev_idx)]
-                with m.If(r_index < total):
+                with m.If(Mux(load0, nonempty, r_index < total)):
                     m.d.comb += [mem.en.eq(1), mem.addr.eq(ptr)]
                     m.d.sync += [ptr.eq(ptr + word), r_index.eq(r_index + slots),
                                  stages[0][0].eq(1), stages[0][1].eq(r_index)]
