@@ -320,9 +320,9 @@ class HostLink(wiring.Component):
         framing  = Signal()
         cmd      = Signal(8)
         arg      = Signal(32)               # address or entry
-        length   = Signal(16)               # READ's length
+        length   = Signal(16)               # READ's length; the bytes left while reading
         code     = Signal(8)                # NAK code
-        body     = Signal(range(maxf + 1))  # READ bytes left / WRITE buffer index
+        body     = Signal(range(maxf + 1))  # the WRITE data byte being committed
         baddr    = Signal(ceil_log2(self._mem_bytes) or 1)
         status   = Signal(48)
         rbyte    = Signal(8)
