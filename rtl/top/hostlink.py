@@ -145,7 +145,8 @@ class CobsEncoder(wiring.Component):
     """COBS-encode frames (``last`` marks a frame's last byte) and end each with 0x00.
 
     A block is gathered in a 254-byte buffer and sent with its code in front: latency up to
-    a block (254 bytes); each block of ``n`` bytes takes ``n`` cycles in and ``n + 1`` out.
+    a block (254 bytes); each block of ``n`` bytes takes ``n`` cycles in and ``n + 1`` out
+    (its code, then a byte a cycle, the buffer read a cycle ahead).
     A full block (254 non-zero bytes, code 0xFF) that ends the frame is not followed by an
     empty block.
 
@@ -162,13 +163,14 @@ class CobsEncoder(wiring.Component):
         m = Module()
         m.submodules.buf = buf = Memory(shape=8, depth=254, init=[])
         wp = buf.write_port()
-        rp = buf.read_port(domain="comb")
+        rp = buf.read_port()        # synchronous (block RAM): addressed a cycle ahead
         count = Signal(range(255))  # bytes in the block
         code  = Signal(8)
         idx   = Signal(range(255))
         final = Signal()            # the frame ends with this block
         tail  = Signal()            # ... and an empty block follows (its last byte was 0)
         m.d.comb += [wp.addr.eq(count), wp.data.eq(self.i.p.data), rp.addr.eq(idx)]
+        # The write of a block's last byte is done by the time CODE reads byte 0.
 
         def after_block():
             with m.If(final & tail):
@@ -191,7 +193,7 @@ class CobsEncoder(wiring.Component):
                                      tail.eq(self.i.p.last & ~nonzero)]
                         m.next = "CODE"
             with m.State("CODE"):
-                m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(code)]
+                m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(code), rp.addr.eq(0)]
                 with m.If(self.o.ready):
                     m.d.sync += idx.eq(0)
                     with m.If(count == 0):
@@ -201,6 +203,7 @@ class CobsEncoder(wiring.Component):
             with m.State("DATA"):
                 m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(rp.data)]
                 with m.If(self.o.ready):
+                    m.d.comb += rp.addr.eq(idx + 1)
                     m.d.sync += idx.eq(idx + 1)
                     with m.If(idx + 1 == count):
                         after_block()
@@ -310,7 +313,7 @@ class HostLink(wiring.Component):
         m.submodules.checker = crc = catalog.CRC32_ETHERNET(data_width=8).create()
         m.submodules.buf = buf = Memory(shape=8, depth=maxf, init=[])
         wp = buf.write_port()
-        rp = buf.read_port(domain="comb")
+        rp = buf.read_port()   # synchronous (block RAM): addressed a cycle ahead
 
         event = decoder.o.p
         resp  = appender.i
@@ -347,7 +350,7 @@ class HostLink(wiring.Component):
         known = (cmd == Cmd.WRITE) | (cmd == Cmd.READ) | (cmd == Cmd.RUN) | (cmd == Cmd.STATUS)
 
         m.d.comb += [wp.addr.eq(count), wp.data.eq(event.data), crc.data.eq(event.data),
-                     rp.addr.eq(body + _HEADER),
+                     rp.addr.eq(body + (_HEADER + 1)),   # WRITE: the next byte's
                      self.mem.addr.eq(baddr >> lane_bits), self.entry.eq(arg)]
         if lane_bits:
             lane = baddr[:lane_bits]
@@ -384,6 +387,7 @@ class HostLink(wiring.Component):
                                     m.d.sync += length.word_select(i, 8).eq(event.data)
 
             with m.State("CHECK"):
+                m.d.comb += rp.addr.eq(_HEADER)   # a WRITE's first data byte
                 m.d.sync += [baddr.eq(arg), body.eq(0)]
                 with m.If(overflow):
                     nak(Nak.OVERSIZE)
