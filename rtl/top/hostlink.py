@@ -291,8 +291,9 @@ class HostLink(wiring.Component):
 
     @property
     def max_frame(self):
-        """The most decoded bytes of a frame (a full WRITE and its CRC)."""
-        return _HEADER + self._max_data + _TRAILER
+        """The most decoded bytes of a frame (a full WRITE, or a READ if longer, and its
+        CRC)."""
+        return max(_HEADER + self._max_data, 7) + _TRAILER
 
     def elaborate(self, platform):
         # Receive: the decoder's bytes go into a buffer (the CRC checked on the fly by its
@@ -403,6 +404,8 @@ class HostLink(wiring.Component):
                     nak(Nak.TRUNCATED)
                 with m.Elif((cmd != Cmd.WRITE) & (plen > need)):
                     nak(Nak.LENGTH)
+                with m.Elif((cmd == Cmd.WRITE) & (ndata > self._max_data)):
+                    nak(Nak.LENGTH)   # within max_frame only if max_data is 1 (a READ's 7)
                 with m.Elif((cmd == Cmd.READ) & ((length == 0) | (length > self._max_data))):
                     nak(Nak.LENGTH)
                 with m.Elif((cmd != Cmd.STATUS) & running):

@@ -31,7 +31,8 @@ class Nak(enum.IntEnum):
     TRUNCATED = 0x03  # fewer than 5 decoded bytes, or fewer than the command's arguments
     BAD_CRC   = 0x04
     UNKNOWN   = 0x05  # unknown command byte
-    LENGTH    = 0x06  # arguments longer than the command's; READ length 0 or > max_data
+    LENGTH    = 0x06  # arguments longer than the command's; READ length 0 or > max_data;
+                      # WRITE data > max_data (within max_frame only if max_data is 1)
     BUSY      = 0x07  # RUN, READ or WRITE while a run is in progress
     ADDRESS   = 0x08  # address + length beyond the memory
 
@@ -130,8 +131,9 @@ def parse_frame(frame):
 
 
 def max_frame(max_data):
-    """The most decoded bytes a frame may hold: a WRITE of ``max_data`` bytes and its CRC."""
-    return HEADER + max_data + TRAILER
+    """The most decoded bytes a frame may hold: a WRITE of ``max_data`` bytes, or a READ
+    (7 bytes) if longer, and its CRC."""
+    return max(HEADER + max_data, 7) + TRAILER
 
 
 def write_request(addr, data):
@@ -254,8 +256,8 @@ class HostLinkModel:
         need = {Cmd.WRITE: HEADER + 1, Cmd.READ: 7, Cmd.RUN: 5, Cmd.STATUS: 1}[cmd]
         if n < need:
             return Nak.TRUNCATED, None
-        if cmd != Cmd.WRITE and n > need:
-            return Nak.LENGTH, None
+        if cmd != Cmd.WRITE and n > need or cmd == Cmd.WRITE and n - HEADER > self.max_data:
+            return Nak.LENGTH, None   # (a WRITE may fit the frame only when max_data is 1)
         addr = int.from_bytes(p[1:5], "little")
         if cmd == Cmd.READ:
             length = int.from_bytes(p[5:7], "little")

@@ -239,3 +239,18 @@ def test_request_encodings():
     assert read_request(0x10, 0x0102) == b"\x02\x10\x00\x00\x00\x02\x01"
     assert run_request(0xDEADBEEF) == b"\x03\xef\xbe\xad\xde"
     assert status_request() == b"\x04"
+
+
+def test_smallest_link():
+    """With ``max_data`` 1 a READ (7 payload bytes) still fits a frame; a WRITE of two data
+    bytes fits it too but is refused (LENGTH), of three is OVERSIZE."""
+    model = HostLinkModel(word_bytes=1, mem_bytes=4, max_data=1)
+    client = HostLinkClient(*model_transport(model), max_data=1)
+    client.write(0, b"\x5a")
+    assert client.read(0, 1) == b"\x5a"
+    wide = HostLinkClient(*model_transport(model), max_data=3)
+    with pytest.raises(HostLinkNak, match="LENGTH"):
+        wide.write(0, b"\x01\x02")
+    with pytest.raises(HostLinkNak, match="OVERSIZE"):
+        wide.write(0, b"\x01\x02\x03")
+    assert bytes(model.mem) == b"\x5a\x00\x00\x00"
