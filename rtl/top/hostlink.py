@@ -230,8 +230,8 @@ class HostLink(wiring.Component):
     while a command executes and its answer is sent); a WRITE commits one byte a cycle
     after the frame's delimiter; a READ reads one byte every three cycles; the answer's
     encoder sends each block of ``n`` bytes in ``n + 1`` cycles after gathering it, so the
-    first answer byte leaves a few cycles after the delimiter (up to 254 bytes later for a
-    READ). Far above any UART's byte rate.
+    first answer byte leaves a few cycles after the delimiter, or for a READ once its first
+    block (up to 254 bytes, three cycles each) has been read. Far above any UART's rate.
 
     Parameters
     ----------
