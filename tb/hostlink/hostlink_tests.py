@@ -316,7 +316,7 @@ async def test_faults(dut):
     env = LinkEnv(dut, rng, 0.25)
     await env.start()
     model = env.model
-    fault_frames = sent = 0
+    fault_frames = noisy_frames = sent = 0
     kinds = {}
     while sent < FAULT_FRAMES:
         group, count = bytearray(), rng.randint(1, 6)
@@ -325,6 +325,7 @@ async def test_faults(dut):
             frame, hit = noisy(rng, frame, 1e-3)
             bad = hit or kind not in ("write", "read", "status", "run")
             fault_frames += bad
+            noisy_frames += hit
             kinds[kind] = kinds.get(kind, 0) + 1
             group += frame
         sent += count
@@ -342,7 +343,8 @@ async def test_faults(dut):
     for addr, data in model.acked_writes:
         written[addr:addr + len(data)] = data
     assert written == model.mem, "the model's memory is not its acknowledged writes"
-    counts = {"fault_frames": fault_frames, "frames": sent, "bad_writes": bad_writes,
+    counts = {"fault_frames": fault_frames, "noisy_frames": noisy_frames, "frames": sent,
+              "bad_writes": bad_writes,
               "acked_writes": len(model.acked_writes), "answered": model.frames,
               "naks": {c.name: model.naks[c] for c in Nak}, "kinds": kinds,
               "cycles": env.cycle}
