@@ -24,6 +24,7 @@ from rtl.core.vcu import VectorUnit
 from rtl.noc.flit import coord_bits
 from rtl.noc.mesh import Mesh
 from rtl.noc.router import Router
+from rtl.top.hostlink import HostLink
 from rtl.vmm import VMM
 
 __all__ = ["DesignEntry", "DESIGNS", "module_name", "tops", "noc_payload_bits", "RESULTS",
@@ -102,6 +103,12 @@ DESIGNS = {entry.name: entry for entry in [
     DesignEntry("noc_mesh", "the NoC mesh of the configuration's array", _mesh(), ("sim",)),
     DesignEntry("noc_mesh2x3", "a 2 x 3 NoC mesh", _mesh(2, 3), ("sim",)),
     DesignEntry("noc_mesh4x4", "a 4 x 4 NoC mesh", _mesh(4, 4), ("sim",)),
+    # The host link: a test-sized memory (1 KiB) for sim, the framebuffer's size otherwise.
+    DesignEntry("hostlink", "the host link: framed commands over a byte stream",
+                lambda config: HostLink(word_bytes=config.core.mem_port_bits // 8,
+                                        mem_bytes=1024 if config.name == "sim"
+                                        else config.framebuffer_bytes, max_data=256),
+                ("sim", "ulx3s")),
 ]}
 
 
