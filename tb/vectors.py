@@ -196,8 +196,10 @@ def main(argv=None):
     from rtl.designs import DESIGNS
     parser = argparse.ArgumentParser(prog="python -m tb.vectors", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    # The NoC designs take packets, not vectors (tb/noc).
-    parser.add_argument("unit", choices=[name for name in DESIGNS if not name.startswith("noc_")])
+    # The NoC designs take packets, not vectors (tb/noc); the host link takes frames
+    # (tb/hostlink).
+    parser.add_argument("unit", choices=[name for name in DESIGNS
+                                         if not name.startswith("noc_") and name != "hostlink"])
     parser.add_argument("vectors", type=Path, help=".npz file of the vectors")
     parser.add_argument("--config", default="sim", choices=sorted(CONFIGS))
     parser.add_argument("--build-dir", type=Path, default=None,
