@@ -142,6 +142,22 @@ def bench_pnoc():
     return run_bench()
 
 
+def bench_hostlink():
+    """``hostlink.fault_frames`` and ``hostlink.bad_writes`` (must be 0): the host link's
+    fault test (:mod:`tb.hostlink.hostlink_tests`, seed 1) under Verilator: 10,000 frames,
+    bytes corrupted, dropped and inserted at 1e-3 per byte each, and the bad frames of
+    every kind, against the golden model; ``bad_writes`` counts the memory bytes that differ
+    from the acknowledged writes after it."""
+    from .hostlink.test_hostlink import FAULT_JSON, _design
+    FAULT_JSON.unlink(missing_ok=True)
+    _design.run("tb.hostlink.hostlink_tests", "test_faults", seed=1,
+                extra_env={"HOSTLINK_FAULT_JSON": str(FAULT_JSON)})
+    counts = json.loads(FAULT_JSON.read_text())
+    return {"hostlink.fault_frames": counts["fault_frames"],
+            "hostlink.frames": counts["frames"],
+            "hostlink.bad_writes": counts["bad_writes"]}
+
+
 def bench_router_fpga(config="ulx3s"):
     """``noc.router.lut4``: the LUT4s of one router of the configuration on the ECP5, from
     Yosys's ``synth_ecp5`` of the FPGA flow's build of ``noc_router`` alone, its hierarchy
@@ -158,6 +174,7 @@ def main():
     results = merge_results(bench_noc())
     results = merge_results(bench_pnoc())
     results = merge_results(bench_router_fpga())
+    results = merge_results(bench_hostlink())
     results = merge_results(bench_vmm())
     results = merge_results(bench_fp16())
     results = merge_results(bench_core())
