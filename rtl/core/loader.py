@@ -121,21 +121,21 @@ class Loader(wiring.Component):
                 m.d.sync += [next_valid.eq(1), next_entry.eq(th.next_entry)]
 
         # Each program's first instruction in the image and the image's instructions:
-        # sums of the lengths, registered from the registered header (a tree of adders,
-        # not a chain through the eight), so they are ready from the second LOAD cycle.
-        # The first LOAD cycle reads the first word if any length is not 0; its data is
-        # written (``first`` and ``lengths`` used) from the second LOAD cycle on.
+        # prefix sums of the lengths (Sklansky's: three levels of adders, shared), from the
+        # registered header and registered, so they are ready from the second LOAD cycle
+        # (not a chain of seven adders from the bank's read data). The first LOAD cycle
+        # reads the first word if any length is not 0; the words' data is written
+        # (``first`` and ``lengths`` used) from the second LOAD cycle on.
         nonempty = Signal()   # the header names an instruction
         load0 = Signal()      # the first LOAD cycle
-
-        def tree(terms):
-            while len(terms) > 1:
-                terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
-                         for i in range(0, len(terms), 2)]
-            return terms[0]
-        for t in range(THREADS):
-            m.d.sync += first[t].eq(tree([C(0, index)] + [lengths[u] for u in range(t)]))
-        m.d.sync += total.eq(tree([lengths[u] for u in range(THREADS)]))
+        sums = [lengths[t] for t in range(THREADS)]   # sums[t]: lengths 0 .. t
+        span = 1
+        while span < THREADS:
+            sums = [sums[t] + sums[(t // span) * span - 1] if (t // span) % 2 else sums[t]
+                    for t in range(THREADS)]
+            span *= 2
+        m.d.sync += [first[0].eq(0), total.eq(sums[-1])]
+        m.d.sync += [first[t].eq(sums[t - 1]) for t in range(1, THREADS)]
 
         def launch(entry):
             m.d.comb += [self.image.eq(1), mem.en.eq(1), mem.addr.eq(entry)]
