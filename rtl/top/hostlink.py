@@ -263,13 +263,15 @@ class HostLink(wiring.Component):
     """
 
     def __init__(self, word_bytes=8, mem_bytes=4096, max_data=256):
-        if not isinstance(word_bytes, int) or word_bytes < 1 or word_bytes & (word_bytes - 1):
+        def is_int(v):   # (not a bool: True is no byte count)
+            return isinstance(v, int) and not isinstance(v, bool)
+        if not is_int(word_bytes) or word_bytes < 1 or word_bytes & (word_bytes - 1):
             raise ValueError(f"word_bytes must be a power of two, not {word_bytes!r}")
-        if (not isinstance(mem_bytes, int) or mem_bytes < word_bytes or mem_bytes > 1 << 32
+        if (not is_int(mem_bytes) or mem_bytes < word_bytes or mem_bytes > 1 << 32
                 or mem_bytes & (mem_bytes - 1)):
             raise ValueError(f"mem_bytes must be a power of two from word_bytes ({word_bytes}) "
                              f"to 2**32, not {mem_bytes!r}")
-        if not isinstance(max_data, int) or not 1 <= max_data <= 0xFFFF:
+        if not is_int(max_data) or not 1 <= max_data <= 0xFFFF:
             raise ValueError(f"max_data must be an integer from 1 to 65535, not {max_data!r}")
         self._word_bytes = word_bytes
         self._mem_bytes  = mem_bytes

@@ -155,14 +155,17 @@ def status_request():
 def check_params(word_bytes, mem_bytes, max_data):
     """Raise :class:`ValueError` naming the parameter if a host link's parameters are out
     of range (the RTL's own checks)."""
+    def is_int(v):   # (not a bool: True is no byte count)
+        return isinstance(v, int) and not isinstance(v, bool)
+
     def power_of_two(v):
-        return isinstance(v, int) and v > 0 and v & (v - 1) == 0
+        return is_int(v) and v > 0 and v & (v - 1) == 0
     if not power_of_two(word_bytes):
         raise ValueError(f"word_bytes must be a power of two, not {word_bytes!r}")
     if not power_of_two(mem_bytes) or mem_bytes < word_bytes or mem_bytes > 1 << 32:
         raise ValueError(f"mem_bytes must be a power of two from word_bytes ({word_bytes}) "
                          f"to 2**32, not {mem_bytes!r}")
-    if not isinstance(max_data, int) or not 1 <= max_data <= 0xFFFF:
+    if not is_int(max_data) or not 1 <= max_data <= 0xFFFF:
         raise ValueError(f"max_data must be an integer from 1 to 65535, not {max_data!r}")
 
 

@@ -207,6 +207,7 @@ BAD_PARAMS = [
     ({"mem_bytes": 1 << 33}, "mem_bytes"),
     ({"max_data": 0}, "max_data"), ({"max_data": 1 << 16}, "max_data"),
     ({"max_data": 2.5}, "max_data"),
+    ({"word_bytes": True}, "word_bytes"), ({"max_data": True}, "max_data"),
 ]
 
 
