@@ -2,45 +2,16 @@
 ``sw/golden/hostlink.py``)."""
 
 from amaranth import *
-from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.crc import catalog
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2, exact_log2
 
+from ..spec.hostlink import ACK, HEADER, NAK, TRAILER, Cmd, Nak, State
+
 __all__ = ["Cmd", "Nak", "State", "ACK", "NAK", "MemPortSignature", "byte_layout",
            "CobsDecoder", "CobsEncoder", "CrcAppender", "HostLink"]
-
-ACK = 0x06
-NAK = 0x15
-_HEADER  = 5   # cmd + u32
-_TRAILER = 4   # CRC-32
-
-
-class Cmd(enum.Enum, shape=8):
-    WRITE  = 0x01
-    READ   = 0x02
-    RUN    = 0x03
-    STATUS = 0x04
-
-
-class Nak(enum.Enum, shape=8):
-    FRAMING   = 0x01
-    OVERSIZE  = 0x02
-    TRUNCATED = 0x03
-    BAD_CRC   = 0x04
-    UNKNOWN   = 0x05
-    LENGTH    = 0x06
-    BUSY      = 0x07
-    ADDRESS   = 0x08
-
-
-class State(enum.Enum, shape=8):
-    IDLE    = 0
-    RUNNING = 1
-    DONE    = 2
-    ERROR   = 3
-
 
 class MemPortSignature(wiring.Signature):
     """A word port of a memory, from the requester's side: ``rdata`` holds the word of a
@@ -295,7 +266,7 @@ class HostLink(wiring.Component):
     def max_frame(self):
         """The most decoded bytes of a frame (a full WRITE, or a READ if longer, and its
         CRC)."""
-        return max(_HEADER + self._max_data, 7) + _TRAILER
+        return max(HEADER + self._max_data, 7) + TRAILER
 
     def elaborate(self, platform):
         # Receive: the decoder's bytes go into a buffer (the CRC checked on the fly by its
@@ -338,12 +309,12 @@ class HostLink(wiring.Component):
         running  = self.busy | pending
         m.d.sync += pending.eq(self.start)
 
-        plen  = count - _TRAILER
-        ndata = count - (_HEADER + _TRAILER)   # a WRITE's data bytes
+        plen  = count - TRAILER
+        ndata = count - (HEADER + TRAILER)   # a WRITE's data bytes
         need  = Signal(4)
         with m.Switch(cmd):
             with m.Case(Cmd.WRITE):
-                m.d.comb += need.eq(_HEADER + 1)
+                m.d.comb += need.eq(HEADER + 1)
             with m.Case(Cmd.READ):
                 m.d.comb += need.eq(7)
             with m.Case(Cmd.RUN):
@@ -353,7 +324,7 @@ class HostLink(wiring.Component):
         known = (cmd == Cmd.WRITE) | (cmd == Cmd.READ) | (cmd == Cmd.RUN) | (cmd == Cmd.STATUS)
 
         m.d.comb += [wp.addr.eq(count), wp.data.eq(event.data), crc.data.eq(event.data),
-                     rp.addr.eq(body + (_HEADER + 1)),   # WRITE: the next byte's
+                     rp.addr.eq(body + (HEADER + 1)),   # WRITE: the next byte's
                      self.mem.addr.eq(baddr >> lane_bits), self.entry.eq(arg)]
         if lane_bits:
             lane = baddr[:lane_bits]
@@ -390,13 +361,13 @@ class HostLink(wiring.Component):
                                     m.d.sync += length.word_select(i, 8).eq(event.data)
 
             with m.State("CHECK"):
-                m.d.comb += rp.addr.eq(_HEADER)   # a WRITE's first data byte
+                m.d.comb += rp.addr.eq(HEADER)   # a WRITE's first data byte
                 m.d.sync += [baddr.eq(arg), body.eq(0)]
                 with m.If(overflow):
                     nak(Nak.OVERSIZE)
                 with m.Elif(framing):
                     nak(Nak.FRAMING)
-                with m.Elif(count < 1 + _TRAILER):
+                with m.Elif(count < 1 + TRAILER):
                     nak(Nak.TRUNCATED)
                 with m.Elif(~crc.match_detected):
                     nak(Nak.BAD_CRC)

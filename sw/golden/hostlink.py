@@ -7,48 +7,14 @@ the exact bytes the RTL answers, keeping the memory behind the link and the run 
 the RTL sees them.
 """
 
-import enum
 import zlib
+
+from rtl.spec.hostlink import ACK, HEADER, NAK, TRAILER, Cmd, Nak, State
 
 __all__ = ["Cmd", "Nak", "State", "ACK", "NAK", "HEADER", "TRAILER",
            "cobs_encode", "cobs_decode", "CobsError", "crc32", "build_frame", "parse_frame",
            "FrameError", "max_frame", "write_request", "read_request", "run_request",
            "status_request", "check_params", "HostLinkModel"]
-
-
-class Cmd(enum.IntEnum):
-    """A request's first payload byte."""
-    WRITE  = 0x01   # addr u32, data bytes (1 .. max_data)
-    READ   = 0x02   # addr u32, length u16 (1 .. max_data)
-    RUN    = 0x03   # entry u32
-    STATUS = 0x04   # no arguments
-
-
-class Nak(enum.IntEnum):
-    """The error code of a NAK (second payload byte)."""
-    FRAMING   = 0x01  # the delimiter came inside a COBS block
-    OVERSIZE  = 0x02  # more than max_frame decoded bytes
-    TRUNCATED = 0x03  # fewer than 5 decoded bytes, or fewer than the command's arguments
-    BAD_CRC   = 0x04
-    UNKNOWN   = 0x05  # unknown command byte
-    LENGTH    = 0x06  # arguments longer than the command's; READ length 0 or > max_data;
-                      # WRITE data > max_data (within max_frame only if max_data is 1)
-    BUSY      = 0x07  # RUN, READ or WRITE while a run is in progress
-    ADDRESS   = 0x08  # address + length beyond the memory
-
-
-class State(enum.IntEnum):
-    """The run state in a STATUS answer."""
-    IDLE    = 0   # no run since reset
-    RUNNING = 1
-    DONE    = 2   # the last run ended with error 0
-    ERROR   = 3   # the last run ended with an error code
-
-
-ACK = 0x06      # first byte of an answer: ACK, cmd, results...
-NAK = 0x15      # NAK, code
-HEADER = 5      # cmd + u32: the longest header (WRITE's)
-TRAILER = 4     # the CRC-32
 
 
 class CobsError(ValueError):
