@@ -65,15 +65,14 @@ class Core(wiring.Component):
     accesses met in one MEM bank in one cycle (a put that arrives waits for its bank
     instead).
 
-    ``deadlock`` (sticky) rises at the end of the cycle after a cycle of a run in which
-    nothing moved (``quiet`` is registered first): every running thread blocked (a WAIT
-    not granted, a stream point not accepted, an engine not idle after its stream),
-    nothing in flight in an engine or the VMM, no flit taken or written by a port.
-    Nothing inside the core can then ever move again (only a flit from outside could: a
-    WAIT for a remote SIGNAL that comes later also raises it, so in an array the flag of
-    one core is no error by itself); the core stays busy until ``rst``. ``overflow``
-    (sticky) rises after a cycle in which SIGNALs took a counter past
-    ``2**COUNTER_BITS - 1`` (the counter wraps), running or not. A start clears both.
+    ``deadlock`` (sticky) rises after a cycle of a run in which nothing moved: every
+    running thread blocked (a WAIT not granted, a stream point not accepted, an engine
+    not idle after its stream), nothing in flight in an engine or the VMM, no flit taken
+    or written by a port. Nothing inside the core can then ever move again (only a flit
+    from outside could: a WAIT for a remote SIGNAL that comes later also raises it, so in
+    an array the flag of one core is no error by itself); the core stays busy until
+    ``rst``. ``overflow`` (sticky) rises after a cycle in which SIGNALs took a counter
+    past ``2**COUNTER_BITS - 1`` (the counter wraps), running or not. A start clears both.
     docs/architecture.md, 7.5.
 
     ``noc`` holds the four NoC ports by name (:data:`rtl.spec.isa.NOC_PORTS`): ``anoc``,
@@ -240,11 +239,6 @@ class Core(wiring.Component):
         # Status: the run's cycles and VMM steps, MEM bank conflicts while busy, and the
         # sticky deadlock and counter overflow flags.
         conflict, deadlock, overflow = Signal(), Signal(), Signal()
-        # ``quiet`` is registered before it sets the flag: its terms (a put written, whose
-        # ``ready`` is decided against every MEM request of the cycle) end the longest
-        # paths of the FPGA core otherwise; the flag rises a cycle later.
-        quiet_q = Signal()
-        m.d.sync += quiet_q.eq(loader.run & quiet & ~loader.launch)
         with m.If(loader.launch):
             m.d.sync += [self.cycles.eq(0), self.vmm_steps.eq(0), conflict.eq(0),
                          deadlock.eq(0), overflow.eq(0)]
@@ -254,7 +248,7 @@ class Core(wiring.Component):
                 m.d.sync += self.cycles.eq(self.cycles + 1)
             with m.If(loader.busy & vmm.steps.valid & vmm.steps.ready):
                 m.d.sync += self.vmm_steps.eq(self.vmm_steps + 1)
-            with m.If(quiet_q):
+            with m.If(loader.run & quiet):
                 m.d.sync += deadlock.eq(1)
             with m.If(counters.overflow):
                 m.d.sync += overflow.eq(1)

@@ -44,11 +44,6 @@ class CoreError(RuntimeError):
     deadlock, a loop stack overflow, a counter overflow."""
 
 
-#: Cycles from a deadlock's first cycle in which nothing moved to the ``cycles`` count read
-#: when the RTL's ``deadlock`` is first seen (docs/architecture.md 7.5).
-DEADLOCK_FLAG_DELAY = 1
-
-
 class Deadlock(CoreError):
     """No thread can ever progress again (docs/architecture.md, 7.5, "Deadlock").
 
@@ -61,9 +56,6 @@ class Deadlock(CoreError):
         Each thread that has not ended: its index, ``pc``, state and instruction.
     counters : list of int
         The counters' values.
-    flagged : int
-        The core's ``cycles`` count when the RTL's ``deadlock`` is first seen:
-        ``cycle + DEADLOCK_FLAG_DELAY`` (the RTL registers its ``quiet`` before the flag).
     """
 
     def __init__(self, cycle, threads, counters, reasons):
@@ -72,10 +64,6 @@ class Deadlock(CoreError):
                             for (t, pc, _, ins), reason in zip(threads, reasons, strict=True))
         values = ", ".join(f"{c}={v}" for c, v in enumerate(counters) if v) or "all 0"
         super().__init__(f"deadlock at cycle {cycle}: {waiting}; counters: {values}")
-
-    @property
-    def flagged(self):
-        return self.cycle + DEADLOCK_FLAG_DELAY
 
 
 class Unfinished(CoreError):

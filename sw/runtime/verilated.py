@@ -297,8 +297,7 @@ class VerilatedCore:
             raise RtlTimeout(f"the core ran more than {max_cycles} cycles from entry "
                              f"{entry:#x} (still busy; reset() it)", cycles)
         if status == _DEADLOCK:
-            # (the flag rises a cycle after the first cycle in which nothing moved)
-            raise RtlDeadlock(f"the core deadlocked in cycle {cycles - 1} of the run from "
+            raise RtlDeadlock(f"the core deadlocked in cycle {cycles} of the run from "
                               f"entry {entry:#x} (it stays busy; reset() it)", cycles)
         flags = self._lib.harness_flags(self._core)
         if flags & _CONFLICT:

@@ -371,7 +371,7 @@ async def test_random_programs(dut):
         try:
             expected = ("finish", *golden.run(0, arrivals=arrivals, out_ready=out_ready))
         except Deadlock as exc:
-            expected = ("deadlock", exc.flagged)
+            expected = ("deadlock", exc.cycle)
         for entry, image in images:
             await env.write(entry, image)
         chains += len(images) > 1
@@ -468,7 +468,7 @@ async def test_random_programs_data(dut):
         try:
             expected = ("finish",) + golden.run(entry)
         except Deadlock as exc:
-            expected = ("deadlock", exc.flagged)
+            expected = ("deadlock", exc.cycle)
         await env.write(entry, prog.image())
         got = await run_until_flag(env, entry)
         assert got == expected, f"program {n}: RTL {got}, golden core {expected}\n" \
@@ -565,7 +565,7 @@ async def test_program_file(dut):
         try:
             expected = ("finish",) + CycleModel(env.config).run(prog.threads)
         except Deadlock as exc:
-            expected = ("deadlock", exc.flagged)
+            expected = ("deadlock", exc.cycle)
         await env.write(0, prog.image())
         got = await run_until_flag(env, 0)
         dut._log.info("program %d: RTL %s, cycle model %s", n, got, expected)

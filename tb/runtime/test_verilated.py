@@ -130,7 +130,7 @@ def test_deadlock(idle_core):
     core.write(0, prog.image())
     with pytest.raises(RtlDeadlock, match="deadlocked") as info:
         core.run(0, max_cycles=1000)
-    assert info.value.cycles == model.value.flagged
+    assert info.value.cycles == model.value.cycle
     core.reset()
     prog = assemble(".thread 3\nSIGNAL ctr=0\nWAIT ctr=0\nEND\n", CONFIG)
     core.write(0, prog.image())
