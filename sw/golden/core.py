@@ -134,12 +134,14 @@ class Core(CycleModel):
         chain's start, as the RTL's ``cycles``."""
         cycles = steps = 0
         self.images = []   # the entries of the chain's images, in order
+        self.image_figures = []   # each image's (cycles, vmm_steps), in order
         launch = True
         while entry is not None:
             self.images.append(entry)
             programs = self.load_programs(entry)
             c, s = yield from self.image(programs, launch=launch, deadlock=deadlock,
                                          offset=cycles, max_cycles=max_cycles - cycles)
+            self.image_figures.append((c, s))
             cycles, steps, entry, launch = cycles + c, steps + s, self.next_entry, False
         return cycles, steps
 

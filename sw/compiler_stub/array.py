@@ -1,0 +1,547 @@
+"""Compile a whole network (:class:`~sw.compiler_stub.network.Network`) for an array of
+cores (:class:`rtl.spec.config.ArrayConfig`; docs/architecture.md, 7.8).
+
+Each layer is spread over the cores by **output rows**: its output's rows are split into
+near-equal bands, one band a core (a layer with fewer rows than cores uses fewer cores),
+and each core runs the single-core compiler's programs (:func:`compile_conv2d`,
+:func:`compile_pool2d`) for its band, on *views* of the network's tensors: the band's
+output rows, and the input rows they read (with the rows of the neighbouring bands as
+their halo). Every tensor has one buffer at the same address on every core; each core
+holds the rows it writes and the rows its later layers read.
+
+After its band is in MEM, a core's T4 puts (SEND over the ANoC) the rows of it that
+other cores read later (the halo of the next layer's bands, a residual's rows, a pooled
+band's window) straight into their buffers, each SEND signalling its last put. Then every
+core puts a one-word *token* to every core, and waits for its incoming row SENDs and
+for every core's token before its layer's image ends (its NEXT launches the next
+layer's image). The tokens keep the cores within one layer of each other, so no remote
+SIGNAL of a layer can reach a core before that core has launched the layer's image
+(a launch clears the counters, 7.4); the compiler checks the whole schedule on the
+array's golden model, which is cycle-exact and whose cycles do not depend on the data.
+
+A core's image per layer: T0, T1, T2 as the single-core compiler made them for the band
+(T2 first waits for T4 to be loaded, since the loader reads the image's bank until
+then, and signals T4 when its last write is done); T4 the exchange and the barrier, and
+the NEXT. A core without a band in a layer runs T4 alone.
+"""
+
+import collections
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from rtl.spec.config import ArrayConfig
+from rtl.spec.isa import Op
+
+from .asm import AsmError, Program
+from .conv import ActivationLayout, CompileError, Placement, _instr, compile_conv2d, \
+    compile_pool2d
+from .net import _check_disjoint, _paddings, _place, _Region
+from .network import ConvNode, Network, NetworkError
+
+__all__ = ["compile_array", "CompiledArrayNetwork", "ArrayLayerReport", "CompileError",
+           "EXCHANGE_COUNTERS"]
+
+#: Counters of the exchange (the single-core compiler's programs use 0 and 1): T4 -> T2
+#: "T4's program is in" (GO), T2 -> T4 "the band is in MEM" (DONE), and per layer parity
+#: the row SENDs' and the tokens' remote SIGNALs (a layer's early puts never count in
+#: the previous layer's counters).
+GO, DONE, READY = 12, 13, 14
+DATA = (8, 9)
+TOKEN = (10, 11)
+EXCHANGE_COUNTERS = (GO, DONE, READY) + DATA + TOKEN
+
+
+@dataclass(frozen=True)
+class ArrayLayerReport:
+    """One layer on the array: per core its band (output rows ``(y0, y1)``, or None), its
+    image's cycles and VMM steps in the array's run (the array's golden model), and
+    the layer's cycles (the longest image of the layer) and VMM utilization (steps of
+    every core / (cores * cycles))."""
+    name: str
+    kind: str
+    bands: tuple
+    core_cycles: tuple
+    core_steps: tuple
+    cycles: int
+    vmm_steps: int
+    utilization: float
+
+
+@dataclass
+class CompiledArrayNetwork:
+    """A network compiled for an array: per core its ``preload`` (``(address, bytes)``:
+    program images, constants, weights, borders) and ``entry`` (the first layer's
+    image, None for a core with no work at all), every tensor's layout (one address on
+    every core), the bands (per layer, per core), and the report.
+
+    ``cycles`` is a run's cycles (the last core's, as the cores count them, all started
+    in one cycle), ``core_figures`` each core's ``(cycles, vmm_steps)``."""
+    network: Network
+    config: ArrayConfig
+    preload: list
+    entries: list
+    layouts: dict
+    bands: dict
+    report: list
+    regions: dict
+    sends: dict   # (layer, core) -> [(receiver, y0, y1)]
+    runs: list = None     # per core, per layer: (cycles, vmm_steps) of its run
+    starts: list = None   # per core, per layer: the array cycle its run began
+
+    @property
+    def core(self):
+        return self.config.core
+
+    @property
+    def input(self):
+        return self.network.input
+
+    @property
+    def output(self):
+        return self.network.output
+
+    @property
+    def cycles(self):
+        """Cycles of a run on the array, every core started in cycle 0: until the last
+        core's last layer ends."""
+        return max(s[-1] + r[-1][0] for s, r in zip(self.starts, self.runs, strict=True))
+
+    @property
+    def cycles_per_image(self):
+        return self.cycles
+
+    @property
+    def vmm_steps(self):
+        return sum(s for r in self.runs for _, s in r)
+
+    @property
+    def utilization(self):
+        """VMM steps of every core / (cores * cycles of the run)."""
+        return self.vmm_steps / (self.config.cores * self.cycles)
+
+    def layout(self, name):
+        return self.layouts[name]
+
+    def producers(self, name):
+        """Where tensor ``name``'s rows are: ``[(core, y0, y1)]``; the network's input is
+        written by the host to every core that reads it (``readers``)."""
+        for node in self.network.nodes:
+            if node.output.name == name:
+                return [(k, *b) for k, b in enumerate(self.bands[node.name]) if b]
+        raise KeyError(name)
+
+    def readers(self, name):
+        """The cores whose layers read tensor ``name`` (as input or residual)."""
+        cores = set()
+        for node in self.network.nodes:
+            reads = {node.input} | ({node.residual} if isinstance(node, ConvNode)
+                                    and node.residual is not None else set())
+            if name in reads:
+                cores |= {k for k, b in enumerate(self.bands[node.name]) if b}
+        return sorted(cores)
+
+    def summary(self):
+        """The per-layer report as text: per layer the array's cycles and utilization,
+        and each core's band and cycles."""
+        n = self.config.cores
+        lines = [f"{'layer':<8} {'kind':<5} {'cycles':>7} {'util':>6}  per core: rows "
+                 f"cycles util"]
+        for r in self.report:
+            cores = "  ".join(
+                (f"{b[0]}-{b[1]} {c} {s / c:.2f}" if b else f"- {c}")
+                for b, c, s in zip(r.bands, r.core_cycles, r.core_steps, strict=True))
+            lines.append(f"{r.name:<8} {r.kind:<5} {r.cycles:>7} {r.utilization:>6.3f}  "
+                         f"{cores}")
+        lines.append(f"{'an image':<14} {self.cycles:>7} {self.utilization:>6.3f}  "
+                     f"({n} cores, VMM steps {self.vmm_steps})")
+        return "\n".join(lines)
+
+
+def _bands(rows, cores):
+    """``rows`` output rows in near-equal bands over the first ``min(rows, cores)``
+    cores (the first bands one row larger): per core ``(y0, y1)`` or None."""
+    n = min(rows, cores)
+    out, y = [], 0
+    for k in range(cores):
+        if k < n:
+            h = rows // n + (k < rows % n)
+            out.append((y, y + h - 1))
+            y += h
+        else:
+            out.append(None)
+    return out
+
+
+def _view(layout, r0, height):
+    """The rows ``r0 ..`` of ``layout`` as a layout of ``height`` rows (the same border;
+    its border rows are the neighbouring rows of the buffer)."""
+    return replace(layout, base=layout.base + r0 * layout.padded_width * layout.chunks
+                   * layout.word, height=height)
+
+
+def _geometry(node):
+    """``(kernel, stride, padding)`` of a node along the rows."""
+    if isinstance(node, ConvNode):
+        return node.layer.kernel, node.layer.stride, node.layer.padding
+    return node.pool.kernel, node.pool.stride, 0
+
+
+def _input_rows(node, band, height):
+    """The input rows (clipped to the input's ``height``) that output rows ``band`` of
+    ``node`` read."""
+    k, s, p = _geometry(node)
+    y0, y1 = band
+    return max(0, y0 * s - p), min(height - 1, y1 * s - p + k - 1)
+
+
+def _runs(rows):
+    """A set of rows as runs ``(y0, y1)`` of consecutive rows."""
+    out = []
+    for y in sorted(rows):
+        if out and out[-1][1] == y - 1:
+            out[-1] = (out[-1][0], y)
+        else:
+            out.append((y, y))
+    return out
+
+
+def _t4(config, layout, sends, incoming, parity, band):
+    """T4's program: (with a band) wait for the band, put its rows to the cores that read
+    them; wait for the incoming row SENDs; tell T7 (READY)."""
+    prog = [_instr(Op.WAIT, ctr=DONE)] if band else []
+    for j, y0, y1 in sends:
+        x, y = j % config.cols, j // config.cols
+        row = layout.padded_width * layout.chunks * layout.word
+        for g in (0, 1):
+            prog += [_instr(Op.AGBASE, g=g, base=layout.address(y0, 0)),
+                     _instr(Op.AGDIM, g=g, d=0, count=layout.width * layout.chunks,
+                            stride=layout.word)]
+            if y1 > y0:
+                prog.append(_instr(Op.AGDIM, g=g, d=1, count=y1 - y0 + 1, stride=row))
+        prog.append(_instr(Op.SEND, s=0, d=1, x0=x, x1=x, y0=y, y1=y, signal=1,
+                           ctr=DATA[parity]))
+    return prog + _waits(DATA[parity], incoming) + [_instr(Op.SIGNAL, ctr=READY),
+                                                    _instr(Op.END)]
+
+
+def _t7(config, kc, token, parity, band, start_next):
+    """T7's program: (with a band) let T2 start; once T4 is READY (this core's rows sent,
+    its incoming rows landed), core 0 waits for every other core's token and then starts
+    every core at the next layer's trampoline (``start_next``, a put with ``start``
+    over the INoC); any other core puts its token to core 0."""
+    prog = [_instr(Op.SIGNAL, ctr=GO)] if band else []
+    prog.append(_instr(Op.WAIT, ctr=READY))
+    if kc == 0:
+        prog += _waits(TOKEN[parity], config.cores - 1)
+        if start_next is not None:
+            prog += [_instr(Op.AGBASE, g=0, base=start_next),
+                     _instr(Op.AGBASE, g=1, base=start_next),
+                     _instr(Op.SEND, s=0, d=1, x0=0, x1=config.cols - 1, y0=0,
+                            y1=config.rows - 1, start=1)]
+    else:
+        prog += [_instr(Op.AGBASE, g=0, base=token), _instr(Op.AGBASE, g=1, base=token),
+                 _instr(Op.SEND, s=0, d=1, x0=0, x1=0, y0=0, y1=0, signal=1,
+                        ctr=TOKEN[parity])]
+    return prog + [_instr(Op.END)]
+
+
+def _waits(ctr, count):
+    if count == 1:
+        return [_instr(Op.WAIT, ctr=ctr)]
+    if count > 1:
+        return [_instr(Op.LOOP, count=count), _instr(Op.WAIT, ctr=ctr), _instr(Op.ENDL)]
+    return []
+
+
+def compile_array(config, network):
+    """Compile ``network`` for the array ``config`` (an :class:`ArrayConfig`).
+
+    Returns a :class:`CompiledArrayNetwork`: start every core with an entry at it, all in
+    one cycle, and the network's output is in the last layer's cores (its ``producers``).
+
+    The compiled network is run once on the array's golden model (zero input): that run
+    gives the report's cycles (a run's cycles do not depend on the data) and rejects a
+    schedule that deadlocks.
+
+    Raises
+    ------
+    TypeError
+        If ``config`` is not an :class:`ArrayConfig` or ``network`` not a
+        :class:`Network`.
+    NetworkError
+        If the network is not well formed.
+    CompileError
+        If a layer's band cannot be mapped onto a core, or the network does not fit a
+        core's MEM (the message says what does not fit, by how much).
+    """
+    if not isinstance(config, ArrayConfig):
+        raise TypeError(f"config must be an ArrayConfig, not {type(config).__name__}")
+    if not isinstance(network, Network):
+        raise TypeError(f"network must be a Network, not {type(network).__name__}")
+    network.validate()
+    if not network.nodes:
+        raise NetworkError(f"network {network.name} has no layers")
+    core, n = config.core, config.cores
+    word = core.mem_port_bits // 8
+    tensors = network.tensors()
+    nodes = network.nodes
+    pad = _paddings(network)
+    layouts = {name: ActivationLayout(0, t.shape[0], t.shape[1], t.shape[2], t.bits,
+                                      t.signed, pad[name], word,
+                                      core.vmm_cols * 8 // t.bits)
+               for name, t in tensors.items()}
+    pair = core.sram_banks > 4
+
+    # Bands, and which rows of each tensor each core reads.
+    bands = {}
+    for node in nodes:
+        oh = node.output.shape[0]
+        k, s, p = _geometry(node)
+        split = _bands(oh, n)
+        # A band's input view must have a row of its own (kernel - 2 * padding > 0 for
+        # a one-row band); else the layer runs on one core.
+        if any(b and (b[1] - b[0]) * s + k - 2 * p < 1 for b in split):
+            split = _bands(oh, 1) + [None] * (n - 1)
+        bands[node.name] = split
+    needs = collections.defaultdict(lambda: collections.defaultdict(set))  # tensor, core
+    for node in nodes:
+        h = tensors[node.input].shape[0]
+        for j, b in enumerate(bands[node.name]):
+            if b:
+                r0, r1 = _input_rows(node, b, h)
+                needs[node.input][j] |= set(range(r0, r1 + 1))
+                if isinstance(node, ConvNode) and node.residual is not None:
+                    needs[node.residual][j] |= set(range(b[0], b[1] + 1))
+    sends, incoming = {}, {}
+    for node in nodes:
+        t = node.output.name
+        for k, b in enumerate(bands[node.name]):
+            own = set(range(b[0], b[1] + 1)) if b else set()
+            sends[node.name, k] = [(j, y0, y1) for j in range(n) if j != k
+                                   for y0, y1 in _runs(own & needs[t][j])]
+        for j in range(n):
+            incoming[node.name, j] = sum(1 for k in range(n) for r, _, _ in
+                                         sends[node.name, k] if r == j)
+
+    def views(node, b, addr):
+        """The band's input, output (and residual) views."""
+        k, s, p = _geometry(node)
+        full_in = replace(layouts[node.input], base=addr[f"tensor {node.input}"])
+        full_out = replace(layouts[node.output.name], base=addr[f"tensor {node.output.name}"])
+        h_in = (b[1] - b[0]) * s + k - 2 * p
+        res = None
+        if isinstance(node, ConvNode) and node.residual is not None:
+            res = _view(replace(layouts[node.residual], base=addr[f"tensor {node.residual}"]),
+                        b[0], b[1] - b[0] + 1)
+        return (_view(full_in, b[0] * s, h_in), _view(full_out, b[0], b[1] - b[0] + 1), res,
+                full_out)
+
+    def compile_band(node, kc, addr):
+        """Core ``kc``'s part of ``node``: its programs and its preload (code excluded)."""
+        b = bands[node.name][kc]
+        if not b:
+            return [[] for _ in range(8)], []
+        v_in, v_out, v_res, full_out = views(node, b, addr)
+        placement = Placement(
+            code=addr[f"{node.name} code"], constants=addr[f"{node.name} constants"],
+            input=v_in, output=v_out,
+            weights=addr[f"{node.name} weights"] if isinstance(node, ConvNode) else None,
+            weights_pair=addr[f"{node.name} weights_pair"]
+            if isinstance(node, ConvNode) and pair else None,
+            residual=v_res, next_entry=None)
+        try:
+            if isinstance(node, ConvNode):
+                c = compile_conv2d(core, node.layer, v_in.height, v_in.width, node.weights,
+                                   node.scale, node.bias, out_padding=v_out.padding,
+                                   placement=placement)
+            else:
+                c = compile_pool2d(core, node.pool, v_in.height, v_in.width,
+                                   placement=placement)
+        except CompileError as e:
+            raise CompileError(f"layer {node.name}, core {kc}'s band (output rows "
+                               f"{b[0]} to {b[1]}): {e}") from e
+        lo, hi = full_out.base, full_out.base + full_out.size
+        # The view's border lies in the buffer's rows: the buffer's own border is
+        # preloaded instead (once, for every tensor).
+        pre = [(a, d) for a, d in c.preload[1:] if not lo <= a < hi]
+        programs = [list(p) for p in c.programs]
+        t2 = programs[2]
+        programs[2] = [_instr(Op.WAIT, ctr=GO)] + t2[:-1] + [_instr(Op.SIGNAL, ctr=DONE),
+                                                              t2[-1]]
+        return programs, pre
+
+    def image(node, i, kc, addr, next_entry):
+        programs, pre = compile_band(node, kc, addr)
+        b = bands[node.name][kc]
+        parity = i % 2
+        lay = replace(layouts[node.output.name], base=addr[f"tensor {node.output.name}"])
+        inc = incoming[node.name, kc]
+        programs[4] = _t4(config, lay, sends[node.name, kc], inc, parity, b)
+        programs[7] = _t7(config, kc, addr["token"], parity, b, next_entry)
+        for t, p in enumerate(programs):
+            if len(p) > core.program_len:
+                raise CompileError(f"layer {node.name}, core {kc}: T{t}'s program needs "
+                                   f"{len(p)} instructions, more than program_len = "
+                                   f"{core.program_len}")
+        remote = {TOKEN[parity]: n - 1} if kc == 0 and n > 1 else {}
+        if inc:
+            remote[DATA[parity]] = inc
+        try:
+            prog = Program(core, programs, remote=remote)
+        except AsmError as e:
+            raise CompileError(f"layer {node.name}, core {kc}: the programs are invalid: "
+                               f"{e}") from e
+        return prog, pre
+
+    # Sizes: every region at 0 (a program image's size does not depend on addresses).
+    zero = collections.defaultdict(int)
+    sizes = {}
+    for i, node in enumerate(nodes):
+        code = 0
+        for kc in range(n):
+            prog, _ = image(node, i, kc, zero, 0 if i + 1 < len(nodes) else None)
+            code = max(code, len(prog.image()))
+        sizes[f"{node.name} code"] = code
+        if i:
+            sizes[f"{node.name} trampoline"] = len(_trampoline(core, 0))
+        if isinstance(node, ConvNode):
+            c = compile_conv2d(core, node.layer, *tensors[node.input].shape[:2], node.weights,
+                               node.scale, node.bias)
+            for key in ("constants", "weights") + (("weights_pair",) if pair else ()):
+                sizes[f"{node.name} {key}"] = c.sizes[key]
+        else:
+            c = compile_pool2d(core, node.pool, *tensors[node.input].shape[:2])
+            sizes[f"{node.name} constants"] = c.sizes["constants"]
+
+    # Regions (one placement for every core) and the banks they must not share.
+    regions = [_Region(f"tensor {name}", layouts[name].size) for name in tensors]
+    regions += [_Region(k, v) for k, v in sizes.items()] + [_Region("token", word)]
+    apart = set()
+    for node in nodes:
+        if not isinstance(node, ConvNode):
+            continue
+        nm = node.name
+        feeders = [f"{nm} weights"] + ([f"{nm} weights_pair"] if pair else []) + \
+            [f"tensor {node.input}"]
+        for i, a in enumerate(feeders):
+            apart |= {(a, f) for f in feeders[i + 1:]}
+        stores = [f"tensor {node.output.name}"] + (
+            [f"tensor {node.residual}"] if node.residual is not None else [])
+        apart |= {(a, f) for a in stores for f in feeders}
+        if node.residual is not None:
+            apart.add((f"tensor {node.output.name}", f"tensor {node.residual}"))
+        apart |= {(a, f) for a in (f"{nm} code", f"{nm} constants") for f in feeders}
+    placed = _place(core, regions, sorted(apart))
+    addr = {name: r.addr for name, r in placed.items()}
+
+    preload = [[] for _ in range(n)]
+    entries = [addr[f"{nodes[0].name} code"]] * n
+    for i, node in enumerate(nodes):
+        nxt = addr[f"{nodes[i + 1].name} trampoline"] if i + 1 < len(nodes) else None
+        for kc in range(n):
+            prog, pre = image(node, i, kc, addr, nxt)
+            img = prog.image()
+            assert len(img) <= sizes[f"{node.name} code"], "a layer's image grew"
+            preload[kc] += [(addr[f"{node.name} code"], img)] + pre
+            if i:
+                preload[kc].append((addr[f"{node.name} trampoline"],
+                                    _trampoline(core, addr[f"{node.name} code"])))
+    for kc in range(n):
+        for name, lay in layouts.items():
+            preload[kc] += replace(lay, base=addr[f"tensor {name}"]).border()
+        preload[kc].append((addr["token"], bytes(word)))
+        preload[kc] = list(dict.fromkeys((a, bytes(d)) for a, d in preload[kc]))
+        _check_disjoint(preload[kc])
+    layouts = {name: replace(lay, base=addr[f"tensor {name}"]) for name, lay in layouts.items()}
+    compiled = CompiledArrayNetwork(network, config, preload, entries, layouts, bands, [],
+                                    {name: (r.bank, r.addr, r.size)
+                                         for name, r in placed.items()}, sends)
+    model = run_model(compiled)
+    compiled.runs, compiled.starts = model.runs, model.starts
+    compiled.report = _report(compiled)
+    return compiled
+
+
+def _trampoline(core, entry):
+    """The image a layer's start put launches: T0's NEXT to the layer's image (``entry``)
+    and END. Its header word, the start put's data, is the same on every core."""
+    return Program(core, [[_instr(Op.NEXT, entry=entry), _instr(Op.END)]]).image()
+
+
+def run_model(compiled, x=None):
+    """Run ``compiled`` once on the array's golden model (input ``x``, default zeros) and
+    return the model (its ``runs`` and ``starts`` per core: one run per layer).
+
+    Raises
+    ------
+    CompileError
+        If the array deadlocks (the schedule lost a remote SIGNAL) or a layer does not run
+        on every core.
+    """
+    from sw.golden.array import ArrayDeadlock
+    model = load_array(compiled)
+    write_input(compiled, model, x if x is not None else
+                np.zeros(compiled.input.shape, dtype=np.int64))
+    try:
+        model.run(compiled.entries)
+    except ArrayDeadlock as e:
+        raise CompileError(f"the array's schedule deadlocks on its golden model: {e}") from e
+    layers = len(compiled.network.nodes)
+    if any(len(r) != layers for r in model.runs):
+        raise CompileError(f"a core ran {[len(r) for r in model.runs]} layers, not "
+                           f"{layers} each")
+    return model
+
+
+def load_array(compiled, model=None):
+    """An :class:`sw.golden.array.ArrayModel` (or ``model``) holding ``compiled``'s
+    preload."""
+    from sw.golden.array import ArrayModel
+    model = model if model is not None else ArrayModel(compiled.config)
+    for kc, pre in enumerate(compiled.preload):
+        for a, d in pre:
+            if len(d):
+                model.cores[kc].write(a, d)
+    return model
+
+
+def write_input(compiled, model, x, name=None):
+    """Write tensor ``name`` (default the input) ``x`` to every core that reads it."""
+    t = compiled.network.tensors()[name or compiled.input.name]
+    lay = compiled.layouts[t.name]
+    data = lay.pack(t.check(x, f"tensor {t.name}"))
+    for kc in compiled.readers(t.name) or [0]:
+        model.cores[kc].write(lay.base, data)
+
+
+def read_output(compiled, read, name=None):
+    """Tensor ``name`` (default the output) gathered from the cores that wrote its rows;
+    ``read(core, address, length)`` reads a core's MEM."""
+    name = name or compiled.output.name
+    lay = compiled.layouts[name]
+    full = bytearray(lay.pack(np.zeros((lay.height, lay.width, lay.channels),
+                                       dtype=np.int64)))
+    row = lay.padded_width * lay.chunks * lay.word
+    for kc, y0, y1 in compiled.producers(name):
+        a = lay.address(y0, 0)
+        n = (y1 - y0 + 1) * row
+        full[a - lay.base:a - lay.base + n] = read(kc, a, n)
+    return np.asarray(lay.unpack(bytes(full)), dtype=np.int64)
+
+
+def _report(compiled):
+    """Per layer: its span on the array (from core 0's start of the layer to its start
+    of the next, the last to the last core's end), each core's run."""
+    out = []
+    n = compiled.config.cores
+    end = compiled.cycles
+    for i, node in enumerate(compiled.network.nodes):
+        cyc = tuple(compiled.runs[k][i][0] for k in range(n))
+        st = tuple(compiled.runs[k][i][1] for k in range(n))
+        t0 = compiled.starts[0][i]
+        t1 = compiled.starts[0][i + 1] if i + 1 < len(compiled.network.nodes) else end
+        out.append(ArrayLayerReport(node.name, "conv" if isinstance(node, ConvNode) else
+                                    "pool", tuple(compiled.bands[node.name]), cyc, st,
+                                    t1 - t0, sum(st), sum(st) / (n * (t1 - t0))))
+    return out
