@@ -120,7 +120,11 @@ class CompiledArrayNetwork:
         """VMM steps of every core / (cores * cycles of the run)."""
         return self.vmm_steps / (self.config.cores * self.cycles)
 
-    def layout(self, name):
+    #: Images per run (the runtime's API): one.
+    batch = 1
+
+    def layout(self, name, index=0):
+        """Tensor ``name``'s layout (the same address on every core)."""
         return self.layouts[name]
 
     def producers(self, name):

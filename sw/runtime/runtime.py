@@ -11,6 +11,11 @@ cycle-exact with the hardware, slow) and ``rtl`` (the design under Verilator thr
 C++ harness, :class:`sw.runtime.verilated.VerilatedCore`, built once and reused). Both
 see the same protocol: the model's preload is written once, then each image's input
 tensor, one start at the model's entry, and the tensors read back.
+
+A network compiled for an array (:func:`sw.compiler_stub.array.compile_array`) runs on
+the ``golden`` backend as the golden array (:class:`sw.golden.array.ArrayModel`) with the
+same API: the input is written to every core that reads it, every core is started in
+one cycle, and a tensor is gathered from the cores that wrote its rows.
 """
 
 import os
@@ -22,6 +27,23 @@ from sw.compiler_stub.net import CompiledNetwork, LoadedModel, load_model
 __all__ = ["Runtime", "BACKENDS"]
 
 BACKENDS = ("golden", "rtl")
+
+
+class _GoldenArray:
+    """The golden array holding an array-compiled network."""
+
+    def __init__(self, model):
+        from sw.compiler_stub.array import load_array
+        self.model = model
+        self.array = load_array(model)
+
+    def run(self, max_cycles):
+        self.array.run(self.model.entries, max_cycles=max_cycles)
+        return max(s[-1] + r[-1][0] for s, r in zip(self.array.starts, self.array.runs,
+                                                    strict=True))
+
+    def close(self):
+        pass
 
 
 class _Golden:
@@ -69,6 +91,18 @@ class Runtime:
     def __init__(self, model, backend="golden", *, build_dir=None, max_cycles=None):
         if isinstance(model, (str, os.PathLike)):
             model = load_model(model)
+        from sw.compiler_stub.array import CompiledArrayNetwork
+        if isinstance(model, CompiledArrayNetwork):
+            if backend != "golden":
+                raise ValueError(f"a network compiled for an array runs on the golden "
+                                 f"backend only (the rtl array behind the host link is not "
+                                 f"built yet), not {backend!r}")
+            self.model, self.backend, self._array = model, backend, _GoldenArray(model)
+            self.tensors, self.layouts = model.network.tensors(), model.layouts
+            self.max_cycles = max_cycles if max_cycles is not None else 4 * model.cycles + 10_000
+            self.cycles = None
+            return
+        self._array = None
         if not isinstance(model, (CompiledNetwork, LoadedModel)):
             raise TypeError(f"model must be a CompiledNetwork, a LoadedModel or a path, not "
                             f"{type(model).__name__}")
@@ -110,13 +144,21 @@ class Runtime:
         integers of its shape (height, width, channels) and its type's range; anything
         else is rejected."""
         t = self._tensor(name)
+        if self._array is not None:
+            from sw.compiler_stub.array import write_input
+            self._layout(t, index)
+            write_input(self.model, self._array.array, x, t.name)
+            return
         layout = self._layout(t, index)
         self._core.write(layout.base, layout.pack(t.check(x, f"tensor {t.name}")))
 
     def run(self):
         """Run every layer of every image of the batch (one start: the layers' images are
         chained); return the cycles, as the hardware counts them."""
-        self.cycles = self._core.run(self.model.entry, self.max_cycles)
+        if self._array is not None:
+            self.cycles = self._array.run(self.max_cycles)
+        else:
+            self.cycles = self._core.run(self.model.entry, self.max_cycles)
         return self.cycles
 
     def read_tensor(self, name=None, index=0):
@@ -127,6 +169,11 @@ class Runtime:
             t = self.model.output
         else:
             t = self._tensor(name)
+        if self._array is not None:
+            from sw.compiler_stub.array import read_output
+            self._layout(t, index)
+            cores = self._array.array.cores
+            return read_output(self.model, lambda k, a, n: cores[k].read(a, n), t.name)
         layout = self._layout(t, index)
         return np.asarray(layout.unpack(self._core.read(layout.base, layout.size)),
                           dtype=np.int64)
@@ -145,7 +192,7 @@ class Runtime:
         return out[0] if single else out
 
     def close(self):
-        self._core.close()
+        (self._array or self._core).close()
 
     def __enter__(self):
         return self

@@ -335,3 +335,81 @@ async def test_mnoc_weights(dut):
             assert np.array_equal(out, want), f"{label}: core {k}'s outputs {out} != {want}"
         assert all(not box for c in golden.cores for box in c.inbox)
         dut._log.info("MNoC weights to %s: cycles %s", label, cycles)
+
+
+@cocotb.test()
+async def test_network(dut):
+    """Random networks of the digits network's shape (tb/net/nets.py: three 3 x 3
+    convolutions with a residual, a 2 x 2 max pooling and a classifier; int8, and 8/4/4
+    and 8/4/2 bits) compiled for the array (sw/compiler_stub/array.py: each layer's
+    output rows in bands over the cores, the rows exchanged over the ANoC, each layer
+    started on every core by core 0 over the INoC): the preload and the input written
+    through the cores' host ports, every core started in one cycle, the output read back
+    from the cores that wrote its rows. Every tensor equals NumPy's reference and the
+    golden array's MEM, each core's every layer runs in the golden array's cycles (its
+    last run's ``cycles`` and ``vmm_steps`` equal), and the array's cycles equal the
+    compiler's prediction."""
+    from sw.compiler_stub.array import compile_array, load_array, read_output, write_input
+    from sw.compiler_stub.network import run_reference
+    from ..net.nets import digits_like
+    env = ArrayEnv(dut)
+    await env.start()
+    rng = seeded(dut, 5)
+    nrng = np.random.default_rng(rng.randrange(1 << 30))
+    for bits in ((8, 8, 8, 8), (8, 4, 4, 4), (8, 4, 2, 4)):
+        net = digits_like(nrng, bits=bits)
+        compiled = compile_array(env.config, net)
+        x = nrng.integers(0, 1 << net.input.bits, size=net.input.shape)
+        golden = load_array(compiled)
+        write_input(compiled, golden, x)
+        for k in range(env.n):   # the preload and the input, as the golden array has them
+            for a, d in compiled.preload[k]:
+                await env.write(k, a, d)
+        lay = compiled.layouts[net.input.name]
+        for k in compiled.readers(net.input.name):
+            await env.write(k, lay.base, golden.cores[k].read(lay.base, lay.size))
+        golden.run(compiled.entries)
+        assert golden.runs == compiled.runs, "the golden array's run differs from the compiler's"
+        d = dut
+        for k in range(env.n):
+            getattr(d, f"entry__{k}").value = compiled.entries[k]
+            env.sig("start", k).value = 1
+        await FallingEdge(d.clk)
+        for k in range(env.n):
+            env.sig("start", k).value = 0
+        last_busy = 0
+        for cycle in range(1, 4 * compiled.cycles):
+            await ReadOnly()
+            if any(env.sig("busy", k).value for k in range(env.n)):
+                last_busy = cycle
+            elif cycle > compiled.cycles + 16:
+                break
+            await FallingEdge(d.clk)
+        await FallingEdge(d.clk)
+        got = [(int(env.sig("cycles", k).value), int(env.sig("vmm_steps", k).value))
+               for k in range(env.n)]
+        for k in range(env.n):
+            assert not env.sig("conflict", k).value, f"core {k}: a MEM bank conflict"
+            assert not env.sig("deadlock", k).value, f"core {k}: deadlocked"
+            assert not env.sig("overflow", k).value, f"core {k}: a counter overflowed"
+        want = [r[-1] for r in compiled.runs]
+        assert got == want, f"{bits}: the cores' last layer ran {got}, the golden array {want}"
+        assert last_busy == compiled.cycles, \
+            f"{bits}: the array was busy until cycle {last_busy}, predicted {compiled.cycles}"
+        ref = run_reference(net, x)
+        for name in ref:
+            if name == net.input.name:
+                continue
+            gold = read_output(compiled, lambda k, a, n, g=golden: g.cores[k].read(a, n), name)
+            rtl = {}
+            for k, y0, y1 in compiled.producers(name):
+                lay = compiled.layouts[name]
+                a = lay.address(y0, 0)
+                n = (y1 - y0 + 1) * lay.padded_width * lay.chunks * lay.word
+                rtl[k, a, n] = await env.read(k, a, n)
+            got_t = read_output(compiled, lambda k, a, n, r=rtl: r[k, a, n], name)
+            np.testing.assert_array_equal(gold, ref[name], err_msg=f"{bits}: golden {name}")
+            np.testing.assert_array_equal(got_t, ref[name], err_msg=f"{bits}: RTL {name}")
+        dut._log.info("network %s on the %d x %d array: %d cycles (VMM %.3f busy), per "
+                      "layer %s", bits, env.config.rows, env.config.cols, compiled.cycles,
+                      compiled.utilization, [r.cycles for r in compiled.report])
