@@ -125,6 +125,42 @@ def bench_net(config="sim"):
     return keys
 
 
+def bench_array():
+    """The array keys. From the compiler for arrays (sw/compiler_stub/array.py), whose
+    cycles are the golden array's (equal to the RTL array's: tb/array ``test_network``):
+    ``array.sim.layer_vmm_utilization`` and ``array.4x4.layer_vmm_utilization`` (a 3x3
+    convolution, 16 to 16 channels, int8, on a 16 x 16 input, spread over the `sim`
+    2 x 2 array and a 4 x 4 array of `sim` cores: VMM steps of every core / (cores x
+    the layer's cycles)), ``net.digits.array.cycles_per_image`` (the trained int8 digits
+    network on the `sim` 2 x 2 array). From the RTL: ``array.cycle_model_error``, the
+    largest difference between the array's busy cycles under Verilator and the
+    compiler's prediction over ``test_network``'s three networks (seed 1)."""
+    from rtl.spec.config import ArrayConfig
+    from sw.compiler_stub.array import compile_array
+    from sw.compiler_stub.onnx_import import import_onnx
+
+    from .array.test_array import array_design
+    from .net.nets import conv_stack
+    sim = get_config("sim")
+    conv = conv_stack(np.random.default_rng(1), 1, size=16)
+    keys = {}
+    for key, cfg in (("sim", sim), ("4x4", ArrayConfig(name="a4x4", rows=4, cols=4,
+                                                      core=sim.core))):
+        keys[f"array.{key}.layer_vmm_utilization"] = \
+            compile_array(cfg, conv).report[0].utilization
+    digits = compile_array(sim, import_onnx(str(RESULTS.parent.parent / "train" / "int8.onnx")))
+    keys["net.digits.array.cycles_per_image"] = digits.cycles
+    keys["net.digits.array.vmm_utilization"] = digits.utilization
+    out = RESULTS.parent / "array_network.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.unlink(missing_ok=True)
+    array_design("sim").run("tb.array.array_tests", "test_network", seed=1,
+                            extra_env={"ARRAY_NETWORK_JSON": str(out)})
+    figures = json.loads(out.read_text())
+    keys["array.cycle_model_error"] = max(abs(f["rtl"] - f["predicted"]) for f in figures)
+    return keys
+
+
 def bench_noc():
     """The NoC keys (:mod:`tb.noc.noc_bench`): saturation of the 4 x 4 and 8 x 8 meshes,
     the zero-load latency's difference from the hop-count formula, and the load curve
@@ -180,6 +216,7 @@ def main():
     results = merge_results(bench_core())
     results = merge_results(bench_runtime())
     results = merge_results(bench_net())
+    results = merge_results(bench_array())
     print(json.dumps(results, indent=2, sort_keys=True))
     print(f"written to {RESULTS}")
     return 0

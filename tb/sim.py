@@ -23,6 +23,8 @@ import numpy as np
 from rtl.spec.config import CONFIGS, DEFAULT_CONFIG, get_config
 
 TRAIN_DIR = Path("build/train")
+#: Held-out images run on the array's golden model (about a second each).
+ARRAY_IMAGES = 20
 OUT_DIR = Path("build/sim")
 QUANTIZED = ("int8", "int4", "mixed")
 CLOCK_MHZ = 50.0   # the FPGA prototype's clock (docs/fpga.md)
@@ -87,6 +89,7 @@ def _chart(results, path):
 
 def run_flow(config=DEFAULT_CONFIG, limit=None, clock_mhz=CLOCK_MHZ, verbose=True):
     """Train or load, compile, run the held-out set on the RTL; return the summary."""
+    from sw.compiler_stub.array import compile_array
     from sw.compiler_stub.net import compile_network
     from sw.compiler_stub.network import run_reference
     from sw.compiler_stub.onnx_import import import_onnx
@@ -98,7 +101,7 @@ def run_flow(config=DEFAULT_CONFIG, limit=None, clock_mhz=CLOCK_MHZ, verbose=Tru
     core = get_config(config).core
     OUT_DIR.mkdir(parents=True, exist_ok=True)
 
-    say("[1/4] training the digits network (sw.qat; cached in build/train)")
+    say("[1/5] training the digits network (sw.qat; cached in build/train)")
     t = time.perf_counter()
     if train(["--out", str(TRAIN_DIR)]) != 0:
         raise RuntimeError("training failed")
@@ -111,7 +114,7 @@ def run_flow(config=DEFAULT_CONFIG, limit=None, clock_mhz=CLOCK_MHZ, verbose=Tru
     ort_float = _onnxruntime(TRAIN_DIR / "float.onnx", x)
     float_acc = float((ort_float.argmax(1) == y).mean())
 
-    say(f"[2/4] importing and compiling for the {config} core")
+    say(f"[2/5] importing and compiling for the {config} core")
     models = {}
     for cfg in QUANTIZED:
         net = import_onnx(TRAIN_DIR / f"{cfg}.onnx", name=f"digits-{cfg}")
@@ -121,13 +124,13 @@ def run_flow(config=DEFAULT_CONFIG, limit=None, clock_mhz=CLOCK_MHZ, verbose=Tru
         say(f"  {cfg}: {model.cycles} cycles an image, {model.memory_used()} bytes of MEM")
         say("    " + model.summary().replace("\n", "\n    "))
 
-    say(f"[3/4] building the {config} core under Verilator (reused when unchanged)")
+    say(f"[3/5] building the {config} core under Verilator (reused when unchanged)")
     t = time.perf_counter()
     build(config)
     say(f"      {time.perf_counter() - t:.1f} s")
 
-    say(f"[4/4] {n} held-out images x {len(QUANTIZED)} configurations: RTL and golden model")
-    results = {}
+    say(f"[4/5] {n} held-out images x {len(QUANTIZED)} configurations: RTL and golden model")
+    results, rtl_logits = {}, {}
     rtl_cycles = rtl_seconds = free_seconds = 0
     free_cycles = 300_000
     idle = VerilatedCore(config)
@@ -156,6 +159,7 @@ def run_flow(config=DEFAULT_CONFIG, limit=None, clock_mhz=CLOCK_MHZ, verbose=Tru
             seconds = time.perf_counter() - start
         rtl_cycles += total
         rtl_seconds += seconds
+        rtl_logits[cfg] = rtl
         ort = _onnxruntime(TRAIN_DIR / f"{cfg}.onnx", x)
         pred = rtl.argmax(1)
         results[cfg] = {
@@ -178,6 +182,32 @@ def run_flow(config=DEFAULT_CONFIG, limit=None, clock_mhz=CLOCK_MHZ, verbose=Tru
     idle.close()
     free_run = len(models) * free_cycles / free_seconds
 
+    array = get_config(config)
+    k = min(n, ARRAY_IMAGES)
+    say(f"[5/5] the {array.rows} x {array.cols} array (sw/compiler_stub/array.py, on the "
+        f"golden array model): the first {k} images x {len(QUANTIZED)} configurations")
+    for cfg, model in models.items():
+        net = model.network
+        compiled = compile_array(array, net)
+        q = quantize_input(x, net.input)
+        rtl = rtl_logits[cfg]
+        mismatches = 0
+        with Runtime(compiled) as rt:
+            for i in range(k):
+                mismatches += int((rt.infer(q[i]).ravel() != rtl[i]).sum())
+                assert rt.cycles == compiled.cycles
+        steps = [sum(s for _, s in r) for r in compiled.runs]
+        results[cfg]["array"] = {
+            "images": k, "cycles_per_image": compiled.cycles,
+            "vmm_utilization": compiled.utilization,
+            "core_utilization": [st / compiled.cycles for st in steps],
+            "speedup": model.cycles / compiled.cycles,
+            "logit_mismatches_vs_core_rtl": mismatches,
+            "layers": [{"name": r.name, "cycles": r.cycles, "utilization": r.utilization,
+                        "bands": [list(b) if b else None for b in r.bands]}
+                       for r in compiled.report]}
+        say("    " + cfg + ": " + compiled.summary().replace("\n", "\n    "))
+
     summary = {
         "config": config,
         "images": n,
@@ -187,6 +217,10 @@ def run_flow(config=DEFAULT_CONFIG, limit=None, clock_mhz=CLOCK_MHZ, verbose=Tru
         "net.digits.float.accuracy": float_acc,
         **{f"net.digits.{cfg}.accuracy": results[cfg]["accuracy"] for cfg in QUANTIZED},
         "net.digits.rtl_golden_mismatches": sum(r["rtl_golden_mismatches"]
+                                                for r in results.values()),
+        "net.digits.array.cycles_per_image": results["int8"]["array"]["cycles_per_image"],
+        "net.digits.array.vmm_utilization": results["int8"]["array"]["vmm_utilization"],
+        "net.digits.array.core_mismatches": sum(r["array"]["logit_mismatches_vs_core_rtl"]
                                                 for r in results.values()),
         "net.digits.onnxruntime_agreement": results["int8"]["onnxruntime_agreement"],
         "net.digits.cycles_per_image": results["int8"]["cycles_per_image"],
@@ -225,6 +259,13 @@ def report(s):
                  f"({s['sim.rtl_cycles_per_s'] / s['sim.free_run_cycles_per_s']:.2f})")
     lines.append(f"RTL vs golden model: {s['net.digits.rtl_golden_mismatches']} logits differ "
                  f"over every image of every configuration")
+    a = s["configs"]["int8"]["array"]
+    lines.append(f"{s['config']} array, {a['images']} images on the golden array model: " +
+                 ", ".join(f"{cfg} {r['array']['cycles_per_image']} cycles "
+                           f"{r['array']['vmm_utilization']:.3f} ({r['array']['speedup']:.2f}x "
+                           f"the core)" for cfg, r in s["configs"].items()) +
+                 "; int8 per core " + " ".join(f"{u:.2f}" for u in a["core_utilization"]) +
+                 f"; {s['net.digits.array.core_mismatches']} logits differ from the core's RTL")
     lines.append("wrote build/sim/summary.json, build/sim/utilization.png")
     return "\n".join(lines)
 
@@ -249,7 +290,8 @@ def main(argv=None):
                        f"{args.config} core: {e}\n")
     print(report(s))
     print(f"make sim took {time.perf_counter() - t:.0f} s")
-    return 0 if s["net.digits.rtl_golden_mismatches"] == 0 else 1
+    return 0 if s["net.digits.rtl_golden_mismatches"] == 0 and \
+        s["net.digits.array.core_mismatches"] == 0 else 1
 
 
 if __name__ == "__main__":

@@ -356,6 +356,7 @@ async def test_network(dut):
     await env.start()
     rng = seeded(dut, 5)
     nrng = np.random.default_rng(rng.randrange(1 << 30))
+    figures = []
     for bits in ((8, 8, 8, 8), (8, 4, 4, 4), (8, 4, 2, 4)):
         net = digits_like(nrng, bits=bits)
         compiled = compile_array(env.config, net)
@@ -413,3 +414,8 @@ async def test_network(dut):
         dut._log.info("network %s on the %d x %d array: %d cycles (VMM %.3f busy), per "
                       "layer %s", bits, env.config.rows, env.config.cols, compiled.cycles,
                       compiled.utilization, [r.cycles for r in compiled.report])
+        figures.append({"bits": list(bits), "predicted": compiled.cycles, "rtl": last_busy})
+    if os.environ.get("ARRAY_NETWORK_JSON"):   # for make bench (array.cycle_model_error)
+        import json
+        with open(os.environ["ARRAY_NETWORK_JSON"], "w") as f:
+            json.dump(figures, f)
