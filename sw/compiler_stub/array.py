@@ -549,3 +549,107 @@ def _report(compiled):
                                     "pool", tuple(compiled.bands[node.name]), cyc, st,
                                     t1 - t0, sum(st), sum(st) / (n * (t1 - t0))))
     return out
+
+
+# The model image in the framebuffer (docs/architecture.md, 11).
+
+@dataclass(frozen=True)
+class MachineImage:
+    """What the host writes into the framebuffer for an array-compiled network: ``data``
+    from byte 0 (the command lists, the input and output buffers, every distinct block
+    of the cores' preloads once). RUN ``load`` once (the preloads to the cores), then per
+    image WRITE the input's buffer (its layout's bytes) at ``input_addr``, RUN ``infer``
+    (the input to the cores that read it, START, WAIT, the output's rows back) and READ
+    the output's buffer at ``output_addr``. ``infer_cycles`` is the engine's cycle count
+    of an ``infer`` run (the host link's STATUS), ``load_cycles`` a ``load`` run's."""
+    data: bytes
+    load: int
+    infer: int
+    input_addr: int
+    output_addr: int
+    load_cycles: int
+    infer_cycles: int
+
+
+def machine_image(compiled):
+    """The framebuffer image of ``compiled`` (a :class:`CompiledArrayNetwork`).
+
+    Raises
+    ------
+    CompileError
+        If it does not fit the configuration's framebuffer (the message says by how much).
+    """
+    from rtl.spec.framebuffer import COMMAND_WORDS, FbOp, encode
+    cfg = compiled.config
+    core = cfg.core
+    w = core.mem_port_bits // 8
+    blobs, zero = {}, 0   # distinct non-zero blocks -> offset (in the blob area)
+    blob_area = bytearray()
+    loads = []
+    for kc, pre in enumerate(compiled.preload):
+        for a, d in pre:
+            d = bytes(d) + bytes(-len(d) % w)
+            if not d:
+                continue
+            if not any(d):
+                zero = max(zero, len(d))
+                loads.append((kc, a, None, len(d)))
+                continue
+            if d not in blobs:
+                blobs[d] = len(blob_area)
+                blob_area += d
+            loads.append((kc, a, blobs[d], len(d)))
+    lay_in = compiled.layouts[compiled.input.name]
+    lay_out = compiled.layouts[compiled.output.name]
+    producers = compiled.producers(compiled.output.name)
+    readers = compiled.readers(compiled.input.name) or [0]
+    n_load = len(loads) + 1
+    n_infer = len(readers) + 2 + len(producers) + 1
+    cmd_bytes = COMMAND_WORDS * w
+    infer_at = 0
+    load_at = infer_at + n_infer * cmd_bytes
+    input_at = load_at + n_load * cmd_bytes
+    output_at = input_at + lay_in.size + (-lay_in.size % w)
+    zero_at = output_at + lay_out.size + (-lay_out.size % w)
+    blob_at = zero_at + zero
+    total = blob_at + len(blob_area)
+    if total > cfg.framebuffer_bytes:
+        raise CompileError(f"the model image needs {total} bytes of framebuffer, the "
+                           f"{cfg.name} array has {cfg.framebuffer_bytes}: "
+                           f"{total - cfg.framebuffer_bytes} bytes too many")
+    data = bytearray(total)
+
+    def put(at, cmds):
+        for i, (op, kw) in enumerate(cmds):
+            a, b = encode(op, **kw)
+            base = at + i * cmd_bytes
+            data[base:base + 8] = a.to_bytes(8, "little")
+            data[base + w:base + w + 8] = b.to_bytes(8, "little")
+
+    load = [(FbOp.COPY_IN, dict(core=kc, count=n // w, mem=a,
+                                fb=(zero_at if off is None else blob_at + off) // w))
+            for kc, a, off, n in loads] + [(FbOp.END, {})]
+    row = lay_out.padded_width * lay_out.chunks * w
+    infer = [(FbOp.COPY_IN, dict(core=kc, count=lay_in.size // w, fb=input_at // w,
+                                 mem=lay_in.base)) for kc in readers]
+    infer += [(FbOp.START, dict(mem=compiled.entries[0])),
+              (FbOp.WAIT, dict(core=0, count=len(compiled.network.nodes)))]
+    for kc, y0, y1 in producers:
+        a = lay_out.address(y0, 0)
+        infer.append((FbOp.COPY_OUT, dict(core=kc, count=(y1 - y0 + 1) * row // w,
+                                          fb=(output_at + a - lay_out.base) // w, mem=a)))
+    infer.append((FbOp.END, {}))
+    put(infer_at, infer)
+    put(load_at, load)
+    data[output_at:output_at + lay_out.size] = lay_out.pack(
+        np.zeros((lay_out.height, lay_out.width, lay_out.channels), dtype=np.int64))
+    data[blob_at:] = blob_area
+    # The engine's cycles (rtl/framebuffer: 3 a command, a copy's words and latency, the
+    # WAIT until the cycle after the array's last busy cycle).
+    lat = core.mem_latency
+    load_cycles = 3 * n_load + sum(n // w + 1 for _, _, _, n in loads)
+    infer_cycles = 3 * n_infer + sum(lay_in.size // w + 1 for _ in readers) + \
+        max(1, compiled.cycles - 2) + sum((y1 - y0 + 1) * row // w + lat
+                                          for _, y0, y1 in producers)
+    return MachineImage(bytes(data), load_at, infer_at, input_at, output_at, load_cycles,
+                        infer_cycles)

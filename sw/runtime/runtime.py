@@ -12,10 +12,15 @@ C++ harness, :class:`sw.runtime.verilated.VerilatedCore`, built once and reused)
 see the same protocol: the model's preload is written once, then each image's input
 tensor, one start at the model's entry, and the tensors read back.
 
-A network compiled for an array (:func:`sw.compiler_stub.array.compile_array`) runs on
-the ``golden`` backend as the golden array (:class:`sw.golden.array.ArrayModel`) with the
-same API: the input is written to every core that reads it, every core is started in
-one cycle, and a tensor is gathered from the cores that wrote its rows.
+A network compiled for an array (:func:`sw.compiler_stub.array.compile_array`) runs with
+the same API on the ``golden`` backend, the golden array
+(:class:`sw.golden.array.ArrayModel`: the input written to every core that reads it,
+every core started in one cycle, any tensor gathered from the cores that wrote its
+rows), and on the ``rtl`` backend, the Verilated machine reached only through its host
+link (:mod:`sw.runtime.machine`): the model image written into the framebuffer and
+loaded once, then per image WRITE the input, RUN, STATUS until done, READ the output;
+``run()`` returns the engine's cycles (the machine's whole run: the input copied to the
+cores, the network, the output gathered).
 """
 
 import os
@@ -37,13 +42,66 @@ class _GoldenArray:
         self.model = model
         self.array = load_array(model)
 
-    def run(self, max_cycles):
+    def run(self, max_cycles=1_000_000):
         self.array.run(self.model.entries, max_cycles=max_cycles)
         return max(s[-1] + r[-1][0] for s, r in zip(self.array.starts, self.array.runs,
                                                     strict=True))
 
     def close(self):
         pass
+
+
+class _MachineRtl:
+    """The Verilated machine (host link, framebuffer, array; :mod:`sw.runtime.machine`)
+    holding an array-compiled network, reached only through the host-link protocol: the
+    model image written and loaded once, then per image the input written, a run, the
+    output read (docs/architecture.md, 11)."""
+
+    def __init__(self, model, build_dir):
+        from sw.compiler_stub.array import machine_image
+
+        from .hostlink import HostLinkClient
+        from .machine import VerilatedMachine
+        self.model = model
+        self.image = machine_image(model)
+        self.machine = VerilatedMachine(_array_config_name(model.config), build_dir=build_dir)
+        self.link = HostLinkClient(*self.machine.transport())
+        self.link.write(0, self.image.data)
+        self.load_cycles = self._run(self.image.load)
+
+    def _run(self, entry):
+        from sw.golden.hostlink import State
+        self.link.run(entry)
+        while True:
+            status = self.link.status()
+            if status.state != State.RUNNING:
+                break
+        if status.state != State.DONE:
+            from rtl.spec.framebuffer import FbError
+            raise RuntimeError(f"the machine's run at {entry:#x} ended with error "
+                               f"{FbError(status.error).name} ({status.error})")
+        return status.cycles
+
+    def write_input(self, data):
+        self.link.write(self.image.input_addr, data)
+
+    def run(self):
+        return self._run(self.image.infer)
+
+    def read_output(self, n):
+        return self.link.read(self.image.output_addr, n)
+
+    def close(self):
+        self.machine.close()
+
+
+def _array_config_name(config):
+    from rtl.spec.config import CONFIGS
+    for name, cfg in CONFIGS.items():
+        if cfg == config:
+            return name
+    raise ValueError("the rtl backend builds the named configurations' machines only "
+                     f"({', '.join(CONFIGS)}); the model's array is none of them")
 
 
 class _Golden:
@@ -93,11 +151,11 @@ class Runtime:
             model = load_model(model)
         from sw.compiler_stub.array import CompiledArrayNetwork
         if isinstance(model, CompiledArrayNetwork):
-            if backend != "golden":
-                raise ValueError(f"a network compiled for an array runs on the golden "
-                                 f"backend only (the rtl array behind the host link is not "
-                                 f"built yet), not {backend!r}")
-            self.model, self.backend, self._array = model, backend, _GoldenArray(model)
+            if backend not in BACKENDS:
+                raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+            self.model, self.backend = model, backend
+            self._array = _GoldenArray(model) if backend == "golden" else \
+                _MachineRtl(model, build_dir)
             self.tensors, self.layouts = model.network.tensors(), model.layouts
             self.max_cycles = max_cycles if max_cycles is not None else 4 * model.cycles + 10_000
             self.cycles = None
@@ -147,7 +205,13 @@ class Runtime:
         if self._array is not None:
             from sw.compiler_stub.array import write_input
             self._layout(t, index)
-            write_input(self.model, self._array.array, x, t.name)
+            if self.backend == "golden":
+                write_input(self.model, self._array.array, x, t.name)
+            elif t.name != self.model.input.name:
+                raise ValueError(f"the machine takes the network's input only, not tensor "
+                                 f"{t.name}")
+            else:
+                self._array.write_input(self.layouts[t.name].pack(t.check(x)))
             return
         layout = self._layout(t, index)
         self._core.write(layout.base, layout.pack(t.check(x, f"tensor {t.name}")))
@@ -156,7 +220,8 @@ class Runtime:
         """Run every layer of every image of the batch (one start: the layers' images are
         chained); return the cycles, as the hardware counts them."""
         if self._array is not None:
-            self.cycles = self._array.run(self.max_cycles)
+            self.cycles = self._array.run() if self.backend == "rtl" else \
+                self._array.run(self.max_cycles)
         else:
             self.cycles = self._core.run(self.model.entry, self.max_cycles)
         return self.cycles
@@ -172,8 +237,14 @@ class Runtime:
         if self._array is not None:
             from sw.compiler_stub.array import read_output
             self._layout(t, index)
-            cores = self._array.array.cores
-            return read_output(self.model, lambda k, a, n: cores[k].read(a, n), t.name)
+            if self.backend == "golden":
+                cores = self._array.array.cores
+                return read_output(self.model, lambda k, a, n: cores[k].read(a, n), t.name)
+            if t.name != self.model.output.name:
+                raise ValueError(f"the machine gathers the network's output only, not "
+                                 f"tensor {t.name}")
+            lay = self.layouts[t.name]
+            return np.asarray(lay.unpack(self._array.read_output(lay.size)), dtype=np.int64)
         layout = self._layout(t, index)
         return np.asarray(layout.unpack(self._core.read(layout.base, layout.size)),
                           dtype=np.int64)

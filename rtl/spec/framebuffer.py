@@ -1,0 +1,63 @@
+"""The framebuffer engine's command encoding (docs/architecture.md, 11), shared by the RTL
+(:mod:`rtl.framebuffer.framebuffer`), its golden model (:mod:`sw.golden.framebuffer`) and
+the compiler that writes command lists (:mod:`sw.compiler_stub.array`).
+
+A command is two 64-bit fields, ``a`` and ``b``, each in the low 64 bits of one
+framebuffer word (the word at the command's address, then the next):
+
+- ``a``: ``op`` (bits 0-3), ``core`` (4-15, the core ``y * cols + x``), ``count`` (16-39);
+- ``b``: ``fb`` (0-31, a framebuffer word address), ``mem`` (32-55, a core MEM byte
+  address, word-aligned).
+"""
+
+from enum import IntEnum
+
+__all__ = ["FbOp", "FbError", "COMMAND_WORDS", "encode", "decode", "FIELDS"]
+
+#: Framebuffer words per command.
+COMMAND_WORDS = 2
+
+#: ``name: (field, low bit, width)``.
+FIELDS = {"op": ("a", 0, 4), "core": ("a", 4, 12), "count": ("a", 16, 24),
+          "fb": ("b", 0, 32), "mem": ("b", 32, 24)}
+
+
+class FbOp(IntEnum):
+    """What a command does."""
+    END      = 0   # the run ends
+    COPY_IN  = 1   # ``count`` words from framebuffer word ``fb`` to core ``core``'s MEM at ``mem``
+    COPY_OUT = 2   # ``count`` words of core ``core``'s MEM at ``mem`` to framebuffer word ``fb``
+    START    = 3   # every core starts at the program image at ``mem``
+    WAIT     = 4   # until core ``core`` ended ``count`` runs since the START and no core is busy
+
+
+class FbError(IntEnum):
+    """The run's error code (the host link's STATUS ``error``); the engine stops at the
+    command that raised it."""
+    NONE     = 0
+    BAD_OP   = 1   # an op not in FbOp
+    BAD_CORE = 2   # ``core`` outside the array
+    BAD_FB   = 3   # a copy beyond the framebuffer (or the command list running off its end)
+    BAD_MEM  = 4   # a copy beyond a core's MEM, or ``mem`` not word-aligned
+    CONFLICT = 5   # a core's MEM bank conflict flag rose during the run
+    OVERFLOW = 6   # a core's counter overflowed during the run
+
+
+def encode(op, *, core=0, count=0, fb=0, mem=0):
+    """``(a, b)`` of a command (every field checked against its width)."""
+    values = {"op": int(op), "core": core, "count": count, "fb": fb, "mem": mem}
+    words = {"a": 0, "b": 0}
+    for name, (field, low, width) in FIELDS.items():
+        v = values[name]
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 1 << width:
+            raise ValueError(f"command field {name} must be an integer from 0 to "
+                             f"{(1 << width) - 1}, not {v!r}")
+        words[field] |= v << low
+    return words["a"], words["b"]
+
+
+def decode(a, b):
+    """The fields of a command, by name."""
+    words = {"a": a, "b": b}
+    return {name: (words[field] >> low) & ((1 << width) - 1)
+            for name, (field, low, width) in FIELDS.items()}

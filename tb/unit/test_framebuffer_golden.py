@@ -1,0 +1,70 @@
+"""The framebuffer's command encoding, its golden model's refusals and the model image's
+size check (the RTL against the model: tb/runtime/test_machine.py)."""
+
+import numpy as np
+import pytest
+
+from rtl.framebuffer.framebuffer import Framebuffer
+from rtl.spec.config import ArrayConfig, get_config
+from rtl.spec.framebuffer import FIELDS, FbOp, decode, encode
+from sw.compiler_stub.array import compile_array, machine_image
+from sw.compiler_stub.conv import CompileError
+from sw.golden.framebuffer import FramebufferModel
+
+from ..net.nets import digits_like
+
+SIM = get_config("sim")
+
+
+def test_encode_round_trip(seed):
+    rng = np.random.default_rng(seed)
+    print(f"seed {seed}")
+    for _ in range(200):
+        fields = {name: int(rng.integers(0, 1 << width))
+                  for name, (_, _, width) in FIELDS.items()}
+        a, b = encode(fields.pop("op"), **fields)
+        got = decode(a, b)
+        assert {k: got[k] for k in fields} == fields
+
+
+@pytest.mark.parametrize("field, value", [("core", 4096), ("count", 1 << 24), ("fb", -1),
+                                          ("mem", 1 << 24), ("count", 1.0), ("core", True)])
+def test_encode_rejects(field, value):
+    with pytest.raises(ValueError, match=f"command field {field} must be an integer"):
+        encode(FbOp.COPY_IN, **{field: value})
+
+
+def test_model_refuses_what_it_does_not_follow():
+    fb = FramebufferModel(SIM)
+
+    def put(cmds):
+        for i, (op, kw) in enumerate(cmds):
+            a, b = encode(op, **kw)
+            fb.write(16 * i, a.to_bytes(8, "little") + b.to_bytes(8, "little"))
+
+    put([(FbOp.WAIT, {})])
+    with pytest.raises(NotImplementedError, match="a WAIT without a START"):
+        fb.run(0)
+    with pytest.raises(TypeError, match="config must be an ArrayConfig"):
+        FramebufferModel(SIM.core)
+    with pytest.raises(ValueError, match="run past the framebuffer"):
+        fb.write(SIM.framebuffer_bytes - 1, b"12")
+
+
+def test_image_too_large():
+    small = ArrayConfig(name="small", rows=2, cols=2, core=SIM.core, framebuffer_bytes=8192)
+    compiled = compile_array(small, digits_like(np.random.default_rng(0)))
+    with pytest.raises(CompileError, match=r"the model image needs \d+ bytes of framebuffer, "
+                                           r"the small array has 8192: \d+ bytes too many"):
+        machine_image(compiled)
+
+
+@pytest.mark.parametrize("kw, msg", [(dict(fb_bytes=1000), "fb_bytes must be a power of two"),
+                                     (dict(word_bytes=4), "word_bytes must be a power of two"),
+                                     (dict(cores=0), "cores must be an integer"),
+                                     (dict(mem_latency=3), "mem_latency must be 1 or 2")])
+def test_framebuffer_rejects(kw, msg):
+    args = dict(fb_bytes=65536, word_bytes=8, cores=4, mem_bytes=32768, mem_latency=1)
+    args.update(kw)
+    with pytest.raises(ValueError, match=msg):
+        Framebuffer(**args)
