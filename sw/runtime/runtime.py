@@ -64,7 +64,7 @@ class _MachineRtl:
         from .machine import VerilatedMachine
         self.model = model
         self.image = machine_image(model)
-        self.machine = VerilatedMachine(_array_config_name(model.config), build_dir=build_dir)
+        self.machine = VerilatedMachine(model.config, build_dir=build_dir)
         self.link = HostLinkClient(*self.machine.transport())
         self.link.write(0, self.image.data)
         self.load_cycles = self._run(self.image.load)
@@ -93,15 +93,6 @@ class _MachineRtl:
 
     def close(self):
         self.machine.close()
-
-
-def _array_config_name(config):
-    from rtl.spec.config import CONFIGS
-    for name, cfg in CONFIGS.items():
-        if cfg == config:
-            return name
-    raise ValueError("the rtl backend builds the named configurations' machines only "
-                     f"({', '.join(CONFIGS)}); the model's array is none of them")
 
 
 class _Golden:
