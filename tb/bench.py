@@ -134,7 +134,10 @@ def bench_array():
     the layer's cycles)), ``net.digits.array.cycles_per_image`` (the trained int8 digits
     network on the `sim` 2 x 2 array). From the RTL: ``array.cycle_model_error``, the
     largest difference between the array's busy cycles under Verilator and the
-    compiler's prediction over ``test_network``'s three networks (seed 1)."""
+    compiler's prediction over ``test_network``'s three networks (seed 1);
+    ``array.sim.verilator_build_s``, a cold build of the sim machine's C++ harness
+    (sw/runtime/machine.py: the core and the machine converted to Verilog, Verilator, the
+    C++ compiler; ccache may shorten the last)."""
     from rtl.spec.config import ArrayConfig
     from sw.compiler_stub.array import compile_array
     from sw.compiler_stub.onnx_import import import_onnx
@@ -151,6 +154,11 @@ def bench_array():
     digits = compile_array(sim, import_onnx(str(RESULTS.parent.parent / "train" / "int8.onnx")))
     keys["net.digits.array.cycles_per_image"] = digits.cycles
     keys["net.digits.array.vmm_utilization"] = digits.utilization
+    from sw.runtime.machine import build_machine
+    with tempfile.TemporaryDirectory() as tmp:   # a cold build of the sim machine
+        t = time.perf_counter()
+        build_machine("sim", build_dir=tmp)
+        keys["array.sim.verilator_build_s"] = time.perf_counter() - t
     out = RESULTS.parent / "array_network.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.unlink(missing_ok=True)
