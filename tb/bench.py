@@ -169,6 +169,44 @@ def bench_array():
     return keys
 
 
+def bench_northpole_array(directory=None):
+    """``array.northpole.elaborate_s`` and ``array.northpole.verilog_mb``: the 16 x 16
+    ``northpole`` array elaborated to Verilog with each distinct module once: its core
+    converted once (module ``core_northpole``) and instantiated 256 times by the array
+    (its meshes and PNoC links), both written under ``build/array_northpole``. The time
+    is the two conversions'; the size the two files'. Also ``..._core_s``/``_mb`` and
+    ``..._array_s``/``_mb`` apart, and the instance count found in the array's Verilog."""
+    import re
+
+    from amaranth.back import verilog
+
+    from rtl.designs import DESIGNS, module_name
+    from rtl.top.array import CoreArray
+    directory = Path(directory or RESULTS.parent.parent / "array_northpole")
+    directory.mkdir(parents=True, exist_ok=True)
+    cfg = get_config("northpole")
+    core = module_name("core", "northpole")
+    keys = {}
+    for part, factory in (("core", lambda: DESIGNS["core"].build(cfg)),
+                          ("array", lambda: CoreArray(cfg, core_module=core))):
+        t = time.perf_counter()
+        text = verilog.convert(factory(), name=core if part == "core" else "array_northpole",
+                               emit_src=False)
+        keys[f"array.northpole.{part}_s"] = time.perf_counter() - t
+        path = directory / f"{core if part == 'core' else 'array_northpole'}.v"
+        path.write_text(text)
+        keys[f"array.northpole.{part}_mb"] = path.stat().st_size / 1e6
+        if part == "array":
+            keys["array.northpole.core_instances"] = len(re.findall(rf"^\s*{core}\s", text,
+                                                                    re.M))
+        del text
+    keys["array.northpole.elaborate_s"] = keys["array.northpole.core_s"] + \
+        keys["array.northpole.array_s"]
+    keys["array.northpole.verilog_mb"] = keys["array.northpole.core_mb"] + \
+        keys["array.northpole.array_mb"]
+    return keys
+
+
 def bench_noc():
     """The NoC keys (:mod:`tb.noc.noc_bench`): saturation of the 4 x 4 and 8 x 8 meshes,
     the zero-load latency's difference from the hop-count formula, and the load curve
@@ -225,6 +263,7 @@ def main():
     results = merge_results(bench_runtime())
     results = merge_results(bench_net())
     results = merge_results(bench_array())
+    results = merge_results(bench_northpole_array())
     print(json.dumps(results, indent=2, sort_keys=True))
     print(f"written to {RESULTS}")
     return 0

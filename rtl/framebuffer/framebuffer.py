@@ -32,8 +32,8 @@ class Framebuffer(wiring.Component):
     (a word a cycle, each written to the core the cycle after its framebuffer read), a
     COPY_OUT ``n + latency`` (the core's MEM read latency); a WAIT ends in the first
     cycle in which the core has ended its ``count`` runs since the START and no core is
-    busy (that cycle included). A core's bank ``conflict`` or counter ``overflow`` stops
-    the run at the next decode with that error.
+    busy (that cycle included). A core's bank ``conflict`` or counter ``overflow`` flag
+    (sticky until reset) stops the run at the next decode with that error.
 
     Parameters
     ----------
