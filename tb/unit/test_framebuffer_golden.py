@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The framebuffer's command encoding, its golden model's refusals and the model image's
 size check (the RTL against the model: tb/runtime/test_machine.py)."""
 
