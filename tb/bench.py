@@ -171,15 +171,20 @@ def bench_array():
 
 def bench_northpole_array(directory=None):
     """``array.northpole.elaborate_s`` and ``array.northpole.verilog_mb``: the 16 x 16
-    ``northpole`` machine (:class:`rtl.top.machine.Machine`: host link, 32 MiB
-    framebuffer, the array with its meshes and PNoC links) elaborated to Verilog with each
-    distinct module once: its core converted once (module ``core_northpole``) and
-    instantiated 256 times, both files written under ``build/array_northpole``. (The
-    array alone cannot be a top: its 256 cores' host ports exceed the 65,536 input bits
-    Amaranth's netlist allows a top.) The time is the two conversions', the size the two
-    files'; also each apart (``core_s``, ``core_mb``, ``machine_s``, ``machine_mb``) and
-    the instances of the core counted in the machine's Verilog."""
+    ``northpole`` machine (:class:`rtl.top.machine.Machine`: host link, framebuffer, the
+    array with its meshes and PNoC links) elaborated to Verilog with each distinct module
+    once: its core converted once (module ``core_northpole``) and instantiated 256 times,
+    both files written under ``build/array_northpole``. The time is the two conversions',
+    the size the two files'; also each apart (``core_s``, ``core_mb``, ``machine_s``,
+    ``machine_mb``) and the instances of the core counted in the machine's Verilog.
+
+    Two limits of the tools shape this: the array alone cannot be a top (its 256 cores'
+    host ports exceed the 65,536 input bits Amaranth's netlist allows a top), and the
+    configuration's 32 MiB framebuffer as one ``lib.memory`` Memory took the conversion
+    past this machine's 23 GB; the framebuffer here is 64 KiB (the engine, the link and
+    the array are the configuration's)."""
     import re
+    from dataclasses import replace
 
     from amaranth.back import verilog
 
@@ -187,7 +192,7 @@ def bench_northpole_array(directory=None):
     from rtl.top.machine import Machine
     directory = Path(directory or RESULTS.parent.parent / "array_northpole")
     directory.mkdir(parents=True, exist_ok=True)
-    cfg = get_config("northpole")
+    cfg = replace(get_config("northpole"), framebuffer_bytes=65536)
     core = module_name("core", "northpole")
     keys = {}
     for part, name, factory in (("core", core, lambda: DESIGNS["core"].build(cfg)),
