@@ -11,18 +11,21 @@ holds the rows it writes and the rows its later layers read.
 
 After its band is in MEM, a core's T4 puts (SEND over the ANoC) the rows of it that
 other cores read later (the halo of the next layer's bands, a residual's rows, a pooled
-band's window) straight into their buffers, each SEND signalling its last put. Then every
-core puts a one-word *token* to every core, and waits for its incoming row SENDs and
-for every core's token before its layer's image ends (its NEXT launches the next
-layer's image). The tokens keep the cores within one layer of each other, so no remote
-SIGNAL of a layer can reach a core before that core has launched the layer's image
-(a launch clears the counters, 7.4); the compiler checks the whole schedule on the
-array's golden model, which is cycle-exact and whose cycles do not depend on the data.
+band's window) straight into their buffers, each SEND signalling its last put, and waits
+for the row SENDs coming to it. Then its T7 puts a one-word *token* to core 0 over the
+INoC, and its image ends. Core 0, once it has every token, starts the next layer on
+every core with one put with ``start`` over the INoC (the layer's *trampoline*, an image
+of a NEXT to the layer's image, whose header word, the put's data, is the same on every
+core). So no remote SIGNAL of a layer can reach a core before that core has launched
+the layer's image (a launch clears the counters, 7.4); the compiler checks the whole
+schedule on the array's golden model, which is cycle-exact and whose cycles do not
+depend on the data.
 
 A core's image per layer: T0, T1, T2 as the single-core compiler made them for the band
-(T2 first waits for T4 to be loaded, since the loader reads the image's bank until
-then, and signals T4 when its last write is done); T4 the exchange and the barrier, and
-the NEXT. A core without a band in a layer runs T4 alone.
+(T2 first waits for T7 to be loaded, since the loader reads the image's bank until
+then, and signals T4 when its last write is done); T4 the exchange; T7 the token (core
+0: the tokens' wait and the next layer's start). A core without a band in a layer runs
+T4 and T7 alone.
 """
 
 import collections
