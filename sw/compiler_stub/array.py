@@ -74,9 +74,9 @@ class ArrayLayerReport:
 @dataclass
 class CompiledArrayNetwork:
     """A network compiled for an array: per core its ``preload`` (``(address, bytes)``:
-    program images, constants, weights, borders) and ``entry`` (the first layer's
-    image, None for a core with no work at all), every tensor's layout (one address on
-    every core), the bands (per layer, per core), and the report.
+    program images, constants, weights, borders) and ``entries`` (the first layer's
+    image, at one address on every core), every tensor's layout (one address on every
+    core), the bands (per layer, per core), and the report.
 
     ``cycles`` is a run's cycles (the last core's, as the cores count them, all started
     in one cycle), ``core_figures`` each core's ``(cycles, vmm_steps)``."""
