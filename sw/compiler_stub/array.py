@@ -78,8 +78,9 @@ class CompiledArrayNetwork:
     image, at one address on every core), every tensor's layout (one address on every
     core), the bands (per layer, per core), and the report.
 
-    ``cycles`` is a run's cycles (the last core's, as the cores count them, all started
-    in one cycle), ``core_figures`` each core's ``(cycles, vmm_steps)``."""
+    ``cycles`` is a run's cycles (every core started in one cycle, until the last core's
+    last layer ends); ``runs`` and ``starts`` each core's runs (one a layer) and the
+    array cycle each began, from the golden array's run."""
     network: Network
     config: ArrayConfig
     preload: list
