@@ -37,15 +37,24 @@ BACKENDS = ("golden", "rtl")
 class _GoldenArray:
     """The golden array holding an array-compiled network."""
 
-    def __init__(self, model):
+    def __init__(self, model, max_cycles):
         from sw.compiler_stub.array import load_array
-        self.model = model
+        self.model, self.max_cycles = model, max_cycles
         self.array = load_array(model)
 
-    def run(self, max_cycles=1_000_000):
-        self.array.run(self.model.entries, max_cycles=max_cycles)
+    def write(self, t, x):
+        from sw.compiler_stub.array import write_input
+        write_input(self.model, self.array, x, t.name)
+
+    def run(self):
+        self.array.run(self.model.entries, max_cycles=self.max_cycles)
         return max(s[-1] + r[-1][0] for s, r in zip(self.array.starts, self.array.runs,
                                                     strict=True))
+
+    def read(self, t):
+        from sw.compiler_stub.array import read_output
+        cores = self.array.cores
+        return read_output(self.model, lambda k, a, n: cores[k].read(a, n), t.name)
 
     def close(self):
         pass
@@ -57,12 +66,12 @@ class _MachineRtl:
     model image written and loaded once, then per image the input written, a run, the
     output read (docs/architecture.md, 11)."""
 
-    def __init__(self, model, build_dir):
+    def __init__(self, model, build_dir, max_cycles):
         from sw.compiler_stub.array import machine_image
 
         from .hostlink import HostLinkClient
         from .machine import VerilatedMachine
-        self.model = model
+        self.model, self.max_cycles = model, max_cycles
         self.image = machine_image(model)
         self.machine = VerilatedMachine(model.config, build_dir=build_dir)
         self.link = HostLinkClient(*self.machine.transport())
@@ -70,26 +79,36 @@ class _MachineRtl:
         self.load_cycles = self._run(self.image.load)
 
     def _run(self, entry):
+        """RUN the list at ``entry``, poll STATUS until it is over; its cycles."""
+        from rtl.spec.framebuffer import FbError
         from sw.golden.hostlink import State
         self.link.run(entry)
-        while True:
-            status = self.link.status()
-            if status.state != State.RUNNING:
-                break
+        start = self.machine.clocks
+        while (status := self.link.status()).state == State.RUNNING:
+            if self.machine.clocks - start > self.max_cycles:
+                raise RuntimeError(f"the machine's run at {entry:#x} is still running after "
+                                   f"{self.max_cycles} cycles")
         if status.state != State.DONE:
-            from rtl.spec.framebuffer import FbError
             raise RuntimeError(f"the machine's run at {entry:#x} ended with error "
                                f"{FbError(status.error).name} ({status.error})")
         return status.cycles
 
-    def write_input(self, data):
-        self.link.write(self.image.input_addr, data)
+    def write(self, t, x):
+        if t.name != self.model.input.name:
+            raise ValueError(f"the machine takes the network's input only, not tensor "
+                             f"{t.name}")
+        self.link.write(self.image.input_addr,
+                        self.model.layouts[t.name].pack(t.check(x, f"tensor {t.name}")))
 
     def run(self):
         return self._run(self.image.infer)
 
-    def read_output(self, n):
-        return self.link.read(self.image.output_addr, n)
+    def read(self, t):
+        if t.name != self.model.output.name:
+            raise ValueError(f"the machine gathers the network's output only, not tensor "
+                             f"{t.name}")
+        lay = self.model.layouts[t.name]
+        return lay.unpack(self.link.read(self.image.output_addr, lay.size))
 
     def close(self):
         self.machine.close()
@@ -145,10 +164,10 @@ class Runtime:
             if backend not in BACKENDS:
                 raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
             self.model, self.backend = model, backend
-            self._array = _GoldenArray(model) if backend == "golden" else \
-                _MachineRtl(model, build_dir)
             self.tensors, self.layouts = model.network.tensors(), model.layouts
             self.max_cycles = max_cycles if max_cycles is not None else 4 * model.cycles + 10_000
+            self._array = _GoldenArray(model, self.max_cycles) if backend == "golden" else \
+                _MachineRtl(model, build_dir, self.max_cycles)
             self.cycles = None
             return
         self._array = None
@@ -194,15 +213,8 @@ class Runtime:
         else is rejected."""
         t = self._tensor(name)
         if self._array is not None:
-            from sw.compiler_stub.array import write_input
             self._layout(t, index)
-            if self.backend == "golden":
-                write_input(self.model, self._array.array, x, t.name)
-            elif t.name != self.model.input.name:
-                raise ValueError(f"the machine takes the network's input only, not tensor "
-                                 f"{t.name}")
-            else:
-                self._array.write_input(self.layouts[t.name].pack(t.check(x)))
+            self._array.write(t, x)
             return
         layout = self._layout(t, index)
         self._core.write(layout.base, layout.pack(t.check(x, f"tensor {t.name}")))
@@ -211,8 +223,7 @@ class Runtime:
         """Run every layer of every image of the batch (one start: the layers' images are
         chained); return the cycles, as the hardware counts them."""
         if self._array is not None:
-            self.cycles = self._array.run() if self.backend == "rtl" else \
-                self._array.run(self.max_cycles)
+            self.cycles = self._array.run()
         else:
             self.cycles = self._core.run(self.model.entry, self.max_cycles)
         return self.cycles
@@ -226,16 +237,8 @@ class Runtime:
         else:
             t = self._tensor(name)
         if self._array is not None:
-            from sw.compiler_stub.array import read_output
             self._layout(t, index)
-            if self.backend == "golden":
-                cores = self._array.array.cores
-                return read_output(self.model, lambda k, a, n: cores[k].read(a, n), t.name)
-            if t.name != self.model.output.name:
-                raise ValueError(f"the machine gathers the network's output only, not "
-                                 f"tensor {t.name}")
-            lay = self.layouts[t.name]
-            return np.asarray(lay.unpack(self._array.read_output(lay.size)), dtype=np.int64)
+            return np.asarray(self._array.read(t), dtype=np.int64)
         layout = self._layout(t, index)
         return np.asarray(layout.unpack(self._core.read(layout.base, layout.size)),
                           dtype=np.int64)
