@@ -109,7 +109,8 @@ class CompiledArrayNetwork:
     def cycles(self):
         """Cycles of a run on the array, every core started in cycle 0: until the last
         core's last layer ends."""
-        return max(s[-1] + r[-1][0] for s, r in zip(self.starts, self.runs, strict=True))
+        from sw.golden.array import busy_until
+        return busy_until(self.starts, self.runs)
 
     @property
     def cycles_per_image(self):

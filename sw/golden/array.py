@@ -22,7 +22,15 @@ from .core import Core
 from .noc import MeshModel
 from .thread import CoreError, Unfinished
 
-__all__ = ["ArrayModel", "ArrayDeadlock"]
+__all__ = ["ArrayModel", "ArrayDeadlock", "busy_until"]
+
+
+def busy_until(starts, runs):
+    """The last cycle in which a core was busy, counted from the cycle of the array's
+    start (0): the latest of each core's last run's start plus its cycles (``starts``
+    and ``runs`` as :meth:`ArrayModel.run` leaves them; cores that never ran count
+    nothing)."""
+    return max(s[-1] + r[-1][0] for s, r in zip(starts, runs, strict=True) if r)
 
 
 class ArrayDeadlock(CoreError):

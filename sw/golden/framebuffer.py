@@ -12,7 +12,7 @@ not follow).
 from rtl.spec.config import ArrayConfig
 from rtl.spec.framebuffer import COMMAND_WORDS, FbError, FbOp, decode
 
-from .array import ArrayModel
+from .array import ArrayModel, busy_until
 
 __all__ = ["FramebufferModel", "FETCH_CYCLES"]
 
@@ -93,8 +93,7 @@ class FramebufferModel:
                 # The START's decode is the array's cycle 0 and the WAIT's decode cycle 3;
                 # the WAIT ends in the cycle after the last busy cycle of any core
                 # (``last``): it waits from cycle 4 to ``last + 1``.
-                last = max(s[-1] + r[-1][0] for s, r in zip(self.array.starts, self.array.runs,
-                                                            strict=True) if r)
+                last = busy_until(self.array.starts, self.array.runs)
                 cycles += max(1, last - 2)
                 started = False
             else:

@@ -47,9 +47,9 @@ class _GoldenArray:
         write_input(self.model, self.array, x, t.name)
 
     def run(self):
+        from sw.golden.array import busy_until
         self.array.run(self.model.entries, max_cycles=self.max_cycles)
-        return max(s[-1] + r[-1][0] for s, r in zip(self.array.starts, self.array.runs,
-                                                    strict=True))
+        return busy_until(self.array.starts, self.array.runs)
 
     def read(self, t):
         from sw.compiler_stub.array import read_output
