@@ -38,7 +38,7 @@ from rtl.spec.isa import Op
 
 from .asm import AsmError, Program
 from .conv import ActivationLayout, CompileError, Placement, _instr, compile_conv2d, \
-    compile_pool2d
+    compile_pool2d, conv_sizes, pool_sizes
 from .net import _check_disjoint, _paddings, _place, _Region
 from .network import ConvNode, Network, NetworkError
 
@@ -57,13 +57,15 @@ EXCHANGE_COUNTERS = (GO, DONE, READY) + DATA + TOKEN
 
 @dataclass(frozen=True)
 class ArrayLayerReport:
-    """One layer on the array: per core its band (output rows ``(y0, y1)``, or None), its
-    image's cycles and VMM steps in the array's run (the array's golden model), and
-    the layer's cycles (the longest image of the layer) and VMM utilization (steps of
-    every core / (cores * cycles))."""
+    """One layer on the array: per core its share (``bands``: output rows ``(y0, y1)``,
+    ``chans``: output chunks ``(c0, c1)``, c1 excluded; None without one), its image's
+    cycles and VMM steps in the array's run (the array's golden model), and the
+    layer's cycles (from core 0's start of it to its start of the next) and VMM
+    utilization (steps of every core / (cores * cycles))."""
     name: str
     kind: str
     bands: tuple
+    chans: tuple
     core_cycles: tuple
     core_steps: tuple
     cycles: int
@@ -89,7 +91,10 @@ class CompiledArrayNetwork:
     bands: dict
     report: list
     regions: dict
-    sends: dict   # (layer, core) -> [(receiver, y0, y1)]
+    sends: dict   # (layer, core) -> [((x0, x1, y0, y1), row0, row1, src, dst)]
+    chans: dict   # layer -> per core its output chunks [c0, c1), or None
+    windows: dict   # tensor -> per core the padded rows (lo, hi) it holds, or None
+    core_layouts: dict   # tensor -> per core its layout (its window at the region)
     runs: list = None     # per core, per layer: (cycles, vmm_steps) of its run
     starts: list = None   # per core, per layer: the array cycle its run began
 
@@ -129,16 +134,33 @@ class CompiledArrayNetwork:
     batch = 1
 
     def layout(self, name, index=0):
-        """Tensor ``name``'s layout (the same address on every core)."""
+        """Tensor ``name``'s whole layout (at its region's address: what the host packs
+        and unpacks; each core holds a window of it, ``core_layouts``)."""
         return self.layouts[name]
 
     def producers(self, name):
-        """Where tensor ``name``'s rows are: ``[(core, y0, y1)]``; the network's input is
-        written by the host to every core that reads it (``readers``)."""
+        """Where tensor ``name`` is written: ``[(core, y0, y1, c0, c1)]``, the core's
+        rows ``y0 .. y1`` of chunks ``c0 .. c1 - 1``; the network's input is written by
+        the host to every core that reads it (``readers``, ``window``)."""
         for node in self.network.nodes:
             if node.output.name == name:
-                return [(k, *b) for k, b in enumerate(self.bands[node.name]) if b]
+                return [(k, *b, *self.chans[node.name][k])
+                        for k, b in enumerate(self.bands[node.name]) if b]
         raise KeyError(name)
+
+    def _chunks(self, layer):
+        node = next(nd for nd in self.network.nodes if nd.name == layer)
+        return self.layouts[node.output.name].chunks
+
+    def window(self, name, core):
+        """Core ``core``'s window of tensor ``name``: ``(address, offset, length)``, its
+        ``length`` bytes at MEM ``address`` are bytes ``offset ..`` of the whole packed
+        buffer (:meth:`ActivationLayout.pack`); None if the core holds none of it."""
+        w = self.windows[name][core]
+        if w is None:
+            return None
+        row = self.layouts[name].row_bytes
+        return self.layouts[name].base, w[0] * row, (w[1] - w[0] + 1) * row
 
     def readers(self, name):
         """The cores whose layers read tensor ``name`` (as input or residual)."""
@@ -154,12 +176,19 @@ class CompiledArrayNetwork:
         """The per-layer report as text: per layer the array's cycles and utilization,
         and each core's band and cycles."""
         n = self.config.cores
-        lines = [f"{'layer':<8} {'kind':<5} {'cycles':>7} {'util':>6}  per core: rows "
-                 f"cycles util"]
+        lines = [f"{'layer':<8} {'kind':<5} {'cycles':>7} {'util':>6}  per core: rows"
+                 f"[/chunks] cycles util"]
         for r in self.report:
-            cores = "  ".join(
-                (f"{b[0]}-{b[1]} {c} {s / c:.2f}" if b else f"- {c}")
-                for b, c, s in zip(r.bands, r.core_cycles, r.core_steps, strict=True))
+            whole = (0, self._chunks(r.name))
+
+            def share(b, ch, c, s, whole=whole):
+                if not b:
+                    return f"- {c}"
+                chunks = "" if ch == whole else f"/{ch[0]}-{ch[1] - 1}"
+                return f"{b[0]}-{b[1]}{chunks} {c} {s / c:.2f}"
+
+            cores = "  ".join(share(*x) for x in zip(r.bands, r.chans, r.core_cycles,
+                                                     r.core_steps, strict=True))
             lines.append(f"{r.name:<8} {r.kind:<5} {r.cycles:>7} {r.utilization:>6.3f}  "
                          f"{cores}")
         lines.append(f"{'an image':<14} {self.cycles:>7} {self.utilization:>6.3f}  "
@@ -215,20 +244,29 @@ def _runs(rows):
     return out
 
 
-def _t4(config, layout, sends, incoming, parity, band):
-    """T4's program: (with a band) wait for the band, put its rows to the cores that read
-    them; wait for the incoming row SENDs; tell T7 (READY)."""
+def _t4(sends, layout, chans, incoming, parity, band):
+    """T4's program: (with a band) wait for it, put its rows (its chunks of them) to the
+    cores that read them, one SEND a rectangle of receivers and run of rows; wait for
+    the incoming SENDs; tell T7 (READY)."""
     prog = [_instr(Op.WAIT, ctr=DONE)] if band else []
-    for j, y0, y1 in sends:
-        x, y = j % config.cols, j // config.cols
-        row = layout.padded_width * layout.chunks * layout.word
-        for g in (0, 1):
-            prog += [_instr(Op.AGBASE, g=g, base=layout.address(y0, 0)),
-                     _instr(Op.AGDIM, g=g, d=0, count=layout.width * layout.chunks,
-                            stride=layout.word)]
-            if y1 > y0:
-                prog.append(_instr(Op.AGDIM, g=g, d=1, count=y1 - y0 + 1, stride=row))
-        prog.append(_instr(Op.SEND, s=0, d=1, x0=x, x1=x, y0=y, y1=y, signal=1,
+    whole = chans == (0, layout.chunks)
+    for (x0, x1, y0, y1), r0, r1, src, dst in sends:
+        for g, base in ((0, src), (1, dst)):
+            prog.append(_instr(Op.AGBASE, g=g, base=base))
+            if whole:
+                dims = [(layout.width * layout.chunks, layout.word)]
+            else:
+                dims = [(chans[1] - chans[0], layout.word),
+                        (layout.width, layout.chunks * layout.word)]
+            if r1 > r0:
+                dims.append((r1 - r0 + 1, layout.row_bytes))
+            for d, (count, stride) in enumerate(dims):
+                if count >= 1 << 16:
+                    raise CompileError(f"a SEND of {count} words a row exceeds an address "
+                                       f"generator's count")
+                if count > 1 or d == 0:
+                    prog.append(_instr(Op.AGDIM, g=g, d=d, count=count, stride=stride))
+        prog.append(_instr(Op.SEND, s=0, d=1, x0=x0, x1=x1, y0=y0, y1=y1, signal=1,
                            ctr=DATA[parity]))
     return prog + _waits(DATA[parity], incoming) + [_instr(Op.SIGNAL, ctr=READY),
                                                     _instr(Op.END)]
@@ -263,6 +301,57 @@ def _waits(ctr, count):
     return []
 
 
+def _split(core, node, chunks, chunk_channels, n):
+    """How ``node`` is spread over ``n`` cores: ``(R, G)``, its output rows in ``R``
+    bands and (a convolution, not depthwise) its ``chunks`` output chunks in ``G``
+    groups, the pair ``(band, group)`` on core ``band * n // R + group`` (so that a core
+    holds rows at about the same place in every layer). The choice keeps a
+    group's weights within a MEM bank if it can, then a core's share (rows of the band
+    times chunks of the group) smallest, then ``G`` smallest (every group's band rows
+    go to every core that reads them)."""
+    oh = node.output.shape[0]
+    k, s, p = _geometry(node)
+    conv = isinstance(node, ConvNode)
+    groups = chunks if conv and not node.layer.depthwise else 1
+    best = None
+    for g in range(1, min(groups, n) + 1):
+        r = min(oh, n // g)
+        # A band's input view must have a row of its own (kernel - 2 * padding > 0 for a
+        # one-row band); else the layer's rows stay on one band.
+        if any(b and (b[1] - b[0]) * s + k - 2 * p < 1 for b in _bands(oh, r)):
+            r = 1
+        big = False
+        if conv:
+            share = min(-(-chunks // g) * chunk_channels, node.layer.out_channels)
+            big = conv_sizes(core, replace(node.layer, out_channels=share))["weights"] > \
+                core.sram_bank_bytes
+        key = (big, -(-oh // r) * -(-chunks // g), g)
+        if best is None or key < best[0]:
+            best = (key, (r, g))
+    return best[1]
+
+
+def _rectangles(cores, cols):
+    """The cores (indices ``y * cols + x``) as rectangles ``(x0, x1, y0, y1)`` of the
+    mesh: runs along each mesh row, runs of one span over consecutive rows merged."""
+    rows = collections.defaultdict(list)
+    for j in sorted(cores):
+        rows[j // cols].append(j % cols)
+    spans = []
+    for y in sorted(rows):
+        for x0, x1 in _runs(rows[y]):
+            spans.append((x0, x1, y))
+    out = []
+    for x0, x1, y in spans:
+        for i, (a0, a1, b0, b1) in enumerate(out):
+            if (a0, a1) == (x0, x1) and b1 == y - 1:
+                out[i] = (a0, a1, b0, y)
+                break
+        else:
+            out.append((x0, x1, y, y))
+    return out
+
+
 def compile_array(config, network):
     """Compile ``network`` for the array ``config`` (an :class:`ArrayConfig`).
 
@@ -281,8 +370,8 @@ def compile_array(config, network):
     NetworkError
         If the network is not well formed.
     CompileError
-        If a layer's band cannot be mapped onto a core, or the network does not fit a
-        core's MEM (the message says what does not fit, by how much).
+        If a layer's share cannot be mapped onto a core, or what a core holds does not
+        fit its MEM (the message says what does not fit, by how much).
     """
     if not isinstance(config, ArrayConfig):
         raise TypeError(f"config must be an ArrayConfig, not {type(config).__name__}")
@@ -302,56 +391,118 @@ def compile_array(config, network):
                for name, t in tensors.items()}
     pair = core.sram_banks > 4
 
-    # Bands, and which rows of each tensor each core reads.
-    bands = {}
+    # Each layer's share of each core: its band of output rows and group of chunks.
+    bands, chans = {}, {}
     for node in nodes:
-        oh = node.output.shape[0]
-        k, s, p = _geometry(node)
-        split = _bands(oh, n)
-        # A band's input view must have a row of its own (kernel - 2 * padding > 0 for
-        # a one-row band); else the layer runs on one core.
-        if any(b and (b[1] - b[0]) * s + k - 2 * p < 1 for b in split):
-            split = _bands(oh, 1) + [None] * (n - 1)
-        bands[node.name] = split
-    needs = collections.defaultdict(lambda: collections.defaultdict(set))  # tensor, core
-    for node in nodes:
-        h = tensors[node.input].shape[0]
-        for j, b in enumerate(bands[node.name]):
-            if b:
-                r0, r1 = _input_rows(node, b, h)
-                needs[node.input][j] |= set(range(r0, r1 + 1))
-                if isinstance(node, ConvNode) and node.residual is not None:
-                    needs[node.residual][j] |= set(range(b[0], b[1] + 1))
-    sends, incoming = {}, {}
-    for node in nodes:
-        t = node.output.name
-        for k, b in enumerate(bands[node.name]):
-            own = set(range(b[0], b[1] + 1)) if b else set()
-            sends[node.name, k] = [(j, y0, y1) for j in range(n) if j != k
-                                   for y0, y1 in _runs(own & needs[t][j])]
-        for j in range(n):
-            incoming[node.name, j] = sum(1 for k in range(n) for r, _, _ in
-                                         sends[node.name, k] if r == j)
+        oh, chunks = node.output.shape[0], layouts[node.output.name].chunks
+        r, g = _split(core, node, chunks, layouts[node.output.name].chunk_channels, n)
+        rb, cg = _bands(oh, r)[:r], _bands(chunks, g)[:g]
+        bands[node.name], chans[node.name] = [None] * n, [None] * n
+        for i, band in enumerate(rb):     # band i's groups from core i * n // r on
+            for j, (c0, c1) in enumerate(cg):
+                bands[node.name][i * n // r + j] = band
+                chans[node.name][i * n // r + j] = (c0, c1 + 1)
 
-    def views(node, b, addr):
-        """The band's input, output (and residual) views."""
+    # The rows of each tensor each core reads (interior rows) and holds (padded rows:
+    # what it writes and what its views read, border included).
+    needs = collections.defaultdict(lambda: collections.defaultdict(set))  # tensor, core
+    held = collections.defaultdict(lambda: collections.defaultdict(list))  # tensor, core
+    for node in nodes:
+        t_in, h = node.input, tensors[node.input].shape[0]
         k, s, p = _geometry(node)
-        full_in = replace(layouts[node.input], base=addr[f"tensor {node.input}"])
-        full_out = replace(layouts[node.output.name], base=addr[f"tensor {node.output.name}"])
+        P = pad[t_in]
+        for j, b in enumerate(bands[node.name]):
+            if not b:
+                continue
+            r0, r1 = _input_rows(node, b, h)
+            needs[t_in][j] |= set(range(r0, r1 + 1))
+            held[t_in][j].append((b[0] * s - p + P, b[1] * s - p + k - 1 + P))
+            q = pad[node.output.name]
+            held[node.output.name][j].append((b[0] + q, b[1] + q))
+            if isinstance(node, ConvNode) and node.residual is not None:
+                needs[node.residual][j] |= set(range(b[0], b[1] + 1))
+                q = pad[node.residual]
+                held[node.residual][j].append((b[0] + q, b[1] + q))
+    # windows[t][j]: the padded rows (lo, hi) of tensor t core j holds, or None.
+    windows = {t: [(min(a for a, _ in held[t][j]), max(b for _, b in held[t][j]))
+                   if held[t][j] else None for j in range(n)] for t in tensors}
+    window_bytes = {t: max([(w[1] - w[0] + 1) * layouts[t].row_bytes
+                            for w in windows[t] if w] or [layouts[t].row_bytes])
+                    for t in tensors}
+
+    def core_layout(addr, t, j):
+        """Core ``j``'s layout of tensor ``t``: its window at the tensor's region."""
+        w = windows[t][j]
+        return replace(layouts[t], base=addr[f"tensor {t}"] -
+                       (w[0] if w else 0) * layouts[t].row_bytes)
+
+    # The exchange: the rows of its share each core puts to the cores that read them.
+    def sends_of(addr, node, kc):
+        """Core ``kc``'s SENDs of ``node``'s output: ``(rectangle, y0, y1, src, dst)``."""
+        t = node.output.name
+        b, ch = bands[node.name][kc], chans[node.name][kc]
+        if not b:
+            return []
+        own = set(range(b[0], b[1] + 1))
+        groups = collections.defaultdict(set)
+        for j in range(n):
+            if j == kc:
+                continue
+            for y0, y1 in _runs(own & needs[t][j]):
+                groups[y0, y1, core_layout(addr, t, j).address(y0, 0, ch[0])].add(j)
+        src = core_layout(addr, t, kc)
+        return [(rect, y0, y1, src.address(y0, 0, ch[0]), dst)
+                for (y0, y1, dst), js in sorted(groups.items())
+                for rect in _rectangles(js, config.cols)]
+
+    def exchange(addr, node):
+        """Every core's SENDs of ``node``'s output, and the SENDs reaching each core."""
+        out = [sends_of(addr, node, kc) for kc in range(n)]
+        inc = [0] * n
+        for sends_k in out:
+            for (x0, x1, y0, y1), *_ in sends_k:
+                for y in range(y0, y1 + 1):
+                    for x in range(x0, x1 + 1):
+                        inc[y * config.cols + x] += 1
+        return out, inc
+
+    def views(node, kc, addr):
+        """Core ``kc``'s input, output (and residual) views of ``node``, and its whole
+        output layout."""
+        b, (c0, c1) = bands[node.name][kc], chans[node.name][kc]
+        k, s, p = _geometry(node)
+        full_in = core_layout(addr, node.input, kc)
+        full_out = core_layout(addr, node.output.name, kc)
         h_in = (b[1] - b[0]) * s + k - 2 * p
+
+        def share(lay):
+            v = _view(lay, b[0], b[1] - b[0] + 1)
+            if (c0, c1) == (0, lay.chunks):
+                return v
+            channels = min(c1 * lay.chunk_channels, lay.channels) - c0 * lay.chunk_channels
+            return replace(v, base=v.base + c0 * word, channels=channels, pitch=lay.chunks)
+
         res = None
         if isinstance(node, ConvNode) and node.residual is not None:
-            res = _view(replace(layouts[node.residual], base=addr[f"tensor {node.residual}"]),
-                        b[0], b[1] - b[0] + 1)
-        return (_view(full_in, b[0] * s, h_in), _view(full_out, b[0], b[1] - b[0] + 1), res,
-                full_out)
+            res = share(core_layout(addr, node.residual, kc))
+        return _view(full_in, b[0] * s, h_in), share(full_out), res, full_out
 
-    def compile_band(node, kc, addr):
+    def sliced(node, kc):
+        """``node``'s layer, weights, scale and bias for core ``kc``'s output channels."""
+        c0, c1 = chans[node.name][kc]
+        cc = layouts[node.output.name].chunk_channels
+        lo, hi = c0 * cc, min(c1 * cc, node.layer.out_channels)
+        if (lo, hi) == (0, node.layer.out_channels):
+            return node.layer, node.weights, node.scale, node.bias
+        return (replace(node.layer, out_channels=hi - lo), node.weights[lo:hi],
+                node.scale[lo:hi], node.bias[lo:hi])
+
+    def compile_share(node, kc, addr):
         """Core ``kc``'s part of ``node``: its programs and its preload (code excluded)."""
         b = bands[node.name][kc]
         if not b:
             return [[] for _ in range(8)], []
-        v_in, v_out, v_res, full_out = views(node, b, addr)
+        v_in, v_out, v_res, full_out = views(node, kc, addr)
         placement = Placement(
             code=addr[f"{node.name} code"], constants=addr[f"{node.name} constants"],
             input=v_in, output=v_out,
@@ -359,34 +510,35 @@ def compile_array(config, network):
             weights_pair=addr[f"{node.name} weights_pair"]
             if isinstance(node, ConvNode) and pair else None,
             residual=v_res, next_entry=None)
+        c0, c1 = chans[node.name][kc]
         try:
             if isinstance(node, ConvNode):
-                c = compile_conv2d(core, node.layer, v_in.height, v_in.width, node.weights,
-                                   node.scale, node.bias, out_padding=v_out.padding,
-                                   placement=placement)
+                layer, w, sc, bi = sliced(node, kc)
+                c = compile_conv2d(core, layer, v_in.height, v_in.width, w, sc, bi,
+                                   out_padding=v_out.padding, placement=placement)
             else:
                 c = compile_pool2d(core, node.pool, v_in.height, v_in.width,
                                    placement=placement)
         except CompileError as e:
-            raise CompileError(f"layer {node.name}, core {kc}'s band (output rows "
-                               f"{b[0]} to {b[1]}): {e}") from e
-        lo, hi = full_out.base, full_out.base + full_out.size
+            raise CompileError(f"layer {node.name}, core {kc}'s share (output rows {b[0]} "
+                               f"to {b[1]}, chunks {c0} to {c1 - 1}): {e}") from e
         # The view's border lies in the buffer's rows: the buffer's own border is
         # preloaded instead (once, for every tensor).
-        pre = [(a, d) for a, d in c.preload[1:] if not lo <= a < hi]
+        border = {a for a, _ in v_out.border()}
+        pre = [(a, d) for a, d in c.preload[1:] if a not in border]
         programs = [list(p) for p in c.programs]
         t2 = programs[2]
         programs[2] = [_instr(Op.WAIT, ctr=GO)] + t2[:-1] + [_instr(Op.SIGNAL, ctr=DONE),
                                                               t2[-1]]
         return programs, pre
 
-    def image(node, i, kc, addr, next_entry):
-        programs, pre = compile_band(node, kc, addr)
+    def image(node, i, kc, addr, next_entry, ex):
+        programs, pre = compile_share(node, kc, addr)
         b = bands[node.name][kc]
         parity = i % 2
-        lay = replace(layouts[node.output.name], base=addr[f"tensor {node.output.name}"])
-        inc = incoming[node.name, kc]
-        programs[4] = _t4(config, lay, sends[node.name, kc], inc, parity, b)
+        inc = ex[1][kc]
+        programs[4] = _t4(ex[0][kc], layouts[node.output.name],
+                          chans[node.name][kc], inc, parity, b)
         programs[7] = _t7(config, kc, addr["token"], parity, b, next_entry)
         for t, p in enumerate(programs):
             if len(p) > core.program_len:
@@ -403,28 +555,35 @@ def compile_array(config, network):
                                f"{e}") from e
         return prog, pre
 
-    # Sizes: every region at 0 (a program image's size does not depend on addresses).
-    zero = collections.defaultdict(int)
+    for t, size in window_bytes.items():
+        if size > core.sram_bank_bytes:
+            raise CompileError(f"tensor {t}: a core's window of it ({size} bytes) exceeds a "
+                               f"MEM bank ({core.sram_bank_bytes} bytes) by "
+                               f"{size - core.sram_bank_bytes} bytes")
+    # Sizes: every region at 0, a row pair's odd rows in the next bank (a program image's
+    # size does not depend on addresses).
+    somewhere = collections.defaultdict(int)
+    somewhere.update({f"{node.name} weights_pair": core.sram_bank_bytes for node in nodes})
     sizes = {}
     for i, node in enumerate(nodes):
         code = 0
+        ex = exchange(somewhere, node)
         for kc in range(n):
-            prog, _ = image(node, i, kc, zero, 0 if i + 1 < len(nodes) else None)
+            prog, _ = image(node, i, kc, somewhere, 0 if i + 1 < len(nodes) else None, ex)
             code = max(code, len(prog.image()))
         sizes[f"{node.name} code"] = code
         if i:
             sizes[f"{node.name} trampoline"] = len(_trampoline(core, 0))
         if isinstance(node, ConvNode):
-            c = compile_conv2d(core, node.layer, *tensors[node.input].shape[:2], node.weights,
-                               node.scale, node.bias)
-            for key in ("constants", "weights") + (("weights_pair",) if pair else ()):
-                sizes[f"{node.name} {key}"] = c.sizes[key]
+            for kc in range(n):
+                if bands[node.name][kc]:
+                    for key, v in conv_sizes(core, sliced(node, kc)[0]).items():
+                        sizes[f"{node.name} {key}"] = max(v, sizes.get(f"{node.name} {key}", 0))
         else:
-            c = compile_pool2d(core, node.pool, *tensors[node.input].shape[:2])
-            sizes[f"{node.name} constants"] = c.sizes["constants"]
+            sizes[f"{node.name} constants"] = pool_sizes(core)["constants"]
 
     # Regions (one placement for every core) and the banks they must not share.
-    regions = [_Region(f"tensor {name}", layouts[name].size) for name in tensors]
+    regions = [_Region(f"tensor {name}", window_bytes[name]) for name in tensors]
     regions += [_Region(k, v) for k, v in sizes.items()] + [_Region("token", word)]
     apart = set()
     for node in nodes:
@@ -446,26 +605,38 @@ def compile_array(config, network):
 
     preload = [[] for _ in range(n)]
     entries = [addr[f"{nodes[0].name} code"]] * n
+    sends = {}
     for i, node in enumerate(nodes):
         nxt = addr[f"{nodes[i + 1].name} trampoline"] if i + 1 < len(nodes) else None
+        ex = exchange(addr, node)
         for kc in range(n):
-            prog, pre = image(node, i, kc, addr, nxt)
+            prog, pre = image(node, i, kc, addr, nxt, ex)
+            sends[node.name, kc] = ex[0][kc]
             img = prog.image()
             assert len(img) <= sizes[f"{node.name} code"], "a layer's image grew"
             preload[kc] += [(addr[f"{node.name} code"], img)] + pre
             if i:
                 preload[kc].append((addr[f"{node.name} trampoline"],
                                     _trampoline(core, addr[f"{node.name} code"])))
+    core_layouts = {t: [core_layout(addr, t, j) for j in range(n)] for t in tensors}
     for kc in range(n):
-        for name, lay in layouts.items():
-            preload[kc] += replace(lay, base=addr[f"tensor {name}"]).border()
+        for name in tensors:
+            w = windows[name][kc]
+            if w:
+                lay = core_layouts[name][kc]
+                lo, hi = lay.base + w[0] * lay.row_bytes, lay.base + (w[1] + 1) * lay.row_bytes
+                for a, d in lay.border():
+                    a0, a1 = max(a, lo), min(a + len(d), hi)
+                    if a0 < a1:
+                        preload[kc].append((a0, bytes(a1 - a0)))
         preload[kc].append((addr["token"], bytes(word)))
         preload[kc] = list(dict.fromkeys((a, bytes(d)) for a, d in preload[kc]))
         _check_disjoint(preload[kc])
     layouts = {name: replace(lay, base=addr[f"tensor {name}"]) for name, lay in layouts.items()}
     compiled = CompiledArrayNetwork(network, config, preload, entries, layouts, bands, [],
                                     {name: (r.bank, r.addr, r.size)
-                                         for name, r in placed.items()}, sends)
+                                         for name, r in placed.items()}, sends, chans,
+                                    windows, core_layouts)
     model = run_model(compiled)
     compiled.runs, compiled.starts = model.runs, model.starts
     compiled.report = _report(compiled)
@@ -516,27 +687,46 @@ def load_array(compiled, model=None):
 
 
 def write_input(compiled, model, x, name=None):
-    """Write tensor ``name`` (default the input) ``x`` to every core that reads it."""
+    """Write tensor ``name`` (default the input) ``x`` to every core that reads it (each
+    its window)."""
     t = compiled.network.tensors()[name or compiled.input.name]
     lay = compiled.layouts[t.name]
     data = lay.pack(t.check(x, f"tensor {t.name}"))
-    for kc in compiled.readers(t.name) or [0]:
-        model.cores[kc].write(lay.base, data)
+    for kc in compiled.readers(t.name):
+        a, off, length = compiled.window(t.name, kc)
+        model.cores[kc].write(a, data[off:off + length])
+
+
+def output_reads(compiled, name=None):
+    """The reads that gather tensor ``name`` (default the output): ``(core, address,
+    offset, length, c0, c1)``, each the core's bytes from MEM ``address`` that hold
+    chunks ``c0 .. c1 - 1`` of the packed buffer's bytes ``offset ..`` (whole rows of
+    the core's window)."""
+    name = name or compiled.output.name
+    out = []
+    for kc, y0, y1, c0, c1 in compiled.producers(name):
+        lay = compiled.core_layouts[name][kc]
+        a = lay.address(y0, 0)
+        out.append((kc, a, compiled.layouts[name].address(y0, 0) - compiled.layouts[name].base,
+                    (y1 - y0 + 1) * lay.row_bytes - 2 * lay.padding * lay.position_words
+                    * lay.word, c0, c1))
+    return out
 
 
 def read_output(compiled, read, name=None):
-    """Tensor ``name`` (default the output) gathered from the cores that wrote its rows;
+    """Tensor ``name`` (default the output) gathered from the cores that wrote it;
     ``read(core, address, length)`` reads a core's MEM."""
     name = name or compiled.output.name
     lay = compiled.layouts[name]
-    full = bytearray(lay.pack(np.zeros((lay.height, lay.width, lay.channels),
-                                       dtype=np.int64)))
-    row = lay.padded_width * lay.chunks * lay.word
-    for kc, y0, y1 in compiled.producers(name):
-        a = lay.address(y0, 0)
-        n = (y1 - y0 + 1) * row
-        full[a - lay.base:a - lay.base + n] = read(kc, a, n)
-    return np.asarray(lay.unpack(bytes(full)), dtype=np.int64)
+    full = np.frombuffer(lay.pack(np.zeros((lay.height, lay.width, lay.channels),
+                                           dtype=np.int64)), dtype=np.uint8).copy()
+    full = full.reshape(-1, lay.chunks, lay.word)
+    pos = lay.chunks * lay.word
+    for kc, a, off, length, c0, c1 in output_reads(compiled, name):
+        got = np.frombuffer(bytes(read(kc, a, length)), dtype=np.uint8)
+        full[off // pos:(off + length) // pos, c0:c1] = \
+            got.reshape(-1, lay.chunks, lay.word)[:, c0:c1]
+    return np.asarray(lay.unpack(full.tobytes()), dtype=np.int64)
 
 
 def _report(compiled):
@@ -551,7 +741,8 @@ def _report(compiled):
         t0 = compiled.starts[0][i]
         t1 = compiled.starts[0][i + 1] if i + 1 < len(compiled.network.nodes) else end
         out.append(ArrayLayerReport(node.name, "conv" if isinstance(node, ConvNode) else
-                                    "pool", tuple(compiled.bands[node.name]), cyc, st,
+                                    "pool", tuple(compiled.bands[node.name]),
+                                    tuple(compiled.chans[node.name]), cyc, st,
                                     t1 - t0, sum(st), sum(st) / (n * (t1 - t0))))
     return out
 
@@ -606,10 +797,21 @@ def machine_image(compiled):
             loads.append((kc, a, blobs[d], len(d)))
     lay_in = compiled.layouts[compiled.input.name]
     lay_out = compiled.layouts[compiled.output.name]
-    producers = compiled.producers(compiled.output.name)
-    readers = compiled.readers(compiled.input.name) or [0]
+    copies_in = [(kc, *compiled.window(compiled.input.name, kc))
+                 for kc in compiled.readers(compiled.input.name)]
+    copies_out = []   # (core, mem, offset, bytes)
+    pos = lay_out.chunks * w
+    for kc, a, off, length, c0, c1 in output_reads(compiled):
+        if (c0, c1) == (0, lay_out.chunks):
+            copies_out.append((kc, a, off, length))
+            continue
+        for y in range(length // lay_out.row_bytes + 1):
+            for x in range(lay_out.width):
+                p = y * lay_out.row_bytes + x * pos + c0 * w
+                if p < length:
+                    copies_out.append((kc, a + p, off + p, (c1 - c0) * w))
     n_load = len(loads) + 1
-    n_infer = len(readers) + 2 + len(producers) + 1
+    n_infer = len(copies_in) + 2 + len(copies_out) + 1
     cmd_bytes = COMMAND_WORDS * w
     infer_at = 0
     load_at = infer_at + n_infer * cmd_bytes
@@ -634,15 +836,12 @@ def machine_image(compiled):
     load = [(FbOp.COPY_IN, dict(core=kc, count=n // w, mem=a,
                                 fb=(zero_at if off is None else blob_at + off) // w))
             for kc, a, off, n in loads] + [(FbOp.END, {})]
-    row = lay_out.padded_width * lay_out.chunks * w
-    infer = [(FbOp.COPY_IN, dict(core=kc, count=lay_in.size // w, fb=input_at // w,
-                                 mem=lay_in.base)) for kc in readers]
+    infer = [(FbOp.COPY_IN, dict(core=kc, count=n // w, fb=(input_at + off) // w, mem=a))
+             for kc, a, off, n in copies_in]
     infer += [(FbOp.START, dict(mem=compiled.entries[0])),
               (FbOp.WAIT, dict(core=0, count=len(compiled.network.nodes)))]
-    for kc, y0, y1 in producers:
-        a = lay_out.address(y0, 0)
-        infer.append((FbOp.COPY_OUT, dict(core=kc, count=(y1 - y0 + 1) * row // w,
-                                          fb=(output_at + a - lay_out.base) // w, mem=a)))
+    infer += [(FbOp.COPY_OUT, dict(core=kc, count=n // w, fb=(output_at + off) // w, mem=a))
+              for kc, a, off, n in copies_out]
     infer.append((FbOp.END, {}))
     put(infer_at, infer)
     put(load_at, load)
@@ -653,8 +852,7 @@ def machine_image(compiled):
     # WAIT until the cycle after the array's last busy cycle).
     lat = core.mem_latency
     load_cycles = 3 * n_load + sum(n // w + 1 for _, _, _, n in loads)
-    infer_cycles = 3 * n_infer + sum(lay_in.size // w + 1 for _ in readers) + \
-        max(1, compiled.cycles - 2) + sum((y1 - y0 + 1) * row // w + lat
-                                          for _, y0, y1 in producers)
+    infer_cycles = 3 * n_infer + sum(n // w + 1 for *_, n in copies_in) + \
+        max(1, compiled.cycles - 2) + sum(n // w + lat for *_, n in copies_out)
     return MachineImage(bytes(data), load_at, infer_at, input_at, output_at, load_cycles,
                         infer_cycles)

@@ -67,6 +67,12 @@ class ActivationLayout:
     in chunk ``c // chunk_channels``, little-endian inside the word's first
     ``vmm_cols`` bytes).
 
+    ``pitch`` (words from one position to the next; 0: ``chunks``) larger than
+    ``chunks`` makes the layout a *channel slice* of a buffer of ``pitch`` chunks a
+    position (its base at the slice's first chunk): what a layer whose output channels
+    are split over cores writes (docs/architecture.md, 7.8). Such a slice is addressed
+    and written, never packed or unpacked.
+
     The buffer is ``size`` bytes from ``base``: :meth:`pack` gives all of them (border
     included), :meth:`unpack` reads all of them, and :meth:`border` gives the border's
     runs of zero bytes alone."""
@@ -79,10 +85,21 @@ class ActivationLayout:
     padding: int
     word: int           # bytes per MEM word
     chunk_channels: int
+    pitch: int = 0      # words a position (0: chunks)
 
     @property
     def chunks(self):
         return math.ceil(self.channels / self.chunk_channels)
+
+    @property
+    def position_words(self):
+        """Words from one position to the next: ``pitch``, or ``chunks``."""
+        return self.pitch or self.chunks
+
+    @property
+    def row_bytes(self):
+        """Bytes from one (padded) row to the next."""
+        return self.padded_width * self.position_words * self.word
 
     @property
     def padded_width(self):
@@ -90,12 +107,17 @@ class ActivationLayout:
 
     @property
     def size(self):
-        return (self.height + 2 * self.padding) * self.padded_width * self.chunks * self.word
+        return (self.height + 2 * self.padding) * self.row_bytes
 
     def address(self, y, x, chunk=0):
         """Byte address of chunk ``chunk`` of position ``(y, x)`` (unpadded coordinates)."""
         return self.base + (((y + self.padding) * self.padded_width + x + self.padding)
-                            * self.chunks + chunk) * self.word
+                            * self.position_words + chunk) * self.word
+
+    def _whole(self, what):
+        if self.pitch and self.pitch != self.chunks:
+            raise ValueError(f"a channel slice (pitch {self.pitch}, {self.chunks} chunks) "
+                             f"cannot be {what}")
 
     def border(self):
         """The zero border as ``(address, bytes)`` runs of zeros: every word of every
@@ -110,6 +132,7 @@ class ActivationLayout:
     def pack(self, x):
         """The whole buffer's bytes for a tensor ``x`` of shape (height, width, channels):
         integers (not floats or bools) in the range of ``bits`` and ``signed``."""
+        self._whole("packed")
         x = checks.integers(x, "x", self.bits, self.signed,
                             shape=(self.height, self.width, self.channels))
         hp, wp = self.height + 2 * self.padding, self.padded_width
@@ -125,6 +148,7 @@ class ActivationLayout:
     def unpack(self, data):
         """The tensor held in the buffer's ``size`` bytes ``data`` (bytes, bytearray,
         memoryview or a uint8 array)."""
+        self._whole("unpacked")
         if isinstance(data, np.ndarray):
             if data.dtype != np.uint8:
                 raise TypeError(f"data must be bytes or a uint8 array, not a {data.dtype} "
@@ -189,9 +213,10 @@ class Placement:
     next_entry: int = None
 
 
-def _check_layout(what, got, want):
+def _check_layout(what, got, want, slice_ok=False):
     """``got`` (a caller's layout) holds the tensor of layout ``want`` (base ignored),
-    with a border at least ``want``'s."""
+    with a border at least ``want``'s; a channel slice (``pitch``) only if
+    ``slice_ok``."""
     if not isinstance(got, ActivationLayout):
         raise TypeError(f"placement's {what} must be an ActivationLayout, not "
                         f"{type(got).__name__}")
@@ -204,6 +229,10 @@ def _check_layout(what, got, want):
                          f"needs at least {want.padding}")
     if got.base % got.word:
         raise ValueError(f"placement's {what} is at {got.base:#x}, not word-aligned")
+    if got.position_words < got.chunks or (not slice_ok and got.position_words != got.chunks):
+        raise ValueError(f"placement's {what} has a pitch of {got.pitch} words for its "
+                         f"{got.chunks} chunks" + ("" if slice_ok else
+                                                   " (only an output may be a slice)"))
 
 
 def _with_next(program, entry):
@@ -351,6 +380,35 @@ def _with_fields(ins, **fields):
     return Instr(ins.op, {**ins.args, **fields})
 
 
+def _vec_bytes(core):
+    """Bytes of a constant vector (``vmm_rows`` binary16 values, whole words)."""
+    word = core.mem_port_bits // 8
+    return math.ceil(core.vmm_rows * 2 / word) * word
+
+
+def conv_sizes(core, layer):
+    """The bytes of a convolution's regions besides its code on ``core``: ``constants``
+    and ``weights`` (and ``weights_pair`` when the core reads row pairs), whatever its
+    activations' sizes."""
+    rows, word = core.vmm_rows, core.mem_port_bits // 8
+    cpc = core.vmm_cols * 8 // layer.bits
+    blocks = math.ceil(layer.out_channels / rows)
+    tiles = layer.kernel ** 2 * (1 if layer.depthwise else
+                                 math.ceil(layer.in_channels / cpc))
+    pair = core.sram_banks > 4
+    w_bytes = blocks * tiles * (rows // 2 if pair else rows) * word
+    out = {"constants": blocks * 3 * _vec_bytes(core), "weights": w_bytes}
+    if pair:
+        out["weights_pair"] = w_bytes
+    return out
+
+
+def pool_sizes(core):
+    """The bytes of a pooling layer's constants on ``core`` (its only region besides its
+    code)."""
+    return {"constants": 2 * _vec_bytes(core)}
+
+
 def _bank_regions(core, sizes):
     """Place regions in consecutive banks (each in its own bank, so the streams that run
     together never meet in one bank); return their base addresses."""
@@ -447,15 +505,15 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
                             layer.padding, word, cpc)
     out_l = ActivationLayout(0, oh, ow, layer.out_channels, obits, layer.out_signed,
                              out_padding, word, ocpc)
-    w_bytes = blocks * tiles * w_rows * word
-    vec     = math.ceil(rows * 2 / word) * word       # bytes of a constant vector
-    c_bytes = blocks * 3 * vec
+    vec     = _vec_bytes(core)                        # bytes of a constant vector
+    region  = conv_sizes(core, layer)
+    w_bytes, c_bytes = region["weights"], region["constants"]
     if placement is not None:
         if not isinstance(placement, Placement):
             raise TypeError(f"placement must be a Placement or None, not "
                             f"{type(placement).__name__}")
         _check_layout("input", placement.input, in_l)
-        _check_layout("output", placement.output, replace(out_l, padding=0))
+        _check_layout("output", placement.output, replace(out_l, padding=0), slice_ok=True)
         in_l, out_l = placement.input, placement.output
         if layer.residual != (placement.residual is not None):
             raise ValueError("placement's residual must be given exactly when the layer "
@@ -531,7 +589,7 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
 
     act_step = s * chunks * word                       # next output column
     row_step = s * in_l.padded_width * chunks * word   # next output row
-    ostep_x  = out_l.chunks * word
+    ostep_x  = out_l.position_words * word
     ostep_y  = out_l.padded_width * ostep_x
     oblock   = rows * obits // 8                       # bytes of one block in a chunk
     bpc      = ocpc // rows                            # blocks per output chunk
@@ -817,7 +875,7 @@ def compile_pool2d(core, pool, height, width, *, placement=None):
     bands, P = oh // band_h, band_h * ow
     in_l = ActivationLayout(0, height, width, pool.channels, bits, pool.signed, 0, word, cpc)
     out_l = ActivationLayout(0, oh, ow, pool.channels, bits, pool.signed, 0, word, cpc)
-    vec = math.ceil(rows * 2 / word) * word
+    vec = _vec_bytes(core)
     if placement is not None:
         if not isinstance(placement, Placement):
             raise TypeError(f"placement must be a Placement or None, not "
@@ -890,4 +948,4 @@ def compile_pool2d(core, pool, height, width, *, placement=None):
         raise CompileError(f"the compiled programs are invalid: {e}") from e
     preload = [(code_base, image), (const_base, consts.tobytes())] + out_l.border()
     return CompiledPool(pool, programs, preload, code_base, in_l, out_l,
-                        sizes={"code": len(image), "constants": 2 * vec})
+                        sizes={"code": len(image), **pool_sizes(core)})

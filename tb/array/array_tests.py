@@ -341,15 +341,18 @@ async def test_mnoc_weights(dut):
 async def test_network(dut):
     """Random networks of the digits network's shape (tb/net/nets.py: three 3 x 3
     convolutions with a residual, a 2 x 2 max pooling and a classifier; int8, and 8/4/4
-    and 8/4/2 bits) compiled for the array (sw/compiler_stub/array.py: each layer's
-    output rows in bands over the cores, the rows exchanged over the ANoC, each layer
-    started on every core by core 0 over the INoC): the preload and the input written
-    through the cores' host ports, every core started in one cycle, the output read back
-    from the cores that wrote its rows. Every tensor equals NumPy's reference and the
-    golden array's MEM, each core's every layer runs in the golden array's cycles (its
-    last run's ``cycles`` and ``vmm_steps`` equal), and the array's cycles equal the
-    compiler's prediction."""
-    from sw.compiler_stub.array import compile_array, load_array, read_output, write_input
+    and 8/4/2 bits, and int8 with 32 channels) compiled for the array
+    (sw/compiler_stub/array.py: each layer's output rows in bands and its output chunks
+    in groups over the cores, each core holding a window of each tensor, the rows (or
+    their chunks) exchanged over the ANoC, multicast to the cores that share a window,
+    each layer started on every core by core 0 over the INoC): the preload and the
+    input's windows written through the cores' host ports, every core started in one
+    cycle, the output read back from the cores that wrote it. Every tensor equals
+    NumPy's reference and the golden array's MEM, each core's every layer runs in the
+    golden array's cycles (its last run's ``cycles`` and ``vmm_steps`` equal), and the
+    array's cycles equal the compiler's prediction."""
+    from sw.compiler_stub.array import compile_array, load_array, output_reads, \
+        read_output, write_input
     from sw.compiler_stub.network import run_reference
     from ..net.nets import digits_like
     env = ArrayEnv(dut)
@@ -357,8 +360,9 @@ async def test_network(dut):
     rng = seeded(dut, 5)
     nrng = np.random.default_rng(rng.randrange(1 << 30))
     figures = []
-    for bits in ((8, 8, 8, 8), (8, 4, 4, 4), (8, 4, 2, 4)):
-        net = digits_like(nrng, bits=bits)
+    for bits, channels in (((8, 8, 8, 8), 16), ((8, 4, 4, 4), 16), ((8, 4, 2, 4), 16),
+                           ((8, 8, 8, 8), 32)):
+        net = digits_like(nrng, bits=bits, channels=channels)
         compiled = compile_array(env.config, net)
         x = nrng.integers(0, 1 << net.input.bits, size=net.input.shape)
         golden = load_array(compiled)
@@ -366,9 +370,9 @@ async def test_network(dut):
         for k in range(env.n):   # the preload and the input, as the golden array has them
             for a, d in compiled.preload[k]:
                 await env.write(k, a, d)
-        lay = compiled.layouts[net.input.name]
         for k in compiled.readers(net.input.name):
-            await env.write(k, lay.base, golden.cores[k].read(lay.base, lay.size))
+            a, _, n = compiled.window(net.input.name, k)
+            await env.write(k, a, golden.cores[k].read(a, n))
         golden.run(compiled.entries)
         assert golden.runs == compiled.runs, "the golden array's run differs from the compiler's"
         d = dut
@@ -403,18 +407,17 @@ async def test_network(dut):
                 continue
             gold = read_output(compiled, lambda k, a, n, g=golden: g.cores[k].read(a, n), name)
             rtl = {}
-            for k, y0, y1 in compiled.producers(name):
-                lay = compiled.layouts[name]
-                a = lay.address(y0, 0)
-                n = (y1 - y0 + 1) * lay.padded_width * lay.chunks * lay.word
+            for k, a, _, n, _, _ in output_reads(compiled, name):
                 rtl[k, a, n] = await env.read(k, a, n)
             got_t = read_output(compiled, lambda k, a, n, r=rtl: r[k, a, n], name)
             np.testing.assert_array_equal(gold, ref[name], err_msg=f"{bits}: golden {name}")
             np.testing.assert_array_equal(got_t, ref[name], err_msg=f"{bits}: RTL {name}")
-        dut._log.info("network %s on the %d x %d array: %d cycles (VMM %.3f busy), per "
-                      "layer %s", bits, env.config.rows, env.config.cols, compiled.cycles,
-                      compiled.utilization, [r.cycles for r in compiled.report])
-        figures.append({"bits": list(bits), "predicted": compiled.cycles, "rtl": last_busy})
+        dut._log.info("network %s, %d channels, on the %d x %d array: %d cycles (VMM %.3f "
+                      "busy), per layer %s", bits, channels, env.config.rows,
+                      env.config.cols, compiled.cycles, compiled.utilization,
+                      [r.cycles for r in compiled.report])
+        figures.append({"bits": list(bits), "channels": channels, "predicted": compiled.cycles,
+                        "rtl": last_busy})
     if os.environ.get("ARRAY_NETWORK_JSON"):   # for make bench (array.cycle_model_error)
         import json
         with open(os.environ["ARRAY_NETWORK_JSON"], "w") as f:

@@ -9,7 +9,7 @@ from sw.compiler_stub.network import ConvNode, Network, PoolNode, Tensor
 from sw.golden import fp16
 from sw.golden.layers import Conv2d, Pool2d
 
-__all__ = ["digits_like", "conv_stack"]
+__all__ = ["digits_like", "conv_stack", "resnet50_parts", "RESNET50_STAGES"]
 
 
 def _conv_node(rng, name, x, out, layer, res=None):
@@ -64,3 +64,62 @@ def conv_stack(rng, layers, channels=16, bits=8, size=8):
         nodes.append(_conv_node(rng, f"conv{i}", prev, out, layer))
         prev = out
     return Network("conv_stack", x, nodes)
+
+
+#: ResNet-50 (v1.5: the stride on the 3 x 3 convolution) at 224 x 224: per stage its
+#: blocks, width (the 3 x 3's channels; the block's output is four times it) and stride.
+RESNET50_STAGES = ((3, 64, 1), (4, 128, 2), (6, 256, 2), (3, 512, 2))
+
+
+def resnet50_parts(rng):
+    """ResNet-50's layer shapes, int8, with random weights, as the networks that are
+    compiled one after another for the cycle model: the stem (7 x 7 convolution of
+    stride 2, 3 -> 64 channels, 224 x 224 -> 112 x 112; then a 2 x 2 max pooling of
+    stride 2, as the machine's pooling has no padding: the 3 x 3 pooling of stride 2
+    with a border of 1 gives the same 56 x 56), each bottleneck block (1 x 1 reduce,
+    3 x 3 of the stage's stride, 1 x 1 expand adding the residual; the first block of a
+    stage with a 1 x 1 projection of the block's input), and the head (7 x 7 average
+    pooling, the 1000-class classifier as a 1 x 1 convolution). Returns ``[(name,
+    network)]``."""
+    relu = AfuOp.RELU
+
+    def conv(name, x, out_shape, cin, cout, k, s, p, res=None, act=relu, out_signed=False):
+        out = Tensor(f"{name}_out", out_shape, 8, out_signed, 1.0)
+        layer = Conv2d(cin, cout, k, s, p, 8, x.signed, 8, out_signed, activation=act,
+                       residual=res is not None, res_shift=0 if res is None else 1,
+                       name=name)
+        return _conv_node(rng, name, x, out, layer, None if res is None else res.name), out
+
+    parts = []
+    x = Tensor("image", (224, 224, 3), 8, False, 1.0)
+    c1, a = conv("conv1", x, (112, 112, 64), 3, 64, 7, 2, 3)
+    pooled = Tensor("pool1_out", (56, 56, 64), 8, False, 1.0)
+    parts.append(("stem", Network("stem", x, [
+        c1, PoolNode("pool1", Pool2d(64, 2, 2, "max", 8, False, name="pool1"), a.name,
+                     pooled)])))
+    size, cin = 56, 64
+    for stage, (blocks, width, stride) in enumerate(RESNET50_STAGES, start=2):
+        for b in range(blocks):
+            s = stride if b == 0 else 1
+            out_size = size // s
+            nm = f"s{stage}b{b}"
+            xin = Tensor(f"{nm}_in", (size, size, cin), 8, False, 1.0)
+            nodes = []
+            res = xin
+            if b == 0:
+                proj, res = conv(f"{nm}_proj", xin, (out_size, out_size, 4 * width), cin,
+                                 4 * width, 1, s, 0, act=None)
+                nodes.append(proj)
+            n1, t1 = conv(f"{nm}_a", xin, (size, size, width), cin, width, 1, 1, 0)
+            n2, t2 = conv(f"{nm}_b", t1, (out_size, out_size, width), width, width, 3, s, 1)
+            n3, _ = conv(f"{nm}_c", t2, (out_size, out_size, 4 * width), width, 4 * width,
+                         1, 1, 0, res=res)
+            parts.append((nm, Network(nm, xin, nodes + [n1, n2, n3])))
+            size, cin = out_size, 4 * width
+    xin = Tensor("head_in", (7, 7, 2048), 8, False, 1.0)
+    pooled = Tensor("avgpool_out", (1, 1, 2048), 8, False, 1.0)
+    _fc, _ = conv("fc", pooled, (1, 1, 1000), 2048, 1000, 1, 1, 0, act=None, out_signed=True)
+    parts.append(("head", Network("head", xin, [
+        PoolNode("avgpool", Pool2d(2048, 7, 7, "avg", 8, False, name="avgpool"), xin.name,
+                 pooled), _fc])))
+    return parts

@@ -11,6 +11,7 @@ from rtl.spec.config import ArrayConfig, get_config
 from sw.compiler_stub.array import EXCHANGE_COUNTERS, compile_array, load_array, \
     read_output, write_input
 from sw.compiler_stub.conv import PSB_FREE, PSB_READY, CompileError
+from sw.compiler_stub.net import compile_network
 from sw.compiler_stub.network import Network, NetworkError, run_reference
 from sw.runtime.runtime import Runtime
 
@@ -47,10 +48,22 @@ def test_golden_array_runs_the_network(shape, bits, seed):
         np.testing.assert_array_equal(got, ref[name], err_msg=name)
     # the cycles do not depend on the data: the compiler's run had a zero input
     assert model.runs == compiled.runs and model.starts == compiled.starts
-    # every layer's VMM steps, summed over the cores, are the single core's
+    # every layer's shares tile its output (each row of each chunk written by one core),
+    # as evenly as the cores allow: a convolution's rows and chunks (8 x 2, 4 x 1 for
+    # the classifier at int8), a pooling's rows alone
     n = shape[0] * shape[1]
-    used = [sum(1 for b in compiled.bands[node.name] if b) for node in net.nodes]
-    assert used == [min(n, 8)] * 3 + [min(n, 4), 1]
+    for node in net.nodes:
+        lay = compiled.layouts[node.output.name]
+        owner = np.zeros((lay.height, lay.chunks), dtype=int)
+        for _, y0, y1, c0, c1 in compiled.producers(node.output.name):
+            owner[y0:y1 + 1, c0:c1] += 1
+        assert (owner == 1).all(), f"{node.name}: rows x chunks written {owner.tolist()}"
+        largest = max((y1 - y0 + 1) * (c1 - c0)
+                      for _, y0, y1, c0, c1 in compiled.producers(node.output.name))
+        if node.name == "pool":
+            assert largest == -(-lay.height // min(n, lay.height)) * lay.chunks
+        else:
+            assert largest == -(-lay.height * lay.chunks // n), node.name
     chunks = [-(-c // (SIM.core.vmm_cols * 8 // b)) for c, b in ((1, bits[0]), (16, bits[1]),
                                                                 (16, bits[2]), (16, bits[1]))]
     want = [4 * 9 * chunks[0] * 64, 4 * 9 * chunks[1] * 64, 4 * 9 * chunks[2] * 64, 0,
@@ -103,11 +116,97 @@ def test_rejects():
         compile_array(SIM, [])
     with pytest.raises(NetworkError, match="has no layers"):
         compile_array(SIM, Network("empty", net.input, []))
-    # every core holds every tensor and every layer's weights: eight layers of 4.6 KB
-    with pytest.raises(CompileError, match=r"the network needs \d+ bytes of MEM, the core "
-                                           r"has 32768: \d+ bytes too many"):
-        compile_array(SIM, conv_stack(np.random.default_rng(0), 8))
-    with pytest.raises(CompileError, match=r"layer conv2, core 0's band \(output rows 0 to "
-                                           r"1\): the weights \(36864 bytes\) exceed a MEM "
-                                           r"bank \(8192 bytes\) by 28672 bytes"):
+    # every core holds a share of every layer's weights (here half of 4.6 KB) and a
+    # window of every tensor: twelve layers do not fit
+    with pytest.raises(CompileError, match=r"the network needs 43720 bytes of MEM, the "
+                                           r"core has 32768: 10952 bytes too many \(tensor "
+                                           r"x 640, .* conv0 weights 2304, "):
+        compile_array(SIM, conv_stack(np.random.default_rng(0), 12))
+    # no split of its 64 output channels keeps a share's weights within a bank
+    with pytest.raises(CompileError, match=r"layer conv2, core 0's share \(output rows 0 to "
+                                           r"1, chunks 0 to 7\): the weights \(36864 bytes\) "
+                                           r"exceed a MEM bank \(8192 bytes\) by 28672 bytes"):
         compile_array(SIM, digits_like(np.random.default_rng(0), channels=64))
+
+
+def test_output_channels_split_over_cores(seed):
+    """A layer whose weights do not fit one core's bank runs with its output channels
+    split over the cores: the 32-channel digits network does not compile for one core,
+    and on the 2 x 2 array its 3 x 3 layers run as two bands of rows times two groups of
+    chunks (each core half the weights), every tensor bit-exact."""
+    rng = np.random.default_rng(seed)
+    print(f"seed {seed}")
+    net = digits_like(rng, channels=32)
+    with pytest.raises(CompileError, match="the weights .* exceed"):
+        compile_network(SIM.core, net)
+    compiled = compile_array(SIM, net)
+    print(compiled.summary())
+    for layer in ("conv2", "conv3"):
+        assert sorted(compiled.producers({"conv2": "b", "conv3": "c"}[layer])) \
+            == [(0, 0, 3, 0, 2), (1, 0, 3, 2, 4), (2, 4, 7, 0, 2), (3, 4, 7, 2, 4)]
+        assert compiled.regions[f"{layer} weights"][2] == 32 * 9 * 32 // 2   # int8 bytes
+    x = rng.integers(0, 256, (8, 8, 1))
+    model = run_golden(compiled, x)
+    ref = run_reference(net, x)
+    for name in ("a", "b", "c", "d", "logits"):
+        got = read_output(compiled, lambda k, a, n: model.cores[k].read(a, n), name)
+        np.testing.assert_array_equal(got, ref[name], err_msg=name)
+
+
+def test_windows_hold_what_a_core_touches(seed):
+    """Each core holds a window of each tensor (the rows it writes and reads, border
+    included): a 32 x 32 network whose tensors (18 KB each) do not fit one core's MEM
+    together compiles on a 4 x 4 array, every window at most the rows of a band and its halo, and runs
+    bit-exact."""
+    rng = np.random.default_rng(seed)
+    print(f"seed {seed}")
+    net = conv_stack(rng, 2, size=32)
+    with pytest.raises(CompileError, match="the network needs 59816 bytes of MEM, the core "
+                                           "has 32768"):
+        compile_network(SIM.core, net)
+    compiled = compile_array(array(4, 4), net)
+    for name, lay in compiled.layouts.items():
+        for k in range(16):
+            lo, hi = compiled.windows[name][k]
+            assert hi - lo + 1 <= 2 + 2, (name, k, lo, hi)   # a two-row band, a row each side
+        # a row each side where a 3 x 3 layer reads it (x, t0); the output its bands alone
+        assert compiled.regions[f"tensor {name}"][2] == (2 if name == "t1" else 4) * \
+            lay.row_bytes
+    x = rng.integers(0, 256, (32, 32, 16))
+    model = run_golden(compiled, x)
+    ref = run_reference(net, x)
+    for name in ("t0", "t1"):
+        got = read_output(compiled, lambda k, a, n: model.cores[k].read(a, n), name)
+        np.testing.assert_array_equal(got, ref[name], err_msg=name)
+
+
+def test_rectangles():
+    from sw.compiler_stub.array import _rectangles
+    assert _rectangles([5], 4) == [(1, 1, 1, 1)]
+    assert _rectangles([0, 1, 2, 3], 4) == [(0, 3, 0, 0)]
+    assert _rectangles([1, 2, 5, 6, 9, 10], 4) == [(1, 2, 0, 2)]
+    assert _rectangles([0, 2, 3, 4], 4) == [(0, 0, 0, 1), (2, 3, 0, 0)]
+    assert _rectangles([3, 4], 4) == [(3, 3, 0, 0), (0, 0, 1, 1)]
+
+
+def test_channel_slice_layout():
+    """A channel slice (``pitch`` > ``chunks``) is addressed at the tensor's pitch, and
+    is neither packed nor unpacked, nor taken as a layer's input."""
+    from dataclasses import replace
+
+    from sw.compiler_stub.conv import ActivationLayout, Placement, compile_pool2d
+    from sw.golden.layers import Pool2d
+    whole = ActivationLayout(0, 4, 4, 32, 8, False, 1, 8, 8)
+    part = replace(whole, base=16, channels=16, pitch=4)
+    assert part.chunks == 2 and part.row_bytes == whole.row_bytes
+    assert part.address(1, 2, 1) == whole.address(1, 2, 3)
+    with pytest.raises(ValueError, match="a channel slice .* cannot be packed"):
+        part.pack(np.zeros((4, 4, 16), dtype=np.int64))
+    with pytest.raises(ValueError, match="cannot be unpacked"):
+        part.unpack(bytes(part.size))
+    pool_in = replace(part, padding=0)
+    placement = Placement(code=0, constants=8192, input=pool_in,
+                          output=ActivationLayout(16384, 2, 2, 16, 8, False, 0, 8, 8))
+    with pytest.raises(ValueError, match="placement's input has a pitch of 4 words for its 2 "
+                                         r"chunks \(only an output may be a slice\)"):
+        compile_pool2d(SIM.core, Pool2d(16, 2, 2, "max", 8, False), 4, 4, placement=placement)
