@@ -509,7 +509,7 @@ def compile_array(config, network):
             weights=addr[f"{node.name} weights"] if isinstance(node, ConvNode) else None,
             weights_pair=addr[f"{node.name} weights_pair"]
             if isinstance(node, ConvNode) and pair else None,
-            residual=v_res, next_entry=None)
+            residual=v_res, next_entry=None, spanning=True)
         c0, c1 = chans[node.name][kc]
         try:
             if isinstance(node, ConvNode):
@@ -600,7 +600,9 @@ def compile_array(config, network):
         if node.residual is not None:
             apart.add((f"tensor {node.output.name}", f"tensor {node.residual}"))
         apart |= {(a, f) for a in (f"{nm} code", f"{nm} constants") for f in feeders}
-    placed = _place(core, regions, sorted(apart))
+    placed = _place(core, regions, sorted(apart),
+                    spanning={f"{node.name} {w}" for node in nodes
+                              for w in ("weights", "weights_pair")})
     addr = {name: r.addr for name, r in placed.items()}
 
     preload = [[] for _ in range(n)]

@@ -202,7 +202,10 @@ class Placement:
     layouts of the input, output and residual tensors (a tensor's border may be wider
     than the layer's padding; the residual has the output's layout). ``next_entry``:
     the image to run after this one (a NEXT), or None. The caller keeps the streams
-    that run together in different banks (docs/architecture.md, 7.6)."""
+    that run together in different banks (docs/architecture.md, 7.6). ``spanning``:
+    the weights may be larger than a bank, placed from a bank's start over banks of
+    their own (and their odd rows likewise: a row pair's two rows a whole number of
+    banks apart)."""
     code: int
     constants: int
     input: ActivationLayout
@@ -211,6 +214,7 @@ class Placement:
     weights_pair: int = None
     residual: ActivationLayout = None
     next_entry: int = None
+    spanning: bool = False
 
 
 def _check_layout(what, got, want, slice_ok=False):
@@ -525,11 +529,15 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
                              f"core reads row pairs (sram_banks > 4: {pair})")
         if placement.weights is None:
             raise ValueError("placement's weights must be given for a convolution")
+        # Weights may span banks from a bank's start (each row pair's two rows then
+        # stay a whole number of banks apart); the constants may not.
+        bank = core.sram_bank_bytes
+        spans = placement.spanning and placement.weights % bank == 0 and (
+            not pair or placement.weights_pair % bank == 0)
         for what, size in (("weights", w_bytes), ("constants", c_bytes)):
-            if size > core.sram_bank_bytes:
+            if size > bank and not (what == "weights" and spans):
                 raise CompileError(f"the {what} ({size} bytes) exceed a MEM bank "
-                                   f"({core.sram_bank_bytes} bytes) by "
-                                   f"{size - core.sram_bank_bytes} bytes")
+                                   f"({bank} bytes) by {size - bank} bytes")
         code_base, const_base, w_base = placement.code, placement.constants, placement.weights
         w_pair_base, res_l = placement.weights_pair, placement.residual
         code_end = None   # the caller sized the image's region

@@ -201,10 +201,12 @@ class _Region:
     addr: int = None
 
 
-def _place(core, regions, apart):
+def _place(core, regions, apart, spanning=()):
     """Assign each region a bank (no two regions of a pair in ``apart`` in one bank, each
     bank's regions within its size) and an address; raise CompileError when impossible,
-    saying what does not fit by how much."""
+    saying what does not fit by how much. A region named in ``spanning`` (a layer's
+    weights on an array) may be larger than a bank: it then takes consecutive banks of
+    its own from the first one's start (its last bank's rest is free for others)."""
     bank_bytes, nbanks, word = core.sram_bank_bytes, core.sram_banks, core.mem_port_bits // 8
     sizes = {r.name: -(-r.size // word) * word for r in regions}
     total, capacity = sum(sizes.values()), bank_bytes * nbanks
@@ -213,44 +215,66 @@ def _place(core, regions, apart):
         raise CompileError(f"the network needs {total} bytes of MEM, the core has {capacity}: "
                            f"{total - capacity} bytes too many ({listing})")
     for r in regions:
-        if sizes[r.name] > bank_bytes:
+        if sizes[r.name] > bank_bytes and r.name not in spanning:
             raise CompileError(f"{r.name} ({sizes[r.name]} bytes) exceeds a MEM bank "
                                f"({bank_bytes} bytes) by {sizes[r.name] - bank_bytes} bytes")
+    span = {r.name: max(1, -(-sizes[r.name] // bank_bytes)) for r in regions}
     others = {r.name: set() for r in regions}
     for a, b in apart:
         others[a].add(b)
         others[b].add(a)
-    order = sorted(regions, key=lambda r: (-len(others[r.name]), -sizes[r.name], r.name))
+    order = sorted(regions, key=lambda r: (-span[r.name], -len(others[r.name]),
+                                          -sizes[r.name], r.name))
     free = [bank_bytes] * nbanks
-    where = {}
+    where = {}    # region -> its first bank
     best = [0, None]   # the most regions placed, and the first one that then failed
+
+    def banks(name):
+        return range(where[name], where[name] + span[name])
 
     def search(i):
         if i == len(order):
             return True
         r = order[i]
+        m, size = span[r.name], sizes[r.name]
         if i >= best[0]:
             best[:] = [i, r]
-        taken = {where[o] for o in others[r.name] if o in where}
+        taken = {b for o in others[r.name] if o in where for b in banks(o)}
         # Fullest bank first that still fits: keeps room for the large regions.
-        for b in sorted(range(nbanks), key=lambda b: (free[b], b)):
-            if b in taken or free[b] < sizes[r.name]:
+        for b in sorted(range(nbanks - m + 1), key=lambda b: (free[b], b)):
+            mine = range(b, b + m)
+            if taken & set(mine):
                 continue
-            where[r.name], free[b] = b, free[b] - sizes[r.name]
+            if m == 1 and free[b] < size or m > 1 and any(free[c] < bank_bytes for c in mine):
+                continue
+            where[r.name] = b
+            used = [min(bank_bytes, size - j * bank_bytes) for j in range(m)]
+            for c, u in zip(mine, used, strict=True):
+                free[c] -= u
             if search(i + 1):
                 return True
             del where[r.name]
-            free[b] += sizes[r.name]
+            for c, u in zip(mine, used, strict=True):
+                free[c] += u
         return False
 
     if not search(0):
         r = best[1]
-        raise CompileError(f"{r.name} ({sizes[r.name]} bytes) finds no MEM bank: it must not "
-                           f"share a bank with {', '.join(sorted(others[r.name]))}, and the "
-                           f"{nbanks} banks of {bank_bytes} bytes hold {total} bytes in all "
-                           f"({listing})")
+        need = (f"{span[r.name]} free MEM banks" if span[r.name] > 1 else "MEM bank")
+        raise CompileError(f"{r.name} ({sizes[r.name]} bytes) finds no {need}: it must not "
+                           f"share a bank with {', '.join(sorted(others[r.name])) or 'none'}, "
+                           f"and the {nbanks} banks of {bank_bytes} bytes hold {total} bytes "
+                           f"in all ({listing})")
     top = [b * bank_bytes for b in range(nbanks)]
+    for r in sorted(regions, key=lambda r: -span[r.name]):   # the multi-bank ones first
+        if span[r.name] > 1:
+            r.bank = where[r.name]
+            r.addr = top[r.bank]
+            r.size = sizes[r.name]
+            top[r.bank + span[r.name] - 1] = r.addr + r.size
     for r in regions:   # in the caller's order within each bank
+        if span[r.name] > 1:
+            continue
         r.bank = where[r.name]
         r.addr = top[r.bank]
         r.size = sizes[r.name]

@@ -341,7 +341,8 @@ async def test_mnoc_weights(dut):
 async def test_network(dut):
     """Random networks of the digits network's shape (tb/net/nets.py: three 3 x 3
     convolutions with a residual, a 2 x 2 max pooling and a classifier; int8, and 8/4/4
-    and 8/4/2 bits, and int8 with 32 channels) compiled for the array
+    and 8/4/2 bits, and int8 with 32 channels; and a classifier whose weights span two
+    MEM banks) compiled for the array
     (sw/compiler_stub/array.py: each layer's output rows in bands and its output chunks
     in groups over the cores, each core holding a window of each tensor, the rows (or
     their chunks) exchanged over the ANoC, multicast to the cores that share a window,
@@ -354,15 +355,18 @@ async def test_network(dut):
     from sw.compiler_stub.array import compile_array, load_array, output_reads, \
         read_output, write_input
     from sw.compiler_stub.network import run_reference
-    from ..net.nets import digits_like
+    from ..net.nets import digits_like, wide_classifier
     env = ArrayEnv(dut)
     await env.start()
     rng = seeded(dut, 5)
     nrng = np.random.default_rng(rng.randrange(1 << 30))
     figures = []
     for bits, channels in (((8, 8, 8, 8), 16), ((8, 4, 4, 4), 16), ((8, 4, 2, 4), 16),
-                           ((8, 8, 8, 8), 32)):
-        net = digits_like(nrng, bits=bits, channels=channels)
+                           ((8, 8, 8, 8), 32), ("wide", 128)):
+        if bits == "wide":    # a classifier whose weights span two banks
+            net = wide_classifier(nrng)
+        else:
+            net = digits_like(nrng, bits=bits, channels=channels)
         compiled = compile_array(env.config, net)
         x = nrng.integers(0, 1 << net.input.bits, size=net.input.shape)
         golden = load_array(compiled)

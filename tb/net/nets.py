@@ -9,7 +9,8 @@ from sw.compiler_stub.network import ConvNode, Network, PoolNode, Tensor
 from sw.golden import fp16
 from sw.golden.layers import Conv2d, Pool2d
 
-__all__ = ["digits_like", "conv_stack", "resnet50_parts", "RESNET50_STAGES"]
+__all__ = ["digits_like", "conv_stack", "wide_classifier", "resnet50_parts",
+           "RESNET50_STAGES"]
 
 
 def _conv_node(rng, name, x, out, layer, res=None):
@@ -64,6 +65,21 @@ def conv_stack(rng, layers, channels=16, bits=8, size=8):
         nodes.append(_conv_node(rng, f"conv{i}", prev, out, layer))
         prev = out
     return Network("conv_stack", x, nodes)
+
+
+def wide_classifier(rng, inputs=1152, classes=8):
+    """A 3 x 3 convolution (4 -> ``inputs / 9`` channels) and a classifier over all of
+    it: the classifier's one output chunk's weights (``inputs * 8`` bytes) exceed a
+    ``sim`` bank."""
+    ch = inputs // 9
+    x = Tensor("x", (3, 3, 4), 8, False, 1.0)
+    a = Tensor("a", (3, 3, ch), 8, False, 1.0)
+    y = Tensor("y", (1, 1, classes), 8, True, 1.0)
+    n1 = _conv_node(rng, "conv", x, a, Conv2d(4, ch, 3, 1, 1, 8, False, 8, False,
+                                              activation=AfuOp.RELU, name="conv"))
+    n2 = _conv_node(rng, "fc", a, y, Conv2d(ch, classes, 3, 1, 0, 8, False, 8, True,
+                                            name="fc"))
+    return Network("wide", x, [n1, n2])
 
 
 #: ResNet-50 (v1.5: the stride on the 3 x 3 convolution) at 224 x 224: per stage its

@@ -15,7 +15,7 @@ from sw.compiler_stub.net import compile_network
 from sw.compiler_stub.network import Network, NetworkError, run_reference
 from sw.runtime.runtime import Runtime
 
-from .nets import conv_stack, digits_like
+from .nets import conv_stack, digits_like, wide_classifier
 
 SIM = get_config("sim")
 SHAPES = [(1, 2), (2, 1), (2, 2), (1, 4), (4, 4)]
@@ -156,8 +156,8 @@ def test_output_channels_split_over_cores(seed):
 def test_windows_hold_what_a_core_touches(seed):
     """Each core holds a window of each tensor (the rows it writes and reads, border
     included): a 32 x 32 network whose tensors (18 KB each) do not fit one core's MEM
-    together compiles on a 4 x 4 array, every window at most the rows of a band and its halo, and runs
-    bit-exact."""
+    together compiles on a 4 x 4 array, every window at most the rows of a band and its
+    halo, and runs bit-exact."""
     rng = np.random.default_rng(seed)
     print(f"seed {seed}")
     net = conv_stack(rng, 2, size=32)
@@ -210,3 +210,26 @@ def test_channel_slice_layout():
     with pytest.raises(ValueError, match="placement's input has a pitch of 4 words for its 2 "
                                          r"chunks \(only an output may be a slice\)"):
         compile_pool2d(SIM.core, Pool2d(16, 2, 2, "max", 8, False), 4, 4, placement=placement)
+
+
+def test_weights_span_banks(seed):
+    """A layer whose share's weights exceed a bank gets consecutive banks of its own:
+    the classifier's 9,216 bytes of weights on the ``sim`` 2 x 2 (8 KiB banks) from a
+    bank's start over two banks, bit-exact on the golden array; the single-core
+    compiler still refuses it."""
+    rng = np.random.default_rng(seed)
+    print(f"seed {seed}")
+    net = wide_classifier(rng)
+    with pytest.raises(CompileError, match="exceed"):
+        compile_network(SIM.core, net)
+    compiled = compile_array(SIM, net)
+    bank, addr, size = compiled.regions["fc weights"]
+    assert size == 9216 and addr == bank * SIM.core.sram_bank_bytes
+    others = [r for name, r in compiled.regions.items() if name != "fc weights"]
+    assert all(not addr <= a < addr + size for _, a, _ in others)
+    x = rng.integers(0, 256, (3, 3, 4))
+    model = run_golden(compiled, x)
+    ref = run_reference(net, x)
+    for name in ("a", "y"):
+        got = read_output(compiled, lambda k, a, n: model.cores[k].read(a, n), name)
+        np.testing.assert_array_equal(got, ref[name], err_msg=name)
