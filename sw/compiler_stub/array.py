@@ -273,21 +273,23 @@ def _t4(sends, layout, chans, incoming, parity, band):
 
 
 def _t7(config, kc, token, parity, band, start_next):
-    """T7's program: (with a band) let T2 start; once T4 is READY (this core's rows sent,
-    its incoming rows landed), core 0 waits for every other core's token and then starts
-    every core at the next layer's trampoline (``start_next``, a put with ``start``
-    over the INoC); any other core puts its token to core 0."""
+    """T7's program: (with a band) let T2 start; core 0 waits for every other core's
+    token and for its T4 to be READY (its rows sent, its incoming rows landed), then
+    starts every core at the next layer's trampoline (``start_next``, a put with
+    ``start`` over the INoC); any other core, once READY, puts its token to core 0."""
     prog = [_instr(Op.SIGNAL, ctr=GO)] if band else []
-    prog.append(_instr(Op.WAIT, ctr=READY))
     if kc == 0:
-        prog += _waits(TOKEN[parity], config.cores - 1)
+        # the tokens first: they arrive while this core computes and exchanges (a WAIT
+        # loop takes two cycles a token)
+        prog += _waits(TOKEN[parity], config.cores - 1) + [_instr(Op.WAIT, ctr=READY)]
         if start_next is not None:
             prog += [_instr(Op.AGBASE, g=0, base=start_next),
                      _instr(Op.AGBASE, g=1, base=start_next),
                      _instr(Op.SEND, s=0, d=1, x0=0, x1=config.cols - 1, y0=0,
                             y1=config.rows - 1, start=1)]
     else:
-        prog += [_instr(Op.AGBASE, g=0, base=token), _instr(Op.AGBASE, g=1, base=token),
+        prog += [_instr(Op.WAIT, ctr=READY),
+                 _instr(Op.AGBASE, g=0, base=token), _instr(Op.AGBASE, g=1, base=token),
                  _instr(Op.SEND, s=0, d=1, x0=0, x1=0, y0=0, y1=0, signal=1,
                         ctr=TOKEN[parity])]
     return prog + [_instr(Op.END)]
@@ -403,6 +405,31 @@ def compile_array(config, network):
                 bands[node.name][i * n // r + j] = band
                 chans[node.name][i * n // r + j] = (c0, c1 + 1)
 
+    def sliced(node, kc):
+        """``node``'s layer, weights, scale and bias for core ``kc``'s output channels."""
+        c0, c1 = chans[node.name][kc]
+        cc = layouts[node.output.name].chunk_channels
+        lo, hi = c0 * cc, min(c1 * cc, node.layer.out_channels)
+        if (lo, hi) == (0, node.layer.out_channels):
+            return node.layer, node.weights, node.scale, node.bias
+        return (replace(node.layer, out_channels=hi - lo), node.weights[lo:hi],
+                node.scale[lo:hi], node.bias[lo:hi])
+
+    for node in nodes:   # (a layer's weights may span banks: 7.8)
+        if not isinstance(node, ConvNode):
+            continue
+        for kc, b in enumerate(bands[node.name]):
+            if b is None:
+                continue
+            need = sum(conv_sizes(core, sliced(node, kc)[0]).values())
+            if need > core.sram_bytes:
+                c0, c1 = chans[node.name][kc]
+                raise CompileError(f"layer {node.name}, core {kc}'s share (output rows "
+                                   f"{b[0]} to {b[1]}, chunks {c0} to {c1 - 1}): its weights "
+                                   f"and constants ({need} bytes) exceed a core's MEM "
+                                   f"({core.sram_bytes} bytes) by {need - core.sram_bytes} "
+                                   f"bytes")
+
     # The rows of each tensor each core reads (interior rows) and holds (padded rows:
     # what it writes and what its views read, border included).
     needs = collections.defaultdict(lambda: collections.defaultdict(set))  # tensor, core
@@ -486,16 +513,6 @@ def compile_array(config, network):
         if isinstance(node, ConvNode) and node.residual is not None:
             res = share(core_layout(addr, node.residual, kc))
         return _view(full_in, b[0] * s, h_in), share(full_out), res, full_out
-
-    def sliced(node, kc):
-        """``node``'s layer, weights, scale and bias for core ``kc``'s output channels."""
-        c0, c1 = chans[node.name][kc]
-        cc = layouts[node.output.name].chunk_channels
-        lo, hi = c0 * cc, min(c1 * cc, node.layer.out_channels)
-        if (lo, hi) == (0, node.layer.out_channels):
-            return node.layer, node.weights, node.scale, node.bias
-        return (replace(node.layer, out_channels=hi - lo), node.weights[lo:hi],
-                node.scale[lo:hi], node.bias[lo:hi])
 
     def compile_share(node, kc, addr):
         """Core ``kc``'s part of ``node``: its programs and its preload (code excluded)."""

@@ -122,10 +122,12 @@ def test_rejects():
                                            r"core has 32768: 10952 bytes too many \(tensor "
                                            r"x 640, .* conv0 weights 2304, "):
         compile_array(SIM, conv_stack(np.random.default_rng(0), 12))
-    # no split of its 64 output channels keeps a share's weights within a bank
+    # no split of its 64 output channels keeps a share's weights within a bank; spanning
+    # banks, they exceed the MEM
     with pytest.raises(CompileError, match=r"layer conv2, core 0's share \(output rows 0 to "
-                                           r"1, chunks 0 to 7\): the weights \(36864 bytes\) "
-                                           r"exceed a MEM bank \(8192 bytes\) by 28672 bytes"):
+                                           r"1, chunks 0 to 7\): its weights and constants "
+                                           r"\(37248 bytes\) exceed a core's MEM \(32768 "
+                                           r"bytes\) by 4480 bytes"):
         compile_array(SIM, digits_like(np.random.default_rng(0), channels=64))
 
 
