@@ -573,10 +573,10 @@ def compile_array(config, network):
         return prog, pre
 
     for t, size in window_bytes.items():
-        if size > core.sram_bank_bytes:
+        if size > core.sram_bytes:
             raise CompileError(f"tensor {t}: a core's window of it ({size} bytes) exceeds a "
-                               f"MEM bank ({core.sram_bank_bytes} bytes) by "
-                               f"{size - core.sram_bank_bytes} bytes")
+                               f"core's MEM ({core.sram_bytes} bytes) by "
+                               f"{size - core.sram_bytes} bytes")
     # Sizes: every region at 0, a row pair's odd rows in the next bank (a program image's
     # size does not depend on addresses).
     somewhere = collections.defaultdict(int)
@@ -619,7 +619,8 @@ def compile_array(config, network):
         apart |= {(a, f) for a in (f"{nm} code", f"{nm} constants") for f in feeders}
     placed = _place(core, regions, sorted(apart),
                     spanning={f"{node.name} {w}" for node in nodes
-                              for w in ("weights", "weights_pair")})
+                              for w in ("weights", "weights_pair")} |
+                    {f"tensor {name}" for name in tensors})
     addr = {name: r.addr for name, r in placed.items()}
 
     preload = [[] for _ in range(n)]

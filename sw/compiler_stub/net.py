@@ -25,7 +25,8 @@ import numpy as np
 from sw.golden import checks
 from sw.golden.cycles import predict
 
-from .conv import ActivationLayout, CompileError, Placement, compile_conv2d, compile_pool2d
+from .conv import ActivationLayout, CompileError, Placement, _vec_bytes, compile_conv2d, \
+    compile_pool2d
 from .network import ConvNode, Network, NetworkError, Tensor
 
 __all__ = ["compile_network", "CompiledNetwork", "LayerReport", "CompileError"]
@@ -207,8 +208,11 @@ def _place(core, regions, apart, spanning=()):
     saying what does not fit by how much. A region named in ``spanning`` (a layer's
     weights on an array) may be larger than a bank: it then takes consecutive banks of
     its own from the first one's start (its last bank's rest is free for others)."""
-    bank_bytes, nbanks, word = core.sram_bank_bytes, core.sram_banks, core.mem_port_bits // 8
-    sizes = {r.name: -(-r.size // word) * word for r in regions}
+    bank_bytes, nbanks = core.sram_bank_bytes, core.sram_banks
+    # every region at a whole number of constant vectors (VLOAD reads them aligned), and
+    # so of MEM words
+    align = _vec_bytes(core)
+    sizes = {r.name: -(-r.size // align) * align for r in regions}
     total, capacity = sum(sizes.values()), bank_bytes * nbanks
     listing = ", ".join(f"{r.name} {sizes[r.name]}" for r in regions)
     if total > capacity:

@@ -33,6 +33,19 @@ def run_golden(compiled, x):
     return model
 
 
+def run_checked(compiled, x):
+    """Run ``compiled`` on the golden array with input ``x``; every tensor the network
+    computes, gathered from the cores that wrote it, must equal NumPy's reference.
+    Returns the model."""
+    model = run_golden(compiled, x)
+    ref = run_reference(compiled.network, x)
+    for node in compiled.network.nodes:
+        name = node.output.name
+        got = read_output(compiled, lambda k, a, n: model.cores[k].read(a, n), name)
+        np.testing.assert_array_equal(got, ref[name], err_msg=name)
+    return model
+
+
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("bits", PRECISIONS, ids=lambda b: "-".join(map(str, b)))
 def test_golden_array_runs_the_network(shape, bits, seed):
@@ -41,11 +54,7 @@ def test_golden_array_runs_the_network(shape, bits, seed):
     net = digits_like(rng, bits)
     compiled = compile_array(array(*shape), net)
     x = rng.integers(0, 1 << bits[0], (8, 8, 1))
-    model = run_golden(compiled, x)
-    ref = run_reference(net, x)
-    for name in ("a", "b", "c", "d", "logits"):
-        got = read_output(compiled, lambda k, a, n: model.cores[k].read(a, n), name)
-        np.testing.assert_array_equal(got, ref[name], err_msg=name)
+    model = run_checked(compiled, x)
     # the cycles do not depend on the data: the compiler's run had a zero input
     assert model.runs == compiled.runs and model.starts == compiled.starts
     # every layer's shares tile its output (each row of each chunk written by one core),
@@ -148,11 +157,7 @@ def test_output_channels_split_over_cores(seed):
             == [(0, 0, 3, 0, 2), (1, 0, 3, 2, 4), (2, 4, 7, 0, 2), (3, 4, 7, 2, 4)]
         assert compiled.regions[f"{layer} weights"][2] == 32 * 9 * 32 // 2   # int8 bytes
     x = rng.integers(0, 256, (8, 8, 1))
-    model = run_golden(compiled, x)
-    ref = run_reference(net, x)
-    for name in ("a", "b", "c", "d", "logits"):
-        got = read_output(compiled, lambda k, a, n: model.cores[k].read(a, n), name)
-        np.testing.assert_array_equal(got, ref[name], err_msg=name)
+    run_checked(compiled, x)
 
 
 def test_windows_hold_what_a_core_touches(seed):
@@ -175,11 +180,7 @@ def test_windows_hold_what_a_core_touches(seed):
         assert compiled.regions[f"tensor {name}"][2] == (2 if name == "t1" else 4) * \
             lay.row_bytes
     x = rng.integers(0, 256, (32, 32, 16))
-    model = run_golden(compiled, x)
-    ref = run_reference(net, x)
-    for name in ("t0", "t1"):
-        got = read_output(compiled, lambda k, a, n: model.cores[k].read(a, n), name)
-        np.testing.assert_array_equal(got, ref[name], err_msg=name)
+    run_checked(compiled, x)
 
 
 def test_rectangles():
@@ -230,8 +231,4 @@ def test_weights_span_banks(seed):
     others = [r for name, r in compiled.regions.items() if name != "fc weights"]
     assert all(not addr <= a < addr + size for _, a, _ in others)
     x = rng.integers(0, 256, (3, 3, 4))
-    model = run_golden(compiled, x)
-    ref = run_reference(net, x)
-    for name in ("a", "y"):
-        got = read_output(compiled, lambda k, a, n: model.cores[k].read(a, n), name)
-        np.testing.assert_array_equal(got, ref[name], err_msg=name)
+    run_checked(compiled, x)
