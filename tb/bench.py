@@ -215,6 +215,15 @@ def bench_northpole_array(directory=None):
     return keys
 
 
+def bench_resnet50_northpole():
+    """``net.resnet50.northpole.*``: ResNet-50's layer shapes compiled part by part for
+    the 16 x 16 ``northpole`` array, cycles from the array compiler's cycle model (the
+    golden array), against the roofline (:mod:`tb.net.resnet50`; the per-layer table in
+    ``build/bench/resnet50_northpole.json``)."""
+    from .net.resnet50 import run
+    return run()
+
+
 def bench_noc():
     """The NoC keys (:mod:`tb.noc.noc_bench`): saturation of the 4 x 4 and 8 x 8 meshes,
     the zero-load latency's difference from the hop-count formula, and the load curve
@@ -272,6 +281,7 @@ def main():
     results = merge_results(bench_net())
     results = merge_results(bench_array())
     results = merge_results(bench_northpole_array())
+    results = merge_results(bench_resnet50_northpole())
     print(json.dumps(results, indent=2, sort_keys=True))
     print(f"written to {RESULTS}")
     return 0

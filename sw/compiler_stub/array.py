@@ -305,16 +305,16 @@ def _waits(ctr, count):
 
 def _split(core, node, chunks, chunk_channels, n):
     """How ``node`` is spread over ``n`` cores: ``(R, G)``, its output rows in ``R``
-    bands and (a convolution, not depthwise) its ``chunks`` output chunks in ``G``
-    groups, the pair ``(band, group)`` on core ``band * n // R + group`` (so that a core
-    holds rows at about the same place in every layer). The choice keeps a
-    group's weights within a MEM bank if it can, then a core's share (rows of the band
-    times chunks of the group) smallest, then ``G`` smallest (every group's band rows
-    go to every core that reads them)."""
+    bands and (a pooling, or a convolution that is not depthwise) its ``chunks`` output
+    chunks in ``G`` groups, the pair ``(band, group)`` on core ``band * n // R + group``
+    (so that a core holds rows at about the same place in every layer). The choice
+    keeps a group's weights within a MEM bank if it can, then a core's share (rows of
+    the band times chunks of the group) smallest, then ``G`` smallest (every group's
+    band rows go to every core that reads them)."""
     oh = node.output.shape[0]
     k, s, p = _geometry(node)
     conv = isinstance(node, ConvNode)
-    groups = chunks if conv and not node.layer.depthwise else 1
+    groups = 1 if conv and node.layer.depthwise else chunks
     best = None
     for g in range(1, min(groups, n) + 1):
         r = min(oh, n // g)
@@ -502,8 +502,8 @@ def compile_array(config, network):
         full_out = core_layout(addr, node.output.name, kc)
         h_in = (b[1] - b[0]) * s + k - 2 * p
 
-        def share(lay):
-            v = _view(lay, b[0], b[1] - b[0] + 1)
+        def share(lay, r0=b[0], rows=b[1] - b[0] + 1):
+            v = _view(lay, r0, rows)
             if (c0, c1) == (0, lay.chunks):
                 return v
             channels = min(c1 * lay.chunk_channels, lay.channels) - c0 * lay.chunk_channels
@@ -512,7 +512,10 @@ def compile_array(config, network):
         res = None
         if isinstance(node, ConvNode) and node.residual is not None:
             res = share(core_layout(addr, node.residual, kc))
-        return _view(full_in, b[0] * s, h_in), share(full_out), res, full_out
+        # a pooling reads its own channels, a convolution every input channel
+        v_in = share(full_in, b[0] * s, h_in) if not isinstance(node, ConvNode) else \
+            _view(full_in, b[0] * s, h_in)
+        return v_in, share(full_out), res, full_out
 
     def compile_share(node, kc, addr):
         """Core ``kc``'s part of ``node``: its programs and its preload (code excluded)."""
@@ -534,7 +537,8 @@ def compile_array(config, network):
                 c = compile_conv2d(core, layer, v_in.height, v_in.width, w, sc, bi,
                                    out_padding=v_out.padding, placement=placement)
             else:
-                c = compile_pool2d(core, node.pool, v_in.height, v_in.width,
+                c = compile_pool2d(core, replace(node.pool, channels=v_out.channels),
+                                   v_in.height, v_in.width,
                                    placement=placement)
         except CompileError as e:
             raise CompileError(f"layer {node.name}, core {kc}'s share (output rows {b[0]} "

@@ -888,8 +888,8 @@ def compile_pool2d(core, pool, height, width, *, placement=None):
         if not isinstance(placement, Placement):
             raise TypeError(f"placement must be a Placement or None, not "
                             f"{type(placement).__name__}")
-        _check_layout("input", placement.input, in_l)
-        _check_layout("output", placement.output, out_l)
+        _check_layout("input", placement.input, in_l, slice_ok=True)
+        _check_layout("output", placement.output, out_l, slice_ok=True)
         if placement.weights is not None or placement.residual is not None:
             raise ValueError("a pooling layer's placement has no weights and no residual")
         in_l, out_l = placement.input, placement.output
@@ -903,10 +903,11 @@ def compile_pool2d(core, pool, height, width, *, placement=None):
     identity = fp16.NEG_INF if pool.kind == "max" else 0
     consts = np.zeros((2, vec // 2), dtype="<u2")
     consts[0, :rows], consts[1, :rows] = identity, pool.inverse
-    inv_k, chunk = core.vbuf_entries - 1, in_l.chunks * word
+    # (a channel slice's positions are its buffer's pitch apart: 7.8)
+    inv_k, chunk = core.vbuf_entries - 1, in_l.position_words * word
     bb = rows * bits // 8                                  # bytes of a channel block
-    band_in = band_h * s * in_l.padded_width * chunk
-    band_out = band_h * out_l.padded_width * out_l.chunks * word
+    band_in = band_h * s * in_l.row_bytes
+    band_out = band_h * out_l.row_bytes
     op = VcuOp.MAX if pool.kind == "max" else VcuOp.ADD
     t2 = [_instr(Op.AGBASE, g=2, base=const_base + vec),
           _instr(Op.VLOAD, s=2, k=inv_k, mode=0),
@@ -918,8 +919,8 @@ def compile_pool2d(core, pool, height, width, *, placement=None):
           _instr(Op.AGBASE, g=1, base=0),
           _instr(Op.AGDIM, g=1, d=0, count=P, stride=1),
           _instr(Op.AGBASE, g=3, base=out_l.address(0, 0)),
-          _instr(Op.AGDIM, g=3, d=0, count=ow, stride=out_l.chunks * word),
-          _instr(Op.AGDIM, g=3, d=1, count=band_h, stride=out_l.padded_width * chunk),
+          _instr(Op.AGDIM, g=3, d=0, count=ow, stride=out_l.position_words * word),
+          _instr(Op.AGDIM, g=3, d=1, count=band_h, stride=out_l.row_bytes),
           _instr(Op.LOOP, count=bands),
           _instr(Op.LOOP, count=blocks),
           _instr(Op.VLOAD, s=2, k=0, mode=0),

@@ -341,8 +341,8 @@ async def test_mnoc_weights(dut):
 async def test_network(dut):
     """Random networks of the digits network's shape (tb/net/nets.py: three 3 x 3
     convolutions with a residual, a 2 x 2 max pooling and a classifier; int8, and 8/4/4
-    and 8/4/2 bits, and int8 with 32 channels; and a classifier whose weights span two
-    MEM banks) compiled for the array
+    and 8/4/2 bits, and int8 with 32 channels; a classifier whose weights span two MEM
+    banks; a global average pooling split by channels) compiled for the array
     (sw/compiler_stub/array.py: each layer's output rows in bands and its output chunks
     in groups over the cores, each core holding a window of each tensor, the rows (or
     their chunks) exchanged over the ANoC, multicast to the cores that share a window,
@@ -355,16 +355,18 @@ async def test_network(dut):
     from sw.compiler_stub.array import compile_array, load_array, output_reads, \
         read_output, write_input
     from sw.compiler_stub.network import run_reference
-    from ..net.nets import digits_like, wide_classifier
+    from ..net.nets import digits_like, global_pool, wide_classifier
     env = ArrayEnv(dut)
     await env.start()
     rng = seeded(dut, 5)
     nrng = np.random.default_rng(rng.randrange(1 << 30))
     figures = []
     for bits, channels in (((8, 8, 8, 8), 16), ((8, 4, 4, 4), 16), ((8, 4, 2, 4), 16),
-                           ((8, 8, 8, 8), 32), ("wide", 128)):
+                           ((8, 8, 8, 8), 32), ("wide", 128), ("pool", 32)):
         if bits == "wide":    # a classifier whose weights span two banks
             net = wide_classifier(nrng)
+        elif bits == "pool":  # a pooling split by channels, reading input slices
+            net = global_pool(nrng)
         else:
             net = digits_like(nrng, bits=bits, channels=channels)
         compiled = compile_array(env.config, net)
@@ -399,7 +401,8 @@ async def test_network(dut):
                for k in range(env.n)]
         for k in range(env.n):
             assert not env.sig("conflict", k).value, f"core {k}: a MEM bank conflict"
-            assert not env.sig("deadlock", k).value, f"core {k}: deadlocked"
+            # (a core's deadlock flag is no error in an array: core 0 raises it in a
+            # quiet cycle of its wait for the tokens; docs/architecture.md 7.5)
             assert not env.sig("overflow", k).value, f"core {k}: a counter overflowed"
         want = [r[-1] for r in compiled.runs]
         assert got == want, f"{bits}: the cores' last layer ran {got}, the golden array {want}"

@@ -9,7 +9,7 @@ from sw.compiler_stub.network import ConvNode, Network, PoolNode, Tensor
 from sw.golden import fp16
 from sw.golden.layers import Conv2d, Pool2d
 
-__all__ = ["digits_like", "conv_stack", "wide_classifier", "resnet50_parts",
+__all__ = ["digits_like", "conv_stack", "wide_classifier", "global_pool", "resnet50_parts",
            "RESNET50_STAGES"]
 
 
@@ -139,3 +139,16 @@ def resnet50_parts(rng):
         PoolNode("avgpool", Pool2d(2048, 7, 7, "avg", 8, False, name="avgpool"), xin.name,
                  pooled), _fc])))
     return parts
+
+
+def global_pool(rng, channels=32, size=4):
+    """A 3 x 3 convolution (4 -> ``channels``) and an average pooling over the whole
+    ``size x size`` output: one output row, its channels split over the cores."""
+    x = Tensor("x", (size, size, 4), 8, False, 1.0)
+    a = Tensor("a", (size, size, channels), 8, False, 1.0)
+    y = Tensor("y", (1, 1, channels), 8, False, 1.0)
+    n1 = _conv_node(rng, "conv", x, a, Conv2d(4, channels, 3, 1, 1, 8, False, 8, False,
+                                              activation=AfuOp.RELU, name="conv"))
+    return Network("global_pool", x, [
+        n1, PoolNode("pool", Pool2d(channels, size, size, "avg", 8, False, name="pool"),
+                     "a", y)])

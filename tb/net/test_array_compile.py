@@ -15,7 +15,7 @@ from sw.compiler_stub.net import compile_network
 from sw.compiler_stub.network import Network, NetworkError, run_reference
 from sw.runtime.runtime import Runtime
 
-from .nets import conv_stack, digits_like, wide_classifier
+from .nets import conv_stack, digits_like, global_pool, wide_classifier
 
 SIM = get_config("sim")
 SHAPES = [(1, 2), (2, 1), (2, 2), (1, 4), (4, 4)]
@@ -232,3 +232,14 @@ def test_weights_span_banks(seed):
     assert all(not addr <= a < addr + size for _, a, _ in others)
     x = rng.integers(0, 256, (3, 3, 4))
     run_checked(compiled, x)
+
+
+def test_pooling_split_by_channels(seed):
+    """A pooling with one output row runs with its channels split over the cores, each
+    reading its own channels of the input (a channel slice): the 4 x 4 average pooling
+    of 32 channels on the 2 x 2, a chunk a core, bit-exact."""
+    rng = np.random.default_rng(seed)
+    print(f"seed {seed}")
+    compiled = compile_array(SIM, global_pool(rng))
+    assert sorted(compiled.producers("y")) == [(k, 0, 0, k, k + 1) for k in range(4)]
+    run_checked(compiled, rng.integers(0, 256, (4, 4, 4)))
