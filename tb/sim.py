@@ -211,7 +211,8 @@ def run_flow(config=DEFAULT_CONFIG, limit=None, clock_mhz=CLOCK_MHZ, verbose=Tru
             "logit_mismatches_vs_core_rtl": mismatches,
             "seconds": time.perf_counter() - t,
             "layers": [{"name": r.name, "cycles": r.cycles, "utilization": r.utilization,
-                        "bands": [list(b) if b else None for b in r.bands]}
+                        "bands": [list(b) if b else None for b in r.bands],
+                        "chunks": [list(c) if c else None for c in r.chans]}
                        for r in compiled.report]}
         say("    " + cfg + ": " + compiled.summary().replace("\n", "\n    "))
 
