@@ -234,9 +234,9 @@ def _check_layout(what, got, want, slice_ok=False):
     if got.base % got.word:
         raise ValueError(f"placement's {what} is at {got.base:#x}, not word-aligned")
     if got.position_words < got.chunks or (not slice_ok and got.position_words != got.chunks):
+        why = "" if slice_ok else " (only an output or a pooling's input may be a slice)"
         raise ValueError(f"placement's {what} has a pitch of {got.pitch} words for its "
-                         f"{got.chunks} chunks" + ("" if slice_ok else
-                                                   " (only an output may be a slice)"))
+                         f"{got.chunks} chunks{why}")
 
 
 def _with_next(program, entry):

@@ -69,10 +69,7 @@ def test_golden_array_runs_the_network(shape, bits, seed):
         assert (owner == 1).all(), f"{node.name}: rows x chunks written {owner.tolist()}"
         largest = max((y1 - y0 + 1) * (c1 - c0)
                       for _, y0, y1, c0, c1 in compiled.producers(node.output.name))
-        if node.name == "pool":
-            assert largest == -(-lay.height // min(n, lay.height)) * lay.chunks
-        else:
-            assert largest == -(-lay.height * lay.chunks // n), node.name
+        assert largest == -(-lay.height * lay.chunks // n), node.name
     chunks = [-(-c // (SIM.core.vmm_cols * 8 // b)) for c, b in ((1, bits[0]), (16, bits[1]),
                                                                 (16, bits[2]), (16, bits[1]))]
     want = [4 * 9 * chunks[0] * 64, 4 * 9 * chunks[1] * 64, 4 * 9 * chunks[2] * 64, 0,
@@ -194,11 +191,12 @@ def test_rectangles():
 
 def test_channel_slice_layout():
     """A channel slice (``pitch`` > ``chunks``) is addressed at the tensor's pitch, and
-    is neither packed nor unpacked, nor taken as a layer's input."""
+    is neither packed nor unpacked, nor taken as a convolution's input (a pooling's
+    input may be one: it reads its own channels)."""
     from dataclasses import replace
 
-    from sw.compiler_stub.conv import ActivationLayout, Placement, compile_pool2d
-    from sw.golden.layers import Pool2d
+    from sw.compiler_stub.conv import ActivationLayout, Placement, compile_conv2d
+    from sw.golden.layers import Conv2d
     whole = ActivationLayout(0, 4, 4, 32, 8, False, 1, 8, 8)
     part = replace(whole, base=16, channels=16, pitch=4)
     assert part.chunks == 2 and part.row_bytes == whole.row_bytes
@@ -207,12 +205,15 @@ def test_channel_slice_layout():
         part.pack(np.zeros((4, 4, 16), dtype=np.int64))
     with pytest.raises(ValueError, match="cannot be unpacked"):
         part.unpack(bytes(part.size))
-    pool_in = replace(part, padding=0)
-    placement = Placement(code=0, constants=8192, input=pool_in,
-                          output=ActivationLayout(16384, 2, 2, 16, 8, False, 0, 8, 8))
-    with pytest.raises(ValueError, match="placement's input has a pitch of 4 words for its 2 "
-                                         r"chunks \(only an output may be a slice\)"):
-        compile_pool2d(SIM.core, Pool2d(16, 2, 2, "max", 8, False), 4, 4, placement=placement)
+    layer = Conv2d(16, 8, 3, 1, 1, 8, False, 8, False)
+    placement = Placement(code=0, constants=8192, input=part, weights=16384,
+                          output=ActivationLayout(24576, 4, 4, 8, 8, False, 0, 8, 8))
+    with pytest.raises(ValueError, match=r"placement's input has a pitch of 4 words for its "
+                                         r"2 chunks \(only an output or a pooling's input "
+                                         r"may be a slice\)"):
+        compile_conv2d(SIM.core, layer, 4, 4, np.zeros(layer.weight_shape, dtype=np.int64),
+                       np.zeros(8, dtype=np.uint16), np.zeros(8, dtype=np.uint16),
+                       placement=placement)
 
 
 def test_weights_span_banks(seed):
