@@ -295,12 +295,18 @@ def _t7(config, kc, token, parity, band, start_next):
     return prog + [_instr(Op.END)]
 
 
+#: WAITs a loop iteration holds: a loop of one WAIT takes about four cycles a count
+#: (the ENDL, the WAIT's grant), one of eight a little over one.
+WAIT_UNROLL = 8
+
+
 def _waits(ctr, count):
-    if count == 1:
-        return [_instr(Op.WAIT, ctr=ctr)]
-    if count > 1:
-        return [_instr(Op.LOOP, count=count), _instr(Op.WAIT, ctr=ctr), _instr(Op.ENDL)]
-    return []
+    """``count`` WAITs on ``ctr``: up to ``WAIT_UNROLL`` of them in a loop's body."""
+    loops, rest = divmod(count, WAIT_UNROLL)
+    body = [_instr(Op.WAIT, ctr=ctr)] * WAIT_UNROLL
+    out = [_instr(Op.LOOP, count=loops)] + body + [_instr(Op.ENDL)] if loops > 1 else \
+        body * loops
+    return out + [_instr(Op.WAIT, ctr=ctr)] * rest
 
 
 def _split(core, node, chunks, chunk_channels, n):
