@@ -54,6 +54,10 @@ DATA = (8, 9)
 TOKEN = (10, 11)
 EXCHANGE_COUNTERS = (GO, DONE, READY) + DATA + TOKEN
 
+#: WAITs a loop iteration holds: a loop of one WAIT takes about four cycles a count
+#: (the ENDL, the WAIT's grant), one of eight a little over one.
+WAIT_UNROLL = 8
+
 
 @dataclass(frozen=True)
 class ArrayLayerReport:
@@ -244,7 +248,7 @@ def _runs(rows):
     return out
 
 
-def _t4(sends, layout, chans, incoming, parity, band):
+def _t4(sends, layout, chans, incoming, parity, band, unroll=WAIT_UNROLL):
     """T4's program: (with a band) wait for it, put its rows (its chunks of them) to the
     cores that read them, one SEND a rectangle of receivers and run of rows; wait for
     the incoming SENDs; tell T7 (READY)."""
@@ -268,11 +272,11 @@ def _t4(sends, layout, chans, incoming, parity, band):
                     prog.append(_instr(Op.AGDIM, g=g, d=d, count=count, stride=stride))
         prog.append(_instr(Op.SEND, s=0, d=1, x0=x0, x1=x1, y0=y0, y1=y1, signal=1,
                            ctr=DATA[parity]))
-    return prog + _waits(DATA[parity], incoming) + [_instr(Op.SIGNAL, ctr=READY),
-                                                    _instr(Op.END)]
+    return prog + _waits(DATA[parity], incoming, unroll) + [_instr(Op.SIGNAL, ctr=READY),
+                                                            _instr(Op.END)]
 
 
-def _t7(config, kc, token, parity, band, start_next):
+def _t7(config, kc, token, parity, band, start_next, unroll=WAIT_UNROLL):
     """T7's program: (with a band) let T2 start; core 0 waits for every other core's
     token and for its T4 to be READY (its rows sent, its incoming rows landed), then
     starts every core at the next layer's trampoline (``start_next``, a put with
@@ -281,7 +285,8 @@ def _t7(config, kc, token, parity, band, start_next):
     if kc == 0:
         # the tokens first: they arrive while this core computes and exchanges (a WAIT
         # loop takes two cycles a token)
-        prog += _waits(TOKEN[parity], config.cores - 1) + [_instr(Op.WAIT, ctr=READY)]
+        prog += _waits(TOKEN[parity], config.cores - 1, unroll) + [
+            _instr(Op.WAIT, ctr=READY)]
         if start_next is not None:
             prog += [_instr(Op.AGBASE, g=0, base=start_next),
                      _instr(Op.AGBASE, g=1, base=start_next),
@@ -295,15 +300,10 @@ def _t7(config, kc, token, parity, band, start_next):
     return prog + [_instr(Op.END)]
 
 
-#: WAITs a loop iteration holds: a loop of one WAIT takes about four cycles a count
-#: (the ENDL, the WAIT's grant), one of eight a little over one.
-WAIT_UNROLL = 8
-
-
-def _waits(ctr, count):
-    """``count`` WAITs on ``ctr``: up to ``WAIT_UNROLL`` of them in a loop's body."""
-    loops, rest = divmod(count, WAIT_UNROLL)
-    body = [_instr(Op.WAIT, ctr=ctr)] * WAIT_UNROLL
+def _waits(ctr, count, unroll=WAIT_UNROLL):
+    """``count`` WAITs on ``ctr``: up to ``unroll`` of them in a loop's body."""
+    loops, rest = divmod(count, unroll)
+    body = [_instr(Op.WAIT, ctr=ctr)] * unroll
     out = [_instr(Op.LOOP, count=loops)] + body + [_instr(Op.ENDL)] if loops > 1 else \
         body * loops
     return out + [_instr(Op.WAIT, ctr=ctr)] * rest
@@ -564,9 +564,14 @@ def compile_array(config, network):
         b = bands[node.name][kc]
         parity = i % 2
         inc = ex[1][kc]
-        programs[4] = _t4(ex[0][kc], layouts[node.output.name],
-                          chans[node.name][kc], inc, parity, b)
+        t4 = [ex[0][kc], layouts[node.output.name], chans[node.name][kc], inc, parity, b]
+        programs[4] = _t4(*t4)
         programs[7] = _t7(config, kc, addr["token"], parity, b, next_entry)
+        # (the WAITs in loops of one where those of eight make a program too long)
+        if len(programs[4]) > core.program_len:
+            programs[4] = _t4(*t4, unroll=1)
+        if len(programs[7]) > core.program_len:
+            programs[7] = _t7(config, kc, addr["token"], parity, b, next_entry, unroll=1)
         for t, p in enumerate(programs):
             if len(p) > core.program_len:
                 raise CompileError(f"layer {node.name}, core {kc}: T{t}'s program needs "
