@@ -500,8 +500,7 @@ def compile_array(config, network):
         return out, inc
 
     def views(node, kc, addr):
-        """Core ``kc``'s input, output (and residual) views of ``node``, and its whole
-        output layout."""
+        """Core ``kc``'s input, output (and residual) views of ``node``."""
         b, (c0, c1) = bands[node.name][kc], chans[node.name][kc]
         k, s, p = _geometry(node)
         full_in = core_layout(addr, node.input, kc)
@@ -521,14 +520,14 @@ def compile_array(config, network):
         # a pooling reads its own channels, a convolution every input channel
         v_in = share(full_in, b[0] * s, h_in) if not isinstance(node, ConvNode) else \
             _view(full_in, b[0] * s, h_in)
-        return v_in, share(full_out), res, full_out
+        return v_in, share(full_out), res
 
     def compile_share(node, kc, addr):
         """Core ``kc``'s part of ``node``: its programs and its preload (code excluded)."""
         b = bands[node.name][kc]
         if not b:
             return [[] for _ in range(8)], []
-        v_in, v_out, v_res, full_out = views(node, kc, addr)
+        v_in, v_out, v_res = views(node, kc, addr)
         placement = Placement(
             code=addr[f"{node.name} code"], constants=addr[f"{node.name} constants"],
             input=v_in, output=v_out,
