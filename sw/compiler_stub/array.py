@@ -339,6 +339,11 @@ def _split(core, node, chunks, chunk_channels, n):
     return best[1]
 
 
+def _chunk_channels(layout, c0, c1):
+    """The channels ``(lo, hi)``, hi excluded, of chunks ``c0 .. c1 - 1`` of ``layout``."""
+    return c0 * layout.chunk_channels, min(c1 * layout.chunk_channels, layout.channels)
+
+
 def _rectangles(cores, cols):
     """The cores (indices ``y * cols + x``) as rectangles ``(x0, x1, y0, y1)`` of the
     mesh: runs along each mesh row, runs of one span over consecutive rows merged."""
@@ -413,9 +418,7 @@ def compile_array(config, network):
 
     def sliced(node, kc):
         """``node``'s layer, weights, scale and bias for core ``kc``'s output channels."""
-        c0, c1 = chans[node.name][kc]
-        cc = layouts[node.output.name].chunk_channels
-        lo, hi = c0 * cc, min(c1 * cc, node.layer.out_channels)
+        lo, hi = _chunk_channels(layouts[node.output.name], *chans[node.name][kc])
         if (lo, hi) == (0, node.layer.out_channels):
             return node.layer, node.weights, node.scale, node.bias
         return (replace(node.layer, out_channels=hi - lo), node.weights[lo:hi],
@@ -511,8 +514,8 @@ def compile_array(config, network):
             v = _view(lay, r0, rows)
             if (c0, c1) == (0, lay.chunks):
                 return v
-            channels = min(c1 * lay.chunk_channels, lay.channels) - c0 * lay.chunk_channels
-            return replace(v, base=v.base + c0 * word, channels=channels, pitch=lay.chunks)
+            lo, hi = _chunk_channels(lay, c0, c1)
+            return replace(v, base=v.base + c0 * word, channels=hi - lo, pitch=lay.chunks)
 
         res = None
         if isinstance(node, ConvNode) and node.residual is not None:
