@@ -3,14 +3,15 @@ between it and the cores (docs/architecture.md, 11; golden model
 ``sw/golden/framebuffer.py``)."""
 
 from amaranth import *
-from amaranth.lib import wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
 from ..core.memory import mem_port_signature
-from ..spec.framebuffer import COMMAND_WORDS, FIELDS, FbError, FbOp
-from ..spec.isa import ADDR_BITS
+from ..core.noc import core_flit_layout, put_layout
+from ..spec.framebuffer import COMMAND_WORDS, FENCE_QUIET, FIELDS, FbError, FbOp
+from ..spec.isa import ADDR_BITS, PUT_PORTS
 from ..top.hostlink import MemPortSignature
 
 __all__ = ["Framebuffer"]
@@ -18,8 +19,11 @@ __all__ = ["Framebuffer"]
 
 class Framebuffer(wiring.Component):
     """``fb_bytes`` of memory in words of ``word_bytes`` and a command engine that copies
-    words between it and the cores' MEMs (through their host ports), starts the cores
-    and waits for them, as a command list in the memory directs (``rtl.spec.framebuffer``).
+    words between it and the cores' MEMs (through their host ports), puts words into the
+    cores' MEMs over the meshes (``put``, one stream per mesh, to each mesh's edge
+    injection point, multicast to a rectangle of cores), waits for the meshes to drain
+    (``noc_idle``), starts the cores and waits for them, as a command list in the memory
+    directs (``rtl.spec.framebuffer``).
 
     The ``host`` port (the host link's) reaches the memory while no run is in progress; a
     ``start`` runs the command list at byte address ``entry``: ``busy`` from the next
@@ -30,7 +34,10 @@ class Framebuffer(wiring.Component):
     3 cycles (its two words read, then the decode, in which START raises every core's
     ``start`` and END ends the run); a COPY_IN of ``n`` words then takes ``n + 1`` cycles
     (a word a cycle, each written to the core the cycle after its framebuffer read), a
-    COPY_OUT ``n + latency`` (the core's MEM read latency); a WAIT ends in the first
+    COPY_OUT ``n + latency`` (the core's MEM read latency), a PUT of ``n`` words one cycle
+    (the first word read) and then one cycle per word offered (a word offered from the
+    cycle after its read until the mesh takes it); a FENCE ends in the cycle that makes
+    ``FENCE_QUIET`` cycles in a row with ``noc_idle`` high; a WAIT ends in the first
     cycle in which the core has ended its ``count`` runs since the START and no core is
     busy (that cycle included). A core's bank ``conflict`` or counter ``overflow`` flag
     (sticky until reset) stops the run at the next decode with that error.
@@ -47,6 +54,8 @@ class Framebuffer(wiring.Component):
         A core's MEM size.
     mem_latency : int
         A core's host-port read latency (1 or 2).
+    cols : int or None
+        The array's columns (``cores`` a whole number of rows of them); None: one row.
 
     Members
     -------
@@ -60,9 +69,12 @@ class Framebuffer(wiring.Component):
     core_start : Out(1)
     core_entry : Out(ADDR_BITS)
     core_busy, core_conflict, core_overflow : In(1).array(cores)
+    put : Out(stream.Signature(core_flit_layout(word_bytes, rows, cols))).array(3)
+        In :data:`rtl.spec.isa.PUT_PORTS` order.
+    noc_idle : In(1)
     """
 
-    def __init__(self, fb_bytes, word_bytes, cores, mem_bytes, mem_latency=1):
+    def __init__(self, fb_bytes, word_bytes, cores, mem_bytes, mem_latency=1, *, cols=None):
         for name, v, low in (("fb_bytes", fb_bytes, 2 * word_bytes),
                              ("word_bytes", word_bytes, 8)):
             if isinstance(v, bool) or not isinstance(v, int) or v < low or v & (v - 1):
@@ -71,7 +83,13 @@ class Framebuffer(wiring.Component):
             raise ValueError(f"cores must be an integer from 1 to 4096, not {cores!r}")
         if mem_latency not in (1, 2) or isinstance(mem_latency, bool):
             raise ValueError(f"mem_latency must be 1 or 2, not {mem_latency!r}")
+        cols = cores if cols is None else cols
+        if isinstance(cols, bool) or not isinstance(cols, int) or cols < 1 or cores % cols:
+            raise ValueError(f"cols must be a positive integer dividing cores ({cores}), "
+                             f"not {cols!r}")
         self._p = (fb_bytes, word_bytes, cores, mem_bytes, mem_latency)
+        self._rows, self._cols = cores // cols, cols
+        flits = stream.Signature(core_flit_layout(word_bytes, cores // cols, cols))
         super().__init__({
             "host":          In(MemPortSignature(exact_log2(fb_bytes // word_bytes),
                                                  word_bytes)),
@@ -86,6 +104,8 @@ class Framebuffer(wiring.Component):
             "core_busy":     In(1).array(cores),
             "core_conflict": In(1).array(cores),
             "core_overflow": In(1).array(cores),
+            "put":           Out(flits).array(len(PUT_PORTS)),
+            "noc_idle":      In(1),
         })
 
     def elaborate(self, platform):
@@ -119,6 +139,9 @@ class Framebuffer(wiring.Component):
         a = Signal(64)             # the command's first field
         op, core, count = Signal(4), Signal(12), Signal(24)
         fb, maddr = Signal(32), Signal(24)
+        net = Signal(2)
+        rect = {name: Signal(6, name=name) for name in ("x0", "x1", "y0", "y1")}
+        quiet = Signal(range(FENCE_QUIET + 1))
         i = Signal(25)             # words issued
         runs = Signal(24)          # the WAIT core's runs ended since the START
         cycles = Signal(32)
@@ -177,11 +200,17 @@ class Framebuffer(wiring.Component):
                 bb = rp.data[:64]
                 d_op, d_core, d_count = field(a, "op"), field(a, "core"), field(a, "count")
                 d_fb, d_mem = field(bb, "fb"), field(bb, "mem")
+                d_net = field(bb, "net")
+                d_rect = {name: field(a, name) for name in rect}
                 m.d.sync += [op.eq(d_op), core.eq(d_core), count.eq(d_count), fb.eq(d_fb),
-                             maddr.eq(d_mem), i.eq(0), runs.eq(0),
-                             sel.eq(d_core[:len(sel)]),
+                             maddr.eq(d_mem), i.eq(0), runs.eq(0), quiet.eq(0),
+                             sel.eq(d_core[:len(sel)]), net.eq(d_net),
                              pc.eq(pc + COMMAND_WORDS)]
+                m.d.sync += [rect[name].eq(d_rect[name]) for name in rect]
                 copy = (d_op == FbOp.COPY_IN) | (d_op == FbOp.COPY_OUT)
+                put = d_op == FbOp.PUT
+                outside = ((d_rect["x0"] > d_rect["x1"]) | (d_rect["x1"] >= self._cols) |
+                           (d_rect["y0"] > d_rect["y1"]) | (d_rect["y1"] >= self._rows))
                 with m.If(misaligned | (pc + COMMAND_WORDS > words)):
                     stop(FbError.BAD_FB)
                 with m.Elif(flags[0]):
@@ -190,15 +219,18 @@ class Framebuffer(wiring.Component):
                     stop(FbError.OVERFLOW)
                 with m.Elif(d_op == FbOp.END):
                     stop(FbError.NONE)
-                with m.Elif(d_op > FbOp.WAIT):
+                with m.Elif((d_op > FbOp.FENCE) | (put & (d_net >= len(PUT_PORTS)))):
                     stop(FbError.BAD_OP)
                 with m.Elif((copy | (d_op == FbOp.WAIT)) & (d_core >= cores)):
                     stop(FbError.BAD_CORE)
-                with m.Elif(copy & (d_fb + d_count > words)):
+                with m.Elif(put & outside):
+                    stop(FbError.BAD_CORE)
+                with m.Elif((copy | put) & (d_fb + d_count > words)):
                     stop(FbError.BAD_FB)
-                with m.Elif((copy | (d_op == FbOp.START)) &
+                with m.Elif((copy | put | (d_op == FbOp.START)) &
                             ((d_mem[:shift] != 0) |
-                             ((d_mem >> shift) + Mux(copy, d_count, 1) > mem_bytes // word_bytes))):
+                             ((d_mem >> shift) + Mux(copy | put, d_count, 1) >
+                              mem_bytes // word_bytes))):
                     stop(FbError.BAD_MEM)
                 with m.Elif(d_op == FbOp.START):
                     m.d.comb += [self.core_start.eq(1), self.core_entry.eq(d_mem)]
@@ -207,6 +239,10 @@ class Framebuffer(wiring.Component):
                     m.next = "WAIT"
                 with m.Elif(d_op == FbOp.COPY_IN):
                     m.next = "CIN"
+                with m.Elif(put):
+                    m.next = "PREAD"
+                with m.Elif(d_op == FbOp.FENCE):
+                    m.next = "FENCE"
                 with m.Else():
                     m.next = "COUT"
             with m.State("CIN"):
@@ -229,6 +265,38 @@ class Framebuffer(wiring.Component):
                 m.d.sync += [v0.eq(issue), a0.eq(fb + i)]
                 m.d.comb += [e_addr.eq(last_addr), e_en.eq(last_valid), e_we.eq(1),
                              e_wdata.eq(c_rdata)]
+            with m.State("PREAD"):
+                # the first word's read
+                m.d.comb += [e_addr.eq(fb), e_en.eq(count != 0)]
+                with m.If(count == 0):
+                    m.next = "F0"
+                with m.Else():
+                    m.next = "POFFER"
+            with m.State("POFFER"):
+                # word i offered on mesh ``net`` until taken; then word i + 1 read
+                flit = Signal(core_flit_layout(word_bytes, self._rows, self._cols))
+                payload = put_layout(word_bytes)(flit.payload)
+                m.d.comb += [payload.data.eq(rp.data),
+                             payload.addr.eq((maddr >> shift) + i),
+                             flit.dest.x0.eq(rect["x0"]), flit.dest.x1.eq(rect["x1"]),
+                             flit.dest.y0.eq(rect["y0"]), flit.dest.y1.eq(rect["y1"]),
+                             flit.last.eq(1)]
+                taken = Signal()
+                for j, port in enumerate(self.put):
+                    m.d.comb += port.payload.eq(flit)
+                    with m.If(net == j):
+                        m.d.comb += [port.valid.eq(1), taken.eq(port.ready)]
+                with m.If(taken):
+                    m.d.sync += i.eq(i + 1)
+                    with m.If(i + 1 == count):
+                        m.next = "F0"
+                    with m.Else():
+                        m.d.comb += [e_addr.eq(fb + i + 1), e_en.eq(1)]
+            with m.State("FENCE"):
+                seen = Mux(self.noc_idle, quiet + 1, 0)
+                m.d.sync += quiet.eq(seen)
+                with m.If(seen == FENCE_QUIET):
+                    m.next = "F0"
             with m.State("WAIT"):
                 fall = (prev_busy >> sel)[0] & ~(busy_now >> sel)[0]
                 seen = runs + fall

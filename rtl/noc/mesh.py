@@ -2,9 +2,9 @@
 
 from amaranth import *
 from amaranth.lib import wiring
-from amaranth.lib.wiring import Out
+from amaranth.lib.wiring import In, Out
 
-from .flit import coord_bits
+from .flit import coord_bits, flit_signature
 from .router import Router, port_signature
 
 __all__ = ["Mesh"]
@@ -19,6 +19,13 @@ class Mesh(wiring.Component):
 
     Coordinates are ``coord_bits(cols)`` and ``coord_bits(rows)`` bits wide.
 
+    With ``edge``, the west port of router ``(0, rows - 1)`` (the mesh's south-west
+    corner) takes flits from ``inject`` instead of being tied off: the framebuffer's
+    injection point (docs/architecture.md, 11). A flit coming in there travels east
+    along row ``rows - 1`` like one injected at a node of that row, so it reaches any
+    rectangle (a virtual source at column -1); ``idle`` then says that no router holds a
+    flit or a packet in progress.
+
     Latency: a flit accepted at ``node[y][x].i`` at the end of cycle ``t`` is offered at
     ``node[y'][x'].o`` in cycle ``t + 1 + |x - x'| + |y - y'|`` with no contention.
     Throughput: one flit per link and per node port per cycle.
@@ -31,23 +38,34 @@ class Mesh(wiring.Component):
         Bits of a flit's payload.
     depth : int
         Flits of each router input FIFO, at least 2.
+    edge : bool
+        Bring out ``inject`` and ``idle``.
 
     Members
     -------
     node : Out(port_signature(...)).array(rows, cols)
         ``node[y][x].i`` injects flits at router ``(x, y)``, ``node[y][x].o`` ejects the
         flits delivered there.
+    inject : In(flit_signature(...))
+        With ``edge``: flits into the west port of router ``(0, rows - 1)``.
+    idle : Out(1)
+        With ``edge``: every router is idle (registered state).
     """
 
-    def __init__(self, rows, cols, *, payload_bits, depth=2):
+    def __init__(self, rows, cols, *, payload_bits, depth=2, edge=False):
         for name, value in (("rows", rows), ("cols", cols)):
             if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 64:
                 raise ValueError(f"{name} must be an integer from 1 to 64, not {value!r}")
         self._rows, self._cols = rows, cols
         self._payload_bits, self._depth = payload_bits, depth
         self._x_bits, self._y_bits = coord_bits(cols), coord_bits(rows)
-        super().__init__({"node": Out(port_signature(self._x_bits, self._y_bits, payload_bits))
-                          .array(rows, cols)})
+        self._edge = bool(edge)
+        members = {"node": Out(port_signature(self._x_bits, self._y_bits, payload_bits))
+                   .array(rows, cols)}
+        if self._edge:
+            members["inject"] = In(flit_signature(self._x_bits, self._y_bits, payload_bits))
+            members["idle"] = Out(1)
+        super().__init__(members)
 
     rows         = property(lambda self: self._rows)
     cols         = property(lambda self: self._cols)
@@ -77,7 +95,14 @@ class Mesh(wiring.Component):
                 edges = [(x == 0, router.west), (x + 1 == self._cols, router.east),
                          (y == 0, router.north), (y + 1 == self._rows, router.south)]
                 for edge, port in edges:
-                    if edge:
+                    if not edge:
+                        continue
+                    if self._edge and port is router.west and y + 1 == self._rows:
+                        wiring.connect(m, inject=wiring.flipped(self.inject), router=port.i)
+                        m.d.comb += port.o.ready.eq(0)
+                    else:
                         m.d.comb += [port.i.valid.eq(0), port.i.payload.eq(0),
                                      port.o.ready.eq(0)]
+        if self._edge:
+            m.d.comb += self.idle.eq(Cat(*(r.idle for row in routers for r in row)).all())
         return m

@@ -65,6 +65,8 @@ class Router(wiring.Component):
     -------
     local, north, east, south, west : Out(port_signature(x_bits, y_bits, payload_bits))
         ``i`` the flits coming in, ``o`` the flits going out.
+    idle : Out(1)
+        No flit is in any input FIFO and no packet is in progress (registered state).
     """
 
     def __init__(self, x, y, *, x_bits, y_bits, payload_bits, depth=2):
@@ -78,8 +80,8 @@ class Router(wiring.Component):
         self._x, self._y = x, y
         self._x_bits, self._y_bits, self._payload_bits = x_bits, y_bits, payload_bits
         self._depth = depth
-        super().__init__({name: Out(port_signature(x_bits, y_bits, payload_bits))
-                          for name in PORTS})
+        super().__init__({**{name: Out(port_signature(x_bits, y_bits, payload_bits))
+                             for name in PORTS}, "idle": Out(1)})
 
     x            = property(lambda self: self._x)
     y            = property(lambda self: self._y)
@@ -144,6 +146,7 @@ class Router(wiring.Component):
         held   = [Signal(n, name=f"held_{PORTS[p]}") for p in range(n)]
         done   = [Signal(n, name=f"done_{PORTS[p]}") for p in range(n)]
         pointer = Signal(range(n))
+        m.d.comb += self.idle.eq(~Cat(*valid).any() & ~Cat(*active).any())
 
         want = [Signal(n, name=f"want_{PORTS[p]}") for p in range(n)]
         req  = [Signal(name=f"req_{PORTS[p]}") for p in range(n)]

@@ -1,11 +1,11 @@
 """An array of cores joined by the networks-on-chip."""
 
 from amaranth import *
-from amaranth.lib import wiring
-from amaranth.lib.wiring import Out
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
 
 from ..core.core import Core, core_signature
-from ..core.noc import put_layout
+from ..core.noc import core_flit_layout, put_layout
 from ..noc.mesh import Mesh
 from ..spec.config import ArrayConfig
 from ..spec.isa import PUT_PORTS, pnoc_sources
@@ -24,8 +24,12 @@ class CoreArray(wiring.Component):
     in the cycle the input takes it; an output toward the array's edge is never taken).
 
     Each core's host side is brought out, indexed ``y * cols + x``: its MEM port, ``start``
-    and ``entry``, and its status. Submodules: ``core_<y>_<x>`` (:class:`Core`) and
-    ``anoc``, ``mnoc``, ``inoc`` (:class:`rtl.noc.mesh.Mesh`, FIFOs of ``depth`` flits).
+    and ``entry``, and its status. Each mesh's edge injection point (the west input of
+    router ``(0, rows - 1)``, :class:`rtl.noc.mesh.Mesh` with ``edge``) is ``inject``,
+    in :data:`rtl.spec.isa.PUT_PORTS` order, and ``noc_idle`` says that no router of any
+    mesh holds a flit: the framebuffer's side (docs/architecture.md, 11). Submodules:
+    ``core_<y>_<x>`` (:class:`Core`) and ``anoc``, ``mnoc``, ``inoc``
+    (:class:`rtl.noc.mesh.Mesh`, FIFOs of ``depth`` flits).
 
     With ``core_module``, each core is an instance of that Verilog module (the core
     converted once, by name, with the ports of :class:`Core`'s signature: e.g. the
@@ -52,6 +56,8 @@ class CoreArray(wiring.Component):
     entry : In(ADDR_BITS).array(cores)
     busy, conflict, deadlock, overflow : Out(1).array(cores)
     cycles, vmm_steps : Out(32).array(cores)
+    inject : In(stream.Signature(core_flit_layout(...))).array(len(PUT_PORTS))
+    noc_idle : Out(1)
     """
 
     def __init__(self, config, *, depth=2, core_module=None):
@@ -63,8 +69,12 @@ class CoreArray(wiring.Component):
         self._config, self._depth, self._core_module = config, depth, core_module
         # Every port of a core but its NoC ports, one per core.
         core = core_signature(config.core, rows=config.rows, cols=config.cols)
-        super().__init__({name: member.array(config.cores)
-                          for name, member in core.members.items() if name != "noc"})
+        word = config.core.mem_port_bits // 8
+        flits = stream.Signature(core_flit_layout(word, config.rows, config.cols))
+        super().__init__({**{name: member.array(config.cores)
+                             for name, member in core.members.items() if name != "noc"},
+                          "inject": In(flits).array(len(PUT_PORTS)),
+                          "noc_idle": Out(1)})
 
     @property
     def config(self):
@@ -76,9 +86,11 @@ class CoreArray(wiring.Component):
         rows, cols = cfg.rows, cfg.cols
         payload = put_layout(cfg.core.mem_port_bits // 8).size
         meshes = {}
-        for name in PUT_PORTS:
+        for j, name in enumerate(PUT_PORTS):
             m.submodules[name] = meshes[name] = Mesh(rows, cols, payload_bits=payload,
-                                                      depth=self._depth)
+                                                      depth=self._depth, edge=True)
+            wiring.connect(m, inject=wiring.flipped(self.inject[j]), mesh=meshes[name].inject)
+        m.d.comb += self.noc_idle.eq(Cat(*(mesh.idle for mesh in meshes.values())).all())
         cores = {}
         for y in range(rows):
             for x in range(cols):

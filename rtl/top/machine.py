@@ -16,7 +16,8 @@ class Machine(wiring.Component):
     """A whole machine of an :class:`ArrayConfig` behind one byte stream: the host link
     (:class:`HostLink`, docs/architecture.md 10) on the framebuffer's memory
     (:class:`rtl.framebuffer.framebuffer.Framebuffer`, 11), whose engine runs command
-    lists that copy words to and from the cores (:class:`CoreArray`) and start them.
+    lists that copy words to and from the cores (:class:`CoreArray`), put words into
+    them over the meshes from the array's south-west corner, and start them.
     A host writes a model image and tensors into the framebuffer (WRITE), runs a command
     list (RUN), polls STATUS and reads tensors (READ).
 
@@ -56,7 +57,7 @@ class Machine(wiring.Component):
         word = core.mem_port_bits // 8
         m.submodules.link = link = HostLink(word, cfg.framebuffer_bytes, self._max_data)
         m.submodules.fb = fb = Framebuffer(cfg.framebuffer_bytes, word, cfg.cores,
-                                           core.sram_bytes, core.mem_latency)
+                                           core.sram_bytes, core.mem_latency, cols=cfg.cols)
         m.submodules.array = array = CoreArray(cfg, depth=self._depth,
                                                core_module=self._core_module)
         wiring.connect(m, link=link.rx, rx=wiring.flipped(self.rx))
@@ -65,6 +66,9 @@ class Machine(wiring.Component):
         m.d.comb += [fb.start.eq(link.start), fb.entry.eq(link.entry),
                      link.busy.eq(fb.busy), link.error.eq(fb.error), link.cycles.eq(fb.cycles),
                      self.busy.eq(fb.busy), self.error.eq(fb.error)]
+        for j in range(len(fb.put)):
+            wiring.connect(m, fb=fb.put[j], array=array.inject[j])
+        m.d.comb += fb.noc_idle.eq(array.noc_idle)
         for k in range(cfg.cores):
             wiring.connect(m, fb=fb.core_mem[k], array=array.host[k])
             m.d.comb += [array.start[k].eq(fb.core_start), array.entry[k].eq(fb.core_entry),

@@ -19,7 +19,7 @@ from rtl.spec.config import ArrayConfig
 from rtl.spec.isa import DIRECTIONS, NOC_PORTS, OFFSETS, PUT_PORTS, pnoc_sources
 
 from .core import Core
-from .noc import MeshModel
+from .noc import EDGE, MeshModel
 from .thread import CoreError, Unfinished
 
 __all__ = ["ArrayModel", "ArrayDeadlock", "busy_until"]
@@ -156,6 +156,41 @@ class ArrayModel:
                 return results
         raise Unfinished(f"the array did not finish in {max_cycles} cycles: "
                          f"{sorted(runs)} still running")
+
+    def quiet(self):
+        """No flit in any mesh or core input FIFO (the PNoC's aside), no put's SIGNAL
+        still to count: a cycle with nothing offered changes nothing while no core runs."""
+        puts = [NOC_PORTS.index(name) for name in PUT_PORTS]
+        return all(m.idle() for m in self.meshes.values()) and \
+            not any(core.inbox[p] for core in self.cores for p in puts) and \
+            not any(core._put_signals for core in self.cores)
+
+    def idle_step(self, inject=None):
+        """One cycle of the array while no core runs (the framebuffer's PUTs, 11): the
+        flit ``inject[name]`` offered at the edge injection point of the mesh of put
+        port ``name`` (:data:`sw.golden.noc.EDGE`), the meshes stepped, each idle core's
+        receive side stepped with what reached it. Return the names whose flit the mesh
+        took."""
+        n = len(self.cores)
+        ready = [core.in_ready() for core in self.cores]
+        given = [[None] * len(NOC_PORTS) for _ in range(n)]
+        taken = set()
+        for name in PUT_PORTS:
+            p = NOC_PORTS.index(name)
+            flit = inject.get(name) if inject else None
+            accepted, delivered = self.meshes[name].step(
+                {EDGE: flit} if flit is not None else {}, [r[p] for r in ready])
+            if EDGE in accepted:
+                taken.add(name)
+            for k, f in delivered.items():
+                given[k][p] = f
+        for k, core in enumerate(self.cores):
+            core.idle_cycle(given[k])
+            if core.start_entry is not None:
+                raise NotImplementedError(f"core {k} received a start put while the "
+                                          f"array is stepped idle")
+        self.cycle += 1
+        return taken
 
     def _links(self, offers, taken, given):
         """One cycle of the PNoC's links: each core's input takes the partial sums offered

@@ -6,13 +6,19 @@ error, the same cycle count as the RTL.
 A START runs the array model to its end at once (the engine's cycles then follow from
 the array's), so a START must be followed by a WAIT before any copy: a list that copies
 while the cores run is refused here (the RTL would run it, with timing this model does
-not follow).
+not follow). A PUT's flits are stepped through the array's meshes cycle by cycle
+(:meth:`sw.golden.array.ArrayModel.idle_step`) in every engine cycle from then on,
+until they have all landed; a copy or a START while puts are still in flight is
+refused here too (a FENCE before it makes sure they have landed).
 """
 
 from rtl.spec.config import ArrayConfig
-from rtl.spec.framebuffer import COMMAND_WORDS, FbError, FbOp, decode
+from rtl.spec.framebuffer import COMMAND_WORDS, FENCE_QUIET, FbError, FbOp, decode
+from rtl.spec.isa import PUT_PORTS
 
 from .array import ArrayModel, busy_until
+from .cycles import Put
+from .noc import Flit
 
 __all__ = ["FramebufferModel", "FETCH_CYCLES"]
 
@@ -47,54 +53,78 @@ class FramebufferModel:
         w = self.word
         return int.from_bytes(self.mem[index * w:index * w + 8], "little")
 
-    def run(self, entry):
+    def run(self, entry, *, run_cycles=None):
         """Run the command list at byte address ``entry``; return ``(cycles, error)`` as
         the RTL's ``cycles`` and ``error`` then hold them (also ``self.cycles``,
-        ``self.error``)."""
+        ``self.error``).
+
+        With ``run_cycles`` (a prediction of the engine's cycles, the compiler's), a
+        START runs no core: the next WAIT takes the cores' last busy cycle to be
+        ``run_cycles`` (a compiled network's array cycles, which do not depend on the
+        data), and a copy out reads whatever the cores' MEMs hold."""
         cfg, w = self.config, self.word
         words = len(self.mem) // w
         mem_words = cfg.core.sram_bytes // w
         latency = cfg.core.mem_latency
-        pc, cycles = entry // w, 0
+        pc = entry // w
+        self._cycles = 0
+        tick = self._tick
         misaligned = entry % w != 0
         started = False
         while True:
-            cycles += FETCH_CYCLES
+            tick(FETCH_CYCLES)
             if misaligned or pc + COMMAND_WORDS > words:
-                return self._stop(cycles, FbError.BAD_FB)
+                return self._stop(FbError.BAD_FB)
             f = decode(self._word(pc), self._word(pc + 1))
             pc += COMMAND_WORDS
             op, core, count, fb, mem = f["op"], f["core"], f["count"], f["fb"], f["mem"]
             copy = op in (FbOp.COPY_IN, FbOp.COPY_OUT)
+            put = op == FbOp.PUT
             if op == FbOp.END:
-                return self._stop(cycles, FbError.NONE)
-            if op > FbOp.WAIT:
-                return self._stop(cycles, FbError.BAD_OP)
+                return self._stop(FbError.NONE)
+            if op > FbOp.FENCE or (put and f["net"] >= len(PUT_PORTS)):
+                return self._stop(FbError.BAD_OP)
             if (copy or op == FbOp.WAIT) and core >= cfg.cores:
-                return self._stop(cycles, FbError.BAD_CORE)
-            if copy and fb + count > words:
-                return self._stop(cycles, FbError.BAD_FB)
-            if (copy or op == FbOp.START) and (mem % w or
-                                              mem // w + (count if copy else 1) > mem_words):
-                return self._stop(cycles, FbError.BAD_MEM)
-            if op == FbOp.START:
+                return self._stop(FbError.BAD_CORE)
+            if put and not (f["x0"] <= f["x1"] < cfg.cols and f["y0"] <= f["y1"] < cfg.rows):
+                return self._stop(FbError.BAD_CORE)
+            if (copy or put) and fb + count > words:
+                return self._stop(FbError.BAD_FB)
+            if (copy or put or op == FbOp.START) and \
+                    (mem % w or mem // w + (count if copy or put else 1) > mem_words):
+                return self._stop(FbError.BAD_MEM)
+            if op in (FbOp.COPY_IN, FbOp.COPY_OUT, FbOp.START) and not self.array.quiet():
+                raise NotImplementedError(f"a {FbOp(op).name} while puts are in flight (the "
+                                          f"model needs a FENCE before it)")
+            if put:
+                if started:
+                    raise NotImplementedError("a PUT while the cores run (before a WAIT)")
+                self._put(f)
+            elif op == FbOp.FENCE:
+                if started:
+                    raise NotImplementedError("a FENCE while the cores run (before a WAIT)")
+                self._fence()
+            elif op == FbOp.START:
                 if started:
                     raise NotImplementedError("the model runs one START, WAIT pair at a time")
-                self.array.run([mem] * cfg.cores)
+                if run_cycles is None:
+                    self.array.run([mem] * cfg.cores)
                 started = True
             elif op == FbOp.WAIT:
                 if not started:
                     raise NotImplementedError("a WAIT without a START before it (the RTL "
                                               "would wait for ever if no core runs)")
-                runs = len(self.array.runs[core])
-                if runs < count:
-                    raise RuntimeError(f"WAIT for {count} runs of core {core}: it ran {runs}; "
-                                       f"the engine would wait for ever")
+                if run_cycles is None:
+                    runs = len(self.array.runs[core])
+                    if runs < count:
+                        raise RuntimeError(f"WAIT for {count} runs of core {core}: it ran "
+                                           f"{runs}; the engine would wait for ever")
                 # The START's decode is the array's cycle 0 and the WAIT's decode cycle 3;
                 # the WAIT ends in the cycle after the last busy cycle of any core
                 # (``last``): it waits from cycle 4 to ``last + 1``.
-                last = busy_until(self.array.starts, self.array.runs)
-                cycles += max(1, last - 2)
+                last = run_cycles if run_cycles is not None else \
+                    busy_until(self.array.starts, self.array.runs)
+                self._cycles += max(1, last - 2)
                 started = False
             else:
                 if started:
@@ -103,11 +133,45 @@ class FramebufferModel:
                 n = count * w
                 if op == FbOp.COPY_IN:
                     target.write(mem, bytes(self.mem[fb * w:fb * w + n]))
-                    cycles += count + 1
+                    tick(count + 1)
                 else:
                     self.mem[fb * w:fb * w + n] = target.read(mem, n)
-                    cycles += count + latency
+                    tick(count + latency)
 
-    def _stop(self, cycles, error):
-        self.cycles, self.error = cycles, int(error)
+    def _tick(self, n):
+        """``n`` engine cycles; the array stepped through them while puts are in flight."""
+        self._cycles += n
+        for _ in range(n):
+            if self.array.quiet():
+                break
+            self.array.idle_step()
+
+    def _put(self, f):
+        """A PUT (its fields ``f``): the first word read in one cycle, then a word offered
+        at the mesh's edge each cycle until the mesh takes it."""
+        w, name = self.word, PUT_PORTS[f["net"]]
+        self._tick(1)
+        for i in range(f["count"]):
+            data = self.mem[(f["fb"] + i) * w:(f["fb"] + i + 1) * w]
+            flit = Flit(Put(f["mem"] + i * w, bytes(data), False, 0), f["x0"], f["x1"],
+                        f["y0"], f["y1"], True)
+            while True:
+                self._cycles += 1
+                if name in self.array.idle_step({name: flit}):
+                    break
+
+    def _fence(self):
+        """A FENCE: one cycle at a time until every mesh was idle at the start of each of
+        the last ``FENCE_QUIET`` cycles (the RTL's ``noc_idle``)."""
+        quiet = 0
+        while quiet < FENCE_QUIET:
+            idle = all(m.idle() for m in self.array.meshes.values())
+            quiet = quiet + 1 if idle else 0
+            self._tick(1)
+        if not self.array.quiet():
+            raise RuntimeError("a FENCE ended with puts not yet written: FENCE_QUIET is "
+                               "too short")
+
+    def _stop(self, error):
+        self.cycles, self.error = self._cycles, int(error)
         return self.cycles, self.error

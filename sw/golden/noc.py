@@ -13,7 +13,7 @@ read from head flits only.
 
 from collections import deque, namedtuple
 
-__all__ = ["Flit", "LOCAL", "NORTH", "EAST", "SOUTH", "WEST", "PORTS", "route",
+__all__ = ["Flit", "LOCAL", "NORTH", "EAST", "SOUTH", "WEST", "PORTS", "EDGE", "route",
            "RouterModel", "MeshModel", "hops", "zero_load_latency"]
 
 Flit = namedtuple("Flit", "payload x0 x1 y0 y1 last")
@@ -21,6 +21,9 @@ Flit = namedtuple("Flit", "payload x0 x1 y0 y1 last")
 LOCAL, NORTH, EAST, SOUTH, WEST = range(5)  # rtl.noc.router.Port
 PORTS = ("local", "north", "east", "south", "west")
 _N = 5
+#: The node key of a mesh's edge injection point (``rtl.noc.mesh.Mesh(edge=True)``'s
+#: ``inject``): the west input of router ``(0, rows - 1)``.
+EDGE = -1
 # The arbitration order from each pointer value.
 _ORDER = tuple(tuple((pointer + k) % _N for k in range(_N)) for pointer in range(_N))
 
@@ -202,7 +205,9 @@ _LINKS = {NORTH: (0, -1, SOUTH), EAST: (1, 0, WEST), SOUTH: (0, 1, NORTH), WEST:
 
 
 class MeshModel:
-    """A ``rows`` by ``cols`` mesh of :class:`RouterModel`; node ``n = y * cols + x``.
+    """A ``rows`` by ``cols`` mesh of :class:`RouterModel`; node ``n = y * cols + x``;
+    node :data:`EDGE` injects at the west input of router ``(0, rows - 1)`` (the RTL
+    mesh's ``inject`` with ``edge``).
 
     Args:
         rows, cols: The mesh's size.
@@ -227,6 +232,8 @@ class MeshModel:
                             if link is not None] for links in self._links]
         self._out_moves = [[(o, link[0].fifo[link[1]]) for o, link in enumerate(links)
                             if link is not None] for links in self._links]
+        self._inputs = {n: r.fifo[LOCAL] for n, r in enumerate(self.routers)}
+        self._inputs[EDGE] = self.routers[(rows - 1) * cols].fifo[WEST]
 
     def idle(self):
         return all(r.idle() for r in self.routers)
@@ -235,9 +242,10 @@ class MeshModel:
         """One cycle: ``offers`` maps node to the flit offered at its injection port,
         ``ready`` is each node's ejection ready (a sequence of bools). Return ``(accepted,
         delivered)``: the nodes whose offered flit was taken, and ``{node: flit}`` of the
-        flits leaving ejection ports."""
-        routers, depth = self.routers, self.depth
-        accepted = [n for n in offers if len(routers[n].fifo[LOCAL]) < depth]
+        flits leaving ejection ports. ``offers`` may hold :data:`EDGE`, the edge
+        injection point."""
+        routers, depth, inputs = self.routers, self.depth, self._inputs
+        accepted = [n for n in offers if len(inputs[n]) < depth]
         delivered, plans, moves = {}, [], []
         for n, r in enumerate(routers):
             if not any(r.fifo) and not any(r.active):  # idle
@@ -259,6 +267,6 @@ class MeshModel:
         for q, flit in moves:
             q.append(flit)
         for n in accepted:
-            routers[n].fifo[LOCAL].append(offers[n])
+            inputs[n].append(offers[n])
         self.cycle += 1
         return accepted, delivered

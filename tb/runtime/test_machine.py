@@ -87,9 +87,10 @@ def test_framebuffer_model_runs_the_image(seed):
 
 
 def test_engine_against_its_model(machine, seed):
-    """Random copy lists (every core, both directions, 1 to 40 words, back to back) and a
-    list for each error: the framebuffer read back, STATUS's state, error and cycles
-    equal the golden model's."""
+    """Random copy lists (every core, both directions, 1 to 40 words, back to back),
+    random put lists (every mesh, random rectangles, 1 to 40 words, back to back, then a
+    FENCE and the cores' MEMs copied out) and a list for each error: the framebuffer read
+    back, STATUS's state, error and cycles equal the golden model's."""
     rng = np.random.default_rng(seed)
     print(f"seed {seed}")
     machine.reset()
@@ -121,7 +122,30 @@ def test_engine_against_its_model(machine, seed):
                               mem=WORD * int(rng.integers(0, mem // WORD - n)))))
         check(cmds + [(FbOp.END, {})])
         assert link.read(base, 8192) == model.read(base, 8192)
+    for _ in range(4):
+        # puts over every mesh, back to back (flits still in flight across commands),
+        # a FENCE, then every core's target region read back through its host port
+        cmds, region = [], 64
+        for _ in range(rng.integers(1, 7)):
+            n = int(rng.integers(1, 41))
+            x0, x1 = sorted(int(v) for v in rng.integers(0, CONFIG.cols, 2))
+            y0, y1 = sorted(int(v) for v in rng.integers(0, CONFIG.rows, 2))
+            cmds.append((FbOp.PUT, dict(
+                net=int(rng.integers(0, 3)), count=n, x0=x0, x1=x1, y0=y0, y1=y1,
+                fb=base // WORD + int(rng.integers(0, 8192 // WORD - n)),
+                mem=WORD * (0x200 // WORD + int(rng.integers(0, region - n + 1))))))
+        cmds.append((FbOp.FENCE, {}))
+        cmds += [(FbOp.COPY_OUT, dict(core=k, count=region, fb=(base - 4096) // WORD
+                                      + k * region, mem=0x200)) for k in range(CONFIG.cores)]
+        check(cmds + [(FbOp.END, {})])
+        assert link.read(base - 4096, CONFIG.cores * region * WORD) == \
+            model.read(base - 4096, CONFIG.cores * region * WORD)
     bad = [([(7, {})], FbError.BAD_OP),
+           ([(FbOp.PUT, dict(net=3, count=1))], FbError.BAD_OP),
+           ([(FbOp.PUT, dict(count=1, x1=CONFIG.cols))], FbError.BAD_CORE),
+           ([(FbOp.PUT, dict(count=1, y0=1, y1=0))], FbError.BAD_CORE),
+           ([(FbOp.PUT, dict(count=2, fb=fb_bytes // WORD - 1))], FbError.BAD_FB),
+           ([(FbOp.PUT, dict(count=2, mem=mem - WORD))], FbError.BAD_MEM),
            ([(FbOp.COPY_IN, dict(core=CONFIG.cores, count=1))], FbError.BAD_CORE),
            ([(FbOp.COPY_OUT, dict(count=2, fb=fb_bytes // WORD - 1))], FbError.BAD_FB),
            ([(FbOp.COPY_IN, dict(count=2, mem=mem - WORD))], FbError.BAD_MEM),

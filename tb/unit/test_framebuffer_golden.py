@@ -7,7 +7,8 @@ import pytest
 
 from rtl.framebuffer.framebuffer import Framebuffer
 from rtl.spec.config import ArrayConfig, get_config
-from rtl.spec.framebuffer import FIELDS, FbOp, decode, encode
+from rtl.spec.framebuffer import FENCE_QUIET, FIELDS, FbOp, decode, encode
+from rtl.spec.isa import PUT_PORTS
 from sw.compiler_stub.array import compile_array, machine_image
 from sw.compiler_stub.conv import CompileError
 from sw.golden.framebuffer import FramebufferModel
@@ -29,23 +30,54 @@ def test_encode_round_trip(seed):
 
 
 @pytest.mark.parametrize("field, value", [("core", 4096), ("count", 1 << 24), ("fb", -1),
-                                          ("mem", 1 << 24), ("count", 1.0), ("core", True)])
+                                          ("mem", 1 << 24), ("count", 1.0), ("core", True),
+                                          ("x0", 64), ("y1", -1), ("net", 4)])
 def test_encode_rejects(field, value):
     with pytest.raises(ValueError, match=f"command field {field} must be an integer"):
         encode(FbOp.COPY_IN, **{field: value})
 
 
+def commands(fb, cmds):
+    for i, (op, kw) in enumerate(cmds):
+        a, b = encode(op, **kw)
+        fb.write(16 * i, a.to_bytes(8, "little") + b.to_bytes(8, "little"))
+
+
+@pytest.mark.parametrize("net", PUT_PORTS)
+def test_put_multicast(net, seed):
+    """A PUT to a column of the 2 x 2 array over each mesh: after the FENCE the words are
+    in both cores of the column at the address given, nowhere else; the PUT takes one
+    cycle a word after its first read (the edge takes a flit a cycle), the FENCE at
+    least FENCE_QUIET cycles after the last flit left the mesh."""
+    rng = np.random.default_rng(seed)
+    print(f"seed {seed}")
+    fb = FramebufferModel(SIM)
+    data = rng.integers(0, 256, 80, np.uint8).tobytes()
+    fb.write(4096, data)
+    put = (FbOp.PUT, dict(net=PUT_PORTS.index(net), count=10, fb=4096 // 8, mem=0x300,
+                          x0=1, x1=1, y0=0, y1=1))
+    commands(fb, [put, (FbOp.END, {})])
+    assert fb.run(0) == (3 + 1 + 10 + 3, 0)
+    assert not fb.array.quiet()    # the last flits are not all written yet
+    commands(fb, [put, (FbOp.FENCE, {}), (FbOp.END, {})])
+    cycles, error = fb.run(0)
+    assert error == 0 and cycles >= 3 + 1 + 10 + 3 + FENCE_QUIET + 3
+    assert fb.array.quiet()
+    for k, core in enumerate(fb.array.cores):
+        got = core.read(0x300, 80)
+        assert got == (data if k % 2 == 1 else bytes(80)), k
+
+
 def test_model_refuses_what_it_does_not_follow():
     fb = FramebufferModel(SIM)
-
-    def put(cmds):
-        for i, (op, kw) in enumerate(cmds):
-            a, b = encode(op, **kw)
-            fb.write(16 * i, a.to_bytes(8, "little") + b.to_bytes(8, "little"))
-
-    put([(FbOp.WAIT, {})])
+    commands(fb, [(FbOp.WAIT, {})])
     with pytest.raises(NotImplementedError, match="a WAIT without a START"):
         fb.run(0)
+    far = FramebufferModel(ArrayConfig(name="far", rows=4, cols=4, core=SIM.core,
+                                       framebuffer_bytes=SIM.framebuffer_bytes))
+    commands(far, [(FbOp.PUT, dict(count=4, x0=3, x1=3)), (FbOp.COPY_IN, dict(count=1))])
+    with pytest.raises(NotImplementedError, match="a COPY_IN while puts are in flight"):
+        far.run(0)
     with pytest.raises(TypeError, match="config must be an ArrayConfig"):
         FramebufferModel(SIM.core)
     with pytest.raises(ValueError, match="run past the framebuffer"):
@@ -63,7 +95,8 @@ def test_image_too_large():
 @pytest.mark.parametrize("kw, msg", [(dict(fb_bytes=1000), "fb_bytes must be a power of two"),
                                      (dict(word_bytes=4), "word_bytes must be a power of two"),
                                      (dict(cores=0), "cores must be an integer"),
-                                     (dict(mem_latency=3), "mem_latency must be 1 or 2")])
+                                     (dict(mem_latency=3), "mem_latency must be 1 or 2"),
+                                     (dict(cols=3), "cols must be a positive integer dividing")])
 def test_framebuffer_rejects(kw, msg):
     args = dict(fb_bytes=65536, word_bytes=8, cores=4, mem_bytes=32768, mem_latency=1)
     args.update(kw)
