@@ -71,9 +71,9 @@ def noc_payload_bits(config):
 
 def _router(config):
     # A router inside the configuration's array (at (1, 1) when there is one), so that no
-    # port is an edge.
+    # port is an edge; its rows count the framebuffer's, below the array (rows + 1).
     return Router(min(1, config.cols - 1), min(1, config.rows - 1),
-                  x_bits=coord_bits(config.cols), y_bits=coord_bits(config.rows),
+                  x_bits=coord_bits(config.cols), y_bits=coord_bits(config.rows + 1),
                   payload_bits=noc_payload_bits(config))
 
 

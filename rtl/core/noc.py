@@ -39,9 +39,11 @@ def put_layout(word_bytes):
 
 def core_flit_layout(word_bytes, rows=1, cols=1):
     """A flit at a core's NoC port in an array of ``rows`` x ``cols`` cores: the mesh's
-    :func:`rtl.noc.flit.flit_layout` with a :func:`put_layout` payload. Every flit is a
-    one-flit packet (``last`` set)."""
-    return flit_layout(coord_bits(cols), coord_bits(rows), put_layout(word_bytes).size)
+    :func:`rtl.noc.flit.flit_layout` with a :func:`put_layout` payload, its rows counting
+    row ``rows`` too (the framebuffer's place, below the array: docs/architecture.md, 11;
+    :class:`rtl.noc.mesh.Mesh` with ``edge``). Every flit is a one-flit packet (``last``
+    set)."""
+    return flit_layout(coord_bits(cols), coord_bits(rows + 1), put_layout(word_bytes).size)
 
 
 def noc_port_signature(word_bytes, rows=1, cols=1):

@@ -23,7 +23,10 @@ class Framebuffer(wiring.Component):
     cores' MEMs over the meshes (``put``, one stream per mesh, to each mesh's edge
     injection point, multicast to a rectangle of cores), waits for the meshes to drain
     (``noc_idle``), starts the cores and waits for them, as a command list in the memory
-    directs (``rtl.spec.framebuffer``).
+    directs (``rtl.spec.framebuffer``). It takes the puts the cores send it over the
+    ANoC (``recv``, the mesh's edge ejection) while a run is in progress, except in a
+    cycle in which a COPY_OUT writes the memory, and writes each at framebuffer word
+    ``base + addr`` (``base``, the last START's ``fb``), counting them for GATHER.
 
     The ``host`` port (the host link's) reaches the memory while no run is in progress; a
     ``start`` runs the command list at byte address ``entry``: ``busy`` from the next
@@ -72,6 +75,7 @@ class Framebuffer(wiring.Component):
     put : Out(stream.Signature(core_flit_layout(word_bytes, rows, cols))).array(3)
         In :data:`rtl.spec.isa.PUT_PORTS` order.
     noc_idle : In(1)
+    recv : In(stream.Signature(core_flit_layout(word_bytes, rows, cols)))
     """
 
     def __init__(self, fb_bytes, word_bytes, cores, mem_bytes, mem_latency=1, *, cols=None):
@@ -106,6 +110,7 @@ class Framebuffer(wiring.Component):
             "core_overflow": In(1).array(cores),
             "put":           Out(flits).array(len(PUT_PORTS)),
             "noc_idle":      In(1),
+            "recv":          In(flits),
         })
 
     def elaborate(self, platform):
@@ -121,9 +126,27 @@ class Framebuffer(wiring.Component):
         # The engine's side of the memory (the host's while idle).
         e_addr, e_en, e_we, e_wdata = Signal(aw), Signal(), Signal(), Signal(8 * word_bytes)
         busy = self.busy
+        # A put received from the ANoC (never in a cycle the engine writes).
+        base = Signal(32)          # the START's ``fb``: where the received puts land
+        received = Signal(32)      # puts written since the START
+        bad_put = Signal()         # a put beyond the memory was received in this run
+        r_put = put_layout(word_bytes)(core_flit_layout(
+            word_bytes, self._rows, self._cols)(self.recv.payload).payload)
+        r_target = Signal(33)
+        r_take, r_write = Signal(), Signal()
+        m.d.comb += [self.recv.ready.eq(busy & ~(e_en & e_we)),
+                     r_target.eq(base + r_put.addr),
+                     r_take.eq(self.recv.valid & self.recv.ready),
+                     r_write.eq(r_take & (r_target < words))]
+        with m.If(r_write):
+            m.d.sync += received.eq(received + 1)
+        with m.If(r_take & ~r_write):
+            m.d.sync += bad_put.eq(1)
         with m.If(busy):
-            m.d.comb += [rp.addr.eq(e_addr), rp.en.eq(e_en & ~e_we), wp.addr.eq(e_addr),
-                         wp.data.eq(e_wdata), wp.en.eq(Mux(e_en & e_we, -1, 0))]
+            m.d.comb += [rp.addr.eq(e_addr), rp.en.eq(e_en & ~e_we),
+                         wp.addr.eq(Mux(r_write, r_target, e_addr)),
+                         wp.data.eq(Mux(r_write, r_put.data, e_wdata)),
+                         wp.en.eq(Mux((e_en & e_we) | r_write, -1, 0))]
         with m.Else():
             h = self.host
             m.d.comb += [rp.addr.eq(h.addr), rp.en.eq(h.en & ~h.we), wp.addr.eq(h.addr),
@@ -187,7 +210,7 @@ class Framebuffer(wiring.Component):
                 with m.If(self.start):
                     m.d.sync += [busy.eq(1), pc.eq(self.entry[shift:]),
                                  misaligned.eq(self.entry[:shift] != 0),
-                                 cycles.eq(0), flags.eq(0)]
+                                 cycles.eq(0), flags.eq(0), bad_put.eq(0)]
                     m.next = "F0"
             with m.State("F0"):
                 m.d.comb += [e_addr.eq(pc), e_en.eq(1)]
@@ -217,9 +240,11 @@ class Framebuffer(wiring.Component):
                     stop(FbError.CONFLICT)
                 with m.Elif(flags[1]):
                     stop(FbError.OVERFLOW)
+                with m.Elif(bad_put):
+                    stop(FbError.BAD_PUT)
                 with m.Elif(d_op == FbOp.END):
                     stop(FbError.NONE)
-                with m.Elif((d_op > FbOp.FENCE) | (put & (d_net >= len(PUT_PORTS)))):
+                with m.Elif((d_op > FbOp.GATHER) | (put & (d_net >= len(PUT_PORTS)))):
                     stop(FbError.BAD_OP)
                 with m.Elif((copy | (d_op == FbOp.WAIT)) & (d_core >= cores)):
                     stop(FbError.BAD_CORE)
@@ -234,7 +259,10 @@ class Framebuffer(wiring.Component):
                     stop(FbError.BAD_MEM)
                 with m.Elif(d_op == FbOp.START):
                     m.d.comb += [self.core_start.eq(1), self.core_entry.eq(d_mem)]
+                    m.d.sync += [base.eq(d_fb), received.eq(0)]
                     m.next = "F0"
+                with m.Elif(d_op == FbOp.GATHER):
+                    m.next = "GATHER"
                 with m.Elif(d_op == FbOp.WAIT):
                     m.next = "WAIT"
                 with m.Elif(d_op == FbOp.COPY_IN):
@@ -292,6 +320,9 @@ class Framebuffer(wiring.Component):
                         m.next = "F0"
                     with m.Else():
                         m.d.comb += [e_addr.eq(fb + i + 1), e_en.eq(1)]
+            with m.State("GATHER"):
+                with m.If(received >= count):
+                    m.next = "F0"
             with m.State("FENCE"):
                 seen = Mux(self.noc_idle, quiet + 1, 0)
                 m.d.sync += quiet.eq(seen)

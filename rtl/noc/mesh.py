@@ -17,14 +17,18 @@ class Mesh(wiring.Component):
     none is taken (a flit routed off the mesh would wait there forever; routes to
     rectangles inside the mesh never leave it).
 
-    Coordinates are ``coord_bits(cols)`` and ``coord_bits(rows)`` bits wide.
+    Coordinates are ``coord_bits(cols)`` and ``coord_bits(rows)`` bits wide
+    (``coord_bits(rows + 1)`` with ``edge``).
 
-    With ``edge``, the west port of router ``(0, rows - 1)`` (the mesh's south-west
-    corner) takes flits from ``inject`` instead of being tied off: the framebuffer's
-    injection point (docs/architecture.md, 11). A flit coming in there travels east
-    along row ``rows - 1`` like one injected at a node of that row, so it reaches any
-    rectangle (a virtual source at column -1); ``idle`` then says that no router holds a
-    flit or a packet in progress.
+    With ``edge``, the mesh's south-west corner, router ``(0, rows - 1)``, is the
+    framebuffer's place (docs/architecture.md, 11): its west port takes flits from
+    ``inject`` instead of being tied off, and its south port gives ``eject`` the flits
+    addressed to column 0, row ``rows`` (rows are then ``coord_bits(rows + 1)`` bits
+    wide). A flit coming in at ``inject`` travels east along row ``rows - 1`` like one
+    injected at a node of that row, so it reaches any rectangle (a virtual source at
+    column -1); a flit for ``(0, rows)`` from any node travels along its row to column 0,
+    then south out of the corner (XY order: a virtual node below the corner). ``idle``
+    says that no router holds a flit or a packet in progress.
 
     Latency: a flit accepted at ``node[y][x].i`` at the end of cycle ``t`` is offered at
     ``node[y'][x'].o`` in cycle ``t + 1 + |x - x'| + |y - y'|`` with no contention.
@@ -48,8 +52,12 @@ class Mesh(wiring.Component):
         flits delivered there.
     inject : In(flit_signature(...))
         With ``edge``: flits into the west port of router ``(0, rows - 1)``.
+    eject : Out(flit_signature(...))
+        With ``edge``: the flits leaving the south port of router ``(0, rows - 1)``.
     idle : Out(1)
         With ``edge``: every router is idle (registered state).
+    clear : In(1)
+        With ``edge``: every router's ``clear`` (its round-robin order restarted).
     """
 
     def __init__(self, rows, cols, *, payload_bits, depth=2, edge=False):
@@ -58,13 +66,15 @@ class Mesh(wiring.Component):
                 raise ValueError(f"{name} must be an integer from 1 to 64, not {value!r}")
         self._rows, self._cols = rows, cols
         self._payload_bits, self._depth = payload_bits, depth
-        self._x_bits, self._y_bits = coord_bits(cols), coord_bits(rows)
         self._edge = bool(edge)
+        self._x_bits, self._y_bits = coord_bits(cols), coord_bits(rows + self._edge)
         members = {"node": Out(port_signature(self._x_bits, self._y_bits, payload_bits))
                    .array(rows, cols)}
         if self._edge:
             members["inject"] = In(flit_signature(self._x_bits, self._y_bits, payload_bits))
+            members["eject"] = Out(flit_signature(self._x_bits, self._y_bits, payload_bits))
             members["idle"] = Out(1)
+            members["clear"] = In(1)
         super().__init__(members)
 
     rows         = property(lambda self: self._rows)
@@ -82,6 +92,8 @@ class Mesh(wiring.Component):
         for y, row in enumerate(routers):
             for x, router in enumerate(row):
                 m.submodules[f"router_{x}_{y}"] = router
+                if self._edge:
+                    m.d.comb += router.clear.eq(self.clear)
                 wiring.connect(m, node=wiring.flipped(self.node[y][x]), router=router.local)
                 if x + 1 < self._cols:
                     east = row[x + 1]
@@ -97,9 +109,13 @@ class Mesh(wiring.Component):
                 for edge, port in edges:
                     if not edge:
                         continue
-                    if self._edge and port is router.west and y + 1 == self._rows:
+                    corner = self._edge and x == 0 and y + 1 == self._rows
+                    if corner and port is router.west:
                         wiring.connect(m, inject=wiring.flipped(self.inject), router=port.i)
                         m.d.comb += port.o.ready.eq(0)
+                    elif corner and port is router.south:
+                        wiring.connect(m, router=port.o, eject=wiring.flipped(self.eject))
+                        m.d.comb += [port.i.valid.eq(0), port.i.payload.eq(0)]
                     else:
                         m.d.comb += [port.i.valid.eq(0), port.i.payload.eq(0),
                                      port.o.ready.eq(0)]

@@ -67,6 +67,10 @@ class Router(wiring.Component):
         ``i`` the flits coming in, ``o`` the flits going out.
     idle : Out(1)
         No flit is in any input FIFO and no packet is in progress (registered state).
+    clear : In(1)
+        Restart the round-robin order at ``local`` in the next cycle (the array does at
+        every start of its cores, so that a run's timing does not depend on the traffic
+        of the runs before it).
     """
 
     def __init__(self, x, y, *, x_bits, y_bits, payload_bits, depth=2):
@@ -81,7 +85,7 @@ class Router(wiring.Component):
         self._x_bits, self._y_bits, self._payload_bits = x_bits, y_bits, payload_bits
         self._depth = depth
         super().__init__({**{name: Out(port_signature(x_bits, y_bits, payload_bits))
-                             for name in PORTS}, "idle": Out(1)})
+                             for name in PORTS}, "idle": Out(1), "clear": In(1)})
 
     x            = property(lambda self: self._x)
     y            = property(lambda self: self._y)
@@ -219,4 +223,6 @@ class Router(wiring.Component):
                     i = (q + k) % n
                     with m.If(grant[i]):
                         m.d.sync += pointer.eq((i + 1) % n)
+        with m.If(self.clear):
+            m.d.sync += pointer.eq(0)
         return m

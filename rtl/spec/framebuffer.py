@@ -37,11 +37,13 @@ class FbOp(IntEnum):
     END      = 0   # the run ends
     COPY_IN  = 1   # ``count`` words from framebuffer word ``fb`` to core ``core``'s MEM at ``mem``
     COPY_OUT = 2   # ``count`` words of core ``core``'s MEM at ``mem`` to framebuffer word ``fb``
-    START    = 3   # every core starts at the program image at ``mem``
+    START    = 3   # every core starts at the program image at ``mem``; the puts the cores
+                   # send to the framebuffer land from framebuffer word ``fb`` on
     WAIT     = 4   # until core ``core`` ended ``count`` runs since the START and no core is busy
     PUT      = 5   # ``count`` words from framebuffer word ``fb`` put over mesh ``net`` to MEM
                    # ``mem`` of every core of the rectangle x0..x1, y0..y1 (multicast)
     FENCE    = 6   # until every mesh has been idle for FENCE_QUIET cycles
+    GATHER   = 7   # until ``count`` puts sent to the framebuffer have landed since the START
 
 
 class FbError(IntEnum):
@@ -54,6 +56,7 @@ class FbError(IntEnum):
     BAD_MEM  = 4   # a copy beyond a core's MEM, or ``mem`` not word-aligned
     CONFLICT = 5   # a core's MEM bank conflict flag rose during the run
     OVERFLOW = 6   # a core's counter overflowed during the run
+    BAD_PUT  = 7   # a put sent to the framebuffer beyond its end (not written)
 
 
 def encode(op, *, core=0, count=0, fb=0, mem=0, x0=0, x1=0, y0=0, y1=0, net=0):

@@ -26,8 +26,12 @@ class CoreArray(wiring.Component):
     Each core's host side is brought out, indexed ``y * cols + x``: its MEM port, ``start``
     and ``entry``, and its status. Each mesh's edge injection point (the west input of
     router ``(0, rows - 1)``, :class:`rtl.noc.mesh.Mesh` with ``edge``) is ``inject``,
-    in :data:`rtl.spec.isa.PUT_PORTS` order, and ``noc_idle`` says that no router of any
-    mesh holds a flit: the framebuffer's side (docs/architecture.md, 11). Submodules:
+    in :data:`rtl.spec.isa.PUT_PORTS` order; the ANoC's flits addressed to column 0, row
+    ``rows`` (below the corner) leave at ``eject`` (the other meshes' never leave); and
+    ``noc_idle`` says that no router of any mesh holds a flit: the framebuffer's side
+    (docs/architecture.md, 11). A host ``start`` of any core restarts the round-robin
+    order of every router (at ``local``, from the next cycle), so that a run's timing
+    does not depend on the runs before it. Submodules:
     ``core_<y>_<x>`` (:class:`Core`) and ``anoc``, ``mnoc``, ``inoc``
     (:class:`rtl.noc.mesh.Mesh`, FIFOs of ``depth`` flits).
 
@@ -57,6 +61,7 @@ class CoreArray(wiring.Component):
     busy, conflict, deadlock, overflow : Out(1).array(cores)
     cycles, vmm_steps : Out(32).array(cores)
     inject : In(stream.Signature(core_flit_layout(...))).array(len(PUT_PORTS))
+    eject : Out(stream.Signature(core_flit_layout(...)))
     noc_idle : Out(1)
     """
 
@@ -74,6 +79,7 @@ class CoreArray(wiring.Component):
         super().__init__({**{name: member.array(config.cores)
                              for name, member in core.members.items() if name != "noc"},
                           "inject": In(flits).array(len(PUT_PORTS)),
+                          "eject": Out(flits),
                           "noc_idle": Out(1)})
 
     @property
@@ -90,7 +96,15 @@ class CoreArray(wiring.Component):
             m.submodules[name] = meshes[name] = Mesh(rows, cols, payload_bits=payload,
                                                       depth=self._depth, edge=True)
             wiring.connect(m, inject=wiring.flipped(self.inject[j]), mesh=meshes[name].inject)
+            if name == "anoc":
+                wiring.connect(m, mesh=meshes[name].eject, eject=wiring.flipped(self.eject))
+            else:
+                m.d.comb += meshes[name].eject.ready.eq(0)
         m.d.comb += self.noc_idle.eq(Cat(*(mesh.idle for mesh in meshes.values())).all())
+        # A start of the cores restarts every router's round-robin order, so that a run's
+        # timing does not depend on the traffic of the runs before it.
+        for mesh in meshes.values():
+            m.d.comb += mesh.clear.eq(Cat(*self.start).any())
         cores = {}
         for y in range(rows):
             for x in range(cols):

@@ -17,7 +17,8 @@ class Machine(wiring.Component):
     (:class:`HostLink`, docs/architecture.md 10) on the framebuffer's memory
     (:class:`rtl.framebuffer.framebuffer.Framebuffer`, 11), whose engine runs command
     lists that copy words to and from the cores (:class:`CoreArray`), put words into
-    them over the meshes from the array's south-west corner, and start them.
+    them over the meshes from the array's south-west corner, start them, and take the
+    puts they send it over the ANoC there.
     A host writes a model image and tensors into the framebuffer (WRITE), runs a command
     list (RUN), polls STATUS and reads tensors (READ).
 
@@ -68,6 +69,7 @@ class Machine(wiring.Component):
                      self.busy.eq(fb.busy), self.error.eq(fb.error)]
         for j in range(len(fb.put)):
             wiring.connect(m, fb=fb.put[j], array=array.inject[j])
+        wiring.connect(m, array=array.eject, fb=fb.recv)
         m.d.comb += fb.noc_idle.eq(array.noc_idle)
         for k in range(cfg.cores):
             wiring.connect(m, fb=fb.core_mem[k], array=array.host[k])

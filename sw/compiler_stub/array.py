@@ -101,6 +101,7 @@ class CompiledArrayNetwork:
     core_layouts: dict   # tensor -> per core its layout (its window at the region)
     runs: list = None     # per core, per layer: (cycles, vmm_steps) of its run
     starts: list = None   # per core, per layer: the array cycle its run began
+    fb_puts: list = None  # the output's puts to the framebuffer: (array cycle, put)
 
     @property
     def core(self):
@@ -248,10 +249,22 @@ def _runs(rows):
     return out
 
 
-def _t4(sends, layout, chans, incoming, parity, band, unroll=WAIT_UNROLL):
+def _fb_rect(config):
+    """The framebuffer's place on the ANoC as a SEND's rectangle: column 0, row ``rows``
+    (below the array's south-west corner; docs/architecture.md, 11)."""
+    return (0, 0, config.rows, config.rows)
+
+
+def _send_words(layout, chans, r0, r1):
+    """Words a SEND of rows ``r0..r1`` of ``layout`` (chunks ``chans`` of each) puts."""
+    return (chans[1] - chans[0]) * layout.width * (r1 - r0 + 1)
+
+
+def _t4(sends, layout, chans, incoming, parity, band, unroll=WAIT_UNROLL, fb=None):
     """T4's program: (with a band) wait for it, put its rows (its chunks of them) to the
-    cores that read them, one SEND a rectangle of receivers and run of rows; wait for
-    the incoming SENDs; tell T7 (READY)."""
+    cores that read them (or, for the network's output, to the framebuffer, rectangle
+    ``fb``, without a signal), one SEND a rectangle of receivers and run of rows; wait
+    for the incoming SENDs; tell T7 (READY)."""
     prog = [_instr(Op.WAIT, ctr=DONE)] if band else []
     whole = chans == (0, layout.chunks)
     for (x0, x1, y0, y1), r0, r1, src, dst in sends:
@@ -270,8 +283,9 @@ def _t4(sends, layout, chans, incoming, parity, band, unroll=WAIT_UNROLL):
                                        f"generator's count")
                 if count > 1 or d == 0:
                     prog.append(_instr(Op.AGDIM, g=g, d=d, count=count, stride=stride))
-        prog.append(_instr(Op.SEND, s=0, d=1, x0=x0, x1=x1, y0=y0, y1=y1, signal=1,
-                           ctr=DATA[parity]))
+        signal = (x0, x1, y0, y1) != fb
+        prog.append(_instr(Op.SEND, s=0, d=1, x0=x0, x1=x1, y0=y0, y1=y1, signal=int(signal),
+                           ctr=DATA[parity] if signal else 0))
     return prog + _waits(DATA[parity], incoming, unroll) + [_instr(Op.SIGNAL, ctr=READY),
                                                             _instr(Op.END)]
 
@@ -487,9 +501,16 @@ def compile_array(config, network):
             for y0, y1 in _runs(own & needs[t][j]):
                 groups[y0, y1, core_layout(addr, t, j).address(y0, 0, ch[0])].add(j)
         src = core_layout(addr, t, kc)
-        return [(rect, y0, y1, src.address(y0, 0, ch[0]), dst)
-                for (y0, y1, dst), js in sorted(groups.items())
-                for rect in _rectangles(js, config.cols)]
+        out = [(rect, y0, y1, src.address(y0, 0, ch[0]), dst)
+               for (y0, y1, dst), js in sorted(groups.items())
+               for rect in _rectangles(js, config.cols)]
+        if t == network.output.name:
+            # the network's output to the framebuffer, at its offset in the output's
+            # buffer (the framebuffer adds the START's base)
+            full = layouts[t]
+            out.append((_fb_rect(config), b[0], b[1], src.address(b[0], 0, ch[0]),
+                        full.address(b[0], 0, ch[0]) - full.base))
+        return out
 
     def exchange(addr, node):
         """Every core's SENDs of ``node``'s output, and the SENDs reaching each core."""
@@ -497,6 +518,8 @@ def compile_array(config, network):
         inc = [0] * n
         for sends_k in out:
             for (x0, x1, y0, y1), *_ in sends_k:
+                if (x0, x1, y0, y1) == _fb_rect(config):
+                    continue
                 for y in range(y0, y1 + 1):
                     for x in range(x0, x1 + 1):
                         inc[y * config.cols + x] += 1
@@ -567,11 +590,11 @@ def compile_array(config, network):
         parity = i % 2
         inc = ex[1][kc]
         t4 = [ex[0][kc], layouts[node.output.name], chans[node.name][kc], inc, parity, b]
-        programs[4] = _t4(*t4)
+        programs[4] = _t4(*t4, fb=_fb_rect(config))
         programs[7] = _t7(config, kc, addr["token"], parity, b, next_entry)
         # (the WAITs in loops of one where those of eight make a program too long)
         if len(programs[4]) > core.program_len:
-            programs[4] = _t4(*t4, unroll=1)
+            programs[4] = _t4(*t4, unroll=1, fb=_fb_rect(config))
         if len(programs[7]) > core.program_len:
             programs[7] = _t7(config, kc, addr["token"], parity, b, next_entry, unroll=1)
         for t, p in enumerate(programs):
@@ -676,6 +699,7 @@ def compile_array(config, network):
                                     windows, core_layouts)
     model = run_model(compiled)
     compiled.runs, compiled.starts = model.runs, model.starts
+    compiled.fb_puts = model.fb_puts
     compiled.report = _report(compiled)
     return compiled
 
@@ -790,11 +814,16 @@ def _report(compiled):
 class MachineImage:
     """What the host writes into the framebuffer for an array-compiled network: ``data``
     from byte 0 (the command lists, the input and output buffers, every distinct block
-    of the cores' preloads once). RUN ``load`` once (the preloads to the cores), then per
-    image WRITE the input's buffer (its layout's bytes) at ``input_addr``, RUN ``infer``
-    (the input to the cores that read it, START, WAIT, the output's rows back) and READ
-    the output's buffer at ``output_addr``. ``infer_cycles`` is the engine's cycle count
-    of an ``infer`` run (the host link's STATUS), ``load_cycles`` a ``load`` run's."""
+    of the cores' preloads once). RUN ``load`` once (the preloads put over the meshes to
+    the cores: programs on the INoC, weights on the MNoC, the rest on the ANoC, each block
+    multicast to the rectangles of cores that hold it at one address; then a FENCE),
+    then per image WRITE the input's buffer (its layout's bytes) at ``input_addr``, RUN
+    ``infer`` (each reading core's window of the input put over the ANoC, a FENCE,
+    START with the output's buffer as the base of the puts the cores send the
+    framebuffer, WAIT, then GATHER until the producers' SENDs of the output over the ANoC
+    have all landed there) and READ the output's buffer at ``output_addr``.
+    ``infer_cycles`` is the engine's cycle count of an ``infer`` run (the host link's
+    STATUS), ``load_cycles`` a ``load`` run's."""
     data: bytes
     load: int
     infer: int
@@ -813,12 +842,29 @@ def machine_image(compiled):
         If it does not fit the configuration's framebuffer (the message says by how much).
     """
     from rtl.spec.framebuffer import COMMAND_WORDS, FbOp, encode
+    from rtl.spec.isa import PUT_PORTS
+    from sw.golden.framebuffer import FramebufferModel
     cfg = compiled.config
     core = cfg.core
     w = core.mem_port_bits // 8
+    nets = {name: PUT_PORTS.index(name) for name in PUT_PORTS}
+    spans = sorted((a, a + size, name) for name, (_, a, size) in compiled.regions.items())
+
+    def net_of(addr):
+        """The mesh a preload block travels on: programs on the INoC, weights on the
+        MNoC, the rest (constants, borders, the token) on the ANoC."""
+        for a0, a1, name in spans:
+            if a0 <= addr < a1:
+                if name.endswith((" code", " trampoline")):
+                    return nets["inoc"]
+                if name.endswith((" weights", " weights_pair")):
+                    return nets["mnoc"]
+                break
+        return nets["anoc"]
+
     blobs, zero = {}, 0   # distinct non-zero blocks -> offset (in the blob area)
     blob_area = bytearray()
-    loads = []
+    loads = collections.defaultdict(list)   # (mem, block, bytes) -> cores
     for kc, pre in enumerate(compiled.preload):
         for a, d in pre:
             d = bytes(d) + bytes(-len(d) % w)
@@ -826,29 +872,27 @@ def machine_image(compiled):
                 continue
             if not any(d):
                 zero = max(zero, len(d))
-                loads.append((kc, a, None, len(d)))
+                loads[a, None, len(d)].append(kc)
                 continue
             if d not in blobs:
                 blobs[d] = len(blob_area)
                 blob_area += d
-            loads.append((kc, a, blobs[d], len(d)))
+            loads[a, blobs[d], len(d)].append(kc)
     lay_in = compiled.layouts[compiled.input.name]
     lay_out = compiled.layouts[compiled.output.name]
-    copies_in = [(kc, *compiled.window(compiled.input.name, kc))
-                 for kc in compiled.readers(compiled.input.name)]
-    copies_out = []   # (core, mem, offset, bytes)
-    pos = lay_out.chunks * w
-    for kc, a, off, length, c0, c1 in output_reads(compiled):
-        if (c0, c1) == (0, lay_out.chunks):
-            copies_out.append((kc, a, off, length))
-            continue
-        for y in range(length // lay_out.row_bytes + 1):
-            for x in range(lay_out.width):
-                p = y * lay_out.row_bytes + x * pos + c0 * w
-                if p < length:
-                    copies_out.append((kc, a + p, off + p, (c1 - c0) * w))
-    n_load = len(loads) + 1
-    n_infer = len(copies_in) + 2 + len(copies_out) + 1
+    copies_in = collections.defaultdict(list)   # (mem, offset, bytes) -> cores
+    for kc in compiled.readers(compiled.input.name):
+        copies_in[compiled.window(compiled.input.name, kc)].append(kc)
+    last = compiled.network.nodes[-1].name
+    gathered = sum(_send_words(lay_out, compiled.chans[last][kc], r0, r1)
+                   for (name, kc), sends in compiled.sends.items() if name == last
+                   for rect, r0, r1, *_ in sends if rect == _fb_rect(cfg))
+    puts_load = [(a, off, n, r) for (a, off, n), cores in loads.items()
+                 for r in _rectangles(cores, cfg.cols)]
+    puts_in = [(a, off, n, r) for (a, off, n), cores in copies_in.items()
+               for r in _rectangles(cores, cfg.cols)]
+    n_load = len(puts_load) + 2
+    n_infer = len(puts_in) + 5
     cmd_bytes = COMMAND_WORDS * w
     infer_at = 0
     load_at = infer_at + n_infer * cmd_bytes
@@ -870,26 +914,33 @@ def machine_image(compiled):
             data[base:base + 8] = a.to_bytes(8, "little")
             data[base + w:base + w + 8] = b.to_bytes(8, "little")
 
-    load = [(FbOp.COPY_IN, dict(core=kc, count=n // w, mem=a,
-                                fb=(zero_at if off is None else blob_at + off) // w))
-            for kc, a, off, n in loads] + [(FbOp.END, {})]
-    infer = [(FbOp.COPY_IN, dict(core=kc, count=n // w, fb=(input_at + off) // w, mem=a))
-             for kc, a, off, n in copies_in]
-    infer += [(FbOp.START, dict(mem=compiled.entries[0])),
-              (FbOp.WAIT, dict(core=0, count=len(compiled.network.nodes)))]
-    infer += [(FbOp.COPY_OUT, dict(core=kc, count=n // w, fb=(output_at + off) // w, mem=a))
-              for kc, a, off, n in copies_out]
-    infer.append((FbOp.END, {}))
+    def rect(r):
+        return dict(zip(("x0", "x1", "y0", "y1"), r, strict=True))
+
+    load = [(FbOp.PUT, dict(net=net_of(a), count=n // w, mem=a, **rect(r),
+                            fb=(zero_at if off is None else blob_at + off) // w))
+            for a, off, n, r in puts_load] + [(FbOp.FENCE, {}), (FbOp.END, {})]
+    infer = [(FbOp.PUT, dict(net=nets["anoc"], count=n // w, fb=(input_at + off) // w,
+                             mem=a, **rect(r)))
+             for a, off, n, r in puts_in]
+    infer += [(FbOp.FENCE, {}),
+              (FbOp.START, dict(mem=compiled.entries[0], fb=output_at // w)),
+              (FbOp.WAIT, dict(core=0, count=len(compiled.network.nodes))),
+              (FbOp.GATHER, dict(count=gathered)), (FbOp.END, {})]
     put(infer_at, infer)
     put(load_at, load)
     data[output_at:output_at + lay_out.size] = lay_out.pack(
         np.zeros((lay_out.height, lay_out.width, lay_out.channels), dtype=np.int64))
     data[blob_at:] = blob_area
-    # The engine's cycles (rtl/framebuffer: 3 a command, a copy's words and latency, the
-    # WAIT until the cycle after the array's last busy cycle).
-    lat = core.mem_latency
-    load_cycles = 3 * n_load + sum(n // w + 1 for _, _, _, n in loads)
-    infer_cycles = 3 * n_infer + sum(n // w + 1 for *_, n in copies_in) + \
-        max(1, compiled.cycles - 2) + sum(n // w + lat for *_, n in copies_out)
+    # The engine's cycles: the framebuffer's model steps the puts through the meshes
+    # (their timing does not depend on the data) and takes the array's run from the
+    # compiled network's cycles.
+    fb = FramebufferModel(cfg)
+    fb.write(0, data)
+    load_cycles, error = fb.run(load_at)
+    assert error == 0, f"the load list fails on the framebuffer's model: error {error}"
+    infer_cycles, error = fb.run(infer_at, run_cycles=compiled.cycles,
+                                 fb_puts=compiled.fb_puts)
+    assert error == 0, f"the infer list fails on the framebuffer's model: error {error}"
     return MachineImage(bytes(data), load_at, infer_at, input_at, output_at, load_cycles,
                         infer_cycles)

@@ -70,8 +70,10 @@ class ArrayModel:
 
     def run(self, entries, *, max_cycles=1_000_000):
         """Start core ``n`` at program image ``entries[n]`` (None: it stays idle) in cycle
-        0, all together, and step the array until every started core has finished (its
-        chain of images) and no flit is left in a mesh or a core's input FIFO.
+        0, all together (a start restarts every router's round-robin order, from cycle
+        1, as the RTL array's host start does), and step the array until every started
+        core has finished (its chain of images) and no flit is left in a mesh or a
+        core's input FIFO.
 
         A core that writes a start put on its INoC while idle (9.8) runs that image from
         the next cycle, as often as it receives one.
@@ -102,6 +104,7 @@ class ArrayModel:
             raise ValueError(f"entries must give one entry (or None) per core, {n}, not "
                              f"{len(entries)}")
         runs, results, offers = {}, [None] * n, [None] * n
+        self.fb_puts = []
         self.runs = [[] for _ in range(n)]
         self.starts = [[] for _ in range(n)]
 
@@ -121,17 +124,27 @@ class ArrayModel:
             taken = [[False] * len(ports) for _ in range(n)]
             given = [[None] * len(ports) for _ in range(n)]
             self._links(offers, taken, given)
+            moved = False
             for name in PUT_PORTS:
                 p = NOC_PORTS.index(name)
                 injected = {k: offers[k][0][p] for k in range(n) if offers[k][0][p] is not None}
                 accepted, delivered = self.meshes[name].step(
-                    injected, [offers[k][1][p] for k in range(n)])
+                    injected, [offers[k][1][p] for k in range(n)], edge_ready=name == "anoc")
                 for k in accepted:
                     taken[k][p] = True
                 for k, flit in delivered.items():
-                    given[k][p] = flit
-            moved = any(any(t) for t in taken) or any(g is not None for row in given
-                                                      for g in row)
+                    if k == EDGE:
+                        self.fb_puts.append((cycle, flit.payload))
+                        moved = True
+                    else:
+                        given[k][p] = flit
+            moved = moved or any(any(t) for t in taken) or any(
+                g is not None for row in given for g in row)
+            if cycle == 0 and any(e is not None for e in entries):
+                # the start restarts every router's round robin (rtl/top/array.py)
+                for mesh in self.meshes.values():
+                    for r in mesh.routers:
+                        r.pointer = 0
             for k, core in enumerate(self.cores):
                 if k in runs:
                     try:
@@ -183,7 +196,7 @@ class ArrayModel:
             if EDGE in accepted:
                 taken.add(name)
             for k, f in delivered.items():
-                given[k][p] = f
+                given[k][p] = f     # (no core sends: nothing reaches the framebuffer)
         for k, core in enumerate(self.cores):
             core.idle_cycle(given[k])
             if core.start_entry is not None:

@@ -579,10 +579,14 @@ class CycleModel:
             for th in noc_take:
                 ins = th.instr
                 if self.mesh is not None and th.n == 0 and (
-                        ins["x1"] >= self.mesh[1] or ins["y1"] >= self.mesh[0]):
+                        ins["x1"] >= self.mesh[1] or ins["y1"] >= self.mesh[0]) and not (
+                        th.index == NOC_THREADS[0] and
+                        (ins["x0"], ins["x1"], ins["y0"], ins["y1"]) ==
+                        (0, 0, self.mesh[0], self.mesh[0])):
                     raise th.error(f"SEND to columns {ins['x0']}..{ins['x1']}, rows "
                                    f"{ins['y0']}..{ins['y1']}: outside the "
-                                   f"{self.mesh[0]} x {self.mesh[1]} array")
+                                   f"{self.mesh[0]} x {self.mesh[1]} array (and not the "
+                                   f"framebuffer's column 0, row {self.mesh[0]}, from T4)")
                 end = th.n == th.count - 1   # (not ``last``: the step engine's, above)
                 put = Put(th.dst.addr, self._n_send(th) if functional else None,
                           bool(ins["signal"]) and end, ins["ctr"], bool(ins["start"]) and end,

@@ -53,7 +53,7 @@ class FramebufferModel:
         w = self.word
         return int.from_bytes(self.mem[index * w:index * w + 8], "little")
 
-    def run(self, entry, *, run_cycles=None):
+    def run(self, entry, *, run_cycles=None, fb_puts=None):
         """Run the command list at byte address ``entry``; return ``(cycles, error)`` as
         the RTL's ``cycles`` and ``error`` then hold them (also ``self.cycles``,
         ``self.error``).
@@ -61,7 +61,14 @@ class FramebufferModel:
         With ``run_cycles`` (a prediction of the engine's cycles, the compiler's), a
         START runs no core: the next WAIT takes the cores' last busy cycle to be
         ``run_cycles`` (a compiled network's array cycles, which do not depend on the
-        data), and a copy out reads whatever the cores' MEMs hold."""
+        data), and a copy out reads whatever the cores' MEMs hold; ``fb_puts`` then gives
+        the puts the run sends the framebuffer, as ``(array cycle, put)``
+        (:attr:`sw.golden.array.ArrayModel.fb_puts`).
+
+        The puts the cores send the framebuffer (over the ANoC) are written at word
+        ``fb`` of the START plus their address, each counted for GATHER in the engine
+        cycle after the array delivered it; one beyond the memory is not written and
+        stops the run at the next decode after it (BAD_PUT)."""
         cfg, w = self.config, self.word
         words = len(self.mem) // w
         mem_words = cfg.core.sram_bytes // w
@@ -71,10 +78,15 @@ class FramebufferModel:
         tick = self._tick
         misaligned = entry % w != 0
         started = False
+        start_at = None   # the engine cycle of this run's START's decode
+        received = []     # the engine cycles from which each written put counts
+        bad_at = None     # the engine cycle from which a put beyond the memory is seen
         while True:
             tick(FETCH_CYCLES)
             if misaligned or pc + COMMAND_WORDS > words:
                 return self._stop(FbError.BAD_FB)
+            if bad_at is not None and bad_at <= self._cycles - 1:
+                return self._stop(FbError.BAD_PUT)
             f = decode(self._word(pc), self._word(pc + 1))
             pc += COMMAND_WORDS
             op, core, count, fb, mem = f["op"], f["core"], f["count"], f["fb"], f["mem"]
@@ -82,7 +94,7 @@ class FramebufferModel:
             put = op == FbOp.PUT
             if op == FbOp.END:
                 return self._stop(FbError.NONE)
-            if op > FbOp.FENCE or (put and f["net"] >= len(PUT_PORTS)):
+            if op > FbOp.GATHER or (put and f["net"] >= len(PUT_PORTS)):
                 return self._stop(FbError.BAD_OP)
             if (copy or op == FbOp.WAIT) and core >= cfg.cores:
                 return self._stop(FbError.BAD_CORE)
@@ -109,7 +121,28 @@ class FramebufferModel:
                     raise NotImplementedError("the model runs one START, WAIT pair at a time")
                 if run_cycles is None:
                     self.array.run([mem] * cfg.cores)
+                    fb_puts = self.array.fb_puts
+                start_at = self._cycles - 1
+                received = []
+                for t, p in fb_puts or ():
+                    target = fb + p.addr // w
+                    if target < words:
+                        if p.data is not None:
+                            self.mem[target * w:(target + 1) * w] = bytes(p.data)
+                        received.append(start_at + t + 1)
+                    elif bad_at is None:
+                        bad_at = start_at + t + 1
                 started = True
+            elif op == FbOp.GATHER:
+                if start_at is None:
+                    raise NotImplementedError("a GATHER without a START before it in the "
+                                              "list")
+                if len(received) < count:
+                    raise RuntimeError(f"GATHER of {count} puts: the run sends the "
+                                       f"framebuffer {len(received)}; the engine would wait "
+                                       f"for ever")
+                first = self._cycles
+                self._cycles = max(first, received[count - 1] if count else first) + 1
             elif op == FbOp.WAIT:
                 if not started:
                     raise NotImplementedError("a WAIT without a START before it (the RTL "
@@ -119,12 +152,11 @@ class FramebufferModel:
                     if runs < count:
                         raise RuntimeError(f"WAIT for {count} runs of core {core}: it ran "
                                            f"{runs}; the engine would wait for ever")
-                # The START's decode is the array's cycle 0 and the WAIT's decode cycle 3;
-                # the WAIT ends in the cycle after the last busy cycle of any core
-                # (``last``): it waits from cycle 4 to ``last + 1``.
+                # The START's decode is the array's cycle 0; the WAIT ends in the cycle
+                # after the last busy cycle of any core (``last``), or in its first.
                 last = run_cycles if run_cycles is not None else \
                     busy_until(self.array.starts, self.array.runs)
-                self._cycles += max(1, last - 2)
+                self._cycles = max(self._cycles, start_at + last + 1) + 1
                 started = False
             else:
                 if started:

@@ -21,8 +21,9 @@ Flit = namedtuple("Flit", "payload x0 x1 y0 y1 last")
 LOCAL, NORTH, EAST, SOUTH, WEST = range(5)  # rtl.noc.router.Port
 PORTS = ("local", "north", "east", "south", "west")
 _N = 5
-#: The node key of a mesh's edge injection point (``rtl.noc.mesh.Mesh(edge=True)``'s
-#: ``inject``): the west input of router ``(0, rows - 1)``.
+#: The node key of a mesh's edge (``rtl.noc.mesh.Mesh(edge=True)``'s ``inject`` and
+#: ``eject``): flits injected at the west input of router ``(0, rows - 1)``, flits for
+#: column 0, row ``rows`` delivered from its south output.
 EDGE = -1
 # The arbitration order from each pointer value.
 _ORDER = tuple(tuple((pointer + k) % _N for k in range(_N)) for pointer in range(_N))
@@ -187,7 +188,7 @@ class RouterModel:
         if first is not None:
             self.pointer = (first + 1) % _N
 
-    def step(self, offers, ready):
+    def step(self, offers, ready, edge_ready=False):
         """One cycle of a router on its own: ``offers[p]`` the flit offered at input ``p``
         (or ``None``), ``ready[o]`` output ``o``'s ready. Return ``(accepted, sent)``:
         the inputs whose flit was taken, and the flit leaving each output (or ``None``)."""
@@ -206,8 +207,9 @@ _LINKS = {NORTH: (0, -1, SOUTH), EAST: (1, 0, WEST), SOUTH: (0, 1, NORTH), WEST:
 
 class MeshModel:
     """A ``rows`` by ``cols`` mesh of :class:`RouterModel`; node ``n = y * cols + x``;
-    node :data:`EDGE` injects at the west input of router ``(0, rows - 1)`` (the RTL
-    mesh's ``inject`` with ``edge``).
+    node :data:`EDGE` injects at the west input of router ``(0, rows - 1)`` and is
+    delivered the flits for column 0, row ``rows`` at its south output (the RTL mesh's
+    ``inject`` and ``eject`` with ``edge``).
 
     Args:
         rows, cols: The mesh's size.
@@ -238,13 +240,15 @@ class MeshModel:
     def idle(self):
         return all(r.idle() for r in self.routers)
 
-    def step(self, offers, ready):
+    def step(self, offers, ready, edge_ready=False):
         """One cycle: ``offers`` maps node to the flit offered at its injection port,
         ``ready`` is each node's ejection ready (a sequence of bools). Return ``(accepted,
         delivered)``: the nodes whose offered flit was taken, and ``{node: flit}`` of the
         flits leaving ejection ports. ``offers`` may hold :data:`EDGE`, the edge
-        injection point."""
+        injection point; ``edge_ready`` is the edge ejection's ready (a flit leaving there
+        is ``delivered[EDGE]``)."""
         routers, depth, inputs = self.routers, self.depth, self._inputs
+        corner = (self.rows - 1) * self.cols
         accepted = [n for n in offers if len(inputs[n]) < depth]
         delivered, plans, moves = {}, [], []
         for n, r in enumerate(routers):
@@ -254,11 +258,15 @@ class MeshModel:
             for bit, q in self._out_fifos[n]:
                 if len(q) < depth:
                     rmask |= bit
+            if n == corner and edge_ready:
+                rmask |= 1 << SOUTH
             sent, sent_mask, plan = r._evaluate(rmask)
             plans.append((r, plan))
             if sent_mask:
                 if sent_mask & 1:
                     delivered[n] = sent[LOCAL]
+                if n == corner and sent_mask >> SOUTH & 1:
+                    delivered[EDGE] = sent[SOUTH]
                 for o, q in self._out_moves[n]:
                     if sent_mask >> o & 1:
                         moves.append((q, sent[o]))

@@ -8,7 +8,7 @@ import random
 
 import cocotb
 import numpy as np
-from cocotb.triggers import FallingEdge, ReadOnly
+from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 from rtl.spec.config import get_config
 from sw.compiler_stub.asm import assemble
@@ -40,7 +40,25 @@ class ArrayEnv:
         for k in range(self.n):
             getattr(self.dut, f"host__{k}__en").value = 0
             self.sig("start", k).value = 0
+        for j in range(3):   # the framebuffer's side: nothing injected, every put taken
+            getattr(self.dut, f"inject__{j}__valid").value = 0
+        self.dut.eject__ready.value = 1
+        self.ejected = []
         await start_clock(self.dut)
+        cocotb.start_soon(self._eject())
+
+    async def _eject(self):
+        """Every flit the ANoC delivers to the framebuffer's place (column 0, row
+        ``rows``): its put's word address and data, in order."""
+        d, w = self.dut, self.word
+        bits = (self.core.mem_port_bits, 24 - (w - 1).bit_length())
+        while True:
+            await RisingEdge(d.clk)
+            await ReadOnly()
+            if d.eject__valid.value and d.eject__ready.value:
+                v = d.eject__payload.value.to_unsigned()
+                self.ejected.append(((v >> bits[0]) & ((1 << bits[1]) - 1),
+                                     (v & ((1 << bits[0]) - 1)).to_bytes(w, "little")))
 
     async def write(self, k, addr, data):
         """Write bytes (whole words) to core ``k``'s MEM."""
@@ -348,7 +366,8 @@ async def test_network(dut):
     their chunks) exchanged over the ANoC, multicast to the cores that share a window,
     each layer started on every core by core 0 over the INoC): the preload and the
     input's windows written through the cores' host ports, every core started in one
-    cycle, the output read back from the cores that wrote it. Every tensor equals
+    cycle, the output read back from the cores that wrote it and taken from the puts
+    they send the framebuffer's place on the ANoC. Every tensor equals
     NumPy's reference and the golden array's MEM, each core's every layer runs in the
     golden array's cycles (its last run's ``cycles`` and ``vmm_steps`` equal), and the
     array's cycles equal the compiler's prediction."""
@@ -381,6 +400,7 @@ async def test_network(dut):
             await env.write(k, a, golden.cores[k].read(a, n))
         golden.run(compiled.entries)
         assert golden.runs == compiled.runs, "the golden array's run differs from the compiler's"
+        env.ejected.clear()
         d = dut
         for k in range(env.n):
             getattr(d, f"entry__{k}").value = compiled.entries[k]
@@ -389,9 +409,20 @@ async def test_network(dut):
         for k in range(env.n):
             env.sig("start", k).value = 0
         last_busy = 0
+        busy = [True] * env.n
+        starts = [[0] for _ in range(env.n)]   # the cycle each core's every run began
+        runs = [[] for _ in range(env.n)]       # and its cycles and VMM steps
         for cycle in range(1, 4 * compiled.cycles):
             await ReadOnly()
-            if any(env.sig("busy", k).value for k in range(env.n)):
+            now = [bool(env.sig("busy", k).value) for k in range(env.n)]
+            for k in range(env.n):
+                if now[k] and not busy[k]:
+                    starts[k].append(cycle - 1)
+                if busy[k] and not now[k]:
+                    runs[k].append((int(env.sig("cycles", k).value),
+                                    int(env.sig("vmm_steps", k).value)))
+            busy = now
+            if any(now):
                 last_busy = cycle
             elif cycle > compiled.cycles + 16:
                 break
@@ -406,6 +437,24 @@ async def test_network(dut):
             assert not env.sig("overflow", k).value, f"core {k}: a counter overflowed"
         want = [r[-1] for r in compiled.runs]
         assert got == want, f"{bits}: the cores' last layer ran {got}, the golden array {want}"
+        # the output's SENDs to the framebuffer: the same addresses in the same order,
+        # and the tensor they carry (the bytes past a tensor's channels in its last chunk
+        # are whatever the cores' MEMs held: not compared)
+        fb_want = [p.addr // env.word for _, p in golden.fb_puts]
+        assert fb_want and [a for a, _ in env.ejected] == fb_want, \
+            f"{bits}, {channels} channels: the framebuffer's puts go to " \
+            f"{[a for a, _ in env.ejected]}, the golden array's to {fb_want}"
+        lay = compiled.layouts[net.output.name]
+        buf = bytearray(lay.size)
+        for a, data in env.ejected:
+            buf[a * env.word:(a + 1) * env.word] = data
+        np.testing.assert_array_equal(lay.unpack(bytes(buf)), run_reference(net, x)[
+            net.output.name], err_msg=f"{bits}: the output the framebuffer received")
+        assert runs == compiled.runs, \
+            f"{bits}: the cores' runs took {runs}, the golden array's {compiled.runs}"
+        assert starts == compiled.starts, \
+            f"{bits}: the cores' runs began in cycles {starts}, the golden array's in " \
+            f"{compiled.starts}"
         assert last_busy == compiled.cycles, \
             f"{bits}: the array was busy until cycle {last_busy}, predicted {compiled.cycles}"
         ref = run_reference(net, x)

@@ -11,6 +11,7 @@ import pytest
 from rtl.spec.config import get_config
 from rtl.spec.framebuffer import COMMAND_WORDS, FbError, FbOp, encode
 from sw.compiler_stub.array import compile_array, load_array, machine_image
+from sw.compiler_stub.asm import assemble
 from sw.compiler_stub.network import run_reference
 from sw.golden.framebuffer import FramebufferModel
 from sw.golden.hostlink import State
@@ -18,6 +19,7 @@ from sw.runtime.hostlink import HostLinkClient
 from sw.runtime.machine import VerilatedMachine
 from sw.runtime.runtime import Runtime
 
+from ..array.programs import send_text
 from ..net.nets import digits_like
 
 CONFIG = get_config("sim")
@@ -140,7 +142,7 @@ def test_engine_against_its_model(machine, seed):
         check(cmds + [(FbOp.END, {})])
         assert link.read(base - 4096, CONFIG.cores * region * WORD) == \
             model.read(base - 4096, CONFIG.cores * region * WORD)
-    bad = [([(7, {})], FbError.BAD_OP),
+    bad = [([(8, {})], FbError.BAD_OP),
            ([(FbOp.PUT, dict(net=3, count=1))], FbError.BAD_OP),
            ([(FbOp.PUT, dict(count=1, x1=CONFIG.cols))], FbError.BAD_CORE),
            ([(FbOp.PUT, dict(count=1, y0=1, y1=0))], FbError.BAD_CORE),
@@ -158,3 +160,54 @@ def test_engine_against_its_model(machine, seed):
     check([(FbOp.COPY_IN, dict(count=1, fb=base // WORD))], at=last, error=FbError.BAD_FB)
     link.run(WORD // 2)   # an entry that is not a word's address
     assert tuple(link.status())[:2] == (State.ERROR, FbError.BAD_FB)
+
+
+def test_gather_over_the_anoc(machine, seed):
+    """Every core's T4 SENDs a random number of words of its MEM to the framebuffer's
+    place on the ANoC (column 0, row ``rows``); a START with the output's base, a WAIT
+    and a GATHER of them all: the words land at the base plus their addresses, and the
+    framebuffer read back, STATUS's error and cycles equal the golden model's; with a
+    base that puts the last words past the framebuffer's end, the run stops with
+    BAD_PUT, as the model's."""
+    rng = np.random.default_rng(seed)
+    print(f"seed {seed}")
+    machine.reset()
+    link = HostLinkClient(*machine.transport())
+    model = FramebufferModel(CONFIG)
+    core, fb_bytes = CONFIG.core, CONFIG.framebuffer_bytes
+    bank, words = core.sram_bank_bytes, fb_bytes // WORD
+    counts = [int(rng.integers(1, 40)) for _ in range(CONFIG.cores)]
+    at = 4096                                   # images and data; the list at 0
+    cmds, total = [], 0
+    for k, n in enumerate(counts):
+        image = assemble(".thread 4\n" + send_text(bank, 64 * WORD * k, n, WORD,
+                                                    y=(CONFIG.rows, CONFIG.rows)) +
+                         "\nEND\n", core).image()
+        data = rng.integers(0, 256, n * WORD, np.uint8).tobytes()
+        for blob, mem in ((image, 0), (data, bank)):
+            link.write(at, blob)
+            model.write(at, blob)
+            cmds.append((FbOp.COPY_IN, dict(core=k, count=-(-len(blob) // WORD),
+                                            fb=at // WORD, mem=mem)))
+            at += -(-len(blob) // WORD) * WORD
+        total += n
+    for base, error in ((16384 // WORD, FbError.NONE),
+                        (words - 64 * (CONFIG.cores - 1) - counts[-1] + 1, FbError.BAD_PUT)):
+        if error == 0:   # the output's area cleared in both
+            span = 64 * WORD * CONFIG.cores
+            link.write(base * WORD, bytes(span))
+            model.write(base * WORD, bytes(span))
+        run = cmds + [(FbOp.START, dict(mem=0, fb=base)), (FbOp.WAIT, dict(count=1)),
+                      (FbOp.GATHER, dict(count=total if error == 0 else 1)), (FbOp.END, {})]
+        text = commands(run)
+        link.write(0, text)
+        model.write(0, text)
+        status = run_list(link, 0)
+        cycles, err = model.run(0)
+        assert (status.error, status.cycles) == (err, cycles) and err == error, \
+            (status, cycles, err)
+        if error == 0:
+            assert link.read(base * WORD, span) == model.read(base * WORD, span)
+            for k, n in enumerate(counts):   # each core's words, from its bank 1
+                got = model.read((base + 64 * k) * WORD, n * WORD)
+                assert got == model.array.cores[k].read(bank, n * WORD), k

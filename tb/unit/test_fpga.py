@@ -67,7 +67,9 @@ def test_board_top_elaborates():
 
 
 def test_router_block():
-    """``--blocks noc_router --keep-hierarchy`` selects the ulx3s router (92-bit payload: a put);
+    """``--blocks noc_router --keep-hierarchy`` selects the ulx3s router (92-bit payload: a
+    put; a 1-bit column and a 2-bit row, since row 2 is the framebuffer's, below the 2 x 2
+    array);
     the build keeps it a module of its own, counted apart, and every one of its outputs
     reaches the harness's register."""
     args, blocks = parse_args(["--blocks", "noc_router", "--keep-hierarchy"])
@@ -75,7 +77,7 @@ def test_router_block():
     router = blocks["noc_router"]
     assert router.payload_bits == noc_payload_bits(get_config("ulx3s")) == 92
     ports = DatapathHarness(blocks).port_map()
-    flit = 92 + 4 + 1
+    flit = 92 + 2 * (1 + 2) + 1
     for name in PORTS:
         # Out: the flits leaving and the input's ready; In: the flits arriving (from an
         # LFSR) and, tied high, their valid and the output's ready.
@@ -83,7 +85,9 @@ def test_router_block():
         assert ports[f"noc_router.{name}.o.valid"] == (wiring.Flow.Out, True, 1)
         assert ports[f"noc_router.{name}.i.ready"] == (wiring.Flow.Out, True, 1)
         assert ports[f"noc_router.{name}.i.payload"] == (wiring.Flow.In, False, flit)
-    assert len(ports) == 5 * 6
+    assert ports["noc_router.idle"] == (wiring.Flow.Out, False, 1)
+    assert ports["noc_router.clear"] == (wiring.Flow.In, False, 1)
+    assert len(ports) == 5 * 6 + 2
     script = prepare(blocks, keep_hierarchy=True)[0].files[f"{TOP}.ys"]
     keep = f"setattr -mod -set keep_hierarchy 1 {block_module('noc_router')}"
     assert script.index("read_rtlil") < script.index(keep) < script.index("synth_ecp5")
