@@ -149,8 +149,10 @@ def bench_array():
     keys = {}
     for key, cfg in (("sim", sim), ("4x4", ArrayConfig(name="a4x4", rows=4, cols=4,
                                                       core=sim.core))):
+        # the layer alone: its output left in the cores (gather=False), as a middle
+        # layer's is before the next layer reads it
         keys[f"array.{key}.layer_vmm_utilization"] = \
-            compile_array(cfg, conv).report[0].utilization
+            compile_array(cfg, conv, gather=False).report[0].utilization
     digits = compile_array(sim, import_onnx(str(RESULTS.parent.parent / "train" / "int8.onnx")))
     keys["net.digits.array.cycles_per_image"] = digits.cycles
     keys["net.digits.array.vmm_utilization"] = digits.utilization

@@ -102,6 +102,7 @@ class CompiledArrayNetwork:
     runs: list = None     # per core, per layer: (cycles, vmm_steps) of its run
     starts: list = None   # per core, per layer: the array cycle its run began
     fb_puts: list = None  # the output's puts to the framebuffer: (array cycle, put)
+    gather: bool = True   # the output layer sends its output to the framebuffer
 
     @property
     def core(self):
@@ -379,11 +380,15 @@ def _rectangles(cores, cols):
     return out
 
 
-def compile_array(config, network):
+def compile_array(config, network, *, gather=True):
     """Compile ``network`` for the array ``config`` (an :class:`ArrayConfig`).
 
     Returns a :class:`CompiledArrayNetwork`: start every core with an entry at it, all in
-    one cycle, and the network's output is in the last layer's cores (its ``producers``).
+    one cycle, and the network's output is in the last layer's cores (its ``producers``)
+    and, with ``gather``, sent by them to the framebuffer over the ANoC (at its offset in
+    the output's packed buffer, from the START's base: docs/architecture.md, 11). Without
+    ``gather`` the output stays in the cores (a part of a larger network whose next part
+    reads it there; :func:`machine_image` needs ``gather``).
 
     The compiled network is run once on the array's golden model (zero input): that run
     gives the report's cycles (a run's cycles do not depend on the data) and rejects a
@@ -404,6 +409,8 @@ def compile_array(config, network):
         raise TypeError(f"config must be an ArrayConfig, not {type(config).__name__}")
     if not isinstance(network, Network):
         raise TypeError(f"network must be a Network, not {type(network).__name__}")
+    if not isinstance(gather, bool):
+        raise TypeError(f"gather must be a bool, not {type(gather).__name__}")
     network.validate()
     if not network.nodes:
         raise NetworkError(f"network {network.name} has no layers")
@@ -504,7 +511,7 @@ def compile_array(config, network):
         out = [(rect, y0, y1, src.address(y0, 0, ch[0]), dst)
                for (y0, y1, dst), js in sorted(groups.items())
                for rect in _rectangles(js, config.cols)]
-        if t == network.output.name:
+        if gather and t == network.output.name:
             # the network's output to the framebuffer, at its offset in the output's
             # buffer (the framebuffer adds the START's base)
             full = layouts[t]
@@ -700,6 +707,7 @@ def compile_array(config, network):
     model = run_model(compiled)
     compiled.runs, compiled.starts = model.runs, model.starts
     compiled.fb_puts = model.fb_puts
+    compiled.gather = gather
     compiled.report = _report(compiled)
     return compiled
 
@@ -844,6 +852,9 @@ def machine_image(compiled):
     from rtl.spec.framebuffer import COMMAND_WORDS, FbOp, encode
     from rtl.spec.isa import PUT_PORTS
     from sw.golden.framebuffer import FramebufferModel
+    if not compiled.gather:
+        raise CompileError("the network was compiled without gather: its output does not "
+                           "reach the framebuffer")
     cfg = compiled.config
     core = cfg.core
     w = core.mem_port_bits // 8

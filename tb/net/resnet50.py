@@ -43,7 +43,7 @@ def compile_part(item):
     name, net = item
     t = time.perf_counter()
     try:
-        c = compile_array(get_config("northpole"), net)
+        c = compile_array(get_config("northpole"), net, gather=False)
     except CompileError as e:
         return {"part": name, "error": str(e), "compile_s": time.perf_counter() - t}
     layers = []

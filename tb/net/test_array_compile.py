@@ -122,6 +122,8 @@ def test_rejects():
         compile_array(SIM, [])
     with pytest.raises(NetworkError, match="has no layers"):
         compile_array(SIM, Network("empty", net.input, []))
+    with pytest.raises(TypeError, match="gather must be a bool, not int"):
+        compile_array(SIM, net, gather=1)
     # every core holds a share of every layer's weights (here half of 4.6 KB) and a
     # window of every tensor: twelve layers do not fit
     with pytest.raises(CompileError, match=r"the network needs \d+ bytes of MEM, the "
@@ -244,3 +246,29 @@ def test_pooling_split_by_channels(seed):
     compiled = compile_array(SIM, global_pool(rng))
     assert sorted(compiled.producers("y")) == [(k, 0, 0, k, k + 1) for k in range(4)]
     run_checked(compiled, rng.integers(0, 256, (4, 4, 4)))
+
+
+def test_gather(seed):
+    """With ``gather`` the output layer's producers SEND the output to the framebuffer's
+    place (column 0, row ``rows``): on the golden array the puts carry exactly the packed
+    output, each word once; without it nothing reaches the framebuffer, the other layers
+    run as before, and no model image can be made."""
+    from sw.compiler_stub.array import machine_image
+    rng = np.random.default_rng(seed)
+    print(f"seed {seed}")
+    net = digits_like(rng)
+    x = rng.integers(0, 256, net.input.shape)
+    on, off = compile_array(SIM, net), compile_array(SIM, net, gather=False)
+    assert off.fb_puts == [] and on.fb_puts
+    assert [r[:-1] for r in on.runs] == [r[:-1] for r in off.runs]
+    lay = on.layouts[net.output.name]
+    model = run_checked(on, x)
+    word = SIM.core.mem_port_bits // 8
+    addrs = [p.addr for _, p in model.fb_puts]
+    assert len(addrs) == len(set(addrs)) == lay.size // word
+    buf = bytearray(lay.size)
+    for _, p in model.fb_puts:
+        buf[p.addr:p.addr + word] = bytes(p.data)
+    np.testing.assert_array_equal(lay.unpack(bytes(buf)), run_reference(net, x)["logits"])
+    with pytest.raises(CompileError, match="compiled without gather"):
+        machine_image(off)
