@@ -216,13 +216,15 @@ class Router(wiring.Component):
             with m.If(grant[p]):
                 m.d.sync += held[p].eq(want[p])
 
-        # Round robin: the order starts after the first input granted in it.
+        # Round robin: the order starts after the first input granted in it (or at
+        # ``local`` after a ``clear``).
+        following = Signal.like(pointer)
+        m.d.comb += following.eq(pointer)
         for q in range(n):
             with m.If(pointer == q):
                 for k in reversed(range(n)):
                     i = (q + k) % n
                     with m.If(grant[i]):
-                        m.d.sync += pointer.eq((i + 1) % n)
-        with m.If(self.clear):
-            m.d.sync += pointer.eq(0)
+                        m.d.comb += following.eq((i + 1) % n)
+        m.d.sync += pointer.eq(Mux(self.clear, 0, following))
         return m
