@@ -16,10 +16,11 @@ import cocotb
 from cocotb.triggers import FallingEdge
 
 from sw.golden.hostlink import (ACK, NAK, Cmd, HostLinkModel, Nak, State, build_frame,
-                                cobs_encode, crc32, max_frame, parse_frame, read_request,
+                                cobs_encode, crc32, parse_frame, read_request,
                                 run_request, status_request, write_request)
 
 from ..stream import StreamSink, StreamSource, random_pause, run_cycles, start_clock
+from .faults import GOOD_KINDS, fault_frame, noisy
 from .top import PARAMS, init_bytes
 
 MEM, MAXD = PARAMS["mem_bytes"], PARAMS["max_data"]
@@ -247,64 +248,6 @@ async def test_protocol(dut, stall):
                   env.cycle)
 
 
-def noisy(rng, data, p):
-    """``data`` with each byte corrupted, dropped, or preceded by an inserted byte, each
-    with probability ``p``; return the bytes and whether any fault was applied."""
-    out, hit = bytearray(), False
-    for b in data:
-        r = rng.random()
-        if r < p:
-            out.append(b ^ rng.randrange(1, 256))
-        elif r < 2 * p:
-            pass
-        elif r < 3 * p:
-            out += bytes([rng.randrange(256), b])
-        else:
-            out.append(b)
-            continue
-        hit = True
-    return bytes(out), hit
-
-
-def fault_frame(rng, model):
-    """One frame's bytes and whether it is meant to be bad (and which way)."""
-    kind = rng.choices(
-        ["write", "read", "status", "run", "crc", "unknown", "truncated", "oversize",
-         "range", "garbage"], [30, 25, 8, 4, 6, 4, 5, 1, 6, 6])[0]
-    if kind == "write":
-        n = rng.randint(1, 12)
-        return build_frame(write_request(rng.randrange(MEM - n + 1),
-                                         bytes(rng.randrange(256) for _ in range(n)))), kind
-    if kind == "read":
-        n = rng.randint(1, 12)
-        return build_frame(read_request(rng.randrange(MEM - n + 1), n)), kind
-    if kind == "status":
-        return build_frame(status_request()), kind
-    if kind == "run":
-        return build_frame(run_request(rng.randrange(1 << 32))), kind
-    if kind == "crc":
-        p = write_request(rng.randrange(MEM - 4), bytes(rng.randrange(256) for _ in range(4)))
-        crc = crc32(p) ^ (1 << rng.randrange(32))
-        return cobs_encode(p + crc.to_bytes(4, "little")) + b"\0", kind
-    if kind == "unknown":
-        c = rng.choice([b for b in range(256) if b not in tuple(Cmd)])
-        return build_frame(bytes([c]) + bytes(rng.randrange(256) for _ in range(4))), kind
-    if kind == "truncated":
-        p = rng.choice([write_request(0, b"\1"), read_request(0, 1), run_request(0)])
-        return build_frame(p[:rng.randrange(len(p))]), kind
-    if kind == "oversize":
-        n = max_frame(MAXD) - 4 - 4 + rng.randint(0, 6)  # WRITE header + data > max_data
-        return build_frame(write_request(0, bytes(rng.randrange(1, 256) for _ in range(n)))), kind
-    if kind == "range":
-        if rng.random() < 0.5:
-            n = rng.randint(1, 12)
-            return build_frame(write_request(rng.randint(MEM - n + 1, MEM + 40), bytes(n))), kind
-        return build_frame(read_request(rng.randrange(MEM), rng.choice([0, MAXD + 1, MEM]))), kind
-    # garbage: random bytes, a delimiter at the end
-    n = rng.randint(1, 24)
-    return bytes(rng.randrange(256) for _ in range(n)) + b"\0", kind
-
-
 @cocotb.test()
 async def test_faults(dut):
     """Frames corrupted, dropped and inserted at 1e-3 a byte among bad frames of every kind
@@ -321,9 +264,9 @@ async def test_faults(dut):
     while sent < FAULT_FRAMES:
         group, count = bytearray(), rng.randint(1, 6)
         for _ in range(count):
-            frame, kind = fault_frame(rng, model)
+            frame, kind = fault_frame(rng, MEM, MAXD)
             frame, hit = noisy(rng, frame, 1e-3)
-            bad = hit or kind not in ("write", "read", "status", "run")
+            bad = hit or kind not in GOOD_KINDS
             fault_frames += bad
             noisy_frames += hit
             kinds[kind] = kinds.get(kind, 0) + 1
