@@ -259,6 +259,18 @@ def bench_hostlink():
             "hostlink.bad_writes": counts["bad_writes"]}
 
 
+def bench_machine_faults():
+    """``hostlink.machine_fault_frames`` and ``hostlink.machine_bad_writes`` (must be 0):
+    the same fault traffic through the whole Verilated sim machine, with runs of real
+    command lists among it (:mod:`tb.runtime.test_machine_faults`, seed 1, 10,000
+    frames)."""
+    from .runtime.test_machine_faults import run_faults
+    counts = run_faults(1, 10_000)
+    return {"hostlink.machine_fault_frames": counts["fault_frames"],
+            "hostlink.machine_frames": counts["frames"],
+            "hostlink.machine_bad_writes": counts["bad_writes"]}
+
+
 def bench_router_fpga(config="ulx3s"):
     """``noc.router.lut4``: the LUT4s of one router of the configuration on the ECP5, from
     Yosys's ``synth_ecp5`` of the FPGA flow's build of ``noc_router`` alone, its hierarchy
@@ -276,6 +288,7 @@ def main():
     results = merge_results(bench_pnoc())
     results = merge_results(bench_router_fpga())
     results = merge_results(bench_hostlink())
+    results = merge_results(bench_machine_faults())
     results = merge_results(bench_vmm())
     results = merge_results(bench_fp16())
     results = merge_results(bench_core())

@@ -61,8 +61,21 @@ def entry(rng):
 
 
 def test_faults_on_the_machine(seed):
-    rng = random.Random(f"{seed}:machine-faults")
     print(f"seed {seed}")
+    counts = run_faults(seed)
+    print("machine faults:", json.dumps(counts))
+    if os.environ.get("MACHINE_FAULT_JSON"):
+        path = Path(os.environ["MACHINE_FAULT_JSON"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(counts, indent=2) + "\n")
+    assert counts["bad_writes"] == 0
+    assert counts["fault_frames"] >= FRAMES // 4 and counts["busy_frames"] > 0
+
+
+def run_faults(seed, frames=FRAMES):
+    """The fault run of ``frames`` frames from ``seed``; return its counts (the asserts
+    on every answer, run and the read-back are inside)."""
+    rng = random.Random(f"{seed}:machine-faults")
     init = lists()
     model = HostLinkModel(WORD, MEM, MAXD)
     engine = FramebufferModel(CONFIG)
@@ -76,7 +89,7 @@ def test_faults_on_the_machine(seed):
             assert machine.transfer(frame) == model.feed(frame)
         carry = b""   # bytes the machine has not been given yet: no frame ended in them
         pending = None
-        while counts["frames"] < FRAMES:
+        while counts["frames"] < frames:
             group = bytearray()
             for _ in range(rng.randint(1, 6)):
                 frame, kind = fault_frame(rng, MEM, MAXD, low=LOW, entry=entry)
@@ -126,10 +139,4 @@ def test_faults_on_the_machine(seed):
     counts["bad_writes"] = sum(a != b for a, b in zip(got, written, strict=True))
     counts["acked_writes"] = len(model.acked_writes)
     counts["naks"] = {code.name: n for code, n in model.naks.items()}
-    print("machine faults:", json.dumps(counts))
-    if os.environ.get("MACHINE_FAULT_JSON"):
-        path = Path(os.environ["MACHINE_FAULT_JSON"])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(counts, indent=2) + "\n")
-    assert counts["bad_writes"] == 0
-    assert counts["fault_frames"] >= FRAMES // 4 and counts["busy_frames"] > 0
+    return counts
