@@ -40,10 +40,12 @@ class Framebuffer(wiring.Component):
     COPY_OUT ``n + latency`` (the core's MEM read latency), a PUT of ``n`` words one cycle
     (the first word read) and then one cycle per word offered (a word offered from the
     cycle after its read until the mesh takes it); a FENCE ends in the cycle that makes
-    ``FENCE_QUIET`` cycles in a row with ``noc_idle`` high; a WAIT ends in the first
-    cycle in which the core has ended its ``count`` runs since the START and no core is
-    busy (that cycle included). A core's bank ``conflict`` or counter ``overflow`` flag
-    (sticky until reset) stops the run at the next decode with that error.
+    ``FENCE_QUIET`` cycles in a row with ``noc_idle`` high; a GATHER in its first cycle
+    in which ``count`` received puts have been written (before that cycle); a WAIT ends
+    in the first cycle in which the core has ended its ``count`` runs since the START and
+    no core is busy (that cycle included). A core's bank ``conflict`` or counter
+    ``overflow`` flag (sticky until reset) stops the run at the next decode with that
+    error, and so does a received put beyond the memory (not written: BAD_PUT).
 
     Parameters
     ----------

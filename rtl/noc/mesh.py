@@ -43,7 +43,8 @@ class Mesh(wiring.Component):
     depth : int
         Flits of each router input FIFO, at least 2.
     edge : bool
-        Bring out ``inject`` and ``idle``.
+        The framebuffer's side at the south-west corner: ``inject``, ``eject``, ``idle``
+        and ``clear``, and one more row in the coordinates.
 
     Members
     -------

@@ -79,6 +79,33 @@ def test_send_outside_the_array():
         array.run([0, None, None, None])
 
 
+def test_send_to_the_framebuffer():
+    """Column 0, row ``rows`` is the framebuffer's place: T4 may SEND there (the ANoC
+    delivers the puts at the mesh's edge: ``fb_puts``, the words and their addresses in
+    order), T6 may not (the MNoC's corner takes nothing), nor may any rectangle reaching
+    past the array."""
+    def t4(x0, x1, y0, y1):
+        return assemble(".thread 4\n" + send_text(BANK, 0x40, 4, WORD, x=(x0, x1),
+                                                  y=(y0, y1)) + "\nEND\n", SIM.core).image()
+    array = ArrayModel(SIM)
+    data = bytes(range(4 * WORD))
+    array.core(1, 1).write(0, t4(0, 0, 2, 2))
+    array.core(1, 1).write(BANK, data)
+    array.run([None, None, None, 0])
+    assert [(p.addr, bytes(p.data)) for _, p in array.fb_puts] == \
+        [(0x40 + i * WORD, data[i * WORD:(i + 1) * WORD]) for i in range(4)]
+    cycles = [c for c, _ in array.fb_puts]
+    assert cycles == sorted(cycles) and len(set(cycles)) == 4
+    for image, what in ((sender(0, 0, 2, 2, signal=0, ctr=0), r"0\.\.0, rows 2\.\.2"),
+                        (t4(0, 1, 2, 2), r"0\.\.1, rows 2\.\.2"),
+                        (t4(0, 0, 1, 2), r"0\.\.0, rows 1\.\.2")):
+        array = ArrayModel(SIM)
+        array.core(0, 0).write(0, image)
+        with pytest.raises(CoreError, match=f"SEND to columns {what}: outside the 2 x 2 "
+                                            f"array \\(and not the framebuffer's"):
+            array.run([0, None, None, None])
+
+
 def test_put_outside_mem():
     """A put whose address is not a word of the receiver's MEM is an error."""
     from sw.golden.cycles import Put
