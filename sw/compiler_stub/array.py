@@ -101,8 +101,8 @@ class CompiledArrayNetwork:
     core_layouts: dict   # tensor -> per core its layout (its window at the region)
     runs: list = None     # per core, per layer: (cycles, vmm_steps) of its run
     starts: list = None   # per core, per layer: the array cycle its run began
-    fb_puts: list = None  # the output's puts to the framebuffer: (array cycle, put)
-    gather: bool = True   # the output layer sends its output to the framebuffer
+    fb_puts: list = None  # the output's puts to the framebuffer: (array cycle, put);
+                          # empty when compiled without gather
 
     @property
     def core(self):
@@ -254,11 +254,6 @@ def _fb_rect(config):
     """The framebuffer's place on the ANoC as a SEND's rectangle: column 0, row ``rows``
     (below the array's south-west corner; docs/architecture.md, 11)."""
     return (0, 0, config.rows, config.rows)
-
-
-def _send_words(layout, chans, r0, r1):
-    """Words a SEND of rows ``r0..r1`` of ``layout`` (chunks ``chans`` of each) puts."""
-    return (chans[1] - chans[0]) * layout.width * (r1 - r0 + 1)
 
 
 def _t4(sends, layout, chans, incoming, parity, band, unroll=WAIT_UNROLL, fb=None):
@@ -707,7 +702,6 @@ def compile_array(config, network, *, gather=True):
     model = run_model(compiled)
     compiled.runs, compiled.starts = model.runs, model.starts
     compiled.fb_puts = model.fb_puts
-    compiled.gather = gather
     compiled.report = _report(compiled)
     return compiled
 
@@ -852,7 +846,7 @@ def machine_image(compiled):
     from rtl.spec.framebuffer import COMMAND_WORDS, FbOp, encode
     from rtl.spec.isa import PUT_PORTS
     from sw.golden.framebuffer import FramebufferModel
-    if not compiled.gather:
+    if not compiled.fb_puts:
         raise CompileError("the network was compiled without gather: its output does not "
                            "reach the framebuffer")
     cfg = compiled.config
@@ -894,10 +888,6 @@ def machine_image(compiled):
     copies_in = collections.defaultdict(list)   # (mem, offset, bytes) -> cores
     for kc in compiled.readers(compiled.input.name):
         copies_in[compiled.window(compiled.input.name, kc)].append(kc)
-    last = compiled.network.nodes[-1].name
-    gathered = sum(_send_words(lay_out, compiled.chans[last][kc], r0, r1)
-                   for (name, kc), sends in compiled.sends.items() if name == last
-                   for rect, r0, r1, *_ in sends if rect == _fb_rect(cfg))
     puts_load = [(a, off, n, r) for (a, off, n), cores in loads.items()
                  for r in _rectangles(cores, cfg.cols)]
     puts_in = [(a, off, n, r) for (a, off, n), cores in copies_in.items()
@@ -937,7 +927,7 @@ def machine_image(compiled):
     infer += [(FbOp.FENCE, {}),
               (FbOp.START, dict(mem=compiled.entries[0], fb=output_at // w)),
               (FbOp.WAIT, dict(core=0, count=len(compiled.network.nodes))),
-              (FbOp.GATHER, dict(count=gathered)), (FbOp.END, {})]
+              (FbOp.GATHER, dict(count=len(compiled.fb_puts))), (FbOp.END, {})]
     put(infer_at, infer)
     put(load_at, load)
     data[output_at:output_at + lay_out.size] = lay_out.pack(
