@@ -34,11 +34,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from rtl.spec.config import ArrayConfig
-from rtl.spec.isa import Op
+from rtl.spec.isa import OFFSETS, Op
 
 from .asm import AsmError, Program
-from .conv import ActivationLayout, CompileError, Placement, _instr, compile_conv2d, \
-    compile_pool2d, conv_sizes, pool_sizes
+from .conv import ActivationLayout, CompileError, Placement, ReductionPart, _instr, \
+    compile_conv2d, compile_pool2d, conv_sizes, pool_sizes
 from .net import _check_disjoint, _paddings, _place, _Region
 from .network import ConvNode, Network, NetworkError
 
@@ -54,6 +54,17 @@ DATA = (8, 9)
 TOKEN = (10, 11)
 EXCHANGE_COUNTERS = (GO, DONE, READY) + DATA + TOKEN
 
+#: A chain's VMM cycles count this much more, plus :data:`CHAIN_FIXED`, in the choice of
+#: a layer's split (:func:`_split`): a chain runs up to three SSTREAMs a block where a
+#: core with whole sums runs one, its first results reach its last core only after its
+#: other cores' first blocks, and every core of it receives the layer's input rows. (On
+#: the test networks a chain that cut a core's work by 1.5 was slower than none: the
+#: digits network's first two layers on a 4 x 4 at int8/int4, 495 and 503 cycles against
+#: 439 and 446; so was one that saved 80 VMM cycles of a 4-bit classifier, by 14 cycles
+#: over the network.)
+CHAIN_COST = 1.5
+CHAIN_FIXED = 64
+
 #: WAITs a loop iteration holds: a loop of one WAIT takes about four cycles a count
 #: (the ENDL, the WAIT's grant), one of eight a little over one.
 WAIT_UNROLL = 8
@@ -62,10 +73,12 @@ WAIT_UNROLL = 8
 @dataclass(frozen=True)
 class ArrayLayerReport:
     """One layer on the array: per core its share (``bands``: output rows ``(y0, y1)``,
-    ``chans``: output chunks ``(c0, c1)``, c1 excluded; None without one), its image's
-    cycles and VMM steps in the array's run (the array's golden model), and the
-    layer's cycles (from core 0's start of it to its start of the next) and VMM
-    utilization (steps of every core / (cores * cycles))."""
+    ``chans``: output chunks ``(c0, c1)``, c1 excluded; None without one; ``parts``:
+    ``(index, count)`` of its part of a reduction split over a chain of cores, the last
+    part's core writing the share, or None), its image's cycles and VMM steps in the
+    array's run (the array's golden model), and the layer's cycles (from core 0's start
+    of it to its start of the next) and VMM utilization (steps of every core / (cores *
+    cycles))."""
     name: str
     kind: str
     bands: tuple
@@ -75,6 +88,7 @@ class ArrayLayerReport:
     cycles: int
     vmm_steps: int
     utilization: float
+    parts: tuple = None
 
 
 @dataclass
@@ -97,6 +111,7 @@ class CompiledArrayNetwork:
     regions: dict
     sends: dict   # (layer, core) -> [((x0, x1, y0, y1), row0, row1, src, dst)]
     chans: dict   # layer -> per core its output chunks [c0, c1), or None
+    parts: dict   # layer -> per core its ReductionPart (positions aside), or None
     windows: dict   # tensor -> per core the padded rows (lo, hi) it holds, or None
     core_layouts: dict   # tensor -> per core its layout (its window at the region)
     runs: list = None     # per core, per layer: (cycles, vmm_steps) of its run
@@ -151,7 +166,8 @@ class CompiledArrayNetwork:
         for node in self.network.nodes:
             if node.output.name == name:
                 return [(k, *b, *self.chans[node.name][k])
-                        for k, b in enumerate(self.bands[node.name]) if b]
+                        for k, b in enumerate(self.bands[node.name])
+                        if b and _writes(self.parts[node.name][k])]
         raise KeyError(name)
 
     def _chunks(self, layer):
@@ -172,10 +188,11 @@ class CompiledArrayNetwork:
         """The cores whose layers read tensor ``name`` (as input or residual)."""
         cores = set()
         for node in self.network.nodes:
-            reads = {node.input} | ({node.residual} if isinstance(node, ConvNode)
-                                    and node.residual is not None else set())
-            if name in reads:
-                cores |= {k for k, b in enumerate(self.bands[node.name]) if b}
+            for k, b in enumerate(self.bands[node.name]):
+                # (a reduction part whose sums leave on the PNoC reads no residual)
+                if b and (name == node.input or name == getattr(node, "residual", None)
+                          and _writes(self.parts[node.name][k])):
+                    cores.add(k)
         return sorted(cores)
 
     def summary(self):
@@ -183,18 +200,20 @@ class CompiledArrayNetwork:
         and each core's band and cycles."""
         n = self.config.cores
         lines = [f"{'layer':<8} {'kind':<5} {'cycles':>7} {'util':>6}  per core: rows"
-                 f"[/chunks] cycles util"]
+                 f"[/chunks][#part of chain] cycles util"]
         for r in self.report:
             whole = (0, self._chunks(r.name))
 
-            def share(b, ch, c, s, whole=whole):
+            def share(b, ch, part, c, s, whole=whole):
                 if not b:
                     return f"- {c}"
                 chunks = "" if ch == whole else f"/{ch[0]}-{ch[1] - 1}"
-                return f"{b[0]}-{b[1]}{chunks} {c} {s / c:.2f}"
+                split = "" if part is None else f"#{part[0]}of{part[1]}"
+                return f"{b[0]}-{b[1]}{chunks}{split} {c} {s / c:.2f}"
 
-            cores = "  ".join(share(*x) for x in zip(r.bands, r.chans, r.core_cycles,
-                                                     r.core_steps, strict=True))
+            cores = "  ".join(share(*x) for x in zip(r.bands, r.chans, r.parts,
+                                                     r.core_cycles, r.core_steps,
+                                                     strict=True))
             lines.append(f"{r.name:<8} {r.kind:<5} {r.cycles:>7} {r.utilization:>6.3f}  "
                          f"{cores}")
         lines.append(f"{'an image':<14} {self.cycles:>7} {self.utilization:>6.3f}  "
@@ -319,34 +338,89 @@ def _waits(ctr, count, unroll=WAIT_UNROLL):
     return out + [_instr(Op.WAIT, ctr=ctr)] * rest
 
 
-def _split(core, node, chunks, chunk_channels, n):
-    """How ``node`` is spread over ``n`` cores: ``(R, G)``, its output rows in ``R``
-    bands and (a pooling, or a convolution that is not depthwise) its ``chunks`` output
-    chunks in ``G`` groups, the pair ``(band, group)`` on core ``band * n // R + group``
-    (so that a core holds rows at about the same place in every layer). The choice
-    keeps a group's weights within a MEM bank if it can, then a core's share (rows of
-    the band times chunks of the group) smallest, then ``G`` smallest (every group's
-    band rows go to every core that reads them)."""
-    oh = node.output.shape[0]
+def _writes(part):
+    """Whether a core with reduction part ``part`` (None: the whole reduction) writes
+    its share of the layer's output: the chain's last part does."""
+    return part is None or part.last
+
+
+def _snake(q, cols):
+    """The core (index ``y * cols + x``) at place ``q`` of the path along the mesh's rows,
+    eastward on even rows and westward on odd ones: consecutive places are neighbours."""
+    y, x = divmod(q, cols)
+    return y * cols + (x if y % 2 == 0 else cols - 1 - x)
+
+
+def _part_tiles(kernel, row, parts):
+    """A reduction of ``kernel`` kernel rows of ``row`` weight tiles each over ``parts``
+    cores (a multiple of ``kernel``): ``[(ky, lo, hi)]``, each kernel row in
+    ``parts // kernel`` runs of near-equal tiles ``lo .. hi - 1``."""
+    m = parts // kernel
+    return [(ky, lo, hi + 1) for ky in range(kernel) for lo, hi in _bands(row, m)[:m]]
+
+
+def _split(core, node, chunks, chunk_channels, n, in_chunks, chains=True):
+    """How ``node`` is spread over ``n`` cores: ``(R, G, S)``, its output rows in ``R``
+    bands, (a pooling, or a convolution that is not depthwise) its ``chunks`` output
+    chunks in ``G`` groups, and (a convolution that is not depthwise, of ``in_chunks``
+    input chunks) its reduction in ``S`` parts, a chain of neighbouring cores summing
+    their partial sums on the PNoC (``S`` a multiple of the kernel's rows, each part
+    a run of one kernel row's tiles: :func:`_part_tiles`). Without a split reduction the
+    pair ``(band, group)`` is on core ``band * n // R + group`` (so that a core holds rows
+    at about the same place in every layer); with one, part ``q`` of ``(band, group)``
+    is at place ``(band * G + group) * S + q`` of the path :func:`_snake`.
+
+    Whole sums (``S`` 1): the choice keeps a group's weights within a MEM bank if it
+    can, then a core's share (rows of the band times chunks of the group) smallest, then
+    ``G`` smallest (every group's band rows go to every core that reads them). A chain
+    (with ``chains``) replaces that choice when its core's VMM cycles (:func:`_vmm_cycles`)
+    times :data:`CHAIN_COST` plus :data:`CHAIN_FIXED` are fewer than the whole share's,
+    its weights within a bank if the whole share's are (the chain of least such cycles,
+    then ``S``, then ``G`` smallest)."""
+    oh, ow = node.output.shape[:2]
     k, s, p = _geometry(node)
     conv = isinstance(node, ConvNode)
     groups = 1 if conv and node.layer.depthwise else chunks
-    best = None
-    for g in range(1, min(groups, n) + 1):
-        r = min(oh, n // g)
-        # A band's input view must have a row of its own (kernel - 2 * padding > 0 for a
-        # one-row band); else the layer's rows stay on one band.
-        if any(b and (b[1] - b[0]) * s + k - 2 * p < 1 for b in _bands(oh, r)):
-            r = 1
-        big = False
-        if conv:
-            share = min(-(-chunks // g) * chunk_channels, node.layer.out_channels)
-            big = conv_sizes(core, replace(node.layer, out_channels=share))["weights"] > \
-                core.sram_bank_bytes
-        key = (big, -(-oh // r) * -(-chunks // g), g)
-        if best is None or key < best[0]:
-            best = (key, (r, g))
-    return best[1]
+    splits = [1]
+    if chains and conv and not node.layer.depthwise:
+        splits += [k * m for m in range(1, k * in_chunks + 1) if 1 < k * m <= n]
+    whole = chain = None
+    for sp in splits:
+        tiles = None if sp == 1 else -(-k * in_chunks // (sp // k))
+        for g in range(1, min(groups, n // sp) + 1):
+            r = min(oh, n // (g * sp))
+            # A band's input view must have a row of its own (kernel - 2 * padding > 0
+            # for a one-row band); else the layer's rows stay on one band.
+            if any(b and (b[1] - b[0]) * s + k - 2 * p < 1 for b in _bands(oh, r)):
+                r = 1
+            big, cycles = False, 0
+            if conv:
+                share = replace(node.layer, out_channels=min(-(-chunks // g) * chunk_channels,
+                                                             node.layer.out_channels))
+                big = conv_sizes(core, share, tiles)["weights"] > core.sram_bank_bytes
+                cycles = _vmm_cycles(core, share, -(-oh // r) * ow, in_chunks, tiles)
+            if sp == 1:
+                key = (big, -(-oh // r) * -(-chunks // g), g)
+                if whole is None or key < whole[0]:
+                    whole = (key, (r, g, 1), cycles)
+            else:
+                key = (big, cycles * CHAIN_COST + CHAIN_FIXED, sp, g)
+                if chain is None or key < chain[0]:
+                    chain = (key, (r, g, sp))
+    if chain is not None and chain[0][:2] < (whole[0][0], whole[2]):
+        return chain[1]
+    return whole[1]
+
+
+def _vmm_cycles(core, layer, positions, in_chunks, tiles=None):
+    """About the VMM cycles of a core's share of ``layer`` (its output channels) over
+    ``positions`` output positions: per block and weight tile (``tiles`` a block, None:
+    the whole kernel's), the positions' steps or the tile's weight rows, whichever take
+    longer."""
+    rows = core.vmm_rows // 2 if core.sram_banks > 4 else core.vmm_rows
+    blocks = -(-layer.out_channels // core.vmm_rows)
+    tiles = tiles if tiles is not None else layer.kernel ** 2 * in_chunks
+    return blocks * tiles * max(positions, rows)
 
 
 def _chunk_channels(layout, c0, c1):
@@ -375,7 +449,7 @@ def _rectangles(cores, cols):
     return out
 
 
-def compile_array(config, network, *, gather=True):
+def compile_array(config, network, *, gather=True, chains=True):
     """Compile ``network`` for the array ``config`` (an :class:`ArrayConfig`).
 
     Returns a :class:`CompiledArrayNetwork`: start every core with an entry at it, all in
@@ -383,7 +457,10 @@ def compile_array(config, network, *, gather=True):
     and, with ``gather``, sent by them to the framebuffer over the ANoC (at its offset in
     the output's packed buffer, from the START's base: docs/architecture.md, 11). Without
     ``gather`` the output stays in the cores (a part of a larger network whose next part
-    reads it there; :func:`machine_image` needs ``gather``).
+    reads it there; :func:`machine_image` needs ``gather``). With ``chains`` a layer's
+    reduction may be split over a chain of neighbouring cores that sum their partial
+    sums on the PNoC, where that spreads its VMM work over more cores; without, every
+    core of a layer computes whole sums.
 
     The compiled network is run once on the array's golden model (zero input): that run
     gives the report's cycles (a run's cycles do not depend on the data) and rejects a
@@ -406,6 +483,8 @@ def compile_array(config, network, *, gather=True):
         raise TypeError(f"network must be a Network, not {type(network).__name__}")
     if not isinstance(gather, bool):
         raise TypeError(f"gather must be a bool, not {type(gather).__name__}")
+    if not isinstance(chains, bool):
+        raise TypeError(f"chains must be a bool, not {type(chains).__name__}")
     network.validate()
     if not network.nodes:
         raise NetworkError(f"network {network.name} has no layers")
@@ -420,17 +499,40 @@ def compile_array(config, network, *, gather=True):
                for name, t in tensors.items()}
     pair = core.sram_banks > 4
 
-    # Each layer's share of each core: its band of output rows and group of chunks.
-    bands, chans = {}, {}
+    # Each layer's share of each core: its band of output rows and group of chunks,
+    # and its part of the reduction when that is split over a chain of cores.
+    bands, chans, parts, last_of = {}, {}, {}, {}
     for node in nodes:
         oh, chunks = node.output.shape[0], layouts[node.output.name].chunks
-        r, g = _split(core, node, chunks, layouts[node.output.name].chunk_channels, n)
+        r, g, sp = _split(core, node, chunks, layouts[node.output.name].chunk_channels, n,
+                          layouts[node.input].chunks, chains)
         rb, cg = _bands(oh, r)[:r], _bands(chunks, g)[:g]
-        bands[node.name], chans[node.name] = [None] * n, [None] * n
+        bands[node.name], chans[node.name], parts[node.name] = [None] * n, [None] * n, \
+            [None] * n
+        if sp > 1:
+            k = node.layer.kernel
+            ranges = _part_tiles(k, k * layouts[node.input].chunks, sp)
         for i, band in enumerate(rb):     # band i's groups from core i * n // r on
             for j, (c0, c1) in enumerate(cg):
-                bands[node.name][i * n // r + j] = band
-                chans[node.name][i * n // r + j] = (c0, c1 + 1)
+                chain = [i * n // r + j] if sp == 1 else \
+                    [_snake((i * g + j) * sp + q, config.cols) for q in range(sp)]
+                for q, kc in enumerate(chain):
+                    bands[node.name][kc] = band
+                    chans[node.name][kc] = (c0, c1 + 1)
+                    last_of[node.name, kc] = chain[-1]
+                    if sp == 1:
+                        continue
+                    send = None
+                    if q + 1 < sp:
+                        nx = chain[q + 1]
+                        send = OFFSETS.index((nx % config.cols - kc % config.cols,
+                                              nx // config.cols - kc // config.cols))
+                    parts[node.name][kc] = ReductionPart(q, sp, *ranges[q], send=send)
+
+    def part_tiles(node, kc):
+        """Core ``kc``'s weight tiles a block of ``node``: its part's, or None (all)."""
+        part = parts[node.name][kc] if isinstance(node, ConvNode) else None
+        return None if part is None else part.hi - part.lo
 
     def sliced(node, kc):
         """``node``'s layer, weights, scale and bias for core ``kc``'s output channels."""
@@ -446,7 +548,7 @@ def compile_array(config, network, *, gather=True):
         for kc, b in enumerate(bands[node.name]):
             if b is None:
                 continue
-            need = sum(conv_sizes(core, sliced(node, kc)[0]).values())
+            need = sum(conv_sizes(core, sliced(node, kc)[0], part_tiles(node, kc)).values())
             if need > core.sram_bytes:
                 c0, c1 = chans[node.name][kc]
                 raise CompileError(f"layer {node.name}, core {kc}'s share (output rows "
@@ -469,6 +571,8 @@ def compile_array(config, network, *, gather=True):
             r0, r1 = _input_rows(node, b, h)
             needs[t_in][j] |= set(range(r0, r1 + 1))
             held[t_in][j].append((b[0] * s - p + P, b[1] * s - p + k - 1 + P))
+            if not _writes(parts[node.name][j]):
+                continue
             q = pad[node.output.name]
             held[node.output.name][j].append((b[0] + q, b[1] + q))
             if isinstance(node, ConvNode) and node.residual is not None:
@@ -493,7 +597,7 @@ def compile_array(config, network, *, gather=True):
         """Core ``kc``'s SENDs of ``node``'s output: ``(rectangle, y0, y1, src, dst)``."""
         t = node.output.name
         b, ch = bands[node.name][kc], chans[node.name][kc]
-        if not b:
+        if not b or not _writes(parts[node.name][kc]):
             return []
         own = set(range(b[0], b[1] + 1))
         groups = collections.defaultdict(set)
@@ -550,11 +654,21 @@ def compile_array(config, network, *, gather=True):
             _view(full_in, b[0] * s, h_in)
         return v_in, share(full_out), res
 
+    chain_plans = {}
+
     def compile_share(node, kc, addr):
         """Core ``kc``'s part of ``node``: its programs and its preload (code excluded)."""
         b = bands[node.name][kc]
         if not b:
             return [[] for _ in range(8)], []
+        part = parts[node.name][kc]
+        if part is not None and not part.last:
+            # the chain's bands: those the last part chose
+            last = last_of[node.name, kc]
+            key = (node.name, last, id(addr))
+            if key not in chain_plans:
+                compile_share(node, last, addr)
+            part = replace(part, positions=chain_plans[key])
         v_in, v_out, v_res = views(node, kc, addr)
         placement = Placement(
             code=addr[f"{node.name} code"], constants=addr[f"{node.name} constants"],
@@ -568,27 +682,33 @@ def compile_array(config, network, *, gather=True):
             if isinstance(node, ConvNode):
                 layer, w, sc, bi = sliced(node, kc)
                 c = compile_conv2d(core, layer, v_in.height, v_in.width, w, sc, bi,
-                                   out_padding=v_out.padding, placement=placement)
+                                   out_padding=v_out.padding, placement=placement,
+                                   part=part)
+                if part is not None and part.last:
+                    chain_plans[node.name, kc, id(addr)] = c.band_positions
             else:
                 c = compile_pool2d(core, replace(node.pool, channels=v_out.channels),
                                    v_in.height, v_in.width,
                                    placement=placement)
         except CompileError as e:
+            of = "" if part is None else f", reduction part {part.index} of {part.count}"
             raise CompileError(f"layer {node.name}, core {kc}'s share (output rows {b[0]} "
-                               f"to {b[1]}, chunks {c0} to {c1 - 1}): {e}") from e
+                               f"to {b[1]}, chunks {c0} to {c1 - 1}{of}): {e}") from e
         # The view's border lies in the buffer's rows: the buffer's own border is
         # preloaded instead (once, for every tensor).
         border = {a for a, _ in v_out.border()}
         pre = [(a, d) for a, d in c.preload[1:] if a not in border]
         programs = [list(p) for p in c.programs]
-        t2 = programs[2]
-        programs[2] = [_instr(Op.WAIT, ctr=GO)] + t2[:-1] + [_instr(Op.SIGNAL, ctr=DONE),
-                                                              t2[-1]]
+        if _writes(part):
+            t2 = programs[2]
+            programs[2] = [_instr(Op.WAIT, ctr=GO)] + t2[:-1] + [
+                _instr(Op.SIGNAL, ctr=DONE), t2[-1]]
         return programs, pre
 
     def image(node, i, kc, addr, next_entry, ex):
         programs, pre = compile_share(node, kc, addr)
-        b = bands[node.name][kc]
+        # (a core whose partial sums leave on the PNoC writes no share: no T2)
+        b = bands[node.name][kc] if _writes(parts[node.name][kc]) else None
         parity = i % 2
         inc = ex[1][kc]
         t4 = [ex[0][kc], layouts[node.output.name], chans[node.name][kc], inc, parity, b]
@@ -636,7 +756,8 @@ def compile_array(config, network, *, gather=True):
         if isinstance(node, ConvNode):
             for kc in range(n):
                 if bands[node.name][kc]:
-                    for key, v in conv_sizes(core, sliced(node, kc)[0]).items():
+                    for key, v in conv_sizes(core, sliced(node, kc)[0],
+                                             part_tiles(node, kc)).items():
                         sizes[f"{node.name} {key}"] = max(v, sizes.get(f"{node.name} {key}", 0))
         else:
             sizes[f"{node.name} constants"] = pool_sizes(core)["constants"]
@@ -698,7 +819,7 @@ def compile_array(config, network, *, gather=True):
     compiled = CompiledArrayNetwork(network, config, preload, entries, layouts, bands, [],
                                     {name: (r.bank, r.addr, r.size)
                                          for name, r in placed.items()}, sends, chans,
-                                    windows, core_layouts)
+                                    parts, windows, core_layouts)
     model = run_model(compiled)
     compiled.runs, compiled.starts = model.runs, model.starts
     compiled.fb_puts = model.fb_puts
@@ -806,7 +927,9 @@ def _report(compiled):
         out.append(ArrayLayerReport(node.name, "conv" if isinstance(node, ConvNode) else
                                     "pool", tuple(compiled.bands[node.name]),
                                     tuple(compiled.chans[node.name]), cyc, st,
-                                    t1 - t0, sum(st), sum(st) / (n * (t1 - t0))))
+                                    t1 - t0, sum(st), sum(st) / (n * (t1 - t0)),
+                                    tuple(None if p is None else (p.index, p.count)
+                                          for p in compiled.parts[node.name])))
     return out
 
 

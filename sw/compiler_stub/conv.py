@@ -31,6 +31,14 @@ blocks), so T1 waits for T2 only when a pass is slower than the next block's ste
 generators). The threads start as their programs load (T0, T1, then T2): the halves
 start free, so T1 does not wait for the first two blocks (a depthwise layer's T1 counts
 them free itself), and T2's program ends right after its last VPOST.
+
+A *reduction part* (:class:`ReductionPart`, for the array compiler's chains of cores)
+holds a run of one kernel row's tiles of every block and steps them in the same bands
+and blocks as the chain's other parts. Its partial sums start from zero (the chain's
+first part) or from its PNoC input (the others); its last tile's results go on the PNoC
+to the next part, or (the chain's last part) stay in its PSB for T2 as above. A part
+whose sums leave on the PNoC has no T2 and uses one PSB part (its streams follow one
+another in T1's order).
 """
 
 import itertools
@@ -48,12 +56,15 @@ from sw.golden.post import IDENTITY
 
 from .asm import AsmError, Program
 
-__all__ = ["CompileError", "ActivationLayout", "Placement", "CompiledConv", "compile_conv2d",
-           "CompiledPool", "compile_pool2d"]
+__all__ = ["CompileError", "ActivationLayout", "Placement", "ReductionPart", "CompiledConv",
+           "compile_conv2d", "CompiledPool", "compile_pool2d"]
 
 
 # Counters: T2 -> T1 "a PSB half is free", T1 -> T2 "a PSB half is ready".
 PSB_FREE, PSB_READY = 0, 1
+#: The counter a reduction part's SSTREAMs signal so that T1 goes on without waiting for
+#: their results (no thread waits on it).
+STREAMED = 15
 
 
 class CompileError(ValueError):
@@ -215,6 +226,75 @@ class Placement:
     residual: ActivationLayout = None
     next_entry: int = None
     spanning: bool = False
+
+
+@dataclass(frozen=True)
+class ReductionPart:
+    """One core's part of a convolution whose reduction is split over a chain of
+    ``count`` neighbouring cores, their partial sums summed on the PNoC
+    (docs/architecture.md, 7.8, 9.8). Part ``index`` takes the weight tiles ``lo ..
+    hi - 1`` of kernel row ``ky`` (a kernel row's tiles in memory order: kernel column,
+    then input chunk), for every block and band in the same order as the other parts:
+
+    - the first part (``index`` 0) steps its tiles from zero partial sums and sends its
+      last tile's results on the PNoC toward ``send`` (a :data:`rtl.spec.isa.DIRECTIONS`
+      index);
+    - a middle part takes its first tile's partial sums from its PNoC input and sends its
+      last tile's results toward ``send``;
+    - the last part (``send`` None) takes its first tile's partial sums from its PNoC
+      input, keeps the sums in its PSB and post-processes them into the output as a
+      layer on one core does.
+
+    ``positions``: the output positions of each band, the chain's common plan (the last
+    part's ``CompiledConv.band_positions``); None lets the compiler choose (the last
+    part's choice, for the others to follow)."""
+    index: int
+    count: int
+    ky: int
+    lo: int
+    hi: int
+    send: int = None
+    positions: tuple = None
+
+    @property
+    def last(self):
+        return self.index == self.count - 1
+
+
+def _check_part(part, layer, chunks):
+    """``part`` checked against the layer (``chunks`` input chunks), its positions
+    aside; returns its tiles a block."""
+    if not isinstance(part, ReductionPart):
+        raise TypeError(f"part must be a ReductionPart or None, not {type(part).__name__}")
+    if layer.depthwise:
+        raise ValueError("a depthwise layer's reduction cannot be split (part)")
+    count = checks.integer(part.count, "part.count", low=2)
+    checks.integer(part.index, "part.index", low=0, high=count - 1)
+    checks.integer(part.ky, "part.ky", low=0, high=layer.kernel - 1)
+    row = layer.kernel * chunks
+    lo = checks.integer(part.lo, "part.lo", low=0, high=row - 1)
+    checks.integer(part.hi, "part.hi", low=lo + 1, high=row)
+    if part.last != (part.send is None):
+        raise ValueError("part.send must be None exactly for the chain's last part")
+    if part.send is not None:
+        checks.integer(part.send, "part.send", low=0, high=3)
+    return part.hi - lo
+
+
+def _part_heights(part, bh, bw, half):
+    """``part.positions`` checked (bands of whole rows of ``bw`` positions, ``bh`` rows,
+    at most ``half`` positions each) as band heights in rows, or None."""
+    if part.positions is None:
+        return None
+    if not isinstance(part.positions, (list, tuple)):
+        raise TypeError(f"part.positions must be a tuple of integers or None, not "
+                        f"{type(part.positions).__name__}")
+    pos = [checks.integer(p, f"part.positions[{i}]", low=1)
+           for i, p in enumerate(part.positions)]
+    if any(p % bw or p > half for p in pos) or sum(pos) != bh * bw:
+        raise ValueError(f"part.positions {tuple(pos)} are not bands of whole rows of {bw} "
+                         f"positions, each at most {half}, summing to {bh * bw}")
+    return [p // bw for p in pos]
 
 
 def _check_layout(what, got, want, slice_ok=False):
@@ -390,15 +470,17 @@ def _vec_bytes(core):
     return math.ceil(core.vmm_rows * 2 / word) * word
 
 
-def conv_sizes(core, layer):
+def conv_sizes(core, layer, tiles=None):
     """The bytes of a convolution's regions besides its code on ``core``: ``constants``
     and ``weights`` (and ``weights_pair`` when the core reads row pairs), whatever its
-    activations' sizes."""
+    activations' sizes; ``tiles``: the weight tiles a block (a reduction part's), None
+    for the whole layer's."""
     rows, word = core.vmm_rows, core.mem_port_bits // 8
     cpc = core.vmm_cols * 8 // layer.bits
     blocks = math.ceil(layer.out_channels / rows)
-    tiles = layer.kernel ** 2 * (1 if layer.depthwise else
-                                 math.ceil(layer.in_channels / cpc))
+    if tiles is None:
+        tiles = layer.kernel ** 2 * (1 if layer.depthwise else
+                                     math.ceil(layer.in_channels / cpc))
     pair = core.sram_banks > 4
     w_bytes = blocks * tiles * (rows // 2 if pair else rows) * word
     out = {"constants": blocks * 3 * _vec_bytes(core), "weights": w_bytes}
@@ -429,7 +511,7 @@ def _bank_regions(core, sizes):
 
 
 def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padding=0,
-                   placement=None, band_heights=None):
+                   placement=None, band_heights=None, part=None):
     """Compile ``layer`` for an input of ``height x width`` on a core.
 
     Parameters
@@ -456,6 +538,10 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
         each band at most half the PSB (``psb_entries // 2`` positions). None: the
         compiler's choice (:func:`_band_plans`), which may split a layer whose input and
         output have no border, 1x1 of stride 1, into bands of any number of positions.
+    part : ReductionPart or None
+        This core's part of a reduction split over a chain of cores (its bands are
+        ``part.positions``; not with ``band_heights``). Its weights are the whole
+        layer's (the part takes its tiles); only the last part writes the output.
 
     Raises
     ------
@@ -491,6 +577,11 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
     blocks  = math.ceil(layer.out_channels / rows)
     # A depthwise tile is diagonal: one input chunk per block, the block's own channels.
     tiles   = k * k if layer.depthwise else k * k * chunks
+    if part is not None:
+        if band_heights is not None:
+            raise ValueError("band_heights must be None with a part (its bands are "
+                             "part.positions)")
+        tiles = _check_part(part, layer, chunks)      # this part's tiles a block
     if layer.depthwise and cpc % rows:
         raise CompileError(f"a depthwise layer needs vmm_rows = {rows} to divide the {cpc} "
                            f"channels of an input chunk")
@@ -510,7 +601,7 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
     out_l = ActivationLayout(0, oh, ow, layer.out_channels, obits, layer.out_signed,
                              out_padding, word, ocpc)
     vec     = _vec_bytes(core)                        # bytes of a constant vector
-    region  = conv_sizes(core, layer)
+    region  = conv_sizes(core, layer, tiles)
     w_bytes, c_bytes = region["weights"], region["constants"]
     if placement is not None:
         if not isinstance(placement, Placement):
@@ -581,6 +672,8 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
     packed = packed.transpose(0, 2, 3, 4, 1, 5)        # block, ky, kx, chunk, row, bytes
     wmem = np.zeros(packed.shape[:-1] + (word,), dtype=np.uint8)
     wmem[..., :packed.shape[-1]] = packed
+    if part is not None:   # the part's tiles of its kernel row: block, tile, row, bytes
+        wmem = wmem.reshape(blocks, k, k * chunks, rows, word)[:, part.ky, part.lo:part.hi]
 
     # Constant vectors, three per block: scale, bias (padded channels: 0) and the
     # activation's parameters p0, p1 in lanes 0 and 1.
@@ -611,6 +704,83 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
     bh, bw = (oh * ow, 1) if flat else (oh, ow)      # band rows, positions a band row
     if flat:
         row_step, ostep_y = act_step, ostep_x
+    part_plan = _part_heights(part, bh, bw, half) if part is not None else None
+
+    def t1_part(runs, band_h):
+        """T1 of a reduction part: per band and block, its tiles' steps as one to three
+        SSTREAMs (9.8): the first tile's partial sums from zero (the first part) or from
+        the PNoC input (``pin``), the middle tiles' from the PSB, and the last tile's
+        results to the PSB (the last part, whose T2 then takes the PSB half) or sent on
+        the PNoC (``pout``). AG0 walks the first tile's activations (and, moved by an
+        AGADD, the last one's on a middle part), AG2 the others'; AG1 and AG3 the PSB."""
+        L, P = tiles, band_h * bw
+        first, last = part.index == 0, part.last
+        base = in_l.address(-layer.padding, -layer.padding) + \
+            part.ky * in_l.padded_width * chunks * word + part.lo * word
+
+        def act(g, off, count, h):
+            dims = [_instr(Op.AGDIM, g=g, d=0, count=bw, stride=act_step),
+                    _instr(Op.AGDIM, g=g, d=1, count=h, stride=row_step)]
+            if count > 1:
+                dims.append(_instr(Op.AGDIM, g=g, d=2, count=count, stride=word))
+            return [_instr(Op.AGBASE, g=g, base=base + off * word)] + dims
+
+        def psb(g, count):
+            out = [_instr(Op.AGDIM, g=g, d=0, count=P, stride=1)]
+            if count > 1:
+                out.append(_instr(Op.AGDIM, g=g, d=1, count=count, stride=0))
+            return out
+
+        def stream(s, d, zero=0, **kw):
+            fields = dict(s=s, d=d, zero=zero, period=P, signal=1, ctr=STREAMED)
+            fields.update(kw)
+            return _instr(Op.SSTREAM, **fields)
+
+        out = dict(pout=1, dir=part.send) if not last else {}
+        ready = dict(ctr=PSB_READY)
+        if first:   # A: tiles 0 .. L-2 from zero (AG0, AG1); B: tile L-1 sent (AG2, AG3)
+            setup = (act(0, 0, L - 1, band_h) + psb(1, L - 1) if L > 1 else []) + \
+                act(2, L - 1, 1, band_h) + psb(3, 1)
+            block = ([stream(0, 1, zero=P)] if L > 1 else []) + \
+                [stream(2, 3, zero=0 if L > 1 else P, **out)]
+            moving = [0, 2] if L > 1 else [2]
+        elif not last:   # F: tile 0 from the PNoC; M: tiles 1 .. L-2; B: tile L-1 sent
+            setup = act(0, 0, 1, band_h) + psb(1, 1) + \
+                (act(2, 1, L - 2, band_h) + psb(3, L - 2) if L > 2 else [])
+            if L == 1:
+                block = [stream(0, 1, pin=1, **out)]
+            else:
+                block = [stream(0, 1, pin=1)] + ([stream(2, 3)] if L > 2 else []) + [
+                    _instr(Op.AGADD, g=0, delta=(L - 1) * word), stream(0, 1, **out),
+                    _instr(Op.AGADD, g=0, delta=-(L - 1) * word)]
+            moving = [0, 2] if L > 2 else [0]
+        else:   # F: tile 0 from the PNoC; M: tiles 1 .. L-1; T2 takes the PSB half
+            setup = act(0, 0, 1, band_h) + psb(1, 1) + \
+                (act(2, 1, L - 1, band_h) + psb(3, L - 1) if L > 1 else [])
+            block = [_instr(Op.WAIT, ctr=PSB_FREE)]
+            if L == 1:
+                block.append(stream(0, 1, pin=1, **ready))
+            else:
+                block += [stream(0, 1, pin=1), stream(2, 3, **ready)]
+            block += [_instr(Op.AGADD, g=g, delta=toggle) for g in ([1, 3] if L > 1 else [1])]
+            moving = [0, 2] if L > 1 else [0]
+        streamed = sum(i.op == Op.SSTREAM and i.args["ctr"] == STREAMED for i in block)
+        if streamed * blocks * sum(n for _, n in runs) >= 1 << 16:
+            raise CompileError(f"a reduction part's "
+                               f"{streamed * blocks * sum(n for _, n in runs)} SSTREAMs "
+                               f"would overflow counter {STREAMED}")
+        psbs = [g for g in (1, 3) if any(i.op == Op.AGDIM and i.args["g"] == g
+                                         for i in setup)]
+        prog = ([_instr(Op.SIGNAL, ctr=PSB_FREE)] * 2 if last else []) + setup
+        for i, (h, n) in enumerate(runs):
+            if i:
+                prog += [_instr(Op.AGDIM, g=g, d=1, count=h, stride=row_step)
+                         for g in moving]
+                prog += [_instr(Op.AGDIM, g=g, d=0, count=h * bw, stride=1) for g in psbs]
+            band = _repeat(blocks, block) + [_instr(Op.AGADD, g=g, delta=h * row_step)
+                                             for g in moving]
+            prog += _repeat(n, band)
+        return prog + [_instr(Op.END)]
 
     def build(heights):
         """The eight threads' programs for bands of ``heights`` rows."""
@@ -713,83 +883,91 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
                 n -= 1
             t1 += _repeat(n, t1_band(h))
         t1.append(_instr(Op.END))
+        if part is not None:
+            t1 = t1_part(runs, band_h)
 
-        # T2: per block, the block's constants into VBUF[0..2] (while T1 fills the PSB half),
-        # then one fused pass over the half.
-        block = [_instr(Op.VLOAD, s=2, k=0, mode=VloadMode.FP16),
-                 _instr(Op.AGADD, g=2, delta=3 * vec),
-                 _instr(Op.WAIT, ctr=PSB_READY),
-                 _instr(Op.VPOST, s=0, d=3, k=0, shift=layer.shift, act=act,
-                        prec=Precision.from_bits(obits), out_signed=int(layer.out_signed),
-                        res=int(layer.residual), res_shift=layer.res_shift if layer.residual else 0,
-                        res_off=res_l.base - out_l.base if layer.residual else 0),
-                 _instr(Op.SIGNAL, ctr=PSB_FREE),
-                 _instr(Op.AGADD, g=0, delta=toggle),
-                 _instr(Op.AGADD, g=3, delta=oblock)]
-        # (AG0, the PSB, starts at 0 as every generator does in a run)
-        psb_ag = [_instr(Op.AGDIM, g=0, d=0, count=P, stride=1)]
-        out_ag = [_instr(Op.AGBASE, g=3, base=out_l.address(0, 0)),
-                  _instr(Op.AGDIM, g=3, d=0, count=bw, stride=ostep_x),
-                  _instr(Op.AGDIM, g=3, d=1, count=band_h, stride=ostep_y)]
-        t2 = psb_ag + [_instr(Op.AGBASE, g=2, base=const_base),
-                       _instr(Op.AGDIM, g=2, d=0, count=3, stride=vec)] + out_ag
-        group = _repeat(bpc, block) + [_instr(Op.AGADD, g=3, delta=word - bpc * oblock)]
-        blocks_code = _repeat(groups, group) + _repeat(tail, block)
-        advance = groups * word + tail * oblock
-        # The last band's last block ends the program: nothing after its VPOST (END drains it).
-        last = block[:block.index(next(i for i in block if i.op == Op.VPOST)) + 1]
-        if tail:
-            last_band = _repeat(groups, group) + _repeat(tail - 1, block) + last
+        # T2: per block, the block's constants into VBUF[0..2] (while T1 fills the PSB
+        # half), then one fused pass over the half.
+        if part is not None and not part.last:
+            t2 = []     # the partial sums leave on the PNoC: nothing to post-process
         else:
-            last_band = _repeat(groups - 1, group) + _repeat(bpc - 1, block) + last
-        for i, (h, n) in enumerate(runs):
-            if i:
-                t2 += [_instr(Op.AGDIM, g=0, d=0, count=h * bw, stride=1),
-                       _instr(Op.AGDIM, g=3, d=1, count=h, stride=ostep_y)]
-            band = blocks_code + [_instr(Op.AGADD, g=3, delta=h * ostep_y - advance),
-                                  _instr(Op.AGADD, g=2, delta=-3 * vec * blocks)]
-            if i == len(runs) - 1:
-                t2 += _repeat(n - 1, band) + last_band
+            block = [_instr(Op.VLOAD, s=2, k=0, mode=VloadMode.FP16),
+                     _instr(Op.AGADD, g=2, delta=3 * vec),
+                     _instr(Op.WAIT, ctr=PSB_READY),
+                     _instr(Op.VPOST, s=0, d=3, k=0, shift=layer.shift, act=act,
+                            prec=Precision.from_bits(obits), out_signed=int(layer.out_signed),
+                            res=int(layer.residual),
+                            res_shift=layer.res_shift if layer.residual else 0,
+                            res_off=res_l.base - out_l.base if layer.residual else 0),
+                     _instr(Op.SIGNAL, ctr=PSB_FREE),
+                     _instr(Op.AGADD, g=0, delta=toggle),
+                     _instr(Op.AGADD, g=3, delta=oblock)]
+            # (AG0, the PSB, starts at 0 as every generator does in a run)
+            psb_ag = [_instr(Op.AGDIM, g=0, d=0, count=P, stride=1)]
+            out_ag = [_instr(Op.AGBASE, g=3, base=out_l.address(0, 0)),
+                      _instr(Op.AGDIM, g=3, d=0, count=bw, stride=ostep_x),
+                      _instr(Op.AGDIM, g=3, d=1, count=band_h, stride=ostep_y)]
+            t2 = psb_ag + [_instr(Op.AGBASE, g=2, base=const_base),
+                           _instr(Op.AGDIM, g=2, d=0, count=3, stride=vec)] + out_ag
+            group = _repeat(bpc, block) + [_instr(Op.AGADD, g=3, delta=word - bpc * oblock)]
+            blocks_code = _repeat(groups, group) + _repeat(tail, block)
+            advance = groups * word + tail * oblock
+            # The last band's last block ends the program: nothing after its VPOST (END drains it).
+            last = block[:block.index(next(i for i in block if i.op == Op.VPOST)) + 1]
+            if tail:
+                last_band = _repeat(groups, group) + _repeat(tail - 1, block) + last
             else:
-                t2 += _repeat(n, band)
-        t2.append(_instr(Op.END))
-        if 3 * blocks <= core.vbuf_entries:
-            # Every block's constants loaded once, at the start (VBUF[3 b .. 3 b + 2] for
-            # block b): a block's pass is then its WAIT, VPOST, SIGNAL and two AGADDs,
-            # the blocks of a band unrolled (the VPOST's k is the block's).
-            vpost = block[3]
-            offs = [(b // bpc) * word + (b % bpc) * oblock for b in range(blocks)]
-
-            def band_once(h, final):
-                out = []
-                for b in range(blocks):
-                    out += [block[2], _with_fields(vpost, k=3 * b)]
-                    if final and b == blocks - 1:
-                        break
-                    step = offs[b + 1] - offs[b] if b < blocks - 1 else h * ostep_y - offs[-1]
-                    out += [block[4], block[5], _instr(Op.AGADD, g=3, delta=step)]
-                return out
-
-            once = psb_ag + [_instr(Op.AGBASE, g=2, base=const_base),
-                             _instr(Op.AGDIM, g=2, d=0, count=3 * blocks, stride=vec),
-                             _instr(Op.VLOAD, s=2, k=0, mode=VloadMode.FP16)] + out_ag
+                last_band = _repeat(groups - 1, group) + _repeat(bpc - 1, block) + last
             for i, (h, n) in enumerate(runs):
                 if i:
-                    once += [_instr(Op.AGDIM, g=0, d=0, count=h * bw, stride=1),
-                             _instr(Op.AGDIM, g=3, d=1, count=h, stride=ostep_y)]
+                    t2 += [_instr(Op.AGDIM, g=0, d=0, count=h * bw, stride=1),
+                           _instr(Op.AGDIM, g=3, d=1, count=h, stride=ostep_y)]
+                band = blocks_code + [_instr(Op.AGADD, g=3, delta=h * ostep_y - advance),
+                                      _instr(Op.AGADD, g=2, delta=-3 * vec * blocks)]
                 if i == len(runs) - 1:
-                    once += _repeat(n - 1, band_once(h, False)) + band_once(h, True)
+                    t2 += _repeat(n - 1, band) + last_band
                 else:
-                    once += _repeat(n, band_once(h, False))
-            once.append(_instr(Op.END))
-            if len(_simplify(once)) <= core.program_len:
-                t2 = once
+                    t2 += _repeat(n, band)
+            t2.append(_instr(Op.END))
+            if 3 * blocks <= core.vbuf_entries:
+                # Every block's constants loaded once, at the start (VBUF[3 b .. 3 b + 2] for
+                # block b): a block's pass is then its WAIT, VPOST, SIGNAL and two AGADDs,
+                # the blocks of a band unrolled (the VPOST's k is the block's).
+                vpost = block[3]
+                offs = [(b // bpc) * word + (b % bpc) * oblock for b in range(blocks)]
+
+                def band_once(h, final):
+                    out = []
+                    for b in range(blocks):
+                        out += [block[2], _with_fields(vpost, k=3 * b)]
+                        if final and b == blocks - 1:
+                            break
+                        step = offs[b + 1] - offs[b] if b < blocks - 1 else h * ostep_y - offs[-1]
+                        out += [block[4], block[5], _instr(Op.AGADD, g=3, delta=step)]
+                    return out
+
+                once = psb_ag + [_instr(Op.AGBASE, g=2, base=const_base),
+                                 _instr(Op.AGDIM, g=2, d=0, count=3 * blocks, stride=vec),
+                                 _instr(Op.VLOAD, s=2, k=0, mode=VloadMode.FP16)] + out_ag
+                for i, (h, n) in enumerate(runs):
+                    if i:
+                        once += [_instr(Op.AGDIM, g=0, d=0, count=h * bw, stride=1),
+                                 _instr(Op.AGDIM, g=3, d=1, count=h, stride=ostep_y)]
+                    if i == len(runs) - 1:
+                        once += _repeat(n - 1, band_once(h, False)) + band_once(h, True)
+                    else:
+                        once += _repeat(n, band_once(h, False))
+                once.append(_instr(Op.END))
+                if len(_simplify(once)) <= core.program_len:
+                    t2 = once
 
         t0 = _with_next(t0, placement.next_entry if placement else None)
         programs = [_simplify(t) for t in (t0, t1, t2)] + [[] for _ in range(5)]
         return programs
 
-    if band_heights is not None:
+    if part_plan is not None:
+        plans = [part_plan]
+    elif band_heights is not None:
         plans = [[h * ow for h in band_heights] if flat else band_heights]
     else:
         plans = _band_plans(bh, bw, half, blocks, tiles, w_rows,

@@ -359,10 +359,12 @@ async def test_mnoc_weights(dut):
 async def test_network(dut):
     """Random networks of the digits network's shape (tb/net/nets.py: three 3 x 3
     convolutions with a residual, a 2 x 2 max pooling and a classifier; int8, and 8/4/4
-    and 8/4/2 bits, and int8 with 32 channels; a classifier whose weights span two MEM
-    banks; a global average pooling split by channels) compiled for the array
+    and 8/4/2 bits, and int8 with 32 channels; a wide classifier, its kernel rows over a
+    chain of three cores and, compiled without chains, on one core with weights spanning
+    two MEM banks; a global average pooling split by channels) compiled for the array
     (sw/compiler_stub/array.py: each layer's output rows in bands and its output chunks
-    in groups over the cores, each core holding a window of each tensor, the rows (or
+    in groups over the cores, a classifier's reduction over a chain of cores that sum
+    their partial sums on the PNoC, each core holding a window of each tensor, the rows (or
     their chunks) exchanged over the ANoC, multicast to the cores that share a window,
     each layer started on every core by core 0 over the INoC): the preload and the
     input's windows written through the cores' host ports, every core started in one
@@ -381,14 +383,14 @@ async def test_network(dut):
     nrng = np.random.default_rng(rng.randrange(1 << 30))
     figures = []
     for bits, channels in (((8, 8, 8, 8), 16), ((8, 4, 4, 4), 16), ((8, 4, 2, 4), 16),
-                           ((8, 8, 8, 8), 32), ("wide", 128), ("pool", 32)):
-        if bits == "wide":    # a classifier whose weights span two banks
+                           ((8, 8, 8, 8), 32), ("wide", 128), ("wide", 0), ("pool", 32)):
+        if bits == "wide":    # its kernel rows over a chain; or its weights over two banks
             net = wide_classifier(nrng)
         elif bits == "pool":  # a pooling split by channels, reading input slices
             net = global_pool(nrng)
         else:
             net = digits_like(nrng, bits=bits, channels=channels)
-        compiled = compile_array(env.config, net)
+        compiled = compile_array(env.config, net, chains=channels != 0)
         x = nrng.integers(0, 1 << net.input.bits, size=net.input.shape)
         golden = load_array(compiled)
         write_input(compiled, golden, x)

@@ -58,8 +58,10 @@ def test_golden_array_runs_the_network(shape, bits, seed):
     # the cycles do not depend on the data: the compiler's run had a zero input
     assert model.runs == compiled.runs and model.starts == compiled.starts
     # every layer's shares tile its output (each row of each chunk written by one core),
-    # as evenly as the cores allow: a convolution's rows and chunks (8 x 2, 4 x 1 for
-    # the classifier at int8), a pooling's rows alone
+    # and its VMM work (rows x chunks x weight tiles) is spread as evenly as the cores
+    # allow: a convolution's rows and chunks (8 x 2, 4 x 1 for the classifier at int8),
+    # the classifier's 4 x 4 kernel's rows over a chain of 4 or 8 cores on arrays of 4
+    # or 16 (its partial sums summed on the PNoC), a pooling's rows alone
     n = shape[0] * shape[1]
     for node in net.nodes:
         lay = compiled.layouts[node.output.name]
@@ -67,9 +69,19 @@ def test_golden_array_runs_the_network(shape, bits, seed):
         for _, y0, y1, c0, c1 in compiled.producers(node.output.name):
             owner[y0:y1 + 1, c0:c1] += 1
         assert (owner == 1).all(), f"{node.name}: rows x chunks written {owner.tolist()}"
-        largest = max((y1 - y0 + 1) * (c1 - c0)
-                      for _, y0, y1, c0, c1 in compiled.producers(node.output.name))
-        assert largest == -(-lay.height * lay.chunks // n), node.name
+        conv = node.name != "pool"
+        tiles = node.layer.kernel ** 2 * compiled.layouts[node.input].chunks if conv else 1
+        parts = compiled.parts[node.name]
+        work = [(b[1] - b[0] + 1) * (ch[1] - ch[0]) * (tiles if p is None else p.hi - p.lo)
+                for b, ch, p in zip(compiled.bands[node.name], compiled.chans[node.name],
+                                    parts, strict=True) if b]
+        even = -(-lay.height * lay.chunks * tiles // n)
+        assert even <= max(work) <= -(-lay.height * lay.chunks // n) * tiles, (node.name, work)
+        if n == 4:   # the 2 x 2 and 1 x 4: at int8 the classifier alone over a chain of
+            # 4 (its 16 taps' rows a core), evenly
+            chained = node.name == "fc" and bits[1] == 8
+            assert {p.count for p in parts if p} == ({4} if chained else set())
+            assert max(work) == even or not chained
     chunks = [-(-c // (SIM.core.vmm_cols * 8 // b)) for c, b in ((1, bits[0]), (16, bits[1]),
                                                                 (16, bits[2]), (16, bits[1]))]
     want = [4 * 9 * chunks[0] * 64, 4 * 9 * chunks[1] * 64, 4 * 9 * chunks[2] * 64, 0,
@@ -124,6 +136,8 @@ def test_rejects():
         compile_array(SIM, Network("empty", net.input, []))
     with pytest.raises(TypeError, match="gather must be a bool, not int"):
         compile_array(SIM, net, gather=1)
+    with pytest.raises(TypeError, match="chains must be a bool, not NoneType"):
+        compile_array(SIM, net, chains=None)
     # every core holds a share of every layer's weights (here half of 4.6 KB) and a
     # window of every tensor: twelve layers do not fit
     with pytest.raises(CompileError, match=r"the network needs \d+ bytes of MEM, the "
@@ -220,15 +234,17 @@ def test_channel_slice_layout():
 
 def test_weights_span_banks(seed):
     """A layer whose share's weights exceed a bank gets consecutive banks of its own:
-    the classifier's 9,216 bytes of weights on the ``sim`` 2 x 2 (8 KiB banks) from a
-    bank's start over two banks, bit-exact on the golden array; the single-core
+    the classifier's 9,216 bytes of weights on the ``sim`` 2 x 2 (8 KiB banks) without
+    chains (with them its 3 x 3 kernel's rows go to three cores: test_reduction_chain)
+    from a bank's start over two banks, bit-exact on the golden array; the single-core
     compiler still refuses it."""
     rng = np.random.default_rng(seed)
     print(f"seed {seed}")
     net = wide_classifier(rng)
     with pytest.raises(CompileError, match="exceed"):
         compile_network(SIM.core, net)
-    compiled = compile_array(SIM, net)
+    compiled = compile_array(SIM, net, chains=False)
+    assert compiled.parts["fc"] == [None] * 4
     bank, addr, size = compiled.regions["fc weights"]
     assert size == 9216 and addr == bank * SIM.core.sram_bank_bytes
     others = [r for name, r in compiled.regions.items() if name != "fc weights"]
@@ -272,3 +288,69 @@ def test_gather(seed):
     np.testing.assert_array_equal(lay.unpack(bytes(buf)), run_reference(net, x)["logits"])
     with pytest.raises(CompileError, match="compiled without gather"):
         machine_image(off)
+
+
+def test_reduction_chain(seed):
+    """A layer's reduction split over a chain of neighbouring cores, their partial sums
+    summed on the PNoC: the wide classifier's 3 x 3 kernel (16 input chunks a kernel
+    row) on the 2 x 2, one kernel row a core along the path 0 -> 1 -> 3 (east, then
+    south), each core a third of the weights; bit-exact, and faster than the same layer
+    on one core with every weight (its VMM steps the same)."""
+    rng = np.random.default_rng(seed)
+    print(f"seed {seed}")
+    net = wide_classifier(rng)
+    chained, whole = compile_array(SIM, net), compile_array(SIM, net, chains=False)
+    print(chained.summary())
+    parts = chained.parts["fc"]
+    assert [(p.index, p.count, p.ky, p.lo, p.hi, p.send) if p else None for p in parts] \
+        == [(0, 3, 0, 0, 48, 1), (1, 3, 1, 0, 48, 2), None, (2, 3, 2, 0, 48, None)]
+    assert chained.producers("y") == [(3, 0, 0, 0, 1)]
+    assert chained.regions["fc weights"][2] == 9216 // 3
+    assert chained.report[1].parts == ((0, 3), (1, 3), None, (2, 3))
+    assert "0-0#0of3" in chained.summary()
+    assert chained.report[1].vmm_steps == whole.report[1].vmm_steps == 144 * 2
+    fc = [c.report[1].cycles for c in (chained, whole)]
+    print(f"fc cycles: chain of 3 {fc[0]}, one core {fc[1]}")
+    assert fc[0] < fc[1]
+    run_checked(chained, rng.integers(0, 256, (3, 3, 4)))
+
+
+@pytest.mark.parametrize("shape", [(1, 4), (2, 2), (4, 1), (4, 4)],
+                         ids=lambda s: f"{s[0]}x{s[1]}")
+def test_pointwise_reduction_chain(shape, seed):
+    """A 1 x 1 convolution of 128 input channels (16 chunks at int8) to one output chunk
+    on 2 x 2 positions: its input chunks over one chain of every core, in runs of 4 on
+    four cores (on the 2 x 2 the chain runs east, south, west; on the 4 x 1 south) and
+    of 1 on the 4 x 4 (one SSTREAM a block a core; east, south, west, south, ...); then a
+    3 x 3 layer on whole sums. Every tensor bit-exact, the cycles independent of the data
+    and fewer than without chains."""
+    from sw.compiler_stub.network import Tensor
+    from sw.golden.layers import Conv2d
+
+    from .nets import _conv_node
+    rng = np.random.default_rng([seed, *shape])
+    print(f"seed {seed}, array {shape}")
+    x = Tensor("x", (2, 2, 128), 8, False, 1.0)
+    a = Tensor("a", (2, 2, 8), 8, False, 1.0)
+    y = Tensor("y", (2, 2, 8), 8, True, 1.0)
+    net = Network("pointwise", x, [
+        _conv_node(rng, "pw", x, a, Conv2d(128, 8, 1, 1, 0, 8, False, 8, False, name="pw")),
+        _conv_node(rng, "c3", a, y, Conv2d(8, 8, 3, 1, 1, 8, False, 8, True, name="c3"))])
+    compiled = compile_array(array(*shape), net)
+    print(compiled.summary())
+    n = shape[0] * shape[1]
+    parts = compiled.parts["pw"]
+    assert sorted((p.index, p.lo, p.hi) for p in parts) == \
+        [(q, q * 16 // n, (q + 1) * 16 // n) for q in range(n)]
+    last = next(k for k, p in enumerate(parts) if p.last)
+    assert compiled.producers("a") == [(last, 0, 1, 0, 1)]
+    want = {(1, 4): [1, 1, 1], (2, 2): [1, 2, 3], (4, 1): [2, 2, 2],
+            (4, 4): [1, 1, 1, 2, 2, 3, 3, 3, 1, 1, 1, 2, 3, 3, 3]}[shape]
+    assert [p.send for p in parts if not p.last] == want
+    assert compiled.parts["c3"] == [None] * n
+    whole = compile_array(array(*shape), net, chains=False)
+    print(f"cycles: {compiled.cycles} with chains, {whole.cycles} without")
+    assert compiled.cycles < whole.cycles
+    xin = rng.integers(0, 256, x.shape)
+    model = run_checked(compiled, xin)
+    assert model.runs == compiled.runs

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rtl.spec.config import get_config
-from sw.compiler_stub.conv import compile_conv2d, compile_pool2d
+from sw.compiler_stub.conv import ReductionPart, compile_conv2d, compile_pool2d
 from rtl.spec.codes import AfuOp
 from sw.golden.layers import Conv2d, Pool2d, conv2d_reference, pool2d_reference
 from sw.golden.packing import pack, unpack
@@ -176,6 +176,43 @@ def test_references(call, error, message):
     (compile_(width=40, band_heights=[1, 4]), ValueError, r"band_heights\[1\] = 4: a band of "
                                                           r"4 x 40 positions exceeds half the "
                                                           r"PSB \(128\)"),
+    # a reduction part (LAYER: 3 kernel rows of 3 tiles: kernel column, one input chunk)
+    (compile_(part=5),                    TypeError,  r"part must be a ReductionPart or None, "
+                                                      r"not int"),
+    (compile_(part=ReductionPart(0, 1, 0, 0, 3)), ValueError, r"part\.count must be at least "
+                                                              r"2, not 1"),
+    (compile_(part=ReductionPart(3, 3, 0, 0, 3)), ValueError, r"part\.index must be from 0 to "
+                                                              r"2, not 3"),
+    (compile_(part=ReductionPart(2, 3, 3, 0, 3)), ValueError, r"part\.ky must be from 0 to 2, "
+                                                              r"not 3"),
+    (compile_(part=ReductionPart(2, 3, 0, 3, 3)), ValueError, r"part\.lo must be from 0 to 2, "
+                                                              r"not 3"),
+    (compile_(part=ReductionPart(2, 3, 0, 1, 1)), ValueError, r"part\.hi must be from 2 to 3, "
+                                                              r"not 1"),
+    (compile_(part=ReductionPart(2, 3, 0, 0, 4)), ValueError, r"part\.hi must be from 1 to 3, "
+                                                              r"not 4"),
+    (compile_(part=ReductionPart(1, 3, 0, 0, 3)), ValueError, r"part\.send must be None "
+                                                              r"exactly for the chain's last"),
+    (compile_(part=ReductionPart(2, 3, 0, 0, 3, send=1)), ValueError, r"part\.send must be "
+                                                                      r"None exactly"),
+    (compile_(part=ReductionPart(1, 3, 0, 0, 3, send=4)), ValueError, r"part\.send must be from "
+                                                                      r"0 to 3, not 4"),
+    (compile_(part=ReductionPart(1, 3, 0, 0, 3, send=1.0)), TypeError, r"part\.send must be an "
+                                                                       r"integer"),
+    (compile_(part=ReductionPart(1, 3, 0, 0, 3, send=1, positions=[20])), ValueError,
+     r"part\.positions \(20,\) are not bands of whole rows of 5 positions, each at most 128, "
+     r"summing to 25"),
+    (compile_(part=ReductionPart(1, 3, 0, 0, 3, send=1, positions=(12, 13))), ValueError,
+     r"part\.positions \(12, 13\) are not bands of whole rows"),
+    (compile_(part=ReductionPart(1, 3, 0, 0, 3, send=1, positions=25)), TypeError,
+     r"part\.positions must be a tuple of integers or None, not int"),
+    (compile_(part=ReductionPart(1, 3, 0, 0, 3, send=1, positions=(25.0,))), TypeError,
+     r"part\.positions\[0\] must be an integer"),
+    (compile_(part=ReductionPart(2, 3, 0, 0, 3), band_heights=[5]), ValueError,
+     r"band_heights must be None with a part"),
+    (compile_(layer=Conv2d(4, 4, 3, padding=1, bits=4, in_signed=False, depthwise=True),
+              weights=W[:, :, :, :1], part=ReductionPart(2, 3, 0, 0, 3)), ValueError,
+     r"a depthwise layer's reduction cannot be split"),
     (lambda: compile_pool2d(CORE, LAYER, 4, 4), TypeError, r"pool must be a Pool2d, not Conv2d"),
     (lambda: compile_pool2d(CORE, POOL, 4, 4.5), TypeError, r"width must be an integer"),
 ])
