@@ -731,8 +731,8 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
                 out.append(_instr(Op.AGDIM, g=g, d=1, count=count, stride=0))
             return out
 
-        def stream(s, d, zero=0, **kw):
-            fields = dict(s=s, d=d, zero=zero, period=P, signal=1, ctr=STREAMED)
+        def stream(s, d, p, zero=0, **kw):
+            fields = dict(s=s, d=d, zero=zero, period=p, signal=1, ctr=STREAMED)
             fields.update(kw)
             return _instr(Op.SSTREAM, **fields)
 
@@ -741,30 +741,36 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
         if first:   # A: tiles 0 .. L-2 from zero (AG0, AG1); B: tile L-1 sent (AG2, AG3)
             setup = (act(0, 0, L - 1, band_h) + psb(1, L - 1) if L > 1 else []) + \
                 act(2, L - 1, 1, band_h) + psb(3, 1)
-            block = ([stream(0, 1, zero=P)] if L > 1 else []) + \
-                [stream(2, 3, zero=0 if L > 1 else P, **out)]
+
+            def block(p):   # (p: the band's positions, a tile's steps)
+                return ([stream(0, 1, p, zero=p)] if L > 1 else []) + \
+                    [stream(2, 3, p, zero=0 if L > 1 else p, **out)]
             moving = [0, 2] if L > 1 else [2]
         elif not last:   # F: tile 0 from the PNoC; M: tiles 1 .. L-2; B: tile L-1 sent
             setup = act(0, 0, 1, band_h) + psb(1, 1) + \
                 (act(2, 1, L - 2, band_h) + psb(3, L - 2) if L > 2 else [])
-            if L == 1:
-                block = [stream(0, 1, pin=1, **out)]
-            else:
-                block = [stream(0, 1, pin=1)] + ([stream(2, 3)] if L > 2 else []) + [
-                    _instr(Op.AGADD, g=0, delta=(L - 1) * word), stream(0, 1, **out),
+
+            def block(p):
+                if L == 1:
+                    return [stream(0, 1, p, pin=1, **out)]
+                return [stream(0, 1, p, pin=1)] + ([stream(2, 3, p)] if L > 2 else []) + [
+                    _instr(Op.AGADD, g=0, delta=(L - 1) * word), stream(0, 1, p, **out),
                     _instr(Op.AGADD, g=0, delta=-(L - 1) * word)]
             moving = [0, 2] if L > 2 else [0]
         else:   # F: tile 0 from the PNoC; M: tiles 1 .. L-1; T2 takes the PSB half
             setup = act(0, 0, 1, band_h) + psb(1, 1) + \
                 (act(2, 1, L - 1, band_h) + psb(3, L - 1) if L > 1 else [])
-            block = [_instr(Op.WAIT, ctr=PSB_FREE)]
-            if L == 1:
-                block.append(stream(0, 1, pin=1, **ready))
-            else:
-                block += [stream(0, 1, pin=1), stream(2, 3, **ready)]
-            block += [_instr(Op.AGADD, g=g, delta=toggle) for g in ([1, 3] if L > 1 else [1])]
+
+            def block(p):
+                out = [_instr(Op.WAIT, ctr=PSB_FREE)]
+                if L == 1:
+                    out.append(stream(0, 1, p, pin=1, **ready))
+                else:
+                    out += [stream(0, 1, p, pin=1), stream(2, 3, p, **ready)]
+                return out + [_instr(Op.AGADD, g=g, delta=toggle)
+                              for g in ([1, 3] if L > 1 else [1])]
             moving = [0, 2] if L > 1 else [0]
-        streamed = sum(i.op == Op.SSTREAM and i.args["ctr"] == STREAMED for i in block)
+        streamed = sum(i.op == Op.SSTREAM and i.args["ctr"] == STREAMED for i in block(P))
         if streamed * blocks * sum(n for _, n in runs) >= 1 << 16:
             raise CompileError(f"a reduction part's "
                                f"{streamed * blocks * sum(n for _, n in runs)} SSTREAMs "
@@ -777,8 +783,8 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
                 prog += [_instr(Op.AGDIM, g=g, d=1, count=h, stride=row_step)
                          for g in moving]
                 prog += [_instr(Op.AGDIM, g=g, d=0, count=h * bw, stride=1) for g in psbs]
-            band = _repeat(blocks, block) + [_instr(Op.AGADD, g=g, delta=h * row_step)
-                                             for g in moving]
+            band = _repeat(blocks, block(h * bw)) + [
+                _instr(Op.AGADD, g=g, delta=h * row_step) for g in moving]
             prog += _repeat(n, band)
         return prog + [_instr(Op.END)]
 
