@@ -118,6 +118,7 @@ class CompiledArrayNetwork:
     starts: list = None   # per core, per layer: the array cycle its run began
     fb_puts: list = None  # the output's puts to the framebuffer: (array cycle, put);
                           # empty when compiled without gather
+    chains: str = ""      # what compile_array found with and without chains, if it tried
 
     @property
     def core(self):
@@ -218,6 +219,8 @@ class CompiledArrayNetwork:
                          f"{cores}")
         lines.append(f"{'an image':<14} {self.cycles:>7} {self.utilization:>6.3f}  "
                      f"({n} cores, VMM steps {self.vmm_steps})")
+        if self.chains:
+            lines.append(f"chains: {self.chains}")
         return "\n".join(lines)
 
 
@@ -459,8 +462,11 @@ def compile_array(config, network, *, gather=True, chains=True):
     ``gather`` the output stays in the cores (a part of a larger network whose next part
     reads it there; :func:`machine_image` needs ``gather``). With ``chains`` a layer's
     reduction may be split over a chain of neighbouring cores that sum their partial
-    sums on the PNoC, where that spreads its VMM work over more cores; without, every
-    core of a layer computes whole sums.
+    sums on the PNoC, where the estimate of :func:`_split` says that spreads its VMM
+    work over more cores to advantage; the network is then also compiled with whole sums
+    everywhere, and the faster of the two (the golden array's cycles) is returned, or
+    the one that compiles (``CompiledArrayNetwork.chains`` says which and why). Without
+    ``chains``, every core of a layer computes whole sums.
 
     The compiled network is run once on the array's golden model (zero input): that run
     gives the report's cycles (a run's cycles do not depend on the data) and rejects a
@@ -488,6 +494,25 @@ def compile_array(config, network, *, gather=True, chains=True):
     network.validate()
     if not network.nodes:
         raise NetworkError(f"network {network.name} has no layers")
+    if not chains:
+        return _compile_array(config, network, gather, False)
+    try:
+        chained = _compile_array(config, network, gather, True)
+    except CompileError as e:
+        whole = _compile_array(config, network, gather, False)
+        whole.chains = f"with chains the network does not compile ({e}); whole sums kept"
+        return whole
+    if not any(p for parts in chained.parts.values() for p in parts):
+        return chained
+    whole = _compile_array(config, network, gather, False)
+    best = chained if chained.cycles < whole.cycles else whole
+    best.chains = (f"{chained.cycles} cycles with chains, {whole.cycles} with whole sums: "
+                   f"{'chains' if best is chained else 'whole sums'} kept")
+    return best
+
+
+def _compile_array(config, network, gather, chains):
+    """:func:`compile_array` of a validated network, with or without chains."""
     core, n = config.core, config.cores
     word = core.mem_port_bits // 8
     tensors = network.tensors()
