@@ -54,16 +54,13 @@ DATA = (8, 9)
 TOKEN = (10, 11)
 EXCHANGE_COUNTERS = (GO, DONE, READY) + DATA + TOKEN
 
-#: A chain's VMM cycles count this much more, plus :data:`CHAIN_FIXED`, in the choice of
-#: a layer's split (:func:`_split`): a chain runs up to three SSTREAMs a block where a
-#: core with whole sums runs one, its first results reach its last core only after its
-#: other cores' first blocks, and every core of it receives the layer's input rows. (On
-#: the test networks a chain that cut a core's work by 1.5 was slower than none: the
-#: digits network's first two layers on a 4 x 4 at int8/int4, 495 and 503 cycles against
-#: 439 and 446; so was one that saved 80 VMM cycles of a 4-bit classifier, by 14 cycles
-#: over the network.)
-CHAIN_COST = 1.5
-CHAIN_FIXED = 64
+#: A chain's estimated VMM cycles (:func:`_vmm_cycles`) count this much more, plus
+#: :data:`CHAIN_FIXED`, in the choice of a layer's split (:func:`_split`): a chain runs
+#: up to three SSTREAMs a block where a core with whole sums runs one, and every core of
+#: it receives the layer's input rows. (The estimate is coarse: compile_array keeps a
+#: chain only when the golden array's cycles say it is faster.)
+CHAIN_COST = 1
+CHAIN_FIXED = 32
 
 #: WAITs a loop iteration holds: a loop of one WAIT takes about four cycles a count
 #: (the ENDL, the WAIT's grant), one of eight a little over one.
@@ -401,7 +398,7 @@ def _split(core, node, chunks, chunk_channels, n, in_chunks, chains=True):
                 share = replace(node.layer, out_channels=min(-(-chunks // g) * chunk_channels,
                                                              node.layer.out_channels))
                 big = conv_sizes(core, share, tiles)["weights"] > core.sram_bank_bytes
-                cycles = _vmm_cycles(core, share, -(-oh // r) * ow, in_chunks, tiles)
+                cycles = _vmm_cycles(core, share, -(-oh // r) * ow, in_chunks, sp, tiles)
             if sp == 1:
                 key = (big, -(-oh // r) * -(-chunks // g), g)
                 if whole is None or key < whole[0]:
@@ -415,15 +412,18 @@ def _split(core, node, chunks, chunk_channels, n, in_chunks, chains=True):
     return whole[1]
 
 
-def _vmm_cycles(core, layer, positions, in_chunks, tiles=None):
+def _vmm_cycles(core, layer, positions, in_chunks, parts=1, tiles=None):
     """About the VMM cycles of a core's share of ``layer`` (its output channels) over
-    ``positions`` output positions: per block and weight tile (``tiles`` a block, None:
-    the whole kernel's), the positions' steps or the tile's weight rows, whichever take
-    longer."""
+    ``positions`` output positions: per item (a block of a band of at most half the PSB)
+    and weight tile (``tiles`` a block, None: the whole kernel's), the band's steps or
+    the tile's weight rows, whichever take longer. In a chain of ``parts`` cores a part
+    takes an item's partial sums only once the one before has stepped all its tiles of
+    the item: the chain's items are pipelined, ``parts - 1`` items deep."""
     rows = core.vmm_rows // 2 if core.sram_banks > 4 else core.vmm_rows
     blocks = -(-layer.out_channels // core.vmm_rows)
+    bands = -(-positions // (core.psb_entries // 2))
     tiles = tiles if tiles is not None else layer.kernel ** 2 * in_chunks
-    return blocks * tiles * max(positions, rows)
+    return (blocks * bands + parts - 1) * tiles * max(-(-positions // bands), rows)
 
 
 def _chunk_channels(layout, c0, c1):

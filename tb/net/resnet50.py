@@ -51,9 +51,10 @@ def compile_part(item):
         layers.append({"layer": r.name, "kind": r.kind, "cycles": r.cycles,
                        "macs": _macs(node), "vmm_utilization": r.utilization,
                        "cores": sum(1 for b in r.bands if b),
+                       "chain": max([p[1] for p in r.parts if p] or [1]),
                        "max_core_steps": max(r.core_steps)})
     return {"part": name, "cycles": c.cycles, "vmm_utilization": c.utilization,
-            "layers": layers, "compile_s": time.perf_counter() - t}
+            "layers": layers, "chains": c.chains, "compile_s": time.perf_counter() - t}
 
 
 def run(processes=2, seed=0):
@@ -89,14 +90,15 @@ def run(processes=2, seed=0):
 def table(path=OUT):
     """The per-layer figures of the last run as a Markdown table."""
     data = json.loads(Path(path).read_text())
-    lines = ["| part | layer | cores | cycles | MACs | VMM busy |", "|---|---|---|---|---|---|"]
+    lines = ["| part | layer | cores | chain | cycles | MACs | VMM busy |",
+             "|---|---|---|---|---|---|---|"]
     for f in data["parts"]:
         if "error" in f:
-            lines.append(f"| {f['part']} | does not compile: {f['error']} | | | | |")
+            lines.append(f"| {f['part']} | does not compile: {f['error']} | | | | | |")
             continue
         for r in f["layers"]:
-            lines.append(f"| {f['part']} | {r['layer']} | {r['cores']} | {r['cycles']:,} | "
-                         f"{r['macs']:,} | {r['vmm_utilization']:.3f} |")
+            lines.append(f"| {f['part']} | {r['layer']} | {r['cores']} | {r.get('chain', 1)} | "
+                         f"{r['cycles']:,} | {r['macs']:,} | {r['vmm_utilization']:.3f} |")
     return "\n".join(lines)
 
 

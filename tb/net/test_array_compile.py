@@ -394,9 +394,10 @@ def test_chain_with_bands_of_two_heights(seed, monkeypatch):
 def test_chains_kept_only_when_faster(monkeypatch):
     """With chains the compiler also compiles the network with whole sums and keeps the
     faster (the golden array's cycles): the int8 digits network on the 2 x 2 keeps its
-    classifier's chain of 4, the 4-bit one on a 4 x 4 the whole sums (a chain of 8 would
-    save its classifier nothing and slow the pooling's exchange); a network that does
-    not compile with chains falls back to whole sums, saying why; without chains
+    classifier's chain of 4. With an estimate that favours chains (every chain's cycles
+    halved) the 4-bit digits network on the 2 x 2 gets chains that are slower (its
+    pooling sends its rows to four times the cores) and keeps whole sums. A network that
+    does not compile with chains falls back to whole sums, saying why; without chains
     nothing is tried."""
     from sw.compiler_stub import array as array_compiler
     net8 = digits_like(np.random.default_rng(1))
@@ -405,10 +406,14 @@ def test_chains_kept_only_when_faster(monkeypatch):
     assert [p.count if p else None for p in kept.parts["fc"]] == [4] * 4
     assert kept.chains == "4581 cycles with chains, 4625 with whole sums: chains kept"
     assert "chains: 4581 cycles with chains" in kept.summary()
-    dropped = compile_array(array(4, 4), net4)
-    assert all(p is None for parts in dropped.parts.values() for p in parts)
-    assert dropped.chains == "2362 cycles with chains, 2326 with whole sums: whole sums kept"
     assert compile_array(SIM, net8, chains=False).chains == ""
+    assert compile_array(SIM, net4).chains == ""   # no chain is worth trying
+    monkeypatch.setattr(array_compiler, "CHAIN_COST", 0.5)
+    monkeypatch.setattr(array_compiler, "CHAIN_FIXED", 0)
+    dropped = compile_array(SIM, net4)
+    assert all(p is None for parts in dropped.parts.values() for p in parts)
+    assert dropped.chains == "3192 cycles with chains, 3178 with whole sums: whole sums kept"
+    monkeypatch.undo()
     compile_ = array_compiler._compile_array
 
     def failing(config, network, gather, chains):
