@@ -728,22 +728,29 @@ def _compile_array(config, network, gather, chains):
             t2 = programs[2]
             programs[2] = [_instr(Op.WAIT, ctr=GO)] + t2[:-1] + [
                 _instr(Op.SIGNAL, ctr=DONE), t2[-1]]
+        else:
+            # T1, once its last step is taken (its last MEM read done), tells T4, so that
+            # the token's SEND never reads MEM while T0 or T1 still do
+            t1 = programs[1]
+            programs[1] = t1[:-1] + [_instr(Op.SIGNAL, ctr=DONE), t1[-1]]
         return programs, pre
 
     def image(node, i, kc, addr, next_entry, ex):
         programs, pre = compile_share(node, kc, addr)
-        # (a core whose partial sums leave on the PNoC writes no share: no T2)
-        b = bands[node.name][kc] if _writes(parts[node.name][kc]) else None
+        b = bands[node.name][kc]
+        # (a core whose partial sums leave on the PNoC writes no share: it has no T2 to
+        # let start, and its T1 says when its steps are done)
+        go = b if _writes(parts[node.name][kc]) else None
         parity = i % 2
         inc = ex[1][kc]
         t4 = [ex[0][kc], layouts[node.output.name], chans[node.name][kc], inc, parity, b]
         programs[4] = _t4(*t4, fb=_fb_rect(config))
-        programs[7] = _t7(config, kc, addr["token"], parity, b, next_entry)
+        programs[7] = _t7(config, kc, addr["token"], parity, go, next_entry)
         # (the WAITs in loops of one where those of eight make a program too long)
         if len(programs[4]) > core.program_len:
             programs[4] = _t4(*t4, unroll=1, fb=_fb_rect(config))
         if len(programs[7]) > core.program_len:
-            programs[7] = _t7(config, kc, addr["token"], parity, b, next_entry, unroll=1)
+            programs[7] = _t7(config, kc, addr["token"], parity, go, next_entry, unroll=1)
         for t, p in enumerate(programs):
             if len(p) > core.program_len:
                 raise CompileError(f"layer {node.name}, core {kc}: T{t}'s program needs "
@@ -876,6 +883,11 @@ def run_model(compiled, x=None):
         model.run(compiled.entries)
     except ArrayDeadlock as e:
         raise CompileError(f"the array's schedule deadlocks on its golden model: {e}") from e
+
+    for k, c in enumerate(model.cores):
+        if c.conflict is not None:
+            raise CompileError(f"two of core {k}'s streams meet in a MEM bank on the array's "
+                               f"golden model: {c.conflict}")
     layers = len(compiled.network.nodes)
     if any(len(r) != layers for r in model.runs):
         raise CompileError(f"a core ran {[len(r) for r in model.runs]} layers, not "

@@ -34,7 +34,8 @@ from .thread import (DRAIN, IDLE, RUN, STREAM, CoreError, CounterOverflow, Deadl
                      Thread, Unfinished, signals_when_done)
 
 __all__ = ["CycleModel", "Put", "Psum", "predict", "partners", "load_cycles",
-           "start_cycles", "NOC_IN_DEPTH", "CoreError", "Deadlock", "CounterOverflow", "Unfinished"]
+           "start_cycles", "NOC_IN_DEPTH", "CoreError", "Deadlock", "CounterOverflow",
+           "Unfinished"]
 
 VCU_LATENCY = 4
 AFU_LATENCY = 5
@@ -121,6 +122,11 @@ class CycleModel:
 
     def __init__(self, core, *, rows=None, cols=None):
         self.core = core
+        #: The first time two of the core's own accesses (T0's weights, T1's activations,
+        #: T2's loads, stores and residual reads, a SEND's reads) met in one MEM bank in
+        #: one cycle, as text, or None: the RTL's sticky ``conflict`` flag (7.5; a put
+        #: waits for its bank instead). Kept over every run of the model.
+        self.conflict = None
         #: The array's size, or None: a SEND to a rectangle outside it is an error (the
         #: RTL would keep only the coordinates' low bits).
         self.mesh = (rows, cols) if rows is not None or cols is not None else None
@@ -472,27 +478,33 @@ class CycleModel:
             # The MEM banks the requesters before the NoC ports' receive side use this
             # cycle (the loader's reads hold it whole).
             loading = cycle <= load
-            used = set()
+            uses = []    # (bank, what) of the core's own accesses this cycle
             if not loading:
                 if take_w is not None and not take_w.instr["noc"]:
-                    used.add(take_w.src.addr // bank_bytes)
+                    uses.append((take_w.src.addr // bank_bytes, "T0's weights"))
                     if take_w.instr["pair"]:
-                        used.add(take_w.dst.addr // bank_bytes)
+                        uses.append((take_w.dst.addr // bank_bytes, "T0's paired weights"))
                 if take_s is not None:
-                    used.add(take_s.src.addr // bank_bytes)
+                    uses.append((take_s.src.addr // bank_bytes, "T1's activations"))
                 if take_v is not None:
                     ins = take_v.instr
                     if ins.op == Op.VLOAD:
-                        used.add(take_v.src.addr // bank_bytes)
+                        uses.append((take_v.src.addr // bank_bytes, "T2's VLOAD"))
                     elif ins.op == Op.VPOST and ins["res"]:
-                        used.add((take_v.dst.addr + ins["res_off"]) // bank_bytes)
+                        uses.append(((take_v.dst.addr + ins["res_off"]) // bank_bytes,
+                                     "T2's residual"))
                 for at, _, bank in done_at:
                     if at != cycle:
                         break
                     if bank is not None:
-                        used.add(bank)
+                        uses.append((bank, "T2's store"))
                 for th in noc_take:
-                    used.add(th.src.addr // bank_bytes)
+                    uses.append((th.src.addr // bank_bytes, f"T{th.index}'s SEND"))
+            used = {b for b, _ in uses}
+            if len(used) < len(uses) and self.conflict is None:   # the RTL's flag (7.5)
+                b = next(b for b in used if sum(u == b for u, _ in uses) > 1)
+                self.conflict = (f"cycle {cycle} of a run: MEM bank {b} read or written by "
+                                 f"{' and '.join(w for u, w in uses if u == b)} at once")
             received, signals = self._receive(inp, used, loading)
             signals = self._counted(signals)
             received = received or bool(signals)   # (a SIGNAL counted: something moved)

@@ -475,6 +475,7 @@ async def test_random_programs_data(dut):
                                 f"{disassemble(prog)}"
         kinds[got[0]] += 1
         assert not dut.conflict.value, f"program {n}: a bank conflict\n{disassemble(prog)}"
+        assert golden.conflict is None, f"program {n}: the golden core's {golden.conflict}"
         if got[0] == "deadlock":
             await reset(env)
         else:

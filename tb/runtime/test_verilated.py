@@ -17,7 +17,8 @@ from sw.compiler_stub.asm import assemble
 from sw.compiler_stub.conv import compile_conv2d
 from sw.golden.cycles import CycleModel, Deadlock, predict
 from sw.golden.layers import Conv2d, conv2d_reference
-from sw.runtime.verilated import RtlDeadlock, RtlError, RtlTimeout, VerilatedCore
+from sw.runtime.verilated import RtlConflict, RtlDeadlock, RtlError, RtlTimeout, \
+    VerilatedCore
 
 from ..core.stimulus import fitting_layer, random_tensors
 
@@ -135,6 +136,43 @@ def test_deadlock(idle_core):
     prog = assemble(".thread 3\nSIGNAL ctr=0\nWAIT ctr=0\nEND\n", CONFIG)
     core.write(0, prog.image())
     assert core.run(0) == CycleModel(CONFIG).run(prog.threads)[0]
+
+
+@pytest.mark.parametrize("bank", [1, 2])
+def test_conflict(idle_core, bank):
+    """T0 streams four weight tiles from bank 1 while T1 steps them, two steps a tile,
+    over activations in bank ``bank``: in bank 1 the two streams meet (the RTL raises its
+    ``conflict`` flag and the cycle model records the meeting, in cycle 20); in bank 2
+    neither does, and the cycles agree."""
+    core = idle_core
+    b = CONFIG.sram_bank_bytes
+    prog = assemble(f"""
+    .thread 0
+        AGBASE g=0 base={b}
+        AGDIM g=0 d=0 count={4 * CONFIG.vmm_rows} stride=8
+        WSTREAM s=0 prec=0 act_signed=0
+        END
+    .thread 1
+        AGBASE g=0 base={bank * b + 1024}
+        AGDIM g=0 d=0 count=2 stride=8
+        AGDIM g=0 d=1 count=4 stride=0
+        AGDIM g=1 d=0 count=2 stride=1
+        AGDIM g=1 d=1 count=4 stride=0
+        SSTREAM s=0 d=1 zero=2 period=2
+        END
+    """, CONFIG)
+    model = CycleModel(CONFIG)
+    cycles = model.run(prog.threads)[0]
+    core.write(0, prog.image())
+    if bank == 1:
+        assert model.conflict == ("cycle 20 of a run: MEM bank 1 read or written by T0's "
+                                  "weights and T1's activations at once")
+        with pytest.raises(RtlConflict, match="two accesses met in one MEM bank") as info:
+            core.run(0)
+        assert info.value.cycles == cycles
+    else:
+        assert model.conflict is None
+        assert core.run(0) == cycles
 
 
 def test_free_run(core):
