@@ -178,7 +178,9 @@ def test_tiny_training_reduces_the_loss(digits, seed):
         return softmax_cross_entropy(predict(net, x), y)[0]
     net = DigitsNet(8, seed=seed)
     before = loss(net)
-    train(net, x, y, 5, 1e-2, seed)
+    # (10 epochs: after 5 the loss fell to 0.20 - 0.84 of its start over 61 seeds, so
+    # some seeds failed the bound; after 10 to 0.05 - 0.52)
+    train(net, x, y, 10, 1e-2, seed)
     after = loss(net)
     assert after < 0.8 * before, (before, after)
     # QAT from it (mixed precision) reduces its own loss further.
