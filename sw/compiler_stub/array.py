@@ -679,10 +679,19 @@ def _compile_array(config, network, gather, chains):
             _view(full_in, b[0] * s, h_in)
         return v_in, share(full_out), res
 
-    chain_plans = {}
+    chain_plans, shares = {}, {}
 
     def compile_share(node, kc, addr):
-        """Core ``kc``'s part of ``node``: its programs and its preload (code excluded)."""
+        """Core ``kc``'s part of ``node``: its programs and its preload (code excluded),
+        compiled once for each set of addresses (a chain's last part is compiled first,
+        for its bands)."""
+        key = (node.name, kc, id(addr))
+        if key not in shares:
+            shares[key] = compile_share_once(node, kc, addr)
+        programs, pre = shares[key]
+        return [list(p) for p in programs], list(pre)
+
+    def compile_share_once(node, kc, addr):
         b = bands[node.name][kc]
         if not b:
             return [[] for _ in range(8)], []
