@@ -679,30 +679,27 @@ def _compile_array(config, network, gather, chains):
             _view(full_in, b[0] * s, h_in)
         return v_in, share(full_out), res
 
-    chain_plans, shares = {}, {}
+    shares = {}
 
     def compile_share(node, kc, addr):
         """Core ``kc``'s part of ``node``: its programs and its preload (code excluded),
-        compiled once for each set of addresses (a chain's last part is compiled first,
-        for its bands)."""
+        compiled once for each set of addresses; and its bands' positions (a chain's last
+        part is compiled first, for its bands)."""
         key = (node.name, kc, id(addr))
         if key not in shares:
             shares[key] = compile_share_once(node, kc, addr)
-        programs, pre = shares[key]
-        return [list(p) for p in programs], list(pre)
+        programs, pre, positions = shares[key]
+        return [list(p) for p in programs], list(pre), positions
 
     def compile_share_once(node, kc, addr):
         b = bands[node.name][kc]
         if not b:
-            return [[] for _ in range(8)], []
+            return [[] for _ in range(8)], [], None
         part = parts[node.name][kc]
         if part is not None and not part.last:
             # the chain's bands: those the last part chose
-            last = last_of[node.name, kc]
-            key = (node.name, last, id(addr))
-            if key not in chain_plans:
-                compile_share(node, last, addr)
-            part = replace(part, positions=chain_plans[key])
+            part = replace(part, positions=compile_share(node, last_of[node.name, kc],
+                                                         addr)[2])
         v_in, v_out, v_res = views(node, kc, addr)
         placement = Placement(
             code=addr[f"{node.name} code"], constants=addr[f"{node.name} constants"],
@@ -718,8 +715,6 @@ def _compile_array(config, network, gather, chains):
                 c = compile_conv2d(core, layer, v_in.height, v_in.width, w, sc, bi,
                                    out_padding=v_out.padding, placement=placement,
                                    part=part)
-                if part is not None and part.last:
-                    chain_plans[node.name, kc, id(addr)] = c.band_positions
             else:
                 c = compile_pool2d(core, replace(node.pool, channels=v_out.channels),
                                    v_in.height, v_in.width,
@@ -742,10 +737,10 @@ def _compile_array(config, network, gather, chains):
             # the token's SEND never reads MEM while T0 or T1 still do
             t1 = programs[1]
             programs[1] = t1[:-1] + [_instr(Op.SIGNAL, ctr=DONE), t1[-1]]
-        return programs, pre
+        return programs, pre, c.band_positions if isinstance(node, ConvNode) else None
 
     def image(node, i, kc, addr, next_entry, ex):
-        programs, pre = compile_share(node, kc, addr)
+        programs, pre, _ = compile_share(node, kc, addr)
         b = bands[node.name][kc]
         # (a core whose partial sums leave on the PNoC writes no share: it has no T2 to
         # let start, and its T1 says when its steps are done)
@@ -892,7 +887,6 @@ def run_model(compiled, x=None):
         model.run(compiled.entries)
     except ArrayDeadlock as e:
         raise CompileError(f"the array's schedule deadlocks on its golden model: {e}") from e
-
     for k, c in enumerate(model.cores):
         if c.conflict is not None:
             raise CompileError(f"two of core {k}'s streams meet in a MEM bank on the array's "

@@ -762,13 +762,10 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
                 (act(2, 1, L - 1, band_h) + psb(3, L - 1) if L > 1 else [])
 
             def block(p):
-                out = [_instr(Op.WAIT, ctr=PSB_FREE)]
-                if L == 1:
-                    out.append(stream(0, 1, p, pin=1, **ready))
-                else:
-                    out += [stream(0, 1, p, pin=1), stream(2, 3, p, **ready)]
-                return out + [_instr(Op.AGADD, g=g, delta=toggle)
-                              for g in ([1, 3] if L > 1 else [1])]
+                steps = [stream(0, 1, p, pin=1, **ready)] if L == 1 else \
+                    [stream(0, 1, p, pin=1), stream(2, 3, p, **ready)]
+                return [_instr(Op.WAIT, ctr=PSB_FREE)] + steps + [
+                    _instr(Op.AGADD, g=g, delta=toggle) for g in ([1, 3] if L > 1 else [1])]
             moving = [0, 2] if L > 1 else [0]
         streamed = sum(i.op == Op.SSTREAM and i.args["ctr"] == STREAMED for i in block(P))
         if streamed * blocks * sum(n for _, n in runs) >= 1 << 16:
@@ -811,86 +808,87 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
                       act_signed=int(layer.in_signed), pair=int(pair)),
                _instr(Op.END)]
 
-        # T1: per block, every tile's steps over the band's positions.
-        # (the SSTREAM signals PSB_READY when its last result is in the PSB, and T1 goes on
-        # at once: the next block's steps follow the VMM's last ones without a gap)
-        # Bands of one height run in a loop; between runs of different heights the
-        # generators' counts change.
-        def t1_block(p):
-            return [_instr(Op.WAIT, ctr=PSB_FREE),
-                    _instr(Op.SSTREAM, s=0, d=1, zero=p, period=p, signal=1, ctr=PSB_READY),
-                    _instr(Op.AGADD, g=1, delta=toggle)]
-
-        free = 2                     # PSB halves T1 counts free at its start
-        pre = []                     # T1's set-up before its band loop
-        two_halves = blocks % 2 == 0 and not layer.depthwise
-        if layer.depthwise:  # taps only; the block's chunk steps every cpc / rows blocks
-            taps = [_instr(Op.AGDIM, g=0, d=2, count=k, stride=chunks * word)]
-            ibpc = cpc // rows
-            igroups, itail = divmod(blocks, ibpc)
-            band_back = -(igroups * word)
-
-            def body(p, first):
-                out = []
-                if igroups:
-                    out += [_instr(Op.LOOP, count=igroups), _instr(Op.LOOP, count=ibpc)] + \
-                        t1_block(p) + [_instr(Op.ENDL), _instr(Op.AGADD, g=0, delta=word),
-                                       _instr(Op.ENDL)]
-                if itail:
-                    out += [_instr(Op.LOOP, count=itail)] + t1_block(p) + [_instr(Op.ENDL)]
-                return out
-        elif two_halves:   # two blocks an iteration, one PSB half each (AG1 and AG2): no AGADD
-            taps = [_instr(Op.AGDIM, g=0, d=2, count=k * chunks, stride=word)]
-            pre = [_instr(Op.AGBASE, g=2, base=half),
-                   _instr(Op.AGDIM, g=2, d=0, count=P, stride=1),
-                   _instr(Op.AGDIM, g=2, d=1, count=tiles, stride=0)]
-            band_back = 0
-            free = 0    # the halves start free: the first band's first two blocks need not wait
-
-            def body(p, first):
-                blk = t1_block(p)
-                two = blk[:2] + [blk[0], _with_fields(blk[1], d=2)]
-                if first:
-                    return [two[1], two[3]] + _repeat(blocks // 2 - 1, two)
-                return _repeat(blocks // 2, two)
-        else:   # one PSB part after another (AG1 moves on a part a block)
-            taps = [_instr(Op.AGDIM, g=0, d=2, count=k * chunks, stride=word)]
-            band_back = 0
-            unwaited = min(2, blocks)   # the first band's first blocks need not wait
-            free = 2 - unwaited
-
-            def body(p, first):
-                blk = t1_block(p)
-                if first:
-                    return _repeat(unwaited, blk[1:]) + _repeat(blocks - unwaited, blk)
-                return _repeat(blocks, blk)
-
-        def t1_band(h, first=False):
-            return body(h * bw, first) + [_instr(Op.AGADD, g=0, delta=h * row_step + band_back)]
-
-        # The PSB halves start free: T1 counts them itself (T2 starts last, after every
-        # program has loaded; T1 need not wait for it).
-        t1 = [_instr(Op.SIGNAL, ctr=PSB_FREE)] * free + pre + [
-              _instr(Op.AGBASE, g=0, base=in_l.address(-layer.padding, -layer.padding)),
-              _instr(Op.AGDIM, g=0, d=0, count=bw, stride=act_step),
-              _instr(Op.AGDIM, g=0, d=1, count=band_h, stride=row_step)] + taps + [
-              _instr(Op.AGDIM, g=0, d=3, count=k, stride=in_l.padded_width * chunks * word),
-              # (AG1, the first PSB half, starts at 0: a run starts every generator there)
-              _instr(Op.AGDIM, g=1, d=0, count=P, stride=1),
-              _instr(Op.AGDIM, g=1, d=1, count=tiles, stride=0)]
-        for i, (h, n) in enumerate(runs):
-            if i:
-                t1 += [_instr(Op.AGDIM, g=0, d=1, count=h, stride=row_step),
-                       _instr(Op.AGDIM, g=1, d=0, count=h * bw, stride=1)]
-                if two_halves:
-                    t1.append(_instr(Op.AGDIM, g=2, d=0, count=h * bw, stride=1))
-            if i == 0 and not layer.depthwise:   # the first band apart: no WAITs first
-                t1 += t1_band(h, first=True)
-                n -= 1
-            t1 += _repeat(n, t1_band(h))
-        t1.append(_instr(Op.END))
         if part is not None:
             t1 = t1_part(runs, band_h)
+        else:
+            # T1: per block, every tile's steps over the band's positions.
+            # (the SSTREAM signals PSB_READY when its last result is in the PSB, and T1 goes on
+            # at once: the next block's steps follow the VMM's last ones without a gap)
+            # Bands of one height run in a loop; between runs of different heights the
+            # generators' counts change.
+            def t1_block(p):
+                return [_instr(Op.WAIT, ctr=PSB_FREE),
+                        _instr(Op.SSTREAM, s=0, d=1, zero=p, period=p, signal=1, ctr=PSB_READY),
+                        _instr(Op.AGADD, g=1, delta=toggle)]
+
+            free = 2                     # PSB halves T1 counts free at its start
+            pre = []                     # T1's set-up before its band loop
+            two_halves = blocks % 2 == 0 and not layer.depthwise
+            if layer.depthwise:  # taps only; the block's chunk steps every cpc / rows blocks
+                taps = [_instr(Op.AGDIM, g=0, d=2, count=k, stride=chunks * word)]
+                ibpc = cpc // rows
+                igroups, itail = divmod(blocks, ibpc)
+                band_back = -(igroups * word)
+
+                def body(p, first):
+                    out = []
+                    if igroups:
+                        out += [_instr(Op.LOOP, count=igroups), _instr(Op.LOOP, count=ibpc)] + \
+                            t1_block(p) + [_instr(Op.ENDL), _instr(Op.AGADD, g=0, delta=word),
+                                           _instr(Op.ENDL)]
+                    if itail:
+                        out += [_instr(Op.LOOP, count=itail)] + t1_block(p) + [_instr(Op.ENDL)]
+                    return out
+            elif two_halves:   # two blocks an iteration, one PSB half each (AG1 and AG2): no AGADD
+                taps = [_instr(Op.AGDIM, g=0, d=2, count=k * chunks, stride=word)]
+                pre = [_instr(Op.AGBASE, g=2, base=half),
+                       _instr(Op.AGDIM, g=2, d=0, count=P, stride=1),
+                       _instr(Op.AGDIM, g=2, d=1, count=tiles, stride=0)]
+                band_back = 0
+                free = 0    # the halves start free: the first band's first two blocks need not wait
+
+                def body(p, first):
+                    blk = t1_block(p)
+                    two = blk[:2] + [blk[0], _with_fields(blk[1], d=2)]
+                    if first:
+                        return [two[1], two[3]] + _repeat(blocks // 2 - 1, two)
+                    return _repeat(blocks // 2, two)
+            else:   # one PSB part after another (AG1 moves on a part a block)
+                taps = [_instr(Op.AGDIM, g=0, d=2, count=k * chunks, stride=word)]
+                band_back = 0
+                unwaited = min(2, blocks)   # the first band's first blocks need not wait
+                free = 2 - unwaited
+
+                def body(p, first):
+                    blk = t1_block(p)
+                    if first:
+                        return _repeat(unwaited, blk[1:]) + _repeat(blocks - unwaited, blk)
+                    return _repeat(blocks, blk)
+
+            def t1_band(h, first=False):
+                return body(h * bw, first) + [_instr(Op.AGADD, g=0, delta=h * row_step + band_back)]
+
+            # The PSB halves start free: T1 counts them itself (T2 starts last, after every
+            # program has loaded; T1 need not wait for it).
+            t1 = [_instr(Op.SIGNAL, ctr=PSB_FREE)] * free + pre + [
+                  _instr(Op.AGBASE, g=0, base=in_l.address(-layer.padding, -layer.padding)),
+                  _instr(Op.AGDIM, g=0, d=0, count=bw, stride=act_step),
+                  _instr(Op.AGDIM, g=0, d=1, count=band_h, stride=row_step)] + taps + [
+                  _instr(Op.AGDIM, g=0, d=3, count=k, stride=in_l.padded_width * chunks * word),
+                  # (AG1, the first PSB half, starts at 0: a run starts every generator there)
+                  _instr(Op.AGDIM, g=1, d=0, count=P, stride=1),
+                  _instr(Op.AGDIM, g=1, d=1, count=tiles, stride=0)]
+            for i, (h, n) in enumerate(runs):
+                if i:
+                    t1 += [_instr(Op.AGDIM, g=0, d=1, count=h, stride=row_step),
+                           _instr(Op.AGDIM, g=1, d=0, count=h * bw, stride=1)]
+                    if two_halves:
+                        t1.append(_instr(Op.AGDIM, g=2, d=0, count=h * bw, stride=1))
+                if i == 0 and not layer.depthwise:   # the first band apart: no WAITs first
+                    t1 += t1_band(h, first=True)
+                    n -= 1
+                t1 += _repeat(n, t1_band(h))
+            t1.append(_instr(Op.END))
 
         # T2: per block, the block's constants into VBUF[0..2] (while T1 fills the PSB
         # half), then one fused pass over the half.
