@@ -88,8 +88,11 @@ class RegisterQueue(wiring.Component):
         Shape of an entry.
     depth : int
         Entries.
-    searchable : bool
-        Add ``probe`` and ``holds``.
+    searchable : bool or str
+        ``True``: add ``probe`` and ``holds``, the search of this cycle's probe.
+        ``"ahead"``: the search is made a cycle ahead, for a probe that changes only after
+        a push or a ``load``: add ``load``, ``probe_load``, ``probe_push`` and ``holds``
+        (a register, so that nothing of the cycle's probe or push is on its path).
 
     Members
     -------
@@ -100,22 +103,33 @@ class RegisterQueue(wiring.Component):
     level : Out(range(depth + 1))
         Entries held.
     probe : In(shape)
-        Only if ``searchable``: a value to look for.
+        Only if ``searchable`` is ``True``: a value to look for.
+    load, probe_load, probe_push : In(1), In(shape), In(shape)
+        Only with ``"ahead"``: the probe of the next cycle is ``probe_load`` after a cycle
+        with ``load``, else ``probe_push`` after a cycle with a push, else this cycle's.
     holds : Out(1)
-        Only if ``searchable``: some entry held equals ``probe`` (combinational).
+        Only if ``searchable``: some entry held equals the probe (with ``True``
+        combinational; with ``"ahead"`` registered, and 0 until the first ``load``).
     """
 
     def __init__(self, shape, depth, *, searchable=False):
         if not isinstance(depth, int) or depth < 1:
             raise ValueError(f"depth must be a positive integer, not {depth!r}")
+        if searchable not in (False, True, "ahead"):
+            raise ValueError(f"searchable must be False, True or 'ahead', not {searchable!r}")
         self._shape, self._depth, self._searchable = shape, depth, searchable
         members = {
             "w":     In(stream.Signature(shape)),
             "r":     Out(stream.Signature(shape)),
             "level": Out(range(depth + 1)),
         }
-        if searchable:
+        if searchable is True:
             members["probe"] = In(shape)
+        elif searchable:
+            members["load"] = In(1)
+            members["probe_load"] = In(shape)
+            members["probe_push"] = In(shape)
+        if searchable:
             members["holds"] = Out(1)
         super().__init__(members)
 
@@ -151,8 +165,27 @@ class RegisterQueue(wiring.Component):
                 m.d.sync += regs[k].eq(self.w.payload)
         m.d.sync += self.level.eq(self.level + push - pop)
 
-        if self._searchable:
+        if self._searchable is True:
             m.d.comb += self.holds.eq(Cat((Value.cast(regs[k]) == Value.cast(self.probe))
                                           & (k < self.level)
                                           for k in range(depth)).any())
+        elif self._searchable:
+            # ``hits[k]``: entry ``k`` equals the probe. For the next cycle's entries
+            # (shifted by a pop, the pushed one at ``slot``) and probe, from comparisons
+            # of this cycle's entries and pushed value with both candidate probes; the
+            # late ``push`` and ``pop`` only select among them.
+            hits = Signal(depth)
+            level_next = self.level + push - pop
+
+            def next_hits(probe):
+                probe = Value.cast(probe)
+                eqs = [Value.cast(reg) == probe for reg in regs] + [C(0, 1)]
+                pushed = Value.cast(self.w.payload) == probe
+                return Cat(Mux(push & (slot == k), pushed, Mux(pop, eqs[k + 1], eqs[k]))
+                           & (k < level_next) for k in range(depth))
+
+            kept = Mux(pop, hits[1:], hits)   # the probe unchanged: no push, so no new entry
+            new = Mux(self.load, next_hits(self.probe_load),
+                      Mux(push, next_hits(self.probe_push), kept))
+            m.d.sync += [hits.eq(new), self.holds.eq(new.any())]
         return m

@@ -133,7 +133,7 @@ class StepEngine(wiring.Component):
         # The PSB entries of the steps whose results are awaited, oldest first, with
         # whether the result is written there (not sent on the PNoC).
         tag_layout = data.StructLayout({"entry": pbits, "psb": 1})
-        m.submodules.tags = tags = RegisterQueue(tag_layout, 12, searchable=True)
+        m.submodules.tags = tags = RegisterQueue(tag_layout, 12, searchable="ahead")
         # Beside them: whether each result ends a signalling SSTREAM, and its counter;
         # whether it goes out on the PNoC, and to which neighbour.
         sig_layout = data.StructLayout({"signal": 1, "ctr": CTR_BITS, "pout": 1, "dir": 2})
@@ -164,17 +164,28 @@ class StepEngine(wiring.Component):
             with m.If(take):
                 m.d.sync += entry_q.eq(entry)
             m.d.comb += self.psb_read.addr.eq(entry_q)
-        # index >= zero, compared on zero's 16 bits (a short carry chain on the path to
-        # ``take``) and the index's high bits
+        # Nothing on the path from the offered point to ``take`` (and back to the thread's
+        # next point) looks at the point's values: whether it is past the first ``zero``
+        # points and the PSB interlock's search are made a cycle ahead. ``index >=
+        # zero``: ``zero == 0`` at the first point, else as registered at the last take.
         zbits = len(sstream.zero)
-        past_zero = index[zbits:].any() | (index[:zbits] >= sstream.zero)
+        past_zero_next = Signal()
+        after = index + 1
+        with m.If(take):
+            m.d.sync += past_zero_next.eq(after[zbits:].any() | (after[:zbits] >= sstream.zero))
+        past_zero = Mux(index == 0, sstream.zero == 0, past_zero_next)
         need_pin = sstream.pin & past_zero
+        # The interlock: the tags are searched for the next point's entry (the thread
+        # says which it is a cycle ahead: ``ahead``).
+        ahead = self.thread.ahead
+        m.d.comb += [tags.load.eq(ahead.start),
+                     tags.probe_load.entry.eq(ahead.first_dst[:pbits]), tags.probe_load.psb.eq(1),
+                     tags.probe_push.entry.eq(ahead.next_dst[:pbits]), tags.probe_push.psb.eq(1)]
         room = (queue.level + inflight < queue.depth) & tags.w.ready & ~tags.holds \
             & (~sstream.pout | (reserved < PNOC_DEPTH)) & (~need_pin | pin.r.valid)
         is_last = phase_now == sstream.period - 1
         m.d.comb += [take.eq(points.valid & room), points.ready.eq(room),
                      self.mem.en.eq(take), self.mem.addr.eq(points.p.src),
-                     tags.probe.entry.eq(entry), tags.probe.psb.eq(1),
                      tags.w.valid.eq(take), tags.w.p.entry.eq(entry),
                      tags.w.p.psb.eq(~sstream.pout),
                      sigs.w.valid.eq(take),

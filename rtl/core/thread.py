@@ -14,7 +14,7 @@ from .counters import counter_signature
 # generator ``s`` (``instr.f.stream.s``): one read port of the bases serves both.
 assert all(FORMATS[op][0][:2] == ("g", 2) for op in (Op.AGBASE, Op.AGDIM, Op.AGADD))
 
-__all__ = ["point_layout", "engine_signature", "write_signature", "control_signature",
+__all__ = ["point_layout", "ahead_layout", "engine_signature", "write_signature", "control_signature",
            "write_ports", "Thread"]
 
 
@@ -30,11 +30,23 @@ def point_layout():
     })
 
 
+def ahead_layout():
+    """What a thread tells its engine a cycle ahead about the destination of the next
+    point it offers: ``next_dst``, that of the point after the one offered now (if this
+    one is taken and is not the last), and with ``start`` (a stream instruction starts
+    this cycle; its first point is offered from the next) ``first_dst``, that of the
+    stream's first point. (T1's engine searches its awaited PSB entries for the next
+    point's a cycle ahead: docs/fpga.md.)"""
+    return data.StructLayout({"start": 1, "first_dst": ADDR_BITS, "next_dst": ADDR_BITS})
+
+
 def engine_signature():
     """A thread's link to its engine, seen from the thread: the stream instruction's
-    ``points``, and ``idle``: nothing the engine accepted is still in flight."""
+    ``points``, ``ahead`` (:func:`ahead_layout`), and ``idle``: nothing the engine
+    accepted is still in flight."""
     return wiring.Signature({
         "points": Out(stream.Signature(point_layout())),
+        "ahead":  Out(ahead_layout()),
         "idle":   In(1),
     })
 
@@ -88,19 +100,23 @@ class _Walker:
         self.run = [Signal(ADDR_BITS, name=f"{name}_r{k}") for k in range(AG_DIMS)]
         self.done = [Signal(name=f"{name}_done{k}") for k in range(AG_DIMS)]
         self.dim = Signal(range(AG_DIMS), name=f"{name}_dim")
+        self.next = Signal(ADDR_BITS, name=f"{name}_next")   # the address after a step
         self._lasts = lasts
 
     @property
     def addr(self):
         return self.run[0]
 
-    def elaborate(self, m):
-        """The comparisons (``done``: dimension ``k`` at its end) and :attr:`dim`."""
+    def elaborate(self, m, stride):
+        """The comparisons (``done``: dimension ``k`` at its end), :attr:`dim`, and
+        :attr:`next`, the address a step moves to: ``run[dim] + stride`` (``stride``:
+        dimension :attr:`dim`'s stride, read by the caller)."""
         m.d.comb += [d.eq(i == n) for d, i, n in zip(self.done, self.idx, self._lasts,
                                                        strict=True)]
         for k in reversed(range(AG_DIMS)):   # the innermost not done (0 when all are)
             with m.If(~self.done[k]):
                 m.d.comb += self.dim.eq(k)
+        m.d.comb += self.next.eq(Array(self.run)[self.dim] + stride)
 
     def start(self, m, base):
         m.d.sync += [i.eq(0) for i in self.idx] + [r.eq(base) for r in self.run]
@@ -109,17 +125,15 @@ class _Walker:
     def last(self):
         return Cat(self.done).all()
 
-    def advance(self, m, stride):
-        """Step to the next point: dimension :attr:`dim` moves on by ``stride`` (its
-        stride), the ones inside it restart; after the last point nothing moves."""
-        nxt = Signal(ADDR_BITS, name="next_run")
-        m.d.comb += nxt.eq(Array(self.run)[self.dim] + stride)
+    def advance(self, m):
+        """Step to the next point: dimension :attr:`dim` moves on by its stride (to
+        :attr:`next`), the ones inside it restart; after the last point nothing moves."""
         with m.If(~self.last):
             for k in range(AG_DIMS):
                 with m.If(self.dim == k):
                     m.d.sync += [self.idx[k].eq(self.idx[k] + 1)]
                     m.d.sync += [self.idx[j].eq(0) for j in range(k)]
-                    m.d.sync += [self.run[j].eq(nxt) for j in range(k + 1)]
+                    m.d.sync += [self.run[j].eq(self.next) for j in range(k + 1)]
 
 
 class Thread(wiring.Component):
@@ -263,8 +277,6 @@ class Thread(wiring.Component):
             m.d.comb += [wr.addr.eq(instr.f.agdim.g), wr.data.eq(instr.f.agdim.count - 1)]
             dim_wr.append(wr)
         src, dst = _Walker("src", lasts_s), _Walker("dst", lasts_d)
-        src.elaborate(m)
-        dst.elaborate(m)
         stride_wr = stride_mem.write_port()
         m.d.comb += [stride_wr.addr.eq(Cat(instr.f.agdim.d, instr.f.agdim.g)),
                      stride_wr.data.eq(instr.f.agdim.stride)]
@@ -272,6 +284,8 @@ class Thread(wiring.Component):
         stride_d = stride_mem.read_port(domain="comb")
         m.d.comb += [stride_s.addr.eq(Cat(src.dim, sel_s)),
                      stride_d.addr.eq(Cat(dst.dim, sel_d))]
+        src.elaborate(m, stride_s.data)
+        dst.elaborate(m, stride_d.data)
         index = Signal(32)
         cur   = Signal(instr_layout())  # the stream instruction in progress
 
@@ -281,6 +295,8 @@ class Thread(wiring.Component):
             self.engine.points.p.index.eq(index),
             self.engine.points.p.last.eq(src.last),
             self.engine.points.p.instr.eq(cur),
+            self.engine.ahead.next_dst.eq(dst.next),
+            self.engine.ahead.first_dst.eq(base_d.data),
         ]
 
         with m.FSM():
@@ -349,6 +365,7 @@ class Thread(wiring.Component):
                         m.d.sync += pc.eq(pc + 1)
                     with m.Default():  # a stream instruction
                         s_sel, d_sel = instr.f.stream.s, instr.f.stream.d
+                        m.d.comb += self.engine.ahead.start.eq(1)
                         m.d.sync += [sel_s.eq(s_sel), sel_d.eq(d_sel), cur.eq(instr),
                                      index.eq(0)]
                         src.start(m, base_g.data)
@@ -358,8 +375,8 @@ class Thread(wiring.Component):
                 m.d.comb += [self.control.running.eq(1), self.engine.points.valid.eq(1)]
                 with m.If(self.engine.points.ready):
                     m.d.sync += index.eq(index + 1)
-                    src.advance(m, stride_s.data)
-                    dst.advance(m, stride_d.data)
+                    src.advance(m)
+                    dst.advance(m)
                     with m.If(self.engine.points.p.last):
                         with m.If((cur.op == Op.SSTREAM) & cur.f.sstream.signal):
                             m.d.sync += pc.eq(pc + 1)

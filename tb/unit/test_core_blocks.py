@@ -71,10 +71,56 @@ def test_queue_timing(cls):
     _run(dut, bench)
 
 
+def test_register_queue_search_ahead(seed):
+    """``searchable="ahead"``: the registered ``holds`` equals the combinational search
+    of the same entries for the probe that follows the rule (``probe_load`` after a
+    ``load``, ``probe_push`` after a push, else unchanged), over random pushes, pops,
+    loads and probes of few values (so that they often meet), the pushed value equal
+    to the next probe included."""
+    import random
+
+    from amaranth import Module
+    rng = random.Random(seed)
+    m = Module()
+    m.submodules.ahead = ahead = RegisterQueue(3, 5, searchable="ahead")
+    m.submodules.now = now = RegisterQueue(3, 5, searchable=True)
+
+    async def bench(ctx):
+        probe = None
+        for cycle in range(3000):
+            push, pop = rng.random() < 0.5, rng.random() < 0.4
+            load = rng.random() < 0.1
+            value, p_load, p_push = (rng.randrange(8) for _ in range(3))
+            for q in (ahead, now):
+                ctx.set(q.w.valid, push)
+                ctx.set(q.w.payload, value)
+                ctx.set(q.r.ready, pop)
+            ctx.set(ahead.load, load)
+            ctx.set(ahead.probe_load, p_load)
+            ctx.set(ahead.probe_push, p_push)
+            if probe is not None:
+                ctx.set(now.probe, probe)
+                assert ctx.get(ahead.holds) == ctx.get(now.holds), (seed, cycle)
+            assert ctx.get(ahead.level) == ctx.get(now.level)
+            pushed = push and ctx.get(now.w.ready)
+            if load:
+                probe = p_load
+            elif pushed and probe is not None:
+                probe = p_push
+            await ctx.tick()
+
+    _run(m, bench)
+
+
 @pytest.mark.parametrize("cls", [Queue, RegisterQueue])
 def test_queue_rejects(cls):
     with pytest.raises(ValueError, match="depth must be a positive integer"):
         cls(8, 0)
+
+
+def test_register_queue_rejects_search():
+    with pytest.raises(ValueError, match="searchable must be False, True or 'ahead'"):
+        RegisterQueue(8, 2, searchable="later")
 
 
 def test_unified_memory_priority():
