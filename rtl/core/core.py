@@ -207,7 +207,11 @@ class Core(wiring.Component):
         # flight: no point taken in the last ``mem_latency`` cycles (a read in flight), no
         # weight row or step into the VMM, no VMM result pending, no tile switch pending
         # (shadow full, active empty), the vector engine idle, no flit offered at a NoC
-        # output or taken at an input, no put written, no put's SIGNAL counted.
+        # output or taken at an input, no put waiting to be written (in a cycle when all
+        # else is still, a waiting put's bank is free: it is written, so it moves; its
+        # ``en`` is looked at, not the ``ready`` decided against every other requester,
+        # which would put the whole MEM arbitration on the flag's path), no put's SIGNAL
+        # counted.
         blocked = [~th.control.running | (th.counters.wait & ~th.counters.grant)
                    | (th.engine.points.valid & ~th.engine.points.ready
                       & (engines.get(t) is not vec))
@@ -232,8 +236,7 @@ class Core(wiring.Component):
                                     | (engines[t].port.i.valid & engines[t].port.i.ready)
                                     for t in PUT_THREADS).any()
                              & ~stp.pnoc.o.valid & ~(stp.pnoc.i.valid & stp.pnoc.i.ready)
-                             & ~Cat(engines[t].put.en & engines[t].put.ready
-                                    for t in PUT_THREADS).any()
+                             & ~Cat(engines[t].put.en for t in PUT_THREADS).any()
                              & ~Cat(engines[t].signal.signal for t in PUT_THREADS).any())
 
         # Status: the run's cycles and VMM steps, MEM bank conflicts while busy, and the
