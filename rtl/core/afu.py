@@ -244,10 +244,15 @@ class ActivationUnit(wiring.Component):
             return Mux(da.nan & db.nan, fp16.CANONICAL_NAN,
                        Mux(da.nan, b, Mux(db.nan, a, Mux(take_a, a, b))))
 
+        # CLAMP is minimumNumber(maximumNumber(x, p0), p1). The three comparisons are made
+        # side by side (not the second on the first's result: one carry chain deep).
+        kx, k0, k1 = fp16.total_key(x), fp16.total_key(p0), fp16.total_key(p1)
+        x_over_p0, x_under_p1, p0_under_p1 = kx >= k0, kx <= k1, k0 <= k1
         lower = Signal(16)  # maximumNumber(x, p0)
-        m.d.comb += lower.eq(pick(x, p0, dx, d0, fp16.total_key(x) >= fp16.total_key(p0)))
-        dl = fp16.decode(lower)
-        clamp = pick(lower, p1, dl, d1, fp16.total_key(lower) <= fp16.total_key(p1))
+        m.d.comb += lower.eq(pick(x, p0, dx, d0, x_over_p0))
+        lower_is_x = ~dx.nan & (d0.nan | x_over_p0)    # else p0, or a NaN if both are
+        lower_nan = SimpleNamespace(nan=dx.nan & d0.nan)
+        clamp = pick(lower, p1, lower_nan, d1, Mux(lower_is_x, x_under_p1, p0_under_p1))
         with m.Switch(op):
             with m.Case(AfuOp.RELU):
                 m.d.comb += out.eq(Mux(x[15], 0, x))
