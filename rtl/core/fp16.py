@@ -110,6 +110,7 @@ def fma_operands(a, b, c, *, one_bits=11):
     below - 50)``; 6 bits), ``sign_p``, ``sign_c``, and ``nan``/``inf``/``inf_sign`` for
     results decided by special operands.
     """
+    one_factor = b is None
     if b is None:
         b = decode(C(ONE, 16))
         ps  = Cat(C(0, one_bits - 11), a.sig)
@@ -121,19 +122,30 @@ def fma_operands(a, b, c, *, one_bits=11):
         pzero = ~a.sig.any() | ~b.sig.any()
     pbits = len(ps)
     psh = psh[:6]
-    csh = (zx(c.e, 6) - C(1, 6))[:6]
+    # (The addend's lsb is ``csh = c.e - 1``; every exponent is 1 to 31, so no sum below
+    # wraps.)
     sign_p  = a.sign ^ b.sign
     invalid = (a.inf & b.zero) | (b.inf & a.zero)
     p_inf   = (a.inf | b.inf) & ~invalid
     nan     = a.nan | b.nan | c.nan | invalid | (p_inf & c.inf & (sign_p != c.sign))
     # psh - csh + pbits - 22, two's complement: how far the addend's lsb lies below the
-    # place pbits + 2 bits above the product's lsb.
-    diff = (zx(psh, 7) - zx(csh, 7) - C(22 - pbits, 7))[:7]
+    # place pbits + 2 bits above the product's lsb. Summed as (a's exponent + constant)
+    # + (b's exponent - c's), the two halves side by side, so that an operand read late
+    # (an activation table's coefficients) passes through two carry chains, not four.
+    if one_factor:
+        near = (zx(a.e, 7) + C((23 - (one_bits - 11) + pbits - 21) % 128, 7))[:7]
+        far_part = (C(0, 7) - zx(c.e, 7))[:7]
+    else:
+        near = (zx(a.e, 7) + C((pbits - 23) % 128, 7))[:7]
+        far_part = (zx(b.e, 7) - zx(c.e, 7))[:7]
+    diff = (near + far_part)[:7]
     far  = ~diff[6] & diff.any() & ~pzero   # the addend is shifted right
-    psh_top = psh if pbits == 22 else (psh - C(22 - pbits, 6))[:6]   # psh + pbits - 22
+    # The normalizing shift's limit: psh + pbits - 21 when the addend is shifted, else
+    # csh + 1 = c.e (no adder after the choice).
+    psh_top1 = (psh + C((pbits - 21) % 64, 6))[:6]
     return SimpleNamespace(
         ps=ps, sc=c.sig, rsh=Mux(far, diff[:6], C(0, 6)),
-        maxshift=(Mux(far, psh_top, csh) + C(1, 6))[:6],
+        maxshift=Mux(far, psh_top1, zx(c.e, 6)),
         sign_p=sign_p, sign_c=c.sign,
         nan=nan, inf=~nan & (p_inf | c.inf), inf_sign=Mux(p_inf, sign_p, c.sign),
     )
