@@ -197,24 +197,31 @@ class Thread(wiring.Component):
         m = Module()
         abits = (self._program_len - 1).bit_length()
 
+        # (LUT RAM and a register: Yosys would map a read port with a register to block
+        # RAM, whose 5.8 ns clock-to-output is what the register is there to avoid.)
         m.submodules.prog = prog = Memory(shape=instr_layout(), depth=self._program_len,
-                                          init=[])
+                                          init=[], attrs={"ram_style": "distributed"})
         # The instruction at ``pc`` is read a cycle ahead, at ``pc_next``, into the read
         # port's register (seeing a write of the same cycle), so that the program
         # buffer's LUT RAM is not on the paths from the instruction (its SIGNAL into the
         # counters, its WAIT's grant back into the next ``pc``).
         writes = [prog.write_port() for _ in write_ports(self.control)]
-        rd = prog.read_port(domain="sync", transparent_for=writes)
+        rd = prog.read_port(domain="comb")
 
         pc      = Signal(abits)
         pc_next = Signal(abits)
-        instr = rd.data
+        # The register, written here rather than as the read port's: Yosys would move a
+        # read port's register to the address side (LUT RAM) and keep the LUT RAM on the
+        # paths; ``keep`` holds it on the data side.
+        instr = Signal(instr_layout(), attrs={"keep": 1})
         op    = instr.op
         m.d.comb += [rd.addr.eq(pc_next), pc_next.eq(pc)]
-        m.d.sync += pc.eq(pc_next)
+        m.d.sync += [pc.eq(pc_next), instr.eq(rd.data)]
         for port, wr in zip(write_ports(self.control), writes, strict=True):
             # (never two at one address in a cycle)
             m.d.comb += [wr.en.eq(port.en), wr.addr.eq(port.addr), wr.data.eq(port.data)]
+            with m.If(port.en & (port.addr == pc_next)):   # a write of the same cycle
+                m.d.sync += instr.eq(port.data)
 
         # Loop stack.
         # Loop stack, in LUT RAM: entry ``k`` holds loop ``k``'s first instruction and
