@@ -130,22 +130,23 @@ def fma_operands(a, b, c, *, one_bits=11):
     nan     = a.nan | b.nan | c.nan | invalid | (p_inf & c.inf & (sign_p != c.sign))
     # psh - csh + pbits - 22, two's complement: how far the addend's lsb lies below the
     # place pbits + 2 bits above the product's lsb. Summed as (a's exponent + constant)
-    # + (b's exponent - c's), the two halves side by side, so that an operand read late
-    # (an activation table's coefficients) passes through two carry chains, not four.
+    # + (b's exponent - c's), the two halves side by side (or a's - c's + constant), so
+    # that an operand read late (an activation table's coefficients) passes through two
+    # carry chains, not four.
     if one_factor:
-        near = (zx(a.e, 7) + C((23 - (one_bits - 11) + pbits - 21) % 128, 7))[:7]
-        far_part = (C(0, 7) - zx(c.e, 7))[:7]
+        diff = (zx(a.e, 7) - zx(c.e, 7) + C((23 - (one_bits - 11) + pbits - 21) % 128, 7))[:7]
     else:
         near = (zx(a.e, 7) + C((pbits - 23) % 128, 7))[:7]
-        far_part = (zx(b.e, 7) - zx(c.e, 7))[:7]
-    diff = (near + far_part)[:7]
+        diff = (near + (zx(b.e, 7) - zx(c.e, 7))[:7])[:7]
     far  = ~diff[6] & diff.any() & ~pzero   # the addend is shifted right
     # The normalizing shift's limit: psh + pbits - 21 when the addend is shifted, else
-    # csh + 1 = c.e (no adder after the choice).
+    # csh + 1 = c.e (no adder after the choice). Written as AND-OR: as a Mux, Yosys 0.70's
+    # abc9 stops on an assertion (rtlil.cc, GetSize(conn.first) == GetSize(conn.second))
+    # in the vector unit kept apart (the per-block synthesis, docs/fpga.md).
     psh_top1 = (psh + C((pbits - 21) % 64, 6))[:6]
     return SimpleNamespace(
         ps=ps, sc=c.sig, rsh=Mux(far, diff[:6], C(0, 6)),
-        maxshift=Mux(far, psh_top1, zx(c.e, 6)),
+        maxshift=(psh_top1 & far.replicate(6)) | (zx(c.e, 6) & (~far).replicate(6)),
         sign_p=sign_p, sign_c=c.sign,
         nan=nan, inf=~nan & (p_inf | c.inf), inf_sign=Mux(p_inf, sign_p, c.sign),
     )
