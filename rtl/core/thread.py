@@ -14,8 +14,8 @@ from .counters import counter_signature
 # generator ``s`` (``instr.f.stream.s``): one read port of the bases serves both.
 assert all(FORMATS[op][0][:2] == ("g", 2) for op in (Op.AGBASE, Op.AGDIM, Op.AGADD))
 
-__all__ = ["point_layout", "ahead_layout", "engine_signature", "write_signature", "control_signature",
-           "write_ports", "Thread"]
+__all__ = ["point_layout", "ahead_layout", "engine_signature", "write_signature",
+           "control_signature", "write_ports", "Thread"]
 
 
 def point_layout():
