@@ -150,10 +150,8 @@ class Thread(wiring.Component):
     engine's ``idle``. Throughput: one instruction or one point a cycle.
 
     Storage: the program buffer, the loop stack and the address generators (bases,
-    counts as ``count - 1``, strides) are LUT RAM. The loop stack and the generators are
-    read combinationally, so a write shows in the next cycle, as in a register; the
-    program buffer is read a cycle ahead, at the next ``pc``, into a register (a write of
-    that cycle included); ``start`` and AGBASE reset generators by
+    counts as ``count - 1``, strides) are LUT RAM read combinationally, so a write shows
+    in the next cycle, as in a register; ``start`` and AGBASE reset generators by
     clearing per-entry flags (a reset entry reads as base 0, count 1, stride 0). A
     stream's source and destination are walked by one adder each (:class:`_Walker`).
 
@@ -197,31 +195,17 @@ class Thread(wiring.Component):
         m = Module()
         abits = (self._program_len - 1).bit_length()
 
-        # (LUT RAM and a register: Yosys would map a read port with a register to block
-        # RAM, whose 5.8 ns clock-to-output is what the register is there to avoid.)
         m.submodules.prog = prog = Memory(shape=instr_layout(), depth=self._program_len,
-                                          init=[], attrs={"ram_style": "distributed"})
-        # The instruction at ``pc`` is read a cycle ahead, at ``pc_next``, into the read
-        # port's register (seeing a write of the same cycle), so that the program
-        # buffer's LUT RAM is not on the paths from the instruction (its SIGNAL into the
-        # counters, its WAIT's grant back into the next ``pc``).
-        writes = [prog.write_port() for _ in write_ports(self.control)]
+                                          init=[])
+        for port in write_ports(self.control):   # never two at one address in a cycle
+            wr = prog.write_port()
+            m.d.comb += [wr.en.eq(port.en), wr.addr.eq(port.addr), wr.data.eq(port.data)]
         rd = prog.read_port(domain="comb")
 
-        pc      = Signal(abits)
-        pc_next = Signal(abits)
-        # The register, written here rather than as the read port's: Yosys would move a
-        # read port's register to the address side (LUT RAM) and keep the LUT RAM on the
-        # paths; ``keep`` holds it on the data side.
-        instr = Signal(instr_layout(), attrs={"keep": 1})
+        pc    = Signal(abits)
+        instr = rd.data
         op    = instr.op
-        m.d.comb += [rd.addr.eq(pc_next), pc_next.eq(pc)]
-        m.d.sync += [pc.eq(pc_next), instr.eq(rd.data)]
-        for port, wr in zip(write_ports(self.control), writes, strict=True):
-            # (never two at one address in a cycle)
-            m.d.comb += [wr.en.eq(port.en), wr.addr.eq(port.addr), wr.data.eq(port.data)]
-            with m.If(port.en & (port.addr == pc_next)):   # a write of the same cycle
-                m.d.sync += instr.eq(port.data)
+        m.d.comb += rd.addr.eq(pc)
 
         # Loop stack.
         # Loop stack, in LUT RAM: entry ``k`` holds loop ``k``'s first instruction and
@@ -318,8 +302,7 @@ class Thread(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.control.start):   # every run starts with fresh generators
-                    m.d.sync += [depth.eq(0), base_set.eq(0)]
-                    m.d.comb += pc_next.eq(0)
+                    m.d.sync += [pc.eq(0), depth.eq(0), base_set.eq(0)]
                     m.d.sync += [flags.eq(0) for flags in dim_set]
                     m.next = "RUN"
             with m.State("RUN"):
@@ -333,26 +316,24 @@ class Thread(wiring.Component):
                         m.d.comb += [loop_w.en.eq(depth < LOOP_DEPTH), loop_w.addr.eq(depth),
                                      loop_w.data.start.eq(pc + 1),
                                      loop_w.data.left.eq(instr.f.loop.count)]
-                        m.d.sync += depth.eq(depth + 1)
-                        m.d.comb += pc_next.eq(pc + 1)
+                        m.d.sync += [depth.eq(depth + 1), pc.eq(pc + 1)]
                     with m.Case(Op.ENDL):
                         with m.If(repeat):
                             m.d.comb += [loop_w.en.eq(1), loop_w.addr.eq(depth - 1),
                                          loop_w.data.start.eq(top.data.start),
                                          loop_w.data.left.eq(top.data.left - 1)]
-                            m.d.comb += pc_next.eq(top.data.start)
+                            m.d.sync += pc.eq(top.data.start)
                         with m.Else():
-                            m.d.sync += depth.eq(depth - 1)
-                            m.d.comb += pc_next.eq(pc + 1)
+                            m.d.sync += [depth.eq(depth - 1), pc.eq(pc + 1)]
                     with m.Case(Op.SIGNAL):
                         m.d.comb += [self.counters.signal.eq(1),
                                      self.counters.signal_ctr.eq(instr.f.signal.ctr)]
-                        m.d.comb += pc_next.eq(pc + 1)
+                        m.d.sync += pc.eq(pc + 1)
                     with m.Case(Op.WAIT):
                         m.d.comb += [self.counters.wait.eq(1),
                                      self.counters.wait_ctr.eq(instr.f.wait.ctr)]
                         with m.If(self.counters.grant):
-                            m.d.comb += pc_next.eq(pc + 1)
+                            m.d.sync += pc.eq(pc + 1)
                     with m.Case(Op.AGBASE):
                         g = instr.f.agbase.g
                         m.d.comb += [base_wr.en.eq(1), base_wr.data.eq(instr.f.agbase.base)]
@@ -360,7 +341,7 @@ class Thread(wiring.Component):
                         for k in range(AGS):
                             with m.If(g == k):
                                 m.d.sync += dim_set[k].eq(0)
-                        m.d.comb += pc_next.eq(pc + 1)
+                        m.d.sync += pc.eq(pc + 1)
                     with m.Case(Op.AGDIM):
                         g, d = instr.f.agdim.g, instr.f.agdim.d
                         for j in range(AG_DIMS):
@@ -370,18 +351,18 @@ class Thread(wiring.Component):
                         for k in range(AGS):
                             with m.If(g == k):
                                 m.d.sync += dim_set[k].bit_select(d, 1).eq(1)
-                        m.d.comb += pc_next.eq(pc + 1)
+                        m.d.sync += pc.eq(pc + 1)
                     with m.Case(Op.AGADD):
                         m.d.comb += [base_wr.en.eq(1),
                                      base_wr.data.eq(base_g.data + instr.f.agadd.delta)]
                         m.d.sync += base_set.bit_select(instr.f.agadd.g, 1).eq(1)
-                        m.d.comb += pc_next.eq(pc + 1)
+                        m.d.sync += pc.eq(pc + 1)
                     with m.Case(Op.NOP):
-                        m.d.comb += pc_next.eq(pc + 1)
+                        m.d.sync += pc.eq(pc + 1)
                     with m.Case(Op.NEXT):   # to the loader, which runs it after this image
                         m.d.comb += [self.control.next.eq(1),
                                      self.control.next_entry.eq(instr.f.next.entry)]
-                        m.d.comb += pc_next.eq(pc + 1)
+                        m.d.sync += pc.eq(pc + 1)
                     with m.Default():  # a stream instruction
                         s_sel, d_sel = instr.f.stream.s, instr.f.stream.d
                         m.d.comb += self.engine.ahead.start.eq(1)
@@ -398,13 +379,13 @@ class Thread(wiring.Component):
                     dst.advance(m)
                     with m.If(self.engine.points.p.last):
                         with m.If((cur.op == Op.SSTREAM) & cur.f.sstream.signal):
-                            m.d.comb += pc_next.eq(pc + 1)
+                            m.d.sync += pc.eq(pc + 1)
                             m.next = "RUN"
                         with m.Else():
                             m.next = "DRAIN"
             with m.State("DRAIN"):
                 m.d.comb += [self.control.running.eq(1), self.draining.eq(1)]
                 with m.If(self.engine.idle):
-                    m.d.comb += pc_next.eq(pc + 1)
+                    m.d.sync += pc.eq(pc + 1)
                     m.next = "RUN"
         return m
