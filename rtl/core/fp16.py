@@ -122,8 +122,8 @@ def fma_operands(a, b, c, *, one_bits=11):
         pzero = ~a.sig.any() | ~b.sig.any()
     pbits = len(ps)
     psh = psh[:6]
-    # (The addend's lsb is ``csh = c.e - 1``; every exponent is 1 to 31, so no sum below
-    # wraps.)
+    # The addend's lsb is at ``csh = c.e - 1``. Every exponent is 1 to 31, so no sum below
+    # wraps, and the sums may be regrouped.
     sign_p  = a.sign ^ b.sign
     invalid = (a.inf & b.zero) | (b.inf & a.zero)
     p_inf   = (a.inf | b.inf) & ~invalid

@@ -155,7 +155,8 @@ class StepEngine(wiring.Component):
         step = step_layout_(step_bits)   # of the step whose data arrives
         phase = Signal(16)
         index = points.p.index
-        phase_now = Mux(index == 0, 0, phase)
+        first = index == 0   # the stream's first point
+        phase_now = Mux(first, 0, phase)
         entry = points.p.dst[:pbits]
         if self._latency == 1:
             m.d.comb += self.psb_read.addr.eq(entry)
@@ -173,7 +174,7 @@ class StepEngine(wiring.Component):
         after = index + 1
         with m.If(take):
             m.d.sync += past_zero_next.eq(after[zbits:].any() | (after[:zbits] >= sstream.zero))
-        past_zero = Mux(index == 0, sstream.zero == 0, past_zero_next)
+        past_zero = Mux(first, sstream.zero == 0, past_zero_next)
         need_pin = sstream.pin & past_zero
         # The interlock: the tags are searched for the next point's entry (the thread
         # says which it is a cycle ahead: ``ahead``).

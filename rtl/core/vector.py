@@ -313,24 +313,25 @@ class VectorEngine(wiring.Component):
         m.d.sync += [chain_valid.eq(s2_valid & s2_post), chain_in.psum.eq(s2_psb)]
         m.d.sync += [chain_in.res[r].eq(ints[r][:16]) for r in range(rows)]
         m.d.comb += [chain.i.valid.eq(chain_valid), chain.i.p.eq(chain_in)]
-        # The chain's parameters, registered (like ``post``: they follow the instruction a
-        # cycle later, long before its first vector reaches the chain, and they stay until
-        # its last store, since T2 drains the VPOST).
-        params = Signal.like(chain.params, reset_less=True)
-        m.d.sync += [params.shift.eq(vpost.shift), params.scale.eq(kb),
-                     params.bias.eq(kc), params.residual.eq(vpost.res),
-                     params.res_shift.eq(vpost.res_shift),
-                     params.act.eq(vpost.act), params.p0.eq(kp[0]),
-                     params.p1.eq(kp[1]), params.prec.eq(vpost.prec),
-                     params.out_signed.eq(vpost.out_signed)]
-        m.d.comb += chain.params.eq(params)
+        # The chain's parameters: the constants are registers already; the instruction's
+        # fields are registered (like ``post``: they follow the instruction a cycle later,
+        # long before its first vector reaches the chain, and they stay until its last
+        # store, since T2 drains the VPOST).
+        fields = Signal.like(vpost, reset_less=True)
+        m.d.sync += fields.eq(vpost)
+        m.d.comb += [chain.params.shift.eq(fields.shift), chain.params.scale.eq(kb),
+                     chain.params.bias.eq(kc), chain.params.residual.eq(fields.res),
+                     chain.params.res_shift.eq(fields.res_shift),
+                     chain.params.act.eq(fields.act), chain.params.p0.eq(kp[0]),
+                     chain.params.p1.eq(kp[1]), chain.params.prec.eq(fields.prec),
+                     chain.params.out_signed.eq(fields.out_signed)]
         # At most 25 VPOST points are in flight (a point is stored 24 or 25 cycles after it is
         # taken), so the queue is never full.
         m.submodules.stores = stores = Queue(24, 32)
         m.d.comb += [stores.w.valid.eq(take & is_["VPOST"]), stores.w.p.eq(p.dst),
                      stores.r.ready.eq(chain.o.valid)]
         post_bytes = Signal(range(word + 1))
-        m.d.comb += post_bytes.eq(stored_bytes(params.prec))
+        m.d.comb += post_bytes.eq(stored_bytes(fields.prec))
         sbyte = stores.r.p[:(word - 1).bit_length()] if word > 1 else C(0, 1)
         with m.If(chain.o.valid):
             m.d.comb += [self.store.en.eq(1), self.store.we.eq(1),
