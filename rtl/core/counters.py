@@ -36,7 +36,7 @@ def signal_signature():
 
 
 class Counters(wiring.Component):
-    """The 16 counters of a core (:data:`rtl.spec.isa.COUNTERS`), ``COUNTER_BITS`` wide.
+    """The 16 counters of a core (:data:`rtl.spec.isa.COUNTERS`), ``bits`` wide.
 
     Of the threads waiting on a positive counter, the lowest-numbered is granted: one
     grant per counter per cycle. Every SIGNAL of a cycle adds one to its counter and every
@@ -57,16 +57,23 @@ class Counters(wiring.Component):
         threads' of the same cycle.
     clear : In(1)
     overflow : Out(1)
-        A SIGNAL takes a counter past ``2**COUNTER_BITS - 1`` this cycle (combinational);
-        the counter wraps.
+        A SIGNAL takes a counter past ``2**bits - 1`` this cycle (combinational); the
+        counter wraps.
 
     Parameters
     ----------
     engines : int
         Engines that signal.
+    bits : int
+        A counter's width: the ISA's ``COUNTER_BITS`` in a core (narrower ones test the
+        overflow in a few cycles).
     """
 
-    def __init__(self, engines=1):
+    def __init__(self, engines=1, *, bits=COUNTER_BITS):
+        for name, value, low in (("engines", engines, 0), ("bits", bits, 1)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"Counters {name} must be an integer >= {low}, not {value!r}")
+        self._bits = bits
         super().__init__({
             "threads":  In(counter_signature()).array(THREADS),
             "engines":  In(signal_signature()).array(engines),
@@ -77,7 +84,8 @@ class Counters(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         threads = self.threads
-        counters = [Signal(COUNTER_BITS, name=f"counter{c}") for c in range(COUNTERS)]
+        bits = self._bits
+        counters = [Signal(bits, name=f"counter{c}") for c in range(COUNTERS)]
         positive = [Signal(name=f"positive{c}") for c in range(COUNTERS)]
         m.d.comb += [positive[c].eq(counters[c] != 0) for c in range(COUNTERS)]
 
@@ -94,12 +102,18 @@ class Counters(wiring.Component):
             m.d.comb += inc.eq(sum(th.signal & (th.signal_ctr == c) for th in threads)
                                + sum(e.signal & (e.ctr == c) for e in self.engines))
             granted = positive[c] & Cat(th.wait & (th.wait_ctr == c) for th in threads).any()
-            total = Signal(COUNTER_BITS + 4, name=f"total{c}")
+            total = Signal(bits, name=f"total{c}")
             m.d.comb += total.eq(counters[c] + inc - granted)
-            overflows.append(total[COUNTER_BITS:].any())
+            # The counter passes its maximum when ``inc - granted`` exceeds its room,
+            # ``~counter``; the room is below 2**width(inc) only when the counter's top bits
+            # are all ones. So a compare as narrow as ``inc`` replaces the carry out of the
+            # whole sum (from the counter register, not through the sum's carry chain).
+            width = inc.shape().width
+            room = ~counters[c][:width]
+            overflows.append(counters[c][width:].all() & (inc > room + granted))
             with m.If(self.clear):
                 m.d.sync += counters[c].eq(0)
             with m.Else():
-                m.d.sync += counters[c].eq(total[:COUNTER_BITS])
+                m.d.sync += counters[c].eq(total[:bits])
         m.d.comb += self.overflow.eq(~self.clear & Cat(overflows).any())
         return m

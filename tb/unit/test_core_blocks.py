@@ -2,6 +2,8 @@
 """The core's small blocks under the Amaranth simulator: the engines' queues, the
 unified memory's named requesters, the counters' grant rule; the core's signature."""
 
+import random
+
 import pytest
 from amaranth.lib import stream
 from amaranth.lib.wiring import Flow
@@ -16,7 +18,7 @@ from rtl.core.noc import core_flit_layout
 from rtl.core.steps import pnoc_flit_layout, psb_layout
 from rtl.core.queue import Queue, RegisterQueue
 from rtl.spec.config import get_config
-from rtl.spec.isa import NOC_PORTS, PUT_PORTS, THREADS
+from rtl.spec.isa import COUNTER_BITS, COUNTERS, NOC_PORTS, PUT_PORTS, THREADS
 
 
 def _run(dut, bench):
@@ -280,6 +282,64 @@ def test_counters_grant_rule():
 
     _run(dut, bench)
 
+
+@pytest.mark.parametrize("bits", [COUNTER_BITS, 5, 3])
+def test_counters_random_overflow(seed, bits):
+    """Random SIGNALs (up to all twelve a cycle) and WAITs on two counters: every cycle
+    the grants and ``overflow`` are the arithmetic's (``overflow`` when a counter's sum
+    passes ``2**bits - 1``, the counter wrapping), against a plain Python model of the
+    counters. The core's 16-bit counter 1 is filled to just below its maximum and hovers
+    there until it passes it; narrower counters (one narrower than a cycle's most
+    SIGNALs) pass it again and again."""
+    dut = Counters(engines=4, bits=bits)
+    th, en = dut.threads, dut.engines
+    rng = random.Random(f"{seed}:{bits}")
+    top = 2 ** bits
+    cycles, rate = (60, 0.1) if bits == COUNTER_BITS else (3000, 0.25)
+
+    async def bench(ctx):
+        model = [0] * COUNTERS
+        overflows, hover, cycle = 0, 0, 0
+        while hover < cycles or overflows < (1 if bits == COUNTER_BITS else 30):
+            filling = model[1] < top - 30 and not overflows
+            hover += not filling
+            burst = rng.random() < 0.05
+            requests = [(rng.random() < 0.95, 1) if filling else
+                        (burst or rng.random() < rate, rng.randrange(2))
+                        for _ in range(THREADS + len(en))]
+            waits = [(not filling and rng.random() < 0.5, rng.randrange(2))
+                     for _ in range(THREADS)]
+            for i, (on, ctr) in enumerate(requests):
+                port = th[i] if i < THREADS else en[i - THREADS]
+                ctx.set(port.signal, on)
+                ctx.set(port.signal_ctr if i < THREADS else port.ctr, ctr)
+            for port, (on, ctr) in zip(th, waits, strict=True):
+                ctx.set(port.wait, on)
+                ctx.set(port.wait_ctr, ctr)
+            granted, grants = set(), []
+            for on, ctr in waits:
+                grants.append(int(on and model[ctr] > 0 and ctr not in granted))
+                if on:
+                    granted.add(ctr)
+            totals = [model[c] + sum(on and ctr == c for on, ctr in requests)
+                      - (c in granted and model[c] > 0) for c in range(COUNTERS)]
+            expected = int(any(t >= top for t in totals))
+            overflows += expected
+            assert [ctx.get(port.grant) for port in th] == grants, (seed, cycle)
+            assert ctx.get(dut.overflow) == expected, (seed, cycle, model[:2], totals[:2])
+            model = [t % top for t in totals]
+            await ctx.tick()
+            cycle += 1
+            assert cycle < 8000, (seed, model[:2])
+        assert cycle - hover > 100 or bits < COUNTER_BITS
+
+    _run(dut, bench)
+
+@pytest.mark.parametrize("kwargs", [{"engines": -1}, {"engines": 1.0}, {"bits": 0},
+                                    {"bits": True}, {"bits": "16"}])
+def test_counters_reject_parameters(kwargs):
+    with pytest.raises(ValueError, match=f"Counters {next(iter(kwargs))} must be an integer"):
+        Counters(**kwargs)
 
 def test_core_signature():
     """The NoC ports are one member, ``noc``, with a port per name of NOC_PORTS: the put
