@@ -240,8 +240,15 @@ class Core(wiring.Component):
                              & ~Cat(engines[t].signal.signal for t in PUT_THREADS).any())
 
         # Status: the run's cycles and VMM steps, MEM bank conflicts while busy, and the
-        # sticky deadlock and counter overflow flags.
+        # sticky deadlock and counter overflow flags. The counters report an overflow a
+        # cycle late (from registers): the flag shows it at once, ``overflow | seen``, and
+        # holds it from the cycle after, so that the flag reads as if set at the SIGNALs'
+        # cycle (a start in that cycle drops it, as it clears the flag).
         conflict, deadlock, overflow = Signal(), Signal(), Signal()
+        launched = Signal()
+        m.d.sync += launched.eq(loader.launch)
+        seen = Signal()
+        m.d.comb += seen.eq(counters.overflow & ~launched)
         with m.If(loader.launch):
             m.d.sync += [self.cycles.eq(0), self.vmm_steps.eq(0), conflict.eq(0),
                          deadlock.eq(0), overflow.eq(0)]
@@ -253,8 +260,8 @@ class Core(wiring.Component):
                 m.d.sync += self.vmm_steps.eq(self.vmm_steps + 1)
             with m.If(loader.run & quiet):
                 m.d.sync += deadlock.eq(1)
-            with m.If(counters.overflow):
+            with m.If(seen):
                 m.d.sync += overflow.eq(1)
         m.d.comb += [self.conflict.eq(conflict), self.deadlock.eq(deadlock),
-                     self.overflow.eq(overflow)]
+                     self.overflow.eq(overflow | seen)]
         return m

@@ -45,7 +45,8 @@ class Counters(wiring.Component):
     requests.
 
     Latency: ``grant`` is combinational from ``wait``, ``wait_ctr`` and the counters;
-    a counter changes 1 cycle after a SIGNAL or grant. Throughput: one SIGNAL per thread
+    a counter changes 1 cycle after a SIGNAL or grant, and ``overflow`` shows the cycle
+    after one that took a counter past its maximum. Throughput: one SIGNAL per thread
     and one grant per counter a cycle.
 
     Members
@@ -57,8 +58,8 @@ class Counters(wiring.Component):
         threads' of the same cycle.
     clear : In(1)
     overflow : Out(1)
-        A SIGNAL takes a counter past ``2**bits - 1`` this cycle (combinational); the
-        counter wraps.
+        The SIGNALs of the cycle before took a counter past ``2**bits - 1`` (the counter
+        wrapped), and ``clear`` was low then: 1 cycle after the SIGNALs, from registers.
 
     Parameters
     ----------
@@ -96,24 +97,22 @@ class Counters(wiring.Component):
                           for lower in threads[:t]).any() if t else C(0, 1)
             m.d.comb += th.grant.eq(th.wait & Array(positive)[th.wait_ctr] & ~blocked)
 
-        overflows = []
+        carries = []
         for c in range(COUNTERS):
             inc = Signal(range(THREADS + len(self.engines) + 1), name=f"inc{c}")
             m.d.comb += inc.eq(sum(th.signal & (th.signal_ctr == c) for th in threads)
                                + sum(e.signal & (e.ctr == c) for e in self.engines))
             granted = positive[c] & Cat(th.wait & (th.wait_ctr == c) for th in threads).any()
-            total = Signal(bits, name=f"total{c}")
+            total = Signal(range(2**bits + THREADS + len(self.engines)), name=f"total{c}")
             m.d.comb += total.eq(counters[c] + inc - granted)
-            # The counter passes its maximum when ``inc - granted`` exceeds its room,
-            # ``~counter``; the room is below 2**width(inc) only when the counter's top bits
-            # are all ones. So a compare as narrow as ``inc`` replaces the carry out of the
-            # whole sum (from the counter register, not through the sum's carry chain).
-            width = inc.shape().width
-            room = ~counters[c][:width]
-            overflows.append(counters[c][width:].all() & (inc > room + granted))
+            # The sum's carry out, registered per counter: the OR of the sixteen and the
+            # flag's enable come after the register, not after the carry chains.
+            carry = Signal(name=f"carry{c}")
+            m.d.sync += carry.eq(~self.clear & total[bits:].any())
+            carries.append(carry)
             with m.If(self.clear):
                 m.d.sync += counters[c].eq(0)
             with m.Else():
                 m.d.sync += counters[c].eq(total[:bits])
-        m.d.comb += self.overflow.eq(~self.clear & Cat(overflows).any())
+        m.d.comb += self.overflow.eq(Cat(carries).any())
         return m

@@ -286,8 +286,8 @@ def test_counters_grant_rule():
 @pytest.mark.parametrize("bits", [COUNTER_BITS, 5, 3])
 def test_counters_random_overflow(seed, bits):
     """Random SIGNALs (up to all twelve a cycle) and WAITs on two counters: every cycle
-    the grants and ``overflow`` are the arithmetic's (``overflow`` when a counter's sum
-    passes ``2**bits - 1``, the counter wrapping), against a plain Python model of the
+    the grants and ``overflow`` are the arithmetic's (``overflow`` the cycle after a
+    counter's sum passes ``2**bits - 1``, the counter wrapping), against a plain Python model of the
     counters. The core's 16-bit counter 1 is filled to just below its maximum and hovers
     there until it passes it; narrower counters (one narrower than a cycle's most
     SIGNALs) pass it again and again."""
@@ -299,7 +299,7 @@ def test_counters_random_overflow(seed, bits):
 
     async def bench(ctx):
         model = [0] * COUNTERS
-        overflows, hover, cycle = 0, 0, 0
+        overflows, hover, cycle, expected = 0, 0, 0, 0
         while hover < cycles or overflows < (1 if bits == COUNTER_BITS else 30):
             filling = model[1] < top - 30 and not overflows
             hover += not filling
@@ -323,11 +323,14 @@ def test_counters_random_overflow(seed, bits):
                     granted.add(ctr)
             totals = [model[c] + sum(on and ctr == c for on, ctr in requests)
                       - (c in granted and model[c] > 0) for c in range(COUNTERS)]
-            expected = int(any(t >= top for t in totals))
-            overflows += expected
             assert [ctx.get(port.grant) for port in th] == grants, (seed, cycle)
             assert ctx.get(dut.overflow) == expected, (seed, cycle, model[:2], totals[:2])
-            model = [t % top for t in totals]
+            clear = bits < COUNTER_BITS and rng.random() < 0.02
+            ctx.set(dut.clear, clear)
+            # Shown the cycle after; a clear drops it and empties the counters.
+            expected = int(any(t >= top for t in totals) and not clear)
+            overflows += expected
+            model = [0] * COUNTERS if clear else [t % top for t in totals]
             await ctx.tick()
             cycle += 1
             assert cycle < 8000, (seed, model[:2])
