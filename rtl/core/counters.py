@@ -35,6 +35,27 @@ def signal_signature():
     })
 
 
+def _count(bits):
+    """The number of ``bits`` that are 1, as an unsigned value: a carry-save tree of full
+    and half adders written as logic (XOR and majority), so that synthesis maps it to a
+    few LUT levels instead of a carry chain per addition."""
+    columns = [list(bits)]
+    for weight in range((len(bits)).bit_length() + 1):
+        column = columns[weight]
+        columns.append([])
+        while len(column) > 1:
+            if len(column) >= 3:
+                a, b, cin = column.pop(0), column.pop(0), column.pop(0)
+                column.append(a ^ b ^ cin)
+                columns[weight + 1].append((a & b) | (a & cin) | (b & cin))
+            else:
+                a, b = column.pop(0), column.pop(0)
+                column.append(a ^ b)
+                columns[weight + 1].append(a & b)
+    width = len(bits).bit_length()
+    return Cat(*(column[0] if column else C(0, 1) for column in columns[:width]))
+
+
 class Counters(wiring.Component):
     """The 16 counters of a core (:data:`rtl.spec.isa.COUNTERS`), ``bits`` wide.
 
@@ -98,13 +119,22 @@ class Counters(wiring.Component):
             m.d.comb += th.grant.eq(th.wait & Array(positive)[th.wait_ctr] & ~blocked)
 
         carries = []
+        width = range(2**bits + THREADS + len(self.engines))
         for c in range(COUNTERS):
-            inc = Signal(range(THREADS + len(self.engines) + 1), name=f"inc{c}")
-            m.d.comb += inc.eq(sum(th.signal & (th.signal_ctr == c) for th in threads)
-                               + sum(e.signal & (e.ctr == c) for e in self.engines))
+            ups = [th.signal & (th.signal_ctr == c) for th in threads] + \
+                  [e.signal & (e.ctr == c) for e in self.engines]
+            count = _count(ups)
+            inc = Signal(len(count), name=f"inc{c}")
+            m.d.comb += inc.eq(count)
             granted = positive[c] & Cat(th.wait & (th.wait_ctr == c) for th in threads).any()
-            total = Signal(range(2**bits + THREADS + len(self.engines)), name=f"total{c}")
-            m.d.comb += total.eq(counters[c] + inc - granted)
+            # inc - granted, in logic: its low bits looked up from inc and granted, the
+            # rest all ones when a grant meets no SIGNAL (-1). One carry chain then adds it
+            # to the counter.
+            low = Array(C((v - g) % 2**len(inc), len(inc))
+                        for g in (0, 1) for v in range(2**len(inc)))[Cat(inc, granted)]
+            minus = granted & (inc == 0)
+            total = Signal(width, name=f"total{c}")
+            m.d.comb += total.eq(counters[c] + Cat(low, minus.replicate(len(total) - len(inc))))
             # The sum's carry out, registered per counter: the OR of the sixteen and the
             # flag's enable come after the register, not after the carry chains.
             carry = Signal(name=f"carry{c}")
