@@ -21,6 +21,24 @@ link (:mod:`sw.runtime.machine`): the model image written into the framebuffer a
 loaded once, then per image WRITE the input, RUN, STATUS until done, READ the output;
 ``run()`` returns the engine's cycles (the machine's whole run: the input copied to the
 cores, the network, the output gathered).
+
+The ``fpga`` backend runs an array-compiled network the same way on a board: the machine
+(:class:`rtl.top.machine.Machine`) behind the UART of its USB serial port, reached with
+the same host-link frames over the port (:mod:`sw.runtime.serial_link`, pyserial)::
+
+    net = import_onnx("build/train/int8.onnx")          # make train
+    compiled = compile_array(get_config("sim"), net)    # the board's configuration
+    with Runtime(compiled, "fpga", port="/dev/ttyUSB0", baud=3_000_000) as rt:
+        logits = rt.infer(x)                            # as on "golden" and "rtl"
+
+``port`` (a device's name or any pyserial URL) and ``baud`` (the board's UART's rate, at
+most 3,000,000) are required there and refused by the other backends, as are
+``timeout`` (seconds for an answer frame to arrive whole, default 1) and
+``run_timeout`` (seconds a run may take, polling STATUS, default 10; a board's run is
+bounded in seconds, a simulated one in ``max_cycles``, which ``fpga`` refuses). A board
+that does not answer raises :class:`sw.runtime.serial_link.SerialTimeout` naming the
+port within ``timeout``. ``python -m sw.runtime`` (:mod:`sw.runtime.__main__`) runs the
+digits network on any backend from the command line.
 """
 
 import os
@@ -28,10 +46,18 @@ import os
 import numpy as np
 
 from sw.compiler_stub.net import CompiledNetwork, LoadedModel, load_model
+from sw.golden.hostlink import State
 
 __all__ = ["Runtime", "BACKENDS"]
 
-BACKENDS = ("golden", "rtl")
+BACKENDS = ("golden", "rtl", "fpga")
+
+#: The ``fpga`` backend's largest READ/WRITE: the board's host link's ``max_data``
+#: (:class:`rtl.top.machine.Machine`'s default, as :data:`sw.runtime.machine.MAX_DATA`).
+FPGA_MAX_DATA = 256
+
+#: The ``fpga`` backend's defaults: seconds for an answer frame, and for a run.
+FPGA_TIMEOUT, FPGA_RUN_TIMEOUT = 1.0, 10.0
 
 
 class _GoldenArray:
@@ -60,34 +86,43 @@ class _GoldenArray:
         pass
 
 
-class _MachineRtl:
-    """The Verilated machine (host link, framebuffer, array; :mod:`sw.runtime.machine`)
+class _Machine:
+    """A machine (host link, framebuffer, array: :class:`rtl.top.machine.Machine`)
     holding an array-compiled network, reached only through the host-link protocol: the
     model image written and loaded once, then per image the input written, a run, the
-    output read (docs/architecture.md, 11)."""
+    output read (docs/architecture.md, 11). A subclass gives the link (:meth:`_load`) and
+    the bound of a run (:meth:`_bound`)."""
 
-    def __init__(self, model, build_dir, max_cycles):
+    def __init__(self, model):
         from sw.compiler_stub.array import machine_image
-
-        from .hostlink import HostLinkClient
-        from .machine import VerilatedMachine
-        self.model, self.max_cycles = model, max_cycles
+        self.model = model
         self.image = machine_image(model)
-        self.machine = VerilatedMachine(model.config, build_dir=build_dir)
-        self.link = HostLinkClient(*self.machine.transport())
+
+    def _load(self, link):
+        """Take ``link`` (a :class:`sw.runtime.hostlink.HostLinkClient`), write the image
+        and run its ``load`` list."""
+        self.link = link
         self.link.write(0, self.image.data)
         self.load_cycles = self._run(self.image.load)
+
+    def _bound(self):
+        """Start the bound of a run: a callable returning None while the run may go on,
+        then the bound passed as text (``"after 1000 cycles"``)."""
+        raise NotImplementedError
+
+    def _wait(self, what):
+        """Poll STATUS until the machine is not running; its last :class:`Status`."""
+        over = self._bound()
+        while (status := self.link.status()).state == State.RUNNING:
+            if (passed := over()) is not None:
+                raise RuntimeError(f"the machine's {what} is still running {passed}")
+        return status
 
     def _run(self, entry):
         """RUN the list at ``entry``, poll STATUS until it is over; its cycles."""
         from rtl.spec.framebuffer import FbError
-        from sw.golden.hostlink import State
         self.link.run(entry)
-        start = self.machine.clocks
-        while (status := self.link.status()).state == State.RUNNING:
-            if self.machine.clocks - start > self.max_cycles:
-                raise RuntimeError(f"the machine's run at {entry:#x} is still running after "
-                                   f"{self.max_cycles} cycles")
+        status = self._wait(f"run at {entry:#x}")
         if status.state != State.DONE:
             raise RuntimeError(f"the machine's run at {entry:#x} ended with error "
                                f"{FbError(status.error).name} ({status.error})")
@@ -110,8 +145,60 @@ class _MachineRtl:
         lay = self.model.layouts[t.name]
         return lay.unpack(self.link.read(self.image.output_addr, lay.size))
 
+
+class _MachineRtl(_Machine):
+    """The Verilated machine (:mod:`sw.runtime.machine`); a run bounded in cycles."""
+
+    def __init__(self, model, build_dir, max_cycles):
+        from .hostlink import HostLinkClient
+        from .machine import VerilatedMachine
+        super().__init__(model)
+        self.max_cycles = max_cycles
+        self.machine = VerilatedMachine(model.config, build_dir=build_dir)
+        try:
+            self._load(HostLinkClient(*self.machine.transport(),
+                                      max_data=self.machine.max_data))
+        except BaseException:
+            self.machine.close()
+            raise
+
+    def _bound(self):
+        start = self.machine.clocks
+        return lambda: (f"after {self.max_cycles} cycles"
+                        if self.machine.clocks - start > self.max_cycles else None)
+
     def close(self):
         self.machine.close()
+
+
+class _MachineFpga(_Machine):
+    """A board running the machine behind a serial port (:mod:`sw.runtime.serial_link`);
+    a run bounded in wall-clock seconds. A STATUS first: a board that does not answer
+    fails before the image is written, and a run left over from an earlier session is
+    waited for."""
+
+    def __init__(self, model, port, baud, timeout, run_timeout):
+        from .hostlink import HostLinkClient
+        from .serial_link import SerialLink, check_seconds
+        self.run_timeout = check_seconds("run_timeout", run_timeout)
+        self.serial = SerialLink(port, baud, timeout=timeout)
+        try:
+            super().__init__(model)
+            self.link = HostLinkClient(*self.serial.transport(), max_data=FPGA_MAX_DATA)
+            self._wait("earlier run")
+            self._load(self.link)
+        except BaseException:
+            self.serial.close()
+            raise
+
+    def _bound(self):
+        import time
+        deadline = time.monotonic() + self.run_timeout
+        return lambda: (f"after {self.run_timeout} s (run_timeout)"
+                        if time.monotonic() > deadline else None)
+
+    def close(self):
+        self.serial.close()
 
 
 class _Golden:
@@ -147,35 +234,69 @@ class Runtime:
 
     Parameters
     ----------
-    model : CompiledNetwork, or a path to one saved by :meth:`CompiledNetwork.save`
+    model : CompiledNetwork, or a path to one saved by :meth:`CompiledNetwork.save`, or
+        a CompiledArrayNetwork (the only kind the ``fpga`` backend runs)
     backend : str
-        ``"golden"`` or ``"rtl"``.
+        ``"golden"``, ``"rtl"`` or ``"fpga"``.
     build_dir : str or None
         Where the rtl backend builds (default ``build/runtime/<config>``).
     max_cycles : int
-        A run that takes longer raises (a guard: the model's own cycle count is known).
+        A run that takes longer raises (a guard: the model's own cycle count is known);
+        golden and rtl only.
+    port : str
+        fpga only, required: the board's serial port (``/dev/ttyUSB0``) or a pyserial URL.
+    baud : int
+        fpga only, required: its UART's rate, 1 to 3,000,000.
+    timeout, run_timeout : int or float
+        fpga only: seconds for an answer frame (default 1) and for a run (default 10).
     """
 
-    def __init__(self, model, backend="golden", *, build_dir=None, max_cycles=None):
+    def __init__(self, model, backend="golden", *, build_dir=None, max_cycles=None,
+                 port=None, baud=None, timeout=None, run_timeout=None):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+        serial = {"port": port, "baud": baud, "timeout": timeout, "run_timeout": run_timeout}
+        if backend == "fpga":
+            for name in ("port", "baud"):
+                if serial[name] is None:
+                    raise ValueError(f"the fpga backend needs {name}= (the board's serial "
+                                     f"port, e.g. port='/dev/ttyUSB0', and its UART's "
+                                     f"baud, e.g. baud=3_000_000)")
+            for name, value in (("build_dir", build_dir), ("max_cycles", max_cycles)):
+                if value is not None:
+                    raise ValueError(f"{name} is for the golden and rtl backends, not fpga "
+                                     f"(a board's run is bounded by run_timeout, in "
+                                     f"seconds)")
+        else:
+            for name, value in serial.items():
+                if value is not None:
+                    raise ValueError(f"{name} is for the fpga backend only, not "
+                                     f"{backend!r}")
         if isinstance(model, (str, os.PathLike)):
             model = load_model(model)
         from sw.compiler_stub.array import CompiledArrayNetwork
         if isinstance(model, CompiledArrayNetwork):
-            if backend not in BACKENDS:
-                raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
             self.model, self.backend = model, backend
             self.tensors, self.layouts = model.network.tensors(), model.layouts
             self.max_cycles = max_cycles if max_cycles is not None else 4 * model.cycles + 10_000
-            self._array = _GoldenArray(model, self.max_cycles) if backend == "golden" else \
-                _MachineRtl(model, build_dir, self.max_cycles)
             self.cycles = None
+            if backend == "golden":
+                self._array = _GoldenArray(model, self.max_cycles)
+            elif backend == "rtl":
+                self._array = _MachineRtl(model, build_dir, self.max_cycles)
+            else:
+                self._array = _MachineFpga(
+                    model, port, baud, FPGA_TIMEOUT if timeout is None else timeout,
+                    FPGA_RUN_TIMEOUT if run_timeout is None else run_timeout)
             return
         self._array = None
         if not isinstance(model, (CompiledNetwork, LoadedModel)):
             raise TypeError(f"model must be a CompiledNetwork, a LoadedModel or a path, not "
                             f"{type(model).__name__}")
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+        if backend == "fpga":
+            raise ValueError("the fpga backend runs a network compiled for an array "
+                             "(sw.compiler_stub.array.compile_array), not a single-core "
+                             f"{type(model).__name__}")
         self.model = model
         self.backend = backend
         self.tensors = model.network.tensors() if isinstance(model, CompiledNetwork) \

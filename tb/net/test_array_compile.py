@@ -108,7 +108,7 @@ def test_runtime_golden_backend(seed):
         with pytest.raises(KeyError, match="no tensor 'zz'"):
             rt.read_tensor("zz")
     with pytest.raises(ValueError, match="backend must be one of"):
-        Runtime(compiled, backend="fpga")
+        Runtime(compiled, backend="tpu")
 
 
 def test_spread_over_the_array_is_faster(seed):

@@ -117,7 +117,7 @@ def test_runtime_rejects_bad_input(seed):
     with pytest.raises(KeyError, match="no tensor 'nope'"):
         rt.read_tensor("nope")
     with pytest.raises(ValueError, match="backend must be one of"):
-        Runtime(model, "fpga")
+        Runtime(model, "tpu")
     with pytest.raises(TypeError, match="model must be"):
         Runtime(42)
 
