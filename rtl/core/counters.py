@@ -15,7 +15,9 @@ CTR_BITS = (COUNTERS - 1).bit_length()
 def counter_signature():
     """A thread's requests to the counters, seen from the thread: ``signal`` adds one to
     counter ``signal_ctr``; ``wait`` asks to take one from counter ``wait_ctr``, and
-    ``grant`` (combinational) says it is taken this cycle."""
+    ``grant`` (combinational) says it is taken this cycle. ``signal_ctr`` and ``wait_ctr``
+    count only with ``signal`` and ``wait`` (a thread drives them from its instruction's
+    fields whatever the instruction)."""
     return wiring.Signature({
         "signal":     Out(1),
         "signal_ctr": Out(CTR_BITS),

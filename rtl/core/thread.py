@@ -299,6 +299,11 @@ class Thread(wiring.Component):
             self.engine.ahead.first_dst.eq(base_d.data),
         ]
 
+        # The counters' numbers straight from the instruction's fields (the counters look
+        # at them only with ``signal`` or ``wait``): no decode of the opcode before them.
+        m.d.comb += [self.counters.signal_ctr.eq(instr.f.signal.ctr),
+                     self.counters.wait_ctr.eq(instr.f.wait.ctr)]
+
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.control.start):   # every run starts with fresh generators
@@ -326,12 +331,10 @@ class Thread(wiring.Component):
                         with m.Else():
                             m.d.sync += [depth.eq(depth - 1), pc.eq(pc + 1)]
                     with m.Case(Op.SIGNAL):
-                        m.d.comb += [self.counters.signal.eq(1),
-                                     self.counters.signal_ctr.eq(instr.f.signal.ctr)]
+                        m.d.comb += self.counters.signal.eq(1)
                         m.d.sync += pc.eq(pc + 1)
                     with m.Case(Op.WAIT):
-                        m.d.comb += [self.counters.wait.eq(1),
-                                     self.counters.wait_ctr.eq(instr.f.wait.ctr)]
+                        m.d.comb += self.counters.wait.eq(1)
                         with m.If(self.counters.grant):
                             m.d.sync += pc.eq(pc + 1)
                     with m.Case(Op.AGBASE):
