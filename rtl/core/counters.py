@@ -37,23 +37,30 @@ def signal_signature():
     })
 
 
-def _count(bits):
+def _count(m, bits, name):
     """The number of ``bits`` that are 1, as an unsigned value: a carry-save tree of full
     and half adders written as logic (XOR and majority), so that synthesis maps it to a
-    few LUT levels instead of a carry chain per addition."""
+    few LUT levels instead of a carry chain per addition. Each adder's outputs are
+    signals of ``m`` (an expression used three times would be written out three times)."""
     columns = [list(bits)]
+    n = 0
     for weight in range((len(bits)).bit_length() + 1):
         column = columns[weight]
         columns.append([])
         while len(column) > 1:
-            if len(column) >= 3:
-                a, b, cin = column.pop(0), column.pop(0), column.pop(0)
-                column.append(a ^ b ^ cin)
-                columns[weight + 1].append((a & b) | (a & cin) | (b & cin))
+            take = 3 if len(column) >= 3 else 2
+            ins, column[:take] = column[:take], []
+            total, carry = Signal(name=f"{name}_s{n}"), Signal(name=f"{name}_c{n}")
+            n += 1
+            if take == 3:
+                a, b, cin = ins
+                m.d.comb += [total.eq(a ^ b ^ cin),
+                             carry.eq((a & b) | (a & cin) | (b & cin))]
             else:
-                a, b = column.pop(0), column.pop(0)
-                column.append(a ^ b)
-                columns[weight + 1].append(a & b)
+                a, b = ins
+                m.d.comb += [total.eq(a ^ b), carry.eq(a & b)]
+            column.append(total)
+            columns[weight + 1].append(carry)
     width = len(bits).bit_length()
     return Cat(*(column[0] if column else C(0, 1) for column in columns[:width]))
 
@@ -125,16 +132,21 @@ class Counters(wiring.Component):
         for c in range(COUNTERS):
             ups = [th.signal & (th.signal_ctr == c) for th in threads] + \
                   [e.signal & (e.ctr == c) for e in self.engines]
-            count = _count(ups)
+            up_bits = [Signal(name=f"up{c}_{k}") for k in range(len(ups))]
+            m.d.comb += [bit.eq(up) for bit, up in zip(up_bits, ups, strict=True)]
+            count = _count(m, up_bits, f"inc{c}")
             inc = Signal(len(count), name=f"inc{c}")
-            m.d.comb += inc.eq(count)
-            granted = positive[c] & Cat(th.wait & (th.wait_ctr == c) for th in threads).any()
+            granted = Signal(name=f"granted{c}")
+            m.d.comb += [inc.eq(count), granted.eq(
+                positive[c] & Cat(th.wait & (th.wait_ctr == c) for th in threads).any())]
             # inc - granted, in logic: its low bits looked up from inc and granted, the
             # rest all ones when a grant meets no SIGNAL (-1). One carry chain then adds it
             # to the counter.
-            low = Array(C((v - g) % 2**len(inc), len(inc))
-                        for g in (0, 1) for v in range(2**len(inc)))[Cat(inc, granted)]
-            minus = granted & (inc == 0)
+            low, minus = Signal(len(inc), name=f"low{c}"), Signal(name=f"minus{c}")
+            m.d.comb += [low.eq(Array(C((v - g) % 2**len(inc), len(inc))
+                                      for g in (0, 1) for v in range(2**len(inc)))
+                                [Cat(inc, granted)]),
+                         minus.eq(granted & (inc == 0))]
             total = Signal(width, name=f"total{c}")
             m.d.comb += total.eq(counters[c] + Cat(low, minus.replicate(len(total) - len(inc))))
             # The sum's carry out, registered per counter: the OR of the sixteen and the
