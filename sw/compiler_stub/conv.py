@@ -1042,15 +1042,17 @@ def compile_pool2d(core, pool, height, width, *, placement=None):
     TypeError, ValueError
         If an argument has the wrong type or value; the message names it.
     CompileError
-        If the layer does not fit, or the core's words hold more than one VMM vector (the
-        channel blocks would not step uniformly).
+        If the layer does not fit.
+
+    A chunk of channels fills the first ``vmm_cols`` bytes of its word. When a word is
+    wider (``mem_port_bits > 8 * vmm_cols``), the channel blocks do not step uniformly
+    from one chunk to the next: the blocks then loop inside a loop over the chunks (a
+    last, partial chunk's blocks in a loop of their own), and the taps of a window row
+    are written out instead of looped, to stay within the four nested loops.
     """
     if not isinstance(pool, Pool2d):
         raise TypeError(f"pool must be a Pool2d, not {type(pool).__name__}")
     rows, cols, word = core.vmm_rows, core.vmm_cols, core.mem_port_bits // 8
-    if word != cols:
-        raise CompileError(f"pooling needs mem_port_bits = 8 * vmm_cols, not "
-                           f"{core.mem_port_bits} for {cols} columns")
     k, s, bits = pool.kernel, pool.stride, pool.bits
     oh, ow = pool.out_size(height, width)
     cpc = cols * 8 // bits
@@ -1103,29 +1105,60 @@ def compile_pool2d(core, pool, height, width, *, placement=None):
           _instr(Op.AGBASE, g=3, base=out_l.address(0, 0)),
           _instr(Op.AGDIM, g=3, d=0, count=ow, stride=out_l.position_words * word),
           _instr(Op.AGDIM, g=3, d=1, count=band_h, stride=out_l.row_bytes),
-          _instr(Op.LOOP, count=bands),
-          _instr(Op.LOOP, count=blocks),
-          _instr(Op.VLOAD, s=2, k=0, mode=0),
-          _instr(Op.LOOP, count=k),
-          _instr(Op.LOOP, count=k),
-          _instr(Op.VLOAD, s=0, k=P, mode=VloadMode.of(Precision.from_bits(bits)),
-                 signed=int(pool.signed)),
-          _instr(Op.VOPV, s=1, op=op, off=P),
-          _instr(Op.AGADD, g=0, delta=chunk),
-          _instr(Op.ENDL),
-          _instr(Op.AGADD, g=0, delta=(in_l.padded_width - k) * chunk),
-          _instr(Op.ENDL),
-          _instr(Op.AGADD, g=0, delta=-k * in_l.padded_width * chunk)]
-    if pool.kind == "avg":
-        t2.append(_instr(Op.VOP, s=1, d=1, op=VcuOp.MUL, kb=inv_k, kc=inv_k))
-    t2 += [_instr(Op.VOP, s=1, d=1, op=VcuOp.CVT_INT, fmt=Precision.from_bits(bits),
-                  out_signed=int(pool.signed)),
-           _instr(Op.VSTORE, s=1, d=3, prec=Precision.from_bits(bits)),
-           _instr(Op.AGADD, g=0, delta=bb),
-           _instr(Op.AGADD, g=3, delta=bb),
-           _instr(Op.ENDL),
-           _instr(Op.AGADD, g=0, delta=band_in - blocks * bb),
-           _instr(Op.AGADD, g=3, delta=band_out - blocks * bb),
+          _instr(Op.LOOP, count=bands)]
+
+    def tap():
+        return [_instr(Op.VLOAD, s=0, k=P, mode=VloadMode.of(Precision.from_bits(bits)),
+                       signed=int(pool.signed)),
+                _instr(Op.VOPV, s=1, op=op, off=P)]
+
+    def window():
+        """The window's taps: its rows and columns looped when a word is one chunk, else
+        a row's taps written out (the loops are then the bands, chunks, blocks, rows)."""
+        if word == cols:
+            return [_instr(Op.LOOP, count=k),
+                    _instr(Op.LOOP, count=k),
+                    *tap(),
+                    _instr(Op.AGADD, g=0, delta=chunk),
+                    _instr(Op.ENDL),
+                    _instr(Op.AGADD, g=0, delta=(in_l.padded_width - k) * chunk),
+                    _instr(Op.ENDL)]
+        out = [_instr(Op.LOOP, count=k)]
+        for x in range(k):
+            out += tap() + [_instr(Op.AGADD, g=0, delta=chunk if x < k - 1 else
+                                   (in_l.padded_width - k + 1) * chunk)]
+        return out + [_instr(Op.ENDL)]
+
+    def block():
+        """One channel block: the window's maximum or sum, converted and stored."""
+        out = [_instr(Op.VLOAD, s=2, k=0, mode=0),
+               *window(),
+               _instr(Op.AGADD, g=0, delta=-k * in_l.padded_width * chunk)]
+        if pool.kind == "avg":
+            out.append(_instr(Op.VOP, s=1, d=1, op=VcuOp.MUL, kb=inv_k, kc=inv_k))
+        return out + [_instr(Op.VOP, s=1, d=1, op=VcuOp.CVT_INT,
+                             fmt=Precision.from_bits(bits), out_signed=int(pool.signed)),
+                      _instr(Op.VSTORE, s=1, d=3, prec=Precision.from_bits(bits)),
+                      _instr(Op.AGADD, g=0, delta=bb),
+                      _instr(Op.AGADD, g=3, delta=bb)]
+
+    if word == cols:
+        t2 += [_instr(Op.LOOP, count=blocks), *block(), _instr(Op.ENDL)]
+        moved = blocks * bb                       # bytes the blocks moved g0 and g3 on
+    else:
+        per_chunk = cols // bb                    # blocks of a chunk (rows divides cpc)
+        whole, tail = divmod(blocks, per_chunk)
+        if whole:
+            t2 += [_instr(Op.LOOP, count=whole),
+                   _instr(Op.LOOP, count=per_chunk), *block(), _instr(Op.ENDL),
+                   _instr(Op.AGADD, g=0, delta=word - cols),
+                   _instr(Op.AGADD, g=3, delta=word - cols),
+                   _instr(Op.ENDL)]
+        if tail:
+            t2 += [_instr(Op.LOOP, count=tail), *block(), _instr(Op.ENDL)]
+        moved = whole * word + tail * bb
+    t2 += [_instr(Op.AGADD, g=0, delta=band_in - moved),
+           _instr(Op.AGADD, g=3, delta=band_out - moved),
            _instr(Op.ENDL),
            _instr(Op.END)]
     t2 = _simplify(_with_next(t2, placement.next_entry if placement else None))
