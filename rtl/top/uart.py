@@ -10,7 +10,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["MIN_BIT_CLOCKS", "MAX_BIT_CLOCKS", "MAX_DENOMINATOR", "UART"]
+__all__ = ["MIN_BIT_CLOCKS", "MAX_BIT_CLOCKS", "MAX_DENOMINATOR", "bit_timing", "tolerance",
+           "UART"]
 
 #: The fewest clocks a bit may last: sampling is exact to a clock either way, so a bit of
 #: 8 clocks keeps 3.75% of line rate error for the far end's clock (:attr:`UART.tolerance`).
@@ -32,6 +33,30 @@ def _frequency(value, name):
     if isinstance(value, numbers.Rational):
         return Fraction(value.numerator, value.denominator)
     return Fraction(float(value))
+
+
+def bit_timing(clk_freq, baud):
+    """``(ratio, bit_period)`` of a :class:`UART` at ``clk_freq`` and ``baud``: the exact
+    ``clk_freq / baud`` and the clocks its bit timer counts a bit (both
+    :class:`Fraction`), without building one. Raises ``ValueError`` as :class:`UART`."""
+    clk, rate = _frequency(clk_freq, "clk_freq"), _frequency(baud, "baud")
+    ratio = clk / rate
+    if ratio < MIN_BIT_CLOCKS:
+        raise ValueError(f"baud {baud!r} is too fast for clk_freq {clk_freq!r}: "
+                         f"{float(ratio):.8g} clocks a bit, at least {MIN_BIT_CLOCKS} "
+                         f"needed")
+    if ratio > MAX_BIT_CLOCKS:
+        raise ValueError(f"baud {baud!r} is too slow for clk_freq {clk_freq!r}: "
+                         f"{float(ratio):.8g} clocks a bit, at most 2**24")
+    period = (ratio if ratio.denominator <= MAX_DENOMINATOR
+              else ratio.limit_denominator(MAX_DENOMINATOR))
+    return ratio, period
+
+
+def tolerance(bit_period):
+    """The most relative difference of a far end's bit rate that a receiver counting
+    ``bit_period`` clocks a bit takes: ``(1/2 - 1/bit_period) / 10``."""
+    return float((Fraction(1, 2) - 1 / Fraction(bit_period)) / 10)
 
 
 class UART(wiring.Component):
@@ -110,19 +135,8 @@ class UART(wiring.Component):
     """
 
     def __init__(self, clk_freq, baud):
-        clk, rate = _frequency(clk_freq, "clk_freq"), _frequency(baud, "baud")
-        ratio = clk / rate
-        if ratio < MIN_BIT_CLOCKS:
-            raise ValueError(f"baud {baud!r} is too fast for clk_freq {clk_freq!r}: "
-                             f"{float(ratio):.8g} clocks a bit, at least {MIN_BIT_CLOCKS} "
-                             f"needed")
-        if ratio > MAX_BIT_CLOCKS:
-            raise ValueError(f"baud {baud!r} is too slow for clk_freq {clk_freq!r}: "
-                             f"{float(ratio):.8g} clocks a bit, at most 2**24")
+        self._ratio, self._period = bit_timing(clk_freq, baud)
         self._clk_freq, self._baud = clk_freq, baud
-        self._ratio = ratio
-        self._period = (ratio if ratio.denominator <= MAX_DENOMINATOR
-                        else ratio.limit_denominator(MAX_DENOMINATOR))
         super().__init__({
             "rx_pin":     In(1, init=1),
             "tx_pin":     Out(1, init=1),
@@ -156,7 +170,7 @@ class UART(wiring.Component):
     def tolerance(self):
         """The most relative difference of the far end's bit rate from ``baud`` that the
         receiver takes (for sharp edges): ``(1/2 - 1/bit_period) / 10``."""
-        return float((Fraction(1, 2) - 1 / self._period) / 10)
+        return tolerance(self._period)
 
     def elaborate(self, platform):
         m = Module()

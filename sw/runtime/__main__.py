@@ -31,8 +31,9 @@ def _parser():
     from rtl.spec.config import CONFIGS
     ap = argparse.ArgumentParser(
         prog="python -m sw.runtime", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Run a network on a backend of the runtime (golden, rtl, or fpga: a "
-                    "board over its serial port)\nand print each image's predicted class "
+        description="Run a network on a backend of the runtime (golden, rtl, board: the "
+                    "board top in simulation,\nor fpga: a board over its serial port) and "
+                    "print each image's predicted class "
                     "and cycles.",
         epilog="example: python -m sw.runtime --backend fpga --port /dev/ttyUSB0 "
                "--baud 3000000 \\\n             build/train/int8.onnx --images 20")
@@ -43,7 +44,8 @@ def _parser():
                     help="default: golden")
     ap.add_argument("--port", help="fpga: the board's serial port (/dev/ttyUSB0) or a "
                                    "pyserial URL")
-    ap.add_argument("--baud", type=int, help="fpga: the board's UART's rate (3000000)")
+    ap.add_argument("--baud", type=int, help="fpga: the board's UART's rate (3000000); "
+                                             "board: the simulated line's (default 3000000)")
     ap.add_argument("--timeout", type=float,
                     help=f"fpga: seconds for an answer frame (default {FPGA_TIMEOUT:g})")
     ap.add_argument("--run-timeout", type=float,
@@ -68,8 +70,9 @@ def _model(ap, args):
     if suffix == ".npz":
         if args.config is not None:
             ap.error("--config is for an .onnx model: an .npz model is compiled already")
-        if args.backend == "fpga":
-            ap.error(f"MODEL {args.model} is a single-core model: the fpga backend runs "
+        if args.backend in ("board", "fpga"):
+            ap.error(f"MODEL {args.model} is a single-core model: the {args.backend} "
+                     f"backend runs "
                      f"a network compiled for an array; give the .onnx model instead")
         from sw.compiler_stub.net import load_model
         try:
@@ -131,6 +134,8 @@ def main(argv=None):
             "run_timeout": args.run_timeout}
     for name, value in fpga.items():
         flag = "--" + name.replace("_", "-")
+        if args.backend == "board" and name == "baud":
+            continue   # the simulated line's rate
         if args.backend != "fpga" and value is not None:
             ap.error(f"{flag} is for --backend fpga only")
         if args.backend == "fpga" and value is None and name in ("port", "baud"):

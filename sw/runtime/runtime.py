@@ -22,6 +22,12 @@ loaded once, then per image WRITE the input, RUN, STATUS until done, READ the ou
 ``run()`` returns the engine's cycles (the machine's whole run: the input copied to the
 cores, the network, the output gathered).
 
+The ``board`` backend runs an array-compiled network on the board in simulation
+(:mod:`sw.runtime.board`): the Verilated board top (:class:`fpga.board.HostBoard`, the
+machine behind its UART, as in the bitstream), reached with the same host-link frames
+sent bit by bit over its serial pins at ``baud`` (default 3,000,000) by a UART model; its
+runs are bounded in ``max_cycles``.
+
 The ``fpga`` backend runs an array-compiled network the same way on a board: the machine
 (:class:`rtl.top.machine.Machine`) behind the UART of its USB serial port, reached with
 the same host-link frames over the port (:mod:`sw.runtime.serial_link`, pyserial)::
@@ -50,7 +56,7 @@ from sw.golden.hostlink import State
 
 __all__ = ["Runtime", "BACKENDS"]
 
-BACKENDS = ("golden", "rtl", "fpga")
+BACKENDS = ("golden", "rtl", "board", "fpga")
 
 #: The ``fpga`` backend's largest READ/WRITE: the board's host link's ``max_data``
 #: (:class:`rtl.top.machine.Machine`'s default, as :data:`sw.runtime.machine.MAX_DATA`).
@@ -171,6 +177,25 @@ class _MachineRtl(_Machine):
         self.machine.close()
 
 
+class _MachineBoard(_MachineRtl):
+    """The board in simulation (:mod:`sw.runtime.board`): the Verilated board top's
+    machine and UART, reached over its serial pins at ``baud``; a run bounded in
+    cycles."""
+
+    def __init__(self, model, baud, build_dir, max_cycles):
+        from .board import VerilatedBoard
+        from .hostlink import HostLinkClient
+        _Machine.__init__(self, model)
+        self.max_cycles = max_cycles
+        self.machine = VerilatedBoard(model.config, baud, build_dir=build_dir)
+        try:
+            self._load(HostLinkClient(*self.machine.transport(),
+                                      max_data=self.machine.max_data))
+        except BaseException:
+            self.machine.close()
+            raise
+
+
 class _MachineFpga(_Machine):
     """A board running the machine behind a serial port (:mod:`sw.runtime.serial_link`);
     a run bounded in wall-clock seconds. A STATUS first: a board that does not answer
@@ -237,16 +262,18 @@ class Runtime:
     model : CompiledNetwork, or a path to one saved by :meth:`CompiledNetwork.save`, or
         a CompiledArrayNetwork (the only kind the ``fpga`` backend runs)
     backend : str
-        ``"golden"``, ``"rtl"`` or ``"fpga"``.
+        ``"golden"``, ``"rtl"``, ``"board"`` or ``"fpga"``.
     build_dir : str or None
-        Where the rtl backend builds (default ``build/runtime/<config>``).
+        Where the rtl and board backends build (default ``build/runtime/<config>``,
+        ``machine_<config>``, ``board_<config>_<baud>``).
     max_cycles : int
         A run that takes longer raises (a guard: the model's own cycle count is known);
-        golden and rtl only.
+        golden, rtl and board only.
     port : str
         fpga only, required: the board's serial port (``/dev/ttyUSB0``) or a pyserial URL.
     baud : int
-        fpga only, required: its UART's rate, 1 to 3,000,000.
+        fpga, required: its UART's rate, 1 to 3,000,000; board, optional: the simulated
+        line's (default 3,000,000).
     timeout, run_timeout : int or float
         fpga only: seconds for an answer frame (default 1) and for a run (default 10).
     """
@@ -256,7 +283,12 @@ class Runtime:
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
         serial = {"port": port, "baud": baud, "timeout": timeout, "run_timeout": run_timeout}
-        if backend == "fpga":
+        if backend == "board":
+            for name, value in serial.items():
+                if value is not None and name != "baud":
+                    raise ValueError(f"{name} is for the fpga backend only, not 'board' "
+                                     f"(its line is simulated, its runs bounded in cycles)")
+        elif backend == "fpga":
             for name in ("port", "baud"):
                 if serial[name] is None:
                     raise ValueError(f"the fpga backend needs {name}= (the board's serial "
@@ -284,6 +316,8 @@ class Runtime:
                 self._array = _GoldenArray(model, self.max_cycles)
             elif backend == "rtl":
                 self._array = _MachineRtl(model, build_dir, self.max_cycles)
+            elif backend == "board":
+                self._array = _MachineBoard(model, baud, build_dir, self.max_cycles)
             else:
                 self._array = _MachineFpga(
                     model, port, baud, FPGA_TIMEOUT if timeout is None else timeout,
@@ -293,8 +327,8 @@ class Runtime:
         if not isinstance(model, (CompiledNetwork, LoadedModel)):
             raise TypeError(f"model must be a CompiledNetwork, a LoadedModel or a path, not "
                             f"{type(model).__name__}")
-        if backend == "fpga":
-            raise ValueError("the fpga backend runs a network compiled for an array "
+        if backend in ("board", "fpga"):
+            raise ValueError(f"the {backend} backend runs a network compiled for an array "
                              "(sw.compiler_stub.array.compile_array), not a single-core "
                              f"{type(model).__name__}")
         self.model = model
