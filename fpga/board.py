@@ -11,7 +11,7 @@ from amaranth.lib.wiring import In, Out
 
 from rtl.spec.config import ArrayConfig
 from rtl.top.machine import Machine
-from rtl.top.uart import UART
+from rtl.top.uart import UART, bit_timing
 
 __all__ = ["DEFAULT_BAUD", "RX_FIFO_DEPTH", "HEARTBEAT_BITS", "LEDS", "HostBoard"]
 
@@ -87,7 +87,7 @@ class HostBoard(wiring.Component):
         if not isinstance(config, ArrayConfig):
             raise TypeError(f"config must be an ArrayConfig, not {config!r}")
         self._config = config
-        self._uart = UART(clk_freq, baud)        # checks clk_freq and baud
+        _, self._bit_period = bit_timing(clk_freq, baud)   # checks clk_freq and baud
         self._clk_freq, self._baud = clk_freq, baud
         self._core_module, self._max_data = core_module, max_data
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "out": Out(len(LEDS))})
@@ -107,11 +107,11 @@ class HostBoard(wiring.Component):
     @property
     def bit_period(self):
         """Clocks a bit lasts in the UART's bit timer (a :class:`fractions.Fraction`)."""
-        return self._uart.bit_period
+        return self._bit_period
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.uart = uart = self._uart
+        m.submodules.uart = uart = UART(self._clk_freq, self._baud)
         m.submodules.rx_fifo = fifo = SyncFIFOBuffered(width=8, depth=RX_FIFO_DEPTH)
         m.submodules.machine = machine = Machine(self._config, core_module=self._core_module,
                                                  max_data=self._max_data)

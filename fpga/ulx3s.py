@@ -38,7 +38,9 @@ from .report import block_table, load_report, load_stats, log_error, log_utiliza
     summarize, synthesis_cells
 
 __all__ = ["CLOCK_HZ", "OSC_HZ", "BUILD_DIR", "DEVICE", "TOP", "DEFAULT_BLOCKS",
-           "pll_dividers", "BoardTop", "core_datapath", "tool_env", "nextpnr_options",
+           "pll_dividers", "BoardTop", "core_datapath", "board_design", "BOARD_PARENTS",
+           "DIGITS_BITS", "image_line_bytes", "images_per_s", "board_metrics", "tool_env",
+           "nextpnr_options",
            "block_module", "core_blocks", "keep_script", "yosys_script", "prepare",
            "block_synthesis_files", "build",
            "block_source", "block_build", "bench_metrics", "format_summary", "parse_args",
@@ -108,7 +110,9 @@ def pll_dividers(clock_hz, input_hz=OSC_HZ):
 
 
 class BoardTop(Elaboratable):
-    """Board top: clock, reset and LEDs around a harness with an ``out`` port.
+    """Board top: clock, reset, LEDs and the serial port around a harness with an ``out``
+    port (the LEDs) and, if it has them, ``rx`` and ``tx`` (the FTDI serial port's pins,
+    :class:`fpga.board.HostBoard`'s).
 
     ``sync`` runs at ``clock_hz``: on ``clk25`` itself at 25 MHz, otherwise on the
     ``CLKOP`` of an ``EHXPLLL`` fed by ``clk25`` (:func:`pll_dividers`). Its reset is
@@ -196,6 +200,12 @@ class BoardTop(Elaboratable):
         m.d.comb += ResetSignal("sync").eq(reset_global)
 
         m.submodules.harness = self.harness
+        if "rx" in self.harness.signature.members:
+            # The FTDI serial port: rx in from the host, tx out to it (a HostBoard).
+            uart = platform.request("uart", 0, dir="-")
+            m.submodules.uart_rx = rx_buf = io.Buffer("i", uart.rx)
+            m.submodules.uart_tx = tx_buf = io.Buffer("o", uart.tx)
+            m.d.comb += [self.harness.rx.eq(rx_buf.i), tx_buf.o.eq(self.harness.tx)]
         for i in range(len(self.harness.out)):
             m.submodules[f"led_buf{i}"] = led_buf = io.Buffer(
                 "o", platform.request("led", i, dir="-"))
@@ -258,14 +268,15 @@ CORE_PARENTS = ("", "vector")
 CORE_UNKEPT = ("vector.afu",)
 
 
-def core_blocks(rtlil, block="core", parents=CORE_PARENTS, skip=CORE_UNKEPT):
+def core_blocks(rtlil, block="core", parents=CORE_PARENTS, skip=CORE_UNKEPT, base=None):
     """The per-block report's blocks of the core ``block`` in the design's RTLIL text:
     ``{label: module}``, the label a submodule's path under the core (``"vmm"``,
     ``"vector.vcu"``), for every submodule of each of ``parents`` (paths under the core;
     ``""`` the core itself) but those of ``skip``, and ``"core"`` for the core's own logic
-    (the PSB, the NoC ports' wiring, the status counters: what is not in a submodule)."""
+    (the PSB, the NoC ports' wiring, the status counters: what is not in a submodule).
+    ``base`` is the block's Yosys module (default :func:`block_module` of ``block``)."""
     import re
-    base = block_module(block)
+    base = block_module(block) if base is None else base
     found = set(re.findall(r"^module \\(\S+)$", rtlil, re.M))
     if base not in found:
         raise ValueError(f"the RTLIL holds no module {base!r}")
@@ -300,21 +311,51 @@ def keep_script(modules):
     return "".join(f"setattr -mod -set keep_hierarchy 1 {module}\n" for module in modules)
 
 
-def prepare(blocks=None, *, clock_hz=CLOCK_HZ, seed=1, keep_hierarchy=False, per_block=True):
-    """Elaborate the board top; return the Amaranth build plan (no tool runs) and the
-    per-block report's modules (with ``per_block``, :func:`core_blocks` of a block named
-    ``core`` if any; else empty): ``(plan, {label: module})``. The plan itself
+#: The parts of the board top (:class:`fpga.board.HostBoard`) whose submodules the
+#: per-block report keeps apart: the board itself (the UART, the receive queue), the
+#: machine (the host link, the framebuffer, the array) and the array (each core whole, the
+#: meshes).
+BOARD_PARENTS = ("", "machine", "machine.array")
+
+
+def board_design(config="ulx3s", *, clock_hz=CLOCK_HZ, baud=None, array=None):
+    """The board top's design: a :class:`fpga.board.HostBoard` of the named configuration
+    (or an :class:`ArrayConfig`), its array ``array`` = ``(rows, cols)`` if given, its
+    UART at ``baud`` (default :data:`fpga.board.DEFAULT_BAUD`) and ``clock_hz``."""
+    from dataclasses import replace
+    from rtl.spec.config import ArrayConfig, get_config
+    from .board import DEFAULT_BAUD, HostBoard
+    cfg = config if isinstance(config, ArrayConfig) else get_config(config)
+    if array is not None:
+        rows, cols = array
+        cfg = replace(cfg, rows=rows, cols=cols)
+    return HostBoard(cfg, clock_hz, DEFAULT_BAUD if baud is None else baud)
+
+
+def prepare(blocks=None, *, board=None, clock_hz=CLOCK_HZ, seed=1, keep_hierarchy=False,
+            per_block=True):
+    """Elaborate the board top around ``board`` (a :class:`fpga.board.HostBoard`: the
+    machine on the serial port) or else a :class:`DatapathHarness` of ``blocks``; return
+    the Amaranth build plan (no tool runs) and the per-block report's modules (with
+    ``per_block``, :func:`core_blocks` of a block named ``core`` if any, or of the board
+    by :data:`BOARD_PARENTS`; else empty): ``(plan, {label: module})``. The plan itself
     synthesizes the design flattened (but for ``keep_hierarchy``);
     :func:`block_synthesis_files` gives the per-block synthesis of the same RTLIL."""
-    blocks = core_datapath() if blocks is None else blocks
-    top = BoardTop(DatapathHarness(blocks, out_width=8), clock_hz=clock_hz)
+    if board is not None:
+        blocks, harness = {}, board
+    else:
+        blocks = core_datapath() if blocks is None else blocks
+        harness = DatapathHarness(blocks, out_width=8)
+    top = BoardTop(harness, clock_hz=clock_hz)
     plan = ULX3S_85F_Platform().build(
         top, name=TOP, do_build=False, nextpnr_opts=" ".join(nextpnr_options(seed)),
         **yosys_script(blocks, keep_hierarchy=keep_hierarchy))
     parts = {}
-    if per_block and "core" in blocks:
+    if per_block and (board is not None or "core" in blocks):
         il = plan.files[f"{TOP}.il"]
-        parts = core_blocks(il.decode() if isinstance(il, bytes) else il)
+        il = il.decode() if isinstance(il, bytes) else il
+        parts = core_blocks(il, "board", BOARD_PARENTS, (), base=f"{TOP}.harness") \
+            if board is not None else core_blocks(il)
     return plan, parts
 
 
@@ -332,9 +373,12 @@ def block_synthesis_files(plan, parts):
             KEEP: keep_script(parts.values())}
 
 
-def build(blocks=None, *, build_dir=BUILD_DIR, clock_hz=CLOCK_HZ, seed=1,
+def build(blocks=None, *, board=None, build_dir=BUILD_DIR, clock_hz=CLOCK_HZ, seed=1,
           keep_hierarchy=False, per_block=True):
     """Build the bitstream in ``build_dir``; write and return the summary (report.json).
+
+    The design is the board top around ``board`` (a :class:`fpga.board.HostBoard`,
+    :func:`board_design`) if given, else a harness of ``blocks`` (default: one core).
 
     With ``keep_hierarchy`` each block is synthesized as a module of its own
     (:func:`yosys_script`) and the summary's ``synthesis`` holds its cells apart from the
@@ -350,8 +394,11 @@ def build(blocks=None, *, build_dir=BUILD_DIR, clock_hz=CLOCK_HZ, seed=1,
     """
     build_dir = Path(build_dir)
     start = time.monotonic()
-    plan_blocks = core_datapath() if blocks is None else dict(blocks)
-    plan, parts = prepare(plan_blocks, clock_hz=clock_hz, seed=seed,
+    if board is not None:
+        plan_blocks = {}
+    else:
+        plan_blocks = core_datapath() if blocks is None else dict(blocks)
+    plan, parts = prepare(plan_blocks, board=board, clock_hz=clock_hz, seed=seed,
                           keep_hierarchy=keep_hierarchy, per_block=per_block)
     for stale in (f"{TOP}.report.json", STATS, f"{TOP}.bit", f"{TOP}.tim", "report.json"):
         (build_dir / stale).unlink(missing_ok=True)
@@ -391,7 +438,12 @@ def build(blocks=None, *, build_dir=BUILD_DIR, clock_hz=CLOCK_HZ, seed=1,
         report = {"utilization": log_utilization(build_dir / f"{TOP}.tim")}
     summary = {
         "device": DEVICE,
-        "designs": {name: type(block).__name__ for name, block in plan_blocks.items()},
+        "designs": {name: type(block).__name__ for name, block in plan_blocks.items()}
+        if board is None else {"board": type(board).__name__},
+        **({} if board is None else {"board": {
+            "config": board.config.name, "rows": board.config.rows,
+            "cols": board.config.cols, "cores": board.config.cores,
+            "baud": board.baud, "clk_freq": board.clk_freq}}),
         "seed": seed,
         "pll": None if clock_hz == OSC_HZ else pll_dividers(clock_hz),
         "placed": error is None,
@@ -458,6 +510,83 @@ def bench_metrics(summary, prefix="fpga.core"):
     }
 
 
+#: The network whose rate ``fpga.ulx3s.images_per_s`` gives: the digits network's shape
+#: in its mixed precision (an int8 input, int4 and int2 layers; tb.net.nets.digits_like).
+DIGITS_BITS = (8, 4, 2, 4)
+
+
+def image_line_bytes(compiled, max_data=256):
+    """Bytes the serial line carries for one image of the array-compiled network
+    ``compiled``, both ways, as the runtime moves them: the input's WRITE frames, a RUN,
+    one STATUS (the run over when its answer is sent) and the output's READ frames, and
+    every answer; counted on the host link's golden model with a random input (COBS
+    adds a byte per 254, whatever the data). Returns ``(bytes, infer_cycles)``."""
+    import numpy as np
+    from sw.compiler_stub.array import machine_image
+    from sw.golden.hostlink import HostLinkModel
+    from sw.runtime.hostlink import HostLinkClient
+    cfg = compiled.config
+    image = machine_image(compiled)
+    link = HostLinkModel(cfg.core.mem_port_bits // 8, cfg.framebuffer_bytes, max_data)
+    moved, answers = [0], []
+
+    def send(data):
+        moved[0] += len(data)
+        out = link.feed(data)
+        moved[0] += len(out)
+        answers.extend(frame + b"\0" for frame in out.split(b"\0")[:-1])
+
+    client = HostLinkClient(send, lambda: answers.pop(0), max_data=max_data)
+    t = compiled.input
+    lay = compiled.layouts[t.name]
+    rng = np.random.default_rng(0)
+    low, high = (-(1 << (t.bits - 1)), 1 << (t.bits - 1)) if t.signed else (0, 1 << t.bits)
+    client.write(image.input_addr, lay.pack(rng.integers(low, high, t.shape)))
+    client.run(image.infer)
+    link.finish_run(image.infer_cycles, 0)
+    client.status()
+    out = compiled.layouts[compiled.output.name]
+    client.read(image.output_addr, out.size)
+    return moved[0], image.infer_cycles
+
+
+def images_per_s(config, baud, fmax_mhz, max_data=256):
+    """Images a second of the digits-shaped network (:data:`DIGITS_BITS`) compiled for
+    ``config`` (an :class:`ArrayConfig`): each image's line bytes at ``baud`` (10 bits a
+    byte, 8N1) and its run's cycles at ``fmax_mhz``, one after the other (the runtime
+    waits for each answer). None when the network does not compile for ``config`` or
+    ``fmax_mhz`` is None."""
+    import numpy as np
+    from sw.compiler_stub.array import compile_array
+    from sw.compiler_stub.conv import CompileError
+    from tb.net.nets import digits_like
+    if fmax_mhz is None:
+        return None
+    try:
+        compiled = compile_array(config, digits_like(np.random.default_rng(0), DIGITS_BITS))
+    except CompileError:
+        return None
+    line, cycles = image_line_bytes(compiled, max_data)
+    return 1 / (10 * line / baud + cycles / (fmax_mhz * 1e6))
+
+
+def board_metrics(summary, board, prefix="fpga.ulx3s"):
+    """The benchmark keys of a board top's build summary (``board`` its
+    :class:`fpga.board.HostBoard`): the core's keys (:func:`bench_metrics`) but the
+    LUT count, and ``cores``, ``int8_gops`` (the array's peak int8 operations a cycle,
+    two a MAC, times Fmax) and ``images_per_s`` (:func:`images_per_s`)."""
+    metrics = bench_metrics(summary, prefix)
+    del metrics[f"{prefix}.lut_used"]
+    cfg, fmax = board.config, summary["fmax_mhz"]
+    ops = 2 * cfg.core.vmm_rows * cfg.core.vmm_cols * cfg.cores
+    metrics.update({
+        f"{prefix}.cores": cfg.cores,
+        f"{prefix}.int8_gops": None if fmax is None else ops * fmax / 1e3,
+        f"{prefix}.images_per_s": images_per_s(cfg, board.baud, fmax),
+    })
+    return metrics
+
+
 def format_summary(summary, title="core"):
     """A few lines for the terminal."""
     lines = [f"ULX3S 85F ({DEVICE}), {title}:"]
@@ -507,8 +636,17 @@ def parse_args(argv=None):
     """The command line's options, and the blocks it selects (:func:`core_datapath`)."""
     parser = argparse.ArgumentParser(prog="python -m fpga.ulx3s", description=__doc__.split(
         "\n\n")[0])
+    parser.add_argument("--top", choices=("core", "board"), default="core",
+                        help="core: one core tile in a harness (default); board: the "
+                             "machine on the serial port (fpga.board.HostBoard)")
     parser.add_argument("--config", default="ulx3s",
-                        help="configuration whose core is built (default: ulx3s)")
+                        help="configuration whose core (or machine) is built (default: "
+                             "ulx3s)")
+    parser.add_argument("--array", default=None, metavar="RxC",
+                        help="board: the array's rows and columns instead of the "
+                             "configuration's (e.g. 1x1)")
+    parser.add_argument("--baud", type=int, default=None,
+                        help="board: the serial line's rate (default 3000000)")
     parser.add_argument("--clock-mhz", type=float, default=CLOCK_HZ / 1e6,
                         help="timing constraint of the clock in MHz (default: %(default)g)")
     parser.add_argument("--blocks", default=None,
@@ -527,6 +665,23 @@ def parse_args(argv=None):
                         help="do not merge the fpga.core.* keys into build/bench/results.json")
     args = parser.parse_args(argv)
 
+    if args.top == "board":
+        if args.blocks is not None or args.keep_hierarchy:
+            parser.error("--blocks and --keep-hierarchy are for --top core")
+        array = None
+        if args.array is not None:
+            parts = args.array.lower().split("x")
+            if len(parts) != 2 or not all(p.isdigit() for p in parts):
+                parser.error(f"--array must be RxC (e.g. 2x2), not {args.array!r}")
+            array = tuple(int(p) for p in parts)
+        try:
+            board = board_design(args.config, clock_hz=args.clock_mhz * 1e6,
+                                 baud=args.baud, array=array)
+        except (TypeError, ValueError) as error:
+            parser.error(str(error))
+        return args, board
+    if args.array is not None or args.baud is not None:
+        parser.error("--array and --baud are for --top board")
     names = None if args.blocks is None else \
         [name.strip() for name in args.blocks.split(",") if name.strip()]
     try:
@@ -538,6 +693,23 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args, blocks = parse_args(argv)
+    if args.top == "board":
+        board = blocks
+        build_dir = args.build_dir if args.build_dir != BUILD_DIR else BUILD_DIR / "board"
+        summary = build(board=board, build_dir=build_dir, clock_hz=args.clock_mhz * 1e6,
+                        seed=args.seed, per_block=not args.flat)
+        cfg = board.config
+        print(format_summary(summary, title=f"board: {cfg.name} machine, {cfg.rows} x "
+                                            f"{cfg.cols} cores, UART at {board.baud} baud"))
+        print(f"report: {build_dir / 'report.json'}")
+        if not args.no_bench and args.config == "ulx3s":
+            metrics = board_metrics(summary, board)
+            merge_results(metrics)
+            print("  " + ", ".join(f"{k.split('.')[-1]} {v:.4g}" if isinstance(v, float)
+                                   else f"{k.split('.')[-1]} {v}"
+                                   for k, v in metrics.items()))
+            print(f"benchmark keys merged into {RESULTS}")
+        return 0
     summary = build(blocks, build_dir=args.build_dir, clock_hz=args.clock_mhz * 1e6,
                     seed=args.seed, keep_hierarchy=args.keep_hierarchy,
                     per_block=not args.flat)

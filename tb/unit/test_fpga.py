@@ -526,3 +526,74 @@ def test_per_block_synthesis(tmp_path, monkeypatch):
     monkeypatch.setattr(fpga.ulx3s.subprocess, "Popen", FailingYosys)
     with pytest.raises(RuntimeError, match="the per-block synthesis failed"):
         fpga.ulx3s.build({"core": object()}, build_dir=tmp_path)
+
+
+def test_board_top_with_the_serial_port():
+    """The board top around the machine on the serial port (a 1 x 1 ulx3s array, to keep
+    the test short): the FTDI port's pins, the per-block report's modules (the board, the
+    UART, the receive queue, the machine's host link, framebuffer and array, the array's
+    core and meshes), tools not run."""
+    from fpga.board import HostBoard
+    from fpga.ulx3s import board_design
+    board = board_design(array=(1, 1))
+    assert isinstance(board, HostBoard)
+    assert (board.config.rows, board.config.cols, board.baud) == (1, 1, 3_000_000)
+    plan, parts = prepare(board=board)
+    lpf = plan.files[f"{TOP}.lpf"]
+    assert 'LOCATE COMP "uart_0__rx__io" SITE "M1";' in lpf
+    assert 'LOCATE COMP "uart_0__tx__io" SITE "L4";' in lpf
+    assert {"board", "uart", "rx_fifo", "machine", "machine.link", "machine.fb",
+            "machine.array", "machine.array.core_0_0"} <= set(parts)
+    assert parts["board"] == "top.harness" and parts["uart"] == "top.harness.uart"
+    assert not any(label.startswith("machine.array.core_0_0.") for label in parts)
+
+
+def test_board_arguments(capsys):
+    args, board = parse_args(["--top", "board", "--array", "1x2", "--baud", "115200"])
+    assert (board.config.rows, board.config.cols, board.baud) == (1, 2, 115200)
+    args, board = parse_args(["--top", "board"])
+    assert (board.config.rows, board.config.cols, board.baud) == (2, 2, 3_000_000)
+    for argv, message in (
+            (["--top", "board", "--array", "2"], "--array must be RxC"),
+            (["--top", "board", "--array", "3x2"], "rows must be a power of two"),
+            (["--top", "board", "--baud", "7000000"], "baud 7000000 is too fast"),
+            (["--top", "board", "--blocks", "vmm"], "--blocks and --keep-hierarchy are for"),
+            (["--array", "1x1"], "--array and --baud are for --top board"),
+            (["--baud", "9600"], "--array and --baud are for --top board")):
+        with pytest.raises(SystemExit):
+            parse_args(argv)
+        assert message in capsys.readouterr().err, argv
+
+
+def test_board_metrics():
+    """The fpga.ulx3s keys of a board top's summary: the array's peak int8 operations
+    (two a MAC) at Fmax, and the digits network's images a second from its line bytes
+    at the baud and its run's cycles at Fmax; none of either without an Fmax, no images
+    when the network does not compile for the array."""
+    from dataclasses import replace
+    from fpga.ulx3s import board_design, board_metrics, image_line_bytes, images_per_s
+    board = board_design()
+    util = {"logic_cells": {"used": 90000, "available": 83640},
+            "dsp": {"used": 96, "available": 156}, "ebr": {"used": 190, "available": 208}}
+    metrics = board_metrics({"utilization": util, "fmax_mhz": 50.0, "build_s": 100.0}, board)
+    assert metrics["fpga.ulx3s.cores"] == 4
+    assert metrics["fpga.ulx3s.int8_gops"] == 4 * 2 * 16 * 50.0 / 1e3
+    assert metrics["fpga.ulx3s.lut_util"] == 90000 / 83640
+    assert (metrics["fpga.ulx3s.dsp_used"], metrics["fpga.ulx3s.ebr_used"]) == (96, 190)
+    ips = metrics["fpga.ulx3s.images_per_s"]
+    assert 200 < ips < 400
+    unplaced = board_metrics({"utilization": util, "fmax_mhz": None, "build_s": 9.0}, board)
+    assert unplaced["fpga.ulx3s.int8_gops"] is None
+    assert unplaced["fpga.ulx3s.images_per_s"] is None
+    one = replace(get_config("ulx3s"), rows=1, cols=1)    # 16 KiB: the network does not fit
+    assert images_per_s(one, 3_000_000, 50.0) is None
+    # the line's share: 10 bits a byte at the baud, against the run's cycles
+    from sw.compiler_stub.array import compile_array
+    import numpy as np
+    from fpga.ulx3s import DIGITS_BITS
+    from tb.net.nets import digits_like
+    compiled = compile_array(board.config, digits_like(np.random.default_rng(5), DIGITS_BITS))
+    line, cycles = image_line_bytes(compiled)
+    assert ips == pytest.approx(1 / (10 * line / 3e6 + cycles / 50e6))
+    # input 800 bytes (8 x 8 positions of one 8-byte word, a border of one), output 24
+    assert 800 + 24 < line < 1.1 * (800 + 24) + 100
