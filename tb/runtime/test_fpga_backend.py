@@ -465,7 +465,7 @@ def test_runtime_rejects(compiled, silent, monkeypatch, seed):
                                          "array .*not a single-core CompiledNetwork"):
         Runtime(single, "fpga", port=port, baud=BAUD)
     with pytest.raises(ValueError, match="backend must be one of"):
-        Runtime(compiled, "board", port=port, baud=BAUD)
+        Runtime(compiled, "serial", port=port, baud=BAUD)
 
 
 # -- the command line ---------------------------------------------------------------------
@@ -572,6 +572,16 @@ def test_cli_rejects_files(onnx_model, tmp_path, capsys):
     np.save(tmp_path / "shape.npy", np.zeros((2, 8, 8, 2), np.int64))
     np.save(tmp_path / "range.npy", np.full((8, 8, 1), 256, np.int16))
     (tmp_path / "m.txt").write_text("")
+    import onnx
+
+    from sw.qat.export import export_quantized
+    from sw.qat.model import DigitsNet
+    from sw.qat.model import get_config as qat_config
+    wide = DigitsNet(64, seed=1)     # 64 channels: its weights outgrow a ulx3s core's MEM
+    wide.quantize_config(qat_config("int8"),
+                         np.random.default_rng(1).random((8, 1, 8, 8)).astype(np.float32))
+    big = tmp_path / "wide.onnx"
+    onnx.save(export_quantized(wide.freeze()), big)
     cases = [
         ([str(tmp_path / "none.onnx")], f"MODEL {tmp_path / 'none.onnx'} is not a file"),
         ([str(tmp_path / "m.txt")], "MODEL must be an .onnx or .npz file"),
@@ -588,7 +598,7 @@ def test_cli_rejects_files(onnx_model, tmp_path, capsys):
         ([model, "--data", str(tmp_path / "none.npz")], "is not a file (make train"),
         ([model, "--data", str(onnx_model / "digits_test.npz"), "--images", "4"],
          "--images 4: there are 3 images"),
-        ([model, "--config", "ulx3s"], "does not compile for the ulx3s array"),
+        ([str(big), "--config", "ulx3s"], "does not compile for the ulx3s array"),
     ]
     for argv, message in cases:
         with pytest.raises(SystemExit) as e:
