@@ -184,8 +184,22 @@ class RegisterQueue(wiring.Component):
                 return Cat(Mux(push & (slot == k), pushed, Mux(pop, eqs[k + 1], eqs[k]))
                            & (k < level_next) for k in range(depth))
 
+            def next_any(probe, name):
+                # ``next_hits(probe).any()`` without its per-entry multiplexers: after the
+                # cycle the queue holds this cycle's entries ``pop .. level - 1`` and, with
+                # a push, the pushed value, so only this cycle's level and pop mask the
+                # comparisons (no next level, no slot on the path to ``holds``).
+                probe = Value.cast(probe)
+                held = Cat((Value.cast(regs[k]) == probe) & (k < self.level)
+                           & (~pop if k == 0 else 1) for k in range(depth))
+                eq_pushed = Signal(name=f"{name}_pushed")
+                m.d.comb += eq_pushed.eq(Value.cast(self.w.payload) == probe)
+                return held.any() | (push & eq_pushed)
+
             kept = Mux(pop, hits[1:], hits)   # the probe unchanged: no push, so no new entry
             new = Mux(self.load, next_hits(self.probe_load),
                       Mux(push, next_hits(self.probe_push), kept))
-            m.d.sync += [hits.eq(new), self.holds.eq(new.any())]
+            any_new = Mux(self.load, next_any(self.probe_load, "load"),
+                          Mux(push, next_any(self.probe_push, "push"), kept.any()))
+            m.d.sync += [hits.eq(new), self.holds.eq(any_new)]
         return m
