@@ -21,7 +21,7 @@ from pathlib import Path
 from rtl.designs import DESIGNS, module_name
 
 from .libbuild import ROOT, cached_verilog, compile_library, integer, load, locked, sources_key
-from .machine import MAX_DATA, _check_config, _frames, _pieces, _ports
+from .machine import MAX_DATA, FrameHarness, _check_config, _ports
 from .verilated import RtlError, RtlTimeout
 
 __all__ = ["VerilatedBoard", "RtlError", "RtlTimeout", "RtlLineError", "build_board",
@@ -123,13 +123,14 @@ _SIGNATURES = {
 }
 
 
-class VerilatedBoard:
+class VerilatedBoard(FrameHarness):
     """The board (:class:`fpga.board.HostBoard` of configuration ``config`` at ``baud``
     and :data:`CLOCK_HZ`) and the host's end of its serial line, clocked in C++.
 
     The framebuffer and the cores' MEMs start as zeros. Talk to it with
     :class:`sw.runtime.hostlink.HostLinkClient` over :meth:`transport`, or frame by frame
-    with :meth:`transfer`. Not thread-safe.
+    with :meth:`transfer` (:class:`sw.runtime.machine.FrameHarness`'s; a byte the host's
+    end receives with a stop bit of 0 raises :class:`RtlLineError`). Not thread-safe.
 
     Parameters
     ----------
@@ -197,26 +198,6 @@ class VerilatedBoard:
         self._pending.clear()
         self._answers.clear()
 
-    def transfer(self, data, max_cycles=None):
-        """Send ``data`` (request frames, each ending with its 0x00) on the line and return
-        the answer bytes received, frame by frame as
-        :meth:`sw.runtime.machine.VerilatedMachine.transfer`. Raises :class:`RtlTimeout`,
-        :class:`RtlLineError` (a byte received with a bad stop bit) or
-        :class:`sw.runtime.machine.RtlOverflow`."""
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(f"data must be bytes, bytearray or memoryview, not "
-                            f"{type(data).__name__}")
-        data = bytes(data)
-        if not data:
-            raise ValueError("data must hold at least one frame, not be empty")
-        if max_cycles is not None:
-            max_cycles = integer("max_cycles", max_cycles, 1, _U64 - 1)
-        elif self.max_cycles is not None:
-            max_cycles = self.max_cycles
-        handle = self._handle()
-        return b"".join(self._transfer(handle, piece, max_cycles)
-                        for piece in _pieces(data))
-
     def _transfer(self, handle, data, max_cycles):
         from .machine import RtlOverflow
         if max_cycles is None:
@@ -242,27 +223,6 @@ class VerilatedBoard:
                                "bit that did not last: the board's transmitter is off")
         return buf.raw[:n]
 
-    def transport(self):
-        """A ``(send, receive)`` pair for :class:`sw.runtime.hostlink.HostLinkClient`, as
-        :meth:`sw.runtime.machine.VerilatedMachine.transport`'s."""
-
-        def send(data):
-            if not isinstance(data, (bytes, bytearray, memoryview)):
-                raise TypeError(f"data must be bytes, bytearray or memoryview, not "
-                                f"{type(data).__name__}")
-            self._handle()
-            self._pending += data
-
-        def receive():
-            if not self._answers:
-                if not self._pending:
-                    raise RtlError("receive() with no request sent and no answer waiting")
-                data, self._pending = bytes(self._pending), bytearray()
-                self._answers += _frames(self.transfer(data))
-            return self._answers.pop(0)
-
-        return send, receive
-
     def hold(self, cycles, level=1):
         """Hold the board's ``rx`` at ``level`` (1: idle; 0: a break) for ``cycles``
         cycles; return the bytes received meanwhile (dropped)."""
@@ -285,12 +245,6 @@ class VerilatedBoard:
         if self._board is not None:
             self._lib.board_destroy(self._board)
             self._board = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __del__(self):
         if getattr(self, "_board", None) is not None:

@@ -27,8 +27,8 @@ from rtl.spec.config import CONFIGS, ArrayConfig, get_config
 from .libbuild import ROOT, cached_verilog, compile_library, integer, load, locked, sources_key
 from .verilated import RtlError, RtlTimeout
 
-__all__ = ["VerilatedMachine", "RtlError", "RtlTimeout", "RtlOverflow", "build_machine",
-           "MAX_DATA"]
+__all__ = ["FrameHarness", "VerilatedMachine", "RtlError", "RtlTimeout", "RtlOverflow",
+           "build_machine", "MAX_DATA"]
 
 HARNESS = Path(__file__).resolve().with_name("machine_harness.cpp")
 
@@ -187,7 +187,77 @@ def _frames(data):
     return frames
 
 
-class VerilatedMachine:
+class FrameHarness:
+    """What a C++ harness reached in host-link frames shares (:class:`VerilatedMachine`,
+    :class:`sw.runtime.board.VerilatedBoard`): :meth:`transfer` checks its arguments and
+    sends the frames one at a time through the subclass's ``_transfer(handle, piece,
+    max_cycles)``, :meth:`transport` queues requests and answers for
+    :class:`sw.runtime.hostlink.HostLinkClient`, and the context manager closes. A
+    subclass sets ``max_cycles``, ``_pending`` (a bytearray) and ``_answers`` (a list) and
+    defines ``_handle()``, ``_transfer`` and ``close()``."""
+
+    def transfer(self, data, max_cycles=None):
+        """Clock ``data`` (bytes-like: request frames, each ending with its 0x00) into the
+        harness and return the answer bytes (the answer frames, each ending with its 0x00).
+
+        Each non-empty frame is one call of the harness: its bytes sent (with any empty
+        frames before it), the answer collected until it ends with its 0x00 delimiter.
+        Bytes after the last non-empty frame (empty frames, a frame without its
+        delimiter) go in with the last one; ``data`` with no non-empty frame waits for an
+        answer that never comes.
+
+        Raises :class:`RtlTimeout` if a frame's answer takes more than ``max_cycles``
+        cycles (default: the object's ``max_cycles``) and :class:`RtlOverflow` if an
+        answer outgrows the buffer (both leave the link mid-frame: reset it)."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data must be bytes, bytearray or memoryview, not "
+                            f"{type(data).__name__}")
+        data = bytes(data)
+        if not data:
+            raise ValueError("data must hold at least one frame, not be empty")
+        if max_cycles is not None:
+            max_cycles = integer("max_cycles", max_cycles, 1, _U64 - 1)
+        elif self.max_cycles is not None:
+            max_cycles = self.max_cycles
+        handle = self._handle()
+        return b"".join(self._transfer(handle, piece, max_cycles)
+                        for piece in _pieces(data))
+
+    def transport(self):
+        """A ``(send, receive)`` pair for :class:`sw.runtime.hostlink.HostLinkClient`:
+        ``send(data)`` keeps the request bytes, ``receive()`` clocks every request kept
+        into the harness (:meth:`transfer`) unless an answer is waiting, and returns one
+        answer frame (with its 0x00 delimiter). ``receive()`` with no request kept and no
+        answer waiting raises :class:`RtlError`."""
+
+        def send(data):
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise TypeError(f"data must be bytes, bytearray or memoryview, not "
+                                f"{type(data).__name__}")
+            self._handle()
+            self._pending += data
+
+        def receive():
+            if not self._answers:
+                if not self._pending:
+                    raise RtlError("receive() with no request sent and no answer waiting")
+                data, self._pending = bytes(self._pending), bytearray()
+                self._answers += _frames(self.transfer(data))
+            return self._answers.pop(0)
+
+        return send, receive
+
+    def close(self):
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class VerilatedMachine(FrameHarness):
     """The RTL of the whole machine (:class:`rtl.top.machine.Machine` of configuration
     ``config``, its cores the registry's ``core`` design), clocked in C++.
 
@@ -251,33 +321,6 @@ class VerilatedMachine:
         self._pending.clear()
         self._answers.clear()
 
-    def transfer(self, data, max_cycles=None):
-        """Clock ``data`` (bytes-like: request frames, each ending with its 0x00) into the
-        machine and return the answer bytes (the answer frames, each ending with its 0x00).
-
-        Each non-empty frame is one call of the harness (``machine_transfer``): its bytes
-        offered on ``rx`` (with any empty frames before it), the answer collected from
-        ``tx`` until it ends with its 0x00 delimiter. Bytes after the last non-empty frame
-        (empty frames, a frame without its delimiter) go in with the last one; ``data``
-        with no non-empty frame waits for an answer that never comes.
-
-        Raises :class:`RtlTimeout` if a frame's answer takes more than ``max_cycles``
-        cycles (default: the object's ``max_cycles``) and :class:`RtlOverflow` if an
-        answer outgrows the buffer (both leave the link mid-frame: :meth:`reset` it)."""
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(f"data must be bytes, bytearray or memoryview, not "
-                            f"{type(data).__name__}")
-        data = bytes(data)
-        if not data:
-            raise ValueError("data must hold at least one frame, not be empty")
-        if max_cycles is not None:
-            max_cycles = integer("max_cycles", max_cycles, 1, _U64 - 1)
-        elif self.max_cycles is not None:
-            max_cycles = self.max_cycles
-        handle = self._handle()
-        return b"".join(self._transfer(handle, piece, max_cycles)
-                        for piece in _pieces(data))
-
     def _transfer(self, handle, data, max_cycles):
         if max_cycles is None:
             max_cycles = 100_000 + 1_000 * len(data)
@@ -299,30 +342,6 @@ class VerilatedMachine:
         if n < 0:
             raise RtlError(f"machine harness error {n}")
         return buf.raw[:n]
-
-    def transport(self):
-        """A ``(send, receive)`` pair for :class:`sw.runtime.hostlink.HostLinkClient`:
-        ``send(data)`` keeps the request bytes, ``receive()`` clocks every request kept into
-        the machine (:meth:`transfer`) unless an answer is waiting, and returns one answer
-        frame (with its 0x00 delimiter). ``receive()`` with no request kept and no answer
-        waiting raises :class:`RtlError`."""
-
-        def send(data):
-            if not isinstance(data, (bytes, bytearray, memoryview)):
-                raise TypeError(f"data must be bytes, bytearray or memoryview, not "
-                                f"{type(data).__name__}")
-            self._handle()
-            self._pending += data
-
-        def receive():
-            if not self._answers:
-                if not self._pending:
-                    raise RtlError("receive() with no request sent and no answer waiting")
-                data, self._pending = bytes(self._pending), bytearray()
-                self._answers += _frames(self.transfer(data))
-            return self._answers.pop(0)
-
-        return send, receive
 
     def idle(self, n):
         """Clock ``n`` cycles with nothing sent (e.g. while a run goes on); return the
@@ -351,12 +370,6 @@ class VerilatedMachine:
         if self._machine is not None:
             self._lib.machine_destroy(self._machine)
             self._machine = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __del__(self):
         if getattr(self, "_machine", None) is not None:
