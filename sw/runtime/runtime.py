@@ -153,14 +153,16 @@ class _Machine:
 
 
 class _MachineRtl(_Machine):
-    """The Verilated machine (:mod:`sw.runtime.machine`); a run bounded in cycles."""
+    """The Verilated machine (:mod:`sw.runtime.machine`), or another harness reached in
+    frames (``harness``, a callable returning one); a run bounded in cycles."""
 
-    def __init__(self, model, build_dir, max_cycles):
+    def __init__(self, model, build_dir, max_cycles, harness=None):
         from .hostlink import HostLinkClient
         from .machine import VerilatedMachine
         super().__init__(model)
         self.max_cycles = max_cycles
-        self.machine = VerilatedMachine(model.config, build_dir=build_dir)
+        self.machine = VerilatedMachine(model.config, build_dir=build_dir) \
+            if harness is None else harness()
         try:
             self._load(HostLinkClient(*self.machine.transport(),
                                       max_data=self.machine.max_data))
@@ -184,16 +186,8 @@ class _MachineBoard(_MachineRtl):
 
     def __init__(self, model, baud, build_dir, max_cycles):
         from .board import VerilatedBoard
-        from .hostlink import HostLinkClient
-        _Machine.__init__(self, model)
-        self.max_cycles = max_cycles
-        self.machine = VerilatedBoard(model.config, baud, build_dir=build_dir)
-        try:
-            self._load(HostLinkClient(*self.machine.transport(),
-                                      max_data=self.machine.max_data))
-        except BaseException:
-            self.machine.close()
-            raise
+        super().__init__(model, build_dir, max_cycles,
+                         lambda: VerilatedBoard(model.config, baud, build_dir=build_dir))
 
 
 class _MachineFpga(_Machine):
