@@ -39,8 +39,8 @@ from .report import block_table, load_report, load_stats, log_error, log_utiliza
 
 __all__ = ["CLOCK_HZ", "OSC_HZ", "BUILD_DIR", "DEVICE", "TOP", "DEFAULT_BLOCKS",
            "pll_dividers", "BoardTop", "core_datapath", "board_design", "BOARD_PARENTS",
-           "DIGITS_BITS", "image_line_bytes", "images_per_s", "board_metrics", "tool_env",
-           "nextpnr_options",
+           "DIGITS_CONFIG", "digits_network", "image_line_bytes", "images_per_s",
+           "board_metrics", "tool_env", "nextpnr_options",
            "block_module", "core_blocks", "keep_script", "yosys_script", "prepare",
            "block_synthesis_files", "build",
            "block_source", "block_build", "bench_metrics", "format_summary", "parse_args",
@@ -510,9 +510,25 @@ def bench_metrics(summary, prefix="fpga.core"):
     }
 
 
-#: The network whose rate ``fpga.ulx3s.images_per_s`` gives: the digits network's shape
-#: in its mixed precision (an int8 input, int4 and int2 layers; tb.net.nets.digits_like).
-DIGITS_BITS = (8, 4, 2, 4)
+#: The network whose rate ``fpga.ulx3s.images_per_s`` gives: ``make train``'s digits
+#: network (16 channels) in this precision configuration (``sw.qat``; ``mixed``: int8,
+#: int4 and int2 layers).
+DIGITS_CONFIG = "mixed"
+
+
+def digits_network(config=DIGITS_CONFIG, channels=16):
+    """``make train``'s digits network as the ONNX importer gives it
+    (:class:`sw.compiler_stub.network.Network`), its weights untrained (its cycles and
+    bytes moved do not depend on them), its steps calibrated on random images."""
+    import numpy as np
+    from sw.compiler_stub.onnx_import import import_onnx
+    from sw.qat.export import export_quantized
+    from sw.qat.model import DigitsNet
+    from sw.qat.model import get_config as qat_config
+    net = DigitsNet(channels, seed=0)
+    net.quantize_config(qat_config(config),
+                        np.random.default_rng(0).random((32, 1, 8, 8)).astype(np.float32))
+    return import_onnx(export_quantized(net.freeze()))
 
 
 def image_line_bytes(compiled, max_data=256):
@@ -551,19 +567,17 @@ def image_line_bytes(compiled, max_data=256):
 
 
 def images_per_s(config, baud, fmax_mhz, max_data=256):
-    """Images a second of the digits-shaped network (:data:`DIGITS_BITS`) compiled for
+    """Images a second of the digits network (:func:`digits_network`) compiled for
     ``config`` (an :class:`ArrayConfig`): each image's line bytes at ``baud`` (10 bits a
     byte, 8N1) and its run's cycles at ``fmax_mhz``, one after the other (the runtime
     waits for each answer). None when the network does not compile for ``config`` or
     ``fmax_mhz`` is None."""
-    import numpy as np
     from sw.compiler_stub.array import compile_array
     from sw.compiler_stub.conv import CompileError
-    from tb.net.nets import digits_like
     if fmax_mhz is None:
         return None
     try:
-        compiled = compile_array(config, digits_like(np.random.default_rng(0), DIGITS_BITS))
+        compiled = compile_array(config, digits_network())
     except CompileError:
         return None
     line, cycles = image_line_bytes(compiled, max_data)

@@ -589,10 +589,8 @@ def test_board_metrics():
     assert images_per_s(one, 3_000_000, 50.0) is None
     # the line's share: 10 bits a byte at the baud, against the run's cycles
     from sw.compiler_stub.array import compile_array
-    import numpy as np
-    from fpga.ulx3s import DIGITS_BITS
-    from tb.net.nets import digits_like
-    compiled = compile_array(board.config, digits_like(np.random.default_rng(5), DIGITS_BITS))
+    from fpga.ulx3s import digits_network
+    compiled = compile_array(board.config, digits_network())
     line, cycles = image_line_bytes(compiled)
     assert ips == pytest.approx(1 / (10 * line / 3e6 + cycles / 50e6))
     # input 800 bytes (8 x 8 positions of one 8-byte word, a border of one), output 24
