@@ -79,13 +79,21 @@ class HostBoard(wiring.Component):
     TypeError
         If ``config`` is not an :class:`ArrayConfig`.
     ValueError
-        If the UART rejects ``clk_freq`` and ``baud``.
+        If the UART rejects ``clk_freq`` and ``baud``, or a request frame of ``max_data``
+        bytes would not fit the receive queue.
     """
 
     def __init__(self, config, clk_freq, baud=DEFAULT_BAUD, *, core_module=None,
                  max_data=256):
         if not isinstance(config, ArrayConfig):
             raise TypeError(f"config must be an ArrayConfig, not {config!r}")
+        # A frame: a WRITE's 5-byte header, max_data bytes and a 4-byte CRC, COBS-coded (a
+        # code byte every 254) and its delimiter, all in the receive queue at once.
+        if isinstance(max_data, bool) or not isinstance(max_data, int) or \
+                not 1 <= max_data <= RX_FIFO_DEPTH - 16:
+            raise ValueError(f"max_data must be an integer from 1 to {RX_FIFO_DEPTH - 16} "
+                             f"(a request frame must fit the {RX_FIFO_DEPTH}-byte receive "
+                             f"queue), not {max_data!r}")
         self._config = config
         _, self._bit_period = bit_timing(clk_freq, baud)   # checks clk_freq and baud
         self._clk_freq, self._baud = clk_freq, baud

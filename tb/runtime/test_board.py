@@ -184,6 +184,12 @@ def test_host_board_rejects():
         HostBoard("ulx3s", 50e6)
     with pytest.raises(ValueError, match="baud 10000000 is too fast for clk_freq"):
         HostBoard(CONFIG, 50e6, 10_000_000)
+    for max_data in (0, 497, 256.0, True):
+        with pytest.raises(ValueError, match=r"max_data must be an integer from 1 to 496 \(a "
+                                             r"request frame must fit the 512-byte receive "
+                                             r"queue\), not"):
+            HostBoard(CONFIG, 50e6, max_data=max_data)
+    HostBoard(CONFIG, 50e6, max_data=496)
     board = HostBoard(CONFIG, 50e6)
     assert (board.baud, board.clk_freq, board.bit_period) == (DEFAULT_BAUD, 50e6, Fraction(50, 3))
 
