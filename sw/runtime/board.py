@@ -180,10 +180,7 @@ class VerilatedBoard(FrameHarness):
         from .machine import RtlOverflow
         if max_cycles is None:
             max_cycles = 1_000_000 + int(20 * self.bit_period) * 10 * len(data)
-        need = len(data) + 2 * self.max_data + 64
-        if len(self._buffer) < need:
-            self._buffer = ctypes.create_string_buffer(need)
-        buf = self._buffer
+        buf = self._answer_buffer(len(data))
         framing = self._lib.board_framing(handle) + self._lib.board_glitches(handle)
         n = self._lib.board_transfer(handle, data, len(data), buf, len(buf), max_cycles)
         if n == _TIMEOUT:

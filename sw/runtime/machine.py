@@ -198,7 +198,8 @@ class FrameHarness:
     max_cycles)``, :meth:`transport` queues requests and answers for
     :class:`sw.runtime.hostlink.HostLinkClient`, and the context manager closes. A
     subclass sets ``max_cycles``, ``_pending`` (a bytearray) and ``_answers`` (a list) and
-    defines ``_handle()``, ``_transfer`` and ``close()``."""
+    defines ``_handle()``, ``_transfer`` and ``close()``; ``_transfer`` takes its
+    buffer from :meth:`_answer_buffer` (``_buffer``, ``max_data``)."""
 
     def transfer(self, data, max_cycles=None):
         """Clock ``data`` (bytes-like: request frames, each ending with its 0x00) into the
@@ -250,6 +251,15 @@ class FrameHarness:
             return self._answers.pop(0)
 
         return send, receive
+
+    def _answer_buffer(self, n):
+        """The answer buffer of a ``n``-byte request, grown as needed: an answer is at
+        most a READ's, ``max_data`` bytes and 6 more, COBS-encoded (a code byte every 254
+        bytes), and the delimiter."""
+        need = n + 2 * self.max_data + 64
+        if len(self._buffer) < need:
+            self._buffer = ctypes.create_string_buffer(need)
+        return self._buffer
 
     def close(self):
         raise NotImplementedError
@@ -328,12 +338,7 @@ class VerilatedMachine(FrameHarness):
     def _transfer(self, handle, data, max_cycles):
         if max_cycles is None:
             max_cycles = 100_000 + 1_000 * len(data)
-        # An answer is at most a READ's: max_data bytes and 6 more, COBS-encoded (a code
-        # byte every 254 bytes), the delimiter.
-        need = len(data) + 2 * self.max_data + 64
-        if len(self._buffer) < need:
-            self._buffer = ctypes.create_string_buffer(need)
-        buf = self._buffer
+        buf = self._answer_buffer(len(data))
         n = self._lib.machine_transfer(handle, data, len(data), buf, len(buf), max_cycles)
         if n == _TIMEOUT:
             taken, got = self._lib.machine_last_taken(handle), self._lib.machine_last_out(handle)
