@@ -86,14 +86,17 @@ def write_ports(control):
 
 class _Walker:
     """Registers walking one address generator's points: running addresses per
-    dimension (``run[k] = base + sum_{j >= k} i_j * s_j``) and indices.
+    dimension (``run[k] = base + sum_{j >= k} i_j * s_j``), indices, and whether each
+    dimension is at its end.
 
     The generator's dimensions come as ``lasts`` (each ``count - 1``, 17 bits: a count of
     0 gives ``2**17 - 1``, which no 16-bit index reaches: that dimension never ends). A
     step moves the innermost dimension that has not reached its end (:attr:`dim`), with
     one adder: ``run[dim] + stride``, ``stride`` being that dimension's stride (read by
     the caller at :attr:`dim`; a dimension of count 1 never moves, so its stride is never
-    used)."""
+    used). The end flags (:attr:`done`) are registers, set at the start and at each step
+    from ``lasts`` (which hold still while the stream is walked), so that nothing of
+    ``lasts`` is on the path from the registers to :attr:`next`."""
 
     def __init__(self, name, lasts):
         self.idx = [Signal(16, name=f"{name}_i{k}") for k in range(AG_DIMS)]
@@ -102,24 +105,32 @@ class _Walker:
         self.dim = Signal(range(AG_DIMS), name=f"{name}_dim")
         self.next = Signal(ADDR_BITS, name=f"{name}_next")   # the address after a step
         self._lasts = lasts
+        self._name = name
 
     @property
     def addr(self):
         return self.run[0]
 
     def elaborate(self, m, stride):
-        """The comparisons (``done``: dimension ``k`` at its end), :attr:`dim`, and
-        :attr:`next`, the address a step moves to: ``run[dim] + stride`` (``stride``:
-        dimension :attr:`dim`'s stride, read by the caller)."""
-        m.d.comb += [d.eq(i == n) for d, i, n in zip(self.done, self.idx, self._lasts,
-                                                       strict=True)]
+        """:attr:`dim` and :attr:`next`, the address a step moves to: ``run[dim] +
+        stride`` (``stride``: dimension :attr:`dim`'s stride, read by the caller)."""
         for k in reversed(range(AG_DIMS)):   # the innermost not done (0 when all are)
             with m.If(~self.done[k]):
                 m.d.comb += self.dim.eq(k)
         m.d.comb += self.next.eq(Array(self.run)[self.dim] + stride)
+        # Dimension ``k`` at its end at index 0, and after its index's next increment
+        # (the index a 16-bit register, as it wraps).
+        self._at_zero = Signal(AG_DIMS, name=f"{self._name}_end0")
+        self._at_step = Signal(AG_DIMS, name=f"{self._name}_end1")
+        m.d.comb += [self._at_zero.eq(Cat(n == 0 for n in self._lasts)),
+                     self._at_step.eq(Cat((i + 1)[:16] == n
+                                          for i, n in zip(self.idx, self._lasts,
+                                                          strict=True)))]
 
     def start(self, m, base):
+        """Start at ``base``; ``lasts`` must already be the stream's this cycle."""
         m.d.sync += [i.eq(0) for i in self.idx] + [r.eq(base) for r in self.run]
+        m.d.sync += [d.eq(self._at_zero[k]) for k, d in enumerate(self.done)]
 
     @property
     def last(self):
@@ -134,6 +145,8 @@ class _Walker:
                     m.d.sync += [self.idx[k].eq(self.idx[k] + 1)]
                     m.d.sync += [self.idx[j].eq(0) for j in range(k)]
                     m.d.sync += [self.run[j].eq(self.next) for j in range(k + 1)]
+                    m.d.sync += self.done[k].eq(self._at_step[k])
+                    m.d.sync += [self.done[j].eq(self._at_zero[j]) for j in range(k)]
 
 
 class Thread(wiring.Component):
@@ -264,13 +277,19 @@ class Thread(wiring.Component):
 
         sel_s = Signal(2)  # generators of the stream in progress
         sel_d = Signal(2)
-        set_s = Array(dim_set)[sel_s]
-        set_d = Array(dim_set)[sel_d]
+        # The dimensions read: the instruction's generators while it is decoded (a stream
+        # starting finds its walkers' ``lasts`` already read), then the stream's.
+        in_run = Signal()
+        look_s = Signal(2)
+        look_d = Signal(2)
+        m.d.comb += [look_s.eq(Mux(in_run, g_ins, sel_s)), look_d.eq(Mux(in_run, d_ins, sel_d))]
+        set_s = Array(dim_set)[look_s]
+        set_d = Array(dim_set)[look_d]
         lasts_s, lasts_d = [], []
         dim_wr = []
         for d, mem in enumerate(dim_mems):
             rs, rd = mem.read_port(domain="comb"), mem.read_port(domain="comb")
-            m.d.comb += [rs.addr.eq(entry(sel_s, set_s[d])), rd.addr.eq(entry(sel_d, set_d[d]))]
+            m.d.comb += [rs.addr.eq(entry(look_s, set_s[d])), rd.addr.eq(entry(look_d, set_d[d]))]
             lasts_s.append(rs.data)
             lasts_d.append(rd.data)
             wr = mem.write_port()
@@ -304,7 +323,7 @@ class Thread(wiring.Component):
         m.d.comb += [self.counters.signal_ctr.eq(instr.f.signal.ctr),
                      self.counters.wait_ctr.eq(instr.f.wait.ctr)]
 
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(self.control.start):   # every run starts with fresh generators
                     m.d.sync += [pc.eq(0), depth.eq(0), base_set.eq(0)]
@@ -391,4 +410,5 @@ class Thread(wiring.Component):
                 with m.If(self.engine.idle):
                     m.d.sync += pc.eq(pc + 1)
                     m.next = "RUN"
+        m.d.comb += in_run.eq(fsm.ongoing("RUN"))
         return m
