@@ -34,18 +34,19 @@ class Framebuffer(wiring.Component):
     (the run's busy cycles) hold until the next run.
 
     Timing (the golden model's, cycle for cycle): each command is fetched and decoded in
-    3 cycles (its two words read, then the decode, in which START raises every core's
-    ``start`` and END ends the run); a COPY_IN of ``n`` words then takes ``n + 1`` cycles
-    (a word a cycle, each written to the core the cycle after its framebuffer read), a
-    COPY_OUT ``n + latency`` (the core's MEM read latency), a PUT of ``n`` words one cycle
-    (the first word read) and then one cycle per word offered (a word offered from the
-    cycle after its read until the mesh takes it); a FENCE ends in the cycle that makes
-    ``FENCE_QUIET`` cycles in a row with ``noc_idle`` high; a GATHER in its first cycle
-    in which ``count`` received puts have been written (before that cycle); a WAIT ends
-    in the first cycle in which the core has ended its ``count`` runs since the START and
-    no core is busy (that cycle included). A core's bank ``conflict`` or counter
-    ``overflow`` flag (sticky until reset) stops the run at the next decode with that
-    error, and so does a received put beyond the memory (not written: BAD_PUT).
+    3 cycles (its two words read, then the decode, after which START raises every core's
+    ``start`` for a cycle, and in which END ends the run); a COPY_IN of ``n`` words then
+    takes ``n + 1`` cycles (a word a cycle, each written to the core the cycle after its
+    framebuffer read), a COPY_OUT ``n + latency`` (the core's MEM read latency), a PUT of
+    ``n`` words one cycle (the first word read) and then one cycle per word offered (a
+    word offered from the cycle after its read until the mesh takes it); a FENCE ends in
+    the cycle that makes ``FENCE_QUIET`` cycles in a row with ``noc_idle`` high; a GATHER
+    in its first cycle in which ``count`` received puts have been written (before that
+    cycle); a WAIT ends in the first cycle in which the core has ended its ``count`` runs
+    since the START and no core is busy (that cycle included). A core's bank
+    ``conflict`` or counter ``overflow`` flag (sticky until reset) stops the run at the
+    next decode with that error, and so does a received put beyond the memory (not
+    written: BAD_PUT).
 
     Parameters
     ----------
@@ -189,7 +190,11 @@ class Framebuffer(wiring.Component):
             for k in range(cores):
                 with m.Case(k):
                     m.d.comb += c_rdata.eq(self.core_mem[k].rdata)
-        m.d.comb += self.core_entry.eq(maddr)
+        # START reaches the cores a cycle after its decode, from registers (nothing of the
+        # command's decode is on a path into the cores).
+        start_q, entry_q = Signal(), Signal(ADDR_BITS)
+        m.d.sync += start_q.eq(0)
+        m.d.comb += [self.core_start.eq(start_q), self.core_entry.eq(entry_q)]
 
         # COPY_OUT's reads in flight: a valid bit and a framebuffer address per stage.
         in_flight = [(Signal(name=f"out_valid{s}"), Signal(aw, name=f"out_addr{s}"))
@@ -260,7 +265,7 @@ class Framebuffer(wiring.Component):
                               mem_bytes // word_bytes))):
                     stop(FbError.BAD_MEM)
                 with m.Elif(d_op == FbOp.START):
-                    m.d.comb += [self.core_start.eq(1), self.core_entry.eq(d_mem)]
+                    m.d.sync += [start_q.eq(1), entry_q.eq(d_mem)]
                     m.d.sync += [base.eq(d_fb), received.eq(0)]
                     m.next = "F0"
                 with m.Elif(d_op == FbOp.GATHER):

@@ -78,7 +78,7 @@ class FramebufferModel:
         tick = self._tick
         misaligned = entry % w != 0
         started = False
-        start_at = None   # the engine cycle of this run's START's decode
+        start_at = None   # the engine cycle after this run's START's decode
         received = []     # the engine cycles from which each written put counts
         bad_at = None     # the engine cycle from which a put beyond the memory is seen
         while True:
@@ -122,7 +122,7 @@ class FramebufferModel:
                 if run_cycles is None:
                     self.array.run([mem] * cfg.cores)
                     fb_puts = self.array.fb_puts
-                start_at = self._cycles - 1
+                start_at = self._cycles   # the cores start the cycle after the decode
                 received = []
                 for t, p in fb_puts or ():
                     target = fb + p.addr // w
@@ -152,8 +152,9 @@ class FramebufferModel:
                     if runs < count:
                         raise RuntimeError(f"WAIT for {count} runs of core {core}: it ran "
                                            f"{runs}; the engine would wait for ever")
-                # The START's decode is the array's cycle 0; the WAIT ends in the cycle
-                # after the last busy cycle of any core (``last``), or in its first.
+                # The cycle after the START's decode is the array's cycle 0; the WAIT ends
+                # in the cycle after the last busy cycle of any core (``last``), or in its
+                # first.
                 last = run_cycles if run_cycles is not None else \
                     busy_until(self.array.starts, self.array.runs)
                 self._cycles = max(self._cycles, start_at + last + 1) + 1
