@@ -1,21 +1,29 @@
-"""The engines' queues: a typed stream wrapper of :class:`amaranth.lib.fifo.SyncFIFO`, and
-a register queue whose entries can all be searched."""
+"""The engines' queues: a first-in first-out queue in LUT RAM with the timing of
+:class:`amaranth.lib.fifo.SyncFIFO`, and a register queue whose entries can all be
+searched."""
 
 from amaranth import *
-from amaranth.lib import fifo, stream, wiring
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 __all__ = ["Queue", "RegisterQueue"]
 
 
 class Queue(wiring.Component):
-    """A first-in first-out queue of ``depth`` entries of ``shape``: a
-    :class:`amaranth.lib.fifo.SyncFIFO` with typed streams.
+    """A first-in first-out queue of ``depth`` entries of ``shape``, in a memory (LUT RAM)
+    read combinationally at the oldest entry: the function and timing of
+    :class:`amaranth.lib.fifo.SyncFIFO`, with typed streams.
 
     An entry pushed at a clock edge is at ``r`` (if the queue was empty) from the next
     cycle, and ``level`` counts it from that cycle; ``w.ready`` is low only when the queue
     is full (a pop does not make room for a push in the same cycle). (``SyncFIFOBuffered``
     would add a cycle before an entry is readable, and change the engines' timing.)
+
+    Unlike ``SyncFIFO``'s, the next level and pointers are formed beside the push and the
+    pop, which only select among them: an engine's ``ready``, often late in its cycle
+    (a requester that waits for its memory bank), is one multiplexer from the registers,
+    not an adder (docs/fpga.md).
 
     Latency: 1 cycle from a ``w`` transfer to ``r.valid``. Throughput: one push and one
     pop a cycle.
@@ -36,7 +44,7 @@ class Queue(wiring.Component):
     """
 
     def __init__(self, shape, depth):
-        if not isinstance(depth, int) or depth < 1:
+        if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
             raise ValueError(f"depth must be a positive integer, not {depth!r}")
         self._shape, self._depth = shape, depth
         super().__init__({
@@ -55,14 +63,30 @@ class Queue(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.fifo = queue = fifo.SyncFIFO(width=Shape.cast(self._shape).width,
-                                                  depth=self._depth)
-        w, r = queue.w_stream, queue.r_stream
-        m.d.comb += [w.valid.eq(self.w.valid), w.payload.eq(self.w.payload),
-                     self.w.ready.eq(w.ready),
-                     self.r.valid.eq(r.valid), self.r.payload.eq(r.payload),
-                     r.ready.eq(self.r.ready),
-                     self.level.eq(queue.level)]
+        depth = self._depth
+        m.submodules.storage = storage = Memory(shape=Shape.cast(self._shape).width,
+                                                depth=depth, init=[])
+        wp = storage.write_port()
+        rp = storage.read_port(domain="comb")
+        produce, consume = Signal(range(depth)), Signal(range(depth))
+        level = self.level
+        push = Signal()
+        pop = Signal()
+        m.d.comb += [self.w.ready.eq(level != depth), self.r.valid.eq(level != 0),
+                     push.eq(self.w.valid & self.w.ready), pop.eq(self.r.valid & self.r.ready),
+                     wp.en.eq(push), wp.addr.eq(produce), wp.data.eq(self.w.payload),
+                     rp.addr.eq(consume), self.r.payload.eq(rp.data)]
+        # The candidates, from registers alone; push and pop select.
+        produce_next, consume_next = Signal(range(depth)), Signal(range(depth))
+        up, down = Signal(range(depth + 1)), Signal(range(depth + 1))
+        m.d.comb += [produce_next.eq(Mux(produce == depth - 1, 0, produce + 1)),
+                     consume_next.eq(Mux(consume == depth - 1, 0, consume + 1)),
+                     up.eq(level + 1), down.eq(level - 1)]
+        with m.If(push):
+            m.d.sync += produce.eq(produce_next)
+        with m.If(pop):
+            m.d.sync += consume.eq(consume_next)
+        m.d.sync += level.eq(Mux(pop, Mux(push, level, down), Mux(push, up, level)))
         return m
 
 
