@@ -34,19 +34,19 @@ class Framebuffer(wiring.Component):
     (the run's busy cycles) hold until the next run.
 
     Timing (the golden model's, cycle for cycle): each command is fetched and decoded in
-    3 cycles (its two words read, then the decode, after which START raises every core's
-    ``start`` for a cycle, and in which END ends the run); a COPY_IN of ``n`` words then
-    takes ``n + 1`` cycles (a word a cycle, each written to the core the cycle after its
-    framebuffer read), a COPY_OUT ``n + latency`` (the core's MEM read latency), a PUT of
-    ``n`` words one cycle (the first word read) and then one cycle per word offered (a
-    word offered from the cycle after its read until the mesh takes it); a FENCE ends in
-    the cycle that makes ``FENCE_QUIET`` cycles in a row with ``noc_idle`` high; a GATHER
-    in its first cycle in which ``count`` received puts have been written (before that
-    cycle); a WAIT ends in the first cycle in which the core has ended its ``count`` runs
-    since the START and no core is busy (that cycle included). A core's bank
-    ``conflict`` or counter ``overflow`` flag (sticky until reset) stops the run at the
-    next decode with that error, and so does a received put beyond the memory (not
-    written: BAD_PUT).
+    4 cycles (its two words read, the second registered, then the decode, from registers
+    alone, after which START raises every core's ``start`` for a cycle, and in which END
+    ends the run); a COPY_IN of ``n`` words then takes ``n + 1`` cycles (a word a cycle,
+    each written to the core the cycle after its framebuffer read), a COPY_OUT ``n +
+    latency`` (the core's MEM read latency), a PUT of ``n`` words one cycle (the first
+    word read) and then one cycle per word offered (a word offered from the cycle after
+    its read until the mesh takes it); a FENCE ends in the cycle that makes
+    ``FENCE_QUIET`` cycles in a row with ``noc_idle`` high; a GATHER in its first cycle
+    in which ``count`` received puts have been written (before that cycle); a WAIT ends
+    in the first cycle in which the core has ended its ``count`` runs since the START and
+    no core is busy (that cycle included). A core's bank ``conflict`` or counter
+    ``overflow`` flag (sticky until reset) stops the run at the next decode with that
+    error, and so does a received put beyond the memory (not written: BAD_PUT).
 
     Parameters
     ----------
@@ -162,7 +162,8 @@ class Framebuffer(wiring.Component):
 
         pc = Signal(33)            # the command's word address (beyond the memory: BAD_FB)
         misaligned = Signal()      # the entry is not a word's address
-        a = Signal(64)             # the command's first field
+        a = Signal(64)             # the command's first word
+        b = Signal(64)             # its second (the decode reads both from registers)
         op, core, count = Signal(4), Signal(12), Signal(24)
         fb, maddr = Signal(32), Signal(24)
         net = Signal(2)
@@ -225,9 +226,12 @@ class Framebuffer(wiring.Component):
             with m.State("F1"):
                 m.d.sync += a.eq(rp.data[:64])
                 m.d.comb += [e_addr.eq(pc + 1), e_en.eq(1)]
+                m.next = "F2"
+            with m.State("F2"):
+                m.d.sync += b.eq(rp.data[:64])
                 m.next = "DEC"
             with m.State("DEC"):
-                bb = rp.data[:64]
+                bb = b
                 d_op, d_core, d_count = field(a, "op"), field(a, "core"), field(a, "count")
                 d_fb, d_mem = field(bb, "fb"), field(bb, "mem")
                 d_net = field(bb, "net")

@@ -22,8 +22,9 @@ from .noc import Flit
 
 __all__ = ["FramebufferModel", "FETCH_CYCLES"]
 
-#: Cycles to fetch and decode a command (its two words read, then the decode).
-FETCH_CYCLES = 3
+#: Cycles to fetch and decode a command (its two words read, the second registered, then
+#: the decode).
+FETCH_CYCLES = 4
 
 
 class FramebufferModel:
