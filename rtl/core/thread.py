@@ -105,7 +105,9 @@ class _Walker:
         self.dim = Signal(range(AG_DIMS), name=f"{name}_dim")
         self.next = Signal(ADDR_BITS, name=f"{name}_next")   # the address after a step
         self._lasts = lasts
-        self._name = name
+        # Dimension ``k`` at its end at index 0, and after its index's next increment.
+        self._at_zero = Signal(AG_DIMS, name=f"{name}_end0")
+        self._at_step = Signal(AG_DIMS, name=f"{name}_end1")
 
     @property
     def addr(self):
@@ -118,10 +120,7 @@ class _Walker:
             with m.If(~self.done[k]):
                 m.d.comb += self.dim.eq(k)
         m.d.comb += self.next.eq(Array(self.run)[self.dim] + stride)
-        # Dimension ``k`` at its end at index 0, and after its index's next increment
-        # (the index a 16-bit register, as it wraps).
-        self._at_zero = Signal(AG_DIMS, name=f"{self._name}_end0")
-        self._at_step = Signal(AG_DIMS, name=f"{self._name}_end1")
+        # (The index is a 16-bit register: its increment wraps as it does.)
         m.d.comb += [self._at_zero.eq(Cat(n == 0 for n in self._lasts)),
                      self._at_step.eq(Cat((i + 1)[:16] == n
                                           for i, n in zip(self.idx, self._lasts,

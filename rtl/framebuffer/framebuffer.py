@@ -193,9 +193,7 @@ class Framebuffer(wiring.Component):
                     m.d.comb += c_rdata.eq(self.core_mem[k].rdata)
         # START reaches the cores a cycle after its decode, from registers (nothing of the
         # command's decode is on a path into the cores).
-        start_q, entry_q = Signal(), Signal(ADDR_BITS)
-        m.d.sync += start_q.eq(0)
-        m.d.comb += [self.core_start.eq(start_q), self.core_entry.eq(entry_q)]
+        m.d.sync += self.core_start.eq(0)
 
         # COPY_OUT's reads in flight: a valid bit and a framebuffer address per stage.
         in_flight = [(Signal(name=f"out_valid{s}"), Signal(aw, name=f"out_addr{s}"))
@@ -231,10 +229,9 @@ class Framebuffer(wiring.Component):
                 m.d.sync += b.eq(rp.data[:64])
                 m.next = "DEC"
             with m.State("DEC"):
-                bb = b
                 d_op, d_core, d_count = field(a, "op"), field(a, "core"), field(a, "count")
-                d_fb, d_mem = field(bb, "fb"), field(bb, "mem")
-                d_net = field(bb, "net")
+                d_fb, d_mem = field(b, "fb"), field(b, "mem")
+                d_net = field(b, "net")
                 d_rect = {name: field(a, name) for name in rect}
                 m.d.sync += [op.eq(d_op), core.eq(d_core), count.eq(d_count), fb.eq(d_fb),
                              maddr.eq(d_mem), i.eq(0), runs.eq(0), quiet.eq(0),
@@ -269,7 +266,7 @@ class Framebuffer(wiring.Component):
                               mem_bytes // word_bytes))):
                     stop(FbError.BAD_MEM)
                 with m.Elif(d_op == FbOp.START):
-                    m.d.sync += [start_q.eq(1), entry_q.eq(d_mem)]
+                    m.d.sync += [self.core_start.eq(1), self.core_entry.eq(d_mem)]
                     m.d.sync += [base.eq(d_fb), received.eq(0)]
                     m.next = "F0"
                 with m.Elif(d_op == FbOp.GATHER):

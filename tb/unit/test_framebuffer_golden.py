@@ -16,6 +16,9 @@ from sw.golden.framebuffer import FramebufferModel
 from ..net.nets import digits_like
 
 SIM = get_config("sim")
+#: A 4 x 4 array of sim cores: flits to its far column take longer than a command fetch.
+FAR = ArrayConfig(name="far", rows=4, cols=4, core=SIM.core,
+                  framebuffer_bytes=SIM.framebuffer_bytes)
 
 
 def test_encode_round_trip(seed):
@@ -60,8 +63,7 @@ def test_put_multicast(net, seed):
     assert fb.run(0) == (4 + 1 + 10 + 4, 0)   # a command fetched and decoded in 4 cycles
     # END does not wait for the meshes: on a 4 x 4 array the last flits to the far column
     # are still on their way when the run ends.
-    far = FramebufferModel(ArrayConfig(name="far", rows=4, cols=4, core=SIM.core,
-                                       framebuffer_bytes=SIM.framebuffer_bytes))
+    far = FramebufferModel(FAR)
     far.write(4096, data)
     commands(far, [(FbOp.PUT, dict(put[1], x0=3, x1=3, y0=0, y1=3)), (FbOp.END, {})])
     assert far.run(0) == (4 + 1 + 10 + 4, 0)
@@ -80,8 +82,7 @@ def test_model_refuses_what_it_does_not_follow():
     commands(fb, [(FbOp.WAIT, {})])
     with pytest.raises(NotImplementedError, match="a WAIT without a START"):
         fb.run(0)
-    far = FramebufferModel(ArrayConfig(name="far", rows=4, cols=4, core=SIM.core,
-                                       framebuffer_bytes=SIM.framebuffer_bytes))
+    far = FramebufferModel(FAR)
     commands(far, [(FbOp.PUT, dict(count=4, x0=3, x1=3)), (FbOp.COPY_IN, dict(count=1))])
     with pytest.raises(NotImplementedError, match="a COPY_IN while puts are in flight"):
         far.run(0)
