@@ -516,7 +516,8 @@ def test_cli_on_the_board(onnx_model, board, capsys, seed):
     # --input: a stack of integer images, every one run by default
     np.save(onnx_model / "xs.npy", q[1:].transpose(0, 2, 3, 1))
     assert main(["--backend", "fpga", "--port", b.port, "--baud", "3000000", str(m),
-                 "--input", str(onnx_model / "xs.npy"), "--run-timeout", "5"]) == 0
+                 "--input", str(onnx_model / "xs.npy"), "--timeout", "10",
+                 "--run-timeout", "5"]) == 0
     with Runtime(compiled, "golden") as gold:
         want = [int(np.argmax(gold.infer(q[i].transpose(1, 2, 0)))) for i in (1, 2)]
     out = capsys.readouterr().out.splitlines()
@@ -526,7 +527,7 @@ def test_cli_on_the_board(onnx_model, board, capsys, seed):
     np.save(onnx_model / "x.npy", q[2].transpose(1, 2, 0))
     b.machine.error = FbError.CONFLICT     # a run's error: exit 1, the message on stderr
     assert main(["--backend", "fpga", "--port", b.port, "--baud", "3000000", str(m),
-                 "--input", str(onnx_model / "x.npy"), "--timeout", "5"]) == 1
+                 "--input", str(onnx_model / "x.npy"), "--timeout", "10"]) == 1
     assert "ended with error CONFLICT (5)" in capsys.readouterr().err
     missing = str(onnx_model / "ttyUSB9")   # a port that cannot be opened: exit 1, named
     assert main(["--backend", "fpga", "--port", missing, "--baud", "3000000", str(m),
