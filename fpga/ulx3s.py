@@ -607,6 +607,9 @@ def format_summary(summary, title="core"):
     for label, key in (("logic cells (LUT4)", "logic_cells"), ("flip-flops", "flip_flops"),
                        ("MULT18X18D", "dsp"), ("EBR (DP16KD)", "ebr")):
         cell = summary["utilization"][key]
+        if not cell["available"]:   # nextpnr stopped before it counted the cells
+            lines.append(f"  {label:<19} not reported by nextpnr")
+            continue
         lines.append(f"  {label:<19} {cell['used']:>6} / {cell['available']:<6} "
                      f"({100 * cell['used'] / cell['available']:.1f}%)")
     if summary.get("error"):

@@ -27,10 +27,11 @@ from amaranth.lib.wiring import In, Out
 from ..spec.binary16 import NEG_ZERO
 from ..spec.codes import AfuOp, Precision, VcuOp
 from .afu import ActivationUnit, afu_instr_layout, afu_result_layout
+from .serial import SerialUnit
 from .vcu import VectorUnit, vcu_instr_layout, vcu_result_layout
 
-__all__ = ["post_params_layout", "post_input_layout", "post_output_layout", "PostChain",
-           "PostProcessor"]
+__all__ = ["post_params_layout", "post_input_layout", "post_output_layout", "chain_latency",
+           "PostChain", "PostProcessor"]
 
 
 def post_params_layout(rows):
@@ -67,15 +68,25 @@ def _repeat(lanes, values):
     return [values[k % len(values)] for k in range(lanes)]
 
 
+def chain_latency(passes=1):
+    """The latency of a :class:`PostChain` whose units take a vector in ``passes``
+    cycles: four vector-unit steps and the activation unit."""
+    return 4 * (VectorUnit.latency + passes - 1) + ActivationUnit.latency + passes - 1
+
+
 class PostChain(wiring.Component):
     """The fused post-processing pipeline around a borrowed vector unit (for the FMA) and
     activation unit.
 
-    Latency: ``4 * VectorUnit.latency + ActivationUnit.latency`` (21) cycles from an ``i``
-    transfer to its ``o`` transfer. Throughput: one vector per cycle. There is no
-    backpressure (``o`` is always ready: the core's MEM store always accepts), so every
-    vector takes exactly the latency; ``params`` must not change while vectors are in
-    flight.
+    With ``passes`` above 1 every unit, the chain's own and the borrowed, is a
+    :class:`rtl.core.serial.SerialUnit` that takes a vector in ``passes`` cycles.
+
+    Latency: ``4 * (VectorUnit.latency + passes - 1) + ActivationUnit.latency + passes -
+    1`` cycles (21 with ``passes`` 1) from an ``i`` transfer to its ``o`` transfer.
+    Throughput: one vector every ``passes`` cycles (``i`` must not be valid more often).
+    There is no backpressure (``o`` is always ready: the core's MEM store always
+    accepts), so every vector takes exactly the latency; ``params`` must not change while
+    vectors are in flight.
 
     Parameters
     ----------
@@ -83,6 +94,9 @@ class PostChain(wiring.Component):
         Lanes of a vector (the VMM's rows); a power of two, at least 4.
     vcu_lanes, afu_lanes : int
         Lanes of the borrowed vector and activation units, at least ``rows``.
+    passes : int
+        Cycles each unit takes a vector in (the borrowed units' too); a power of two, at
+        most ``rows``.
 
     Members
     -------
@@ -95,14 +109,20 @@ class PostChain(wiring.Component):
     act_results : In(stream.Signature(afu_result_layout(afu_lanes)))
     """
 
-    def __init__(self, rows, vcu_lanes, afu_lanes):
+    def __init__(self, rows, vcu_lanes, afu_lanes, passes=1):
         if not isinstance(rows, int) or rows < 4 or rows & (rows - 1):
             raise ValueError(f"rows must be a power of two of at least 4, not {rows!r}")
+        if not isinstance(passes, int) or isinstance(passes, bool) or passes < 1 \
+                or passes & (passes - 1) or passes > rows:
+            raise ValueError(f"passes must be a power of two from 1 to rows = {rows}, "
+                             f"not {passes!r}")
         for name, value in (("vcu_lanes", vcu_lanes), ("afu_lanes", afu_lanes)):
             if not isinstance(value, int) or value < rows:
                 raise ValueError(f"{name} must be an integer of at least rows = {rows}, "
                                  f"not {value!r}")
         self._rows, self._vcu_lanes, self._afu_lanes = rows, vcu_lanes, afu_lanes
+        self._passes = passes
+        self.latency = chain_latency(passes)
         super().__init__({
             "params":      In(post_params_layout(rows)),
             "i":           In(stream.Signature(post_input_layout(rows), always_ready=True)),
@@ -117,7 +137,9 @@ class PostChain(wiring.Component):
     def rows(self):
         return self._rows
 
-    latency = 4 * VectorUnit.latency + ActivationUnit.latency
+    @property
+    def passes(self):
+        return self._passes
 
     #: The chain's own vector units and the one operation each is built for (step 1, step
     #: 3's conversion, step 3, step 5): only that operation's datapath is elaborated.
@@ -128,7 +150,8 @@ class PostChain(wiring.Component):
         m = Module()
         rows, cfg = self._rows, self.params
         # Each unit is built for the one operation it is given (PostChain.UNIT_OPS).
-        units = {name: VectorUnit(rows, ops=ops) for name, ops in self.UNIT_OPS.items()}
+        units = {name: SerialUnit(VectorUnit, rows, self._passes, ops=ops)
+                 for name, ops in self.UNIT_OPS.items()}
         for name, unit in units.items():
             m.submodules[name] = unit
         cvt, cvt_res, add, quant = units.values()   # in UNIT_OPS's order
@@ -150,7 +173,7 @@ class PostChain(wiring.Component):
 
         # The converted residual waits beside the FMA (no backpressure: a fixed delay).
         res_fp = cvt_res.results.p.r.as_value()
-        for k in range(VectorUnit.latency):
+        for k in range(VectorUnit.latency + self._passes - 1):
             delayed = Signal.like(res_fp, name=f"res_delay{k}")
             m.d.sync += delayed.eq(res_fp)
             res_fp = delayed
@@ -190,15 +213,15 @@ class PostChain(wiring.Component):
 
 
 class PostProcessor(wiring.Component):
-    """A :class:`PostChain` with a vector unit and an activation unit of its own: the
-    fused post-processing as a block that can be built and tested alone. Latency and
-    throughput are the chain's: ``i`` is always ready, and ``o`` has no backpressure (its
-    ``ready`` is not read; a top-level port cannot be the constant of an always-ready
-    stream).
+    """A :class:`PostChain` with a vector unit and an activation unit of its own (each a
+    :class:`rtl.core.serial.SerialUnit` of ``passes``): the fused post-processing as a
+    block that can be built and tested alone. Latency and throughput are the chain's:
+    ``i`` is always ready, and ``o`` has no backpressure (its ``ready`` is not read; a
+    top-level port cannot be the constant of an always-ready stream).
 
     Parameters
     ----------
-    rows, vcu_lanes, afu_lanes : int
+    rows, vcu_lanes, afu_lanes, passes : int
         As for :class:`PostChain`.
 
     Members
@@ -208,11 +231,10 @@ class PostProcessor(wiring.Component):
     o : Out(stream.Signature(post_output_layout(rows)))
     """
 
-    latency = PostChain.latency
-
-    def __init__(self, rows, vcu_lanes, afu_lanes):
-        self._chain = PostChain(rows, vcu_lanes, afu_lanes)
+    def __init__(self, rows, vcu_lanes, afu_lanes, passes=1):
+        self._chain = PostChain(rows, vcu_lanes, afu_lanes, passes)
         self._lanes = (vcu_lanes, afu_lanes)
+        self.latency = self._chain.latency
         super().__init__({
             "params": In(post_params_layout(rows)),
             "i":      In(stream.Signature(post_input_layout(rows))),
@@ -221,13 +243,14 @@ class PostProcessor(wiring.Component):
 
     @classmethod
     def from_config(cls, core):
-        return cls(core.vmm_rows, core.vcu_lanes, core.afu_lanes)
+        return cls(core.vmm_rows, core.vcu_lanes, core.afu_lanes, core.unit_passes)
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.chain = chain = self._chain
-        m.submodules.vcu = vcu = VectorUnit(self._lanes[0])
-        m.submodules.afu = afu = ActivationUnit(self._lanes[1])
+        passes = self._chain.passes
+        m.submodules.vcu = vcu = SerialUnit(VectorUnit, self._lanes[0], passes)
+        m.submodules.afu = afu = SerialUnit(ActivationUnit, self._lanes[1], passes)
         m.d.comb += chain.params.eq(self.params)
         m.d.comb += [chain.i.valid.eq(self.i.valid), chain.i.p.eq(self.i.p),
                      self.i.ready.eq(1),

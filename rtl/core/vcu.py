@@ -95,7 +95,9 @@ class VectorUnit(wiring.Component):
     Parameters
     ----------
     lanes : int
-        Lanes; a power of two, at least 4 (so that int2 results fill whole bytes).
+        Lanes; a power of two. (A core's vectors have at least 4 lanes, so that int2
+        results fill whole bytes; a unit of fewer lanes serves a
+        :class:`rtl.core.serial.SerialUnit`, whose CVT_INT packs its groups again.)
     ops : iterable of VcuOp, optional
         The operations to build (by default all); a non-empty set of :class:`VcuOp`
         members (or their codes).
@@ -109,8 +111,9 @@ class VectorUnit(wiring.Component):
     latency = 4
 
     def __init__(self, lanes, ops=None):
-        if not isinstance(lanes, int) or lanes < 4 or lanes & (lanes - 1):
-            raise ValueError(f"lanes must be a power of two of at least 4, not {lanes!r}")
+        if not isinstance(lanes, int) or isinstance(lanes, bool) or lanes < 1 \
+                or lanes & (lanes - 1):
+            raise ValueError(f"lanes must be a positive power of two, not {lanes!r}")
         self._lanes = lanes
         self._ops = _check_ops(ops)
         super().__init__({

@@ -12,6 +12,7 @@ from .afu import ActivationUnit, afu_instr_layout
 from .memory import mem_port_signature
 from .post import PostChain
 from .queue import Queue
+from .serial import SerialUnit
 from .steps import psb_layout
 from .thread import engine_signature
 from .vcu import VectorUnit, vcu_instr_layout
@@ -41,11 +42,18 @@ class VectorEngine(wiring.Component):
     With ``mem_latency`` 2 (MEM read data a cycle later) stage 1 is two cycles: the VBUF
     and PSB read data are registered once more, to meet the MEM data.
 
+    With ``passes`` above 1 the units are :class:`rtl.core.serial.SerialUnit` units that
+    take a vector in ``passes`` cycles: a point that uses them (every pass but VSTORE and a
+    VLOAD of binary16) is taken at most every ``passes`` cycles, and each unit's latency
+    (so each result) is ``passes - 1`` cycles later: the chain's is
+    :func:`rtl.core.post.chain_latency`.
+
     Latency: a point's result is written 1 cycle after the point is taken (VSTORE), 2
     cycles after (VLOAD of binary16), 7 cycles after (VCVT, VOP, VOPV, VLOAD of integers:
     the vector unit's 4), 8 cycles after (VACT: the activation unit's 5) or 24 cycles
     after (VPOST: the chain's 21); with ``mem_latency`` 2, each but VSTORE's a cycle
-    later. Throughput: one point a cycle.
+    later; with ``passes``, as above. Throughput: one point a cycle, or every ``passes``
+    cycles with the units.
 
     Parameters
     ----------
@@ -60,6 +68,8 @@ class VectorEngine(wiring.Component):
         lanes, and their results are dropped).
     mem_latency : int
         Cycles from a MEM read to its data (the unified memory's ``latency``).
+    passes : int
+        Cycles the units take a vector in (the core's ``unit_passes``).
 
     Members
     -------
@@ -73,11 +83,12 @@ class VectorEngine(wiring.Component):
     """
 
     def __init__(self, word_bytes, rows, psb_entries, vbuf_entries, vcu_lanes, afu_lanes,
-                 mem_latency=1):
+                 mem_latency=1, passes=1):
         self._word, self._rows = word_bytes, rows
         self._latency = mem_latency
         self._psb, self._vbuf = psb_entries, vbuf_entries
         self._vcu_lanes, self._afu_lanes = vcu_lanes, afu_lanes
+        self._passes = passes
         pbits = (psb_entries - 1).bit_length()
         super().__init__({
             "thread":   In(engine_signature()),
@@ -115,9 +126,10 @@ class VectorEngine(wiring.Component):
         rows, word = self._rows, self._word
         vbits = (self._vbuf - 1).bit_length()
         pbits = (self._psb - 1).bit_length()
-        m.submodules.vcu = vcu = VectorUnit(self._vcu_lanes)
-        m.submodules.afu = afu = ActivationUnit(self._afu_lanes)
-        m.submodules.chain = chain = PostChain(rows, self._vcu_lanes, self._afu_lanes)
+        passes = self._passes
+        m.submodules.vcu = vcu = SerialUnit(VectorUnit, self._vcu_lanes, passes)
+        m.submodules.afu = afu = SerialUnit(ActivationUnit, self._afu_lanes, passes)
+        m.submodules.chain = chain = PostChain(rows, self._vcu_lanes, self._afu_lanes, passes)
         m.submodules.vbuf = vbuf = Memory(shape=vbuf_layout(rows), depth=self._vbuf, init=[])
         rd = vbuf.read_port(transparent_for=())
         rd2 = vbuf.read_port(transparent_for=())   # VOPV's second operand, VBUF[i]
@@ -165,6 +177,15 @@ class VectorEngine(wiring.Component):
         pending = Signal(8)   # points accepted whose result is not yet written
         take = Signal()
         go = ~has_consts | consts_ready
+        if passes > 1:
+            # A point for the units waits until they took the last one's groups.
+            gap = Signal(range(passes))
+            uses_units = ~is_["VSTORE"] & ~(is_["VLOAD"] & (instr.f.vload.mode == VloadMode.FP16))
+            with m.If(take & uses_units):
+                m.d.sync += gap.eq(passes - 1)
+            with m.Elif(gap != 0):
+                m.d.sync += gap.eq(gap - 1)
+            go = go & (gap == 0)
         m.d.comb += [points.ready.eq(go), take.eq(points.valid & go)]
 
         # Stage 0: reads.

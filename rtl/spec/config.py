@@ -79,6 +79,14 @@ class CoreConfig:
         Cycles from a unified-memory read request to its data: 1, or 2 with a register
         stage between the requesters and the banks (the FPGA core's 50 MHz; every read
         comes a cycle later, docs/architecture.md 7.5).
+    unit_passes : int
+        Cycles the vector and activation units take a vector in: each unit (the fused
+        chain's own too) is built with ``1 / unit_passes`` of its lanes and takes a
+        vector's lanes in ``unit_passes`` groups, one a cycle
+        (:class:`rtl.core.serial.SerialUnit`); T2 then takes a point that uses the units
+        at most every ``unit_passes`` cycles, and each unit's latency grows by
+        ``unit_passes - 1`` (docs/architecture.md 7.5). A power of two, at most
+        ``vmm_rows``; 1 (the default) builds every lane.
 
     The VMM's ``vmm_rows`` results of one step are one vector of the vector and activation
     units: ``vmm_rows`` must be at least 4 (an int2 vector fills whole bytes) and at most
@@ -97,6 +105,7 @@ class CoreConfig:
     vbuf_entries:    int = 256
     program_len:     int = 64
     mem_latency:     int = 1
+    unit_passes:     int = 1
 
     def __post_init__(self):
         _check_pow2("vmm_rows", self.vmm_rows, low=4, high=1024)
@@ -122,6 +131,8 @@ class CoreConfig:
         _check_pow2("program_len", self.program_len, low=2)
         if type(self.mem_latency) is not int or self.mem_latency not in (1, 2):
             raise ValueError(f"mem_latency must be 1 or 2, not {self.mem_latency!r}")
+        # Every lane count is a power of two of at least vmm_rows: unit_passes divides all.
+        _check_pow2("unit_passes", self.unit_passes, high=self.vmm_rows)
 
     @property
     def sram_bytes(self):
@@ -196,7 +207,9 @@ CONFIGS = {
         core=CoreConfig(vmm_rows=4, vmm_cols=4, mem_port_bits=64,
                         sram_bank_bytes=4096, sram_banks=4,
                         vcu_lanes=4, afu_lanes=4, psb_entries=128, vbuf_entries=128,
-                        mem_latency=2),
+                        # The FPGA's 50 MHz (a MEM register stage) and its LUTs (the
+                        # vector and activation units and the fused chain one lane each).
+                        mem_latency=2, unit_passes=4),
         framebuffer_bytes=32 * 1024),
     "northpole": ArrayConfig(
         name="northpole", rows=16, cols=16,

@@ -42,6 +42,10 @@ AFU_LATENCY = 5
 #: The fused post-processing chain (rtl/core/post.py): four vector-unit steps and the
 #: activation unit.
 POST_LATENCY = 4 * VCU_LATENCY + AFU_LATENCY
+#: With ``unit_passes`` above 1 every unit takes a vector in that many cycles: each unit's
+#: latency is ``unit_passes - 1`` more (the chain's five units': 5 times that), and T2 takes
+#: a point for the units at most every ``unit_passes`` cycles.
+_UNIT_STEPS_IN_POST = 5
 #: Cycles from a T2 point's acceptance to its instruction entering a unit: the engine's
 #: stages 1 (read data registered), 2 (operand selection) and 3 (the registered unit
 #: instruction; for a VPOST, the chain's registered input), with a MEM latency of 1 (each
@@ -367,6 +371,10 @@ class CycleModel:
         n_queue = [deque() for _ in NOC_PORTS]   # the PNoC's: T1's partial-sum output
         took_last = deque([False] * lat)   # whether a point was taken, the last cycles
         unit_issue = UNIT_ISSUE + lat - 1
+        passes = self.core.unit_passes
+        vcu_latency, afu_latency = VCU_LATENCY + passes - 1, AFU_LATENCY + passes - 1
+        post_latency = POST_LATENCY + _UNIT_STEPS_IN_POST * (passes - 1)
+        v_gap = 0   # cycles until T2 may take a point again (after one for the units)
         steps = 0
         cycle = 0 if launch else 1
 
@@ -462,9 +470,10 @@ class CycleModel:
                             take_s = th
                     elif k == 2:    # the vector engine always goes on: never stuck
                         moved = True
-                        if th.instr.op not in _CONSTS or consts_ready:
+                        ready = th.instr.op not in _CONSTS or consts_ready
+                        if ready and v_gap == 0:
                             take_v = th
-                        elif th.n == 0:
+                        elif not ready and th.n == 0:
                             need_consts = True
                     else:
                         p = NOC_THREADS.index(k)
@@ -543,6 +552,7 @@ class CycleModel:
                 v_const_next = {1: 2, 2: 3 if th.instr.op == Op.VOP else 4, 4: 5}[const_state]
             else:
                 v_const_next, new_consts_ready = 0, True
+            v_gap = max(0, v_gap - 1)
             if take_v is not None:
                 th = take_v
                 ins = th.instr
@@ -550,19 +560,24 @@ class CycleModel:
                 if th.n == th.count - 1:
                     new_consts_ready = False
                 bank = None
+                units = True
                 if op == Op.VACT:
-                    at = cycle + unit_issue + AFU_LATENCY
+                    at = cycle + unit_issue + afu_latency
                 elif op == Op.VPOST:
-                    at = cycle + unit_issue + POST_LATENCY
+                    at = cycle + unit_issue + post_latency
                     bank = th.dst.addr // bank_bytes
                 elif op in _UNIT_OPS or (op == Op.VLOAD and ins["mode"]):
-                    at = cycle + unit_issue + VCU_LATENCY
-                elif op == Op.VLOAD:
-                    at = cycle + 1 + lat
+                    at = cycle + unit_issue + vcu_latency
                 else:
-                    at = cycle + 1
-                    if op == Op.VSTORE:
-                        bank = th.dst.addr // bank_bytes
+                    units = False
+                    if op == Op.VLOAD:
+                        at = cycle + 1 + lat
+                    else:
+                        at = cycle + 1
+                        if op == Op.VSTORE:
+                            bank = th.dst.addr // bank_bytes
+                if units:
+                    v_gap = passes - 1
                 done_at.append((at, self._v_take(th) if functional else None, bank))
             const_state, consts_ready = v_const_next, new_consts_ready
             # Step engine: MEM and the PSB are read as a point is taken.

@@ -1,8 +1,14 @@
-"""pytest entry: build the activation unit once, run its cocotb tests."""
+"""pytest entry: build the activation unit once, run its cocotb tests; and the same tests
+on an activation unit of the ``sim`` core's 4 lanes made of one lane in 4 passes
+(:class:`rtl.core.serial.SerialUnit`, the ``ulx3s`` core's)."""
 
 import pytest
 
-from ..hdl import design
+from rtl.core.afu import ActivationUnit
+from rtl.core.serial import SerialUnit
+from rtl.spec.config import get_config
+
+from ..hdl import Design, design
 
 TESTCASES = ["test_all_inputs", "test_relu6_and_reserved"]
 
@@ -10,3 +16,10 @@ TESTCASES = ["test_all_inputs", "test_relu6_and_reserved"]
 @pytest.mark.parametrize("testcase", TESTCASES)
 def test_afu_sim(testcase, seed):
     design("afu", "sim").run("tb.afu.afu_tests", testcase, seed=seed)
+
+
+def test_afu_serial_sim(seed):
+    lanes = get_config("sim").core.afu_lanes
+    Design("afu_serial4_sim", lambda: SerialUnit(ActivationUnit, lanes, lanes),
+           env={"AFU_CONFIG": "sim", "AFU_LANES": str(lanes)}
+           ).run("tb.afu.afu_tests", TESTCASES, seed=seed)

@@ -1,7 +1,9 @@
 """cocotb tests of the fused post-processing block against its golden model (run from
 test_post.py): random parameters at every precision, signedness and activation, with and
 without the residual, psums across the int32 range, random gaps on the input; every
-output checked in order, bit for bit, and at exactly the block's latency.
+output checked in order, bit for bit, and at exactly the block's latency. A block whose
+units take a vector in ``POST_PASSES`` cycles (default: the configuration's
+``unit_passes``) is given a vector at most every that many cycles.
 
 Every random choice derives from the run's seed (``COCOTB_RANDOM_SEED``, logged by each
 test); ``make test SEED=<seed>`` reruns it exactly.
@@ -13,7 +15,7 @@ import numpy as np
 import cocotb
 from cocotb.triggers import FallingEdge, ReadOnly
 
-from rtl.core.post import PostProcessor, post_input_layout, post_params_layout
+from rtl.core.post import chain_latency, post_input_layout, post_params_layout
 from rtl.spec.binary16 import NEG_INF, POS_INF
 from rtl.spec.codes import AfuOp, Precision
 from rtl.spec.config import get_config
@@ -32,7 +34,9 @@ class PostEnv:
 
     def __init__(self, dut):
         self.dut = dut
-        self.rows = get_config(os.environ.get("POST_CONFIG", "sim")).core.vmm_rows
+        core = get_config(os.environ.get("POST_CONFIG", "sim")).core
+        self.rows = core.vmm_rows
+        self.passes = int(os.environ.get("POST_PASSES") or core.unit_passes)
         self.golden = PostChain(self.rows)
         self.params_layout = post_params_layout(self.rows)
         self.input_layout = post_input_layout(self.rows)
@@ -64,13 +68,14 @@ class PostEnv:
                     for k in range(len(psum))]
         d.params.value = self._params_bits(params)
         sent, got = [], []
-        latency = PostProcessor.latency
+        latency = chain_latency(self.passes)
         pending = list(payloads)
-        limit = self.cycle + 3 * len(payloads) + latency + 50
+        limit = self.cycle + 3 * self.passes * len(payloads) + latency + 50
         while len(got) < len(expected):
             assert self.cycle < limit, f"{len(got)} of {len(expected)} outputs arrived"
             await FallingEdge(d.clk)
-            offer = bool(pending) and not next(pause)
+            offer = bool(pending) and not next(pause) and \
+                (not sent or self.cycle - sent[-1] >= self.passes)
             d.i__valid.value = int(offer)
             if offer:
                 d.i__payload.value = pending[0]
@@ -178,7 +183,8 @@ async def test_edges(dut):
 
 @cocotb.test()
 async def test_back_to_back(dut):
-    """A long burst with no gap: one vector a cycle, each at the latency."""
+    """A long burst with no gap: one vector a cycle (every ``passes`` cycles), each at the
+    latency."""
     _, np_rng = rngs(dut, "burst")
     env = PostEnv(dut)
     await env.start()

@@ -1,8 +1,13 @@
-"""pytest entry: build the fused post-processing block once, run its cocotb tests."""
+"""pytest entry: build the fused post-processing block once, run its cocotb tests; and
+the same tests on the block with units that take a vector in 4 passes (one lane each for
+the chain's own units, as in the ``ulx3s`` core)."""
 
 import pytest
 
-from ..hdl import design
+from rtl.core.post import PostProcessor
+from rtl.spec.config import get_config
+
+from ..hdl import Design, design
 
 TESTCASES = ["test_random", "test_edges", "test_back_to_back"]
 
@@ -10,3 +15,11 @@ TESTCASES = ["test_random", "test_edges", "test_back_to_back"]
 @pytest.mark.parametrize("testcase", TESTCASES)
 def test_post_sim(testcase, seed):
     design("post", "sim").run("tb.post.post_tests", testcase, seed=seed)
+
+
+def test_post_serial_sim(seed):
+    core = get_config("sim").core
+    Design("post_serial4_sim",
+           lambda: PostProcessor(core.vmm_rows, core.vcu_lanes, core.afu_lanes, 4),
+           env={"POST_CONFIG": "sim", "POST_PASSES": "4"}
+           ).run("tb.post.post_tests", TESTCASES, seed=seed)

@@ -53,6 +53,11 @@ def test_unknown_config():
     ({"vcu_lanes": 2},          r"vcu_lanes must be a power of two from 4"),
     ({"afu_lanes": 16},         r"afu_lanes must be a power of two from 1 to 8"),
     ({"afu_lanes": 2},          r"afu_lanes must be at least vmm_rows = 4"),
+    ({"unit_passes": 0},        r"unit_passes must be a power of two from 1 to 4, not 0"),
+    ({"unit_passes": 3},        r"unit_passes must be a power of two from 1 to 4, not 3"),
+    ({"unit_passes": 8},        r"unit_passes must be a power of two from 1 to 4, not 8"),
+    ({"unit_passes": True},     r"unit_passes must be a power of two from 1 to 4, not True"),
+    ({"unit_passes": 2.0},      r"unit_passes must be a power of two from 1 to 4, not 2.0"),
 ])
 def test_invalid_core(kwargs, message):
     with pytest.raises((ValueError, TypeError), match=message):

@@ -466,6 +466,22 @@ def test_build_reports_an_unplaced_design(tmp_path, monkeypatch):
     assert keys["fpga.core.fmax_mhz"] is None and keys["fpga.core.lut_used"] == 91175
     assert "NOT PLACED/ROUTED   Unable to find legal placement" in format_summary(summary)
 
+    # nextpnr stopped on its input, before it counted any cell: no utilization, the error
+    (tmp_path / "early").mkdir()
+    early = tmp_path / "early"
+
+    class EarlyPlan:
+        def execute_local(self, root, env):
+            (early / STATS).write_text(YOSYS_STATS)
+            (early / f"{TOP}.tim").write_text("ERROR: Net 'n[3]' is multiply driven\n")
+            raise subprocess.CalledProcessError(1, ["sh", "build_top.sh"])
+
+    monkeypatch.setattr(fpga.ulx3s, "prepare", lambda blocks, **kwargs: (EarlyPlan(), {}))
+    summary = fpga.ulx3s.build({"noc_router": object()}, build_dir=early)
+    text = format_summary(summary)
+    assert "logic cells (LUT4)  not reported by nextpnr" in text
+    assert "NOT PLACED/ROUTED   Net 'n[3]' is multiply driven" in text
+
     class BrokenPlan:   # Yosys itself failed: nothing to report
         def execute_local(self, root, env):
             (tmp_path / STATS).unlink(missing_ok=True)

@@ -19,6 +19,8 @@ import tb
 from rtl.spec.codes import AfuOp, VcuOp
 from rtl.spec.config import CONFIGS
 from rtl.core.afu import ActivationUnit
+from rtl.core.post import PostChain, chain_latency
+from rtl.core.serial import SerialUnit
 from rtl.core.vcu import VectorUnit
 from rtl.designs import DESIGNS, module_name, tops
 from rtl.vmm import VMM
@@ -37,8 +39,8 @@ def test_vmm_rejects(kwargs, message):
 
 
 @pytest.mark.parametrize("cls, lanes, message", [
-    (VectorUnit, 2, r"lanes must be a power of two of at least 4, not 2"),
-    (VectorUnit, 12, r"lanes must be a power of two of at least 4, not 12"),
+    (VectorUnit, 0, r"lanes must be a positive power of two, not 0"),
+    (VectorUnit, 12, r"lanes must be a positive power of two, not 12"),
     (ActivationUnit, 0, r"lanes must be a positive power of two, not 0"),
     (ActivationUnit, 3, r"lanes must be a positive power of two, not 3"),
 ])
@@ -57,6 +59,46 @@ def test_fp16_units_reject(cls, lanes, message):
 def test_vector_unit_rejects_ops(ops, message):
     with pytest.raises(ValueError, match=message):
         VectorUnit(4, ops=ops)
+
+
+@pytest.mark.parametrize("args, message", [
+    ((VMM, 4, 2), r"unit must be VectorUnit or ActivationUnit, not <class 'rtl.vmm"),
+    ((VectorUnit, 6, 2), r"lanes must be a positive power of two, not 6"),
+    ((VectorUnit, 0, 1), r"lanes must be a positive power of two, not 0"),
+    ((VectorUnit, 4, 8), r"passes must be a power of two from 1 to lanes = 4, not 8"),
+    ((VectorUnit, 4, 3), r"passes must be a power of two from 1 to lanes = 4, not 3"),
+    ((VectorUnit, 4, 0), r"passes must be a power of two from 1 to lanes = 4, not 0"),
+    ((ActivationUnit, 4, True), r"passes must be a power of two .*, not True"),
+    ((ActivationUnit, 4, 2.0), r"passes must be a power of two .*, not 2.0"),
+])
+def test_serial_unit_rejects(args, message):
+    with pytest.raises(ValueError, match=message):
+        SerialUnit(*args)
+
+
+@pytest.mark.parametrize("unit", [VectorUnit, ActivationUnit])
+@pytest.mark.parametrize("passes", [1, 2, 4])
+def test_serial_unit_ports(unit, passes):
+    """A serial unit has the wide unit's ports and its latency plus ``passes - 1``, and
+    elaborates (with ``ops`` for a vector unit)."""
+    serial = SerialUnit(unit, 4, passes)
+    assert serial.signature == unit(4).signature
+    assert serial.latency == unit.latency + passes - 1 and serial.passes == passes
+    Fragment.get(serial, None)
+    if unit is VectorUnit:
+        cvt = SerialUnit(unit, 4, passes, ops=[VcuOp.CVT_INT])
+        assert cvt.ops == {VcuOp.CVT_INT}
+        Fragment.get(cvt, None)
+
+
+def test_post_chain_passes():
+    """The chain's latency with every passes, and its rejection of a bad ``passes``."""
+    assert [PostChain(4, 4, 4, p).latency for p in (1, 2, 4)] == [21, 26, 36] == \
+        [chain_latency(p) for p in (1, 2, 4)]
+    for bad in (0, 3, 8, True):
+        with pytest.raises(ValueError, match=rf"passes must be a power of two from 1 to "
+                                             rf"rows = 4, not {bad!r}"):
+            PostChain(4, 4, 4, bad)
 
 
 def test_vector_unit_ops():

@@ -1,9 +1,11 @@
 """pytest entry: build the vector unit once, run its cocotb tests; build vector units of a
 subset of the operations (``VectorUnit(lanes, ops=...)``) and run the tests of their
-operations on them (the other operations must give canonical NaN)."""
+operations on them (the other operations must give canonical NaN); and the same tests on
+vector units made of a narrower one (:class:`rtl.core.serial.SerialUnit`)."""
 
 import pytest
 
+from rtl.core.serial import SerialUnit
 from rtl.core.vcu import VectorUnit
 from rtl.spec.codes import VcuOp
 from rtl.spec.config import get_config
@@ -38,4 +40,28 @@ def test_vcu_specialized_sim(name, seed):
     lanes = get_config("sim").core.vcu_lanes
     Design(f"vcu_{name}_sim", lambda: VectorUnit(lanes, ops=ops),
            env={"VCU_CONFIG": "sim", "VCU_OPS": ",".join(op.name for op in ops)}
+           ).run("tb.vcu.vcu_tests", testcases, seed=seed)
+
+
+#: Vector units of the ``sim`` core's 8 lanes made of a narrower unit (SerialUnit): one
+#: lane in 8 passes with every operation (the lanes of the ``ulx3s`` core's units), and the
+#: fused chain's CVT_INT alone on two lanes in 4 passes (its packing of each group). The
+#: narrow unit's numerics are the unit's own, tested in full above: these check how the
+#: lanes are taken and given back (under the same random stalls), with a tenth of the
+#: random operands (an instruction takes 8 or 4 cycles here).
+SERIAL_ENV = {"VCU_OPERANDS": "10000", "VCU_WINDOW": "20000"}
+SERIAL = {
+    "serial8":         (8, None, TESTCASES),
+    "serial4_cvt_int": (4, (VcuOp.CVT_INT,), SPECIALIZED["cvt_int"][1]),
+}
+
+
+@pytest.mark.parametrize("name", list(SERIAL))
+def test_vcu_serial_sim(name, seed):
+    passes, ops, testcases = SERIAL[name]
+    lanes = get_config("sim").core.vcu_lanes
+    kwargs = {} if ops is None else {"ops": ops}
+    Design(f"vcu_{name}_sim", lambda: SerialUnit(VectorUnit, lanes, passes, **kwargs),
+           env={"VCU_CONFIG": "sim", "VCU_LANES": str(lanes),
+                "VCU_OPS": ",".join(op.name for op in ops or ()), **SERIAL_ENV}
            ).run("tb.vcu.vcu_tests", testcases, seed=seed)
