@@ -129,7 +129,8 @@ class SerialUnit(wiring.Component):
                     pick = Array(held[name][g * n + j] for g in range(k))[group]
                     m.d.comb += unit.instrs.p[name][j].eq(Mux(busy, pick, p[name][j]))
             elif kind == "bits":
-                pick = Value.cast(held[name]).word_select(group, n)
+                bits = Value.cast(held[name])
+                pick = Array(bits[g * n:(g + 1) * n] for g in range(k))[group]
                 m.d.comb += unit.instrs.p[name].eq(Mux(busy, pick, Value.cast(p[name])[:n]))
             else:
                 m.d.comb += unit.instrs.p[name].eq(Mux(busy, held[name], p[name]))

@@ -84,7 +84,7 @@ async def test_pooling(dut):
     env = CoreEnv(dut)
     await env.start()
     for n in range(LAYERS):
-        pool, h, w, x = random_pool(rng)
+        pool, h, w, x = random_pool(rng, env.config)
         compiled = compile_pool2d(env.config, pool, h, w)
         got, cycles, _ = await run_compiled(env, compiled, x)
         assert np.array_equal(got, pool2d_reference(pool, x)), f"pool {n}: {pool} {h}x{w}"

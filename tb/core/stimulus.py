@@ -120,12 +120,23 @@ def run_pool(core, pool, h, w, x, *, dirty=None):
                                                         compiled.output.size))
 
 
-def random_pool(rng):
-    k = int(rng.integers(1, 4))
-    bits = int(rng.choice([8, 4, 2]))
-    pool = Pool2d(int(rng.integers(1, 20)), k, int(rng.integers(1, 3)),
-                  str(rng.choice(["max", "avg"])), bits, bool(rng.integers(2)))
-    h, w = (int(rng.integers(k, 12)) for _ in range(2))
-    low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if pool.signed \
-        else (0, (1 << bits) - 1)
-    return pool, h, w, rng.integers(low, high + 1, size=(h, w, pool.channels))
+def random_pool(rng, core):
+    """A random pooling layer ``(pool, h, w, x)`` whose input and output each fit one of
+    ``core``'s MEM banks (a layer the compiler rejects as too large for a bank, which
+    ``ulx3s``'s 4 KiB banks can be, is drawn again; any other error is raised)."""
+    while True:
+        k = int(rng.integers(1, 4))
+        bits = int(rng.choice([8, 4, 2]))
+        pool = Pool2d(int(rng.integers(1, 20)), k, int(rng.integers(1, 3)),
+                      str(rng.choice(["max", "avg"])), bits, bool(rng.integers(2)))
+        h, w = (int(rng.integers(k, 12)) for _ in range(2))
+        low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if pool.signed \
+            else (0, (1 << bits) - 1)
+        x = rng.integers(low, high + 1, size=(h, w, pool.channels))
+        try:
+            compile_pool2d(core, pool, h, w)
+        except CompileError as error:
+            if "-byte bank" in str(error):
+                continue
+            raise
+        return pool, h, w, x

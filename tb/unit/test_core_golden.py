@@ -249,7 +249,7 @@ def test_random_pools(config, seed):
     rng = np.random.default_rng(seed)
     mem = np.random.default_rng([seed, 1])   # the memory's bytes
     for _ in range(20 if config == "sim" else 30):
-        pool, h, w, x = random_pool(rng)
+        pool, h, w, x = random_pool(rng, core)
         _, got = run_pool(core, pool, h, w, x, dirty=mem)
         assert np.array_equal(got, pool2d_reference(pool, x)), (config, pool, h, w)
 
