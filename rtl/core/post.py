@@ -173,7 +173,7 @@ class PostChain(wiring.Component):
 
         # The converted residual waits beside the FMA (no backpressure: a fixed delay).
         res_fp = cvt_res.results.p.r.as_value()
-        for k in range(VectorUnit.latency + self._passes - 1):
+        for k in range(cvt_res.latency):   # the FMA's latency
             delayed = Signal.like(res_fp, name=f"res_delay{k}")
             m.d.sync += delayed.eq(res_fp)
             res_fp = delayed

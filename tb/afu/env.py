@@ -17,12 +17,11 @@ __all__ = ["AfuEnv"]
 
 class AfuEnv(StreamEnv):
     """The activation unit under test (configuration from ``AFU_CONFIG``, default
-    ``sim``; ``AFU_LANES``, when set, gives the lanes instead)."""
+    ``sim``)."""
 
     def __init__(self, dut):
         super().__init__(dut, "instrs", "results")
-        self.lanes = int(os.environ.get("AFU_LANES") or
-                         get_config(os.environ.get("AFU_CONFIG", "sim")).core.afu_lanes)
+        self.lanes = get_config(os.environ.get("AFU_CONFIG", "sim")).core.afu_lanes
         self.golden = ActivationUnit(self.lanes)
         layout = afu_instr_layout(self.lanes)
         self._off = {name: layout[name].offset for name in ("op", "x", "p0", "p1")}

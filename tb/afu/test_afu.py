@@ -21,5 +21,5 @@ def test_afu_sim(testcase, seed):
 def test_afu_serial_sim(seed):
     lanes = get_config("sim").core.afu_lanes
     Design("afu_serial4_sim", lambda: SerialUnit(ActivationUnit, lanes, lanes),
-           env={"AFU_CONFIG": "sim", "AFU_LANES": str(lanes)}
+           env={"AFU_CONFIG": "sim"}
            ).run("tb.afu.afu_tests", TESTCASES, seed=seed)

@@ -36,16 +36,14 @@ def built_ops(text):
 
 class VcuEnv(StreamEnv):
     """The vector unit under test with its stream agents and golden model
-    (configuration from ``VCU_CONFIG``, default ``sim``; ``VCU_LANES``, when set, gives
-    the lanes instead: a :class:`rtl.core.serial.SerialUnit` of other lanes). A unit
-    built for a subset of the operations (``VCU_OPS``, see :func:`built_ops`) must give
-    the golden results for them and, for every other operation, canonical NaN in every
-    lane and an empty mask, as for a reserved opcode."""
+    (configuration from ``VCU_CONFIG``, default ``sim``). A unit built for a subset of
+    the operations (``VCU_OPS``, see :func:`built_ops`) must give the golden results for
+    them and, for every other operation, canonical NaN in every lane and an empty mask,
+    as for a reserved opcode."""
 
     def __init__(self, dut):
         super().__init__(dut, "instrs", "results")
-        self.lanes = int(os.environ.get("VCU_LANES") or
-                         get_config(os.environ.get("VCU_CONFIG", "sim")).core.vcu_lanes)
+        self.lanes = get_config(os.environ.get("VCU_CONFIG", "sim")).core.vcu_lanes
         self.ops = built_ops(os.environ.get("VCU_OPS"))
         self.golden = VectorUnit(self.lanes)
         il, rl = vcu_instr_layout(self.lanes), vcu_result_layout(self.lanes)

@@ -62,6 +62,6 @@ def test_vcu_serial_sim(name, seed):
     lanes = get_config("sim").core.vcu_lanes
     kwargs = {} if ops is None else {"ops": ops}
     Design(f"vcu_{name}_sim", lambda: SerialUnit(VectorUnit, lanes, passes, **kwargs),
-           env={"VCU_CONFIG": "sim", "VCU_LANES": str(lanes),
-                "VCU_OPS": ",".join(op.name for op in ops or ()), **SERIAL_ENV}
+           env={"VCU_CONFIG": "sim", "VCU_OPS": ",".join(op.name for op in ops or ()),
+                **SERIAL_ENV}
            ).run("tb.vcu.vcu_tests", testcases, seed=seed)
