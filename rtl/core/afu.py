@@ -46,7 +46,8 @@ class ActivationUnit(wiring.Component):
     the reserved opcode gives ``0x7E00`` in every lane.
 
     Latency: 5 cycles (table read, multiply, add, leading-zero count, normalize and
-    round). Throughput: one instruction per cycle while ``results`` is ready.
+    round); 6 with ``table_reg`` (the table read registered before the multiply).
+    Throughput: one instruction per cycle while ``results`` is ready.
 
     Parameters
     ----------
@@ -56,6 +57,10 @@ class ActivationUnit(wiring.Component):
         and c1's hidden bit) through its two synchronous read ports, so that a true
         dual-port block RAM (the ECP5's DP16KD) serves two lanes; a single lane has a
         ROM with one port.
+    table_reg : bool
+        Register the ROM's read data (and what travels beside it) for a cycle before
+        the multiply: a block RAM's slow clock-to-output (and the route from it) then
+        has a cycle of its own (``CoreConfig.afu_table_reg``, the FPGA core's).
 
     Members
     -------
@@ -63,32 +68,45 @@ class ActivationUnit(wiring.Component):
     results : Out(stream.Signature(afu_result_layout(lanes)))
     """
 
-    latency = 5
-
-    def __init__(self, lanes):
+    def __init__(self, lanes, table_reg=False):
         if not isinstance(lanes, int) or lanes < 1 or lanes & (lanes - 1):
             raise ValueError(f"lanes must be a positive power of two, not {lanes!r}")
-        self._lanes = lanes
+        if type(table_reg) is not bool:
+            raise ValueError(f"table_reg must be True or False, not {table_reg!r}")
+        self._lanes, self._table_reg = lanes, table_reg
+        self.latency = self.unit_latency(table_reg)
         super().__init__({
             "instrs":  In(stream.Signature(afu_instr_layout(lanes))),
             "results": Out(stream.Signature(afu_result_layout(lanes))),
         })
 
+    @staticmethod
+    def unit_latency(table_reg=False):
+        """The latency of a unit built with ``table_reg``."""
+        return 6 if table_reg else 5
+
     @property
     def lanes(self):
         return self._lanes
 
+    @property
+    def table_reg(self):
+        return self._table_reg
+
     @classmethod
     def from_config(cls, core):
-        return cls(core.afu_lanes)
+        return cls(core.afu_lanes, core.afu_table_reg)
 
     def elaborate(self, platform):
         m = Module()
         p = self.instrs.p
-        pipe = Pipeline(m, 5, i_valid=self.instrs.valid, o_valid=self.results.valid,
-                        o_ready=self.results.ready)
+        reg = self._table_reg
+        pipe = Pipeline(m, self.latency, i_valid=self.instrs.valid,
+                        o_valid=self.results.valid, o_ready=self.results.ready)
         m.d.comb += self.instrs.ready.eq(pipe.i_ready)
-        load1, load2, load3, load4, load5 = pipe.load
+        # With table_reg, load_t is the extra stage's (between the ROM read and stage 2).
+        load1, load_t = pipe.load[0], pipe.load[1] if reg else None
+        load2, load3, load4, load5 = pipe.load[1 + reg:]
         words, bases = rom()
         abits = (len(words) - 1).bit_length()
         below = self.window_below()
@@ -97,6 +115,8 @@ class ActivationUnit(wiring.Component):
         p0_1 = Signal(16)
         with m.If(load1):
             m.d.sync += [op1.eq(p.op), p0_1.eq(p.p0)]
+        if reg:
+            op1, p0_1 = self._delay(m, load_t, op1, "t"), self._delay(m, load_t, p0_1, "t")
         leaky1 = op1 == AfuOp.LEAKY_RELU
         table1 = op1.matches(*_TABLE_OPS.values())
 
@@ -138,13 +158,19 @@ class ActivationUnit(wiring.Component):
             with m.If(load1):
                 m.d.sync += [s1_x.eq(x), s1_dsig.eq(d_sig), s1_direct.eq(direct)]
 
+            table = port.data
+            if reg:   # the ROM's read data, and what goes beside it, a cycle later
+                table, s1_x, s1_dsig, s1_direct = (
+                    self._delay(m, load_t, sig, f"t{i}")
+                    for sig in (table, s1_x, s1_dsig, s1_direct))
+
             # --- Stage 2: coefficients from the ROM; multiply. ---
-            c0, c1 = port.data[:16], port.data[16:32]
+            c0, c1 = table[:16], table[16:32]
             x1 = fp16.decode(s1_x)
             d = SimpleNamespace(sign=x1.sign, sig=s1_dsig, e=x1.e, nan=x1.nan,
                                 inf=x1.inf, zero=~s1_dsig.any())
             dc1, dp0 = fp16.decode(c1), fp16.decode(p0_1)
-            dc1.sig = Cat(c1[:10], port.data[32])
+            dc1.sig = Cat(c1[:10], table[32])
             mul_b = SimpleNamespace(**{key: Mux(leaky1, getattr(dp0, key), getattr(dc1, key))
                                        for key in vars(dc1)})
             add_c = Mux(leaky1, C(fp16.NEG_ZERO, 16), c0)
@@ -198,6 +224,15 @@ class ActivationUnit(wiring.Component):
                 m.d.sync += self.results.p.y[i].eq(
                     Mux(s4_xnan, fp16.CANONICAL_NAN, Mux(s4_use, rounded, s4_alt)))
         return m
+
+    @staticmethod
+    def _delay(m, load, value, suffix):
+        """``value`` in a register loaded by ``load``."""
+        name = getattr(Value.cast(value), "name", "table")
+        reg = Signal.like(value, name=f"{name}_{suffix}")
+        with m.If(load):
+            m.d.sync += reg.eq(value)
+        return reg
 
     @staticmethod
     def window_below():

@@ -152,7 +152,8 @@ class Core(wiring.Component):
         m.submodules.steps = stp = StepEngine(word, rows, cfg.vmm_cols, cfg.psb_entries, lat)
         m.submodules.vector = vec = VectorEngine(word, rows, cfg.psb_entries,
                                                  cfg.vbuf_entries, cfg.vcu_lanes,
-                                                 cfg.afu_lanes, lat, cfg.unit_passes)
+                                                 cfg.afu_lanes, lat, cfg.unit_passes,
+                                                 cfg.afu_table_reg)
         engines = {0: wgt, 1: stp, 2: vec}
         wiring.connect(m, engine=stp.pnoc, port=wiring.flipped(self.noc.pnoc))
         for t, name in zip(PUT_THREADS, PUT_PORTS, strict=True):

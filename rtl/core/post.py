@@ -68,10 +68,11 @@ def _repeat(lanes, values):
     return [values[k % len(values)] for k in range(lanes)]
 
 
-def chain_latency(passes=1):
+def chain_latency(passes=1, table_reg=False):
     """The latency of a :class:`PostChain` whose units take a vector in ``passes``
-    cycles: four vector-unit steps and the activation unit."""
-    return 4 * (VectorUnit.latency + passes - 1) + ActivationUnit.latency + passes - 1
+    cycles: four vector-unit steps and the activation unit (built with ``table_reg``)."""
+    return 4 * (VectorUnit.latency + passes - 1) + \
+        ActivationUnit.unit_latency(table_reg) + passes - 1
 
 
 class PostChain(wiring.Component):
@@ -81,8 +82,10 @@ class PostChain(wiring.Component):
     With ``passes`` above 1 every unit, the chain's own and the borrowed, is a
     :class:`rtl.core.serial.SerialUnit` that takes a vector in ``passes`` cycles.
 
-    Latency: ``4 * (VectorUnit.latency + passes - 1) + ActivationUnit.latency + passes -
-    1`` cycles (21 with ``passes`` 1) from an ``i`` transfer to its ``o`` transfer.
+    Latency: ``4 * (VectorUnit.latency + passes - 1) + afu_latency + passes - 1`` cycles
+    (:func:`chain_latency`; 21 with ``passes`` 1, 22 with ``table_reg``, where the
+    activation unit's ``afu_latency`` is 6, not 5) from an ``i`` transfer to its ``o``
+    transfer.
     Throughput: one vector every ``passes`` cycles (``i`` must not be valid more often).
     There is no backpressure (``o`` is always ready: the core's MEM store always
     accepts), so every vector takes exactly the latency; ``params`` must not change while
@@ -97,6 +100,9 @@ class PostChain(wiring.Component):
     passes : int
         Cycles each unit takes a vector in (the borrowed units' too); a power of two, at
         most ``rows``.
+    table_reg : bool
+        Whether the borrowed activation unit registers its table read
+        (:class:`rtl.core.afu.ActivationUnit`): its latency, so the chain's.
 
     Members
     -------
@@ -109,7 +115,7 @@ class PostChain(wiring.Component):
     act_results : In(stream.Signature(afu_result_layout(afu_lanes)))
     """
 
-    def __init__(self, rows, vcu_lanes, afu_lanes, passes=1):
+    def __init__(self, rows, vcu_lanes, afu_lanes, passes=1, table_reg=False):
         if not isinstance(rows, int) or rows < 4 or rows & (rows - 1):
             raise ValueError(f"rows must be a power of two of at least 4, not {rows!r}")
         if not isinstance(passes, int) or isinstance(passes, bool) or passes < 1 \
@@ -121,8 +127,10 @@ class PostChain(wiring.Component):
                 raise ValueError(f"{name} must be an integer of at least rows = {rows}, "
                                  f"not {value!r}")
         self._rows, self._vcu_lanes, self._afu_lanes = rows, vcu_lanes, afu_lanes
-        self._passes = passes
-        self.latency = chain_latency(passes)
+        if type(table_reg) is not bool:
+            raise ValueError(f"table_reg must be True or False, not {table_reg!r}")
+        self._passes, self._table_reg = passes, table_reg
+        self.latency = chain_latency(passes, table_reg)
         super().__init__({
             "params":      In(post_params_layout(rows)),
             "i":           In(stream.Signature(post_input_layout(rows), always_ready=True)),
@@ -140,6 +148,10 @@ class PostChain(wiring.Component):
     @property
     def passes(self):
         return self._passes
+
+    @property
+    def table_reg(self):
+        return self._table_reg
 
     #: The chain's own vector units and the one operation each is built for (step 1, step
     #: 3's conversion, step 3, step 5): only that operation's datapath is elaborated.
@@ -223,6 +235,8 @@ class PostProcessor(wiring.Component):
     ----------
     rows, vcu_lanes, afu_lanes, passes : int
         As for :class:`PostChain`.
+    table_reg : bool
+        As for :class:`PostChain`: the activation unit's (built here).
 
     Members
     -------
@@ -231,8 +245,8 @@ class PostProcessor(wiring.Component):
     o : Out(stream.Signature(post_output_layout(rows)))
     """
 
-    def __init__(self, rows, vcu_lanes, afu_lanes, passes=1):
-        self._chain = PostChain(rows, vcu_lanes, afu_lanes, passes)
+    def __init__(self, rows, vcu_lanes, afu_lanes, passes=1, table_reg=False):
+        self._chain = PostChain(rows, vcu_lanes, afu_lanes, passes, table_reg)
         self._lanes = (vcu_lanes, afu_lanes)
         self.latency = self._chain.latency
         super().__init__({
@@ -243,14 +257,16 @@ class PostProcessor(wiring.Component):
 
     @classmethod
     def from_config(cls, core):
-        return cls(core.vmm_rows, core.vcu_lanes, core.afu_lanes, core.unit_passes)
+        return cls(core.vmm_rows, core.vcu_lanes, core.afu_lanes, core.unit_passes,
+                   core.afu_table_reg)
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.chain = chain = self._chain
         passes = self._chain.passes
         m.submodules.vcu = vcu = SerialUnit(VectorUnit, self._lanes[0], passes)
-        m.submodules.afu = afu = SerialUnit(ActivationUnit, self._lanes[1], passes)
+        m.submodules.afu = afu = SerialUnit(ActivationUnit, self._lanes[1], passes,
+                                            table_reg=self._chain.table_reg)
         m.d.comb += chain.params.eq(self.params)
         m.d.comb += [chain.i.valid.eq(self.i.valid), chain.i.p.eq(self.i.p),
                      self.i.ready.eq(1),

@@ -81,7 +81,7 @@ class SerialUnit(wiring.Component):
         self._inner = lanes // passes
         self._narrow = unit(self._inner, **kwargs)
         self._instr_layout, self._result_layout = (f(lanes) for f in _LAYOUTS[unit])
-        self.latency = unit.latency + passes - 1
+        self.latency = self._narrow.latency + passes - 1
         super().__init__({
             "instrs":  In(stream.Signature(self._instr_layout)),
             "results": Out(stream.Signature(self._result_layout)),

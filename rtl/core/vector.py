@@ -52,7 +52,8 @@ class VectorEngine(wiring.Component):
     cycles after (VLOAD of binary16), 7 cycles after (VCVT, VOP, VOPV, VLOAD of integers:
     the vector unit's 4), 8 cycles after (VACT: the activation unit's 5) or 24 cycles
     after (VPOST: the chain's 21); with ``mem_latency`` 2, each but VSTORE's a cycle
-    later; with ``passes``, as above. Throughput: one point a cycle, or every ``passes``
+    later; with ``afu_table_reg``, a VACT's and a VPOST's a cycle later (the activation
+    unit's 6); with ``passes``, as above. Throughput: one point a cycle, or every ``passes``
     cycles with the units.
 
     Parameters
@@ -70,6 +71,9 @@ class VectorEngine(wiring.Component):
         Cycles from a MEM read to its data (the unified memory's ``latency``).
     passes : int
         Cycles the units take a vector in (the core's ``unit_passes``).
+    afu_table_reg : bool
+        Whether the activation unit registers its table read (the core's
+        ``afu_table_reg``; :class:`rtl.core.afu.ActivationUnit`).
 
     Members
     -------
@@ -83,12 +87,12 @@ class VectorEngine(wiring.Component):
     """
 
     def __init__(self, word_bytes, rows, psb_entries, vbuf_entries, vcu_lanes, afu_lanes,
-                 mem_latency=1, passes=1):
+                 mem_latency=1, passes=1, afu_table_reg=False):
         self._word, self._rows = word_bytes, rows
         self._latency = mem_latency
         self._psb, self._vbuf = psb_entries, vbuf_entries
         self._vcu_lanes, self._afu_lanes = vcu_lanes, afu_lanes
-        self._passes = passes
+        self._passes, self._table_reg = passes, afu_table_reg
         pbits = (psb_entries - 1).bit_length()
         super().__init__({
             "thread":   In(engine_signature()),
@@ -128,8 +132,10 @@ class VectorEngine(wiring.Component):
         pbits = (self._psb - 1).bit_length()
         passes = self._passes
         m.submodules.vcu = vcu = SerialUnit(VectorUnit, self._vcu_lanes, passes)
-        m.submodules.afu = afu = SerialUnit(ActivationUnit, self._afu_lanes, passes)
-        m.submodules.chain = chain = PostChain(rows, self._vcu_lanes, self._afu_lanes, passes)
+        m.submodules.afu = afu = SerialUnit(ActivationUnit, self._afu_lanes, passes,
+                                            table_reg=self._table_reg)
+        m.submodules.chain = chain = PostChain(rows, self._vcu_lanes, self._afu_lanes, passes,
+                                               self._table_reg)
         m.submodules.vbuf = vbuf = Memory(shape=vbuf_layout(rows), depth=self._vbuf, init=[])
         rd = vbuf.read_port(transparent_for=())
         rd2 = vbuf.read_port(transparent_for=())   # VOPV's second operand, VBUF[i]
@@ -346,8 +352,10 @@ class VectorEngine(wiring.Component):
                      chain.params.act.eq(fields.act), chain.params.p0.eq(kp[0]),
                      chain.params.p1.eq(kp[1]), chain.params.prec.eq(fields.prec),
                      chain.params.out_signed.eq(fields.out_signed)]
-        # At most 25 VPOST points are in flight (a point is stored 24 or 25 cycles after it is
-        # taken), so the queue is never full.
+        # A VPOST point is stored the chain's latency + 2 + mem_latency cycles after it is
+        # taken (24 to 26 with one point a cycle; points at most every ``passes`` cycles),
+        # so with 32 entries the queue is never full.
+        assert -(-(chain.latency + 2 + self._latency) // passes) <= 32
         m.submodules.stores = stores = Queue(24, 32)
         m.d.comb += [stores.w.valid.eq(take & is_["VPOST"]), stores.w.p.eq(p.dst),
                      stores.r.ready.eq(chain.o.valid)]

@@ -87,6 +87,10 @@ class CoreConfig:
         at most every ``unit_passes`` cycles, and each unit's latency grows by
         ``unit_passes - 1`` (docs/architecture.md 7.5). A power of two, at most
         ``vmm_rows``; 1 (the default) builds every lane.
+    afu_table_reg : bool
+        Register the activation unit's table read before its use (the block RAM's output
+        register): the unit's latency is 6 cycles instead of 5 (the FPGA core's 50 MHz;
+        the chain's and a VACT's one more, docs/architecture.md 7.5).
 
     The VMM's ``vmm_rows`` results of one step are one vector of the vector and activation
     units: ``vmm_rows`` must be at least 4 (an int2 vector fills whole bytes) and at most
@@ -106,6 +110,7 @@ class CoreConfig:
     program_len:     int = 64
     mem_latency:     int = 1
     unit_passes:     int = 1
+    afu_table_reg:   bool = False
 
     def __post_init__(self):
         _check_pow2("vmm_rows", self.vmm_rows, low=4, high=1024)
@@ -133,6 +138,8 @@ class CoreConfig:
             raise ValueError(f"mem_latency must be 1 or 2, not {self.mem_latency!r}")
         # Every lane count is a power of two of at least vmm_rows: unit_passes divides all.
         _check_pow2("unit_passes", self.unit_passes, high=self.vmm_rows)
+        if type(self.afu_table_reg) is not bool:
+            raise ValueError(f"afu_table_reg must be True or False, not {self.afu_table_reg!r}")
 
     @property
     def sram_bytes(self):
@@ -207,9 +214,10 @@ CONFIGS = {
         core=CoreConfig(vmm_rows=4, vmm_cols=4, mem_port_bits=64,
                         sram_bank_bytes=4096, sram_banks=4,
                         vcu_lanes=4, afu_lanes=4, psb_entries=128, vbuf_entries=128,
-                        # The FPGA's 50 MHz (a MEM register stage) and its LUTs (the
-                        # vector and activation units and the fused chain one lane each).
-                        mem_latency=2, unit_passes=4),
+                        # The FPGA's 50 MHz (a MEM register stage, the activation
+                        # table's read registered) and its LUTs (the vector and
+                        # activation units and the fused chain one lane each).
+                        mem_latency=2, unit_passes=4, afu_table_reg=True),
         framebuffer_bytes=32 * 1024),
     "northpole": ArrayConfig(
         name="northpole", rows=16, cols=16,

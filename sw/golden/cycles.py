@@ -38,6 +38,8 @@ __all__ = ["CycleModel", "Put", "Psum", "predict", "partners", "load_cycles",
            "Unfinished"]
 
 VCU_LATENCY = 4
+#: The activation unit's latency; with ``afu_table_reg`` (its table read registered) a
+#: cycle more, its own and the chain's.
 AFU_LATENCY = 5
 #: The fused post-processing chain (rtl/core/post.py): four vector-unit steps and the
 #: activation unit.
@@ -372,8 +374,10 @@ class CycleModel:
         took_last = deque([False] * lat)   # whether a point was taken, the last cycles
         unit_issue = UNIT_ISSUE + lat - 1
         passes = self.core.unit_passes
-        vcu_latency, afu_latency = VCU_LATENCY + passes - 1, AFU_LATENCY + passes - 1
-        post_latency = POST_LATENCY + _UNIT_STEPS_IN_POST * (passes - 1)
+        table_reg = int(self.core.afu_table_reg)
+        vcu_latency = VCU_LATENCY + passes - 1
+        afu_latency = AFU_LATENCY + table_reg + passes - 1
+        post_latency = POST_LATENCY + table_reg + _UNIT_STEPS_IN_POST * (passes - 1)
         v_gap = 0   # cycles until T2 may take a point again (after one for the units)
         steps = 0
         cycle = 0 if launch else 1

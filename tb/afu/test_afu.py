@@ -1,6 +1,7 @@
 """pytest entry: build the activation unit once, run its cocotb tests; and the same tests
 on an activation unit of the ``sim`` core's 4 lanes made of one lane in 4 passes
-(:class:`rtl.core.serial.SerialUnit`, the ``ulx3s`` core's)."""
+(:class:`rtl.core.serial.SerialUnit`) with its table read registered: the ``ulx3s``
+core's."""
 
 import pytest
 
@@ -20,6 +21,8 @@ def test_afu_sim(testcase, seed):
 
 def test_afu_serial_sim(seed):
     lanes = get_config("sim").core.afu_lanes
-    Design("afu_serial4_sim", lambda: SerialUnit(ActivationUnit, lanes, lanes),
+    assert get_config("ulx3s").core.afu_table_reg
+    Design("afu_serial4_reg_sim",
+           lambda: SerialUnit(ActivationUnit, lanes, lanes, table_reg=True),
            env={"AFU_CONFIG": "sim"}
            ).run("tb.afu.afu_tests", TESTCASES, seed=seed)

@@ -37,6 +37,7 @@ class PostEnv:
         core = get_config(os.environ.get("POST_CONFIG", "sim")).core
         self.rows = core.vmm_rows
         self.passes = int(os.environ.get("POST_PASSES") or core.unit_passes)
+        self.table_reg = bool(int(os.environ.get("POST_TABLE_REG") or core.afu_table_reg))
         self.golden = PostChain(self.rows)
         self.params_layout = post_params_layout(self.rows)
         self.input_layout = post_input_layout(self.rows)
@@ -68,7 +69,7 @@ class PostEnv:
                     for k in range(len(psum))]
         d.params.value = self._params_bits(params)
         sent, got = [], []
-        latency = chain_latency(self.passes)
+        latency = chain_latency(self.passes, self.table_reg)
         pending = list(payloads)
         limit = self.cycle + 3 * self.passes * len(payloads) + latency + 50
         while len(got) < len(expected):

@@ -33,8 +33,9 @@ def test_tables_shared_by_lane_pairs(lanes):
     Fragment.get(m, None)  # the tables elaborated, as a build would
 
 
+@pytest.mark.parametrize("table_reg", [False, True])
 @pytest.mark.parametrize("lanes", [1, 2])
-def test_lanes_read_their_own_entries(lanes):
+def test_lanes_read_their_own_entries(lanes, table_reg):
     """Back-to-back table instructions, each lane with its own input (so the two ports of
     a shared ROM read different words in the same cycle): the results come one per cycle
     after the unit's latency, bit-exact with the golden model."""
@@ -46,12 +47,13 @@ def test_lanes_read_their_own_entries(lanes):
     expected = [golden.execute(op, row[None])[0].tolist() for op, row in zip(ops, x, strict=True)]
     if lanes > 1:
         assert all(len(set(row)) == lanes for row in x.tolist())
-    dut = ActivationUnit(lanes)
+    dut = ActivationUnit(lanes, table_reg)
+    assert dut.latency == (6 if table_reg else 5)
     got = []
 
     async def bench(ctx):
         ctx.set(dut.results.ready, 1)
-        for cycle in range(len(x) + ActivationUnit.latency + 2):
+        for cycle in range(len(x) + dut.latency + 2):
             if cycle < len(x):
                 ctx.set(dut.instrs.valid, 1)
                 ctx.set(dut.instrs.p, {"op": AfuOp(int(ops[cycle])),
@@ -67,6 +69,12 @@ def test_lanes_read_their_own_entries(lanes):
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
-    first = ActivationUnit.latency - 1  # the cycle whose tick shows the first result
+    first = dut.latency - 1  # the cycle whose tick shows the first result
     assert [c for c, _ in got] == list(range(first, first + len(x)))
     assert [y for _, y in got] == expected
+
+
+@pytest.mark.parametrize("bad", [1, 0, None, "yes"])
+def test_table_reg_rejects(bad):
+    with pytest.raises(ValueError, match=rf"table_reg must be True or False, not {bad!r}"):
+        ActivationUnit(2, bad)

@@ -58,6 +58,8 @@ def test_unknown_config():
     ({"unit_passes": 8},        r"unit_passes must be a power of two from 1 to 4, not 8"),
     ({"unit_passes": True},     r"unit_passes must be a power of two from 1 to 4, not True"),
     ({"unit_passes": 2.0},      r"unit_passes must be a power of two from 1 to 4, not 2.0"),
+    ({"afu_table_reg": 1},      r"afu_table_reg must be True or False, not 1"),
+    ({"afu_table_reg": "no"},   r"afu_table_reg must be True or False, not 'no'"),
 ])
 def test_invalid_core(kwargs, message):
     with pytest.raises((ValueError, TypeError), match=message):

@@ -83,7 +83,9 @@ def test_serial_unit_ports(unit, passes):
     elaborates (with ``ops`` for a vector unit)."""
     serial = SerialUnit(unit, 4, passes)
     assert serial.signature == unit(4).signature
-    assert serial.latency == unit.latency + passes - 1 and serial.passes == passes
+    assert serial.latency == unit(4).latency + passes - 1 and serial.passes == passes
+    if unit is ActivationUnit:   # the narrow unit's latency, with its table read registered
+        assert SerialUnit(unit, 4, passes, table_reg=True).latency == 6 + passes - 1
     Fragment.get(serial, None)
     if unit is VectorUnit:
         cvt = SerialUnit(unit, 4, passes, ops=[VcuOp.CVT_INT])
@@ -95,6 +97,10 @@ def test_post_chain_passes():
     """The chain's latency with every passes, and its rejection of a bad ``passes``."""
     assert [PostChain(4, 4, 4, p).latency for p in (1, 2, 4)] == [21, 26, 36] == \
         [chain_latency(p) for p in (1, 2, 4)]
+    assert [PostChain(4, 4, 4, p, True).latency for p in (1, 2, 4)] == [22, 27, 37] == \
+        [chain_latency(p, True) for p in (1, 2, 4)]
+    with pytest.raises(ValueError, match=r"table_reg must be True or False, not 1"):
+        PostChain(4, 4, 4, 1, 1)
     for bad in (0, 3, 8, True):
         with pytest.raises(ValueError, match=rf"passes must be a power of two from 1 to "
                                              rf"rows = 4, not {bad!r}"):
