@@ -248,13 +248,27 @@ class Core(wiring.Component):
         conflict, deadlock, overflow = Signal(), Signal(), Signal()
         launched = Signal()
         m.d.sync += launched.eq(loader.launch)
+        # MEM's conflicts while busy: with mem_latency 2 MEM reports a conflict the cycle
+        # after the meeting (from its registered requests), so the condition of the
+        # meeting's cycle (busy, not a launch) is registered beside it, and the flag shows
+        # it at once, ``conflict | met``: the same cycle as with mem_latency 1, where the
+        # flag is a register set in the meeting's cycle.
+        met = Signal()
+        if lat == 1:
+            m.d.comb += met.eq(0)
+            met_now = mem.conflict & loader.busy
+        else:
+            gate = Signal()
+            m.d.sync += gate.eq(loader.busy & ~loader.launch)
+            m.d.comb += met.eq(mem.conflict & gate)
+            met_now = met
         seen = Signal()
         m.d.comb += seen.eq(counters.overflow & ~launched)
         with m.If(loader.launch):
             m.d.sync += [self.cycles.eq(0), self.vmm_steps.eq(0), conflict.eq(0),
                          deadlock.eq(0), overflow.eq(0)]
         with m.Else():
-            m.d.sync += conflict.eq(conflict | (mem.conflict & loader.busy))
+            m.d.sync += conflict.eq(conflict | met_now)
             with m.If(loader.busy):
                 m.d.sync += self.cycles.eq(self.cycles + 1)
             with m.If(loader.busy & vmm.steps.valid & vmm.steps.ready):
@@ -263,6 +277,6 @@ class Core(wiring.Component):
                 m.d.sync += deadlock.eq(1)
             with m.If(seen):
                 m.d.sync += overflow.eq(1)
-        m.d.comb += [self.conflict.eq(conflict), self.deadlock.eq(deadlock),
+        m.d.comb += [self.conflict.eq(conflict | met), self.deadlock.eq(deadlock),
                      self.overflow.eq(overflow | seen)]
         return m

@@ -77,10 +77,12 @@ class UnifiedMemory(wiring.Component):
     With ``latency`` 2 every request (the served ones: a waiting requester's only when
     ``ready``) is registered before the banks' grants and multiplexers, so that the wires
     from the requesters to the memory and the paths into the block RAMs are in different
-    cycles (the FPGA's 50 MHz: docs/fpga.md). The grant, ``ready`` and ``conflict`` are
-    still decided in the request's cycle, by the same rule, so the accesses happen in the
-    order of their requests and a read sees every write requested in an earlier cycle;
-    only the read data comes a cycle later.
+    cycles (the FPGA's 50 MHz: docs/fpga.md). A waiting requester's ``ready`` is still
+    decided in the request's cycle, and the grants by the same rule, so the accesses
+    happen in the order of their requests and a read sees every write requested in an
+    earlier cycle; the read data comes a cycle later, and so does ``conflict``: it is
+    formed from the registered requests (the cycle after the meeting), so that the paths
+    from the requesters end at the register stage.
 
     Latency: read data arrives on the requester's ``rdata`` ``latency`` cycles after its
     request; a write is done at the end of the request's cycle (``latency`` 1) or of the
@@ -102,6 +104,8 @@ class UnifiedMemory(wiring.Component):
     <requester> : In(mem_port_signature(word_bytes, ready=<in waiting>))
         One for each name in ``requesters``.
     conflict : Out(1)
+        Two requesters that never wait addressed one bank: in the requests' cycle
+        (``latency`` 1) or the cycle after (2).
     """
 
     def __init__(self, word_bytes, bank_bytes, banks, requesters, waiting=(), *, latency=1):
@@ -145,18 +149,13 @@ class UnifiedMemory(wiring.Component):
         def bank_of(addr):   # (8 bits: a bank's number)
             return addr[wbits + dbits:wbits + dbits + 8]
 
-        # The request's cycle: which requesters ask for each bank, the conflicts among the
-        # ones that never wait, a waiting requester's ``ready``.
+        # The request's cycle: which requesters ask for each bank, a waiting requester's
+        # ``ready``.
         asks = [Cat(p.en & (bank_of(p.addr) == b) for p in ports) for b in range(self._banks)]
-        conflicts = []
-        for b in range(self._banks):
-            served = asks[b][:len(ports) - nwait]   # the ones that never wait
-            conflicts.append((served & (served - 1)).any())
         for i, (name, p) in enumerate(zip(names, ports, strict=True)):
             if name in self._waiting:   # served unless an earlier requester has the bank
                 m.d.comb += p.ready.eq(~Cat(q.en & (bank_of(q.addr) == bank_of(p.addr))
                                             for q in ports[:i]).any())
-        m.d.comb += self.conflict.eq(Cat(conflicts).any())
 
         # The requests the banks serve: these, or (latency 2) these registered, a waiting
         # requester's only when ready (so the same one is served a cycle later).
@@ -174,7 +173,7 @@ class UnifiedMemory(wiring.Component):
                              we.eq(p.we), addr.eq(p.addr), wdata.eq(p.wdata),
                              mask.eq(p.mask)]
                 reqs.append((en, we, addr, wdata, mask))
-        rdatas = []
+        rdatas, conflicts = [], []
         for b in range(self._banks):
             mem = Memory(shape=8 * self._word, depth=self._depth, init=[])
             m.submodules[f"bank{b}"] = mem
@@ -187,6 +186,10 @@ class UnifiedMemory(wiring.Component):
             rdatas.append(rd.data)
             requests = asks[b] if self._latency == 1 else \
                 Cat(en & (bank_of(addr) == b) for en, _, addr, _, _ in reqs)
+            # The conflicts among the requesters that never wait (with latency 2, among
+            # the registered requests: a cycle later).
+            served = requests[:len(ports) - nwait]
+            conflicts.append((served & (served - 1)).any())
             # The first requester wins: a one-hot grant formed side by side, then an
             # AND-OR multiplexer (not a priority chain through the requesters).
             grant = Signal(len(ports), name=f"grant{b}")
@@ -200,6 +203,7 @@ class UnifiedMemory(wiring.Component):
                          rd.en.eq(_and_or(grant, [~we for _, we, _, _, _ in reqs])),
                          wr.en.eq(_and_or(grant, [Mux(we, mk, 0)
                                                   for _, we, _, _, mk in reqs]))]
+        m.d.comb += self.conflict.eq(Cat(conflicts).any())
         # Each requester's read data: from the bank it addressed ``latency`` cycles before.
         for name, p, (_, _, addr, _, _) in zip(names, ports, reqs, strict=True):
             last_bank = Signal(8, name=f"last_bank_{name}")

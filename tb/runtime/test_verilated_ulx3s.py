@@ -2,12 +2,14 @@
 regression's workers build it beside the sim core's library)."""
 
 import numpy as np
+import pytest
 
 from rtl.spec.config import get_config
 from sw.compiler_stub.conv import compile_conv2d
-from sw.golden.cycles import predict
+from sw.compiler_stub.asm import assemble
+from sw.golden.cycles import CycleModel, predict
 from sw.golden.layers import conv2d_reference
-from sw.runtime.verilated import VerilatedCore
+from sw.runtime.verilated import RtlConflict, VerilatedCore
 
 from ..core.stimulus import fitting_layer
 from .test_verilated import run_compiled
@@ -36,3 +38,40 @@ def test_ulx3s_core(seed):
             assert np.array_equal(got, want), f"seed {seed}: {layer} {h}x{wd}: output differs"
             assert (cycles, core.vmm_steps) == predict(config, compiled.programs), \
                 f"seed {seed}: {layer} {h}x{wd}: RTL {(cycles, core.vmm_steps)}"
+
+
+@pytest.mark.parametrize("bank", [1, 2])
+def test_ulx3s_conflict(bank):
+    """The ulx3s core (its MEM's conflicts reported from the registered requests, a
+    cycle after the meeting): T0 streams weight tiles from bank 1 while T1 steps them over
+    activations in bank ``bank``; in bank 1 the streams meet and the run ends in
+    :class:`RtlConflict` in the cycle model's cycles, in bank 2 it does not."""
+    config = get_config("ulx3s").core
+    b = config.sram_bank_bytes
+    prog = assemble(f"""
+    .thread 0
+        AGBASE g=0 base={b}
+        AGDIM g=0 d=0 count={4 * config.vmm_rows} stride=8
+        WSTREAM s=0 prec=0 act_signed=0
+        END
+    .thread 1
+        AGBASE g=0 base={bank * b + 1024}
+        AGDIM g=0 d=0 count=2 stride=8
+        AGDIM g=0 d=1 count=4 stride=0
+        AGDIM g=1 d=0 count=2 stride=1
+        AGDIM g=1 d=1 count=4 stride=0
+        SSTREAM s=0 d=1 zero=2 period=2
+        END
+    """, config)
+    model = CycleModel(config)
+    cycles = model.run(prog.threads)[0]
+    with VerilatedCore("ulx3s") as core:
+        core.write(0, prog.image())
+        if bank == 1:
+            assert model.conflict is not None and "MEM bank 1" in model.conflict
+            with pytest.raises(RtlConflict, match="two accesses met in one MEM bank") as info:
+                core.run(0)
+            assert info.value.cycles == cycles
+        else:
+            assert model.conflict is None
+            assert core.run(0) == cycles

@@ -236,6 +236,35 @@ def test_unified_memory_register_stage():
     _run(dut, bench)
 
 
+def test_unified_memory_register_stage_conflict():
+    """With ``latency`` 2 two requesters that never wait meeting in a bank raise
+    ``conflict`` the cycle after their requests (from the registered requests), for that
+    cycle only; the first is served (its read data two cycles after the request)."""
+    dut = UnifiedMemory(8, 64, 2, ("first", "second"), latency=2)
+
+    async def bench(ctx):
+        for port, value in ((dut.first, 0x11), (dut.second, 0x22)):
+            ctx.set(port.en, 1)
+            ctx.set(port.we, 1)
+            ctx.set(port.mask, 0xFF)
+            ctx.set(port.addr, 8)
+            ctx.set(port.wdata, value)
+        assert ctx.get(dut.conflict) == 0          # cycle 0: the meeting
+        await ctx.tick()
+        ctx.set(dut.second.addr, 64)               # cycle 1: different banks
+        ctx.set(dut.first.we, 0)
+        assert ctx.get(dut.conflict) == 1          # cycle 0's meeting
+        await ctx.tick()
+        ctx.set(dut.first.en, 0)
+        ctx.set(dut.second.en, 0)
+        assert ctx.get(dut.conflict) == 0
+        await ctx.tick()
+        assert ctx.get(dut.first.rdata) == 0x11    # cycle 1's read: the first's write
+        assert ctx.get(dut.conflict) == 0
+
+    _run(dut, bench)
+
+
 @pytest.mark.parametrize("latency", [0, 3, 2.0, True])
 def test_unified_memory_rejects_latency(latency):
     with pytest.raises(ValueError, match="latency must be 1 or 2"):
