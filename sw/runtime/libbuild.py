@@ -67,7 +67,7 @@ def locked(directory):
 
 
 def compile_library(directory, name, *, sources, top, prefix, harness, verilator_flags,
-                    make_flags, cflags, what):
+                    make_flags, cflags, what, hier_blocks=()):
     """Build (or find) ``directory/lib<name>-<hash>.so``: the Verilog ``sources`` with top
     module ``top`` (model class ``prefix``) and the C++ ``harness``, compiled with
     Verilator's ``verilator_flags``, the C++ ``cflags`` and ``make_flags`` (verilated.mk's
@@ -75,15 +75,27 @@ def compile_library(directory, name, *, sources, top, prefix, harness, verilator
 
     Verilator's output goes to ``directory/obj_<name>``, its log to
     ``directory/<name>.log``; older libraries of ``name`` are removed. ``what`` names the
-    build in errors. Returns the library's path.
+    build in errors. ``hier_blocks`` names modules Verilator verilates and compiles once
+    as hierarchical blocks (``--hierarchical``, a ``hier_block`` line each in
+    ``directory/<name>_hier.vlt``), however many instances of them the design holds. Returns
+    the library's path.
     """
     from tb.hdl import setup_env
     setup_env()
     version = subprocess.run(["verilator", "--version"], capture_output=True, text=True,
                              check=True).stdout
+    sources, flags = list(sources), list(verilator_flags)
+    if hier_blocks:
+        config = directory / f"{name}_hier.vlt"
+        text = "`verilator_config\n" + "".join(f'hier_block -module "{m}"\n'
+                                                for m in hier_blocks)
+        if not config.exists() or config.read_text() != text:
+            config.write_text(text)
+        sources.append(config)
+        flags.append("--hierarchical")
     key = hashlib.sha256()
     for part in (*(Path(s).read_bytes() for s in sources), Path(harness).read_bytes(),
-                 version.encode(), repr((top, prefix, list(verilator_flags),
+                 version.encode(), repr((top, prefix, flags,
                                          list(make_flags), list(cflags))).encode()):
         key.update(hashlib.sha256(part).digest())
     library = directory / f"lib{name}-{key.hexdigest()[:16]}.so"
@@ -91,7 +103,7 @@ def compile_library(directory, name, *, sources, top, prefix, harness, verilator
         return library
     obj = directory / f"obj_{name}"
     cmd = ["verilator", "--cc", *map(str, sources), "--top-module", top, "--prefix", prefix,
-           *verilator_flags, "--exe", str(harness), "--build", "-j",
+           *flags, "--exe", str(harness), "--build", "-j",
            str(os.cpu_count() or 1), "--Mdir", str(obj), "-o", "libharness.so",
            "-CFLAGS", " ".join(cflags), "-LDFLAGS", "-shared",
            "-MAKEFLAGS", " ".join(make_flags)]

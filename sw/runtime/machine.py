@@ -49,6 +49,9 @@ _MAKE_FLAGS_LARGE = ["OPT_FAST=-O0", "OPT_SLOW=-O0", "OPT_GLOBAL=-O0",
                      "CFG_CXXFLAGS_PCH_I=-include"]
 _CFLAGS          = ["-fPIC", "-fvisibility=hidden"]
 
+#: From this many cores, the machine is built hierarchically (:func:`build_machine`).
+HIER_CORES = 5
+
 # machine_harness.cpp's errors.
 _TIMEOUT, _OVERFLOW, _ARGUMENT = -1, -2, -3
 _U64 = 1 << 64
@@ -120,7 +123,7 @@ def _wrapper(verilog, name, expected=_MACHINE_PORTS, instance="machine",
     return path, top
 
 
-def build_machine(config="sim", build_dir=None):
+def build_machine(config="sim", build_dir=None, hierarchical=None):
     """Build (or find) the harness library of the machine of the named configuration;
     return its path.
 
@@ -128,8 +131,15 @@ def build_machine(config="sim", build_dir=None):
     (``core_<config>.v``, ``machine_<config>.v`` and the top ``harness_machine_<config>.v``),
     Verilator's output (``obj_machine_<config>``) and its log (``machine_<config>.log``)
     stay there; the library is ``libmachine_<config>-<hash>.so`` (older ones are removed).
+
+    ``hierarchical``: Verilate and compile the core once, as a hierarchical block
+    (Verilator's ``--hierarchical``; the machine's instances of it call that one model),
+    rather than inline every core; the harness then evaluates the clock's falling edge
+    too (``HARNESS_HIER_BLOCKS`` in ``machine_harness.cpp``: each core's model sees the
+    clock only through evaluations). None (the default): from :data:`HIER_CORES` cores.
     """
     cfg = _check_config(config)
+    hier = cfg.cores >= HIER_CORES if hierarchical is None else bool(hierarchical)
     directory = Path(build_dir if build_dir is not None
                      else ROOT / "build" / "runtime" / f"machine_{cfg.name}").resolve()
     core = module_name("core", cfg.name)
@@ -149,7 +159,8 @@ def build_machine(config="sim", build_dir=None):
                                top=top, prefix="Vmachine", harness=HARNESS,
                                verilator_flags=_VERILATOR_FLAGS,
                                make_flags=_MAKE_FLAGS if cfg.cores <= 4 else _MAKE_FLAGS_LARGE,
-                               cflags=_CFLAGS, what="the machine harness")
+                               cflags=_CFLAGS + (["-DHARNESS_HIER_BLOCKS"] if hier else []),
+                               what="the machine harness", hier_blocks=[core] if hier else ())
 
 
 _SIGNATURES = {

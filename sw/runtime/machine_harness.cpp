@@ -52,14 +52,32 @@ struct HarnessMachine {
     HarnessMachine()
         : context(new VerilatedContext), top(new Vmachine(context.get(), "machine")) {}
 
+    // Make this machine's context the calling thread's (Verilated::threadContextp), as
+    // every entry point does before it touches the model: Verilator's runtime finds some
+    // of a model's state through the thread's context, not the model's (the scopes a
+    // model registers and erases, the models it creates inside: a hierarchical build's
+    // cores); the thread's context is the last one constructed (or set), which with
+    // several machines in one process may be another's, or one deleted.
+    void use() { Verilated::threadContextp(context.get()); }
+
     // One cycle: the rising edge, then the falling edge, which is not evaluated (no logic
     // is sensitive to it; harness.cpp's tick() explains): the model's record of the
     // clock's last value is set to 0, as the falling edge's eval() would set it.
+    //
+    // Built with HARNESS_HIER_BLOCKS (the cores Verilated as hierarchical blocks,
+    // sw/runtime/machine.py), the falling edge is evaluated: each core is then a model of
+    // its own behind a wrapper that hands it every change of clk (`always @(clk)`); the
+    // core keeps its own record of clk's last value, which only an eval with clk low
+    // clears. Skipped, the core sees clk stay high and never again sees a rising edge.
     inline void tick() {
         top->clk = 1;
         top->eval();
         top->clk = 0;
+#ifdef HARNESS_HIER_BLOCKS
+        top->eval();
+#else
         top->rootp->__Vtrigprevexpr___TOP__clk__0 = 0;
+#endif
         ++clocks;
     }
 
@@ -88,6 +106,7 @@ HARNESS_API HarnessMachine* machine_create(void) {
     } catch (...) {  // no C++ exception may cross the C interface
         return nullptr;
     }
+    m->use();
     m->top->clk = 0;
     m->idle_inputs();
     m->top->eval();
@@ -97,11 +116,16 @@ HARNESS_API HarnessMachine* machine_create(void) {
 
 HARNESS_API void machine_destroy(HarnessMachine* m) {
     if (!m) return;
+    m->use();
     m->top->final();
     delete m;
+    Verilated::threadContextp(nullptr);   // not left pointing at the deleted context
 }
 
-HARNESS_API void machine_reset(HarnessMachine* m) { m->reset(); }
+HARNESS_API void machine_reset(HarnessMachine* m) {
+    m->use();
+    m->reset();
+}
 
 // Offer in[0..n_in) on rx and collect tx into out[0..max_out) until the collected bytes
 // end with 0x00 after a non-zero byte and every input byte was taken; return the number
@@ -115,6 +139,7 @@ HARNESS_API void machine_reset(HarnessMachine* m) { m->reset(); }
 HARNESS_API int64_t machine_transfer(HarnessMachine* m, const uint8_t* in, uint64_t n_in,
                                      uint8_t* out, uint64_t max_out, uint64_t max_cycles) {
     if ((!in && n_in) || (!out && max_out) || max_cycles == 0) return kErrArgument;
+    m->use();
     Vmachine* top = m->top.get();
     uint64_t taken = 0, n_out = 0;
     bool nonzero = false;   // the last byte collected is not zero
@@ -165,6 +190,7 @@ HARNESS_API int64_t machine_transfer(HarnessMachine* m, const uint8_t* in, uint6
 // Clock n cycles with rx idle and tx ready, dropping any tx byte; return the number of
 // tx bytes dropped (none unless an answer was in flight).
 HARNESS_API int64_t machine_idle(HarnessMachine* m, uint64_t n) {
+    m->use();
     Vmachine* top = m->top.get();
     m->idle_inputs();
     top->eval();
