@@ -138,18 +138,15 @@ def test_deadlock(idle_core):
     assert core.run(0) == CycleModel(CONFIG).run(prog.threads)[0]
 
 
-@pytest.mark.parametrize("bank", [1, 2])
-def test_conflict(idle_core, bank):
+def conflict_program(config, bank):
     """T0 streams four weight tiles from bank 1 while T1 steps them, two steps a tile,
-    over activations in bank ``bank``: in bank 1 the two streams meet (the RTL raises its
-    ``conflict`` flag and the cycle model records the meeting, in cycle 20); in bank 2
-    neither does, and the cycles agree."""
-    core = idle_core
-    b = CONFIG.sram_bank_bytes
-    prog = assemble(f"""
+    over activations in bank ``bank`` of a core of ``config``: in bank 1 the two streams
+    meet, in bank 2 they do not."""
+    b = config.sram_bank_bytes
+    return assemble(f"""
     .thread 0
         AGBASE g=0 base={b}
-        AGDIM g=0 d=0 count={4 * CONFIG.vmm_rows} stride=8
+        AGDIM g=0 d=0 count={4 * config.vmm_rows} stride=8
         WSTREAM s=0 prec=0 act_signed=0
         END
     .thread 1
@@ -160,7 +157,17 @@ def test_conflict(idle_core, bank):
         AGDIM g=1 d=1 count=4 stride=0
         SSTREAM s=0 d=1 zero=2 period=2
         END
-    """, CONFIG)
+    """, config)
+
+
+@pytest.mark.parametrize("bank", [1, 2])
+def test_conflict(idle_core, bank):
+    """T0 streams four weight tiles from bank 1 while T1 steps them, two steps a tile,
+    over activations in bank ``bank``: in bank 1 the two streams meet (the RTL raises its
+    ``conflict`` flag and the cycle model records the meeting, in cycle 20); in bank 2
+    neither does, and the cycles agree."""
+    core = idle_core
+    prog = conflict_program(CONFIG, bank)
     model = CycleModel(CONFIG)
     cycles = model.run(prog.threads)[0]
     core.write(0, prog.image())

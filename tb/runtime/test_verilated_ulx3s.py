@@ -6,13 +6,12 @@ import pytest
 
 from rtl.spec.config import get_config
 from sw.compiler_stub.conv import compile_conv2d
-from sw.compiler_stub.asm import assemble
 from sw.golden.cycles import CycleModel, predict
 from sw.golden.layers import conv2d_reference
 from sw.runtime.verilated import RtlConflict, VerilatedCore
 
 from ..core.stimulus import fitting_layer
-from .test_verilated import run_compiled
+from .test_verilated import conflict_program, run_compiled
 
 
 def test_ulx3s_core(seed):
@@ -43,26 +42,10 @@ def test_ulx3s_core(seed):
 @pytest.mark.parametrize("bank", [1, 2])
 def test_ulx3s_conflict(bank):
     """The ulx3s core (its MEM's conflicts reported from the registered requests, a
-    cycle after the meeting): T0 streams weight tiles from bank 1 while T1 steps them over
-    activations in bank ``bank``; in bank 1 the streams meet and the run ends in
+    cycle after the meeting) on :func:`conflict_program`: in bank 1 the run ends in
     :class:`RtlConflict` in the cycle model's cycles, in bank 2 it does not."""
     config = get_config("ulx3s").core
-    b = config.sram_bank_bytes
-    prog = assemble(f"""
-    .thread 0
-        AGBASE g=0 base={b}
-        AGDIM g=0 d=0 count={4 * config.vmm_rows} stride=8
-        WSTREAM s=0 prec=0 act_signed=0
-        END
-    .thread 1
-        AGBASE g=0 base={bank * b + 1024}
-        AGDIM g=0 d=0 count=2 stride=8
-        AGDIM g=0 d=1 count=4 stride=0
-        AGDIM g=1 d=0 count=2 stride=1
-        AGDIM g=1 d=1 count=4 stride=0
-        SSTREAM s=0 d=1 zero=2 period=2
-        END
-    """, config)
+    prog = conflict_program(config, bank)
     model = CycleModel(config)
     cycles = model.run(prog.threads)[0]
     with VerilatedCore("ulx3s") as core:

@@ -125,6 +125,16 @@ def test_register_queue_rejects_search():
         RegisterQueue(8, 2, searchable="later")
 
 
+def _both_write(ctx, dut, addr):
+    """Requesters ``first`` and ``second`` both write ``addr`` (0x11 and 0x22)."""
+    for port, value in ((dut.first, 0x11), (dut.second, 0x22)):
+        ctx.set(port.en, 1)
+        ctx.set(port.we, 1)
+        ctx.set(port.mask, 0xFF)
+        ctx.set(port.addr, addr)
+        ctx.set(port.wdata, value)
+
+
 def test_unified_memory_priority():
     """Requesters are members by name; in a bank the first named is served and the
     meeting is a conflict; read data comes the next cycle."""
@@ -132,12 +142,7 @@ def test_unified_memory_priority():
     assert dut.requesters == ("first", "second")
 
     async def bench(ctx):
-        for port, value in ((dut.first, 0x11), (dut.second, 0x22)):
-            ctx.set(port.en, 1)
-            ctx.set(port.we, 1)
-            ctx.set(port.mask, 0xFF)
-            ctx.set(port.addr, 8)
-            ctx.set(port.wdata, value)
+        _both_write(ctx, dut, 8)
         assert ctx.get(dut.conflict) == 1
         await ctx.tick()
         ctx.set(dut.second.en, 0)
@@ -243,12 +248,7 @@ def test_unified_memory_register_stage_conflict():
     dut = UnifiedMemory(8, 64, 2, ("first", "second"), latency=2)
 
     async def bench(ctx):
-        for port, value in ((dut.first, 0x11), (dut.second, 0x22)):
-            ctx.set(port.en, 1)
-            ctx.set(port.we, 1)
-            ctx.set(port.mask, 0xFF)
-            ctx.set(port.addr, 8)
-            ctx.set(port.wdata, value)
+        _both_write(ctx, dut, 8)
         assert ctx.get(dut.conflict) == 0          # cycle 0: the meeting
         await ctx.tick()
         ctx.set(dut.second.addr, 64)               # cycle 1: different banks
