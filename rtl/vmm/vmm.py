@@ -6,7 +6,21 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec.codes import PRECISIONS, Precision
 
-__all__ = ["weight_layout", "step_layout", "result_layout", "VMM"]
+__all__ = ["weight_layout", "step_layout", "result_layout", "PACKING", "OPERAND_BITS",
+           "VMM"]
+
+#: How a byte lane's one multiplier computes the narrow precisions' dot products:
+#: ``{bits: (K, m)}``, ``m`` of the lane's elements packed ``K`` bits apart in each
+#: operand (:meth:`VMM._lane_products`); the dot product is the ``K``-bit field from
+#: ``(m - 1) K``. At int4 (``a`` in [-8, 15], ``w`` in [-8, 7]) the lower coefficient
+#: ``a0 w1`` lies in [-120, 105], inside +-2**8, and the dot product in [-240, 210] fits
+#: 9 signed bits; at int2 the lower ones' sum ``a0 w2 + (a0 w1 + a1 w2) 2**6`` lies in
+#: [-774, 516], inside +-2**11, and the three products' sum in [-18, 12] fits 6 signed
+#: bits; the fourth int2 product is formed beside the multiplier.
+PACKING = {4: (9, 2), 2: (6, 3)}
+
+#: The signed widths of a lane's multiplier operands (activations, weights) per precision.
+OPERAND_BITS = {8: (9, 8), 4: (14, 14), 2: (15, 15)}
 
 
 def weight_layout(cols):
@@ -137,29 +151,61 @@ class VMM(wiring.Component):
 
     latency = 3
 
-    def _lane_products(self, w, a, act_signed):
-        """One byte lane's dot products, one per built precision: an int8 product, the
-        sum of two int4 products, the sum of four int2 products. The narrow products are
-        written as shifted additions, so that synthesis keeps them in logic and gives DSP
-        multipliers to the int8 products only."""
-        out = {}
-        for bits in self._precisions:
-            terms = []
-            for k in range(0, 8, bits):
-                wk = w[k:k + bits].as_signed()
-                ak = a[k:k + bits]
-                ak = Mux(act_signed, ak.as_signed(), ak.as_unsigned())
-                terms.append(wk * ak if bits == 8 else _shift_add_mul(wk, ak))
-            out[bits] = _tree_sum(terms)
-        return out
+    def _lane_products(self, m, w, a, act_signed, precision):
+        """One byte lane's stage 1: the multiplier's operands at the tile's precision and
+        their product, of which the lane's dot product is one field (:data:`PACKING`).
 
-    def _lane_select(self, m, products, precision):
-        """The lane value of the tile's precision (no products for another one)."""
+        At int8 the operands are the weight and the activation. At int4 and int2 each
+        operand packs ``m`` of the lane's elements (2 at int4, 3 at int2) ``K`` bits apart,
+        the weights in reverse order: ``A = sum a_i 2**(i K)``, ``W = sum w_{m-1-i}
+        2**(i K)``, so that the coefficient of ``2**((m - 1) K)`` in ``A * W`` is ``sum
+        a_i w_i``, the dot product, with the lower coefficients' sum ``L`` below it and
+        the higher ones above. One multiplier (a MULT18X18D on the FPGA: at most 15 x 14
+        bits) computes every precision's products; the fourth int2 product ``a3 * w3``
+        (2 x 3 bits) is formed beside it in logic.
+
+        Returns ``(product, extra)``: ``extra`` the fourth int2 product (None without
+        int2)."""
+        operands = {}
+        extra = None
+        for bits in self._precisions:
+            ws = [w[k:k + bits].as_signed() for k in range(0, 8, bits)]
+            acts = [Mux(act_signed, a[k:k + bits].as_signed(), a[k:k + bits].as_unsigned())
+                    for k in range(0, 8, bits)]
+            shift, n = PACKING.get(bits, (0, 1))
+            operands[bits] = (sum(acts[i] << (i * shift) for i in range(n)),
+                              sum(ws[n - 1 - i] << (i * shift) for i in range(n)))
+            if bits == 2:
+                extra = acts[3] * ws[3]
+        a_op = Signal(signed(max(OPERAND_BITS[bits][0] for bits in operands)))
+        w_op = Signal(signed(max(OPERAND_BITS[bits][1] for bits in operands)))
+        with m.Switch(precision):
+            for bits, (x, y) in operands.items():
+                with m.Case(Precision.from_bits(bits)):   # (exact in these widths)
+                    m.d.comb += [a_op.eq(x[:OPERAND_BITS[bits][0]].as_signed()),
+                                 w_op.eq(y[:OPERAND_BITS[bits][1]].as_signed())]
+            # (reserved or unbuilt precision: both 0, no products)
+        return a_op * w_op, extra
+
+    def _lane_select(self, m, product, extra, precision):
+        """The lane value of the tile's precision from its registered product (and the
+        fourth int2 product ``extra``): at int8 the product; at int4 and int2 the ``K``
+        bits from ``s = (m - 1) K`` up, plus bit ``s - 1``: that is ``(P + 2**(s-1)) >>
+        s`` modulo ``2**K``, exact because the lower coefficients' sum ``L`` lies in
+        ``(-2**(s-1), 2**(s-1))`` and the dot product in ``K`` signed bits
+        (:data:`PACKING`). No products for another precision."""
         lane = Signal(signed(17))  # int8 x uint8 needs 17 bits; int4/int2 sums fit too
         with m.Switch(precision):
-            for bits, value in products.items():
+            for bits in self._precisions:
                 with m.Case(Precision.from_bits(bits)):
-                    m.d.comb += lane.eq(value)
+                    if bits == 8:
+                        m.d.comb += lane.eq(product[:17].as_signed())
+                    else:
+                        shift, n = PACKING[bits]
+                        low = (n - 1) * shift
+                        field = (product[low:low + shift] + product[low - 1])[:shift]
+                        value = field.as_signed()
+                        m.d.comb += lane.eq(value + extra if bits == 2 else value)
             with m.Default():
                 m.d.comb += lane.eq(0)  # reserved or unbuilt precision: no products
         return lane
@@ -251,23 +297,29 @@ class VMM(wiring.Component):
                 m.d.sync += [active_full.eq(0), shadow_full.eq(0), load_row.eq(1),
                              carry_valid.eq(0)]
 
-        # Stage 1: each byte lane's products at every built precision (registered apart
-        # so that the precision's selection does not follow the multipliers in one cycle).
-        products = [[{bits: Signal(signed(17 if bits == 8 else 10 if bits == 4 else 6),
-                                   name=f"lane{r}_{c}_int{bits}")
-                      for bits in self._precisions} for c in range(cols)] for r in range(rows)]
+        # Stage 1: each byte lane's product at the active tile's precision (registered
+        # before the field of the precision is selected).
+        width = 17 if self._precisions == (8,) else 18
+        products = [[Signal(width, name=f"lane{r}_{c}") for c in range(cols)]
+                    for r in range(rows)]
+        extras = [[Signal(signed(4), name=f"lane{r}_{c}_int2") if 2 in self._precisions
+                   else None for c in range(cols)] for r in range(rows)]
         s1_prec  = Signal(Precision)
         s1_psum  = Signal(data.ArrayLayout(signed(32), rows))
         s1_last  = Signal()
         with m.If(s1_ready):
             m.d.sync += s1_valid.eq(accept)
+        for r in range(rows):
+            for c in range(cols):
+                product, extra = self._lane_products(m, active[r][8 * c:8 * c + 8],
+                                                     self.steps.p.data[8 * c:8 * c + 8],
+                                                     active_mode.act_signed,
+                                                     active_mode.precision)
+                with m.If(accept):
+                    m.d.sync += products[r][c].eq(product[:width])
+                    if extra is not None:
+                        m.d.sync += extras[r][c].eq(extra)
         with m.If(accept):
-            for r in range(rows):
-                for c in range(cols):
-                    values = self._lane_products(active[r][8 * c:8 * c + 8],
-                                                 self.steps.p.data[8 * c:8 * c + 8],
-                                                 active_mode.act_signed)
-                    m.d.sync += [products[r][c][bits].eq(values[bits]) for bits in values]
             m.d.sync += [s1_psum.eq(self.steps.p.psum), s1_last.eq(self.steps.p.last),
                          s1_prec.eq(active_mode.precision)]
 
@@ -279,7 +331,7 @@ class VMM(wiring.Component):
             m.d.sync += s2_valid.eq(s1_valid)
             with m.If(s1_valid):
                 for r in range(rows):
-                    lanes = [self._lane_select(m, products[r][c], s1_prec)
+                    lanes = [self._lane_select(m, products[r][c], extras[r][c], s1_prec)
                              for c in range(cols)]
                     m.d.sync += row_sums[r].eq(_tree_sum(lanes))
                 m.d.sync += [s2_psum.eq(s1_psum), s2_last.eq(s1_last)]
@@ -302,18 +354,3 @@ def _tree_sum(values):
         values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i]
                   for i in range(0, len(values), 2)]
     return values[0]
-
-
-def _shift_add_mul(w, a):
-    """``w * a`` for signed ``w`` and ``a`` as a sum of shifted, gated copies of ``w``
-    (two's complement: the top bit of ``a`` weighs ``-2**(n-1)``)."""
-    n = len(a)
-    width = len(w) + n
-    terms = []
-    for i in range(n):
-        shifted = (w << i).as_signed()
-        terms.append(Mux(a[i], -shifted if i == n - 1 else shifted, 0))
-    total = terms[0]
-    for t in terms[1:]:
-        total = total + t
-    return total[:width].as_signed()
