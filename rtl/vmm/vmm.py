@@ -175,8 +175,8 @@ class VMM(wiring.Component):
             shift, n = PACKING.get(bits, (0, 1))
             operands[bits] = (sum(acts[i] << (i * shift) for i in range(n)),
                               sum(ws[n - 1 - i] << (i * shift) for i in range(n)))
-            if bits == 2:
-                extra = acts[3] * ws[3]
+            if bits == 2:   # a3 * w3 with w3 = w[6] - 2 w[7]: in logic, not a multiplier
+                extra = Mux(w[6], acts[3], 0) - Mux(w[7], acts[3] << 1, 0)
         a_op = Signal(signed(max(OPERAND_BITS[bits][0] for bits in operands)))
         w_op = Signal(signed(max(OPERAND_BITS[bits][1] for bits in operands)))
         with m.Switch(precision):

@@ -107,3 +107,13 @@ def test_packing_bounds(bits):
         assert -(1 << (shift - 1)) <= dot.min() and dot.max() < 1 << (shift - 1)
         for op, width in zip((a_op, w_op), OPERAND_BITS[bits], strict=True):
             assert -(1 << (width - 1)) <= op.min() and op.max() < 1 << (width - 1)
+
+
+@pytest.mark.parametrize("precisions", [(8, 4, 2), (8,), (2,)])
+def test_one_multiplier_a_lane(precisions):
+    """The 4 x 4 VMM's netlist has one multiplication a byte lane, 16 in all, whatever
+    the precisions built (the FPGA's 16 MULT18X18D a core for the VMM)."""
+    from amaranth.back import rtlil
+    vmm = VMM(4, 4, precisions)
+    text = rtlil.convert(vmm, ports=None)
+    assert text.count("cell $mul ") == 16
