@@ -6,7 +6,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..spec.isa import ADDR_BITS, PUT_PORTS, PUT_THREADS, THREADS
+from ..spec.isa import ADDR_BITS, PUT_PORTS, PUT_THREADS
 from ..vmm import VMM
 from .counters import Counters
 from .loader import Loader
@@ -87,7 +87,8 @@ class Core(wiring.Component):
 
     Submodules: ``mem`` (:class:`UnifiedMemory`, requesters :data:`REQUESTERS`),
     ``loader`` (:class:`Loader`), ``counters`` (:class:`Counters`), ``thread0`` ...
-    ``thread7`` (:class:`Thread`), ``vmm``, ``psb``, and the engines ``weights``
+    ``thread7`` (:class:`Thread`; no ``thread3`` and ``thread5`` without
+    ``spare_threads``), ``vmm``, ``psb``, and the engines ``weights``
     (:class:`WeightEngine`, T0), ``steps`` (:class:`StepEngine`, T1), ``vector``
     (:class:`VectorEngine`, T2) and ``anoc``, ``mnoc``, ``inoc`` (:class:`NocEngine`, T4,
     T6, T7; T3 and T5 have no engine).
@@ -138,12 +139,14 @@ class Core(wiring.Component):
         m.submodules.counters = counters = Counters(engines=1 + len(PUT_PORTS))
         m.d.comb += [self.busy.eq(loader.busy), counters.clear.eq(loader.image)]
         wiring.connect(m, loader=loader.mem, mem=mem.loader)
-        threads = []
-        for t in range(THREADS):
+        # The threads the core has (without spare threads, T3 and T5 are absent: their
+        # loader ports write nowhere and never run, their counter ports stay 0).
+        threads = {}
+        for t in cfg.threads:
             m.submodules[f"thread{t}"] = th = Thread(cfg.program_len, loader.slots)
             wiring.connect(m, loader=loader.threads[t], thread=th.control)
             wiring.connect(m, thread=th.counters, counters=counters.threads[t])
-            threads.append(th)
+            threads[t] = th
 
         # Engines.
         m.submodules.vmm = vmm = VMM.from_config(cfg, clear=True)
@@ -167,7 +170,7 @@ class Core(wiring.Component):
                            counters=counters.engines[1 + PUT_PORTS.index(name)])
             # Puts wait while the loader reads a program image (its header included).
             m.d.comb += eng.hold.eq(loader.image | (loader.busy & ~loader.run))
-        for t, th in enumerate(threads):
+        for t, th in threads.items():
             if t in engines:
                 wiring.connect(m, thread=th.engine, engine=engines[t].thread)
             else:   # T3 and T5 have no engine
@@ -217,18 +220,18 @@ class Core(wiring.Component):
                    | (th.engine.points.valid & ~th.engine.points.ready
                       & (engines.get(t) is not vec))
                    | (th.draining & ~th.engine.idle)
-                   for t, th in enumerate(threads)]
+                   for t, th in threads.items()]
         took = Signal()   # a point taken in the last mem_latency cycles (a read in flight)
         taken = [Signal(name=f"took{k + 1}") for k in range(lat)]
         m.d.sync += taken[0].eq(Cat(th.engine.points.valid & th.engine.points.ready
-                                    for th in threads).any())
+                                    for th in threads.values()).any())
         m.d.sync += [later.eq(earlier) for earlier, later in zip(taken, taken[1:], strict=False)]
         m.d.comb += took.eq(Cat(taken).any())
         vmm_pending = Signal(range(VMM.latency + 2))
         m.d.sync += vmm_pending.eq(vmm_pending + (vmm.steps.valid & vmm.steps.ready)
                                    - vmm.results.valid)
         quiet = Signal()
-        m.d.comb += quiet.eq(Cat(th.control.running for th in threads).any()
+        m.d.comb += quiet.eq(Cat(th.control.running for th in threads.values()).any()
                              & Cat(blocked).all()
                              & ~took & ~(vmm.weights.valid & vmm.weights.ready)
                              & ~(vmm.steps.valid & vmm.steps.ready) & (vmm_pending == 0)

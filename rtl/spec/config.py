@@ -18,7 +18,7 @@ Three named configurations are provided (see :data:`CONFIGS`):
 from dataclasses import dataclass, field
 
 from .codes import PRECISIONS
-from rtl.spec.isa import INSTR_BITS
+from rtl.spec.isa import INSTR_BITS, SPARE_THREADS, THREADS
 
 __all__ = ["PRECISIONS", "CoreConfig", "ArrayConfig", "CONFIGS", "DEFAULT_CONFIG", "get_config"]
 
@@ -91,6 +91,11 @@ class CoreConfig:
         Register the activation unit's table read before its use (the block RAM's output
         register): the unit's latency is 6 cycles instead of 5 (the FPGA core's 50 MHz;
         the chain's and a VACT's one more, docs/architecture.md 7.5).
+    spare_threads : bool
+        Build T3 and T5, the threads that own no engine (control instructions only). Without
+        them (the FPGA core's LUTs) a program image gives them no instructions: the
+        assembler, the golden core and the cycle model reject one that does, naming the
+        thread (the core's loader would copy its instructions nowhere).
 
     The VMM's ``vmm_rows`` results of one step are one vector of the vector and activation
     units: ``vmm_rows`` must be at least 4 (an int2 vector fills whole bytes) and at most
@@ -111,6 +116,7 @@ class CoreConfig:
     mem_latency:     int = 1
     unit_passes:     int = 1
     afu_table_reg:   bool = False
+    spare_threads:   bool = True
 
     def __post_init__(self):
         _check_pow2("vmm_rows", self.vmm_rows, low=4, high=1024)
@@ -140,6 +146,15 @@ class CoreConfig:
         _check_pow2("unit_passes", self.unit_passes, high=self.vmm_rows)
         if type(self.afu_table_reg) is not bool:
             raise ValueError(f"afu_table_reg must be True or False, not {self.afu_table_reg!r}")
+        if type(self.spare_threads) is not bool:
+            raise ValueError(f"spare_threads must be True or False, not {self.spare_threads!r}")
+
+    @property
+    def threads(self):
+        """The threads the core has: all :data:`~rtl.spec.isa.THREADS`, or without
+        :data:`~rtl.spec.isa.SPARE_THREADS`."""
+        return tuple(t for t in range(THREADS)
+                     if self.spare_threads or t not in SPARE_THREADS)
 
     @property
     def sram_bytes(self):
@@ -217,7 +232,9 @@ CONFIGS = {
                         # The FPGA's 50 MHz (a MEM register stage, the activation
                         # table's read registered) and its LUTs (the vector and
                         # activation units and the fused chain one lane each).
-                        mem_latency=2, unit_passes=4, afu_table_reg=True),
+                        mem_latency=2, unit_passes=4, afu_table_reg=True,
+                        # T3 and T5 (no engine, unused by the compiler): their LUTs.
+                        spare_threads=False),
         framebuffer_bytes=32 * 1024),
     "northpole": ArrayConfig(
         name="northpole", rows=16, cols=16,

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from amaranth import hdl
 from amaranth.lib import data, enum
 
-__all__ = ["Op", "OPCODE", "INSTR_BITS", "FORMATS", "STREAMS", "THREAD_OF", "NOC_PORTS",
+__all__ = ["Op", "OPCODE", "INSTR_BITS", "FORMATS", "STREAMS", "THREAD_OF", "SPARE_THREADS",
+           "NOC_PORTS",
            "NOC_THREADS", "NOC_IN_DEPTH", "PUT_PORTS", "PUT_THREADS", "PNOC_DEPTH",
            "DIRECTIONS", "OFFSETS", "pnoc_sources", "Instr", "encode", "decode", "instr_layout",
            "AG_DIMS", "AGS",
@@ -139,6 +140,12 @@ THREAD_OF = {
     Op.VOPV: (2,), Op.VPOST: (2,),
     Op.SEND: PUT_THREADS,
 }
+
+#: The threads that own no engine (control instructions only): a core built without
+#: spare threads (:attr:`rtl.spec.config.CoreConfig.spare_threads` false) has none.
+SPARE_THREADS = tuple(t for t in range(THREADS)
+                      if not any(t in owners for owners in THREAD_OF.values()))
+assert SPARE_THREADS == (3, 5)
 
 #: The stream (data) instructions: every opcode that belongs to a thread's engine. Each
 #: format begins with its source address generator ``s`` (2 bits), then its destination

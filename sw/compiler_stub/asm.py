@@ -281,6 +281,9 @@ class Program:
         """Check thread ``t``'s instructions one by one and its loop nesting; return the
         index of the ENDL matching each LOOP."""
         code, core = self.threads[t], self.core
+        if code and t not in core.threads:
+            raise self._error(t, 0, f"this core has no T{t} (spare_threads is False: "
+                              f"T{t} owns no engine, and the core is built without it)")
         limit = min(core.program_len, MAX_PROGRAM)
         if len(code) > limit:
             raise self._error(t, limit, f"the program has {len(code)} instructions, more "

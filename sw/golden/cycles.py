@@ -328,6 +328,10 @@ class CycleModel:
         cycle is reported plus ``offset`` (the cycles of a chain's earlier images).
         Returns ``(cycles, vmm_steps)``.
         """
+        for t, program in enumerate(programs):
+            if program and t not in self.core.threads:
+                raise CoreError(f"T{t} has a program of {len(program)} instructions, but "
+                                f"this core has no T{t} (spare_threads is False)")
         slots = self.core.word_instrs
         lat = self.core.mem_latency
         load = load_cycles(programs, slots, lat)

@@ -501,21 +501,27 @@ async def test_random_programs_data(dut):
 
 @cocotb.test()
 async def test_counter_overflow(dut):
-    """Eight threads signal counter 5 8192 times each: the RTL's ``overflow`` rises in
-    the cycle the cycle model reports the overflow; the counter wraps to 0 and the run
-    goes on to its end.
+    """The core's ``n`` threads (eight, or six without spare threads) signal counter 5
+    65536 times in all, ``c_k = 65536 // n`` times each (one more for the first ``65536 %
+    n``): the RTL's ``overflow`` rises in the cycle the cycle model reports the
+    overflow; the counter wraps to 0 and the run goes on to its end.
 
-    Thread ``t`` (4 instructions) starts as its last one loads and runs from cycle
-    ``3 + d + 4 * (t + 1)`` (``d = 2 * (mem_latency - 1)``: the load's two reads that
-    wait longer for their data): LOOP, then SIGNAL and ENDL 8192 times, then END. Every
-    SIGNAL falls on an even cycle; T7's last, at ``8 + d + 4 * 7 + 2 * 8191``, is the
-    65536th and the only one of its cycle, so it alone takes the counter past 65535."""
+    The ``k``-th thread (4 instructions) starts as its last one loads and runs from cycle
+    ``3 + d + 4 * (k + 1)`` (``d = 2 * (mem_latency - 1)``: the load's two reads that
+    wait longer for their data): LOOP, then SIGNAL and ENDL ``c_k`` times, then END.
+    Every SIGNAL falls on an even cycle; T7's last, at ``2 + d + 4 * n + 2 * c_last``, is
+    the 65536th and the only one of its cycle (every other thread's last is at least 2
+    cycles before), so it alone takes the counter past 65535."""
     from sw.compiler_stub.asm import assemble
     from sw.golden.cycles import CounterOverflow, predict
     env = CoreEnv(dut)
     await env.start()
     d = 2 * (env.config.mem_latency - 1)
-    text = "".join(f".thread {t}\nLOOP count=8192\nSIGNAL ctr=5\nENDL\nEND\n" for t in range(8))
+    threads = env.config.threads
+    n = len(threads)
+    counts = [65536 // n + (k < 65536 % n) for k in range(n)]
+    text = "".join(f".thread {t}\nLOOP count={c}\nSIGNAL ctr=5\nENDL\nEND\n"
+                   for t, c in zip(threads, counts, strict=True))
     prog = assemble(text, env.config, check_deadlock=False)
     try:
         predict(env.config, prog.threads)
@@ -523,14 +529,14 @@ async def test_counter_overflow(dut):
     except CounterOverflow as exc:
         expected = exc.cycle
         assert exc.counter == 5 and exc.threads == [(7, 1)], exc.threads
-    assert expected == 8 + d + 4 * 7 + 2 * 8191, expected
+    assert expected == 2 + d + 4 * n + 2 * counts[-1], expected
     await env.write(0, prog.image())
     dut.entry.value = 0
     dut.start.value = 1
     await FallingEdge(dut.clk)
     dut.start.value = 0
     seen = None
-    for _ in range(20000):
+    for _ in range(expected + 100):
         await ReadOnly()
         if dut.overflow.value and seen is None:
             seen = int(dut.cycles.value)
@@ -544,7 +550,7 @@ async def test_counter_overflow(dut):
     # header, 1 per instruction (4 per thread), the last write and its start; then LOOP,
     # the iterations, END, and the cycle with nothing running.
     cycles = int(dut.cycles.value)
-    assert cycles == 2 + d + 8 * 4 + 1 + 2 * 8192 + 1 + 1, cycles
+    assert cycles == 2 + d + n * 4 + 1 + 2 * counts[-1] + 1 + 1, cycles
 
 
 @cocotb.test(skip="CORE_PROGRAMS_FILE" not in os.environ)

@@ -204,7 +204,7 @@ def _rand_program(rng, core, p_thread, setup, noc=True):
             if rng.random() < 0.5:
                 block(t, 0, code, 24)
             code.append(Instr(Op.END))
-        elif rng.random() < p_thread[t]:
+        elif rng.random() < p_thread[t] and t in core.threads:
             block(t, 0, code, 24)
             code.append(Instr(Op.END))
         threads.append(code)

@@ -680,6 +680,14 @@ def test_rejects_by_config():
     small = CoreConfig(vbuf_entries=128, psb_entries=64)
     with pytest.raises(AsmError, match=r"kb=128 is outside VBUF 0\.\.127"):
         assemble(t2("VOP kb=128"), small)
+    lean = CoreConfig(spare_threads=False)
+    for t in (3, 5):
+        text = program((t, ["SIGNAL ctr=1", "END"]), (0, ["WAIT ctr=1", "END"]))
+        assemble(text, CORE)
+        with pytest.raises(AsmError, match=message(t, 0, 2, "SIGNAL ctr=1",
+                                                   rf"this core has no T{t} \(spare_"
+                                                   r"threads is False")):
+            assemble(text, lean)
 
 
 def test_wstream_d_only_with_pair():

@@ -60,6 +60,8 @@ def test_unknown_config():
     ({"unit_passes": 2.0},      r"unit_passes must be a power of two from 1 to 4, not 2.0"),
     ({"afu_table_reg": 1},      r"afu_table_reg must be True or False, not 1"),
     ({"afu_table_reg": "no"},   r"afu_table_reg must be True or False, not 'no'"),
+    ({"spare_threads": 0},      r"spare_threads must be True or False, not 0"),
+    ({"spare_threads": None},   r"spare_threads must be True or False, not None"),
 ])
 def test_invalid_core(kwargs, message):
     with pytest.raises((ValueError, TypeError), match=message):
@@ -76,6 +78,15 @@ def test_invalid_core(kwargs, message):
 def test_invalid_array(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ArrayConfig(**kwargs)
+
+
+def test_threads():
+    """A core has all eight threads, or without its spare ones (no engine) six."""
+    assert CoreConfig().threads == tuple(range(8))
+    assert CoreConfig(spare_threads=False).threads == (0, 1, 2, 4, 6, 7)
+    assert get_config("ulx3s").core.threads == (0, 1, 2, 4, 6, 7)
+    assert get_config("sim").core.threads == get_config("northpole").core.threads \
+        == tuple(range(8))
 
 
 def test_frozen():

@@ -19,6 +19,7 @@ import tb
 from rtl.spec.codes import AfuOp, VcuOp
 from rtl.spec.config import CONFIGS
 from rtl.core.afu import ActivationUnit
+from rtl.core.core import Core
 from rtl.core.post import PostChain, chain_latency
 from rtl.core.serial import SerialUnit
 from rtl.core.vcu import VectorUnit
@@ -105,6 +106,16 @@ def test_post_chain_passes():
         with pytest.raises(ValueError, match=rf"passes must be a power of two from 1 to "
                                              rf"rows = 4, not {bad!r}"):
             PostChain(4, 4, 4, bad)
+
+
+@pytest.mark.parametrize("name", ["sim", "ulx3s"])
+def test_core_threads(name):
+    """A core builds a thread sequencer for each of its config's threads: the ``ulx3s``
+    core has no T3 and T5."""
+    config = CONFIGS[name].core
+    m = Fragment.get(Core(config), None)
+    built = {sub_name for _, sub_name, _ in m.subfragments}
+    assert {f"thread{t}" for t in range(8)} & built == {f"thread{t}" for t in config.threads}
 
 
 def test_vector_unit_ops():
