@@ -75,6 +75,12 @@ class CoreConfig:
         binary16 values. Power of two.
     program_len : int
         Instructions each thread's program buffer holds. Power of two.
+    thread_program_len : tuple of int
+        Per thread, the instructions its program buffer holds, overriding
+        ``program_len``: empty (the default) for ``program_len`` everywhere, else one
+        power of two per thread (:data:`~rtl.spec.isa.THREADS`), each at least 2 and at
+        most ``program_len`` (the FPGA core's LUT RAM: T2's buffer long, the others
+        short). :attr:`program_lens` gives each thread's.
     mem_latency : int
         Cycles from a unified-memory read request to its data: 1, or 2 with a register
         stage between the requesters and the banks (the FPGA core's 50 MHz; every read
@@ -117,6 +123,7 @@ class CoreConfig:
     unit_passes:     int = 1
     afu_table_reg:   bool = False
     spare_threads:   bool = True
+    thread_program_len: tuple = ()
 
     def __post_init__(self):
         _check_pow2("vmm_rows", self.vmm_rows, low=4, high=1024)
@@ -148,6 +155,17 @@ class CoreConfig:
             raise ValueError(f"afu_table_reg must be True or False, not {self.afu_table_reg!r}")
         if type(self.spare_threads) is not bool:
             raise ValueError(f"spare_threads must be True or False, not {self.spare_threads!r}")
+        lens = self.thread_program_len
+        if not isinstance(lens, tuple) or (lens and (len(lens) != THREADS or not all(
+                _is_pow2(n) and 2 <= n <= self.program_len for n in lens))):
+            raise ValueError(f"thread_program_len must be () or {THREADS} powers of two from "
+                             f"2 to program_len = {self.program_len}, not {lens!r}")
+
+    @property
+    def program_lens(self):
+        """Each thread's program buffer size, in instructions (:attr:`program_len` for
+        every thread unless :attr:`thread_program_len` says otherwise)."""
+        return self.thread_program_len or (self.program_len,) * THREADS
 
     @property
     def threads(self):
@@ -233,8 +251,10 @@ CONFIGS = {
                         # table's read registered) and its LUTs (the vector and
                         # activation units and the fused chain one lane each).
                         mem_latency=2, unit_passes=4, afu_table_reg=True,
-                        # T3 and T5 (no engine, unused by the compiler): their LUTs.
-                        spare_threads=False),
+                        # T3 and T5 (no engine, unused by the compiler): their LUTs;
+                        # and short program buffers but T2's.
+                        spare_threads=False,
+                        thread_program_len=(32, 32, 64, 32, 32, 32, 32, 32)),
         framebuffer_bytes=32 * 1024),
     "northpole": ArrayConfig(
         name="northpole", rows=16, cols=16,

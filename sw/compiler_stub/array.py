@@ -751,15 +751,15 @@ def _compile_array(config, network, gather, chains):
         programs[4] = _t4(*t4, fb=_fb_rect(config))
         programs[7] = _t7(config, kc, addr["token"], parity, go, next_entry)
         # (the WAITs in loops of one where those of eight make a program too long)
-        if len(programs[4]) > core.program_len:
+        if len(programs[4]) > core.program_lens[4]:
             programs[4] = _t4(*t4, unroll=1, fb=_fb_rect(config))
-        if len(programs[7]) > core.program_len:
+        if len(programs[7]) > core.program_lens[7]:
             programs[7] = _t7(config, kc, addr["token"], parity, go, next_entry, unroll=1)
         for t, p in enumerate(programs):
-            if len(p) > core.program_len:
+            if len(p) > core.program_lens[t]:
                 raise CompileError(f"layer {node.name}, core {kc}: T{t}'s program needs "
-                                   f"{len(p)} instructions, more than program_len = "
-                                   f"{core.program_len}")
+                                   f"{len(p)} instructions, more than its program_len = "
+                                   f"{core.program_lens[t]}")
         remote = {TOKEN[parity]: n - 1} if kc == 0 and n > 1 else {}
         if inc:
             remote[DATA[parity]] = inc

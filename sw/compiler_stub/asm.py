@@ -284,11 +284,11 @@ class Program:
         if code and t not in core.threads:
             raise self._error(t, 0, f"this core has no T{t} (spare_threads is False: "
                               f"T{t} owns no engine, and the core is built without it)")
-        limit = min(core.program_len, MAX_PROGRAM)
+        limit = min(core.program_lens[t], MAX_PROGRAM)
         if len(code) > limit:
             raise self._error(t, limit, f"the program has {len(code)} instructions, more "
-                              f"than {limit} (program_len {core.program_len}, and one "
-                              f"header byte)")
+                              f"than {limit} (T{t}'s program_len {core.program_lens[t]}, "
+                              f"and one header byte)")
         loops, match, ended = [], {}, False
         for i, ins in enumerate(code):
             op = ins.op

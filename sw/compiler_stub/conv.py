@@ -962,7 +962,7 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
                     else:
                         once += _repeat(n, band_once(h, False))
                 once.append(_instr(Op.END))
-                if len(_simplify(once)) <= core.program_len:
+                if len(_simplify(once)) <= core.program_lens[2]:
                     t2 = once
 
         t0 = _with_next(t0, placement.next_entry if placement else None)
@@ -978,13 +978,14 @@ def compile_conv2d(core, layer, height, width, weights, scale, bias, *, out_padd
                             36 if 3 * blocks <= core.vbuf_entries else 45)
     for heights in plans:   # the fastest estimate whose programs fit
         programs = build(heights)
-        long = [(t, len(p)) for t, p in enumerate(programs) if len(p) > core.program_len]
+        long = [(t, len(p)) for t, p in enumerate(programs)
+                if len(p) > core.program_lens[t]]
         if not long:
             break
     else:
         t, n = long[0]
-        raise CompileError(f"T{t}'s program needs {n} instructions, more than "
-                           f"program_len = {core.program_len}")
+        raise CompileError(f"T{t}'s program needs {n} instructions, more than its "
+                           f"program_len = {core.program_lens[t]}")
     bands, P = len(heights), heights[0] * bw
     try:  # the assembler's checks: ranges, alignment, loops, counters, no deadlock
         image = Program(core, programs).image()
@@ -1163,9 +1164,9 @@ def compile_pool2d(core, pool, height, width, *, placement=None):
            _instr(Op.END)]
     t2 = _simplify(_with_next(t2, placement.next_entry if placement else None))
     programs = [[], [], t2] + [[] for _ in range(5)]
-    if len(t2) > core.program_len:
-        raise CompileError(f"T2's program needs {len(t2)} instructions, more than "
-                           f"program_len = {core.program_len}")
+    if len(t2) > core.program_lens[2]:
+        raise CompileError(f"T2's program needs {len(t2)} instructions, more than its "
+                           f"program_len = {core.program_lens[2]}")
     try:
         image = Program(core, programs).image()
     except AsmError as e:

@@ -171,7 +171,9 @@ class LoadedModel:
     def __init__(self, meta, preload):
         from rtl.spec.config import CoreConfig
         core = dict(meta["core"])
-        core["precisions"] = tuple(core["precisions"])
+        for name in ("precisions", "thread_program_len"):   # (JSON lists)
+            if name in core:
+                core[name] = tuple(core[name])
         self.core = CoreConfig(**core)
         self.name = meta["name"]
         self.entry = meta["entry"]

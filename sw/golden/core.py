@@ -92,9 +92,9 @@ class Core(CycleModel):
         lengths = self.read(entry, THREADS)
         programs, addr = [], entry + self.word
         for t, length in enumerate(lengths):
-            if length > self.config.program_len:
+            if length > self.config.program_lens[t]:
                 raise CoreError(f"T{t}'s program has {length} instructions, more than "
-                                f"program_len = {self.config.program_len}")
+                                f"its program_len = {self.config.program_lens[t]}")
             words = np.frombuffer(self.read(addr, 8 * length), dtype="<u8")
             programs.append([decode(int(w)) for w in words])
             addr += 8 * length

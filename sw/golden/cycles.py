@@ -332,6 +332,9 @@ class CycleModel:
             if program and t not in self.core.threads:
                 raise CoreError(f"T{t} has a program of {len(program)} instructions, but "
                                 f"this core has no T{t} (spare_threads is False)")
+            if len(program) > self.core.program_lens[t]:
+                raise CoreError(f"T{t}'s program has {len(program)} instructions, more "
+                                f"than its program_len = {self.core.program_lens[t]}")
         slots = self.core.word_instrs
         lat = self.core.mem_latency
         load = load_cycles(programs, slots, lat)

@@ -680,6 +680,11 @@ def test_rejects_by_config():
     small = CoreConfig(vbuf_entries=128, psb_entries=64)
     with pytest.raises(AsmError, match=r"kb=128 is outside VBUF 0\.\.127"):
         assemble(t2("VOP kb=128"), small)
+    short = CoreConfig(thread_program_len=(64, 4, 64, 64, 64, 64, 64, 64))
+    assemble(program((1, ["NOP"] * 3 + ["END"])), short)
+    with pytest.raises(AsmError, match=message(1, 4, 6, "END", r"more than 4 \(T1's "
+                                                                r"program_len 4")):
+        assemble(program((1, ["NOP"] * 4 + ["END"])), short)
     lean = CoreConfig(spare_threads=False)
     for t in (3, 5):
         text = program((t, ["SIGNAL ctr=1", "END"]), (0, ["WAIT ctr=1", "END"]))

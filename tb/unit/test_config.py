@@ -62,6 +62,17 @@ def test_unknown_config():
     ({"afu_table_reg": "no"},   r"afu_table_reg must be True or False, not 'no'"),
     ({"spare_threads": 0},      r"spare_threads must be True or False, not 0"),
     ({"spare_threads": None},   r"spare_threads must be True or False, not None"),
+    ({"thread_program_len": (32,) * 7},
+                                r"thread_program_len must be \(\) or 8 powers of two from 2 "
+                                r"to program_len = 64, not \(32, 32, 32, 32, 32, 32, 32\)"),
+    ({"thread_program_len": (32,) * 7 + (128,)},
+                                r"thread_program_len must be \(\) or 8 powers of two"),
+    ({"thread_program_len": (32,) * 7 + (24,)},
+                                r"thread_program_len must be \(\) or 8 powers of two"),
+    ({"thread_program_len": (32,) * 7 + (1,)},
+                                r"thread_program_len must be \(\) or 8 powers of two"),
+    ({"thread_program_len": [64] * 8},
+                                r"thread_program_len must be \(\) or 8 powers of two"),
 ])
 def test_invalid_core(kwargs, message):
     with pytest.raises((ValueError, TypeError), match=message):
@@ -87,6 +98,14 @@ def test_threads():
     assert get_config("ulx3s").core.threads == (0, 1, 2, 4, 6, 7)
     assert get_config("sim").core.threads == get_config("northpole").core.threads \
         == tuple(range(8))
+
+
+def test_program_lens():
+    """Each thread's program buffer: ``program_len``, unless ``thread_program_len``."""
+    assert CoreConfig(program_len=128).program_lens == (128,) * 8
+    lens = (2, 4, 8, 16, 32, 64, 64, 2)
+    assert CoreConfig(thread_program_len=lens).program_lens == lens
+    assert get_config("ulx3s").core.program_lens == (32, 32, 64, 32, 32, 32, 32, 32)
 
 
 def test_frozen():

@@ -20,6 +20,7 @@ from rtl.spec.codes import AfuOp, VcuOp
 from rtl.spec.config import CONFIGS
 from rtl.core.afu import ActivationUnit
 from rtl.core.core import Core
+from rtl.core.thread import write_ports
 from rtl.core.post import PostChain, chain_latency
 from rtl.core.serial import SerialUnit
 from rtl.core.vcu import VectorUnit
@@ -110,12 +111,18 @@ def test_post_chain_passes():
 
 @pytest.mark.parametrize("name", ["sim", "ulx3s"])
 def test_core_threads(name):
-    """A core builds a thread sequencer for each of its config's threads: the ``ulx3s``
-    core has no T3 and T5."""
+    """A core builds a thread sequencer for each of its config's threads (the ``ulx3s``
+    core has no T3 and T5), each with a program buffer of its ``program_lens``."""
     config = CONFIGS[name].core
     m = Fragment.get(Core(config), None)
-    built = {sub_name for _, sub_name, _ in m.subfragments}
-    assert {f"thread{t}" for t in range(8)} & built == {f"thread{t}" for t in config.threads}
+    built = {sub_name: frag for frag, sub_name, _ in m.subfragments}
+    assert {f"thread{t}" for t in range(8)} & set(built) == \
+        {f"thread{t}" for t in config.threads}
+    for t in config.threads:
+        thread = built[f"thread{t}"].origins[0]
+        assert thread.program_len == config.program_lens[t]
+        assert {len(p.addr) for p in write_ports(thread.control)} == \
+            {(config.program_lens[t] - 1).bit_length()}
 
 
 def test_vector_unit_ops():
