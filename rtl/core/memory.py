@@ -66,9 +66,6 @@ class UnifiedMemory(wiring.Component):
     """``banks`` banks of ``bank_bytes`` bytes, contiguous in one byte address space,
     served to the named ``requesters``, in priority order.
 
-    An access past the last bank reaches none: a write is lost, a read returns some
-    bank's data (the golden core and the assembler reject such accesses).
-
     Each bank performs one access a cycle. When several requesters address one bank in
     the same cycle the first of them in ``requesters`` is served. A requester named in
     ``waiting`` (they come last) has a ``ready`` and waits; for the others ``conflict``
@@ -208,10 +205,8 @@ class UnifiedMemory(wiring.Component):
                                                   for _, we, _, _, mk in reqs]))]
         m.d.comb += self.conflict.eq(Cat(conflicts).any())
         # Each requester's read data: from the bank it addressed ``latency`` cycles before.
-        # Only the bank number's low bits are kept (a plain multiplexer of the banks): a
-        # read outside MEM, which no bank serves, returns some bank's data.
         for name, p, (_, _, addr, _, _) in zip(names, ports, reqs, strict=True):
-            last_bank = Signal(range(self._banks), name=f"last_bank_{name}")
+            last_bank = Signal(8, name=f"last_bank_{name}")
             m.d.sync += last_bank.eq(bank_of(addr))
             m.d.comb += p.rdata.eq(Array(rdatas)[last_bank])
         return m
