@@ -13,7 +13,7 @@ from .loader import Loader
 from .memory import UnifiedMemory, mem_port_signature
 from .noc import NocEngine, noc_signature
 from .steps import StepEngine, psb_layout
-from .thread import Thread, write_ports
+from .thread import Thread
 from .vector import VectorEngine
 from .weights import WeightEngine
 
@@ -141,22 +141,12 @@ class Core(wiring.Component):
         wiring.connect(m, loader=loader.mem, mem=mem.loader)
         # The threads the core has (without spare threads, T3 and T5 are absent: their
         # loader ports write nowhere and never run, their counter ports stay 0).
-        # Each thread's buffer holds its ``program_lens[t]`` instructions: the loader's
-        # write addresses (sized for ``program_len``) keep their low bits.
+        # Each thread's buffer holds its ``program_lens[t]`` instructions.
         threads = {}
         for t in cfg.threads:
-            m.submodules[f"thread{t}"] = th = Thread(cfg.program_lens[t], loader.slots)
-            ctl = loader.threads[t]
-            if cfg.program_lens[t] == cfg.program_len:
-                wiring.connect(m, loader=ctl, thread=th.control)
-            else:
-                for src, dst in zip(write_ports(ctl), write_ports(th.control), strict=True):
-                    m.d.comb += [dst.en.eq(src.en), dst.addr.eq(src.addr),
-                                 dst.data.eq(src.data)]
-                m.d.comb += [th.control.start.eq(ctl.start),
-                             ctl.running.eq(th.control.running),
-                             ctl.next.eq(th.control.next),
-                             ctl.next_entry.eq(th.control.next_entry)]
+            m.submodules[f"thread{t}"] = th = Thread(cfg.program_len, loader.slots,
+                                                     depth=cfg.program_lens[t])
+            wiring.connect(m, loader=loader.threads[t], thread=th.control)
             wiring.connect(m, thread=th.counters, counters=counters.threads[t])
             threads[t] = th
 

@@ -170,9 +170,13 @@ class Thread(wiring.Component):
     Parameters
     ----------
     program_len : int
-        Instructions of the program buffer.
+        Instructions a program may have: the write ports' address width.
     slots : int
         Write ports of the program buffer (instructions of a MEM word).
+    depth : int or None
+        Instructions the program buffer holds (a power of two, at most ``program_len``;
+        None: ``program_len``). A write keeps its address's low bits: the tools reject a
+        longer program for the thread.
 
     Members
     -------
@@ -188,10 +192,15 @@ class Thread(wiring.Component):
         The thread waits for ``engine.idle`` (after a stream, or at END) this cycle.
     """
 
-    def __init__(self, program_len, slots=1):
+    def __init__(self, program_len, slots=1, *, depth=None):
         if not isinstance(slots, int) or isinstance(slots, bool) or slots < 1:
             raise ValueError(f"slots must be a positive integer, not {slots!r}")
-        self._program_len, self._slots = program_len, slots
+        depth = program_len if depth is None else depth
+        if not isinstance(depth, int) or isinstance(depth, bool) or depth < 2 \
+                or depth & (depth - 1) or depth > program_len:
+            raise ValueError(f"depth must be a power of two from 2 to program_len = "
+                             f"{program_len}, not {depth!r}")
+        self._program_len, self._slots, self._depth = program_len, slots, depth
         super().__init__({
             "control":  In(control_signature(program_len, slots)),
             "engine":   Out(engine_signature()),
@@ -203,12 +212,15 @@ class Thread(wiring.Component):
     def program_len(self):
         return self._program_len
 
+    @property
+    def depth(self):
+        return self._depth
+
     def elaborate(self, platform):
         m = Module()
-        abits = (self._program_len - 1).bit_length()
+        abits = (self._depth - 1).bit_length()
 
-        m.submodules.prog = prog = Memory(shape=instr_layout(), depth=self._program_len,
-                                          init=[])
+        m.submodules.prog = prog = Memory(shape=instr_layout(), depth=self._depth, init=[])
         for port in write_ports(self.control):   # never two at one address in a cycle
             wr = prog.write_port()
             m.d.comb += [wr.en.eq(port.en), wr.addr.eq(port.addr), wr.data.eq(port.data)]

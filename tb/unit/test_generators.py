@@ -20,7 +20,7 @@ from rtl.spec.codes import AfuOp, VcuOp
 from rtl.spec.config import CONFIGS
 from rtl.core.afu import ActivationUnit
 from rtl.core.core import Core
-from rtl.core.thread import write_ports
+from rtl.core.thread import Thread
 from rtl.core.post import PostChain, chain_latency
 from rtl.core.serial import SerialUnit
 from rtl.core.vcu import VectorUnit
@@ -119,10 +119,16 @@ def test_core_threads(name):
     assert {f"thread{t}" for t in range(8)} & set(built) == \
         {f"thread{t}" for t in config.threads}
     for t in config.threads:
-        thread = built[f"thread{t}"].origins[0]
-        assert thread.program_len == config.program_lens[t]
-        assert {len(p.addr) for p in write_ports(thread.control)} == \
-            {(config.program_lens[t] - 1).bit_length()}
+        thread = built[f"thread{t}"]
+        prog = {name: frag for frag, name, _ in thread.subfragments}["prog"]
+        assert thread.origins[0].depth == prog._data.depth == config.program_lens[t]
+
+
+def test_thread_rejects_depth():
+    for bad in (1, 3, 128, True):
+        with pytest.raises(ValueError, match=rf"depth must be a power of two from 2 to "
+                                             rf"program_len = 64, not {bad!r}"):
+            Thread(64, 1, depth=bad)
 
 
 def test_vector_unit_ops():
