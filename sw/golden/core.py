@@ -91,10 +91,7 @@ class Core(CycleModel):
             raise CoreError(f"program image at {entry:#x} is not word-aligned")
         lengths = self.read(entry, THREADS)
         programs, addr = [], entry + self.word
-        for t, length in enumerate(lengths):
-            if length > self.config.program_lens[t]:
-                raise CoreError(f"T{t}'s program has {length} instructions, more than "
-                                f"its program_len = {self.config.program_lens[t]}")
+        for length in lengths:   # (each program's length is checked as it runs: image)
             words = np.frombuffer(self.read(addr, 8 * length), dtype="<u8")
             programs.append([decode(int(w)) for w in words])
             addr += 8 * length
