@@ -145,7 +145,8 @@ class Core(wiring.Component):
         threads = {}
         for t in cfg.threads:
             m.submodules[f"thread{t}"] = th = Thread(cfg.program_len, loader.slots,
-                                                     depth=cfg.program_lens[t])
+                                                     depth=cfg.program_lens[t],
+                                                     addr_bits=cfg.ag_bits)
             wiring.connect(m, loader=loader.threads[t], thread=th.control)
             wiring.connect(m, thread=th.counters, counters=counters.threads[t])
             threads[t] = th
@@ -153,19 +154,22 @@ class Core(wiring.Component):
         # Engines.
         m.submodules.vmm = vmm = VMM.from_config(cfg, clear=True)
         m.d.comb += vmm.clear.eq(loader.image)   # every image starts with no tile
-        m.submodules.weights = wgt = WeightEngine(word, cfg.vmm_cols, lat)
-        m.submodules.steps = stp = StepEngine(word, rows, cfg.vmm_cols, cfg.psb_entries, lat)
+        ag = cfg.ag_bits   # the points' addresses
+        m.submodules.weights = wgt = WeightEngine(word, cfg.vmm_cols, lat, addr_bits=ag)
+        m.submodules.steps = stp = StepEngine(word, rows, cfg.vmm_cols, cfg.psb_entries, lat,
+                                              addr_bits=ag)
         m.submodules.vector = vec = VectorEngine(word, rows, cfg.psb_entries,
                                                  cfg.vbuf_entries, cfg.vcu_lanes,
                                                  cfg.afu_lanes, lat, cfg.unit_passes,
-                                                 cfg.afu_table_reg)
+                                                 cfg.afu_table_reg, addr_bits=ag)
         engines = {0: wgt, 1: stp, 2: vec}
         wiring.connect(m, engine=stp.pnoc, port=wiring.flipped(self.noc.pnoc))
         for t, name in zip(PUT_THREADS, PUT_PORTS, strict=True):
             m.submodules[name] = engines[t] = eng = NocEngine(word, self._rows, self._cols,
                                                               starts=name == "inoc",
                                                               weights=name == "mnoc",
-                                                              mem_latency=lat)
+                                                              mem_latency=lat,
+                                                              addr_bits=ag)
             wiring.connect(m, engine=eng.port, port=wiring.flipped(getattr(self.noc, name)))
             wiring.connect(m, engine=eng.put, mem=getattr(mem, f"{name}_put"))
             wiring.connect(m, engine=eng.signal,

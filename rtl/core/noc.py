@@ -107,10 +107,12 @@ class NocEngine(wiring.Component):
         Honour ``weight`` puts: hand them to T0 through ``weight``.
     mem_latency : int
         Cycles from a MEM read to its data (the unified memory's ``latency``).
+    addr_bits : int
+        Bits of the points' addresses (the thread's generators': ``engine_signature``).
 
     Members
     -------
-    thread : In(engine_signature())
+    thread : In(engine_signature(addr_bits))
     mem : Out(mem_port_signature(word_bytes))
         SEND's reads.
     put : Out(mem_port_signature(word_bytes, ready=True))
@@ -126,14 +128,14 @@ class NocEngine(wiring.Component):
     """
 
     def __init__(self, word_bytes, rows=1, cols=1, *, starts=False, weights=False,
-                 mem_latency=1):
+                 mem_latency=1, addr_bits=ADDR_BITS):
         self._word = word_bytes
         self._latency = mem_latency
         self._starts = starts
         self._weights = weights
         self._layout = core_flit_layout(word_bytes, rows, cols)
         members = {
-            "thread": In(engine_signature()),
+            "thread": In(engine_signature(addr_bits)),
             "mem":    Out(mem_port_signature(word_bytes)),
             "put":    Out(mem_port_signature(word_bytes, ready=True)),
             "signal": Out(signal_signature()),

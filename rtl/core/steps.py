@@ -6,7 +6,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 
-from ..spec.isa import PNOC_DEPTH
+from ..spec.isa import ADDR_BITS, PNOC_DEPTH
 from ..vmm import result_layout, step_layout
 from .counters import CTR_BITS, signal_signature
 from .memory import mem_port_signature, read_stages
@@ -76,10 +76,12 @@ class StepEngine(wiring.Component):
         Entries of the partial-sum buffer.
     mem_latency : int
         Cycles from a MEM read to its data (the unified memory's ``latency``).
+    addr_bits : int
+        Bits of the points' addresses (the thread's generators': ``engine_signature``).
 
     Members
     -------
-    thread : In(engine_signature())
+    thread : In(engine_signature(addr_bits))
     mem : Out(mem_port_signature(word_bytes))
     steps : Out(stream.Signature(step_layout(rows, cols)))
     results : In(stream.Signature(result_layout(rows)))
@@ -93,12 +95,13 @@ class StepEngine(wiring.Component):
         The PNoC link: partial sums out to a neighbour and in from one.
     """
 
-    def __init__(self, word_bytes, rows, cols, psb_entries, mem_latency=1):
+    def __init__(self, word_bytes, rows, cols, psb_entries, mem_latency=1, *,
+                 addr_bits=ADDR_BITS):
         self._word, self._rows, self._cols, self._psb = word_bytes, rows, cols, psb_entries
         self._latency = mem_latency
         pbits = (psb_entries - 1).bit_length()
         super().__init__({
-            "thread":    In(engine_signature()),
+            "thread":    In(engine_signature(addr_bits)),
             "mem":       Out(mem_port_signature(word_bytes)),
             "steps":     Out(stream.Signature(step_layout(rows, cols))),
             "results":   In(stream.Signature(result_layout(rows))),

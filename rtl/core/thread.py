@@ -18,35 +18,37 @@ __all__ = ["point_layout", "ahead_layout", "engine_signature", "write_signature"
            "control_signature", "write_ports", "Thread"]
 
 
-def point_layout():
-    """One point of a stream instruction: the source and destination addresses, the
-    point's index within the instruction, whether it is the last, and the instruction."""
+def point_layout(addr_bits=ADDR_BITS):
+    """One point of a stream instruction: the source and destination addresses (their low
+    ``addr_bits`` bits), the point's index within the instruction, whether it is the last,
+    and the instruction."""
     return data.StructLayout({
-        "src":   ADDR_BITS,
-        "dst":   ADDR_BITS,
+        "src":   addr_bits,
+        "dst":   addr_bits,
         "index": 32,
         "last":  1,
         "instr": instr_layout(),
     })
 
 
-def ahead_layout():
+def ahead_layout(addr_bits=ADDR_BITS):
     """What a thread tells its engine a cycle ahead about the destination of the next
     point it offers: ``next_dst``, that of the point after the one offered now (if this
     one is taken and is not the last), and with ``start`` (a stream instruction starts
     this cycle; its first point is offered from the next) ``first_dst``, that of the
     stream's first point. (T1's engine searches its awaited PSB entries for the next
     point's a cycle ahead: docs/fpga.md.)"""
-    return data.StructLayout({"start": 1, "first_dst": ADDR_BITS, "next_dst": ADDR_BITS})
+    return data.StructLayout({"start": 1, "first_dst": addr_bits, "next_dst": addr_bits})
 
 
-def engine_signature():
+def engine_signature(addr_bits=ADDR_BITS):
     """A thread's link to its engine, seen from the thread: the stream instruction's
     ``points``, ``ahead`` (:func:`ahead_layout`), and ``idle``: nothing the engine
-    accepted is still in flight."""
+    accepted is still in flight. Addresses are ``addr_bits`` wide (the thread's
+    generators')."""
     return wiring.Signature({
-        "points": Out(stream.Signature(point_layout())),
-        "ahead":  Out(ahead_layout()),
+        "points": Out(stream.Signature(point_layout(addr_bits))),
+        "ahead":  Out(ahead_layout(addr_bits)),
         "idle":   In(1),
     })
 
@@ -98,12 +100,12 @@ class _Walker:
     from ``lasts`` (which hold still while the stream is walked), so that nothing of
     ``lasts`` is on the path from the registers to :attr:`next`."""
 
-    def __init__(self, name, lasts):
+    def __init__(self, name, lasts, addr_bits):
         self.idx = [Signal(16, name=f"{name}_i{k}") for k in range(AG_DIMS)]
-        self.run = [Signal(ADDR_BITS, name=f"{name}_r{k}") for k in range(AG_DIMS)]
+        self.run = [Signal(addr_bits, name=f"{name}_r{k}") for k in range(AG_DIMS)]
         self.done = [Signal(name=f"{name}_done{k}") for k in range(AG_DIMS)]
         self.dim = Signal(range(AG_DIMS), name=f"{name}_dim")
-        self.next = Signal(ADDR_BITS, name=f"{name}_next")   # the address after a step
+        self.next = Signal(addr_bits, name=f"{name}_next")   # the address after a step
         self._lasts = lasts
         # Dimension ``k`` at its end at index 0, and after its index's next increment.
         self._at_zero = Signal(AG_DIMS, name=f"{name}_end0")
@@ -177,6 +179,11 @@ class Thread(wiring.Component):
         Instructions the program buffer holds (a power of two, at most ``program_len``;
         None: ``program_len``). A write keeps its address's low bits: the tools reject a
         longer program for the thread.
+    addr_bits : int
+        Bits of the generators' addresses, from 1 to :data:`~rtl.spec.isa.ADDR_BITS`:
+        bases, strides and the points' addresses are kept modulo ``2**addr_bits`` (the
+        ISA's are 24 bits; a core keeps :attr:`rtl.spec.config.CoreConfig.ag_bits`, enough
+        for every address a valid program's streams use).
 
     Members
     -------
@@ -184,7 +191,7 @@ class Thread(wiring.Component):
         From the loader: the program buffer's write ports, ``start`` (the program starts
         at instruction 0, with every address generator at base 0, every dimension count
         1, stride 0) and ``running``.
-    engine : Out(engine_signature())
+    engine : Out(engine_signature(addr_bits))
         To the thread's engine.
     counters : Out(counter_signature())
         SIGNAL and WAIT requests.
@@ -192,7 +199,7 @@ class Thread(wiring.Component):
         The thread waits for ``engine.idle`` (after a stream, or at END) this cycle.
     """
 
-    def __init__(self, program_len, slots=1, *, depth=None):
+    def __init__(self, program_len, slots=1, *, depth=None, addr_bits=ADDR_BITS):
         if not isinstance(slots, int) or isinstance(slots, bool) or slots < 1:
             raise ValueError(f"slots must be a positive integer, not {slots!r}")
         depth = program_len if depth is None else depth
@@ -200,10 +207,15 @@ class Thread(wiring.Component):
                 or depth & (depth - 1) or depth > program_len:
             raise ValueError(f"depth must be a power of two from 2 to program_len = "
                              f"{program_len}, not {depth!r}")
+        if not isinstance(addr_bits, int) or isinstance(addr_bits, bool) \
+                or not 1 <= addr_bits <= ADDR_BITS:
+            raise ValueError(f"addr_bits must be an integer from 1 to {ADDR_BITS}, not "
+                             f"{addr_bits!r}")
         self._program_len, self._slots, self._depth = program_len, slots, depth
+        self._addr_bits = addr_bits
         super().__init__({
             "control":  In(control_signature(program_len, slots)),
-            "engine":   Out(engine_signature()),
+            "engine":   Out(engine_signature(addr_bits)),
             "counters": Out(counter_signature()),
             "draining": Out(1),
         })
@@ -216,9 +228,14 @@ class Thread(wiring.Component):
     def depth(self):
         return self._depth
 
+    @property
+    def addr_bits(self):
+        return self._addr_bits
+
     def elaborate(self, platform):
         m = Module()
         abits = (self._depth - 1).bit_length()
+        wbits = self._addr_bits   # the generators' addresses
 
         m.submodules.prog = prog = Memory(shape=instr_layout(), depth=self._depth, init=[])
         for port in write_ports(self.control):   # never two at one address in a cycle
@@ -257,14 +274,14 @@ class Thread(wiring.Component):
         # AGADD: a base; AGDIM: one dimension). The memories are read combinationally,
         # like registers: a write shows in the next cycle.
         fresh = AGS                                # the reset entry
-        m.submodules.ag_base = base_mem = Memory(shape=ADDR_BITS, depth=AGS + 1, init=[])
+        m.submodules.ag_base = base_mem = Memory(shape=wbits, depth=AGS + 1, init=[])
         dim_mems = []
         for d in range(AG_DIMS):
             m.submodules[f"ag_last{d}"] = mem = Memory(shape=17, depth=AGS + 1, init=[])
             dim_mems.append(mem)
         # The strides, entry ``4 * g + d``; never reset (a dimension not written since
         # its generator's reset has count 1: it never moves, its stride is never read).
-        m.submodules.ag_stride = stride_mem = Memory(shape=ADDR_BITS, depth=AGS * AG_DIMS,
+        m.submodules.ag_stride = stride_mem = Memory(shape=wbits, depth=AGS * AG_DIMS,
                                                      init=[])
         base_set = Signal(AGS)                     # bit g: base of generator g written
         dim_set  = [Signal(AG_DIMS, name=f"ag{g}_set") for g in range(AGS)]   # bit d
@@ -306,7 +323,7 @@ class Thread(wiring.Component):
             wr = mem.write_port()
             m.d.comb += [wr.addr.eq(instr.f.agdim.g), wr.data.eq(instr.f.agdim.count - 1)]
             dim_wr.append(wr)
-        src, dst = _Walker("src", lasts_s), _Walker("dst", lasts_d)
+        src, dst = _Walker("src", lasts_s, wbits), _Walker("dst", lasts_d, wbits)
         stride_wr = stride_mem.write_port()
         m.d.comb += [stride_wr.addr.eq(Cat(instr.f.agdim.d, instr.f.agdim.g)),
                      stride_wr.data.eq(instr.f.agdim.stride)]

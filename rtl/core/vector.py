@@ -7,7 +7,7 @@ from amaranth.lib.memory import Memory, ReadPort
 from amaranth.lib.wiring import In, Out
 
 from ..spec.codes import Precision, VcuOp, VloadMode
-from ..spec.isa import Op, instr_layout
+from ..spec.isa import ADDR_BITS, Op, instr_layout
 from .afu import ActivationUnit, afu_instr_layout
 from .memory import mem_port_signature
 from .post import PostChain
@@ -74,10 +74,12 @@ class VectorEngine(wiring.Component):
     afu_table_reg : bool
         Whether the activation unit registers its table read (the core's
         ``afu_table_reg``; :class:`rtl.core.afu.ActivationUnit`).
+    addr_bits : int
+        Bits of the points' addresses (the thread's generators': ``engine_signature``).
 
     Members
     -------
-    thread : In(engine_signature())
+    thread : In(engine_signature(addr_bits))
     mem : Out(mem_port_signature(word_bytes))
         Reads (VLOAD, a VPOST's residual) and a VSTORE's writes.
     store : Out(mem_port_signature(word_bytes))
@@ -87,7 +89,7 @@ class VectorEngine(wiring.Component):
     """
 
     def __init__(self, word_bytes, rows, psb_entries, vbuf_entries, vcu_lanes, afu_lanes,
-                 mem_latency=1, passes=1, afu_table_reg=False):
+                 mem_latency=1, passes=1, afu_table_reg=False, *, addr_bits=ADDR_BITS):
         self._word, self._rows = word_bytes, rows
         self._latency = mem_latency
         self._psb, self._vbuf = psb_entries, vbuf_entries
@@ -95,7 +97,7 @@ class VectorEngine(wiring.Component):
         self._passes, self._table_reg = passes, afu_table_reg
         pbits = (psb_entries - 1).bit_length()
         super().__init__({
-            "thread":   In(engine_signature()),
+            "thread":   In(engine_signature(addr_bits)),
             "mem":      Out(mem_port_signature(word_bytes)),
             "store":    Out(mem_port_signature(word_bytes)),
             "psb_read": In(ReadPort.Signature(addr_width=pbits, shape=psb_layout(rows))),

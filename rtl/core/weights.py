@@ -6,6 +6,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec.codes import Precision
+from ..spec.isa import ADDR_BITS
 from ..vmm import weight_layout
 from .memory import mem_port_signature, read_stages
 from .queue import Queue
@@ -39,10 +40,12 @@ class WeightEngine(wiring.Component):
         Byte columns of the VMM: a row is the word's low ``cols`` bytes.
     mem_latency : int
         Cycles from a MEM read to its data (the unified memory's ``latency``).
+    addr_bits : int
+        Bits of the points' addresses (the thread's generators': ``engine_signature``).
 
     Members
     -------
-    thread : In(engine_signature())
+    thread : In(engine_signature(addr_bits))
     mem : Out(mem_port_signature(word_bytes))
         The rows at the source addresses.
     mem_pair : Out(mem_port_signature(word_bytes))
@@ -52,10 +55,10 @@ class WeightEngine(wiring.Component):
         The MNoC's weight puts (their data: a row is its low ``cols`` bytes).
     """
 
-    def __init__(self, word_bytes, cols, mem_latency=1):
+    def __init__(self, word_bytes, cols, mem_latency=1, *, addr_bits=ADDR_BITS):
         self._word, self._cols, self._latency = word_bytes, cols, mem_latency
         super().__init__({
-            "thread":   In(engine_signature()),
+            "thread":   In(engine_signature(addr_bits)),
             "mem":      Out(mem_port_signature(word_bytes)),
             "mem_pair": Out(mem_port_signature(word_bytes)),
             "weights":  Out(stream.Signature(weight_layout(cols))),

@@ -18,7 +18,7 @@ Three named configurations are provided (see :data:`CONFIGS`):
 from dataclasses import dataclass, field
 
 from .codes import PRECISIONS
-from rtl.spec.isa import INSTR_BITS, SPARE_THREADS, THREADS
+from rtl.spec.isa import ADDR_BITS, INSTR_BITS, SPARE_THREADS, THREADS
 
 __all__ = ["PRECISIONS", "CoreConfig", "ArrayConfig", "CONFIGS", "DEFAULT_CONFIG", "get_config"]
 
@@ -173,6 +173,16 @@ class CoreConfig:
         :data:`~rtl.spec.isa.SPARE_THREADS`."""
         return tuple(t for t in range(THREADS)
                      if self.spare_threads or t not in SPARE_THREADS)
+
+    @property
+    def ag_bits(self):
+        """Bits of the address generators' addresses in the core: enough for every
+        address a valid program's streams use (MEM bytes, VBUF entries; PSB entries are
+        taken modulo ``psb_entries``), at most :data:`~rtl.spec.isa.ADDR_BITS`. The
+        threads keep bases, strides and points modulo ``2**ag_bits``, which gives every
+        such address exactly (docs/architecture.md 7.2)."""
+        need = max(self.sram_bytes, self.vbuf_entries, self.psb_entries) - 1
+        return min(ADDR_BITS, need.bit_length())
 
     @property
     def sram_bytes(self):

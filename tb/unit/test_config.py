@@ -108,6 +108,19 @@ def test_program_lens():
     assert get_config("ulx3s").core.program_lens == (32, 32, 64, 32, 32, 32, 32, 32)
 
 
+def test_ag_bits():
+    """The generators' addresses cover MEM's bytes and the VBUF's and PSB's entries,
+    whichever needs the most bits, and never more than the ISA's 24."""
+    assert [get_config(n).core.ag_bits for n in ("sim", "ulx3s", "northpole")] == [15, 14, 20]
+    small = {"sram_bank_bytes": 8, "psb_entries": 2, "vbuf_entries": 2}
+    assert CoreConfig(**small, sram_banks=3).ag_bits == 5                 # 24 bytes
+    assert CoreConfig(**small, sram_banks=4).ag_bits == 5                 # 32 bytes
+    assert CoreConfig(**small, sram_banks=5).ag_bits == 6                 # 40 bytes
+    assert CoreConfig(**{**small, "vbuf_entries": 512}).ag_bits == 9
+    assert CoreConfig(**{**small, "psb_entries": 1024}).ag_bits == 10
+    assert CoreConfig(sram_bank_bytes=1 << 22, sram_banks=5).ag_bits == 24
+
+
 def test_frozen():
     with pytest.raises(AttributeError):
         get_config().core.vmm_rows = 8

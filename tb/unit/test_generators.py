@@ -112,7 +112,8 @@ def test_post_chain_passes():
 @pytest.mark.parametrize("name", ["sim", "ulx3s"])
 def test_core_threads(name):
     """A core builds a thread sequencer for each of its config's threads (the ``ulx3s``
-    core has no T3 and T5), each with a program buffer of its ``program_lens``."""
+    core has no T3 and T5), each with a program buffer of its ``program_lens`` and
+    generators of ``ag_bits``."""
     config = CONFIGS[name].core
     m = Fragment.get(Core(config), None)
     built = {sub_name: frag for frag, sub_name, _ in m.subfragments}
@@ -122,6 +123,8 @@ def test_core_threads(name):
         thread = built[f"thread{t}"]
         prog = {name: frag for frag, name, _ in thread.subfragments}["prog"]
         assert thread.origins[0].depth == prog._data.depth == config.program_lens[t]
+        base = {name: frag for frag, name, _ in thread.subfragments}["ag_base"]
+        assert thread.origins[0].addr_bits == base._data.shape == config.ag_bits
 
 
 def test_thread_rejects_depth():
