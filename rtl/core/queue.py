@@ -25,6 +25,11 @@ class Queue(wiring.Component):
     (a requester that waits for its memory bank), is one multiplexer from the registers,
     not an adder (docs/fpga.md).
 
+    With ``head_reg`` the oldest entry is also held in a register, which ``r.payload``
+    shows: the memory is read at the entry after it, into that register at a pop, so
+    that nothing of the memory's read is on the paths from ``r.payload`` (the same
+    timing; one register and one multiplexer an entry bit more).
+
     Latency: 1 cycle from a ``w`` transfer to ``r.valid``. Throughput: one push and one
     pop a cycle.
 
@@ -34,6 +39,8 @@ class Queue(wiring.Component):
         Shape of an entry.
     depth : int
         Entries.
+    head_reg : bool
+        ``r.payload`` from a register.
 
     Members
     -------
@@ -43,10 +50,12 @@ class Queue(wiring.Component):
         Entries held.
     """
 
-    def __init__(self, shape, depth):
+    def __init__(self, shape, depth, *, head_reg=False):
         if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
             raise ValueError(f"depth must be a positive integer, not {depth!r}")
-        self._shape, self._depth = shape, depth
+        if type(head_reg) is not bool:
+            raise ValueError(f"head_reg must be True or False, not {head_reg!r}")
+        self._shape, self._depth, self._head_reg = shape, depth, head_reg
         super().__init__({
             "w":     In(stream.Signature(shape)),
             "r":     Out(stream.Signature(shape)),
@@ -61,6 +70,10 @@ class Queue(wiring.Component):
     def depth(self):
         return self._depth
 
+    @property
+    def head_reg(self):
+        return self._head_reg
+
     def elaborate(self, platform):
         m = Module()
         depth = self._depth
@@ -74,10 +87,21 @@ class Queue(wiring.Component):
         pop = Signal()
         m.d.comb += [self.w.ready.eq(level != depth), self.r.valid.eq(level != 0),
                      push.eq(self.w.valid & self.w.ready), pop.eq(self.r.valid & self.r.ready),
-                     wp.en.eq(push), wp.addr.eq(produce), wp.data.eq(self.w.payload),
-                     rp.addr.eq(consume), self.r.payload.eq(rp.data)]
+                     wp.en.eq(push), wp.addr.eq(produce), wp.data.eq(self.w.payload)]
         # The candidates, from registers alone; push and pop select.
         produce_next, consume_next = Signal(range(depth)), Signal(range(depth))
+        if self._head_reg:
+            # ``head`` holds the entry at ``consume`` whenever one is held: after a pop the
+            # next one, in the memory if it held two (pushed before this cycle), else the
+            # one pushed now; into an empty queue, the one pushed now.
+            head = Signal(Shape.cast(self._shape).width)
+            m.d.comb += [rp.addr.eq(consume_next), self.r.payload.eq(head)]
+            with m.If(pop):
+                m.d.sync += head.eq(Mux(level == 1, self.w.payload, rp.data))
+            with m.Elif(level == 0):
+                m.d.sync += head.eq(self.w.payload)
+        else:
+            m.d.comb += [rp.addr.eq(consume), self.r.payload.eq(rp.data)]
         up, down = Signal(range(depth + 1)), Signal(range(depth + 1))
         m.d.comb += [produce_next.eq(Mux(produce == depth - 1, 0, produce + 1)),
                      consume_next.eq(Mux(consume == depth - 1, 0, consume + 1)),

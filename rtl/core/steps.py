@@ -132,7 +132,13 @@ class StepEngine(wiring.Component):
         pbits = (self._psb - 1).bit_length()
         points = self.thread.points
         sstream = points.p.instr.f.sstream
-        m.submodules.queue = queue = Queue(step_layout(self._rows, self._cols), 4)
+        # The step queue: the activations in a queue of their own whose oldest entry is a
+        # register (no LUT RAM read before the VMM's operand multiplexers: docs/fpga.md),
+        # the partial sums beside them; the two are pushed and popped together.
+        step_rest = data.StructLayout({"psum": step_layout(self._rows, self._cols)["psum"].shape,
+                                       "last": 1})
+        m.submodules.queue = queue = Queue(step_rest, 4)
+        m.submodules.acts = acts = Queue(8 * self._cols, 4, head_reg=True)
         # The PSB entries of the steps whose results are awaited, oldest first, with
         # whether the result is written there (not sent on the PNoC).
         tag_layout = data.StructLayout({"entry": pbits, "psb": 1})
@@ -205,13 +211,15 @@ class StepEngine(wiring.Component):
             m.d.sync += phase.eq(Mux(is_last, 0, phase_now + 1))
 
         # The step is queued as its data arrives.
-        m.d.comb += [queue.w.valid.eq(arrived),
-                     queue.w.p.data.eq(self.mem.rdata[:8 * self._cols]),
+        m.d.comb += [queue.w.valid.eq(arrived), acts.w.valid.eq(arrived),
+                     acts.w.p.eq(self.mem.rdata[:8 * self._cols]),
                      queue.w.p.psum.eq(Mux(step.zero, 0,
                                            Mux(step.pin, step.pin_sums.as_value(),
                                                self.psb_read.data.as_value()))),
                      queue.w.p.last.eq(step.last)]
-        wiring.connect(m, queue=queue.r, engine=wiring.flipped(self.steps))
+        m.d.comb += [self.steps.valid.eq(queue.r.valid), self.steps.p.data.eq(acts.r.p),
+                     self.steps.p.psum.eq(queue.r.p.psum), self.steps.p.last.eq(queue.r.p.last),
+                     queue.r.ready.eq(self.steps.ready), acts.r.ready.eq(self.steps.ready)]
 
         # Results back to the PSB or out on the PNoC, in order.
         m.d.comb += [self.results.ready.eq(1),

@@ -28,12 +28,13 @@ def _run(dut, bench):
     sim.run()
 
 
-@pytest.mark.parametrize("cls", [Queue, RegisterQueue])
+@pytest.mark.parametrize("cls", [Queue, RegisterQueue, "head_reg"])
 def test_queue_timing(cls):
     """An entry is readable the cycle after its push; a push and a pop in one cycle keep
     the level; a full queue takes no push. ``RegisterQueue.holds`` sees every entry held,
     and only those."""
-    dut = cls(8, 3, searchable=True) if cls is RegisterQueue else cls(8, 3)
+    dut = RegisterQueue(8, 3, searchable=True) if cls is RegisterQueue else \
+        Queue(8, 3, head_reg=cls == "head_reg")
 
     async def bench(ctx):
         ctx.set(dut.w.valid, 1)
@@ -114,10 +115,42 @@ def test_register_queue_search_ahead(seed):
     _run(m, bench)
 
 
+@pytest.mark.parametrize("depth", [1, 2, 3, 4])
+def test_queue_head_reg(depth, seed):
+    """``head_reg``: the same entries at the same cycles as the queue without it, over
+    random pushes and pops (a pop at every level, with and without a push)."""
+    import random
+
+    from amaranth import Module
+    rng = random.Random(f"{seed}-{depth}")
+    m = Module()
+    m.submodules.plain = plain = Queue(8, depth)
+    m.submodules.reg = reg = Queue(8, depth, head_reg=True)
+
+    async def bench(ctx):
+        for cycle in range(2000):
+            push, pop, value = rng.random() < 0.5, rng.random() < 0.5, rng.randrange(256)
+            for q in (plain, reg):
+                ctx.set(q.w.valid, push)
+                ctx.set(q.w.payload, value)
+                ctx.set(q.r.ready, pop)
+            got = [(ctx.get(q.level), ctx.get(q.w.ready), ctx.get(q.r.valid))
+                   for q in (plain, reg)]
+            assert got[0] == got[1], (seed, cycle)
+            if got[0][2]:
+                assert ctx.get(reg.r.payload) == ctx.get(plain.r.payload), (seed, cycle)
+            await ctx.tick()
+
+    _run(m, bench)
+
+
 @pytest.mark.parametrize("cls", [Queue, RegisterQueue])
 def test_queue_rejects(cls):
     with pytest.raises(ValueError, match="depth must be a positive integer"):
         cls(8, 0)
+    if cls is Queue:
+        with pytest.raises(ValueError, match="head_reg must be True or False, not 1"):
+            Queue(8, 2, head_reg=1)
 
 
 def test_register_queue_rejects_search():
