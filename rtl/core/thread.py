@@ -14,18 +14,24 @@ from .counters import counter_signature
 # generator ``s`` (``instr.f.stream.s``): one read port of the bases serves both.
 assert all(FORMATS[op][0][:2] == ("g", 2) for op in (Op.AGBASE, Op.AGDIM, Op.AGADD))
 
-__all__ = ["point_layout", "ahead_layout", "engine_signature", "write_signature",
+#: Bits of a point's index (:func:`point_layout`): it counts up to ``2**INDEX_BITS - 1``
+#: and stays there. The engines look at it only as "the first point" (0), "past the first
+#: ``zero``" (SSTREAM's 16-bit field) and a VLOAD's VBUF offset (below ``vbuf_entries``,
+#: at most ``2**INDEX_BITS``): exact for a stream of any length.
+INDEX_BITS = 17
+
+__all__ = ["INDEX_BITS", "point_layout", "ahead_layout", "engine_signature", "write_signature",
            "control_signature", "write_ports", "Thread"]
 
 
 def point_layout(addr_bits=ADDR_BITS):
     """One point of a stream instruction: the source and destination addresses (their low
-    ``addr_bits`` bits), the point's index within the instruction, whether it is the last,
-    and the instruction."""
+    ``addr_bits`` bits), the point's index within the instruction (saturating at
+    ``2**INDEX_BITS - 1``), whether it is the last, and the instruction."""
     return data.StructLayout({
         "src":   addr_bits,
         "dst":   addr_bits,
-        "index": 32,
+        "index": INDEX_BITS,
         "last":  1,
         "instr": instr_layout(),
     })
@@ -333,7 +339,7 @@ class Thread(wiring.Component):
                      stride_d.addr.eq(Cat(dst.dim, sel_d))]
         src.elaborate(m, stride_s.data)
         dst.elaborate(m, stride_d.data)
-        index = Signal(32)
+        index = Signal(INDEX_BITS)
         cur   = Signal(instr_layout())  # the stream instruction in progress
 
         m.d.comb += [
@@ -424,7 +430,8 @@ class Thread(wiring.Component):
             with m.State("STREAM"):
                 m.d.comb += [self.control.running.eq(1), self.engine.points.valid.eq(1)]
                 with m.If(self.engine.points.ready):
-                    m.d.sync += index.eq(index + 1)
+                    with m.If(~index.all()):   # (saturating)
+                        m.d.sync += index.eq(index + 1)
                     src.advance(m)
                     dst.advance(m)
                     with m.If(self.engine.points.p.last):

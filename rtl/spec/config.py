@@ -72,7 +72,7 @@ class CoreConfig:
         Power of two.
     vbuf_entries : int
         Entries of the vector buffer of the post-processing passes, each ``vmm_rows``
-        binary16 values. Power of two.
+        binary16 values. Power of two, at most ``2**17``.
     program_len : int
         Instructions each thread's program buffer holds. Power of two.
     thread_program_len : tuple of int
@@ -145,7 +145,9 @@ class CoreConfig:
             raise ValueError(f"afu_lanes must be at least vmm_rows = {self.vmm_rows} (one VMM "
                              f"result vector per cycle), not {self.afu_lanes}")
         _check_pow2("psb_entries", self.psb_entries, low=2)
-        _check_pow2("vbuf_entries", self.vbuf_entries, low=2)
+        # (A VLOAD's VBUF offset is its point's index, counted in 17 bits by the threads:
+        # rtl.core.thread.INDEX_BITS.)
+        _check_pow2("vbuf_entries", self.vbuf_entries, low=2, high=1 << 17)
         _check_pow2("program_len", self.program_len, low=2)
         if type(self.mem_latency) is not int or self.mem_latency not in (1, 2):
             raise ValueError(f"mem_latency must be 1 or 2, not {self.mem_latency!r}")

@@ -31,6 +31,8 @@ def test_unknown_config():
     ({"vmm_rows": 8},           r"afu_lanes must be at least vmm_rows = 8"),
     ({"psb_entries": 100},      r"psb_entries must be a power of two"),
     ({"vbuf_entries": 0},       r"vbuf_entries must be a power of two"),
+    ({"vbuf_entries": 1 << 18}, r"vbuf_entries must be a power of two from 2 to 131072, "
+                                r"not 262144"),
     ({"program_len": 1},        r"program_len must be a power of two from 2"),
     ({"mem_latency": 3},        r"mem_latency must be 1 or 2, not 3"),
     ({"mem_latency": 1.0},      r"mem_latency must be 1 or 2, not 1.0"),

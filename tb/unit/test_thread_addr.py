@@ -3,15 +3,18 @@
 bits and narrower (``addr_bits``, a core's :attr:`rtl.spec.config.CoreConfig.ag_bits`):
 every point of a stream is the shared model's (sw/golden/thread.py) modulo
 ``2**addr_bits``, with bases, strides and AGADD deltas drawn over the whole 24-bit fields,
-so that the narrow walkers wrap where the model's addresses do not. (The cocotb core
-tests run whole programs on the cores of every configuration.)"""
+so that the narrow walkers wrap where the model's addresses do not; and the points'
+index, which counts up to ``2**INDEX_BITS - 1`` and stays there. (The cocotb core tests
+run whole programs on the cores of every configuration.)"""
 
 import random
 
 import pytest
 from amaranth.sim import Simulator
 
-from rtl.core.thread import Thread
+import rtl.core.thread
+from rtl.core.thread import INDEX_BITS, Thread
+from rtl.spec.config import CoreConfig
 from rtl.spec.isa import AG_DIMS, Instr, Op, encode
 from sw.golden.thread import AddressGenerator
 
@@ -42,8 +45,9 @@ def _program(rng):
     return program, expected
 
 
-def _run(addr_bits, program):
-    """The points the thread offers, as ``(src, dst)`` per stream instruction."""
+def _run(addr_bits, program, field=None):
+    """The points the thread offers, as ``(src, dst)`` (or their ``field``) per stream
+    instruction."""
     dut = Thread(32, 1, addr_bits=addr_bits)
     streams = []
 
@@ -66,7 +70,8 @@ def _run(addr_bits, program):
                 break
             if ctx.get(dut.engine.points.valid):
                 p = dut.engine.points.p
-                points.append((ctx.get(p.src), ctx.get(p.dst)))
+                points.append(ctx.get(getattr(p, field)) if field else
+                              (ctx.get(p.src), ctx.get(p.dst)))
                 if ctx.get(p.last):
                     streams.append(points)
                     points = []
@@ -90,6 +95,20 @@ def test_points_modulo(addr_bits, seed):
         got = _run(addr_bits, program)
         assert got == [[(s & mask, d & mask) for s, d in stream] for stream in expected], \
             "\n".join(map(str, program))
+
+
+@pytest.mark.parametrize("index_bits", [INDEX_BITS, 3])
+def test_index_saturates(index_bits, monkeypatch):
+    """A stream's points are indexed 0, 1, ... up to ``2**INDEX_BITS - 1``, which the
+    rest keep (the thread built with a 3-bit index to see it); the next stream starts at
+    0 again. A core's VBUF (a VLOAD's offsets) fits the index."""
+    monkeypatch.setattr(rtl.core.thread, "INDEX_BITS", index_bits)
+    dims = [Instr(Op.AGDIM, {"g": g, "d": 0, "count": 20, "stride": 8}) for g in (0, 1)]
+    send = Instr(Op.SEND, {"s": 0, "d": 1})
+    got = _run(14, dims + [send, send, Instr(Op.END)], "index")
+    top = (1 << index_bits) - 1
+    assert got == [[min(n, top) for n in range(20)]] * 2
+    assert CoreConfig(vbuf_entries=1 << INDEX_BITS).vbuf_entries == 1 << INDEX_BITS
 
 
 def test_thread_rejects_addr_bits():
