@@ -164,7 +164,7 @@ class StepEngine(wiring.Component):
         step = step_layout_(step_bits)   # of the step whose data arrives
         phase = Signal(16)
         index = points.p.index
-        first = index == 0   # the stream's first point
+        first = points.p.first   # the stream's first point (index 0)
         phase_now = Mux(first, 0, phase)
         entry = points.p.dst[:pbits]
         if self._latency == 1:

@@ -27,11 +27,14 @@ __all__ = ["INDEX_BITS", "point_layout", "ahead_layout", "engine_signature", "wr
 def point_layout(addr_bits=ADDR_BITS):
     """One point of a stream instruction: the source and destination addresses (their low
     ``addr_bits`` bits), the point's index within the instruction (saturating at
-    ``2**INDEX_BITS - 1``), whether it is the last, and the instruction."""
+    ``2**INDEX_BITS - 1``), whether it is the first (index 0: a register of its own, so
+    that no comparison of the index is on the engines' paths) and the last, and the
+    instruction."""
     return data.StructLayout({
         "src":   addr_bits,
         "dst":   addr_bits,
         "index": INDEX_BITS,
+        "first": 1,
         "last":  1,
         "instr": instr_layout(),
     })
@@ -340,12 +343,14 @@ class Thread(wiring.Component):
         src.elaborate(m, stride_s.data)
         dst.elaborate(m, stride_d.data)
         index = Signal(INDEX_BITS)
+        first = Signal()   # index == 0
         cur   = Signal(instr_layout())  # the stream instruction in progress
 
         m.d.comb += [
             self.engine.points.p.src.eq(src.addr),
             self.engine.points.p.dst.eq(dst.addr),
             self.engine.points.p.index.eq(index),
+            self.engine.points.p.first.eq(first),
             self.engine.points.p.last.eq(src.last),
             self.engine.points.p.instr.eq(cur),
             self.engine.ahead.next_dst.eq(dst.next),
@@ -423,13 +428,14 @@ class Thread(wiring.Component):
                         s_sel, d_sel = instr.f.stream.s, instr.f.stream.d
                         m.d.comb += self.engine.ahead.start.eq(1)
                         m.d.sync += [sel_s.eq(s_sel), sel_d.eq(d_sel), cur.eq(instr),
-                                     index.eq(0)]
+                                     index.eq(0), first.eq(1)]
                         src.start(m, base_g.data)
                         dst.start(m, base_d.data)
                         m.next = "STREAM"
             with m.State("STREAM"):
                 m.d.comb += [self.control.running.eq(1), self.engine.points.valid.eq(1)]
                 with m.If(self.engine.points.ready):
+                    m.d.sync += first.eq(0)
                     with m.If(~index.all()):   # (saturating)
                         m.d.sync += index.eq(index + 1)
                     src.advance(m)

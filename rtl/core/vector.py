@@ -157,7 +157,7 @@ class VectorEngine(wiring.Component):
         kb, kc, kp = (Signal(vbuf_layout(rows), name=name) for name in ("kb", "kc", "kp"))
         consts_ready = Signal()
         has_consts = is_["VOP"] | is_["VPOST"]
-        need_consts = points.valid & has_consts & (p.index == 0)
+        need_consts = points.valid & has_consts & p.first
         with m.FSM(name="consts") as consts:
             with m.State("IDLE"):
                 with m.If(need_consts & ~consts_ready):

@@ -105,9 +105,10 @@ def test_index_saturates(index_bits, monkeypatch):
     monkeypatch.setattr(rtl.core.thread, "INDEX_BITS", index_bits)
     dims = [Instr(Op.AGDIM, {"g": g, "d": 0, "count": 20, "stride": 8}) for g in (0, 1)]
     send = Instr(Op.SEND, {"s": 0, "d": 1})
-    got = _run(14, dims + [send, send, Instr(Op.END)], "index")
+    program = dims + [send, send, Instr(Op.END)]
     top = (1 << index_bits) - 1
-    assert got == [[min(n, top) for n in range(20)]] * 2
+    assert _run(14, program, "index") == [[min(n, top) for n in range(20)]] * 2
+    assert _run(14, program, "first") == [[1] + [0] * 19] * 2
     assert CoreConfig(vbuf_entries=1 << INDEX_BITS).vbuf_entries == 1 << INDEX_BITS
 
 
