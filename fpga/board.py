@@ -6,7 +6,7 @@ Verilator is the one built into the bitstream.
 
 from amaranth import *
 from amaranth.lib import wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from rtl.spec.config import ArrayConfig
@@ -43,11 +43,12 @@ class HostBoard(wiring.Component):
     """A :class:`rtl.top.machine.Machine` behind a :class:`rtl.top.uart.UART` (8N1), with
     status for eight LEDs.
 
-    Received bytes pass a :data:`RX_FIFO_DEPTH`-byte queue (one block RAM) into the host
-    link's ``rx``; its ``tx`` bytes go straight to the UART's transmitter (the link waits
-    for it). The UART's error flags are sticky until reset. The LEDs (``out``, registered)
-    are described by :data:`LEDS`: idle, running, done, error, the three UART errors and
-    a heartbeat.
+    Received bytes pass a :data:`RX_FIFO_DEPTH`-byte queue (one block RAM) and a
+    two-byte queue in registers (so that the link's frame checks start from registers,
+    not from the block RAM's read data) into the host link's ``rx``; its ``tx`` bytes go
+    straight to the UART's transmitter (the link waits for it). The UART's error flags
+    are sticky until reset. The LEDs (``out``, registered) are described by
+    :data:`LEDS`: idle, running, done, error, the three UART errors and a heartbeat.
 
     Latency and throughput: the UART's (``baud / 10`` bytes a second each way) and the
     machine's.
@@ -125,7 +126,9 @@ class HostBoard(wiring.Component):
                                                  max_data=self._max_data)
         m.d.comb += [uart.rx_pin.eq(self.rx), self.tx.eq(uart.tx_pin)]
         wiring.connect(m, uart=uart.o, fifo=fifo.w_stream)
-        wiring.connect(m, fifo=fifo.r_stream, machine=machine.rx)
+        m.submodules.rx_reg = rx_reg = SyncFIFO(width=8, depth=2)
+        wiring.connect(m, fifo=fifo.r_stream, rx_reg=rx_reg.w_stream)
+        wiring.connect(m, rx_reg=rx_reg.r_stream, machine=machine.rx)
         wiring.connect(m, machine=machine.tx, uart=uart.i)
 
         was_busy, done, heartbeat = Signal(), Signal(), Signal(HEARTBEAT_BITS)

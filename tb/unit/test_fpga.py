@@ -558,7 +558,7 @@ def test_board_top_with_the_serial_port():
     lpf = plan.files[f"{TOP}.lpf"]
     assert 'LOCATE COMP "uart_0__rx__io" SITE "M1";' in lpf
     assert 'LOCATE COMP "uart_0__tx__io" SITE "L4";' in lpf
-    assert {"board", "uart", "rx_fifo", "machine", "machine.link", "machine.fb",
+    assert {"board", "uart", "rx_fifo", "rx_reg", "machine", "machine.link", "machine.fb",
             "machine.array", "machine.array.core_0_0"} <= set(parts)
     assert parts["board"] == "top.harness" and parts["uart"] == "top.harness.uart"
     assert not any(label.startswith("machine.array.core_0_0.") for label in parts)
