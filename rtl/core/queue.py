@@ -207,9 +207,13 @@ class RegisterQueue(wiring.Component):
         # free register after the shift.
         with m.If(pop):
             m.d.sync += [regs[k].eq(regs[k + 1]) for k in range(depth - 1)]
-        slot = Mux(pop, self.level - 1, self.level)
+        # ``slot == k``: the push goes to register ``k`` (after the pop's shift), from
+        # comparisons of the level alone, ``pop`` selecting.
+        at_slot = Signal(depth)
+        m.d.comb += at_slot.eq(Cat(Mux(pop, self.level == k + 1, self.level == k)
+                                   for k in range(depth)))
         for k in range(depth):
-            with m.If(push & (slot == k)):
+            with m.If(push & at_slot[k]):
                 m.d.sync += regs[k].eq(self.w.payload)
         m.d.sync += self.level.eq(self.level + push - pop)
 
@@ -223,14 +227,20 @@ class RegisterQueue(wiring.Component):
             # of this cycle's entries and pushed value with both candidate probes; the
             # late ``push`` and ``pop`` only select among them.
             hits = Signal(depth)
-            level_next = self.level + push - pop
+            # ``k < level + push - pop`` for each entry, from comparisons of the level
+            # alone: the late ``push`` and ``pop`` select (no adder after them).
+            held_next = Signal(depth)
+            level = self.level
+            m.d.comb += held_next.eq(Cat(
+                Mux(push ^ pop, Mux(push, k <= level, k + 1 < level), k < level)
+                for k in range(depth)))
 
             def next_hits(probe):
                 probe = Value.cast(probe)
                 eqs = [Value.cast(reg) == probe for reg in regs] + [C(0, 1)]
                 pushed = Value.cast(self.w.payload) == probe
-                return Cat(Mux(push & (slot == k), pushed, Mux(pop, eqs[k + 1], eqs[k]))
-                           & (k < level_next) for k in range(depth))
+                return Cat(Mux(push & at_slot[k], pushed, Mux(pop, eqs[k + 1], eqs[k]))
+                           & held_next[k] for k in range(depth))
 
             def next_any(probe, name):
                 # ``next_hits(probe).any()`` without its per-entry multiplexers: after the
