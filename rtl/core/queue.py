@@ -232,7 +232,8 @@ class RegisterQueue(wiring.Component):
             held_next = Signal(depth)
             level = self.level
             m.d.comb += held_next.eq(Cat(
-                Mux(push ^ pop, Mux(push, k <= level, k + 1 < level), k < level)
+                Mux(push ^ pop, Mux(push, (level >= k) if k else C(1, 1), k + 1 < level),
+                    k < level)
                 for k in range(depth)))
 
             def next_hits(probe):
