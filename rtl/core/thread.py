@@ -100,8 +100,8 @@ class _Walker:
     dimension (``run[k] = base + sum_{j >= k} i_j * s_j``), indices, and whether each
     dimension is at its end.
 
-    The generator's dimensions come as ``lasts`` (each ``count - 1``, 17 bits: a count of
-    0 gives ``2**17 - 1``, which no 16-bit index reaches: that dimension never ends). A
+    The generator's dimensions come as ``lasts`` (each ``count - 1``, 16 bits: the tools
+    reject an AGDIM with count 0, which would give ``2**16 - 1`` here). A
     step moves the innermost dimension that has not reached its end (:attr:`dim`), with
     one adder: ``run[dim] + stride``, ``stride`` being that dimension's stride (read by
     the caller at :attr:`dim`; a dimension of count 1 never moves, so its stride is never
@@ -273,7 +273,7 @@ class Thread(wiring.Component):
 
         # Address generators, in LUT RAM: the bases in one memory, each dimension's
         # ``(count - 1, stride)`` in a memory of its own (a dimension's count is held as
-        # ``count - 1``, 17 bits, see :class:`_Walker`: the walkers compare their indices
+        # ``count - 1``, 16 bits, see :class:`_Walker`: the walkers compare their indices
         # with it directly). Generator ``g`` is entry ``g``; entry ``AGS`` is never written
         # and holds the reset value (base 0; count 1, stride 0). A flag per base and per
         # dimension says whether its entry was written since ``start`` (or, for a
@@ -286,7 +286,7 @@ class Thread(wiring.Component):
         m.submodules.ag_base = base_mem = Memory(shape=wbits, depth=AGS + 1, init=[])
         dim_mems = []
         for d in range(AG_DIMS):
-            m.submodules[f"ag_last{d}"] = mem = Memory(shape=17, depth=AGS + 1, init=[])
+            m.submodules[f"ag_last{d}"] = mem = Memory(shape=16, depth=AGS + 1, init=[])
             dim_mems.append(mem)
         # The strides, entry ``4 * g + d``; never reset (a dimension not written since
         # its generator's reset has count 1: it never moves, its stride is never read).
