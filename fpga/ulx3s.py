@@ -322,13 +322,11 @@ def board_design(config="ulx3s", *, clock_hz=CLOCK_HZ, baud=None, array=None):
     """The board top's design: a :class:`fpga.board.HostBoard` of the named configuration
     (or an :class:`ArrayConfig`), its array ``array`` = ``(rows, cols)`` if given, its
     UART at ``baud`` (default :data:`fpga.board.DEFAULT_BAUD`) and ``clock_hz``."""
-    from dataclasses import replace
     from rtl.spec.config import ArrayConfig, get_config
     from .board import DEFAULT_BAUD, HostBoard
     cfg = config if isinstance(config, ArrayConfig) else get_config(config)
-    if array is not None:
-        rows, cols = array
-        cfg = replace(cfg, rows=rows, cols=cols)
+    if array is not None:   # (named <name>_<rows>x<cols>, as the runtime's --array)
+        cfg = cfg.resized(*array)
     return HostBoard(cfg, clock_hz, DEFAULT_BAUD if baud is None else baud)
 
 

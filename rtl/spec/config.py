@@ -15,7 +15,7 @@ Three named configurations are provided (see :data:`CONFIGS`):
     performance model, but is never simulated in CI.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .codes import PRECISIONS
 from rtl.spec.isa import ADDR_BITS, INSTR_BITS, SPARE_THREADS, THREADS
@@ -243,6 +243,14 @@ class ArrayConfig:
     def cores(self):
         """Number of cores in the array."""
         return self.rows * self.cols
+
+    def resized(self, rows, cols):
+        """This configuration's cores, framebuffer and all, in a ``rows`` x ``cols``
+        array named ``<name>_<rows>x<cols>`` (so that it builds apart); itself if that is
+        its size. Raises :class:`ValueError` as the constructor does on a bad size."""
+        if (rows, cols) == (self.rows, self.cols):
+            return self
+        return replace(self, name=f"{self.name}_{rows}x{cols}", rows=rows, cols=cols)
 
 
 #: The named configurations.

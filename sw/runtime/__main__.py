@@ -5,8 +5,10 @@ image's predicted class and cycles; the main use, the digits network on a board:
         build/train/int8.onnx --images 20
 
 ``MODEL`` is a QDQ ONNX model (``make train`` writes ``build/train/<config>.onnx``),
-imported and compiled for the array of ``--config`` (default ``sim``; the board's design
-must be the machine of the same configuration), which runs on every backend; or a
+imported and compiled for the array of ``--config`` (default ``sim``), or for its cores
+in the ``--array`` R x C (the board's design must be the machine of the same
+configuration and array: ``make bitstream FPGA_TOP=board FPGA_ARGS="--array RxC"``),
+which runs on every backend; or a
 single-core model saved by ``make sim`` (``build/sim/<config>.npz``), which runs on the
 ``golden`` and ``rtl`` backends only. The inputs are ``--input X.npy`` (integers of the
 network's input shape, or a stack of them), or else the held-out digits of ``make train``
@@ -52,6 +54,9 @@ def _parser():
                     help=f"fpga: seconds for a run (default {FPGA_RUN_TIMEOUT:g})")
     ap.add_argument("--config", choices=sorted(n for n in CONFIGS if n != "northpole"),
                     help="the array an .onnx model is compiled for (default: sim)")
+    ap.add_argument("--array", metavar="RxC",
+                    help="an .onnx model: compiled for --config's cores in an array of R "
+                         "rows and C columns (the board's --array; default: the config's)")
     ap.add_argument("--input", type=Path, metavar="X.npy",
                     help="input integers (H, W, C), or a stack of them (N, H, W, C)")
     ap.add_argument("--data", type=Path, default=None,
@@ -68,8 +73,10 @@ def _model(ap, args):
     if not args.model.is_file():
         ap.error(f"MODEL {args.model} is not a file")
     if suffix == ".npz":
-        if args.config is not None:
-            ap.error("--config is for an .onnx model: an .npz model is compiled already")
+        for flag in ("config", "array"):
+            if getattr(args, flag) is not None:
+                ap.error(f"--{flag} is for an .onnx model: an .npz model is compiled "
+                         f"already")
         if args.backend in ("board", "fpga"):
             ap.error(f"MODEL {args.model} is a single-core model: the {args.backend} "
                      f"backend runs "
@@ -85,11 +92,20 @@ def _model(ap, args):
     from sw.compiler_stub.array import compile_array
     from sw.compiler_stub.conv import CompileError
     from sw.compiler_stub.onnx_import import OnnxImportError, import_onnx
+    config = get_config(args.config or "sim")
+    if args.array is not None:
+        parts = args.array.lower().split("x")
+        if len(parts) != 2 or not all(p.isdecimal() for p in parts):
+            ap.error(f"--array must be RxC (e.g. 1x2), not {args.array!r}")
+        try:
+            config = config.resized(*(int(p) for p in parts))
+        except ValueError as e:
+            ap.error(f"--array {args.array}: {e}")
     try:
-        return compile_array(get_config(args.config or "sim"), import_onnx(args.model))
+        return compile_array(config, import_onnx(args.model))
     except (OnnxImportError, CompileError) as e:
         ap.exit(2, f"{ap.prog}: error: MODEL {args.model} does not compile for the "
-                   f"{args.config or 'sim'} array: {e}\n")
+                   f"{config.name} array ({config.rows} x {config.cols}): {e}\n")
 
 
 def _inputs(ap, args, tensor):

@@ -602,6 +602,17 @@ def test_cli_rejects_files(onnx_model, tmp_path, capsys):
         ([model, "--data", str(onnx_model / "digits_test.npz"), "--images", "4"],
          "--images 4: there are 3 images"),
         ([str(big), "--config", "ulx3s"], "does not compile for the ulx3s array"),
+        (["--array", "1x2", str(single)], "--array is for an .onnx model"),
+        ([model, "--array", "1by2"], "--array must be RxC (e.g. 1x2), not '1by2'"),
+        ([model, "--array", "1x2x1"], "--array must be RxC (e.g. 1x2), not '1x2x1'"),
+        ([model, "--array", "0x2"], "--array 0x2: rows must be a power of two from 1 to 64, "
+                                    "not 0"),
+        ([model, "--array", "3x2"], "--array 3x2: rows must be a power of two from 1 to 64, "
+                                    "not 3"),
+        ([model, "--array", "1x128"], "--array 1x128: cols must be a power of two from 1 "
+                                      "to 64, not 128"),
+        ([str(big), "--config", "ulx3s", "--array", "1x2"],
+         "does not compile for the ulx3s_1x2 array (1 x 2)"),
     ]
     for argv, message in cases:
         with pytest.raises(SystemExit) as e:
@@ -609,6 +620,31 @@ def test_cli_rejects_files(onnx_model, tmp_path, capsys):
         assert e.value.code == 2, argv
         err = capsys.readouterr().err
         assert message in err, (argv, err)
+
+
+def test_cli_array(onnx_model, capsys):
+    """``--array``: the model compiled for the config's cores in that array (the 1 x 2
+    board's), each image's cycles that compilation's, not the 2 x 2 array's."""
+    from sw.compiler_stub.onnx_import import import_onnx
+    m, data = onnx_model / "int8.onnx", onnx_model / "digits_test.npz"
+    ulx3s = get_config("ulx3s")
+    assert ulx3s.resized(2, 2) is ulx3s
+    config = ulx3s.resized(1, 2)
+    assert (config.name, config.rows, config.cols, config.core) == \
+        ("ulx3s_1x2", 1, 2, ulx3s.core)
+    cycles = {}
+    for shape, cfg in (("1x2", config), ("2x2", ulx3s)):
+        assert main([str(m), "--config", "ulx3s", "--array", shape, "--data", str(data),
+                     "--images", "1"]) == 0
+        compiled = compile_array(cfg, import_onnx(m))
+        t = compiled.input
+        x = np.clip(np.rint(np.load(data)["x"][0].astype(np.float64) / t.scale), 0, 255)
+        with Runtime(compiled, "golden") as gold:
+            cls = int(np.argmax(gold.infer(x.astype(np.int64).transpose(1, 2, 0))))
+            cycles[shape] = gold.cycles
+        assert capsys.readouterr().out.splitlines()[0] == \
+            f"image 0: class {cls} (label 3), {cycles[shape]} cycles"
+    assert cycles["1x2"] != cycles["2x2"]
 
 
 def test_cli_quantizes_as_make_sim(tmp_path):

@@ -123,6 +123,19 @@ def test_ag_bits():
     assert CoreConfig(sram_bank_bytes=1 << 22, sram_banks=5).ag_bits == 24
 
 
+def test_resized():
+    """An array of the same cores in another shape, named apart; the same shape is the
+    same configuration; a bad shape is rejected as the constructor rejects it."""
+    ulx3s = get_config("ulx3s")
+    one_by_two = ulx3s.resized(1, 2)
+    assert (one_by_two.name, one_by_two.rows, one_by_two.cols) == ("ulx3s_1x2", 1, 2)
+    assert (one_by_two.core, one_by_two.framebuffer_bytes) == \
+        (ulx3s.core, ulx3s.framebuffer_bytes)
+    assert ulx3s.resized(2, 2) is ulx3s
+    with pytest.raises(ValueError, match=r"cols must be a power of two from 1 to 64, not 3"):
+        ulx3s.resized(1, 3)
+
+
 def test_frozen():
     with pytest.raises(AttributeError):
         get_config().core.vmm_rows = 8
