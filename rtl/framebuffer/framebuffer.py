@@ -131,24 +131,30 @@ class Framebuffer(wiring.Component):
         busy = self.busy
         # A put received from the ANoC (never in a cycle the engine writes).
         base = Signal(32)          # the START's ``fb``: where the received puts land
+        room = Signal(33, init=words)   # words from ``base`` to the memory's end (or 0)
         received = Signal(32)      # puts written since the START
         bad_put = Signal()         # a put beyond the memory was received in this run
         r_put = put_layout(word_bytes)(core_flit_layout(
             word_bytes, self._rows, self._cols)(self.recv.payload).payload)
         r_target = Signal(33)
         r_take, r_write = Signal(), Signal()
+        # (``r_put.addr < room`` is ``base + r_put.addr < words``, with no adder before
+        # the comparison: the flit comes through the mesh in the same cycle.)
         m.d.comb += [self.recv.ready.eq(busy & ~(e_en & e_we)),
                      r_target.eq(base + r_put.addr),
                      r_take.eq(self.recv.valid & self.recv.ready),
-                     r_write.eq(r_take & (r_target < words))]
+                     r_write.eq(r_take & (r_put.addr < room))]
         with m.If(r_write):
             m.d.sync += received.eq(received + 1)
         with m.If(r_take & ~r_write):
             m.d.sync += bad_put.eq(1)
         with m.If(busy):
+            # A taken put's address and data go to the write port whether or not it is
+            # written (the engine never writes in that cycle): only the enable waits for
+            # the range check.
             m.d.comb += [rp.addr.eq(e_addr), rp.en.eq(e_en & ~e_we),
-                         wp.addr.eq(Mux(r_write, r_target, e_addr)),
-                         wp.data.eq(Mux(r_write, r_put.data, e_wdata)),
+                         wp.addr.eq(Mux(r_take, r_target, e_addr)),
+                         wp.data.eq(Mux(r_take, r_put.data, e_wdata)),
                          wp.en.eq(Mux((e_en & e_we) | r_write, -1, 0))]
         with m.Else():
             h = self.host
@@ -267,7 +273,8 @@ class Framebuffer(wiring.Component):
                     stop(FbError.BAD_MEM)
                 with m.Elif(d_op == FbOp.START):
                     m.d.sync += [self.core_start.eq(1), self.core_entry.eq(d_mem)]
-                    m.d.sync += [base.eq(d_fb), received.eq(0)]
+                    m.d.sync += [base.eq(d_fb), received.eq(0),
+                                 room.eq(Mux(d_fb < words, words - d_fb, 0))]
                     m.next = "F0"
                 with m.Elif(d_op == FbOp.GATHER):
                     m.next = "GATHER"
