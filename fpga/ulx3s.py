@@ -683,13 +683,9 @@ def parse_args(argv=None):
     if args.top == "board":
         if args.blocks is not None or args.keep_hierarchy:
             parser.error("--blocks and --keep-hierarchy are for --top core")
-        array = None
-        if args.array is not None:
-            parts = args.array.lower().split("x")
-            if len(parts) != 2 or not all(p.isdigit() for p in parts):
-                parser.error(f"--array must be RxC (e.g. 2x2), not {args.array!r}")
-            array = tuple(int(p) for p in parts)
+        from rtl.spec.config import parse_array
         try:
+            array = None if args.array is None else parse_array(args.array)
             board = board_design(args.config, clock_hz=args.clock_mhz * 1e6,
                                  baud=args.baud, array=array)
         except (TypeError, ValueError) as error:

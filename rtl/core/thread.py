@@ -7,20 +7,20 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..spec.isa import ADDR_BITS, AG_DIMS, AGS, FORMATS, LOOP_DEPTH, Op, instr_layout
+from ..spec.isa import ADDR_BITS, AG_DIMS, AGS, FORMATS, INDEX_BITS, LOOP_DEPTH, Op, \
+    instr_layout
 from .counters import counter_signature
 
 # The generator a control instruction names is in the same bits as a stream's source
 # generator ``s`` (``instr.f.stream.s``): one read port of the bases serves both.
 assert all(FORMATS[op][0][:2] == ("g", 2) for op in (Op.AGBASE, Op.AGDIM, Op.AGADD))
 
-#: Bits of a point's index (:func:`point_layout`): it counts up to ``2**INDEX_BITS - 1``
-#: and stays there. The engines look at it only as "the first point" (0), "past the first
-#: ``zero``" (SSTREAM's 16-bit field) and a VLOAD's VBUF offset (below ``vbuf_entries``,
-#: at most ``2**INDEX_BITS``): exact for a stream of any length.
-INDEX_BITS = 17
+# A point's index (:func:`point_layout`) counts up to ``2**INDEX_BITS - 1`` and stays
+# there. The engines look at it only as "past the first ``zero``" (SSTREAM's 16-bit field)
+# and a VLOAD's VBUF offset (below ``vbuf_entries``, at most ``2**INDEX_BITS``; "the first
+# point" is the ``first`` flag): exact for a stream of any length.
 
-__all__ = ["INDEX_BITS", "point_layout", "ahead_layout", "engine_signature", "write_signature",
+__all__ = ["point_layout", "ahead_layout", "engine_signature", "write_signature",
            "control_signature", "write_ports", "Thread"]
 
 

@@ -136,7 +136,7 @@ class Framebuffer(wiring.Component):
         bad_put = Signal()         # a put beyond the memory was received in this run
         r_put = put_layout(word_bytes)(core_flit_layout(
             word_bytes, self._rows, self._cols)(self.recv.payload).payload)
-        r_target = Signal(33)
+        r_target = Signal(aw)      # base + addr in the memory (written if addr < room)
         r_take, r_write = Signal(), Signal()
         # (``r_put.addr < room`` is ``base + r_put.addr < words``, with no adder before
         # the comparison: the flit comes through the mesh in the same cycle.)

@@ -18,9 +18,10 @@ Three named configurations are provided (see :data:`CONFIGS`):
 from dataclasses import dataclass, field, replace
 
 from .codes import PRECISIONS
-from rtl.spec.isa import ADDR_BITS, INSTR_BITS, SPARE_THREADS, THREADS
+from rtl.spec.isa import ADDR_BITS, INDEX_BITS, INSTR_BITS, SPARE_THREADS, THREADS
 
-__all__ = ["PRECISIONS", "CoreConfig", "ArrayConfig", "CONFIGS", "DEFAULT_CONFIG", "get_config"]
+__all__ = ["PRECISIONS", "CoreConfig", "ArrayConfig", "CONFIGS", "DEFAULT_CONFIG", "get_config",
+           "parse_array"]
 
 
 def _is_pow2(value):
@@ -72,7 +73,7 @@ class CoreConfig:
         Power of two.
     vbuf_entries : int
         Entries of the vector buffer of the post-processing passes, each ``vmm_rows``
-        binary16 values. Power of two, at most ``2**17``.
+        binary16 values. Power of two, at most ``2**INDEX_BITS`` (``2**17``).
     program_len : int
         Instructions each thread's program buffer holds. Power of two.
     thread_program_len : tuple of int
@@ -145,9 +146,9 @@ class CoreConfig:
             raise ValueError(f"afu_lanes must be at least vmm_rows = {self.vmm_rows} (one VMM "
                              f"result vector per cycle), not {self.afu_lanes}")
         _check_pow2("psb_entries", self.psb_entries, low=2)
-        # (A VLOAD's VBUF offset is its point's index, counted in 17 bits by the threads:
-        # rtl.core.thread.INDEX_BITS.)
-        _check_pow2("vbuf_entries", self.vbuf_entries, low=2, high=1 << 17)
+        # (A VLOAD's VBUF offset is its point's index, which a thread counts in
+        # INDEX_BITS.)
+        _check_pow2("vbuf_entries", self.vbuf_entries, low=2, high=1 << INDEX_BITS)
         _check_pow2("program_len", self.program_len, low=2)
         if type(self.mem_latency) is not int or self.mem_latency not in (1, 2):
             raise ValueError(f"mem_latency must be 1 or 2, not {self.mem_latency!r}")
@@ -294,3 +295,13 @@ def get_config(name=DEFAULT_CONFIG):
         return CONFIGS[name]
     except KeyError:
         raise ValueError(f"config must be one of {sorted(CONFIGS)}, not {name!r}") from None
+
+
+def parse_array(text):
+    """``(rows, cols)`` of an array written ``RxC`` (``"1x2"``), as the command lines'
+    ``--array`` takes it; :class:`ValueError` if it is not two decimal numbers around an
+    ``x`` (:meth:`ArrayConfig.resized` checks the numbers)."""
+    parts = text.lower().split("x") if isinstance(text, str) else []
+    if len(parts) != 2 or not all(p.isdecimal() for p in parts):
+        raise ValueError(f"--array must be RxC (e.g. 1x2), not {text!r}")
+    return int(parts[0]), int(parts[1])

@@ -19,7 +19,8 @@ __all__ = ["Op", "OPCODE", "INSTR_BITS", "FORMATS", "STREAMS", "THREAD_OF", "SPA
            "NOC_THREADS", "NOC_IN_DEPTH", "PUT_PORTS", "PUT_THREADS", "PNOC_DEPTH",
            "DIRECTIONS", "OFFSETS", "pnoc_sources", "Instr", "encode", "decode", "instr_layout",
            "AG_DIMS", "AGS",
-           "COUNTERS", "COUNTER_BITS", "THREADS", "LOOP_DEPTH", "ADDR_BITS", "COORD_BITS", "uses_d"]
+           "COUNTERS", "COUNTER_BITS", "THREADS", "LOOP_DEPTH", "ADDR_BITS", "INDEX_BITS",
+           "COORD_BITS", "uses_d"]
 
 INSTR_BITS   = 64   # bits of an instruction
 OPCODE       = slice(59, 64)   # the opcode's bits in an instruction
@@ -30,6 +31,7 @@ AG_DIMS      = 4    # dimensions of an address generator
 AGS          = 4    # address generators per thread
 LOOP_DEPTH   = 4    # nested loops per thread
 ADDR_BITS    = 24   # an address generator's base and strides
+INDEX_BITS   = 17   # a point's index within its stream, as a thread counts it (saturating)
 COORD_BITS   = 6    # a core's column or row in a SEND (arrays up to 64 x 64)
 
 #: The NoC ports of a core, in the order of the threads that own them (T4..T7).

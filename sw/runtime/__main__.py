@@ -88,17 +88,18 @@ def _model(ap, args):
             ap.error(f"MODEL {e}")
     if suffix != ".onnx":
         ap.error(f"MODEL must be an .onnx or .npz file, not {args.model}")
-    from rtl.spec.config import get_config
+    from rtl.spec.config import get_config, parse_array
     from sw.compiler_stub.array import compile_array
     from sw.compiler_stub.conv import CompileError
     from sw.compiler_stub.onnx_import import OnnxImportError, import_onnx
     config = get_config(args.config or "sim")
     if args.array is not None:
-        parts = args.array.lower().split("x")
-        if len(parts) != 2 or not all(p.isdecimal() for p in parts):
-            ap.error(f"--array must be RxC (e.g. 1x2), not {args.array!r}")
         try:
-            config = config.resized(*(int(p) for p in parts))
+            shape = parse_array(args.array)
+        except ValueError as e:
+            ap.error(str(e))
+        try:
+            config = config.resized(*shape)
         except ValueError as e:
             ap.error(f"--array {args.array}: {e}")
     try:

@@ -1,5 +1,7 @@
 """Configuration validation: the named configs hold, impossible ones name the parameter."""
 
+import re
+
 import pytest
 
 from rtl.spec.config import CONFIGS, ArrayConfig, CoreConfig, get_config
@@ -134,6 +136,18 @@ def test_resized():
     assert ulx3s.resized(2, 2) is ulx3s
     with pytest.raises(ValueError, match=r"cols must be a power of two from 1 to 64, not 3"):
         ulx3s.resized(1, 3)
+
+
+def test_parse_array():
+    """``RxC`` as the command lines' ``--array`` takes it; anything else rejected, naming
+    the flag and the text (the numbers are the configuration's to check)."""
+    from rtl.spec.config import parse_array
+    assert parse_array("1x2") == (1, 2) and parse_array("4X16") == (4, 16)
+    assert parse_array("3x0") == (3, 0)
+    for bad in ("2", "1x2x1", "-1x2", "1by2", "x2", "1x\u00b2", "", 12):
+        with pytest.raises(ValueError, match=rf"--array must be RxC \(e.g. 1x2\), not "
+                                             rf"{re.escape(repr(bad))}"):
+            parse_array(bad)
 
 
 def test_frozen():

@@ -13,9 +13,9 @@ import pytest
 from amaranth.sim import Simulator
 
 import rtl.core.thread
-from rtl.core.thread import INDEX_BITS, Thread
+from rtl.core.thread import Thread
 from rtl.spec.config import CoreConfig
-from rtl.spec.isa import AG_DIMS, Instr, Op, encode
+from rtl.spec.isa import AG_DIMS, INDEX_BITS, Instr, Op, encode
 from sw.golden.thread import AddressGenerator
 
 
