@@ -13,7 +13,8 @@ from rtl.spec.config import ArrayConfig
 from rtl.top.machine import Machine
 from rtl.top.uart import UART, bit_timing
 
-__all__ = ["DEFAULT_BAUD", "RX_FIFO_DEPTH", "HEARTBEAT_BITS", "LEDS", "HostBoard"]
+__all__ = ["DEFAULT_BAUD", "RX_FIFO_DEPTH", "HEARTBEAT_BITS", "LEDS", "BOARD_ARRAY",
+           "board_config", "HostBoard"]
 
 #: The serial line's default rate: the most the ULX3S's FT231X takes (3 Mbaud).
 DEFAULT_BAUD = 3_000_000
@@ -22,6 +23,35 @@ DEFAULT_BAUD = 3_000_000
 #: ``max_data`` = 256 bytes, its header and COBS code bytes), so that no byte is lost
 #: while the host link is busy with a frame (the line has no flow control).
 RX_FIFO_DEPTH = 512
+
+#: The array a configuration's board is built with when none is given: the largest that
+#: fits the ULX3S 85F (``(rows, cols)``; a configuration not listed keeps its own). The
+#: ``ulx3s`` configuration's own 2 x 2 needs about 4 x 28,800 logic cells of the 83,640
+#: and never places; its 1 x 2 takes about 66,000 (79%) and meets timing (docs/fpga.md).
+BOARD_ARRAY = {"ulx3s": (1, 2)}
+
+
+def board_config(config="ulx3s", array=None):
+    """The :class:`ArrayConfig` of a board of configuration ``config`` (a name or an
+    :class:`ArrayConfig`): its cores in the array ``array`` = ``(rows, cols)`` if given,
+    else in :data:`BOARD_ARRAY`'s for its name, else its own (named
+    ``<name>_<rows>x<cols>`` when resized, as :meth:`ArrayConfig.resized`)."""
+    from rtl.spec.config import CONFIGS, get_config
+    if isinstance(config, ArrayConfig):
+        cfg = config
+    elif isinstance(config, str):
+        if config not in CONFIGS:
+            raise ValueError(f"config must be one of {sorted(CONFIGS)}, not {config!r}")
+        cfg = get_config(config)
+    else:
+        raise TypeError(f"config must be a configuration name (str) or an ArrayConfig, not "
+                        f"{config!r}")
+    if array is None:
+        array = BOARD_ARRAY.get(cfg.name, (cfg.rows, cfg.cols))
+    if not (isinstance(array, tuple) and len(array) == 2):
+        raise TypeError(f"array must be a (rows, cols) tuple, not {array!r}")
+    return cfg.resized(*array)
+
 
 #: The heartbeat LED toggles every ``2**HEARTBEAT_BITS`` cycles (0.34 s at 50 MHz).
 HEARTBEAT_BITS = 24

@@ -320,14 +320,12 @@ BOARD_PARENTS = ("", "machine", "machine.array")
 
 def board_design(config="ulx3s", *, clock_hz=CLOCK_HZ, baud=None, array=None):
     """The board top's design: a :class:`fpga.board.HostBoard` of the named configuration
-    (or an :class:`ArrayConfig`), its array ``array`` = ``(rows, cols)`` if given, its
-    UART at ``baud`` (default :data:`fpga.board.DEFAULT_BAUD`) and ``clock_hz``."""
-    from rtl.spec.config import ArrayConfig, get_config
-    from .board import DEFAULT_BAUD, HostBoard
-    cfg = config if isinstance(config, ArrayConfig) else get_config(config)
-    if array is not None:   # (named <name>_<rows>x<cols>, as the runtime's --array)
-        cfg = cfg.resized(*array)
-    return HostBoard(cfg, clock_hz, DEFAULT_BAUD if baud is None else baud)
+    (or an :class:`ArrayConfig`) in the array ``array`` = ``(rows, cols)`` if given, else
+    the board's (:func:`fpga.board.board_config`: 1 x 2 for ``ulx3s``), its UART at
+    ``baud`` (default :data:`fpga.board.DEFAULT_BAUD`) and ``clock_hz``."""
+    from .board import DEFAULT_BAUD, HostBoard, board_config
+    return HostBoard(board_config(config, array), clock_hz,
+                     DEFAULT_BAUD if baud is None else baud)
 
 
 def prepare(blocks=None, *, board=None, clock_hz=CLOCK_HZ, seed=1, keep_hierarchy=False,
@@ -658,8 +656,9 @@ def parse_args(argv=None):
                         help="configuration whose core (or machine) is built (default: "
                              "ulx3s)")
     parser.add_argument("--array", default=None, metavar="RxC",
-                        help="board: the array's rows and columns instead of the "
-                             "configuration's (e.g. 1x1)")
+                        help="board: the array's rows and columns (default: the largest "
+                             "that fits, fpga.board.BOARD_ARRAY: 1x2 for ulx3s; else the "
+                             "configuration's own)")
     parser.add_argument("--baud", type=int, default=None,
                         help="board: the serial line's rate (default 3000000)")
     parser.add_argument("--clock-mhz", type=float, default=CLOCK_HZ / 1e6,

@@ -2,13 +2,14 @@
 image's predicted class and cycles; the main use, the digits network on a board::
 
     python -m sw.runtime --backend fpga --port /dev/ttyUSB0 --baud 3000000 \\
-        build/train/int8.onnx --images 20
+        build/train/mixed.onnx --images 20
 
 ``MODEL`` is a QDQ ONNX model (``make train`` writes ``build/train/<config>.onnx``),
 imported and compiled for the array of ``--config`` (default ``sim``), or for its cores
-in the ``--array`` R x C (the board's design must be the machine of the same
-configuration and array: ``make bitstream FPGA_TOP=board FPGA_ARGS="--array RxC"``),
-which runs on every backend; or a
+in the ``--array`` R x C, which runs on every backend. The ``board`` and ``fpga``
+backends compile for the board's design instead: ``--config`` (default ``ulx3s``) in the
+array ``make bitstream FPGA_TOP=board`` builds by default (:data:`fpga.board.BOARD_ARRAY`:
+1 x 2 for ``ulx3s``), or in ``--array`` (the bitstream's ``--array``); or a
 single-core model saved by ``make sim`` (``build/sim/<config>.npz``), which runs on the
 ``golden`` and ``rtl`` backends only. The inputs are ``--input X.npy`` (integers of the
 network's input shape, or a stack of them), or else the held-out digits of ``make train``
@@ -38,7 +39,7 @@ def _parser():
                     "print each image's predicted class "
                     "and cycles.",
         epilog="example: python -m sw.runtime --backend fpga --port /dev/ttyUSB0 "
-               "--baud 3000000 \\\n             build/train/int8.onnx --images 20")
+               "--baud 3000000 \\\n             build/train/mixed.onnx --images 20")
     ap.add_argument("model", metavar="MODEL", type=Path,
                     help="a QDQ ONNX model (.onnx, compiled for the array of --config) or "
                          "a single-core compiled model (.npz, golden and rtl only)")
@@ -53,10 +54,12 @@ def _parser():
     ap.add_argument("--run-timeout", type=float,
                     help=f"fpga: seconds for a run (default {FPGA_RUN_TIMEOUT:g})")
     ap.add_argument("--config", choices=sorted(n for n in CONFIGS if n != "northpole"),
-                    help="the array an .onnx model is compiled for (default: sim)")
+                    help="the array an .onnx model is compiled for (default: sim; board "
+                         "and fpga: ulx3s)")
     ap.add_argument("--array", metavar="RxC",
                     help="an .onnx model: compiled for --config's cores in an array of R "
-                         "rows and C columns (the board's --array; default: the config's)")
+                         "rows and C columns (the board's --array; default: the config's "
+                         "own, or for board and fpga the board's, 1x2 for ulx3s)")
     ap.add_argument("--input", type=Path, metavar="X.npy",
                     help="input integers (H, W, C), or a stack of them (N, H, W, C)")
     ap.add_argument("--data", type=Path, default=None,
@@ -92,16 +95,28 @@ def _model(ap, args):
     from sw.compiler_stub.array import compile_array
     from sw.compiler_stub.conv import CompileError
     from sw.compiler_stub.onnx_import import OnnxImportError, import_onnx
-    config = get_config(args.config or "sim")
+    shape = None
     if args.array is not None:
         try:
             shape = parse_array(args.array)
         except ValueError as e:
             ap.error(str(e))
+    if args.backend in ("board", "fpga"):
+        # the board's design: make bitstream FPGA_TOP=board's configuration and array
+        from fpga.board import board_config
         try:
-            config = config.resized(*shape)
+            config = board_config(args.config or "ulx3s", shape)
         except ValueError as e:
             ap.error(f"--array {args.array}: {e}")
+    else:
+        config = get_config(args.config or "sim")
+        if shape is not None:
+            try:
+                config = config.resized(*shape)
+            except ValueError as e:
+                ap.error(f"--array {args.array}: {e}")
+    print(f"{args.model} compiled for the {config.name} array ({config.rows} x "
+          f"{config.cols} cores)", flush=True)
     try:
         return compile_array(config, import_onnx(args.model))
     except (OnnxImportError, CompileError) as e:

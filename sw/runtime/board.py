@@ -53,12 +53,21 @@ def _check_baud(baud):
     return baud
 
 
-def build_board(config="ulx3s", baud=None, build_dir=None):
-    """Build (or find) the harness library of the board of the named configuration at
-    ``baud`` (default :data:`fpga.board.DEFAULT_BAUD`) and :data:`CLOCK_HZ`; return its
-    path. ``build_dir`` defaults to ``build/runtime/board_<config>_<baud>``."""
+def _board_config(config):
+    """The :class:`ArrayConfig` of ``config``: None for the board's own design
+    (:func:`fpga.board.board_config`: the ``ulx3s`` cores in 1 x 2), else as
+    :class:`sw.runtime.machine.VerilatedMachine`'s."""
+    from fpga.board import board_config
+    return _check_config(board_config() if config is None else config)
+
+
+def build_board(config=None, baud=None, build_dir=None):
+    """Build (or find) the harness library of the board of configuration ``config``
+    (:class:`VerilatedBoard`'s) at ``baud`` (default :data:`fpga.board.DEFAULT_BAUD`) and
+    :data:`CLOCK_HZ`; return its path. ``build_dir`` defaults to
+    ``build/runtime/board_<config>_<baud>``."""
     from fpga.board import DEFAULT_BAUD
-    cfg = _check_config(config)
+    cfg = _board_config(config)
     baud = _check_baud(DEFAULT_BAUD if baud is None else baud)
     directory = Path(build_dir if build_dir is not None else
                      ROOT / "build" / "runtime" / f"board_{cfg.name}_{baud}").resolve()
@@ -112,8 +121,10 @@ class VerilatedBoard(FrameHarness):
 
     Parameters
     ----------
-    config : str or ArrayConfig
-        As :class:`sw.runtime.machine.VerilatedMachine`'s.
+    config : str or ArrayConfig or None
+        As :class:`sw.runtime.machine.VerilatedMachine`'s; None (the default): the
+        board's own design, as ``make bitstream FPGA_TOP=board`` builds it
+        (:func:`fpga.board.board_config`: the ``ulx3s`` cores in 1 x 2).
     baud : int or None
         The line's rate (default :data:`fpga.board.DEFAULT_BAUD`); a bit must last at
         least 8 clocks of :data:`CLOCK_HZ`.
@@ -131,11 +142,11 @@ class VerilatedBoard(FrameHarness):
         plus 20 bit times a byte of the frame.
     """
 
-    def __init__(self, config="ulx3s", baud=None, *, rate_error=0.0, max_gap=0, seed=1,
+    def __init__(self, config=None, baud=None, *, rate_error=0.0, max_gap=0, seed=1,
                  build_dir=None, max_cycles=None):
         from fpga.board import DEFAULT_BAUD
         from rtl.top.uart import bit_timing, tolerance
-        cfg = _check_config(config)
+        cfg = _board_config(config)
         baud = _check_baud(DEFAULT_BAUD if baud is None else baud)
         _, period = bit_timing(CLOCK_HZ, baud)
         if isinstance(rate_error, bool) or not isinstance(rate_error, (int, float)) or \

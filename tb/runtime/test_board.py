@@ -1,9 +1,10 @@
-"""The board in simulation (sw/runtime/board.py): the ulx3s board top's machine and UART
-(:class:`fpga.board.HostBoard`, as built into the bitstream) under Verilator, reached
+"""The board in simulation (sw/runtime/board.py): the board top's machine and UART
+(:class:`fpga.board.HostBoard`, as ``make bitstream FPGA_TOP=board`` builds it: the ulx3s
+cores in the 1 x 2 array, :func:`fpga.board.board_config`) under Verilator, reached
 only over its serial pins by a UART model at the line's rate (3 Mbaud at the board's
 50 MHz: 16 2/3 clocks a bit).
 
-A network of the digits network's shape, compiled for the ulx3s array, is written, run
+A network of the digits network's shape, compiled for the board's array, is written, run
 and read back through the runtime's ``board`` backend, bit-exact against the reference
 and the golden array, every run's cycles the framebuffer model's prediction; the line
 works with the host's clock 2% fast or slow and random idle gaps between bytes; a break
@@ -11,7 +12,7 @@ and a framing error light their LEDs (and the error LED), a failed run the error
 good one the done LED; the reset button clears them; every bad argument is rejected.
 
 The harness library is built once (about two minutes; reused from
-``build/runtime/board_ulx3s_3000000`` when nothing changed). Loading the model image
+``build/runtime/board_ulx3s_1x2_3000000`` when nothing changed). Loading the model image
 (18 KB) takes about a minute of simulation: the line carries 300 kilobytes a second.
 """
 
@@ -21,7 +22,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from fpga.board import DEFAULT_BAUD, LEDS, HostBoard
+from fpga.board import DEFAULT_BAUD, LEDS, HostBoard, board_config
 from fpga.ulx3s import image_line_bytes
 from rtl.spec.config import get_config
 from rtl.spec.framebuffer import FbError
@@ -36,7 +37,7 @@ from sw.runtime.runtime import Runtime
 
 from ..net.nets import digits_like
 
-CONFIG = get_config("ulx3s")
+CONFIG = board_config()     # the bitstream's: the ulx3s cores in 1 x 2
 IDLE, RUNNING, DONE, ERROR, FRAMING, OVERRUN, BREAK, HEARTBEAT = (1 << i for i in range(8))
 STATUS_LEDS = 0x7F   # all but the heartbeat
 
@@ -82,7 +83,7 @@ def test_digits_on_the_board(seed):
 @pytest.fixture(scope="module")
 def built():
     """The board's library, built (or found) once for the module."""
-    with VerilatedBoard("ulx3s"):
+    with VerilatedBoard():
         pass
 
 
@@ -92,7 +93,7 @@ def test_line_off_rate_with_gaps(built, rate_error, seed):
     data written at random addresses reads back equal; no UART error."""
     rng = np.random.default_rng([seed, int(rate_error * 100) & 0xFF])
     print(f"seed {seed}")
-    with VerilatedBoard("ulx3s", rate_error=rate_error, max_gap=40,
+    with VerilatedBoard(rate_error=rate_error, max_gap=40,
                         seed=int(rng.integers(1, 1 << 62))) as board:
         link = client(board)
         for _ in range(3):
@@ -117,7 +118,7 @@ def test_line_errors_on_the_leds(built):
     """A break (the line low for 12 bit times) lights the break and error LEDs; a frame
     with a stop bit of 0 the framing LED; the link answers on after either; the reset
     clears them."""
-    with VerilatedBoard("ulx3s") as board:
+    with VerilatedBoard() as board:
         link = client(board)
         board.hold(2)                # the LEDs' register, a cycle after the reset
         assert board.leds & STATUS_LEDS == IDLE
@@ -138,7 +139,7 @@ def test_line_errors_on_the_leds(built):
 def test_runs_on_the_leds(built):
     """A command list that fails (an op not in FbOp) ends in ERROR and lights the error
     LED; an empty list (END) ends DONE and lights done instead."""
-    with VerilatedBoard("ulx3s") as board:
+    with VerilatedBoard() as board:
         link = client(board)
         word = CONFIG.core.mem_port_bits // 8
         link.write(0, b"\xff" * (2 * word))

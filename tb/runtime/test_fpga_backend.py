@@ -498,10 +498,14 @@ def test_cli_on_the_board(onnx_model, board, capsys, seed):
     b = board(hold=1)
     # (The golden board answers from a thread of this process: on a loaded machine a
     # frame can take longer than the default second, as in the other tests here.)
+    # (--config sim: the golden board's; without it the fpga backend compiles for the
+    # ulx3s board's 1 x 2, test_cli_board_default)
     assert main(["--backend", "fpga", "--port", b.port, "--baud", "3000000", str(m),
-                 "--data", str(data), "--images", "2", "--timeout", "10"]) == 0
+                 "--config", "sim", "--data", str(data), "--images", "2",
+                 "--timeout", "10"]) == 0
     out = [line for line in capsys.readouterr().out.splitlines()
            if not line.startswith("seed ")]
+    assert out.pop(0) == f"{m} compiled for the sim array (2 x 2 cores)"
     compiled = compile_array(CONFIG, import_onnx(m))
     image = machine_image(compiled)
     xs = np.load(data)["x"]
@@ -516,23 +520,49 @@ def test_cli_on_the_board(onnx_model, board, capsys, seed):
     # --input: a stack of integer images, every one run by default
     np.save(onnx_model / "xs.npy", q[1:].transpose(0, 2, 3, 1))
     assert main(["--backend", "fpga", "--port", b.port, "--baud", "3000000", str(m),
-                 "--input", str(onnx_model / "xs.npy"), "--timeout", "10",
-                 "--run-timeout", "5"]) == 0
+                 "--config", "sim", "--input", str(onnx_model / "xs.npy"),
+                 "--timeout", "10", "--run-timeout", "5"]) == 0
     with Runtime(compiled, "golden") as gold:
         want = [int(np.argmax(gold.infer(q[i].transpose(1, 2, 0)))) for i in (1, 2)]
-    out = capsys.readouterr().out.splitlines()
+    out = capsys.readouterr().out.splitlines()[1:]
     assert out[:2] == [f"image {i}: class {want[i]}, {image.infer_cycles} cycles"
                        for i in range(2)]
     assert out[2].startswith("2 images on fpga, ") and "right" not in out[2]
     np.save(onnx_model / "x.npy", q[2].transpose(1, 2, 0))
     b.machine.error = FbError.CONFLICT     # a run's error: exit 1, the message on stderr
     assert main(["--backend", "fpga", "--port", b.port, "--baud", "3000000", str(m),
-                 "--input", str(onnx_model / "x.npy"), "--timeout", "10"]) == 1
+                 "--config", "sim", "--input", str(onnx_model / "x.npy"),
+                 "--timeout", "10"]) == 1
     assert "ended with error CONFLICT (5)" in capsys.readouterr().err
     missing = str(onnx_model / "ttyUSB9")   # a port that cannot be opened: exit 1, named
     assert main(["--backend", "fpga", "--port", missing, "--baud", "3000000", str(m),
                  "--input", str(onnx_model / "x.npy")]) == 1
     assert f"error: cannot open serial port '{missing}'" in capsys.readouterr().err
+
+
+def test_cli_board_default(onnx_model, capsys):
+    """The board and fpga backends compile for the board's design (the bitstream's): the
+    ulx3s cores in the array make bitstream FPGA_TOP=board builds (1 x 2), or --config's
+    and --array's; the golden and rtl backends for --config's own array (sim's)."""
+    m, x = onnx_model / "int8.onnx", onnx_model / "x.npy"
+    np.save(x, np.zeros((8, 8, 1), np.int64))
+    missing = str(onnx_model / "ttyUSB9")   # the run stops at the port, after compiling
+    for args, array in (([], "ulx3s_1x2 array (1 x 2"),
+                        (["--config", "ulx3s"], "ulx3s_1x2 array (1 x 2"),
+                        (["--array", "2x2"], "ulx3s array (2 x 2"),
+                        (["--config", "ulx3s", "--array", "1x1"], "ulx3s_1x1 array (1 x 1"),
+                        (["--config", "sim"], "sim array (2 x 2"),
+                        (["--config", "sim", "--array", "1x2"], "sim_1x2 array (1 x 2")):
+        assert main(["--backend", "fpga", "--port", missing, "--baud", "3000000", str(m),
+                     "--input", str(x)] + args) == 1, args
+        out = capsys.readouterr()
+        assert out.out.splitlines()[0] == f"{m} compiled for the {array} cores)", args
+        assert f"error: cannot open serial port '{missing}'" in out.err
+    with pytest.raises(SystemExit) as e:
+        main(["--backend", "fpga", "--port", missing, "--baud", "3000000", str(m),
+              "--array", "3x1"])
+    assert e.value.code == 2
+    assert "--array 3x1: rows must be a power of two" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("args, message", [
@@ -642,8 +672,10 @@ def test_cli_array(onnx_model, capsys):
         with Runtime(compiled, "golden") as gold:
             cls = int(np.argmax(gold.infer(x.astype(np.int64).transpose(1, 2, 0))))
             cycles[shape] = gold.cycles
-        assert capsys.readouterr().out.splitlines()[0] == \
-            f"image 0: class {cls} (label 3), {cycles[shape]} cycles"
+        out = capsys.readouterr().out.splitlines()
+        assert out[0] == f"{m} compiled for the {cfg.name} array ({shape[0]} x " \
+                         f"{shape[2]} cores)"
+        assert out[1] == f"image 0: class {cls} (label 3), {cycles[shape]} cycles"
     assert cycles["1x2"] != cycles["2x2"]
 
 

@@ -567,8 +567,13 @@ def test_board_top_with_the_serial_port():
 def test_board_arguments(capsys):
     args, board = parse_args(["--top", "board", "--array", "1x2", "--baud", "115200"])
     assert (board.config.rows, board.config.cols, board.baud) == (1, 2, 115200)
-    args, board = parse_args(["--top", "board"])
-    assert (board.config.rows, board.config.cols, board.baud) == (2, 2, 3_000_000)
+    args, board = parse_args(["--top", "board"])     # the largest array that fits
+    assert (board.config.name, board.config.rows, board.config.cols, board.baud) == \
+        ("ulx3s_1x2", 1, 2, 3_000_000)
+    args, board = parse_args(["--top", "board", "--array", "2x2"])
+    assert board.config is get_config("ulx3s")
+    args, board = parse_args(["--top", "board", "--config", "sim"])   # its own array
+    assert board.config is get_config("sim")
     for argv, message in (
             (["--top", "board", "--array", "2"], "--array must be RxC"),
             (["--top", "board", "--array", "3x2"], "rows must be a power of two"),
@@ -581,6 +586,27 @@ def test_board_arguments(capsys):
         assert message in capsys.readouterr().err, argv
 
 
+def test_board_config():
+    """The board's array: BOARD_ARRAY's for ulx3s (1 x 2, the largest that fits), the
+    configuration's own otherwise, or the one given; bad arguments named."""
+    from fpga.board import BOARD_ARRAY, board_config
+    ulx3s = get_config("ulx3s")
+    assert BOARD_ARRAY == {"ulx3s": (1, 2)}
+    assert board_config() == board_config("ulx3s") == board_config(ulx3s) == \
+        ulx3s.resized(1, 2)
+    assert board_config(array=(2, 2)) is ulx3s
+    assert board_config("sim") is get_config("sim")
+    assert board_config("sim", (1, 1)).name == "sim_1x1"
+    for args, error, message in (
+            (("northpol",), ValueError, "config must be one of"),
+            ((3,), TypeError, "config must be a configuration name"),
+            (("ulx3s", [1, 2]), TypeError, r"array must be a \(rows, cols\) tuple"),
+            (("ulx3s", (1, 2, 1)), TypeError, r"array must be a \(rows, cols\) tuple"),
+            (("ulx3s", (3, 2)), ValueError, "rows must be a power of two")):
+        with pytest.raises(error, match=message):
+            board_config(*args)
+
+
 def test_board_metrics():
     """The fpga.ulx3s keys of a board top's summary: the array's peak int8 operations
     (two a MAC) at Fmax, and the digits network's images a second from its line bytes
@@ -588,12 +614,17 @@ def test_board_metrics():
     when the network does not compile for the array."""
     from dataclasses import replace
     from fpga.ulx3s import board_design, board_metrics, image_line_bytes, images_per_s
-    board = board_design()
+    board = board_design(array=(2, 2))
     util = {"logic_cells": {"used": 90000, "available": 83640},
             "dsp": {"used": 96, "available": 156}, "ebr": {"used": 190, "available": 208}}
     metrics = board_metrics({"utilization": util, "fmax_mhz": 50.0, "build_s": 100.0}, board)
     assert metrics["fpga.ulx3s.cores"] == 4
     assert metrics["fpga.ulx3s.int8_gops"] == 4 * 2 * 16 * 50.0 / 1e3
+    two = board_metrics({"utilization": util, "fmax_mhz": 50.0, "build_s": 1.0},
+                        board_design())      # the board's own 1 x 2
+    assert two["fpga.ulx3s.cores"] == 2
+    assert two["fpga.ulx3s.int8_gops"] == 2 * 2 * 16 * 50.0 / 1e3
+    assert 200 < two["fpga.ulx3s.images_per_s"] < 400
     assert metrics["fpga.ulx3s.lut_util"] == 90000 / 83640
     assert (metrics["fpga.ulx3s.dsp_used"], metrics["fpga.ulx3s.ebr_used"]) == (96, 190)
     ips = metrics["fpga.ulx3s.images_per_s"]
