@@ -245,6 +245,15 @@ class ArrayConfig:
         """Number of cores in the array."""
         return self.rows * self.cols
 
+    @property
+    def ident(self):
+        """What the machine's host link answers to INFO (docs/architecture.md 10): the
+        rows (byte 0), the columns (byte 1) and the CRC-32 of this configuration's
+        ``repr`` (bytes 2 to 5, every field of it and of its core), so that the runtime
+        refuses a model compiled for another configuration or array than the machine's."""
+        import zlib
+        return self.rows | self.cols << 8 | zlib.crc32(repr(self).encode()) << 16
+
     def resized(self, rows, cols):
         """This configuration's cores, framebuffer and all, in a ``rows`` x ``cols``
         array named ``<name>_<rows>x<cols>`` (so that it builds apart); itself if that is

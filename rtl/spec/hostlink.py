@@ -5,7 +5,7 @@ Python code."""
 
 from amaranth.lib import enum
 
-__all__ = ["Cmd", "Nak", "State", "ACK", "NAK", "HEADER", "TRAILER"]
+__all__ = ["Cmd", "Nak", "State", "ACK", "NAK", "HEADER", "TRAILER", "IDENT_BYTES"]
 
 
 class Cmd(enum.IntEnum, shape=8):
@@ -14,6 +14,7 @@ class Cmd(enum.IntEnum, shape=8):
     READ   = 0x02   # addr u32, length u16 (1 .. max_data)
     RUN    = 0x03   # entry u32
     STATUS = 0x04   # no arguments
+    INFO   = 0x05   # no arguments: the link's ident (IDENT_BYTES, the machine's identity)
 
 
 class Nak(enum.IntEnum, shape=8):
@@ -25,7 +26,8 @@ class Nak(enum.IntEnum, shape=8):
     UNKNOWN   = 0x05  # unknown command byte
     LENGTH    = 0x06  # arguments longer than the command's; READ length 0 or > max_data;
                       # WRITE data > max_data (within max_frame only if max_data is 1)
-    BUSY      = 0x07  # RUN, READ or WRITE while a run is in progress
+    BUSY      = 0x07  # RUN, READ or WRITE while a run is in progress (STATUS and INFO
+                      # are always answered)
     ADDRESS   = 0x08  # address + length beyond the memory
 
 
@@ -41,3 +43,4 @@ ACK = 0x06      # first byte of an answer: ACK, cmd, results...
 NAK = 0x15      # NAK, code
 HEADER = 5      # cmd + u32: the longest header (WRITE's)
 TRAILER = 4     # the CRC-32
+IDENT_BYTES = 6 # an INFO answer's ident, little-endian (ArrayConfig.ident for a machine)

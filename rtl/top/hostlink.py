@@ -8,7 +8,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2, exact_log2
 
-from ..spec.hostlink import ACK, HEADER, NAK, TRAILER, Cmd, Nak, State
+from ..spec.hostlink import ACK, HEADER, IDENT_BYTES, NAK, TRAILER, Cmd, Nak, State
 
 __all__ = ["Cmd", "Nak", "State", "ACK", "NAK", "MemPortSignature", "byte_layout",
            "CobsDecoder", "CobsEncoder", "CrcAppender", "HostLink"]
@@ -191,7 +191,7 @@ class CobsEncoder(wiring.Component):
 
 
 class HostLink(wiring.Component):
-    """Execute framed WRITE, READ, RUN and STATUS commands from a host byte stream.
+    """Execute framed WRITE, READ, RUN, STATUS and INFO commands from a host byte stream.
 
     A frame is COBS(payload || CRC-32 LE) followed by 0x00; every non-empty frame gets one
     answer frame, ACK or NAK (docs/architecture.md, 10, byte for byte). A frame is held in
@@ -212,6 +212,9 @@ class HostLink(wiring.Component):
         Memory size in bytes, a power of two, at least ``word_bytes``, at most 2**32.
     max_data : int
         The most data bytes of one WRITE or READ (1 to 65535).
+    ident : int
+        What INFO answers, :data:`rtl.spec.hostlink.IDENT_BYTES` bytes little-endian (0
+        to 2**48 - 1; a machine's :attr:`rtl.spec.config.ArrayConfig.ident`).
 
     Members
     -------
@@ -233,7 +236,7 @@ class HostLink(wiring.Component):
         The last run's cycle count.
     """
 
-    def __init__(self, word_bytes=8, mem_bytes=4096, max_data=256):
+    def __init__(self, word_bytes=8, mem_bytes=4096, max_data=256, *, ident=0):
         def is_int(v):   # (not a bool: True is no byte count)
             return isinstance(v, int) and not isinstance(v, bool)
         if not is_int(word_bytes) or word_bytes < 1 or word_bytes & (word_bytes - 1):
@@ -244,6 +247,10 @@ class HostLink(wiring.Component):
                              f"to 2**32, not {mem_bytes!r}")
         if not is_int(max_data) or not 1 <= max_data <= 0xFFFF:
             raise ValueError(f"max_data must be an integer from 1 to 65535, not {max_data!r}")
+        if not is_int(ident) or not 0 <= ident < 1 << 8 * IDENT_BYTES:
+            raise ValueError(f"ident must be an integer from 0 to 2**{8 * IDENT_BYTES} - 1, "
+                             f"not {ident!r}")
+        self._ident      = ident
         self._word_bytes = word_bytes
         self._mem_bytes  = mem_bytes
         self._max_data   = max_data
@@ -261,6 +268,7 @@ class HostLink(wiring.Component):
     word_bytes = property(lambda self: self._word_bytes)
     mem_bytes  = property(lambda self: self._mem_bytes)
     max_data   = property(lambda self: self._max_data)
+    ident      = property(lambda self: self._ident)
 
     @property
     def max_frame(self):
@@ -301,7 +309,7 @@ class HostLink(wiring.Component):
         code     = Signal(8)                # NAK code
         body     = Signal(range(maxf + 1))  # the WRITE data byte being committed
         baddr    = Signal(ceil_log2(self._mem_bytes) or 1)
-        status   = Signal(48)
+        status   = Signal(8 * IDENT_BYTES)    # a STATUS's answer bytes, or INFO's
         rbyte    = Signal(8)
         k        = Signal(3)
         pending  = Signal()   # start was pulsed last cycle (busy not yet up)
@@ -321,7 +329,9 @@ class HostLink(wiring.Component):
                 m.d.comb += need.eq(5)
             with m.Default():
                 m.d.comb += need.eq(1)
-        known = (cmd == Cmd.WRITE) | (cmd == Cmd.READ) | (cmd == Cmd.RUN) | (cmd == Cmd.STATUS)
+        known = (cmd == Cmd.WRITE) | (cmd == Cmd.READ) | (cmd == Cmd.RUN) | \
+            (cmd == Cmd.STATUS) | (cmd == Cmd.INFO)
+        always = (cmd == Cmd.STATUS) | (cmd == Cmd.INFO)   # answered during a run
 
         m.d.comb += [wp.addr.eq(count), wp.data.eq(event.data), crc.data.eq(event.data),
                      rp.addr.eq(body + (HEADER + 1)),   # WRITE: the next byte's
@@ -381,7 +391,7 @@ class HostLink(wiring.Component):
                     nak(Nak.LENGTH)   # within max_frame only if max_data is 1 (a READ's 7)
                 with m.Elif((cmd == Cmd.READ) & ((length == 0) | (length > self._max_data))):
                     nak(Nak.LENGTH)
-                with m.Elif((cmd != Cmd.STATUS) & running):
+                with m.Elif(~always & running):
                     nak(Nak.BUSY)
                 with m.Elif((cmd == Cmd.WRITE) & (arg + ndata > self._mem_bytes)):
                     nak(Nak.ADDRESS)
@@ -392,6 +402,9 @@ class HostLink(wiring.Component):
                 with m.Elif(cmd == Cmd.RUN):
                     m.d.comb += self.start.eq(1)
                     m.d.sync += started.eq(1)
+                    m.next = "ACK"
+                with m.Elif(cmd == Cmd.INFO):
+                    m.d.sync += status.eq(self._ident)
                     m.next = "ACK"
                 with m.Else():
                     state = Signal(State)
@@ -433,7 +446,7 @@ class HostLink(wiring.Component):
                     with m.Switch(cmd):
                         with m.Case(Cmd.READ):
                             m.next = "READ"
-                        with m.Case(Cmd.STATUS):
+                        with m.Case(Cmd.STATUS, Cmd.INFO):   # 6 bytes each
                             m.next = "STATUS"
                         with m.Default():
                             m.next = "DONE"
@@ -454,7 +467,8 @@ class HostLink(wiring.Component):
                     with m.Else():
                         m.next = "READ"
 
-            with m.State("STATUS"):
+            with m.State("STATUS"):    # STATUS's 6 bytes (state, error, cycles), or INFO's
+                assert IDENT_BYTES == 6
                 m.d.comb += [resp.valid.eq(1), resp.p.data.eq(status[:8]),
                              resp.p.last.eq(k == 5)]
                 with m.If(resp.ready):

@@ -56,7 +56,8 @@ class Machine(wiring.Component):
         cfg = self._config
         core = cfg.core
         word = core.mem_port_bits // 8
-        m.submodules.link = link = HostLink(word, cfg.framebuffer_bytes, self._max_data)
+        m.submodules.link = link = HostLink(word, cfg.framebuffer_bytes, self._max_data,
+                                            ident=cfg.ident)
         m.submodules.fb = fb = Framebuffer(cfg.framebuffer_bytes, word, cfg.cores,
                                            core.sram_bytes, core.mem_latency, cols=cfg.cols)
         m.submodules.array = array = CoreArray(cfg, depth=self._depth,

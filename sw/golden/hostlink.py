@@ -9,12 +9,12 @@ the RTL sees them.
 
 import zlib
 
-from rtl.spec.hostlink import ACK, HEADER, NAK, TRAILER, Cmd, Nak, State
+from rtl.spec.hostlink import ACK, HEADER, IDENT_BYTES, NAK, TRAILER, Cmd, Nak, State
 
-__all__ = ["Cmd", "Nak", "State", "ACK", "NAK", "HEADER", "TRAILER",
+__all__ = ["Cmd", "Nak", "State", "ACK", "NAK", "HEADER", "TRAILER", "IDENT_BYTES",
            "cobs_encode", "cobs_decode", "CobsError", "crc32", "build_frame", "parse_frame",
            "FrameError", "max_frame", "write_request", "read_request", "run_request",
-           "status_request", "check_params", "HostLinkModel"]
+           "status_request", "info_request", "check_params", "HostLinkModel"]
 
 
 class CobsError(ValueError):
@@ -118,7 +118,11 @@ def status_request():
     return bytes([Cmd.STATUS])
 
 
-def check_params(word_bytes, mem_bytes, max_data):
+def info_request():
+    return bytes([Cmd.INFO])
+
+
+def check_params(word_bytes, mem_bytes, max_data, ident=0):
     """Raise :class:`ValueError` naming the parameter if a host link's parameters are out
     of range (the RTL's own checks)."""
     def is_int(v):   # (not a bool: True is no byte count)
@@ -133,6 +137,9 @@ def check_params(word_bytes, mem_bytes, max_data):
                          f"to 2**32, not {mem_bytes!r}")
     if not is_int(max_data) or not 1 <= max_data <= 0xFFFF:
         raise ValueError(f"max_data must be an integer from 1 to 65535, not {max_data!r}")
+    if not is_int(ident) or not 0 <= ident < 1 << 8 * IDENT_BYTES:
+        raise ValueError(f"ident must be an integer from 0 to 2**{8 * IDENT_BYTES} - 1, not "
+                         f"{ident!r}")
 
 
 class HostLinkModel:
@@ -143,14 +150,15 @@ class HostLinkModel:
 
     Parameters
     ----------
-    word_bytes, mem_bytes, max_data : int
+    word_bytes, mem_bytes, max_data, ident : int
         As the RTL's.
     init : bytes or None
         The memory's initial contents (zeros by default).
     """
 
-    def __init__(self, word_bytes=8, mem_bytes=4096, max_data=256, init=None):
-        check_params(word_bytes, mem_bytes, max_data)
+    def __init__(self, word_bytes=8, mem_bytes=4096, max_data=256, init=None, *, ident=0):
+        check_params(word_bytes, mem_bytes, max_data, ident)
+        self.ident = ident
         self.word_bytes = word_bytes
         self.mem_bytes = mem_bytes
         self.max_data = max_data
@@ -222,7 +230,7 @@ class HostLinkModel:
         cmd, n = p[0], len(p)
         if cmd not in tuple(Cmd):
             return Nak.UNKNOWN, None
-        need = {Cmd.WRITE: HEADER + 1, Cmd.READ: 7, Cmd.RUN: 5, Cmd.STATUS: 1}[cmd]
+        need = {Cmd.WRITE: HEADER + 1, Cmd.READ: 7, Cmd.RUN: 5, Cmd.STATUS: 1, Cmd.INFO: 1}[cmd]
         if n < need:
             return Nak.TRUNCATED, None
         if cmd != Cmd.WRITE and n > need or cmd == Cmd.WRITE and n - HEADER > self.max_data:
@@ -232,7 +240,7 @@ class HostLinkModel:
             length = int.from_bytes(p[5:7], "little")
             if not 1 <= length <= self.max_data:
                 return Nak.LENGTH, None
-        if cmd != Cmd.STATUS and self.running:
+        if cmd not in (Cmd.STATUS, Cmd.INFO) and self.running:
             return Nak.BUSY, None
         if cmd == Cmd.WRITE:
             data = p[HEADER:]
@@ -249,6 +257,8 @@ class HostLinkModel:
             self.started = self.running = True
             self.entries.append(addr)
             return None, b""
+        if cmd == Cmd.INFO:
+            return None, self.ident.to_bytes(IDENT_BYTES, "little")
         state = (State.RUNNING if self.running else State.IDLE if not self.started
                  else State.DONE if self.error == 0 else State.ERROR)
         return None, bytes([state, self.error]) + self.cycles.to_bytes(4, "little")

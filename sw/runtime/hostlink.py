@@ -7,11 +7,12 @@ answer frame (its COBS bytes, with or without the 0x00 delimiter). A NAK raises
 fit the request raises :class:`HostLinkError`.
 """
 
-from sw.golden.hostlink import (ACK, NAK, Cmd, FrameError, Nak, State, build_frame,
-                                parse_frame, read_request, run_request, status_request,
-                                write_request)
+from sw.golden.hostlink import (ACK, IDENT_BYTES, NAK, Cmd, FrameError, Nak, State,
+                                build_frame, info_request, parse_frame, read_request,
+                                run_request, status_request, write_request)
 
-__all__ = ["HostLinkError", "HostLinkNak", "HostLinkClient", "Status", "model_transport"]
+__all__ = ["HostLinkError", "HostLinkNak", "HostLinkClient", "Status", "describe_ident",
+           "model_transport"]
 
 
 class HostLinkError(RuntimeError):
@@ -96,11 +97,22 @@ class HostLinkClient:
         r = self._expect(Cmd.STATUS, status_request(), 6)
         return Status(State(r[0]), r[1], int.from_bytes(r[2:6], "little"))
 
+    def info(self):
+        """Return the link's ident (an integer; a machine's ``ArrayConfig.ident``)."""
+        return int.from_bytes(self._expect(Cmd.INFO, info_request(), IDENT_BYTES), "little")
+
     def _expect(self, cmd, payload, length):
         result = self._request(cmd, payload)
         if len(result) != length:
             raise HostLinkError(f"{cmd.name} answered {len(result)} bytes, not {length}")
         return result
+
+
+def describe_ident(ident):
+    """A machine's ident (``ArrayConfig.ident``) in words: its array and the CRC of its
+    configuration."""
+    return (f"a {ident & 0xFF} x {ident >> 8 & 0xFF} array of configuration CRC "
+            f"{ident >> 16:#010x}")
 
 
 def model_transport(model):

@@ -105,9 +105,19 @@ class _Machine:
         self.image = machine_image(model)
 
     def _load(self, link):
-        """Take ``link`` (a :class:`sw.runtime.hostlink.HostLinkClient`), write the image
-        and run its ``load`` list."""
+        """Take ``link`` (a :class:`sw.runtime.hostlink.HostLinkClient`); check that the
+        machine is the one the model is compiled for (INFO: its configuration's ident);
+        write the image and run its ``load`` list."""
+        from .hostlink import describe_ident
         self.link = link
+        cfg = self.model.config
+        ident = self.link.info()
+        if ident != cfg.ident:
+            raise RuntimeError(
+                f"the machine is {describe_ident(ident)}, not the {cfg.name} array the "
+                f"model is compiled for ({describe_ident(cfg.ident)}): compile the model "
+                f"for the machine's configuration and array (python -m sw.runtime "
+                f"--config, --array), or load the machine built for {cfg.name}")
         self.link.write(0, self.image.data)
         self.load_cycles = self._run(self.image.load)
 

@@ -2,13 +2,14 @@
 test top) and the whole machine's (``tb/runtime/test_machine_faults.py``): frames of every
 kind, bad ones among them, and byte noise."""
 
-from sw.golden.hostlink import (Cmd, build_frame, cobs_encode, crc32, max_frame,
-                                read_request, run_request, status_request, write_request)
+from sw.golden.hostlink import (Cmd, build_frame, cobs_encode, crc32, info_request,
+                                max_frame, read_request, run_request, status_request,
+                                write_request)
 
 __all__ = ["noisy", "fault_frame", "GOOD_KINDS"]
 
 #: The frame kinds that are good unless noise hits them.
-GOOD_KINDS = ("write", "read", "status", "run")
+GOOD_KINDS = ("write", "read", "status", "info", "run")
 
 
 def noisy(rng, data, p):
@@ -36,8 +37,8 @@ def fault_frame(rng, mem, maxd, *, low=0, entry=None):
     Good WRITEs and READs stay at ``low`` and above; a RUN's entry is ``entry(rng)``
     (any 32-bit value by default)."""
     kind = rng.choices(
-        ["write", "read", "status", "run", "crc", "unknown", "truncated", "oversize",
-         "range", "garbage"], [30, 25, 8, 4, 6, 4, 5, 1, 6, 6])[0]
+        ["write", "read", "status", "info", "run", "crc", "unknown", "truncated",
+         "oversize", "range", "garbage"], [30, 25, 8, 2, 4, 6, 4, 5, 1, 6, 6])[0]
     if kind == "write":
         n = rng.randint(1, 12)
         return build_frame(write_request(rng.randrange(low, mem - n + 1),
@@ -47,6 +48,8 @@ def fault_frame(rng, mem, maxd, *, low=0, entry=None):
         return build_frame(read_request(rng.randrange(low, mem - n + 1), n)), kind
     if kind == "status":
         return build_frame(status_request()), kind
+    if kind == "info":
+        return build_frame(info_request()), kind
     if kind == "run":
         return build_frame(run_request(entry(rng) if entry else rng.randrange(1 << 32))), kind
     if kind == "crc":

@@ -16,7 +16,7 @@ import cocotb
 from cocotb.triggers import FallingEdge
 
 from sw.golden.hostlink import (ACK, NAK, Cmd, HostLinkModel, Nak, State, build_frame,
-                                cobs_encode, crc32, parse_frame, read_request,
+                                cobs_encode, crc32, info_request, parse_frame, read_request,
                                 run_request, status_request, write_request)
 
 from ..stream import StreamSink, StreamSource, random_pause, run_cycles, start_clock
@@ -171,9 +171,11 @@ async def test_protocol(dut, stall):
         got = nak_of(answer)
         assert got == code, f"{what}: {got} ({answer.hex()}), expected {code}"
 
-    # STATUS at reset
+    # STATUS at reset; INFO: the ident's 6 bytes (one of them zero)
     a = await req(status_request(), "status at reset")
     assert a[:3] == bytes([ACK, Cmd.STATUS, State.IDLE]), a.hex()
+    a = await req(info_request(), "info")
+    assert a == bytes([ACK, Cmd.INFO]) + PARAMS["ident"].to_bytes(6, "little"), a.hex()
     # Writes and reads at the ends of the memory, aligned and not, every length up to a word+
     for addr, n in [(0, 1), (1, 7), (7, 9), (MEM - 1, 1), (MEM - 9, 9), (MEM - MAXD, MAXD),
                     (0, MAXD), (3, MAXD), (MEM // 2 + 5, 17)]:
@@ -193,12 +195,12 @@ async def test_protocol(dut, stall):
         expect(await req(read_request(addr, n), "read out"), Nak.ADDRESS, "read out")
     expect(await req(read_request(0, 0), "read 0"), Nak.LENGTH, "read length 0")
     expect(await req(read_request(0, MAXD + 1), "read long"), Nak.LENGTH, "read too long")
-    for p in [status_request() + b"\x00", run_request(1) + b"\x00",
+    for p in [status_request() + b"\x00", info_request() + b"\x01", run_request(1) + b"\x00",
               read_request(0, 1) + b"\x01"]:
         expect(await req(p, "extra"), Nak.LENGTH, f"extra bytes {p.hex()}")
     for p in [b"\x01\x00\x00\x00\x00", b"\x02\x00\x00\x00\x00\x01", b"\x03\x00\x00", b""]:
         expect(await req(p, "short"), Nak.TRUNCATED, f"short {p.hex()}")
-    for c in [0x00, 0x05, 0x06, 0x15, 0x80, 0xFF]:
+    for c in [0x00, 0x06, 0x07, 0x15, 0x80, 0xFF]:
         expect(await req(bytes([c, 1, 2, 3, 4]), "unknown"), Nak.UNKNOWN, f"command {c:#x}")
     # Oversize: one data byte too many; the largest decoded frame plus one
     expect(await req(write_request(0, bytes(MAXD + 1)), "oversize"), Nak.OVERSIZE, "oversize")
@@ -219,6 +221,8 @@ async def test_protocol(dut, stall):
     assert a[2] == State.RUNNING, a.hex()
     for p in [run_request(0), read_request(0, 1), write_request(0, b"\x01")]:
         expect(await req(p, "busy"), Nak.BUSY, f"{Cmd(p[0]).name} during a run")
+    a = await req(info_request(), "info running")
+    assert a == bytes([ACK, Cmd.INFO]) + PARAMS["ident"].to_bytes(6, "little"), a.hex()
     cycles = rng.randrange(1, 200)
     await env.finish_run(cycles, 0)
     a = await req(status_request(), "status done")

@@ -9,15 +9,15 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
-from sw.golden.hostlink import (HostLinkModel, Nak, build_frame, read_request, run_request,
-                                status_request, write_request)
+from sw.golden.hostlink import (HostLinkModel, Nak, build_frame, info_request, read_request,
+                                run_request, status_request, write_request)
 
 from .top import HostLinkTop, init_bytes
 
-PARAMS = [dict(word_bytes=1, mem_bytes=64, max_data=8),
-          dict(word_bytes=4, mem_bytes=256, max_data=16),
-          dict(word_bytes=2, mem_bytes=16, max_data=1),
-          dict(word_bytes=4, mem_bytes=512, max_data=300)]
+PARAMS = [dict(word_bytes=1, mem_bytes=64, max_data=8, ident=0),
+          dict(word_bytes=4, mem_bytes=256, max_data=16, ident=(1 << 48) - 1),
+          dict(word_bytes=2, mem_bytes=16, max_data=1, ident=0x123456789ABC),
+          dict(word_bytes=4, mem_bytes=512, max_data=300, ident=0x0100_0000_0002)]
 
 
 def random_stream(rng, mem, maxd, frames):
@@ -34,7 +34,8 @@ def random_stream(rng, mem, maxd, frames):
         elif kind < 5:
             out += build_frame(read_request(addr, n + (kind == 4 and rng.random() < 0.3)))
         elif kind == 5:
-            out += build_frame(status_request())
+            out += build_frame(rng.choice([status_request(), info_request(),
+                                           info_request() + b"\x00"]))
         elif kind == 6:   # a frame with one byte changed (or cut), then a good STATUS
             frame = bytearray(build_frame(write_request(addr % mem, b"\x01\x02")))
             frame[rng.randrange(len(frame) - 1)] = rng.randrange(256)
@@ -44,7 +45,8 @@ def random_stream(rng, mem, maxd, frames):
     # A run, then a READ and a WRITE during it (BUSY) and a STATUS
     out += b"".join(build_frame(p) for p in [run_request(rng.randrange(1 << 32)),
                                              read_request(0, 1), write_request(0, b"\x01"),
-                                             run_request(0), status_request()])
+                                             run_request(0), status_request(),
+                                             info_request()])
     return bytes(out)
 
 

@@ -12,8 +12,8 @@ __all__ = ["PARAMS", "init_bytes", "HostLinkTop"]
 
 #: The parameters of the link under test: a 1 KiB memory, so that the final read-back of
 #: all of it stays short, and the default largest transfer (256 bytes: frames longer than
-#: a 254-byte COBS block).
-PARAMS = dict(word_bytes=8, mem_bytes=1024, max_data=256)
+#: a 254-byte COBS block), an INFO ident with a zero byte.
+PARAMS = dict(word_bytes=8, mem_bytes=1024, max_data=256, ident=0xC0FFEE00A517)
 
 
 def init_bytes(mem_bytes):
@@ -28,8 +28,8 @@ class HostLinkTop(wiring.Component):
     and ``error`` take ``run_cycles`` and ``run_error``. ``runs`` counts the starts and
     ``last_entry`` keeps the last start's entry."""
 
-    def __init__(self, word_bytes, mem_bytes, max_data):
-        self._params = (word_bytes, mem_bytes, max_data)
+    def __init__(self, word_bytes, mem_bytes, max_data, ident=0):
+        self._params = (word_bytes, mem_bytes, max_data, ident)
         super().__init__({
             "rx":         In(stream.Signature(8)),
             "tx":         Out(stream.Signature(8)),
@@ -43,8 +43,8 @@ class HostLinkTop(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        word_bytes, mem_bytes, max_data = self._params
-        m.submodules.link = link = HostLink(word_bytes, mem_bytes, max_data)
+        word_bytes, mem_bytes, max_data, ident = self._params
+        m.submodules.link = link = HostLink(word_bytes, mem_bytes, max_data, ident=ident)
         wiring.connect(m, link=link.rx, rx=wiring.flipped(self.rx))
         wiring.connect(m, link=link.tx, tx=wiring.flipped(self.tx))
 

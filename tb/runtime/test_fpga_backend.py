@@ -56,7 +56,7 @@ class GoldenMachine:
     as many STATUS. ``statuses``: the state of every STATUS answered."""
 
     def __init__(self, hold=2, running=None):
-        self.link = HostLinkModel(WORD, CONFIG.framebuffer_bytes, MAX_DATA)
+        self.link = HostLinkModel(WORD, CONFIG.framebuffer_bytes, MAX_DATA, ident=CONFIG.ident)
         self.fb = FramebufferModel(CONFIG)
         self.fb.mem = self.link.mem          # one memory: the link's and the engine's
         self.hold, self.error, self.statuses = hold, None, []
@@ -231,6 +231,27 @@ def test_run_error_and_run_timeout(compiled, board, seed):
                                                r"\(run_timeout\)"):
             rt.run()
         assert 0.5 <= time.monotonic() - start < 2.5
+
+
+def test_refuses_another_machine(board, seed):
+    """A model compiled for another array (the same cores in 1 x 2) or configuration
+    (ulx3s) than the board's (sim, 2 x 2): refused after INFO, naming both, before anything
+    is written or run."""
+    from sw.runtime.hostlink import describe_ident
+    rng = np.random.default_rng([seed, 7])
+    print(f"seed {seed}")
+    assert describe_ident(CONFIG.ident).startswith("a 2 x 2 array of configuration CRC 0x")
+    for cfg in (CONFIG.resized(1, 2), get_config("ulx3s")):
+        other = compile_array(cfg, digits_like(rng, (8, 4, 2, 4)))
+        assert cfg.ident != CONFIG.ident
+        b = board(hold=1)
+        with pytest.raises(RuntimeError) as e:
+            Runtime(other, "fpga", port=b.port, baud=BAUD, timeout=10)
+        assert str(e.value).startswith(
+            f"the machine is {describe_ident(CONFIG.ident)}, not the {cfg.name} array the "
+            f"model is compiled for ({describe_ident(cfg.ident)}): compile the model for "
+            f"the machine's configuration and array"), str(e.value)
+        assert b.machine.link.acked_writes == [] and b.machine.link.entries == []
 
 
 class StandIn:

@@ -18,7 +18,8 @@ import pytest
 from rtl.spec.config import get_config
 from rtl.spec.framebuffer import FbOp, encode
 from sw.golden.hostlink import (HostLinkModel, Nak, State, build_frame, cobs_decode,
-                                cobs_encode, read_request, status_request, write_request)
+                                cobs_encode, info_request, read_request, status_request,
+                                write_request)
 from sw.runtime.hostlink import HostLinkClient, HostLinkNak, model_transport
 from sw.runtime.machine import MAX_DATA, RtlError, RtlTimeout, VerilatedMachine
 
@@ -123,7 +124,7 @@ def test_against_model(fresh, seed):
     print(f"seed {seed}")
     rng = random.Random(seed + 1)
     word = get_config("sim").core.mem_port_bits // 8
-    model = HostLinkModel(word, FB_BYTES, MAX_DATA)
+    model = HostLinkModel(word, FB_BYTES, MAX_DATA, ident=get_config("sim").ident)
     # The model's memory starts as zeros: begin from a memory in the same state.
     span = 0x800
     client(fresh).write(0, bytes(span))
@@ -138,7 +139,7 @@ def test_against_model(fresh, seed):
             elif kind == 1:
                 payload = read_request(addr, rng.randrange(1, MAX_DATA + 1))
             elif kind == 2:
-                payload = status_request()
+                payload = rng.choice([status_request(), info_request()])
             elif kind == 3:   # a bad CRC
                 payload = read_request(addr, 4)
                 frames += cobs_encode(payload + bytes(4)) + b"\x00"

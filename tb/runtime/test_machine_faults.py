@@ -77,7 +77,7 @@ def run_faults(seed, frames=FRAMES):
     on every answer, run and the read-back are inside)."""
     rng = random.Random(f"{seed}:machine-faults")
     init = lists()
-    model = HostLinkModel(WORD, MEM, MAXD)
+    model = HostLinkModel(WORD, MEM, MAXD, ident=CONFIG.ident)
     engine = FramebufferModel(CONFIG)
     engine.write(0, init)
     counts = {"frames": 0, "fault_frames": 0, "noisy_frames": 0, "runs": 0,

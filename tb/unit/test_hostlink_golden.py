@@ -17,9 +17,10 @@ import sw.runtime.hostlink as client_module
 from rtl.top.hostlink import CrcAppender, HostLink
 from sw.golden.hostlink import (ACK, NAK, Cmd, CobsError, FrameError, HostLinkModel, Nak,
                                 State, build_frame, check_params, cobs_decode, cobs_encode,
-                                crc32, parse_frame, read_request, run_request, status_request,
-                                write_request)
-from sw.runtime.hostlink import HostLinkClient, HostLinkError, HostLinkNak, model_transport
+                                crc32, info_request, parse_frame, read_request, run_request,
+                                status_request, write_request)
+from sw.runtime.hostlink import (HostLinkClient, HostLinkError, HostLinkNak, describe_ident,
+                                 model_transport)
 
 
 def rng_for(seed, salt):
@@ -163,9 +164,12 @@ def test_model_resynchronises():
 
 def test_client_round_trip(seed):
     rng = rng_for(seed, "client")
-    model = HostLinkModel(word_bytes=8, mem_bytes=1024, max_data=16)
+    model = HostLinkModel(word_bytes=8, mem_bytes=1024, max_data=16, ident=0x123456789ABC)
     client = HostLinkClient(*model_transport(model), max_data=16)
     assert client.status() == (State.IDLE, 0, 0)
+    assert client.info() == 0x123456789ABC
+    assert describe_ident(client.info()) == \
+        "a 188 x 154 array of configuration CRC 0x12345678"
     data = bytes(rng.randrange(256) for _ in range(100))   # split into 7 frames each way
     client.write(300, data)
     assert client.read(300, 100) == data
@@ -178,6 +182,7 @@ def test_client_round_trip(seed):
         with pytest.raises(HostLinkNak, match="BUSY") as e:
             call()
         assert e.value.code == Nak.BUSY
+    assert client.info() == 0x123456789ABC      # answered during a run too
     model.finish_run(999, 3)
     assert client.status() == (State.ERROR, 3, 999)
     with pytest.raises(HostLinkNak, match="ADDRESS"):
@@ -208,6 +213,8 @@ BAD_PARAMS = [
     ({"max_data": 0}, "max_data"), ({"max_data": 1 << 16}, "max_data"),
     ({"max_data": 2.5}, "max_data"),
     ({"word_bytes": True}, "word_bytes"), ({"max_data": True}, "max_data"),
+    ({"ident": -1}, "ident"), ({"ident": 1 << 48}, "ident"), ({"ident": 1.0}, "ident"),
+    ({"ident": True}, "ident"),
 ]
 
 
@@ -240,6 +247,7 @@ def test_request_encodings():
     assert read_request(0x10, 0x0102) == b"\x02\x10\x00\x00\x00\x02\x01"
     assert run_request(0xDEADBEEF) == b"\x03\xef\xbe\xad\xde"
     assert status_request() == b"\x04"
+    assert info_request() == b"\x05"
 
 
 def test_smallest_link():
