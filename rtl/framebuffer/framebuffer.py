@@ -24,9 +24,10 @@ class Framebuffer(wiring.Component):
     injection point, multicast to a rectangle of cores), waits for the meshes to drain
     (``noc_idle``), starts the cores and waits for them, as a command list in the memory
     directs (``rtl.spec.framebuffer``). It takes the puts the cores send it over the
-    ANoC (``recv``, the mesh's edge ejection) while a run is in progress, except in a
-    cycle in which a COPY_OUT writes the memory, and writes each at framebuffer word
-    ``base + addr`` (``base``, the last START's ``fb``), counting them for GATHER.
+    ANoC (``recv``, the mesh's edge ejection) while a run is in progress, into a
+    register, and writes each at framebuffer word ``base + addr`` (``base``, the last
+    START's ``fb``) in the next cycle in which a COPY_OUT does not write the memory
+    (taking no other meanwhile), counting them for GATHER.
 
     The ``host`` port (the host link's) reaches the memory while no run is in progress; a
     ``start`` runs the command list at byte address ``entry``: ``busy`` from the next
@@ -129,33 +130,41 @@ class Framebuffer(wiring.Component):
         # The engine's side of the memory (the host's while idle).
         e_addr, e_en, e_we, e_wdata = Signal(aw), Signal(), Signal(), Signal(8 * word_bytes)
         busy = self.busy
-        # A put received from the ANoC (never in a cycle the engine writes).
+        # A put received from the ANoC: taken into a register (its target word, data and
+        # range check), written from there in the next cycle in which the engine does not
+        # write (so the mesh's flit meets only the check and the register, not the memory
+        # and the count). Nothing is taken while a held put waits on an engine write.
         base = Signal(32)          # the START's ``fb``: where the received puts land
         room = Signal(33, init=words)   # words from ``base`` to the memory's end (or 0)
         received = Signal(32)      # puts written since the START
         bad_put = Signal()         # a put beyond the memory was received in this run
         r_put = put_layout(word_bytes)(core_flit_layout(
             word_bytes, self._rows, self._cols)(self.recv.payload).payload)
-        r_target = Signal(aw)      # base + addr in the memory (written if addr < room)
-        r_take, r_write = Signal(), Signal()
-        # (``r_put.addr < room`` is ``base + r_put.addr < words``, with no adder before
-        # the comparison: the flit comes through the mesh in the same cycle.)
-        m.d.comb += [self.recv.ready.eq(busy & ~(e_en & e_we)),
-                     r_target.eq(base + r_put.addr),
-                     r_take.eq(self.recv.valid & self.recv.ready),
-                     r_write.eq(r_take & (r_put.addr < room))]
-        with m.If(r_write):
+        h_valid, h_ok = Signal(), Signal()          # a held put; within the memory
+        h_target, h_data = Signal(aw), Signal(8 * word_bytes)
+        e_write = e_en & e_we
+        drain = h_valid & ~e_write                  # the held put leaves this cycle
+        r_take = Signal()
+        # (``r_put.addr < room`` is ``base + r_put.addr < words`` with no adder before
+        # the comparison.)
+        m.d.comb += [self.recv.ready.eq(busy & (~h_valid | ~e_write)),
+                     r_take.eq(self.recv.valid & self.recv.ready)]
+        with m.If(r_take):
+            m.d.sync += [h_valid.eq(1), h_ok.eq(r_put.addr < room),
+                         h_target.eq(base + r_put.addr), h_data.eq(r_put.data)]
+        with m.Elif(drain):
+            m.d.sync += h_valid.eq(0)
+        with m.If(drain & h_ok):
             m.d.sync += received.eq(received + 1)
-        with m.If(r_take & ~r_write):
+        with m.If(drain & ~h_ok):
             m.d.sync += bad_put.eq(1)
-        with m.If(busy):
-            # A taken put's address and data go to the write port whether or not it is
-            # written (the engine never writes in that cycle): only the enable waits for
-            # the range check.
+        with m.If(busy | h_valid):
+            # (A put held as the run ends is written in the next cycle, before the host
+            # link can reach the memory.)
             m.d.comb += [rp.addr.eq(e_addr), rp.en.eq(e_en & ~e_we),
-                         wp.addr.eq(Mux(r_take, r_target, e_addr)),
-                         wp.data.eq(Mux(r_take, r_put.data, e_wdata)),
-                         wp.en.eq(Mux((e_en & e_we) | r_write, -1, 0))]
+                         wp.addr.eq(Mux(drain, h_target, e_addr)),
+                         wp.data.eq(Mux(drain, h_data, e_wdata)),
+                         wp.en.eq(Mux(e_write | (drain & h_ok), -1, 0))]
         with m.Else():
             h = self.host
             m.d.comb += [rp.addr.eq(h.addr), rp.en.eq(h.en & ~h.we), wp.addr.eq(h.addr),

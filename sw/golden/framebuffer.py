@@ -67,9 +67,10 @@ class FramebufferModel:
         (:attr:`sw.golden.array.ArrayModel.fb_puts`).
 
         The puts the cores send the framebuffer (over the ANoC) are written at word
-        ``fb`` of the START plus their address, each counted for GATHER in the engine
-        cycle after the array delivered it; one beyond the memory is not written and
-        stops the run at the next decode after it (BAD_PUT)."""
+        ``fb`` of the START plus their address, each taken into a register in the engine
+        cycle in which the array delivers it, written in the next and counted for GATHER
+        from the one after; one beyond the memory is not written and stops the run at
+        the next decode after it (BAD_PUT)."""
         cfg, w = self.config, self.word
         words = len(self.mem) // w
         mem_words = cfg.core.sram_bytes // w
@@ -130,14 +131,16 @@ class FramebufferModel:
                     if target < words:
                         if p.data is not None:
                             self.mem[target * w:(target + 1) * w] = bytes(p.data)
-                        received.append(start_at + t + 1)
+                        received.append(start_at + t + 2)
                     elif bad_at is None:
-                        bad_at = start_at + t + 1
+                        bad_at = start_at + t + 2
                 started = True
             elif op == FbOp.GATHER:
                 if start_at is None:
                     raise NotImplementedError("a GATHER without a START before it in the "
                                               "list")
+                if started:   # (the RTL's WAIT counts the runs that end while it waits)
+                    raise NotImplementedError("a GATHER while the cores run (before a WAIT)")
                 if len(received) < count:
                     raise RuntimeError(f"GATHER of {count} puts: the run sends the "
                                        f"framebuffer {len(received)}; the engine would wait "

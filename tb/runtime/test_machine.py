@@ -32,11 +32,13 @@ def machine():
         yield m
 
 
-def run_list(link, entry):
+def run_list(link, entry, polls=20_000):
+    """RUN the list at ``entry``; its STATUS once it is over (at most ``polls`` polls)."""
     link.run(entry)
-    while (status := link.status()).state == State.RUNNING:
-        pass
-    return status
+    for _ in range(polls):
+        if (status := link.status()).state != State.RUNNING:
+            return status
+    raise AssertionError(f"the run at {entry:#x} is still running after {polls} STATUS")
 
 
 def commands(cmds):
@@ -191,19 +193,22 @@ def test_gather_over_the_anoc(machine, seed):
                                             fb=at // WORD, mem=mem)))
             at += -(-len(blob) // WORD) * WORD
         total += n
-    for base, error in ((16384 // WORD, FbError.NONE),
-                        (words - 64 * (CONFIG.cores - 1) - counts[-1] + 1, FbError.BAD_PUT)):
+    wait, gather = (FbOp.WAIT, dict(count=1)), (FbOp.GATHER, dict(count=total))
+    for base, error, order in ((16384 // WORD, FbError.NONE, (wait, gather)),
+                               (words - 64 * (CONFIG.cores - 1) - counts[-1] + 1,
+                                FbError.BAD_PUT, (wait, (FbOp.GATHER, dict(count=1))))):
         if error == 0:   # the output's area cleared in both
             span = 64 * WORD * CONFIG.cores
             link.write(base * WORD, bytes(span))
             model.write(base * WORD, bytes(span))
-        run = cmds + [(FbOp.START, dict(mem=0, fb=base)), (FbOp.WAIT, dict(count=1)),
-                      (FbOp.GATHER, dict(count=total if error == 0 else 1)), (FbOp.END, {})]
+        run = cmds + [(FbOp.START, dict(mem=0, fb=base)), *order, (FbOp.END, {})]
         text = commands(run)
         link.write(0, text)
         model.write(0, text)
-        status = run_list(link, 0)
         cycles, err = model.run(0)
+        print(f"{[op.name for op, _ in order]}, base {base}: the model's {cycles} cycles, "
+              f"error {err}")
+        status = run_list(link, 0)
         assert (status.error, status.cycles) == (err, cycles) and err == error, \
             (status, cycles, err)
         if error == 0:

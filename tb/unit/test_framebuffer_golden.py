@@ -82,6 +82,10 @@ def test_model_refuses_what_it_does_not_follow():
     commands(fb, [(FbOp.WAIT, {})])
     with pytest.raises(NotImplementedError, match="a WAIT without a START"):
         fb.run(0)
+    commands(fb, [(FbOp.START, {}), (FbOp.GATHER, dict(count=1)), (FbOp.WAIT, {})])
+    with pytest.raises(NotImplementedError, match=r"a GATHER while the cores run \(before a "
+                                                  r"WAIT\)"):
+        fb.run(0, run_cycles=10, fb_puts=[])
     far = FramebufferModel(FAR)
     commands(far, [(FbOp.PUT, dict(count=4, x0=3, x1=3)), (FbOp.COPY_IN, dict(count=1))])
     with pytest.raises(NotImplementedError, match="a COPY_IN while puts are in flight"):
