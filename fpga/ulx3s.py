@@ -4,7 +4,8 @@ The design under build is a :class:`fpga.harness.DatapathHarness` around the com
 given to :func:`build`: by default one core tile of the ``ulx3s`` configuration
 (:class:`rtl.core.core.Core`); ``--blocks vmm,vcu,afu`` builds its compute blocks alone
 instead. An ``EHXPLLL`` makes the design's clock, :data:`CLOCK_HZ` (50 MHz, the project's
-target) unless told otherwise, from the board's 25 MHz ``clk25``; nextpnr derives the
+target; the board's machine :data:`fpga.board.BOARD_CLOCK_HZ`, 45 MHz) unless told
+otherwise, from the board's 25 MHz ``clk25``; nextpnr derives the
 PLL output's constraint from the oscillator's, so the bitstream is timed at the clock it
 runs at. A core's build also reports the Yosys cells of each of its blocks (its
 submodules, and those of its vector engine), from a second synthesis of the whole design,
@@ -33,6 +34,7 @@ from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
 from rtl.designs import DESIGNS, RESULTS, merge_results, module_name
 
+from .board import BOARD_CLOCK_HZ
 from .harness import DatapathHarness
 from .report import block_table, load_report, load_stats, log_error, log_utilization, \
     summarize, synthesis_cells
@@ -320,13 +322,15 @@ def keep_script(modules):
 BOARD_PARENTS = ("", "machine", "machine.array")
 
 
-def board_design(config="ulx3s", *, clock_hz=CLOCK_HZ, baud=None, array=None):
+def board_design(config="ulx3s", *, clock_hz=None, baud=None, array=None):
     """The board top's design: a :class:`fpga.board.HostBoard` of the named configuration
     (or an :class:`ArrayConfig`) in the array ``array`` = ``(rows, cols)`` if given, else
     the board's (:func:`fpga.board.board_config`: 1 x 2 for ``ulx3s``), its UART at
-    ``baud`` (default :data:`fpga.board.DEFAULT_BAUD`) and ``clock_hz``."""
-    from .board import DEFAULT_BAUD, HostBoard, board_config
-    return HostBoard(board_config(config, array), clock_hz,
+    ``baud`` (default :data:`fpga.board.DEFAULT_BAUD`) and ``clock_hz`` (default
+    :data:`fpga.board.BOARD_CLOCK_HZ`)."""
+    from .board import BOARD_CLOCK_HZ, DEFAULT_BAUD, HostBoard, board_config
+    return HostBoard(board_config(config, array),
+                     BOARD_CLOCK_HZ if clock_hz is None else clock_hz,
                      DEFAULT_BAUD if baud is None else baud)
 
 
@@ -340,7 +344,18 @@ def board_core_modules(config):
                  for r in range(config.rows) for c in range(config.cols))
 
 
-def prepare(blocks=None, *, board=None, clock_hz=CLOCK_HZ, seed=1, keep_hierarchy=False,
+def _clock(board, clock_hz):
+    """The build's clock: ``clock_hz``, by default the board's (its UART's) or
+    :data:`CLOCK_HZ`; a board's must be its UART's."""
+    if board is None:
+        return CLOCK_HZ if clock_hz is None else clock_hz
+    if clock_hz is not None and clock_hz != board.clk_freq:
+        raise ValueError(f"clock_hz {clock_hz:g} is not the board's ({board.clk_freq:g}, "
+                         f"its UART's bit timer)")
+    return board.clk_freq
+
+
+def prepare(blocks=None, *, board=None, clock_hz=None, seed=1, keep_hierarchy=False,
             per_block=True):
     """Elaborate the board top around ``board`` (a :class:`fpga.board.HostBoard`: the
     machine on the serial port) or else a :class:`DatapathHarness` of ``blocks``; return
@@ -357,7 +372,7 @@ def prepare(blocks=None, *, board=None, clock_hz=CLOCK_HZ, seed=1, keep_hierarch
     else:
         blocks = core_datapath() if blocks is None else blocks
         harness = DatapathHarness(blocks, out_width=8)
-    top = BoardTop(harness, clock_hz=clock_hz)
+    top = BoardTop(harness, clock_hz=_clock(board, clock_hz))
     plan = ULX3S_85F_Platform().build(
         top, name=TOP, do_build=False, nextpnr_opts=" ".join(nextpnr_options(seed)),
         **yosys_script(blocks, keep_hierarchy=keep_hierarchy, modules=cores))
@@ -390,7 +405,7 @@ def block_synthesis_files(plan, parts):
             KEEP: keep_script(parts.values())}
 
 
-def build(blocks=None, *, board=None, build_dir=BUILD_DIR, clock_hz=CLOCK_HZ, seed=1,
+def build(blocks=None, *, board=None, build_dir=BUILD_DIR, clock_hz=None, seed=1,
           keep_hierarchy=False, per_block=True):
     """Build the bitstream in ``build_dir``; write and return the summary (report.json).
 
@@ -411,6 +426,7 @@ def build(blocks=None, *, board=None, build_dir=BUILD_DIR, clock_hz=CLOCK_HZ, se
     with ``placed`` false, ``error`` its message and no Fmax, and no bitstream.
     """
     build_dir = Path(build_dir)
+    clock_hz = _clock(board, clock_hz)
     start = time.monotonic()
     if board is not None:
         plan_blocks = {}
@@ -686,8 +702,10 @@ def parse_args(argv=None):
                              "configuration's own)")
     parser.add_argument("--baud", type=int, default=None,
                         help="board: the serial line's rate (default 3000000)")
-    parser.add_argument("--clock-mhz", type=float, default=CLOCK_HZ / 1e6,
-                        help="timing constraint of the clock in MHz (default: %(default)g)")
+    parser.add_argument("--clock-mhz", type=float, default=None,
+                        help=f"the clock (the PLL's) and its timing constraint in MHz "
+                             f"(default: {CLOCK_HZ / 1e6:g}; board: "
+                             f"{BOARD_CLOCK_HZ / 1e6:g}, fpga.board.BOARD_CLOCK_HZ)")
     parser.add_argument("--blocks", default=None,
                         help="comma-separated blocks to build instead of the core tile, "
                              f"from {', '.join(DESIGNS)}; such a build never writes "
@@ -704,13 +722,14 @@ def parse_args(argv=None):
                         help="do not merge the fpga.core.* keys into build/bench/results.json")
     args = parser.parse_args(argv)
 
+    clock_hz = None if args.clock_mhz is None else args.clock_mhz * 1e6
     if args.top == "board":
         if args.blocks is not None or args.keep_hierarchy:
             parser.error("--blocks and --keep-hierarchy are for --top core")
         from rtl.spec.config import parse_array
         try:
             array = None if args.array is None else parse_array(args.array)
-            board = board_design(args.config, clock_hz=args.clock_mhz * 1e6,
+            board = board_design(args.config, clock_hz=clock_hz,
                                  baud=args.baud, array=array)
         except (TypeError, ValueError) as error:
             parser.error(str(error))
@@ -731,7 +750,7 @@ def main(argv=None):
     if args.top == "board":
         board = blocks
         build_dir = args.build_dir if args.build_dir != BUILD_DIR else BUILD_DIR / "board"
-        summary = build(board=board, build_dir=build_dir, clock_hz=args.clock_mhz * 1e6,
+        summary = build(board=board, build_dir=build_dir, clock_hz=board.clk_freq,
                         seed=args.seed, per_block=not args.flat)
         cfg = board.config
         print(format_summary(summary, title=f"board: {cfg.name} machine, {cfg.rows} x "
@@ -745,7 +764,8 @@ def main(argv=None):
                                    for k, v in metrics.items()))
             print(f"benchmark keys merged into {RESULTS}")
         return 0
-    summary = build(blocks, build_dir=args.build_dir, clock_hz=args.clock_mhz * 1e6,
+    summary = build(blocks, build_dir=args.build_dir,
+                    clock_hz=CLOCK_HZ if args.clock_mhz is None else args.clock_mhz * 1e6,
                     seed=args.seed, keep_hierarchy=args.keep_hierarchy,
                     per_block=not args.flat)
     print(format_summary(summary, title=f"{args.config}: {', '.join(blocks)}"))

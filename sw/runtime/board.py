@@ -18,6 +18,7 @@ import hashlib
 from fractions import Fraction
 from pathlib import Path
 
+from fpga.board import BOARD_CLOCK_HZ
 from rtl.designs import DESIGNS, module_name
 
 from .libbuild import ROOT, cached_verilog, compile_library, integer, load, locked, sources_key
@@ -30,8 +31,8 @@ __all__ = ["VerilatedBoard", "RtlError", "RtlTimeout", "RtlLineError", "build_bo
 HARNESS = Path(__file__).resolve().with_name("board_harness.cpp")
 BOARD_SOURCE = ROOT / "fpga" / "board.py"
 
-#: The board's clock in simulation: the bitstream's (fpga.ulx3s.CLOCK_HZ, 50 MHz).
-CLOCK_HZ = 50_000_000
+#: The board's clock in simulation: the bitstream's (fpga.board.BOARD_CLOCK_HZ, 45 MHz).
+CLOCK_HZ = BOARD_CLOCK_HZ
 
 _VERILATOR_FLAGS = ["-O3", "-Wno-fatal", "-Wno-lint", "-Wno-style"]
 _MAKE_FLAGS      = ["OPT_FAST=-O1", "OPT_SLOW=-O0", "OPT_GLOBAL=-O1",
