@@ -293,19 +293,17 @@ def core_blocks(rtlil, block="core", parents=CORE_PARENTS, skip=CORE_UNKEPT, bas
     return blocks
 
 
-def yosys_script(blocks=(), *, keep_hierarchy=False, modules=()):
+def yosys_script(blocks=(), *, keep_hierarchy=False):
     """Yosys commands around ``synth_ecp5``: ``{"script_after_read": ...,
     "script_after_synth": ...}``.
 
     After synthesis the cell counts of every module go to :data:`STATS`. With
     ``keep_hierarchy`` each of ``blocks`` stays a module of its own (its submodules
     flattened into it): synthesized alone, it is counted apart from the harness, and the
-    harness's constant handshakes cannot trim its logic. Each of ``modules`` (Yosys
-    module names) stays a module of its own too.
+    harness's constant handshakes cannot trim its logic.
     """
     keep = [f"setattr -mod -set keep_hierarchy 1 {block_module(name)}"
             for name in blocks] if keep_hierarchy else []
-    keep += [f"setattr -mod -set keep_hierarchy 1 {module}" for module in modules]
     return {"script_after_read": "\n".join(keep) or "# (no kept hierarchy)",
             "script_after_synth": f"tee -q -o {STATS} stat -json"}
 
@@ -334,16 +332,6 @@ def board_design(config="ulx3s", *, clock_hz=None, baud=None, array=None):
                      DEFAULT_BAUD if baud is None else baud)
 
 
-def board_core_modules(config):
-    """The Yosys modules of the board's cores (``config`` its :class:`ArrayConfig`), which
-    its synthesis keeps apart: the framebuffer drives every core's host port with the
-    same address and data, and a flattened synthesis merges the cores' registers of
-    them into one, whose fan-out then crosses the chip to every core's banks (the 1 x 2
-    board's critical path at 47.5 MHz, ``build/fpga_b12g``)."""
-    return tuple(f"{TOP}.harness.machine.array.core_{r}_{c}"
-                 for r in range(config.rows) for c in range(config.cols))
-
-
 def _clock(board, clock_hz):
     """The build's clock: ``clock_hz``, by default the board's (its UART's) or
     :data:`CLOCK_HZ`; a board's must be its UART's."""
@@ -362,26 +350,17 @@ def prepare(blocks=None, *, board=None, clock_hz=None, seed=1, keep_hierarchy=Fa
     the Amaranth build plan (no tool runs) and the per-block report's modules (with
     ``per_block``, :func:`core_blocks` of a block named ``core`` if any, or of the board
     by :data:`BOARD_PARENTS`; else empty): ``(plan, {label: module})``. The plan itself
-    synthesizes the design flattened (but for ``keep_hierarchy``, and a board's cores:
-    :func:`board_core_modules`);
+    synthesizes the design flattened (but for ``keep_hierarchy``);
     :func:`block_synthesis_files` gives the per-block synthesis of the same RTLIL."""
-    cores = ()
     if board is not None:
         blocks, harness = {}, board
-        cores = board_core_modules(board.config)
     else:
         blocks = core_datapath() if blocks is None else blocks
         harness = DatapathHarness(blocks, out_width=8)
     top = BoardTop(harness, clock_hz=_clock(board, clock_hz))
     plan = ULX3S_85F_Platform().build(
         top, name=TOP, do_build=False, nextpnr_opts=" ".join(nextpnr_options(seed)),
-        **yosys_script(blocks, keep_hierarchy=keep_hierarchy, modules=cores))
-    if cores:
-        il = plan.files[f"{TOP}.il"]
-        il = il.decode() if isinstance(il, bytes) else il
-        missing = [name for name in cores if f"\nmodule \\{name}\n" not in il]
-        if missing:
-            raise ValueError(f"the board's RTLIL holds no module {missing[0]!r}")
+        **yosys_script(blocks, keep_hierarchy=keep_hierarchy))
     parts = {}
     if per_block and (board is not None or "core" in blocks):
         il = plan.files[f"{TOP}.il"]
@@ -417,9 +396,8 @@ def build(blocks=None, *, board=None, build_dir=BUILD_DIR, clock_hz=None, seed=1
     harness's (the board top, the harness's LFSRs and output register). With
     ``per_block``, a core's blocks are counted (``blocks``) in a second Yosys run on the
     same RTLIL, in ``build_dir/blocks``, with each kept apart (:func:`prepare`,
-    :func:`block_synthesis_files`); ``blocks_flat_total`` is the total of the synthesis
-    placed (flattened, but a board's cores each a module: :func:`board_core_modules`,
-    which ``synthesis`` also lists), for comparison.
+    :func:`block_synthesis_files`); ``blocks_flat_total`` is the flattened synthesis's
+    total, for comparison.
 
     When nextpnr cannot place or route the design, the summary still holds Yosys's
     counts and the utilization nextpnr printed (:func:`fpga.report.log_utilization`),
@@ -430,10 +408,8 @@ def build(blocks=None, *, board=None, build_dir=BUILD_DIR, clock_hz=None, seed=1
     start = time.monotonic()
     if board is not None:
         plan_blocks = {}
-        kept = board_core_modules(board.config)   # (kept apart in the synthesis placed)
     else:
         plan_blocks = core_datapath() if blocks is None else dict(blocks)
-        kept = ()
     plan, parts = prepare(plan_blocks, board=board, clock_hz=clock_hz, seed=seed,
                           keep_hierarchy=keep_hierarchy, per_block=per_block)
     for stale in (f"{TOP}.report.json", STATS, f"{TOP}.bit", f"{TOP}.tim", "report.json"):
@@ -486,13 +462,12 @@ def build(blocks=None, *, board=None, build_dir=BUILD_DIR, clock_hz=None, seed=1
         "error": error,
         **summarize(report, build_s=build_s, constraint_mhz=clock_hz / 1e6, root=ROOT),
         "synthesis": synthesis_cells(stats, {
-            TOP: TOP, **{name: block_module(name) for name in plan_blocks},
-            **{module.rsplit(".", 1)[1]: module for module in kept}}),
+            TOP: TOP, **{name: block_module(name) for name in plan_blocks}}),
         "blocks": block_table(block_cells),
     }
-    if parts:   # what keeping the blocks apart cost, against the synthesis placed
-        flat = block_table(synthesis_cells(stats, {TOP: TOP, **{m: m for m in kept}}))
-        summary["blocks_flat_total"] = flat["total"]
+    if parts:   # what keeping the blocks apart cost, against the flattened synthesis
+        flat = block_table(synthesis_cells(stats, {TOP: TOP}))["total"]
+        summary["blocks_flat_total"] = flat
     if error is not None:
         summary["timing_met"] = False
     summary["bitstream"] = None if error is not None else \

@@ -561,9 +561,6 @@ def test_board_top_with_the_serial_port():
     assert {"board", "uart", "rx_fifo", "rx_reg", "machine", "machine.link", "machine.fb",
             "machine.array", "machine.array.core_0_0"} <= set(parts)
     assert parts["board"] == "top.harness" and parts["uart"] == "top.harness.uart"
-    # the synthesis placed keeps the core a module (board_core_modules)
-    assert "\nsetattr -mod -set keep_hierarchy 1 top.harness.machine.array.core_0_0\n" in \
-        plan.files[f"{TOP}.ys"]
     assert not any(label.startswith("machine.array.core_0_0.") for label in parts)
 
 
