@@ -54,8 +54,9 @@ def board_config(config="ulx3s", array=None):
 
 
 #: The clock the board's design is built for (its PLL: 25 MHz / 5 x 9) and simulated at:
-#: the 1 x 2 ``ulx3s`` board meets 45 MHz; built for 50 MHz it reaches 45.5 to 47.5 MHz,
-#: its critical paths long wires across the chip (docs/fpga.md). A core alone meets 50.
+#: built for 50 MHz, the 1 x 2 ``ulx3s`` board reaches 45.5 to 47.5 MHz, its critical
+#: paths long wires across the chip; an earlier design met 45 MHz (docs/fpga.md). A core
+#: alone meets 50.
 BOARD_CLOCK_HZ = 45_000_000
 
 #: The heartbeat LED toggles every ``2**HEARTBEAT_BITS`` cycles (0.37 s at 45 MHz).
