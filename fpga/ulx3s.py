@@ -739,8 +739,8 @@ def main(argv=None):
                                    for k, v in metrics.items()))
             print(f"benchmark keys merged into {RESULTS}")
         return 0
-    summary = build(blocks, build_dir=args.build_dir,
-                    clock_hz=CLOCK_HZ if args.clock_mhz is None else args.clock_mhz * 1e6,
+    summary = build(blocks, build_dir=args.build_dir,   # (clock_hz None: CLOCK_HZ)
+                    clock_hz=None if args.clock_mhz is None else args.clock_mhz * 1e6,
                     seed=args.seed, keep_hierarchy=args.keep_hierarchy,
                     per_block=not args.flat)
     print(format_summary(summary, title=f"{args.config}: {', '.join(blocks)}"))

@@ -10,6 +10,9 @@ from amaranth.utils import ceil_log2, exact_log2
 
 from ..spec.hostlink import ACK, HEADER, IDENT_BYTES, NAK, TRAILER, Cmd, Nak, State
 
+# INFO answers its ident through the STATUS answer's 6-byte shift register.
+assert IDENT_BYTES == 6
+
 __all__ = ["Cmd", "Nak", "State", "ACK", "NAK", "MemPortSignature", "byte_layout",
            "CobsDecoder", "CobsEncoder", "CrcAppender", "HostLink"]
 
@@ -468,7 +471,6 @@ class HostLink(wiring.Component):
                         m.next = "READ"
 
             with m.State("STATUS"):    # STATUS's 6 bytes (state, error, cycles), or INFO's
-                assert IDENT_BYTES == 6
                 m.d.comb += [resp.valid.eq(1), resp.p.data.eq(status[:8]),
                              resp.p.last.eq(k == 5)]
                 with m.If(resp.ready):
