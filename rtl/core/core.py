@@ -131,7 +131,8 @@ class Core(wiring.Component):
 
         lat = cfg.mem_latency
         m.submodules.mem = mem = UnifiedMemory(word, cfg.sram_bank_bytes, cfg.sram_banks,
-                                               REQUESTERS, PUTS, latency=lat)
+                                               REQUESTERS, PUTS, latency=lat,
+                                               held=("host",))
         wiring.connect(m, host=wiring.flipped(self.host), mem=mem.host)
 
         # Loader, threads and counters.

@@ -98,6 +98,13 @@ class UnifiedMemory(wiring.Component):
         ``ready``.
     latency : int
         Cycles from a read request to its data: 1, or 2 with the register stage.
+    held : tuple of str
+        Requesters (not waiting ones) whose registered request (``latency`` 2) loads only
+        with their ``en``: the host port, which the framebuffer drives with the same
+        address and data in every core of an array, so that synthesis cannot merge the
+        cores' registers of it into one whose wires cross the chip (docs/fpga.md, b12g).
+        What a bank does is the same either way: a request's payload is used only with
+        its ``en``.
 
     Members
     -------
@@ -108,8 +115,9 @@ class UnifiedMemory(wiring.Component):
         (``latency`` 1) or the cycle after (2).
     """
 
-    def __init__(self, word_bytes, bank_bytes, banks, requesters, waiting=(), *, latency=1):
-        requesters, waiting = tuple(requesters), tuple(waiting)
+    def __init__(self, word_bytes, bank_bytes, banks, requesters, waiting=(), *, latency=1,
+                 held=()):
+        requesters, waiting, held = tuple(requesters), tuple(waiting), tuple(held)
         if type(latency) is not int or latency not in (1, 2):
             raise ValueError(f"latency must be 1 or 2, not {latency!r}")
         self._latency = latency
@@ -120,6 +128,9 @@ class UnifiedMemory(wiring.Component):
                              f"'conflict', not {requesters!r}")
         if waiting != requesters[len(requesters) - len(waiting):]:
             raise ValueError(f"waiting must be the last of the requesters, not {waiting!r}")
+        if not set(held) <= set(requesters) - set(waiting):
+            raise ValueError(f"held must name requesters that do not wait, not {held!r}")
+        self._held = held
         self._waiting = waiting
         self._word  = word_bytes
         self._depth = bank_bytes // word_bytes
@@ -169,9 +180,13 @@ class UnifiedMemory(wiring.Component):
                 addr = Signal(len(p.addr), name=f"{name}_addr_q", reset_less=True)
                 wdata = Signal(len(p.wdata), name=f"{name}_wdata_q", reset_less=True)
                 mask = Signal(len(p.mask), name=f"{name}_mask_q", reset_less=True)
-                m.d.sync += [en.eq(p.en & (p.ready if name in self._waiting else 1)),
-                             we.eq(p.we), addr.eq(p.addr), wdata.eq(p.wdata),
-                             mask.eq(p.mask)]
+                m.d.sync += en.eq(p.en & (p.ready if name in self._waiting else 1))
+                load = [we.eq(p.we), addr.eq(p.addr), wdata.eq(p.wdata), mask.eq(p.mask)]
+                if name in self._held:
+                    with m.If(p.en):
+                        m.d.sync += load
+                else:
+                    m.d.sync += load
                 reqs.append((en, we, addr, wdata, mask))
         rdatas, conflicts = [], []
         for b in range(self._banks):

@@ -230,13 +230,15 @@ def test_unified_memory_waiting():
     _run(dut, bench)
 
 
-def test_unified_memory_register_stage():
+@pytest.mark.parametrize("held", [(), ("engine",)])
+def test_unified_memory_register_stage(held):
     """With ``latency`` 2 the grants, ``ready`` and ``conflict`` are decided in the
     request's cycle as with 1, the accesses happen in the requests' order (a read sees the
     write requested the cycle before it, not one requested after it), a waiting
     requester's refused request is not served a cycle later, and read data comes two
-    cycles after its request."""
-    dut = UnifiedMemory(8, 64, 2, ("engine", "put"), ("put",), latency=2)
+    cycles after its request; the same with the engine's request ``held`` (registered
+    only with its ``en``)."""
+    dut = UnifiedMemory(8, 64, 2, ("engine", "put"), ("put",), latency=2, held=held)
     assert dut.latency == 2
 
     async def bench(ctx):
@@ -308,6 +310,12 @@ def test_unified_memory_rejects_latency(latency):
 def test_unified_memory_rejects_waiting(waiting):
     with pytest.raises(ValueError, match="waiting must be the last of the requesters"):
         UnifiedMemory(8, 64, 2, ("engine", "put_a", "put_b"), waiting)
+
+
+@pytest.mark.parametrize("held", [("put_a",), ("other",)])
+def test_unified_memory_rejects_held(held):
+    with pytest.raises(ValueError, match="held must name requesters that do not wait"):
+        UnifiedMemory(8, 64, 2, ("engine", "put_a"), ("put_a",), latency=2, held=held)
 
 
 @pytest.mark.parametrize("rows, cols", [(0, 1), (1, 0), (2.0, 1), (True, 1)])
