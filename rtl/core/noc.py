@@ -79,7 +79,8 @@ class NocEngine(wiring.Component):
     ``y0..y1``; ``port.o`` offers the oldest queued flit.
 
     Receive: ``port.i`` feeds a FIFO of :data:`rtl.spec.isa.NOC_IN_DEPTH` flits (ready
-    while not full); its head is written to MEM through ``put`` (a requester that waits
+    while not full; a flit lands in a register first, :class:`Queue`'s ``landing``, with
+    the same timing); its head is written to MEM through ``put`` (a requester that waits
     for its bank) unless ``hold`` (the loader is reading a program image); a written put with
     ``signal`` counts its counter up through ``signal`` in the same cycle, or with
     ``mem_latency`` 2 in the next (when the registered write is done; this also keeps the
@@ -185,7 +186,9 @@ class NocEngine(wiring.Component):
         m.d.comb += self.thread.idle.eq((inflight == 0) & ~queue.r.valid)
 
         # Receive.
-        m.submodules.inbox = inbox = Queue(self._layout, NOC_IN_DEPTH)
+        # (The flits land in a register first: the mesh router's arbitration drives no
+        # more than that register, not the inbox's level and memory: docs/fpga.md, b12k.)
+        m.submodules.inbox = inbox = Queue(self._layout, NOC_IN_DEPTH, landing=True)
         wiring.connect(m, port=wiring.flipped(self.port.i), inbox=inbox.w)
         put = put_layout(word)(inbox.r.p.payload)
         write = Signal()

@@ -30,6 +30,14 @@ class Queue(wiring.Component):
     that nothing of the memory's read is on the paths from ``r.payload`` (the same
     timing; one register and one multiplexer an entry bit more).
 
+    With ``landing`` a pushed entry lands first in a register of its own, loaded at every
+    clock edge from ``w.payload`` with no enable, and goes into the memory the cycle after
+    (unless it is popped then, at the head of an empty memory, where ``r.payload`` shows
+    it): nothing of ``w`` but ``valid``, through one gate, reaches the level, the pointers
+    or the memory's write port, so a producer far away (a mesh router) drives only that
+    register. The same timing, ``level`` counting every entry held, the landed one
+    included; one register and one multiplexer an entry bit more.
+
     Latency: 1 cycle from a ``w`` transfer to ``r.valid``. Throughput: one push and one
     pop a cycle.
 
@@ -41,6 +49,8 @@ class Queue(wiring.Component):
         Entries.
     head_reg : bool
         ``r.payload`` from a register.
+    landing : bool
+        A pushed entry lands in a register first (not with ``head_reg``).
 
     Members
     -------
@@ -50,12 +60,16 @@ class Queue(wiring.Component):
         Entries held.
     """
 
-    def __init__(self, shape, depth, *, head_reg=False):
+    def __init__(self, shape, depth, *, head_reg=False, landing=False):
         if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
             raise ValueError(f"depth must be a positive integer, not {depth!r}")
-        if type(head_reg) is not bool:
-            raise ValueError(f"head_reg must be True or False, not {head_reg!r}")
+        for name, value in (("head_reg", head_reg), ("landing", landing)):
+            if type(value) is not bool:
+                raise ValueError(f"{name} must be True or False, not {value!r}")
+        if head_reg and landing:
+            raise ValueError("a Queue takes head_reg or landing, not both")
         self._shape, self._depth, self._head_reg = shape, depth, head_reg
+        self._landing = landing
         super().__init__({
             "w":     In(stream.Signature(shape)),
             "r":     Out(stream.Signature(shape)),
@@ -74,7 +88,13 @@ class Queue(wiring.Component):
     def head_reg(self):
         return self._head_reg
 
+    @property
+    def landing(self):
+        return self._landing
+
     def elaborate(self, platform):
+        if self._landing:
+            return self._elaborate_landing()
         m = Module()
         depth = self._depth
         m.submodules.storage = storage = Memory(shape=Shape.cast(self._shape).width,
@@ -111,6 +131,40 @@ class Queue(wiring.Component):
         with m.If(pop):
             m.d.sync += consume.eq(consume_next)
         m.d.sync += level.eq(Mux(pop, Mux(push, level, down), Mux(push, up, level)))
+        return m
+
+    def _elaborate_landing(self):
+        m = Module()
+        depth = self._depth
+        width = Shape.cast(self._shape).width
+        m.submodules.storage = storage = Memory(shape=width, depth=depth, init=[])
+        wp = storage.write_port()
+        rp = storage.read_port(domain="comb")
+        produce, consume = Signal(range(depth)), Signal(range(depth))
+        level = self.level                     # every entry held, the landed one included
+        held = Signal(range(depth + 1))        # the entries in the memory
+        landed = Signal()                      # the landing register holds an entry
+        land = Signal(width, reset_less=True)  # ... this one, the newest
+        push, pop = Signal(), Signal()
+        pop_land, pop_mem, drain = Signal(), Signal(), Signal()
+        m.d.comb += [self.w.ready.eq(level != depth), self.r.valid.eq(level != 0),
+                     push.eq(self.w.valid & self.w.ready), pop.eq(self.r.valid & self.r.ready),
+                     # The head is the memory's oldest, or the landed entry if the memory
+                     # is empty (it holds none older than the landed one).
+                     self.r.payload.eq(Mux(held == 0, land, rp.data)), rp.addr.eq(consume),
+                     pop_land.eq(pop & (held == 0)), pop_mem.eq(pop & (held != 0)),
+                     # The landed entry goes into the memory unless popped now (there is
+                     # room: ``level`` <= ``depth`` counts it).
+                     drain.eq(landed & ~pop_land),
+                     wp.en.eq(drain), wp.addr.eq(produce), wp.data.eq(land)]
+        m.d.sync += [land.eq(self.w.payload), landed.eq(push)]
+        with m.If(drain):
+            m.d.sync += produce.eq(Mux(produce == depth - 1, 0, produce + 1))
+        with m.If(pop_mem):
+            m.d.sync += consume.eq(Mux(consume == depth - 1, 0, consume + 1))
+        m.d.sync += [held.eq(held + drain - pop_mem),
+                     level.eq(Mux(pop, Mux(push, level, level - 1),
+                                  Mux(push, level + 1, level)))]
         return m
 
 

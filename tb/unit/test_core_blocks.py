@@ -28,13 +28,13 @@ def _run(dut, bench):
     sim.run()
 
 
-@pytest.mark.parametrize("cls", [Queue, RegisterQueue, "head_reg"])
+@pytest.mark.parametrize("cls", [Queue, RegisterQueue, "head_reg", "landing"])
 def test_queue_timing(cls):
     """An entry is readable the cycle after its push; a push and a pop in one cycle keep
     the level; a full queue takes no push. ``RegisterQueue.holds`` sees every entry held,
     and only those."""
     dut = RegisterQueue(8, 3, searchable=True) if cls is RegisterQueue else \
-        Queue(8, 3, head_reg=cls == "head_reg")
+        Queue(8, 3, head_reg=cls == "head_reg", landing=cls == "landing")
 
     async def bench(ctx):
         ctx.set(dut.w.valid, 1)
@@ -115,17 +115,20 @@ def test_register_queue_search_ahead(seed):
     _run(m, bench)
 
 
+@pytest.mark.parametrize("option", ["head_reg", "landing"])
 @pytest.mark.parametrize("depth", [1, 2, 3, 4])
-def test_queue_head_reg(depth, seed):
-    """``head_reg``: the same entries at the same cycles as the queue without it, over
-    random pushes and pops (a pop at every level, with and without a push)."""
+def test_queue_head_reg(depth, option, seed):
+    """``head_reg`` and ``landing``: the same entries at the same cycles as the queue
+    without them, over random pushes and pops (a pop at every level, with and without a
+    push; with ``landing`` a pop of the entry landed the cycle before, into an empty
+    memory and behind older ones)."""
     import random
 
     from amaranth import Module
-    rng = random.Random(f"{seed}-{depth}")
+    rng = random.Random(f"{seed}-{depth}-{option}")
     m = Module()
     m.submodules.plain = plain = Queue(8, depth)
-    m.submodules.reg = reg = Queue(8, depth, head_reg=True)
+    m.submodules.reg = reg = Queue(8, depth, **{option: True})
 
     async def bench(ctx):
         for cycle in range(2000):
@@ -151,6 +154,10 @@ def test_queue_rejects(cls):
     if cls is Queue:
         with pytest.raises(ValueError, match="head_reg must be True or False, not 1"):
             Queue(8, 2, head_reg=1)
+        with pytest.raises(ValueError, match="landing must be True or False, not None"):
+            Queue(8, 2, landing=None)
+        with pytest.raises(ValueError, match="head_reg or landing, not both"):
+            Queue(8, 2, head_reg=True, landing=True)
 
 
 def test_register_queue_rejects_search():
