@@ -649,3 +649,28 @@ def test_board_metrics():
     assert ips == pytest.approx(1 / (10 * line / 3e6 + cycles / 50e6))
     # input 800 bytes (8 x 8 positions of one 8-byte word, a border of one), output 24
     assert 800 + 24 < line < 1.1 * (800 + 24) + 100
+
+
+def test_crossings():
+    """fpga.crossings lists the flip-flops named in one core whose output reaches a cell
+    named in another (by register, bits counted), and nothing else: not a core's own
+    fan-out, nor a flip-flop outside the cores, nor a LUT's."""
+    from fpga.crossings import crossings
+
+    def cell(kind, **ports):
+        directions = {port: ("output" if port in ("Q", "Z") else "input") for port in ports}
+        return {"type": kind, "connections": ports, "port_directions": directions}
+
+    a, b = "harness.machine.array.core_0_0", "harness.machine.array.core_0_1"
+    netlist = {"modules": {"top": {"cells": {
+        f"{a}.mem.host_addr_q_TRELLIS_FF_Q_3": cell("TRELLIS_FF", DI=[2], Q=[10]),
+        f"{a}.mem.host_addr_q_TRELLIS_FF_Q_4": cell("TRELLIS_FF", DI=[3], Q=[11]),
+        f"{a}.loader.ptr_TRELLIS_FF_Q": cell("TRELLIS_FF", DI=[4], Q=[12]),
+        "harness.machine.fb.busy_TRELLIS_FF_Q": cell("TRELLIS_FF", DI=[5], Q=[13]),
+        f"{a}.lut_LUT4_Z": cell("LUT4", A=[12], B=["0"], Z=[14]),
+        f"{b}.mem.bank0_ADA0_LUT4_Z": cell("LUT4", A=[10], B=[11], C=[13], D=[14], Z=[15]),
+        f"{a}.mem.bank0_ADA0_LUT4_Z": cell("LUT4", A=[10], B=[12], Z=[16]),
+    }}}}
+    assert crossings(netlist) == {(f"{a}.mem.host_addr_q", ("core_0_1",)): 2}
+    with pytest.raises(ValueError, match="netlist must be a Yosys JSON netlist with module"):
+        crossings({"modules": {}})
