@@ -181,12 +181,13 @@ class UnifiedMemory(wiring.Component):
                 wdata = Signal(len(p.wdata), name=f"{name}_wdata_q", reset_less=True)
                 mask = Signal(len(p.mask), name=f"{name}_mask_q", reset_less=True)
                 m.d.sync += en.eq(p.en & (p.ready if name in self._waiting else 1))
-                # ``we`` loads only with ``en``: a put's ``we`` is always 1, and as a
-                # register of its own it would be one and the same in every port and
-                # every core, merged into one whose fan-out crosses the chip.
+                # ``we`` and ``mask`` load only with ``en``: a put's are constant (1, all
+                # ones), and as registers of their own they would be one and the same in
+                # every port and every core, merged into one whose fan-out crosses the
+                # chip.
                 with m.If(p.en):
-                    m.d.sync += we.eq(p.we)
-                load = [addr.eq(p.addr), wdata.eq(p.wdata), mask.eq(p.mask)]
+                    m.d.sync += [we.eq(p.we), mask.eq(p.mask)]
+                load = [addr.eq(p.addr), wdata.eq(p.wdata)]
                 if name in self._held:
                     with m.If(p.en):
                         m.d.sync += load
