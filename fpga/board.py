@@ -54,9 +54,9 @@ def board_config(config="ulx3s", array=None):
 
 
 #: The clock the board's design is built for (its PLL: 25 MHz / 5 x 9) and simulated at:
-#: built for 50 MHz, the 1 x 2 ``ulx3s`` board reaches 45.5 to 47.5 MHz, its critical
-#: paths long wires across the chip; an earlier design met 45 MHz (docs/fpga.md). A core
-#: alone meets 50.
+#: built for 50 MHz, the 1 x 2 ``ulx3s`` board reaches 44.4 to 47.6 MHz, its critical
+#: paths the mesh routers' allocation placed apart across the chip; built for 45 it meets
+#: it (docs/fpga.md). A core alone meets 50.
 BOARD_CLOCK_HZ = 45_000_000
 
 #: The heartbeat LED toggles every ``2**HEARTBEAT_BITS`` cycles (0.37 s at 45 MHz).

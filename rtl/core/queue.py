@@ -35,8 +35,10 @@ class Queue(wiring.Component):
     (unless it is popped then, at the head of an empty memory, where ``r.payload`` shows
     it): nothing of ``w`` but ``valid``, through one gate, reaches the level, the pointers
     or the memory's write port, so a producer far away (a mesh router) drives only that
-    register. The same timing, ``level`` counting every entry held, the landed one
-    included; one register and one multiplexer an entry bit more.
+    register; the memory's write comes from registers alone (the landed entry is written
+    even when it is popped in that cycle, and passed at once). The same timing, ``level``
+    counting every entry held, the landed one included; one register and one multiplexer
+    an entry bit more.
 
     Latency: 1 cycle from a ``w`` transfer to ``r.valid``. Throughput: one push and one
     pop a cycle.
@@ -146,23 +148,22 @@ class Queue(wiring.Component):
         landed = Signal()                      # the landing register holds an entry
         land = Signal(width, reset_less=True)  # ... this one, the newest
         push, pop = Signal(), Signal()
-        pop_land, pop_mem, drain = Signal(), Signal(), Signal()
         m.d.comb += [self.w.ready.eq(level != depth), self.r.valid.eq(level != 0),
                      push.eq(self.w.valid & self.w.ready), pop.eq(self.r.valid & self.r.ready),
                      # The head is the memory's oldest, or the landed entry if the memory
                      # is empty (it holds none older than the landed one).
                      self.r.payload.eq(Mux(held == 0, land, rp.data)), rp.addr.eq(consume),
-                     pop_land.eq(pop & (held == 0)), pop_mem.eq(pop & (held != 0)),
-                     # The landed entry goes into the memory unless popped now (there is
-                     # room: ``level`` <= ``depth`` counts it).
-                     drain.eq(landed & ~pop_land),
-                     wp.en.eq(drain), wp.addr.eq(produce), wp.data.eq(land)]
+                     # The landed entry goes into the memory whatever the reader does (there
+                     # is room: ``level`` <= ``depth`` counts it); popped now from the
+                     # register, it is written at ``consume`` and passed at once. So the
+                     # write is from registers alone, and a pop moves only ``consume``.
+                     wp.en.eq(landed), wp.addr.eq(produce), wp.data.eq(land)]
         m.d.sync += [land.eq(self.w.payload), landed.eq(push)]
-        with m.If(drain):
+        with m.If(landed):
             m.d.sync += produce.eq(Mux(produce == depth - 1, 0, produce + 1))
-        with m.If(pop_mem):
+        with m.If(pop):
             m.d.sync += consume.eq(Mux(consume == depth - 1, 0, consume + 1))
-        m.d.sync += [held.eq(held + drain - pop_mem),
+        m.d.sync += [held.eq(held + landed - pop),
                      level.eq(Mux(pop, Mux(push, level, level - 1),
                                   Mux(push, level + 1, level)))]
         return m
