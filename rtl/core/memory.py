@@ -99,12 +99,12 @@ class UnifiedMemory(wiring.Component):
     latency : int
         Cycles from a read request to its data: 1, or 2 with the register stage.
     held : tuple of str
-        Requesters (not waiting ones) whose registered request (``latency`` 2) loads only
-        with their ``en``: the host port, which the framebuffer drives with the same
-        address and data in every core of an array, so that synthesis cannot merge the
-        cores' registers of it into one whose wires cross the chip (docs/fpga.md, b12g).
-        What a bank does is the same either way: a request's payload is used only with
-        its ``en``.
+        Requesters (not waiting ones) whose registered address and data (``latency`` 2)
+        load only with their ``en``, as every requester's ``we`` and ``mask`` do: the host
+        port, which the framebuffer drives with the same address and data in every core
+        of an array, so that synthesis cannot merge the cores' registers of it into one
+        whose wires cross the chip (docs/fpga.md, b12g). What a bank does is the same
+        either way: a request's payload is used only with its ``en``.
 
     Members
     -------
@@ -185,13 +185,12 @@ class UnifiedMemory(wiring.Component):
                 # ones), and as registers of their own they would be one and the same in
                 # every port and every core, merged into one whose fan-out crosses the
                 # chip.
+                load = [addr.eq(p.addr), wdata.eq(p.wdata)]
                 with m.If(p.en):
                     m.d.sync += [we.eq(p.we), mask.eq(p.mask)]
-                load = [addr.eq(p.addr), wdata.eq(p.wdata)]
-                if name in self._held:
-                    with m.If(p.en):
+                    if name in self._held:
                         m.d.sync += load
-                else:
+                if name not in self._held:
                     m.d.sync += load
                 reqs.append((en, we, addr, wdata, mask))
         rdatas, conflicts = [], []

@@ -32,13 +32,12 @@ class Queue(wiring.Component):
 
     With ``landing`` a pushed entry lands first in a register of its own, loaded at every
     clock edge from ``w.payload`` with no enable, and goes into the memory the cycle after
-    (unless it is popped then, at the head of an empty memory, where ``r.payload`` shows
-    it): nothing of ``w`` but ``valid``, through one gate, reaches the level, the pointers
-    or the memory's write port, so a producer far away (a mesh router) drives only that
-    register; the memory's write comes from registers alone (the landed entry is written
-    even when it is popped in that cycle, and passed at once). The same timing, ``level``
-    counting every entry held, the landed one included; one register and one multiplexer
-    an entry bit more.
+    (``r.payload`` shows the register while the memory is empty; a landed entry popped at
+    once is still written, and passed): nothing of ``w`` but ``valid``, through one gate,
+    reaches the level, the pointers or the memory's write port, so a producer far away (a
+    mesh router) drives only that register, and the memory's write comes from registers
+    alone. The same timing, ``level`` counting every entry held, the landed one included;
+    one register and one multiplexer an entry bit more.
 
     Latency: 1 cycle from a ``w`` transfer to ``r.valid``. Throughput: one push and one
     pop a cycle.
@@ -95,47 +94,6 @@ class Queue(wiring.Component):
         return self._landing
 
     def elaborate(self, platform):
-        if self._landing:
-            return self._elaborate_landing()
-        m = Module()
-        depth = self._depth
-        m.submodules.storage = storage = Memory(shape=Shape.cast(self._shape).width,
-                                                depth=depth, init=[])
-        wp = storage.write_port()
-        rp = storage.read_port(domain="comb")
-        produce, consume = Signal(range(depth)), Signal(range(depth))
-        level = self.level
-        push = Signal()
-        pop = Signal()
-        m.d.comb += [self.w.ready.eq(level != depth), self.r.valid.eq(level != 0),
-                     push.eq(self.w.valid & self.w.ready), pop.eq(self.r.valid & self.r.ready),
-                     wp.en.eq(push), wp.addr.eq(produce), wp.data.eq(self.w.payload)]
-        # The candidates, from registers alone; push and pop select.
-        produce_next, consume_next = Signal(range(depth)), Signal(range(depth))
-        if self._head_reg:
-            # ``head`` holds the entry at ``consume`` whenever one is held: after a pop the
-            # next one, in the memory if it held two (pushed before this cycle), else the
-            # one pushed now; into an empty queue, the one pushed now.
-            head = Signal(Shape.cast(self._shape).width)
-            m.d.comb += [rp.addr.eq(consume_next), self.r.payload.eq(head)]
-            with m.If(pop):
-                m.d.sync += head.eq(Mux(level == 1, self.w.payload, rp.data))
-            with m.Elif(level == 0):
-                m.d.sync += head.eq(self.w.payload)
-        else:
-            m.d.comb += [rp.addr.eq(consume), self.r.payload.eq(rp.data)]
-        up, down = Signal(range(depth + 1)), Signal(range(depth + 1))
-        m.d.comb += [produce_next.eq(Mux(produce == depth - 1, 0, produce + 1)),
-                     consume_next.eq(Mux(consume == depth - 1, 0, consume + 1)),
-                     up.eq(level + 1), down.eq(level - 1)]
-        with m.If(push):
-            m.d.sync += produce.eq(produce_next)
-        with m.If(pop):
-            m.d.sync += consume.eq(consume_next)
-        m.d.sync += level.eq(Mux(pop, Mux(push, level, down), Mux(push, up, level)))
-        return m
-
-    def _elaborate_landing(self):
         m = Module()
         depth = self._depth
         width = Shape.cast(self._shape).width
@@ -143,29 +101,50 @@ class Queue(wiring.Component):
         wp = storage.write_port()
         rp = storage.read_port(domain="comb")
         produce, consume = Signal(range(depth)), Signal(range(depth))
-        level = self.level                     # every entry held, the landed one included
-        held = Signal(range(depth + 1))        # the entries in the memory
-        landed = Signal()                      # the landing register holds an entry
-        land = Signal(width, reset_less=True)  # ... this one, the newest
-        push, pop = Signal(), Signal()
+        level = self.level     # every entry held (with ``landing``, the landed one too)
+        push = Signal()
+        pop = Signal()
         m.d.comb += [self.w.ready.eq(level != depth), self.r.valid.eq(level != 0),
-                     push.eq(self.w.valid & self.w.ready), pop.eq(self.r.valid & self.r.ready),
-                     # The head is the memory's oldest, or the landed entry if the memory
-                     # is empty (it holds none older than the landed one).
-                     self.r.payload.eq(Mux(held == 0, land, rp.data)), rp.addr.eq(consume),
-                     # The landed entry goes into the memory whatever the reader does (there
-                     # is room: ``level`` <= ``depth`` counts it); popped now from the
-                     # register, it is written at ``consume`` and passed at once. So the
-                     # write is from registers alone, and a pop moves only ``consume``.
-                     wp.en.eq(landed), wp.addr.eq(produce), wp.data.eq(land)]
-        m.d.sync += [land.eq(self.w.payload), landed.eq(push)]
-        with m.If(landed):
-            m.d.sync += produce.eq(Mux(produce == depth - 1, 0, produce + 1))
+                     push.eq(self.w.valid & self.w.ready), pop.eq(self.r.valid & self.r.ready)]
+        write, write_data = push, self.w.payload
+        # The candidates, from registers alone; push and pop select.
+        produce_next, consume_next = Signal(range(depth)), Signal(range(depth))
+        if self._head_reg:
+            # ``head`` holds the entry at ``consume`` whenever one is held: after a pop the
+            # next one, in the memory if it held two (pushed before this cycle), else the
+            # one pushed now; into an empty queue, the one pushed now.
+            head = Signal(width)
+            m.d.comb += [rp.addr.eq(consume_next), self.r.payload.eq(head)]
+            with m.If(pop):
+                m.d.sync += head.eq(Mux(level == 1, self.w.payload, rp.data))
+            with m.Elif(level == 0):
+                m.d.sync += head.eq(self.w.payload)
+        elif self._landing:
+            # The pushed entry lands in ``land`` (the newest), and is written to the memory
+            # the cycle after whatever the reader does (there is room: ``level`` counts
+            # it); popped then from the register, as the head of an empty memory, it is
+            # written at ``consume`` and passed at once. So the write is from registers
+            # alone, and a pop moves only ``consume``.
+            landed = Signal()
+            land = Signal(width, reset_less=True)
+            held = Signal(range(depth + 1))         # the entries in the memory
+            m.d.sync += [land.eq(self.w.payload), landed.eq(push),
+                         held.eq(held + landed - pop)]
+            write, write_data = landed, land
+            m.d.comb += [rp.addr.eq(consume),
+                         self.r.payload.eq(Mux(held == 0, land, rp.data))]
+        else:
+            m.d.comb += [rp.addr.eq(consume), self.r.payload.eq(rp.data)]
+        m.d.comb += [wp.en.eq(write), wp.addr.eq(produce), wp.data.eq(write_data)]
+        up, down = Signal(range(depth + 1)), Signal(range(depth + 1))
+        m.d.comb += [produce_next.eq(Mux(produce == depth - 1, 0, produce + 1)),
+                     consume_next.eq(Mux(consume == depth - 1, 0, consume + 1)),
+                     up.eq(level + 1), down.eq(level - 1)]
+        with m.If(write):
+            m.d.sync += produce.eq(produce_next)
         with m.If(pop):
-            m.d.sync += consume.eq(Mux(consume == depth - 1, 0, consume + 1))
-        m.d.sync += [held.eq(held + landed - pop),
-                     level.eq(Mux(pop, Mux(push, level, level - 1),
-                                  Mux(push, level + 1, level)))]
+            m.d.sync += consume.eq(consume_next)
+        m.d.sync += level.eq(Mux(pop, Mux(push, level, down), Mux(push, up, level)))
         return m
 
 

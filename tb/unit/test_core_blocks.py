@@ -117,7 +117,7 @@ def test_register_queue_search_ahead(seed):
 
 @pytest.mark.parametrize("option", ["head_reg", "landing"])
 @pytest.mark.parametrize("depth", [1, 2, 3, 4])
-def test_queue_head_reg(depth, option, seed):
+def test_queue_options(depth, option, seed):
     """``head_reg`` and ``landing``: the same entries at the same cycles as the queue
     without them, over random pushes and pops (a pop at every level, with and without a
     push; with ``landing`` a pop of the entry landed the cycle before, into an empty
