@@ -34,9 +34,10 @@ def port_signature(x_bits, y_bits, payload_bits):
 class Router(wiring.Component):
     """A mesh router at column ``x``, row ``y``.
 
-    Every input has a FIFO of ``depth`` flits (ready while not full). The flit at a FIFO's
-    head is routed in the same cycle: a head flit's rectangle gives its set of outputs
-    (XY dimension order, a tree for a rectangle: docs/architecture.md, 9.3). An input
+    Every input has a FIFO of ``depth`` flits (ready while not full). A head flit's
+    rectangle gives its set of outputs (XY dimension order, a tree for a rectangle:
+    docs/architecture.md, 9.3), computed as the flit enters the FIFO and kept beside it;
+    the flit at a FIFO's head is allocated in the same cycle. An input
     whose set is all free (held by no packet in progress) claims it, and is granted the
     whole set unless a claimant earlier in the router's round-robin order wants one of
     those outputs; the order starts after the first input granted in the previous one.
@@ -97,35 +98,43 @@ class Router(wiring.Component):
     def route(self, port, dest):
         """The output mask (bit ``p`` for :class:`Port` ``p``) of a head flit with
         destination ``dest`` arriving at input ``port``: combinational."""
+        return Cat(*(C(0, 1) if bit is None else bit for bit in self._route_bits(port, dest)))
+
+    def _route_bits(self, port, dest):
+        """:meth:`route`'s five bits, ``None`` for those that are 0 whatever ``dest``."""
         x, y = self._x, self._y
         # Comparisons with this router's constant coordinates; those that a coordinate's
-        # range decides are written as constants (Verilator lints them otherwise).
+        # range decides are Python booleans (Verilator lints them otherwise).
         def le(field, c):  # field <= c
-            return C(1, 1) if c >= 2 ** len(field) - 1 else field <= c
+            return True if c >= 2 ** len(field) - 1 else field <= c
         def ge(field, c):  # field >= c
-            return C(1, 1) if c == 0 else field >= c
+            return True if c == 0 else field >= c
         def lt(field, c):  # field < c
-            return C(0, 1) if c == 0 else field < c
+            return False if c == 0 else field < c
         def gt(field, c):  # field > c
-            return C(0, 1) if c >= 2 ** len(field) - 1 else field > c
-        in_col = le(dest.x0, x) & ge(dest.x1, x)
-        in_row = le(dest.y0, y) & ge(dest.y1, y)
-        mask = [C(0, 1)] * 5
+            return False if c >= 2 ** len(field) - 1 else field > c
+        def both(a, b):    # a & b, either possibly a Python boolean
+            if a is False or b is False:
+                return False
+            return b if a is True else a if b is True else a & b
+        in_col = both(le(dest.x0, x), ge(dest.x1, x))
+        in_row = both(le(dest.y0, y), ge(dest.y1, y))
+        mask = [False] * 5
         if port in (Port.LOCAL, Port.EAST, Port.WEST):  # travelling along the row
             if port != Port.EAST:
                 mask[Port.EAST] = gt(dest.x1, x)
             if port != Port.WEST:
                 mask[Port.WEST] = lt(dest.x0, x)
-            mask[Port.NORTH] = in_col & lt(dest.y0, y)
-            mask[Port.SOUTH] = in_col & gt(dest.y1, y)
-            mask[Port.LOCAL] = in_col & in_row
+            mask[Port.NORTH] = both(in_col, lt(dest.y0, y))
+            mask[Port.SOUTH] = both(in_col, gt(dest.y1, y))
+            mask[Port.LOCAL] = both(in_col, in_row)
         elif port == Port.NORTH:  # travelling south, in its column
             mask[Port.SOUTH] = gt(dest.y1, y)
             mask[Port.LOCAL] = in_row
         else:                     # travelling north
             mask[Port.NORTH] = lt(dest.y0, y)
             mask[Port.LOCAL] = in_row
-        return Cat(*mask)
+        return [None if bit is False else C(1, 1) if bit is True else bit for bit in mask]
 
     def elaborate(self, platform):
         m = Module()
@@ -134,14 +143,23 @@ class Router(wiring.Component):
         n = len(ports)
 
         # Input FIFOs: ready while not full, a flit readable the cycle after it is written.
-        heads, valid = [], []
+        # A flit's route is computed as it is written and kept beside it (the bits that
+        # can be 1 at this input), so that the allocation starts from the FIFO's output.
+        heads, valid, flits = [], [], []
+        want = [Signal(n, name=f"want_{PORTS[p]}") for p in range(n)]
         for p, port in enumerate(ports):
-            queue = fifo.SyncFIFO(width=layout.size, depth=self._depth)
+            bits = self._route_bits(Port(p), layout(port.i.payload).dest)
+            live = [o for o in range(n) if bits[o] is not None]
+            queue = fifo.SyncFIFO(width=layout.size + len(live), depth=self._depth)
             m.submodules[f"queue_{PORTS[p]}"] = queue
-            m.d.comb += [queue.w_data.eq(port.i.payload), queue.w_en.eq(port.i.valid),
-                         port.i.ready.eq(queue.w_rdy)]
-            heads.append(layout(queue.r_data))
+            m.d.comb += [queue.w_data.eq(Cat(port.i.payload, *(bits[o] for o in live))),
+                         queue.w_en.eq(port.i.valid), port.i.ready.eq(queue.w_rdy)]
+            flits.append(queue.r_data[:layout.size])
+            heads.append(layout(flits[p]))
             valid.append(queue.r_rdy)
+            kept = iter(queue.r_data[layout.size:])
+            m.d.comb += want[p].eq(Cat(*(next(kept) if o in live else C(0, 1)
+                                         for o in range(n))))
         queues = [m.submodules[f"queue_{name}"] for name in PORTS]
 
         # Per input: `active` while its packet holds its outputs (`held`); `done`, the
@@ -152,11 +170,9 @@ class Router(wiring.Component):
         pointer = Signal(range(n))
         m.d.comb += self.idle.eq(~Cat(*valid).any() & ~Cat(*active).any())
 
-        want = [Signal(n, name=f"want_{PORTS[p]}") for p in range(n)]
-        req  = [Signal(name=f"req_{PORTS[p]}") for p in range(n)]
+        req = [Signal(name=f"req_{PORTS[p]}") for p in range(n)]
         for p in range(n):
-            m.d.comb += [want[p].eq(self.route(Port(p), heads[p].dest)),
-                         req[p].eq(valid[p] & ~active[p])]
+            m.d.comb += req[p].eq(valid[p] & ~active[p])
         # Outputs held by packets in progress; a fork's outputs that took a packet's last
         # flit are free again at once (docs/architecture.md, 9.4).
         busy = Signal(n)
@@ -199,7 +215,7 @@ class Router(wiring.Component):
             m.d.comb += port.o.valid.eq(Cat(*offer).any())
             payload = 0
             for p in range(n):
-                payload = payload | Mux(offer[p], queues[p].r_data, 0)
+                payload = payload | Mux(offer[p], flits[p], 0)
             m.d.comb += port.o.payload.eq(payload)
 
         # A flit leaves its FIFO when every output of its set has taken it; a packet's
