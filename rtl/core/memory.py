@@ -75,11 +75,11 @@ class UnifiedMemory(wiring.Component):
     timing fix: docs/fpga.md, "timing closure").
 
     With ``latency`` 2 every request (the served ones: a waiting requester's only when
-    ``ready``) is registered before the banks' grants and multiplexers, so that the wires
-    from the requesters to the memory and the paths into the block RAMs are in different
-    cycles (the FPGA's 50 MHz: docs/fpga.md). A waiting requester's ``ready`` is still
-    decided in the request's cycle, and the grants by the same rule, so the accesses
-    happen in the order of their requests and a read sees every write requested in an
+    ``ready``) is registered, its bank decoded, before the banks' grants and multiplexers,
+    so that the wires from the requesters to the memory and the paths into the block RAMs
+    are in different cycles (the FPGA's 50 MHz: docs/fpga.md). A waiting requester's
+    ``ready`` is still decided in the request's cycle, and the grants by the same rule, so
+    the accesses happen in the order of their requests and a read sees every write requested in an
     earlier cycle; the read data comes a cycle later, and so does ``conflict``: it is
     formed from the registered requests (the cycle after the meeting), so that the paths
     from the requesters end at the register stage.
@@ -169,18 +169,23 @@ class UnifiedMemory(wiring.Component):
                                             for q in ports[:i]).any())
 
         # The requests the banks serve: these, or (latency 2) these registered, a waiting
-        # requester's only when ready (so the same one is served a cycle later).
+        # requester's only when ready (so the same one is served a cycle later). A
+        # request's ``ask`` has a bit a bank, set for the bank it accesses (none without
+        # ``en``); with latency 2 it is registered decoded, so that the banks' grants
+        # start from registers.
         if self._latency == 1:
-            reqs = [(p.en, p.we, p.addr, p.wdata, p.mask) for p in ports]
+            reqs = [(Cat(a[i] for a in asks), p.we, p.addr, p.wdata, p.mask)
+                    for i, p in enumerate(ports)]
         else:
             reqs = []
-            for name, p in zip(names, ports, strict=True):
-                en = Signal(name=f"{name}_en_q")
+            for i, (name, p) in enumerate(zip(names, ports, strict=True)):
+                ask = Signal(self._banks, name=f"{name}_ask_q")
                 we = Signal(name=f"{name}_we_q", reset_less=True)
                 addr = Signal(len(p.addr), name=f"{name}_addr_q", reset_less=True)
                 wdata = Signal(len(p.wdata), name=f"{name}_wdata_q", reset_less=True)
                 mask = Signal(len(p.mask), name=f"{name}_mask_q", reset_less=True)
-                m.d.sync += en.eq(p.en & (p.ready if name in self._waiting else 1))
+                go = p.ready if name in self._waiting else 1
+                m.d.sync += ask.eq(Cat(a[i] & go for a in asks))
                 # ``we`` and ``mask`` load only with ``en``: a put's are constant (1, all
                 # ones), and as registers of their own they would be one and the same in
                 # every port and every core, merged into one whose fan-out crosses the
@@ -192,7 +197,7 @@ class UnifiedMemory(wiring.Component):
                         m.d.sync += load
                 if name not in self._held:
                     m.d.sync += load
-                reqs.append((en, we, addr, wdata, mask))
+                reqs.append((ask, we, addr, wdata, mask))
         rdatas, conflicts = [], []
         for b in range(self._banks):
             mem = Memory(shape=8 * self._word, depth=self._depth, init=[])
@@ -204,8 +209,7 @@ class UnifiedMemory(wiring.Component):
             # (read-first costs a delayed write and a bypass on the read data).
             rd = mem.read_port(transparent_for=(wr,))
             rdatas.append(rd.data)
-            requests = asks[b] if self._latency == 1 else \
-                Cat(en & (bank_of(addr) == b) for en, _, addr, _, _ in reqs)
+            requests = Cat(ask[b] for ask, _, _, _, _ in reqs)
             # The conflicts among the requesters that never wait (with latency 2, among
             # the registered requests: a cycle later).
             served = requests[:len(ports) - nwait]
