@@ -53,13 +53,12 @@ def board_config(config="ulx3s", array=None):
     return cfg.resized(*array)
 
 
-#: The clock the board's design is built for (its PLL: 25 MHz / 5 x 9) and simulated at:
-#: built for 50 MHz, the 1 x 2 ``ulx3s`` board reaches 44.4 to 47.6 MHz, its critical
-#: paths the mesh routers' allocation placed apart across the chip; built for 45 it meets
-#: it (docs/fpga.md). A core alone meets 50.
-BOARD_CLOCK_HZ = 45_000_000
+#: The clock the board's design is built for (its PLL: 25 MHz / 1 x 2) and simulated at:
+#: the 1 x 2 ``ulx3s`` board meets it, 50.6 MHz, with its routers' routes computed before
+#: their FIFOs (docs/fpga.md, b13a); it reached 44.4 to 47.6 MHz before.
+BOARD_CLOCK_HZ = 50_000_000
 
-#: The heartbeat LED toggles every ``2**HEARTBEAT_BITS`` cycles (0.37 s at 45 MHz).
+#: The heartbeat LED toggles every ``2**HEARTBEAT_BITS`` cycles (0.34 s at 50 MHz).
 HEARTBEAT_BITS = 24
 
 #: What each LED shows, by its index (``HostBoard.out``).

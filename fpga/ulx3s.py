@@ -4,7 +4,7 @@ The design under build is a :class:`fpga.harness.DatapathHarness` around the com
 given to :func:`build`: by default one core tile of the ``ulx3s`` configuration
 (:class:`rtl.core.core.Core`); ``--blocks vmm,vcu,afu`` builds its compute blocks alone
 instead. An ``EHXPLLL`` makes the design's clock, :data:`CLOCK_HZ` (50 MHz, the project's
-target; the board's machine :data:`fpga.board.BOARD_CLOCK_HZ`, 45 MHz) unless told
+target; the board's machine :data:`fpga.board.BOARD_CLOCK_HZ`, 50 MHz) unless told
 otherwise, from the board's 25 MHz ``clk25``; nextpnr derives the
 PLL output's constraint from the oscillator's, so the bitstream is timed at the clock it
 runs at. A core's build also reports the Yosys cells of each of its blocks (its

@@ -31,7 +31,7 @@ __all__ = ["VerilatedBoard", "RtlError", "RtlTimeout", "RtlLineError", "build_bo
 HARNESS = Path(__file__).resolve().with_name("board_harness.cpp")
 BOARD_SOURCE = ROOT / "fpga" / "board.py"
 
-#: The board's clock in simulation: the bitstream's (fpga.board.BOARD_CLOCK_HZ, 45 MHz).
+#: The board's clock in simulation: the bitstream's (fpga.board.BOARD_CLOCK_HZ, 50 MHz).
 CLOCK_HZ = BOARD_CLOCK_HZ
 
 _VERILATOR_FLAGS = ["-O3", "-Wno-fatal", "-Wno-lint", "-Wno-style"]

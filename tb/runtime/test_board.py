@@ -2,7 +2,7 @@
 (:class:`fpga.board.HostBoard`, as ``make bitstream FPGA_TOP=board`` builds it: the ulx3s
 cores in the 1 x 2 array, :func:`fpga.board.board_config`) under Verilator, reached
 only over its serial pins by a UART model at the line's rate (3 Mbaud at the board's
-45 MHz: 15 clocks a bit).
+50 MHz: 50/3 clocks a bit).
 
 A network of the digits network's shape, compiled for the board's array, is written, run
 and read back through the runtime's ``board`` backend, bit-exact against the reference
@@ -157,14 +157,14 @@ def test_runs_on_the_leds(built):
 
 
 def test_board_clock():
-    """The board is simulated at the clock its bitstream is built for (45 MHz: a bit of
-    3 Mbaud is 15 clocks), which its PLL makes from the 25 MHz oscillator."""
+    """The board is simulated at the clock its bitstream is built for (50 MHz: a bit of
+    3 Mbaud is 50/3 clocks), which its PLL makes from the 25 MHz oscillator."""
     from fpga.board import BOARD_CLOCK_HZ
     from fpga.ulx3s import board_design, pll_dividers
-    assert CLOCK_HZ == BOARD_CLOCK_HZ == 45_000_000
+    assert CLOCK_HZ == BOARD_CLOCK_HZ == 50_000_000
     board = board_design()
-    assert (board.clk_freq, board.bit_period) == (45_000_000, 15)
-    assert pll_dividers(board.clk_freq)["clock_hz"] == 45e6
+    assert (board.clk_freq, board.bit_period) == (50_000_000, Fraction(50, 3))
+    assert pll_dividers(board.clk_freq)["clock_hz"] == 50e6
 
 
 def test_leds_described():
@@ -174,11 +174,11 @@ def test_leds_described():
 @pytest.mark.parametrize("kw, error, message", [
     (dict(config="northpole"), ValueError, r"config must be one of"),
     (dict(config=5), TypeError, r"config must be a configuration name"),
-    (dict(baud=0), ValueError, r"baud must be in \[1, 5625000\], not 0"),
-    (dict(baud=CLOCK_HZ // 7), ValueError, r"baud must be in \[1, 5625000\], not 6428571"),
+    (dict(baud=0), ValueError, r"baud must be in \[1, 6250000\], not 0"),
+    (dict(baud=CLOCK_HZ // 7), ValueError, r"baud must be in \[1, 6250000\], not 7142857"),
     (dict(baud=3e6), TypeError, r"baud must be an integer, not 3000000.0"),
     (dict(rate_error=0.05), ValueError, r"rate_error must be a number within the board's "
-                                        r"UART's tolerance \(\+-0.0433\), not 0.05"),
+                                        r"UART's tolerance \(\+-0.0440\), not 0.05"),
     (dict(rate_error=True), ValueError, r"rate_error must be a number"),
     (dict(rate_error="0"), ValueError, r"rate_error must be a number"),
     (dict(max_gap=-1), ValueError, r"max_gap must be in \[0, "),
