@@ -54,8 +54,9 @@ def board_config(config="ulx3s", array=None):
 
 
 #: The clock the board's design is built for (its PLL: 25 MHz / 1 x 2) and simulated at:
-#: the 1 x 2 ``ulx3s`` board meets it, 50.6 MHz, with its routers' routes computed before
-#: their FIFOs (docs/fpga.md, b13a); it reached 44.4 to 47.6 MHz before.
+#: the 1 x 2 ``ulx3s`` board meets it, 54.0 MHz, with its routers' routes computed before
+#: their FIFOs and nextpnr's placer weighted to timing (docs/fpga.md, b13a to b13c); it
+#: reached 44.4 to 47.6 MHz before.
 BOARD_CLOCK_HZ = 50_000_000
 
 #: The heartbeat LED toggles every ``2**HEARTBEAT_BITS`` cycles (0.34 s at 50 MHz).

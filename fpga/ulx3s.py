@@ -42,7 +42,7 @@ from .report import block_table, load_report, load_stats, log_error, log_utiliza
 __all__ = ["CLOCK_HZ", "OSC_HZ", "BUILD_DIR", "DEVICE", "TOP", "DEFAULT_BLOCKS",
            "pll_dividers", "BoardTop", "core_datapath", "board_design", "BOARD_PARENTS",
            "DIGITS_CONFIG", "digits_network", "image_line_bytes", "images_per_s",
-           "board_metrics", "tool_env", "nextpnr_options",
+           "board_metrics", "tool_env", "nextpnr_options", "BOARD_NEXTPNR",
            "block_module", "core_blocks", "keep_script", "yosys_script", "prepare",
            "block_synthesis_files", "build",
            "block_source", "block_build", "bench_metrics", "format_summary", "parse_args",
@@ -247,9 +247,17 @@ def tool_env(base=None):
     return env
 
 
-def nextpnr_options(seed=1):
-    """nextpnr-ecp5 options: the JSON report; a timing miss is reported, not fatal."""
-    return [f"--report {TOP}.report.json", "--timing-allow-fail", f"--seed {seed}"]
+#: nextpnr options of the board top's build (``--top board``): two cores fill 78% of the
+#: 85F, and with the placer's timing weighted more and the router's timing-driven rip-up
+#: its Fmax is 54.0 MHz instead of 50.6 (docs/fpga.md, b13a and b13c).
+BOARD_NEXTPNR = ("--placer-heap-timingweight 30", "--tmg-ripup")
+
+
+def nextpnr_options(seed=1, *, board=False):
+    """nextpnr-ecp5 options: the JSON report; a timing miss is reported, not fatal; with
+    ``board``, :data:`BOARD_NEXTPNR`."""
+    return [f"--report {TOP}.report.json", "--timing-allow-fail", f"--seed {seed}",
+            *(BOARD_NEXTPNR if board else ())]
 
 
 def block_module(name):
@@ -359,7 +367,8 @@ def prepare(blocks=None, *, board=None, clock_hz=None, seed=1, keep_hierarchy=Fa
         harness = DatapathHarness(blocks, out_width=8)
     top = BoardTop(harness, clock_hz=_clock(board, clock_hz))
     plan = ULX3S_85F_Platform().build(
-        top, name=TOP, do_build=False, nextpnr_opts=" ".join(nextpnr_options(seed)),
+        top, name=TOP, do_build=False,
+        nextpnr_opts=" ".join(nextpnr_options(seed, board=board is not None)),
         **yosys_script(blocks, keep_hierarchy=keep_hierarchy))
     parts = {}
     if per_block and (board is not None or "core" in blocks):

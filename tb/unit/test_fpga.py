@@ -16,9 +16,9 @@ from fpga.harness import DatapathHarness, Lfsr
 from fpga.report import block_table, load_report, load_stats, log_error, log_utilization, \
     summarize, synthesis_cells
 import fpga.ulx3s
-from fpga.ulx3s import DEFAULT_BLOCKS, STATS, TOP, bench_metrics, block_build, block_module, \
-    block_source, core_blocks, core_datapath, format_summary, keep_script, nextpnr_options, \
-    parse_args, pll_dividers, prepare
+from fpga.ulx3s import BOARD_NEXTPNR, DEFAULT_BLOCKS, STATS, TOP, bench_metrics, block_build, \
+    block_module, block_source, core_blocks, core_datapath, format_summary, keep_script, \
+    nextpnr_options, parse_args, pll_dividers, prepare
 from rtl.designs import noc_payload_bits
 from rtl.noc.router import PORTS
 from rtl.spec.config import get_config
@@ -64,6 +64,8 @@ def test_board_top_elaborates():
     for option in nextpnr_options():
         assert option in script
     assert "--85k" in script and "--package CABGA381" in script
+    # The board's placer options are the board top's alone.
+    assert not any(option in script for option in BOARD_NEXTPNR)
 
 
 def test_router_block():
@@ -562,6 +564,9 @@ def test_board_top_with_the_serial_port():
             "machine.array", "machine.array.core_0_0"} <= set(parts)
     assert parts["board"] == "top.harness" and parts["uart"] == "top.harness.uart"
     assert not any(label.startswith("machine.array.core_0_0.") for label in parts)
+    script = plan.files[f"build_{TOP}.sh"]
+    assert BOARD_NEXTPNR and all(option in script
+                                 for option in nextpnr_options(board=True))
 
 
 def test_board_arguments(capsys):
