@@ -96,12 +96,9 @@ class Router(wiring.Component):
     depth        = property(lambda self: self._depth)
 
     def route(self, port, dest):
-        """The output mask (bit ``p`` for :class:`Port` ``p``) of a head flit with
-        destination ``dest`` arriving at input ``port``: combinational."""
-        return Cat(*(C(0, 1) if bit is None else bit for bit in self._route_bits(port, dest)))
-
-    def _route_bits(self, port, dest):
-        """:meth:`route`'s five bits, ``None`` for those that are 0 whatever ``dest``."""
+        """The output mask of a head flit with destination ``dest`` arriving at input
+        ``port``: a list of five bits (bit ``p`` for :class:`Port` ``p``), each a
+        combinational value of ``dest``, or ``None`` where it is 0 whatever ``dest``."""
         x, y = self._x, self._y
         # Comparisons with this router's constant coordinates; those that a coordinate's
         # range decides are Python booleans (Verilator lints them otherwise).
@@ -148,7 +145,7 @@ class Router(wiring.Component):
         heads, valid, flits = [], [], []
         want = [Signal(n, name=f"want_{PORTS[p]}") for p in range(n)]
         for p, port in enumerate(ports):
-            bits = self._route_bits(Port(p), layout(port.i.payload).dest)
+            bits = self.route(Port(p), layout(port.i.payload).dest)
             live = [o for o in range(n) if bits[o] is not None]
             queue = fifo.SyncFIFO(width=layout.size + len(live), depth=self._depth)
             m.submodules[f"queue_{PORTS[p]}"] = queue
