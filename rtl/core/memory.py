@@ -79,10 +79,10 @@ class UnifiedMemory(wiring.Component):
     so that the wires from the requesters to the memory and the paths into the block RAMs
     are in different cycles (the FPGA's 50 MHz: docs/fpga.md). A waiting requester's
     ``ready`` is still decided in the request's cycle, and the grants by the same rule, so
-    the accesses happen in the order of their requests and a read sees every write requested in an
-    earlier cycle; the read data comes a cycle later, and so does ``conflict``: it is
-    formed from the registered requests (the cycle after the meeting), so that the paths
-    from the requesters end at the register stage.
+    the accesses happen in the order of their requests and a read sees every write
+    requested in an earlier cycle; the read data comes a cycle later, and so does
+    ``conflict``: it is formed from the registered requests (the cycle after the meeting),
+    so that the paths from the requesters end at the register stage.
 
     Latency: read data arrives on the requester's ``rdata`` ``latency`` cycles after its
     request; a write is done at the end of the request's cycle (``latency`` 1) or of the
